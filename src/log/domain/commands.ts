@@ -1,0 +1,170 @@
+// Why this file exists: commands are what clients (and the leader, for expiries) ask of the
+// tracker. They arrive as untrusted data inside log entries, so parseCommand validates their
+// shape before decide sees them; a malformed command is a BAD_COMMAND refusal, never a crash.
+
+import { isHex } from './bytes.js';
+import { domainError, type DomainError } from './errors.js';
+
+/** The scrypt hash of a password with its salt and parameters (never the password). */
+export interface PasswordRecord {
+  algorithm: 'scrypt';
+  costN: number;
+  blockSizeR: number;
+  parallelP: number;
+  /** hex */
+  salt: string;
+  /** hex */
+  hash: string;
+}
+
+/** Proof of a session: its id and the SHA-256 (hex) of its secret token. */
+export interface Auth {
+  sessionId: string;
+  tokenHash: string;
+}
+
+export interface FileMeta {
+  /** hex info-hash */
+  fileId: string;
+  name: string;
+  sizeBytes: number;
+  pieceLengthBytes: number;
+  /** base64 of the concatenated 20-byte SHA1 of every piece */
+  pieces: string;
+}
+
+export type Command =
+  | { type: 'CreateUser'; user: string; password: PasswordRecord }
+  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; address: string; credentialsIndex: number }
+  | { type: 'CloseSession'; auth: Auth }
+  | { type: 'ExpireSession'; sessionId: string }
+  | { type: 'CreateGroup'; auth: Auth; group: string }
+  | { type: 'RequestJoin'; auth: Auth; group: string }
+  | { type: 'LeaveGroup'; auth: Auth; group: string }
+  | { type: 'AcceptRequest'; auth: Auth; group: string; user: string }
+  | { type: 'RejectRequest'; auth: Auth; group: string; user: string }
+  | { type: 'ShareFile'; auth: Auth; group: string; file: FileMeta }
+  | { type: 'HoldPartial'; auth: Auth; group: string; fileId: string }
+  | { type: 'DropHolding'; auth: Auth; group: string; fileId: string }
+  | { type: 'StopShare'; auth: Auth; group: string; name: string };
+
+export type CommandType = Command['type'];
+
+/** Commands only a tracker node may propose; clients are refused them at the door. */
+export const SYSTEM_COMMANDS: ReadonlySet<CommandType> = new Set(['ExpireSession']);
+
+/** Session ids are nanoid-like: 8–64 URL-safe characters. */
+export const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
+
+type Shape = Record<string, 'string' | 'integer' | 'auth' | 'password' | 'file'>;
+
+const SHAPES: { readonly [T in CommandType]: Shape } = {
+  CreateUser: { user: 'string', password: 'password' },
+  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', address: 'string', credentialsIndex: 'integer' },
+  CloseSession: { auth: 'auth' },
+  ExpireSession: { sessionId: 'string' },
+  CreateGroup: { auth: 'auth', group: 'string' },
+  RequestJoin: { auth: 'auth', group: 'string' },
+  LeaveGroup: { auth: 'auth', group: 'string' },
+  AcceptRequest: { auth: 'auth', group: 'string', user: 'string' },
+  RejectRequest: { auth: 'auth', group: 'string', user: 'string' },
+  ShareFile: { auth: 'auth', group: 'string', file: 'file' },
+  HoldPartial: { auth: 'auth', group: 'string', fileId: 'string' },
+  DropHolding: { auth: 'auth', group: 'string', fileId: 'string' },
+  StopShare: { auth: 'auth', group: 'string', name: 'string' },
+};
+
+export function isCommandType(value: unknown): value is CommandType {
+  return typeof value === 'string' && Object.hasOwn(SHAPES, value);
+}
+
+/** Strings inside commands are bounded before anything looks at them. */
+export const MAX_COMMAND_STRING_LENGTH = 4096;
+/** Piece lists may be long (see MAX_FILE_PIECES); they are bounded there. */
+const MAX_PIECES_TEXT_LENGTH = 4 * 1024 * 1024;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function hasExactKeys(value: Record<string, unknown>, keys: readonly string[]): boolean {
+  const own = Object.keys(value);
+  return own.length === keys.length && keys.every((key) => Object.hasOwn(value, key));
+}
+
+function isBoundedString(value: unknown, maxLength = MAX_COMMAND_STRING_LENGTH): value is string {
+  return typeof value === 'string' && value.length <= maxLength;
+}
+
+function isNonNegativeInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+export function isAuth(value: unknown): value is Auth {
+  return (
+    isRecord(value) &&
+    hasExactKeys(value, ['sessionId', 'tokenHash']) &&
+    typeof value.sessionId === 'string' &&
+    SESSION_ID.test(value.sessionId) &&
+    isHex(value.tokenHash, 32)
+  );
+}
+
+function isPasswordRecord(value: unknown): value is PasswordRecord {
+  return (
+    isRecord(value) &&
+    hasExactKeys(value, ['algorithm', 'costN', 'blockSizeR', 'parallelP', 'salt', 'hash']) &&
+    value.algorithm === 'scrypt' &&
+    isNonNegativeInteger(value.costN) &&
+    value.costN >= 2 &&
+    (value.costN & (value.costN - 1)) === 0 &&
+    isNonNegativeInteger(value.blockSizeR) &&
+    value.blockSizeR >= 1 &&
+    isNonNegativeInteger(value.parallelP) &&
+    value.parallelP >= 1 &&
+    typeof value.salt === 'string' &&
+    /^([0-9a-f]{2}){16,64}$/.test(value.salt) &&
+    typeof value.hash === 'string' &&
+    /^([0-9a-f]{2}){16,64}$/.test(value.hash)
+  );
+}
+
+function isFileMeta(value: unknown): value is FileMeta {
+  return (
+    isRecord(value) &&
+    hasExactKeys(value, ['fileId', 'name', 'sizeBytes', 'pieceLengthBytes', 'pieces']) &&
+    typeof value.fileId === 'string' &&
+    isBoundedString(value.name) &&
+    isNonNegativeInteger(value.sizeBytes) &&
+    isNonNegativeInteger(value.pieceLengthBytes) &&
+    isBoundedString(value.pieces, MAX_PIECES_TEXT_LENGTH)
+  );
+}
+
+const CHECKS = {
+  string: (value: unknown) => isBoundedString(value),
+  integer: isNonNegativeInteger,
+  auth: isAuth,
+  password: isPasswordRecord,
+  file: isFileMeta,
+} as const;
+
+/** Validates the shape (fields, types, bounds) of an untrusted command. Names are checked by decide. */
+export function parseCommand(value: unknown): Command | DomainError {
+  if (!isRecord(value)) return domainError('BAD_COMMAND', 'a command is an object');
+  const type = value.type;
+  if (!isCommandType(type)) {
+    const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : typeof type;
+    return domainError('BAD_COMMAND', `unknown command ${shown}`);
+  }
+  const shape = SHAPES[type];
+  const fields = Object.keys(shape);
+  if (!hasExactKeys(value, ['type', ...fields])) {
+    return domainError('BAD_COMMAND', `${type} takes exactly: ${fields.join(', ')}`);
+  }
+  for (const field of fields) {
+    const kind = shape[field]!;
+    if (!CHECKS[kind](value[field])) return domainError('BAD_COMMAND', `${type}.${field} is not a valid ${kind}`);
+  }
+  return value as Command;
+}

@@ -1,0 +1,246 @@
+// Why this file exists: decide(state, command) is the whole of the tracker's judgement. It runs on
+// every node at apply time (so two racing commands cannot both succeed), never writes, and
+// answers with the events that happened or a typed refusal.
+
+import { fromBase64, isHex } from './bytes.js';
+import { SESSION_ID, type Auth, type Command, type FileMeta } from './commands.js';
+import { domainError, type DomainError } from './errors.js';
+import type { Event } from './events.js';
+import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount } from './infohash.js';
+import { checkAddress, checkFileName, checkId } from './names.js';
+import { authenticate } from './queries.js';
+import { splitHoldingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
+
+/** Largest log entry a command may make (Raft entries and frames are bounded by it). */
+export const MAX_ENTRY_BYTES = 1024 * 1024;
+/** Piece lists travel base64 inside one entry: 20 bytes a piece, 4/3 for base64, 16 KiB spare. */
+export const MAX_FILE_PIECES = Math.floor(((MAX_ENTRY_BYTES - 16 * 1024) * 3) / 4 / PIECE_HASH_BYTES);
+
+type Decision = readonly Event[] | DomainError;
+
+export function decide(state: TrackerState, command: Command): Decision {
+  switch (command.type) {
+    case 'CreateUser':
+      return createUser(state, command.user, command);
+    case 'OpenSession':
+      return openSession(state, command);
+    case 'CloseSession':
+      return withUser(state, command.auth, (user) => endSession(state, command.auth.sessionId, user, 'SessionClosed'));
+    case 'ExpireSession': {
+      const session = state.sessions.get(command.sessionId);
+      if (!session) return domainError('NO_SUCH_SESSION', `no open session ${command.sessionId}`);
+      return endSession(state, session.sessionId, session.user, 'SessionExpired');
+    }
+    case 'CreateGroup':
+      return withUser(state, command.auth, (user) => createGroup(state, user, command.group));
+    case 'RequestJoin':
+      return withGroup(state, command.auth, command.group, (user, group) => requestJoin(user, group));
+    case 'LeaveGroup':
+      return withMember(state, command.auth, command.group, (user, group) => leaveGroup(user, group));
+    case 'AcceptRequest':
+    case 'RejectRequest':
+      return withGroup(state, command.auth, command.group, (user, group) => answerRequest(command.type, user, group, command.user));
+    case 'ShareFile':
+      return withMember(state, command.auth, command.group, (user, group) =>
+        shareFile(group, user, command.auth.sessionId, command.file),
+      );
+    case 'HoldPartial':
+      return withFile(state, command.auth, command.group, command.fileId, (user, group, file) =>
+        file.holders.has(command.auth.sessionId)
+          ? []
+          : [{ type: 'HolderAdded', group: group.group, fileId: file.fileId, sessionId: command.auth.sessionId, user, complete: false }],
+      );
+    case 'DropHolding':
+      return withFile(state, command.auth, command.group, command.fileId, (user, group, file) =>
+        file.holders.has(command.auth.sessionId)
+          ? [{ type: 'HolderRemoved', group: group.group, fileId: file.fileId, sessionId: command.auth.sessionId, user }]
+          : [],
+      );
+    case 'StopShare':
+      return withMember(state, command.auth, command.group, (user, group) => stopShare(user, group, command.name));
+  }
+}
+
+function createUser(state: TrackerState, user: string, command: Extract<Command, { type: 'CreateUser' }>): Decision {
+  const bad = checkId('user', user);
+  if (bad) return bad;
+  if (state.users.has(user)) return domainError('USER_EXISTS', `user ${user} already exists`);
+  return [{ type: 'UserRegistered', user, password: command.password }];
+}
+
+function openSession(state: TrackerState, command: Extract<Command, { type: 'OpenSession' }>): Decision {
+  const record = state.users.get(command.user);
+  // The receiving node checked the password against this very credential index; if it moved,
+  // the password it checked may no longer be the user's.
+  if (!record || record.credentialsIndex !== command.credentialsIndex) {
+    return domainError('BAD_CREDENTIALS', 'wrong user id or password');
+  }
+  if (!SESSION_ID.test(command.sessionId)) return domainError('BAD_COMMAND', 'session id is not 8–64 URL-safe characters');
+  if (!isHex(command.tokenHash, 32)) return domainError('BAD_COMMAND', 'token hash is not 32 bytes of hex');
+  const badAddress = checkAddress(command.address);
+  if (badAddress) return badAddress;
+  if (state.sessions.has(command.sessionId)) return domainError('SESSION_EXISTS', `session ${command.sessionId} exists`);
+  const { sessionId, user, tokenHash, address } = command;
+  return [{ type: 'SessionOpened', sessionId, user, tokenHash, address }];
+}
+
+/** A session ends: it stops holding anything, then it is gone. */
+function endSession(state: TrackerState, sessionId: string, user: string, type: 'SessionClosed' | 'SessionExpired'): Decision {
+  const session = state.sessions.get(sessionId);
+  const events: Event[] = [];
+  for (const key of session?.holdings ?? []) {
+    const { group, fileId } = splitHoldingKey(key);
+    events.push({ type: 'HolderRemoved', group, fileId, sessionId, user });
+  }
+  events.push({ type, sessionId, user });
+  return events;
+}
+
+function createGroup(state: TrackerState, user: string, group: string): Decision {
+  const bad = checkId('group', group);
+  if (bad) return bad;
+  if (state.groups.has(group)) return domainError('GROUP_EXISTS', `group ${group} already exists`);
+  return [{ type: 'GroupCreated', group, owner: user }];
+}
+
+function requestJoin(user: string, group: GroupRecord): Decision {
+  if (group.members.has(user)) return domainError('ALREADY_MEMBER', `${user} is already a member of ${group.group}`);
+  if (group.requests.has(user)) return domainError('REQUEST_PENDING', `${user} already asked to join ${group.group}`);
+  return [{ type: 'JoinRequested', group: group.group, user }];
+}
+
+function answerRequest(type: 'AcceptRequest' | 'RejectRequest', by: string, group: GroupRecord, user: string): Decision {
+  if (group.owner !== by) return domainError('NOT_OWNER', `only ${group.group}'s owner answers join requests`);
+  if (!group.requests.has(user)) return domainError('NO_SUCH_REQUEST', `${user} has no pending request to join ${group.group}`);
+  const eventType = type === 'AcceptRequest' ? 'JoinAccepted' : 'JoinRejected';
+  return [{ type: eventType, group: group.group, user, by }];
+}
+
+/** Everything the user held or shared in the group goes, then the user; the group passes on or ends. */
+function leaveGroup(user: string, group: GroupRecord): Decision {
+  const events: Event[] = [];
+  for (const file of group.files.values()) events.push(...withdrawFromFile(user, group, file));
+  events.push({ type: 'MemberLeft', group: group.group, user });
+  if (group.members.size === 1) {
+    events.push({ type: 'GroupDeleted', group: group.group });
+  } else if (group.owner === user) {
+    events.push({ type: 'OwnershipTransferred', group: group.group, from: user, to: earliestMemberOtherThan(group, user) });
+  }
+  return events;
+}
+
+function earliestMemberOtherThan(group: GroupRecord, user: string): string {
+  let best: string | null = null;
+  let bestIndex = Infinity;
+  for (const [member, joinedIndex] of group.members) {
+    if (member !== user && joinedIndex < bestIndex) {
+      best = member;
+      bestIndex = joinedIndex;
+    }
+  }
+  if (best === null) throw new Error(`invariant: ${group.group} has a member other than ${user}`);
+  return best;
+}
+
+/** The user's sessions stop holding the file and the user stops sharing it; the last sharer takes the file with them. */
+function withdrawFromFile(user: string, group: GroupRecord, file: FileRecord): Event[] {
+  const events: Event[] = [];
+  for (const [sessionId, holder] of file.holders) {
+    if (holder.user === user) events.push({ type: 'HolderRemoved', group: group.group, fileId: file.fileId, sessionId, user });
+  }
+  if (file.sharers.has(user)) {
+    events.push({ type: 'SharerRemoved', group: group.group, fileId: file.fileId, user });
+    if (file.sharers.size === 1) events.push({ type: 'FileUnshared', group: group.group, fileId: file.fileId, name: file.name });
+  }
+  return events;
+}
+
+function stopShare(user: string, group: GroupRecord, name: string): Decision {
+  const bad = checkFileName(name);
+  if (bad) return bad;
+  const fileId = group.fileNames.get(name);
+  const file = fileId === undefined ? undefined : group.files.get(fileId);
+  if (!file) return domainError('NO_SUCH_FILE', `no file ${name} in ${group.group}`);
+  const events = withdrawFromFile(user, group, file);
+  if (events.length === 0) return domainError('NOT_SHARING', `${user} does not share ${name} in ${group.group}`);
+  return events;
+}
+
+function shareFile(group: GroupRecord, user: string, sessionId: string, meta: FileMeta): Decision {
+  const bad = checkFile(meta);
+  if (bad) return bad;
+  const takenBy = group.fileNames.get(meta.name);
+  if (takenBy !== undefined && takenBy !== meta.fileId) {
+    return domainError('FILE_NAME_TAKEN', `${group.group} already has another file named ${meta.name}`);
+  }
+  const existing = group.files.get(meta.fileId);
+  const events: Event[] = [];
+  if (!existing) {
+    const { fileId, name, sizeBytes, pieceLengthBytes, pieces } = meta;
+    events.push({ type: 'FileShared', group: group.group, fileId, name, sizeBytes, pieceLengthBytes, pieces, user });
+  } else if (!existing.sharers.has(user)) {
+    events.push({ type: 'SharerAdded', group: group.group, fileId: meta.fileId, user });
+  }
+  if (existing?.holders.get(sessionId)?.complete !== true) {
+    events.push({ type: 'HolderAdded', group: group.group, fileId: meta.fileId, sessionId, user, complete: true });
+  }
+  return events;
+}
+
+/** The piece list must describe the size, and the file id must be its info-hash. */
+function checkFile(meta: FileMeta): DomainError | null {
+  const badName = checkFileName(meta.name);
+  if (badName) return badName;
+  if (meta.pieceLengthBytes !== PIECE_LENGTH_BYTES) {
+    return domainError('BAD_FILE', `piece length is ${meta.pieceLengthBytes}, not ${PIECE_LENGTH_BYTES}`);
+  }
+  const pieces = pieceCount(meta.sizeBytes, meta.pieceLengthBytes);
+  if (pieces > MAX_FILE_PIECES) {
+    return domainError('FILE_TOO_LARGE', `${meta.name} has ${pieces} pieces; at most ${MAX_FILE_PIECES} fit in one entry`);
+  }
+  const hashes = fromBase64(meta.pieces);
+  if (!hashes || hashes.length !== pieces * PIECE_HASH_BYTES) {
+    return domainError('BAD_FILE', `the piece list does not hold ${pieces} SHA1 hashes`);
+  }
+  if (!isHex(meta.fileId, 20)) return domainError('BAD_FILE', 'file id is not a 20-byte hex info-hash');
+  const expected = infoHash({ name: meta.name, sizeBytes: meta.sizeBytes, pieceLengthBytes: meta.pieceLengthBytes, pieces: hashes });
+  if (expected !== meta.fileId) return domainError('BAD_FILE', `file id ${meta.fileId} is not the info-hash of its piece list`);
+  return null;
+}
+
+// ---- guards: who is asking, and may they? ------------------------------------------------------
+
+function withUser(state: TrackerState, auth: Auth, then: (user: string) => Decision): Decision {
+  const user = authenticate(state, auth);
+  return typeof user === 'string' ? then(user) : user;
+}
+
+function withGroup(state: TrackerState, auth: Auth, groupId: string, then: (user: string, group: GroupRecord) => Decision): Decision {
+  return withUser(state, auth, (user) => {
+    const bad = checkId('group', groupId);
+    if (bad) return bad;
+    const group = state.groups.get(groupId);
+    if (!group) return domainError('NO_SUCH_GROUP', `no group ${groupId}`);
+    return then(user, group);
+  });
+}
+
+function withMember(state: TrackerState, auth: Auth, groupId: string, then: (user: string, group: GroupRecord) => Decision): Decision {
+  return withGroup(state, auth, groupId, (user, group) =>
+    group.members.has(user) ? then(user, group) : domainError('NOT_A_MEMBER', `${user} is not a member of ${groupId}`),
+  );
+}
+
+function withFile(
+  state: TrackerState,
+  auth: Auth,
+  groupId: string,
+  fileId: string,
+  then: (user: string, group: GroupRecord, file: FileRecord) => Decision,
+): Decision {
+  return withMember(state, auth, groupId, (user, group) => {
+    const file = group.files.get(fileId);
+    if (!file) return domainError('NO_SUCH_FILE', `no file ${fileId.slice(0, 40)} in ${groupId}`);
+    return then(user, group, file);
+  });
+}

@@ -1,0 +1,142 @@
+// Why this file exists: a log entry is more than its command. applyEntry wraps decide and evolve
+// with what every entry needs: its index, its monotonic time, the reply cache that makes a
+// retried request apply once, and the conversion of a refusal into a recorded CommandRejected
+// event (the audit shows denied attempts too). replayEntry redoes an applied entry from its
+// stored events alone, with the same bookkeeping, so replay == apply.
+
+import { isAuth, parseCommand } from './commands.js';
+import { decide } from './decide.js';
+import { domainError, isDomainError, type DomainError } from './errors.js';
+import type { Event } from './events.js';
+import { evolve, InvariantError } from './evolve.js';
+import type { CachedReply, TrackerState } from './state.js';
+
+/** Version of the entry format; readers upcast older versions. */
+export const ENTRY_FORMAT_VERSION = 1;
+/** A client's cached reply is dropped once this many entries have been applied after it. */
+export const REPLY_CACHE_WINDOW_ENTRIES = 100_000;
+const MAX_CLIENT_ID_LENGTH = 64;
+
+/**
+ * What the node that received a request puts in the log: the command and every
+ * non-deterministic input. A null command is a new leader's no-op: it takes an index, nothing else.
+ */
+export interface ProposedEntry {
+  index: number;
+  /** Time at the receiving node; made monotonic at apply. */
+  timeMs: number;
+  clientId: string | null;
+  requestId: number | null;
+  /** Untrusted until parsed. */
+  command: unknown;
+}
+
+/** An entry as applied and stored: what was asked and what happened. */
+export interface AppliedEntry {
+  v: number;
+  index: number;
+  timeMs: number;
+  clientId: string | null;
+  requestId: number | null;
+  command: unknown;
+  /** Empty for a no-op and for a retried request answered from the reply cache. */
+  events: Event[];
+}
+
+export interface Applied {
+  state: TrackerState;
+  entry: AppliedEntry;
+  /** The answer for the client that asked; null for entries without a client. */
+  reply: CachedReply | null;
+}
+
+export function applyEntry(state: TrackerState, proposed: ProposedEntry): Applied {
+  checkNext(state, proposed.index);
+  const timeMs = Number.isSafeInteger(proposed.timeMs) && proposed.timeMs > state.lastTimeMs ? proposed.timeMs : state.lastTimeMs;
+  const { index, clientId, requestId, command } = proposed;
+  let events: Event[] = [];
+  if (command !== null && !isDuplicate(state, clientId, requestId)) {
+    const decision = decideEntry(state, proposed);
+    events = isDomainError(decision) ? [rejection(state, command, decision)] : [...decision];
+  }
+  const entry: AppliedEntry = { v: ENTRY_FORMAT_VERSION, index, timeMs, clientId, requestId, command, events };
+  const reply = finishEntry(state, entry);
+  return { state, entry, reply };
+}
+
+/** Applies a stored entry: its events are facts already decided. Returns the reply it gave. */
+export function replayEntry(state: TrackerState, entry: AppliedEntry): CachedReply | null {
+  checkNext(state, entry.index);
+  if (entry.timeMs < state.lastTimeMs) throw new InvariantError(`entry ${entry.index} goes back in time`);
+  return finishEntry(state, entry);
+}
+
+function checkNext(state: TrackerState, index: number): void {
+  if (index !== state.appliedIndex + 1) throw new InvariantError(`entry ${index} applied after ${state.appliedIndex}`);
+}
+
+function isDuplicate(state: TrackerState, clientId: string | null, requestId: number | null): boolean {
+  return clientId !== null && requestId !== null && state.replies.get(clientId)?.requestId === requestId;
+}
+
+/** The bookkeeping shared by apply and replay: index, time, events, reply cache. */
+function finishEntry(state: TrackerState, entry: AppliedEntry): CachedReply | null {
+  const { clientId, requestId } = entry;
+  const duplicate = entry.command !== null && isDuplicate(state, clientId, requestId);
+  state.appliedIndex = entry.index;
+  state.lastTimeMs = entry.timeMs;
+  for (const event of entry.events) evolve(state, event);
+  let reply: CachedReply | null = null;
+  if (clientId !== null && requestId !== null && entry.command !== null) {
+    const cached = state.replies.get(clientId);
+    const first = entry.events[0];
+    const error: DomainError | null = first?.type === 'CommandRejected' ? domainError(first.code, first.message) : null;
+    if (duplicate && cached) {
+      reply = cached;
+    } else {
+      reply = { requestId, index: entry.index, error };
+      // A stale request is answered but does not displace the client's latest reply.
+      if (error?.code !== 'STALE_REQUEST') {
+        state.replies.delete(clientId); // re-inserted last: the map stays ordered oldest first
+        state.replies.set(clientId, reply);
+      }
+    }
+  }
+  for (const [oldClientId, old] of state.replies) {
+    if (old.index > entry.index - REPLY_CACHE_WINDOW_ENTRIES) break;
+    state.replies.delete(oldClientId);
+  }
+  return reply;
+}
+
+function decideEntry(state: TrackerState, proposed: ProposedEntry): readonly Event[] | DomainError {
+  const { clientId, requestId } = proposed;
+  if ((clientId === null) !== (requestId === null)) return domainError('BAD_COMMAND', 'clientId and requestId come together');
+  if (clientId !== null && (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > MAX_CLIENT_ID_LENGTH)) {
+    return domainError('BAD_COMMAND', `clientId is not 1–${MAX_CLIENT_ID_LENGTH} characters`);
+  }
+  if (requestId !== null && (!Number.isSafeInteger(requestId) || requestId < 0)) {
+    return domainError('BAD_COMMAND', 'requestId is not a non-negative integer');
+  }
+  const cached = clientId === null ? undefined : state.replies.get(clientId);
+  if (cached !== undefined && requestId !== null && requestId < cached.requestId) {
+    return domainError('STALE_REQUEST', `request ${requestId} is older than this client's latest (${cached.requestId})`);
+  }
+  const command = parseCommand(proposed.command);
+  return isDomainError(command) ? command : decide(state, command);
+}
+
+/** Who was refused and in which group, as far as the (possibly malformed) command tells. */
+function rejection(state: TrackerState, raw: unknown, error: DomainError): Event {
+  const record = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  const type = typeof record.type === 'string' ? record.type.slice(0, 64) : '?';
+  let user: string | null = null;
+  if (isAuth(record.auth)) {
+    const session = state.sessions.get(record.auth.sessionId);
+    if (session && session.tokenHash === record.auth.tokenHash) user = session.user;
+  } else if ((type === 'CreateUser' || type === 'OpenSession') && typeof record.user === 'string') {
+    user = record.user.slice(0, 64);
+  }
+  const group = typeof record.group === 'string' ? record.group.slice(0, 64) : null;
+  return { type: 'CommandRejected', command: type, user, group, code: error.code, message: error.message };
+}

@@ -1,0 +1,46 @@
+// Why this file exists: events are the facts the tracker's history is made of. They are plain
+// data, replayed by every node and by the audit; an entry's format version (see entry.ts) says
+// how to read them, so old logs stay readable when events change.
+
+import type { CommandType, PasswordRecord } from './commands.js';
+import type { DomainErrorCode } from './errors.js';
+
+export type Event =
+  | { type: 'UserRegistered'; user: string; password: PasswordRecord }
+  | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string }
+  | { type: 'SessionClosed'; sessionId: string; user: string }
+  | { type: 'SessionExpired'; sessionId: string; user: string }
+  | { type: 'GroupCreated'; group: string; owner: string }
+  | { type: 'JoinRequested'; group: string; user: string }
+  | { type: 'JoinAccepted'; group: string; user: string; by: string }
+  | { type: 'JoinRejected'; group: string; user: string; by: string }
+  | { type: 'MemberLeft'; group: string; user: string }
+  | { type: 'OwnershipTransferred'; group: string; from: string; to: string }
+  | { type: 'GroupDeleted'; group: string }
+  | {
+      type: 'FileShared';
+      group: string;
+      fileId: string;
+      name: string;
+      sizeBytes: number;
+      pieceLengthBytes: number;
+      pieces: string;
+      user: string;
+    }
+  | { type: 'SharerAdded'; group: string; fileId: string; user: string }
+  | { type: 'SharerRemoved'; group: string; fileId: string; user: string }
+  | { type: 'FileUnshared'; group: string; fileId: string; name: string }
+  | { type: 'HolderAdded'; group: string; fileId: string; sessionId: string; user: string; complete: boolean }
+  | { type: 'HolderRemoved'; group: string; fileId: string; sessionId: string; user: string }
+  | {
+      type: 'CommandRejected';
+      /** The refused command's type, or its raw type text for an unknown command (bounded). */
+      command: CommandType | string;
+      user: string | null;
+      group: string | null;
+      code: DomainErrorCode;
+      message: string;
+    };
+
+export type EventType = Event['type'];
+export type EventOf<T extends EventType> = Extract<Event, { type: T }>;

@@ -1,0 +1,145 @@
+// Why this file exists: evolve(state, event) is how a fact changes the projection. It is the only
+// writer of TrackerState (see the ownership rule in state.ts), it trusts its events (decide
+// made them), and it asserts the invariants it relies on so a corrupt log stops loudly.
+
+import type { Event } from './events.js';
+import { holdingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
+
+export class InvariantError extends Error {
+  override name = 'InvariantError';
+}
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new InvariantError(message);
+}
+
+function groupOf(state: TrackerState, group: string): GroupRecord {
+  const record = state.groups.get(group);
+  assert(record !== undefined, `event names unknown group ${group}`);
+  return record;
+}
+
+function fileOf(state: TrackerState, group: string, fileId: string): FileRecord {
+  const file = groupOf(state, group).files.get(fileId);
+  assert(file !== undefined, `event names unknown file ${fileId} in ${group}`);
+  return file;
+}
+
+function removeFile(state: TrackerState, group: GroupRecord, file: FileRecord): void {
+  for (const sessionId of file.holders.keys()) {
+    state.sessions.get(sessionId)?.holdings.delete(holdingKey(group.group, file.fileId));
+  }
+  group.files.delete(file.fileId);
+  group.fileNames.delete(file.name);
+}
+
+export function evolve(state: TrackerState, event: Event): TrackerState {
+  const index = state.appliedIndex;
+  switch (event.type) {
+    case 'UserRegistered':
+      assert(!state.users.has(event.user), `user ${event.user} registered twice`);
+      state.users.set(event.user, { user: event.user, password: event.password, credentialsIndex: index });
+      break;
+    case 'SessionOpened':
+      assert(state.users.has(event.user), `session for unknown user ${event.user}`);
+      state.sessions.set(event.sessionId, {
+        sessionId: event.sessionId,
+        user: event.user,
+        tokenHash: event.tokenHash,
+        address: event.address,
+        openedIndex: index,
+        holdings: new Set(),
+      });
+      break;
+    case 'SessionClosed':
+    case 'SessionExpired': {
+      const session = state.sessions.get(event.sessionId);
+      assert(session !== undefined && session.holdings.size === 0, `session ${event.sessionId} ends while holding files`);
+      state.sessions.delete(event.sessionId);
+      break;
+    }
+    case 'GroupCreated':
+      state.groups.set(event.group, {
+        group: event.group,
+        owner: event.owner,
+        createdIndex: index,
+        members: new Map([[event.owner, index]]),
+        requests: new Map(),
+        files: new Map(),
+        fileNames: new Map(),
+      });
+      break;
+    case 'JoinRequested':
+      groupOf(state, event.group).requests.set(event.user, index);
+      break;
+    case 'JoinAccepted': {
+      const group = groupOf(state, event.group);
+      group.requests.delete(event.user);
+      group.members.set(event.user, index);
+      break;
+    }
+    case 'JoinRejected':
+      groupOf(state, event.group).requests.delete(event.user);
+      break;
+    case 'MemberLeft':
+      groupOf(state, event.group).members.delete(event.user);
+      break;
+    case 'OwnershipTransferred': {
+      const group = groupOf(state, event.group);
+      assert(group.members.has(event.to), `ownership of ${event.group} passes to non-member ${event.to}`);
+      group.owner = event.to;
+      break;
+    }
+    case 'GroupDeleted': {
+      const group = groupOf(state, event.group);
+      for (const file of [...group.files.values()]) removeFile(state, group, file);
+      state.groups.delete(event.group);
+      break;
+    }
+    case 'FileShared': {
+      const group = groupOf(state, event.group);
+      group.files.set(event.fileId, {
+        fileId: event.fileId,
+        name: event.name,
+        sizeBytes: event.sizeBytes,
+        pieceLengthBytes: event.pieceLengthBytes,
+        pieces: event.pieces,
+        sharedBy: event.user,
+        sharedIndex: index,
+        sharers: new Set([event.user]),
+        holders: new Map(),
+      });
+      group.fileNames.set(event.name, event.fileId);
+      break;
+    }
+    case 'SharerAdded':
+      fileOf(state, event.group, event.fileId).sharers.add(event.user);
+      break;
+    case 'SharerRemoved':
+      fileOf(state, event.group, event.fileId).sharers.delete(event.user);
+      break;
+    case 'FileUnshared':
+      removeFile(state, groupOf(state, event.group), fileOf(state, event.group, event.fileId));
+      break;
+    case 'HolderAdded': {
+      const session = state.sessions.get(event.sessionId);
+      assert(session !== undefined, `holder for unknown session ${event.sessionId}`);
+      fileOf(state, event.group, event.fileId).holders.set(event.sessionId, { user: event.user, complete: event.complete });
+      session.holdings.add(holdingKey(event.group, event.fileId));
+      break;
+    }
+    case 'HolderRemoved':
+      fileOf(state, event.group, event.fileId).holders.delete(event.sessionId);
+      state.sessions.get(event.sessionId)?.holdings.delete(holdingKey(event.group, event.fileId));
+      break;
+    case 'CommandRejected':
+      break;
+    default:
+      assertNever(event);
+  }
+  return state;
+}
+
+function assertNever(event: never): never {
+  throw new InvariantError(`unknown event ${JSON.stringify(event)}`);
+}

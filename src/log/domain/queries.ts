@@ -1,0 +1,151 @@
+// Why this file exists: every question the shell (and the ticket issuer) asks of the tracker
+// state, answered from the projection without writing it. Membership gates every file query:
+// a non-member, a pending or a rejected user sees no files.
+
+import type { Auth } from './commands.js';
+import { domainError, type DomainError } from './errors.js';
+import type { FileRecord, GroupRecord, TrackerState } from './state.js';
+
+export type Relation = 'owner' | 'member' | 'pending' | 'none';
+
+export interface GroupSummary {
+  group: string;
+  owner: string;
+  memberCount: number;
+  relation: Relation;
+}
+
+export interface FileSummary {
+  fileId: string;
+  name: string;
+  sizeBytes: number;
+  sharers: string[];
+  completeHolders: number;
+  partialHolders: number;
+}
+
+export interface HolderView {
+  sessionId: string;
+  user: string;
+  address: string;
+  complete: boolean;
+}
+
+export interface FileDetail extends FileSummary {
+  group: string;
+  pieceLengthBytes: number;
+  pieces: string;
+  holders: HolderView[];
+}
+
+export interface GroupDetail {
+  group: string;
+  owner: string;
+  createdIndex: number;
+  members: { user: string; joinedIndex: number }[];
+  requests: { user: string; requestedIndex: number }[];
+  files: FileSummary[];
+}
+
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export function authenticate(state: TrackerState, auth: Auth): string | DomainError {
+  const session = state.sessions.get(auth.sessionId);
+  if (!session || session.tokenHash !== auth.tokenHash) return domainError('NOT_LOGGED_IN', 'not logged in (no such session)');
+  return session.user;
+}
+
+export function relationOf(group: GroupRecord, user: string | null): Relation {
+  if (user === null) return 'none';
+  if (group.owner === user) return 'owner';
+  if (group.members.has(user)) return 'member';
+  return group.requests.has(user) ? 'pending' : 'none';
+}
+
+/** Every group on the network, as the original list_groups; the viewer's relation to each. */
+export function listGroups(state: TrackerState, viewer: string | null): GroupSummary[] {
+  return [...state.groups.values()]
+    .map((group) => ({ group: group.group, owner: group.owner, memberCount: group.members.size, relation: relationOf(group, viewer) }))
+    .sort((a, b) => byName(a.group, b.group));
+}
+
+export function listRequests(state: TrackerState, viewer: string, groupId: string): { user: string; requestedIndex: number }[] | DomainError {
+  const group = state.groups.get(groupId);
+  if (!group) return domainError('NO_SUCH_GROUP', `no group ${groupId}`);
+  if (group.owner !== viewer) return domainError('NOT_OWNER', `only ${groupId}'s owner sees its join requests`);
+  return [...group.requests].map(([user, requestedIndex]) => ({ user, requestedIndex }));
+}
+
+function memberGroup(state: TrackerState, viewer: string, groupId: string): GroupRecord | DomainError {
+  const group = state.groups.get(groupId);
+  if (!group) return domainError('NO_SUCH_GROUP', `no group ${groupId}`);
+  if (!group.members.has(viewer)) return domainError('NOT_A_MEMBER', `${viewer} is not a member of ${groupId}`);
+  return group;
+}
+
+function summarize(file: FileRecord): FileSummary {
+  let complete = 0;
+  for (const holder of file.holders.values()) if (holder.complete) complete++;
+  return {
+    fileId: file.fileId,
+    name: file.name,
+    sizeBytes: file.sizeBytes,
+    sharers: [...file.sharers].sort(byName),
+    completeHolders: complete,
+    partialHolders: file.holders.size - complete,
+  };
+}
+
+export function listFiles(state: TrackerState, viewer: string, groupId: string): FileSummary[] | DomainError {
+  const group = memberGroup(state, viewer, groupId);
+  if (!('files' in group)) return group;
+  return [...group.files.values()].map(summarize).sort((a, b) => byName(a.name, b.name));
+}
+
+/** What a downloader needs: the piece list and who serves it now (the viewer's own sessions excluded). */
+export function fileDetail(
+  state: TrackerState,
+  viewer: string,
+  groupId: string,
+  key: { name: string } | { fileId: string },
+  exceptSessionId: string | null = null,
+): FileDetail | DomainError {
+  const group = memberGroup(state, viewer, groupId);
+  if (!('files' in group)) return group;
+  const fileId = 'fileId' in key ? key.fileId : group.fileNames.get(key.name);
+  const file = fileId === undefined ? undefined : group.files.get(fileId);
+  if (!file) return domainError('NO_SUCH_FILE', `no file ${'name' in key ? key.name : key.fileId} in ${groupId}`);
+  const holders: HolderView[] = [];
+  for (const [sessionId, holder] of file.holders) {
+    const session = state.sessions.get(sessionId);
+    if (session && sessionId !== exceptSessionId) holders.push({ sessionId, user: holder.user, address: session.address, complete: holder.complete });
+  }
+  return { ...summarize(file), group: groupId, pieceLengthBytes: file.pieceLengthBytes, pieces: file.pieces, holders };
+}
+
+/** The ticket issuer's question: may this user fetch this file now? */
+export function mayAccessFile(state: TrackerState, user: string, groupId: string, fileId: string): boolean {
+  const group = state.groups.get(groupId);
+  return group !== undefined && group.members.has(user) && group.files.has(fileId);
+}
+
+export function groupDetail(state: TrackerState, groupId: string): GroupDetail | null {
+  const group = state.groups.get(groupId);
+  if (!group) return null;
+  return {
+    group: group.group,
+    owner: group.owner,
+    createdIndex: group.createdIndex,
+    members: [...group.members].map(([user, joinedIndex]) => ({ user, joinedIndex })).sort((a, b) => a.joinedIndex - b.joinedIndex),
+    requests: [...group.requests].map(([user, requestedIndex]) => ({ user, requestedIndex })),
+    files: [...group.files.values()].map(summarize).sort((a, b) => byName(a.name, b.name)),
+  };
+}
+
+export function sessionsOf(state: TrackerState, user: string): { sessionId: string; address: string; openedIndex: number }[] {
+  const out: { sessionId: string; address: string; openedIndex: number }[] = [];
+  for (const session of state.sessions.values()) {
+    if (session.user === user) out.push({ sessionId: session.sessionId, address: session.address, openedIndex: session.openedIndex });
+  }
+  return out;
+}

@@ -1,0 +1,178 @@
+// Why this file exists: a snapshot is the projection written down. encodeState gives plain,
+// canonical-encodable data (Maps and Sets as arrays in their insertion order, which is part of
+// the state); decodeState rebuilds the exact same state, validated because snapshots are read
+// from disk and from other nodes.
+
+import type { PasswordRecord } from './commands.js';
+import { DOMAIN_ERROR_CODES, type DomainError, type DomainErrorCode } from './errors.js';
+import type { CachedReply, FileRecord, GroupRecord, SessionRecord, TrackerState, UserRecord } from './state.js';
+
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+type FileJson = Omit<FileRecord, 'sharers' | 'holders'> & { sharers: string[]; holders: [string, string, boolean][] };
+type GroupJson = Omit<GroupRecord, 'members' | 'requests' | 'files' | 'fileNames'> & {
+  members: [string, number][];
+  requests: [string, number][];
+  files: FileJson[];
+};
+type SessionJson = Omit<SessionRecord, 'holdings'> & { holdings: string[] };
+
+export interface StateJson {
+  v: number;
+  appliedIndex: number;
+  lastTimeMs: number;
+  users: UserRecord[];
+  sessions: SessionJson[];
+  groups: GroupJson[];
+  replies: [string, CachedReply][];
+}
+
+export function encodeState(state: TrackerState): StateJson {
+  return {
+    v: SNAPSHOT_FORMAT_VERSION,
+    appliedIndex: state.appliedIndex,
+    lastTimeMs: state.lastTimeMs,
+    users: [...state.users.values()],
+    sessions: [...state.sessions.values()].map((session) => ({ ...session, holdings: [...session.holdings] })),
+    groups: [...state.groups.values()].map((group) => ({
+      group: group.group,
+      owner: group.owner,
+      createdIndex: group.createdIndex,
+      members: [...group.members],
+      requests: [...group.requests],
+      files: [...group.files.values()].map((file) => ({
+        ...file,
+        sharers: [...file.sharers],
+        holders: [...file.holders].map(([sessionId, holder]): [string, string, boolean] => [sessionId, holder.user, holder.complete]),
+      })),
+    })),
+    replies: [...state.replies],
+  };
+}
+
+export class SnapshotFormatError extends Error {
+  override name = 'SnapshotFormatError';
+}
+
+// ---- validation of untrusted snapshot data -----------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+function fail(path: string): never {
+  throw new SnapshotFormatError(`snapshot field ${path} is malformed`);
+}
+
+function obj(value: unknown, path: string): Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : fail(path);
+}
+
+function arr(value: unknown, path: string): unknown[] {
+  return Array.isArray(value) ? value : fail(path);
+}
+
+function str(value: unknown, path: string): string {
+  return typeof value === 'string' ? value : fail(path);
+}
+
+function int(value: unknown, path: string): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : fail(path);
+}
+
+function bool(value: unknown, path: string): boolean {
+  return typeof value === 'boolean' ? value : fail(path);
+}
+
+function pair<A, B>(value: unknown, path: string, first: (v: unknown, p: string) => A, second: (v: unknown, p: string) => B): [A, B] {
+  const items = arr(value, path);
+  if (items.length !== 2) fail(path);
+  return [first(items[0], `${path}[0]`), second(items[1], `${path}[1]`)];
+}
+
+function password(value: unknown, path: string): PasswordRecord {
+  const p = obj(value, path);
+  if (p.algorithm !== 'scrypt') fail(`${path}.algorithm`);
+  return {
+    algorithm: 'scrypt',
+    costN: int(p.costN, `${path}.costN`),
+    blockSizeR: int(p.blockSizeR, `${path}.blockSizeR`),
+    parallelP: int(p.parallelP, `${path}.parallelP`),
+    salt: str(p.salt, `${path}.salt`),
+    hash: str(p.hash, `${path}.hash`),
+  };
+}
+
+function reply(value: unknown, path: string): CachedReply {
+  const r = obj(value, path);
+  let error: DomainError | null = null;
+  if (r.error !== null) {
+    const e = obj(r.error, `${path}.error`);
+    const code = str(e.code, `${path}.error.code`);
+    if (!(DOMAIN_ERROR_CODES as readonly string[]).includes(code)) fail(`${path}.error.code`);
+    error = { kind: 'error', code: code as DomainErrorCode, message: str(e.message, `${path}.error.message`) };
+  }
+  return { requestId: int(r.requestId, `${path}.requestId`), index: int(r.index, `${path}.index`), error };
+}
+
+function file(value: unknown, path: string): FileRecord {
+  const f = obj(value, path);
+  return {
+    fileId: str(f.fileId, `${path}.fileId`),
+    name: str(f.name, `${path}.name`),
+    sizeBytes: int(f.sizeBytes, `${path}.sizeBytes`),
+    pieceLengthBytes: int(f.pieceLengthBytes, `${path}.pieceLengthBytes`),
+    pieces: str(f.pieces, `${path}.pieces`),
+    sharedBy: str(f.sharedBy, `${path}.sharedBy`),
+    sharedIndex: int(f.sharedIndex, `${path}.sharedIndex`),
+    sharers: new Set(arr(f.sharers, `${path}.sharers`).map((u, i) => str(u, `${path}.sharers[${i}]`))),
+    holders: new Map(
+      arr(f.holders, `${path}.holders`).map((h, i) => {
+        const items = arr(h, `${path}.holders[${i}]`);
+        if (items.length !== 3) fail(`${path}.holders[${i}]`);
+        return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`) }];
+      }),
+    ),
+  };
+}
+
+function group(value: unknown, path: string): GroupRecord {
+  const g = obj(value, path);
+  const files = arr(g.files, `${path}.files`).map((f, i) => file(f, `${path}.files[${i}]`));
+  return {
+    group: str(g.group, `${path}.group`),
+    owner: str(g.owner, `${path}.owner`),
+    createdIndex: int(g.createdIndex, `${path}.createdIndex`),
+    members: new Map(arr(g.members, `${path}.members`).map((m, i) => pair(m, `${path}.members[${i}]`, str, int))),
+    requests: new Map(arr(g.requests, `${path}.requests`).map((m, i) => pair(m, `${path}.requests[${i}]`, str, int))),
+    files: new Map(files.map((f) => [f.fileId, f])),
+    fileNames: new Map(files.map((f) => [f.name, f.fileId])),
+  };
+}
+
+export function decodeState(value: unknown): TrackerState {
+  const s = obj(value, 'state');
+  if (s.v !== SNAPSHOT_FORMAT_VERSION) fail('v');
+  const users = arr(s.users, 'users').map((u, i): UserRecord => {
+    const r = obj(u, `users[${i}]`);
+    return { user: str(r.user, `users[${i}].user`), password: password(r.password, `users[${i}].password`), credentialsIndex: int(r.credentialsIndex, `users[${i}].credentialsIndex`) };
+  });
+  const sessions = arr(s.sessions, 'sessions').map((v, i): SessionRecord => {
+    const r = obj(v, `sessions[${i}]`);
+    return {
+      sessionId: str(r.sessionId, `sessions[${i}].sessionId`),
+      user: str(r.user, `sessions[${i}].user`),
+      tokenHash: str(r.tokenHash, `sessions[${i}].tokenHash`),
+      address: str(r.address, `sessions[${i}].address`),
+      openedIndex: int(r.openedIndex, `sessions[${i}].openedIndex`),
+      holdings: new Set(arr(r.holdings, `sessions[${i}].holdings`).map((h, j) => str(h, `sessions[${i}].holdings[${j}]`))),
+    };
+  });
+  const groups = arr(s.groups, 'groups').map((g, i) => group(g, `groups[${i}]`));
+  return {
+    appliedIndex: int(s.appliedIndex, 'appliedIndex'),
+    lastTimeMs: int(s.lastTimeMs, 'lastTimeMs'),
+    users: new Map(users.map((u) => [u.user, u])),
+    sessions: new Map(sessions.map((session) => [session.sessionId, session])),
+    groups: new Map(groups.map((g) => [g.group, g])),
+    replies: new Map(arr(s.replies, 'replies').map((r, i) => pair(r, `replies[${i}]`, str, reply))),
+  };
+}

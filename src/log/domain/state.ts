@@ -1,0 +1,98 @@
+// Why this file exists: the projection every node holds in memory and snapshots: users,
+// sessions, groups with their members, requests and files, and the reply cache.
+//
+// Ownership rule: evolve() and applyEntry() update a state in place and return it, the way a
+// Rust `fn evolve(self, e) -> Self` consumes its input. decide() and the queries never write.
+// In-place updates keep replay at millions of events a second; determinism is unaffected
+// because every node applies the same events in the same order. Map iteration order is part of
+// the state (it is insertion order, restored exactly by snapshots).
+
+import type { PasswordRecord } from './commands.js';
+import type { DomainError } from './errors.js';
+
+export interface UserRecord {
+  user: string;
+  password: PasswordRecord;
+  /** Index of the entry that set the current credentials; OpenSession must name it. */
+  credentialsIndex: number;
+}
+
+export interface SessionRecord {
+  sessionId: string;
+  user: string;
+  tokenHash: string;
+  address: string;
+  openedIndex: number;
+  /** Keys `group\u0000fileId` of the files this session holds. */
+  holdings: Set<string>;
+}
+
+export interface HolderRecord {
+  user: string;
+  complete: boolean;
+}
+
+export interface FileRecord {
+  fileId: string;
+  name: string;
+  sizeBytes: number;
+  pieceLengthBytes: number;
+  pieces: string;
+  sharedBy: string;
+  sharedIndex: number;
+  /** Users who hold a complete copy; the file is listed while one remains. */
+  sharers: Set<string>;
+  /** Sessions that serve it now. */
+  holders: Map<string, HolderRecord>;
+}
+
+export interface GroupRecord {
+  group: string;
+  owner: string;
+  createdIndex: number;
+  /** user → index at which they became a member (the owner: the creation index). */
+  members: Map<string, number>;
+  /** user → index of their pending join request. */
+  requests: Map<string, number>;
+  files: Map<string, FileRecord>;
+  /** file name → fileId */
+  fileNames: Map<string, string>;
+}
+
+export interface CachedReply {
+  requestId: number;
+  index: number;
+  error: DomainError | null;
+}
+
+export interface TrackerState {
+  /** Index of the last applied entry (0 before the first). */
+  appliedIndex: number;
+  /** Time of the last applied entry; entry time never goes backwards. */
+  lastTimeMs: number;
+  users: Map<string, UserRecord>;
+  sessions: Map<string, SessionRecord>;
+  groups: Map<string, GroupRecord>;
+  /** clientId → reply to its latest request; oldest first. */
+  replies: Map<string, CachedReply>;
+}
+
+export function initialState(): TrackerState {
+  return {
+    appliedIndex: 0,
+    lastTimeMs: 0,
+    users: new Map(),
+    sessions: new Map(),
+    groups: new Map(),
+    replies: new Map(),
+  };
+}
+
+export function holdingKey(group: string, fileId: string): string {
+  return `${group}\u0000${fileId}`;
+}
+
+export function splitHoldingKey(key: string): { group: string; fileId: string } {
+  const at = key.indexOf('\u0000');
+  return { group: key.slice(0, at), fileId: key.slice(at + 1) };
+}

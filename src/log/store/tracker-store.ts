@@ -1,0 +1,190 @@
+// Why this file exists: the tracker's durable state machine. It applies entries (decide +
+// evolve), writes each applied batch — segment of chained lines plus the applied index and chain
+// head — in one atomic LevelDB batch, snapshots the projection every N entries (repacking the
+// segments since the last snapshot), and on open restores snapshot + tail.
+
+import { canonicalJson } from '../domain/canonical.js';
+import { applyEntry, replayEntry, type Applied, type ProposedEntry } from '../domain/entry.js';
+import { InvariantError } from '../domain/evolve.js';
+import { decodeState, encodeState } from '../domain/snapshot.js';
+import { initialState, type TrackerState } from '../domain/state.js';
+import type { KvOp, KvStore } from '../../sim/world.js';
+import { chainHash, encodeLine, sha256Hex, type StoredEntry } from './chain.js';
+import {
+  GENESIS_HASH,
+  indexOfKey,
+  META_KEY,
+  PACKED_SEGMENT_BYTES,
+  PACKED_SEGMENT_ENTRIES,
+  segmentKey,
+  segmentsFrom,
+  SNAPSHOT_PREFIX,
+  snapshotKey,
+  STORE_FORMAT_VERSION,
+  type StoreMeta,
+} from './layout.js';
+import { readEntries, readMeta, StoreCorruptError } from './read.js';
+
+export interface TrackerStoreOptions {
+  /** Snapshot (and repack) after this many entries; default 10,000. */
+  snapshotEveryEntries?: number;
+}
+
+export interface TermEntry extends ProposedEntry {
+  term: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class TrackerStore {
+  private applying = false;
+
+  private constructor(
+    private readonly kv: KvStore,
+    private readonly current: TrackerState,
+    private head: string,
+    private lastSnapshotIndex: number,
+    private readonly snapshotEveryEntries: number,
+  ) {}
+
+  static async open(kv: KvStore, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
+    const meta = await readMeta(kv);
+    const every = options.snapshotEveryEntries ?? 10_000;
+    if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, every);
+    const snapshot = await loadLatestSnapshot(kv, meta.appliedIndex);
+    const state = snapshot?.state ?? initialState();
+    let head = snapshot?.chainHead ?? GENESIS_HASH;
+    for await (const batch of readEntries(kv, state.appliedIndex + 1)) {
+      for (const { entry, hash, json } of batch) {
+        if (entry.index > meta.appliedIndex) break;
+        if (chainHash(head, json) !== hash) throw new StoreCorruptError(entry.index, 'hash chain broken (run clique audit --verify)');
+        replayEntry(state, entry);
+        head = hash;
+      }
+    }
+    if (state.appliedIndex !== meta.appliedIndex || head !== meta.chainHead) {
+      throw new StoreCorruptError(state.appliedIndex, `archive ends at ${state.appliedIndex}, meta says ${meta.appliedIndex}`);
+    }
+    return new TrackerStore(kv, state, head, snapshot?.index ?? 0, every);
+  }
+
+  /** The live projection. Read it; never write it (the store owns it). */
+  get state(): TrackerState {
+    return this.current;
+  }
+
+  get appliedIndex(): number {
+    return this.current.appliedIndex;
+  }
+
+  get chainHead(): string {
+    return this.head;
+  }
+
+  /**
+   * Applies consecutive entries and makes them durable in one atomic batch. With sync:false a
+   * crash may lose the batch whole (Raft re-applies it); never a part of it.
+   */
+  async apply(entries: readonly TermEntry[], options: { sync: boolean }): Promise<Applied[]> {
+    if (entries.length === 0) return [];
+    if (this.applying) throw new InvariantError('TrackerStore.apply called while another apply runs');
+    this.applying = true;
+    try {
+      const results: Applied[] = [];
+      const lines: string[] = [];
+      for (const proposed of entries) {
+        const applied = applyEntry(this.current, proposed);
+        const stored: StoredEntry = { ...applied.entry, term: proposed.term };
+        const { line, hash } = encodeLine(this.head, stored);
+        lines.push(line);
+        this.head = hash;
+        results.push(applied);
+      }
+      const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: this.current.appliedIndex, chainHead: this.head };
+      await this.kv.batch(
+        [
+          { type: 'put', key: segmentKey(this.current.appliedIndex), value: encoder.encode(lines.join('\n')) },
+          { type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(meta)) },
+        ],
+        options,
+      );
+      if (this.current.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries) await this.snapshot();
+      return results;
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  /** Writes a snapshot at the applied index and repacks the segments since the previous one. */
+  async snapshot(): Promise<void> {
+    const index = this.current.appliedIndex;
+    if (index === this.lastSnapshotIndex) return;
+    const json = canonicalJson({ v: STORE_FORMAT_VERSION, index, chainHead: this.head, state: encodeState(this.current) });
+    const ops: KvOp[] = [{ type: 'put', key: snapshotKey(index), value: encoder.encode(`${sha256Hex(json)} ${json}`) }];
+    ops.push(...(await this.repack(this.lastSnapshotIndex + 1, index)));
+    // Keep the previous snapshot as a fallback; drop older ones.
+    for await (const chunk of this.kv.iterate({ gte: SNAPSHOT_PREFIX, lt: snapshotKey(this.lastSnapshotIndex) })) {
+      for (const [key] of chunk) ops.push({ type: 'del', key });
+    }
+    await this.kv.batch(ops, { sync: true });
+    this.lastSnapshotIndex = index;
+  }
+
+  /** Rewrites the segments holding (from..to) as few large ones: same lines, same keys scheme. */
+  private async repack(fromIndex: number, toIndex: number): Promise<KvOp[]> {
+    const oldKeys: string[] = [];
+    const lines: string[] = [];
+    for await (const chunk of this.kv.iterate({ gte: segmentsFrom(fromIndex).gte, lte: segmentKey(toIndex) })) {
+      for (const [key, value] of chunk) {
+        oldKeys.push(key);
+        lines.push(...decoder.decode(value).split('\n'));
+      }
+    }
+    if (oldKeys.length <= 1 || lines.length !== toIndex - fromIndex + 1) return [];
+    const ops: KvOp[] = [];
+    const newKeys = new Set<string>();
+    let start = 0;
+    while (start < lines.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < lines.length && end - start < PACKED_SEGMENT_ENTRIES && (end === start || bytes + lines[end]!.length < PACKED_SEGMENT_BYTES)) {
+        bytes += lines[end]!.length + 1;
+        end++;
+      }
+      const key = segmentKey(fromIndex + end - 1);
+      newKeys.add(key);
+      ops.push({ type: 'put', key, value: encoder.encode(lines.slice(start, end).join('\n')) });
+      start = end;
+    }
+    for (const key of oldKeys) if (!newKeys.has(key)) ops.push({ type: 'del', key });
+    return ops;
+  }
+}
+
+interface LoadedSnapshot {
+  index: number;
+  chainHead: string;
+  state: TrackerState;
+}
+
+/** The newest snapshot at or below `maxIndex` whose checksum holds; a bad one falls back to the one before. */
+async function loadLatestSnapshot(kv: KvStore, maxIndex: number): Promise<LoadedSnapshot | null> {
+  for await (const chunk of kv.iterate({ gte: SNAPSHOT_PREFIX, lte: snapshotKey(maxIndex), reverse: true })) {
+    for (const [key, value] of chunk) {
+      const text = decoder.decode(value);
+      const json = text.slice(65);
+      if (text.charAt(64) !== ' ' || sha256Hex(json) !== text.slice(0, 64)) continue;
+      try {
+        const parsed = JSON.parse(json) as { index: unknown; chainHead: unknown; state: unknown };
+        const state = decodeState(parsed.state);
+        const index = indexOfKey(key, SNAPSHOT_PREFIX);
+        if (index === null || parsed.index !== index || state.appliedIndex !== index || typeof parsed.chainHead !== 'string') continue;
+        return { index, chainHead: parsed.chainHead, state };
+      } catch {
+        continue;
+      }
+    }
+  }
+  return null;
+}

@@ -1,0 +1,195 @@
+// The World: the one door through which Clique touches time, randomness, the network and the
+// disk (DESIGN.md §3). Production code receives a World and never imports node:fs, node:net,
+// timers or Math.random itself, so the same code runs on the real machine (real-world.ts) and
+// inside a seeded, single-threaded simulation (sim-world.ts) whose runs replay byte for byte.
+
+/** Wall-clock time and timers. In a simulation both are virtual. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch (virtual in a simulation, possibly skewed per host). */
+  nowMs(): number;
+  /** Runs `fire` once after `delayMs` (>= 0). */
+  setTimer(delayMs: number, fire: () => void): Timer;
+}
+
+export interface Timer {
+  cancel(): void;
+}
+
+/** Randomness. Seeded and reproducible in a simulation; crypto-strong in the real world. */
+export interface Rng {
+  /** A uniform unsigned 32-bit integer. */
+  uint32(): number;
+  /** A uniform float in [0, 1). */
+  float(): number;
+  /** A uniform integer in [0, bound); bound is a positive safe integer. */
+  int(bound: number): number;
+  bytes(lengthBytes: number): Uint8Array;
+  /** A URL-safe id of `size` characters (default 21), made by nanoid's customRandom on this rng. */
+  id(size?: number): string;
+}
+
+export interface NetAddress {
+  host: string;
+  port: number;
+}
+
+/** Why a connection ended; null for an orderly close by either side. */
+export interface NetError {
+  code: 'ECONNRESET' | 'ECONNREFUSED' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'EPIPE' | 'EADDRINUSE' | 'EIO';
+  message: string;
+}
+
+export interface ConnectionHandlers {
+  /** Bytes in arrival order; the callee may keep the array. */
+  data(bytes: Uint8Array): void;
+  /** Called exactly once when the connection is gone. */
+  close(error: NetError | null): void;
+  /** The write buffer has drained below its high-water mark after write() returned false. */
+  drain?(): void;
+}
+
+/** A reliable, ordered byte stream (TCP-like). Framing belongs to the codecs. */
+export interface Connection {
+  readonly local: NetAddress;
+  readonly remote: NetAddress;
+  /** Starts delivery; bytes that arrived before attach are held until then. Call once. */
+  attach(handlers: ConnectionHandlers): void;
+  /** Queues bytes; false when the queue is above its high-water mark (wait for drain). */
+  write(bytes: Uint8Array): boolean;
+  /** Closes after the queued bytes are sent. */
+  end(): void;
+  /** Closes at once, dropping queued bytes. */
+  destroy(): void;
+}
+
+export interface Listener {
+  readonly address: NetAddress;
+  close(): Promise<void>;
+}
+
+export interface Network {
+  /** Port 0 picks a free port. Fails with EADDRINUSE when taken. */
+  listen(address: NetAddress, onConnection: (connection: Connection) => void): Promise<Listener>;
+  connect(address: NetAddress, options?: { timeoutMs?: number }): Promise<Connection>;
+}
+
+export interface FileStat {
+  sizeBytes: number;
+  isDirectory: boolean;
+}
+
+/** Random-access file. Written bytes survive a crash only after sync(). */
+export interface FileHandle {
+  read(positionBytes: number, lengthBytes: number): Promise<Uint8Array>;
+  write(positionBytes: number, bytes: Uint8Array): Promise<void>;
+  truncate(sizeBytes: number): Promise<void>;
+  sizeBytes(): Promise<number>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Files and directories. Failures throw a WorldError whose code is Node's (ENOENT, EEXIST,
+ * ENOTDIR, EISDIR, ENOTEMPTY).
+ */
+export interface FileSystem {
+  /** 'r' read only; 'r+' read/write, must exist; 'w+' read/write, created or truncated. */
+  open(path: string, mode: 'r' | 'r+' | 'w+'): Promise<FileHandle>;
+  readFile(path: string): Promise<Uint8Array>;
+  /** Writes a whole file; with sync the bytes are durable when the promise resolves. */
+  writeFile(path: string, bytes: Uint8Array, options?: { sync?: boolean; mode?: number }): Promise<void>;
+  /** Atomic replace of `to` by `from`. */
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  /** null when nothing is at `path`. */
+  stat(path: string): Promise<FileStat | null>;
+}
+
+export type KvOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+
+export interface KvRange {
+  gt?: string;
+  gte?: string;
+  lt?: string;
+  lte?: string;
+  reverse?: boolean;
+  limit?: number;
+}
+
+export type KvEntry = readonly [key: string, value: Uint8Array];
+
+/**
+ * An ordered key-value store (LevelDB). Keys are strings compared by their UTF-8 bytes; values
+ * are bytes. A batch is atomic. A batch written with sync:false may be lost by a crash, and
+ * then only together with every later batch (a suffix), never partly.
+ */
+export interface KvStore {
+  get(key: string): Promise<Uint8Array | undefined>;
+  batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void>;
+  /** Reads the range in order, in chunks of at most `chunkSize` entries. */
+  iterate(range: KvRange, chunkSize?: number): AsyncIterable<readonly KvEntry[]>;
+  close(): Promise<void>;
+}
+
+export interface KvFactory {
+  /**
+   * Opens the store at `path`. Throws WorldError LOCKED when another process (or another open
+   * handle) holds it, NOT_FOUND when it does not exist and createIfMissing is false.
+   */
+  open(path: string, options: { createIfMissing: boolean }): Promise<KvStore>;
+}
+
+/** scrypt parameters, recorded beside every password hash so they can change over time. */
+export interface KdfParams {
+  algorithm: 'scrypt';
+  costN: number;
+  blockSizeR: number;
+  parallelP: number;
+  keyLengthBytes: number;
+}
+
+export interface PasswordKdf {
+  /** Parameters for new passwords. */
+  readonly params: KdfParams;
+  /** Off the event loop in the real world; cheap and synchronous-in-effect in a simulation. */
+  derive(password: string, salt: Uint8Array, params: KdfParams): Promise<Uint8Array>;
+}
+
+export interface World {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly net: Network;
+  readonly fs: FileSystem;
+  readonly kv: KvFactory;
+  readonly kdf: PasswordKdf;
+  /** One line of the trace. The simulation prefixes virtual time and host; the real world may drop it. */
+  trace(line: string): void;
+}
+
+export type WorldErrorCode =
+  | 'ENOENT'
+  | 'EEXIST'
+  | 'ENOTDIR'
+  | 'EISDIR'
+  | 'ENOTEMPTY'
+  | 'EBADF'
+  | 'LOCKED'
+  | 'NOT_FOUND'
+  | 'CLOSED'
+  | 'CRASHED';
+
+export class WorldError extends Error {
+  constructor(
+    readonly code: WorldErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WorldError';
+  }
+}
+
+export function isWorldError(error: unknown, code?: WorldErrorCode): error is WorldError {
+  return error instanceof WorldError && (code === undefined || error.code === code);
+}
