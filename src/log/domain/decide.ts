@@ -110,6 +110,8 @@ function requestJoin(user: string, group: GroupRecord): Decision {
 }
 
 function answerRequest(type: 'AcceptRequest' | 'RejectRequest', by: string, group: GroupRecord, user: string): Decision {
+  const bad = checkId('user', user);
+  if (bad) return bad;
   if (group.owner !== by) return domainError('NOT_OWNER', `only ${group.group}'s owner answers join requests`);
   if (!group.requests.has(user)) return domainError('NO_SUCH_REQUEST', `${user} has no pending request to join ${group.group}`);
   const eventType = type === 'AcceptRequest' ? 'JoinAccepted' : 'JoinRejected';
