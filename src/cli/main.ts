@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Why this file exists: the `clique` command line. It parses arguments (commander), builds the
+// real World, runs one subcommand, and turns the outcome into the contract's exit status:
+// 0 success, 1 a failed command (one line `error CODE: message` on stderr), 2 bad usage.
+
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { createRealWorld } from '../sim/real-world.js';
+import { runAudit } from './audit-command.js';
+import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { stdoutSink } from './line-sink.js';
+
+function parseIndex(text: string): number {
+  if (!/^[0-9]{1,15}$/.test(text)) throw new InvalidArgumentError('an index is a non-negative integer');
+  return Number(text);
+}
+
+function buildProgram(): Command {
+  const program = new Command('clique')
+    .description('Group-based peer-to-peer file sharing with a Raft-replicated, event-sourced tracker.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('audit')
+    .description("Replay a tracker node's log offline: history, a group's or user's state as of an index, verification")
+    .requiredOption('--data <dir>', "the node's data directory (the node must be stopped)")
+    .option('--group <group>', 'only entries about this group, then its state')
+    .option('--user <user>', 'only entries by or about this user, then their state')
+    .option('--as-of <index>', 'stop at this log index (inclusive)', parseIndex)
+    .option('--json', 'one JSON document instead of text', false)
+    .option('--verify', 'recompute the hash chain and name the first bad entry', false)
+    .option('--against <dir>', "name the first entry where another node's store differs")
+    .action(async (options: { data: string; group?: string; user?: string; asOf?: number; json: boolean; verify: boolean; against?: string }) => {
+      const world = createRealWorld();
+      const { asOf, ...rest } = options;
+      process.exitCode = await runAudit(world.kv, { ...rest, ...(asOf === undefined ? {} : { asOfIndex: asOf }) }, stdoutSink());
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (error instanceof CliError) {
+      process.stderr.write(errorLine(error.code, error.message) + '\n');
+      return error.exitCode;
+    }
+    process.stderr.write(errorLine('INTERNAL', error instanceof Error ? error.message : String(error)) + '\n');
+    return EXIT_FAILED;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
