@@ -1,0 +1,68 @@
+// The password KDF of both worlds: scrypt. The real world runs it in libuv's thread pool with
+// costly parameters; simulations use tiny parameters so a derive is cheap and immediate.
+
+import { scrypt, scryptSync } from 'node:crypto';
+import type { KdfParams, PasswordKdf } from './world.js';
+
+/** OWASP-style interactive parameters: about 16 MiB and tens of milliseconds per derive. */
+export const REAL_KDF_PARAMS: Readonly<KdfParams> = {
+  algorithm: 'scrypt',
+  costN: 16_384,
+  blockSizeR: 8,
+  parallelP: 1,
+  keyLengthBytes: 32,
+};
+
+/** Deliberately weak: for simulations and tests only. */
+export const SIM_KDF_PARAMS: Readonly<KdfParams> = {
+  algorithm: 'scrypt',
+  costN: 16,
+  blockSizeR: 1,
+  parallelP: 1,
+  keyLengthBytes: 32,
+};
+
+function checkParams(params: KdfParams): void {
+  if (params.algorithm !== 'scrypt') throw new Error(`unsupported KDF ${String(params.algorithm)}`);
+  const { costN, blockSizeR, parallelP, keyLengthBytes } = params;
+  if (!Number.isInteger(costN) || costN < 2 || (costN & (costN - 1)) !== 0) throw new RangeError(`scrypt N must be a power of two > 1, got ${costN}`);
+  for (const [name, value] of [['r', blockSizeR], ['p', parallelP], ['keyLength', keyLengthBytes]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`scrypt ${name} must be a positive integer, got ${value}`);
+  }
+}
+
+function scryptOptions(params: KdfParams): { N: number; r: number; p: number; maxmem: number } {
+  // scrypt needs about 128 * N * r * p bytes; leave twice that plus slack.
+  const maxmem = 2 * 128 * params.costN * params.blockSizeR * params.parallelP + 1024 * 1024;
+  return { N: params.costN, r: params.blockSizeR, p: params.parallelP, maxmem };
+}
+
+/** scrypt in the thread pool, off the event loop. */
+export function threadPoolKdf(params: KdfParams = REAL_KDF_PARAMS): PasswordKdf {
+  checkParams(params);
+  return {
+    params,
+    derive: (password, salt, derivationParams) => {
+      checkParams(derivationParams);
+      return new Promise((resolve, reject) => {
+        scrypt(password, salt, derivationParams.keyLengthBytes, scryptOptions(derivationParams), (error, key) => {
+          if (error !== null) reject(error);
+          else resolve(Uint8Array.from(key));
+        });
+      });
+    },
+  };
+}
+
+/** scrypt computed synchronously: deterministic and instant with SIM_KDF_PARAMS. */
+export function inlineKdf(params: KdfParams = SIM_KDF_PARAMS): PasswordKdf {
+  checkParams(params);
+  return {
+    params,
+    derive: async (password, salt, derivationParams) => {
+      checkParams(derivationParams);
+      const key = scryptSync(password, salt, derivationParams.keyLengthBytes, scryptOptions(derivationParams));
+      return Uint8Array.from(key);
+    },
+  };
+}
