@@ -86,7 +86,9 @@ describe('audit --verify', () => {
     // Rewrite one entry of b (a different, self-consistent history from entry 30 on).
     const segment = b.segments.find((s) => s.firstIndex <= 30 && 30 < s.firstIndex + Buffer.from(s.value).toString().split('\n').length)!;
     const lines = Buffer.from(segment.value).toString().split('\n');
-    lines[30 - segment.firstIndex] = lines[30 - segment.firstIndex]!.replace(/"timeMs":(\d)/, '"timeMs":9');
+    const line = lines[30 - segment.firstIndex]!;
+    lines[30 - segment.firstIndex] = line.replace(/^([0-9a-f]{64} \[1,30,\d+,)(\d)/, (_m, head: string, digit: string) => head + String((Number(digit) + 1) % 10));
+    expect(lines[30 - segment.firstIndex]).not.toBe(line);
     await b.kv.batch([{ type: 'put', key: segment.key, value: Buffer.from(lines.join('\n')) }], { sync: true });
     expect(await compareStores(a.kv, b.kv)).toEqual({ diverged: true, index: 30, compared: 29 });
   });

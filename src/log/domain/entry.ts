@@ -31,16 +31,21 @@ export interface ProposedEntry {
   command: unknown;
 }
 
-/** An entry as applied and stored: what was asked and what happened. */
-export interface AppliedEntry {
+/** What happened at an entry: all that replay needs to rebuild the state. */
+export interface EntryOutcome {
   v: number;
   index: number;
   timeMs: number;
+  /** Null for entries without a client: a leader's no-op, a system command. */
   clientId: string | null;
   requestId: number | null;
-  command: unknown;
   /** Empty for a no-op and for a retried request answered from the reply cache. */
   events: Event[];
+}
+
+/** An entry as applied and stored: what was asked and what happened. */
+export interface AppliedEntry extends EntryOutcome {
+  command: unknown;
 }
 
 export interface Applied {
@@ -53,7 +58,10 @@ export interface Applied {
 export function applyEntry(state: TrackerState, proposed: ProposedEntry): Applied {
   checkNext(state, proposed.index);
   const timeMs = Number.isSafeInteger(proposed.timeMs) && proposed.timeMs > state.lastTimeMs ? proposed.timeMs : state.lastTimeMs;
-  const { index, clientId, requestId, command } = proposed;
+  const { index, command } = proposed;
+  // A no-op belongs to no client.
+  const clientId = command === null ? null : proposed.clientId;
+  const requestId = command === null ? null : proposed.requestId;
   let events: Event[] = [];
   if (command !== null && !isDuplicate(state, clientId, requestId)) {
     const decision = decideEntry(state, proposed);
@@ -65,7 +73,7 @@ export function applyEntry(state: TrackerState, proposed: ProposedEntry): Applie
 }
 
 /** Applies a stored entry: its events are facts already decided. Returns the reply it gave. */
-export function replayEntry(state: TrackerState, entry: AppliedEntry): CachedReply | null {
+export function replayEntry(state: TrackerState, entry: EntryOutcome): CachedReply | null {
   checkNext(state, entry.index);
   if (entry.timeMs < state.lastTimeMs) throw new InvariantError(`entry ${entry.index} goes back in time`);
   return finishEntry(state, entry);
@@ -80,14 +88,14 @@ function isDuplicate(state: TrackerState, clientId: string | null, requestId: nu
 }
 
 /** The bookkeeping shared by apply and replay: index, time, events, reply cache. */
-function finishEntry(state: TrackerState, entry: AppliedEntry): CachedReply | null {
+function finishEntry(state: TrackerState, entry: EntryOutcome): CachedReply | null {
   const { clientId, requestId } = entry;
-  const duplicate = entry.command !== null && isDuplicate(state, clientId, requestId);
+  const duplicate = isDuplicate(state, clientId, requestId);
   state.appliedIndex = entry.index;
   state.lastTimeMs = entry.timeMs;
   for (const event of entry.events) evolve(state, event);
   let reply: CachedReply | null = null;
-  if (clientId !== null && requestId !== null && entry.command !== null) {
+  if (clientId !== null && requestId !== null) {
     const cached = state.replies.get(clientId);
     const first = entry.events[0];
     const error: DomainError | null = first?.type === 'CommandRejected' ? domainError(first.code, first.message) : null;

@@ -7,7 +7,7 @@ import { replayEntry } from '../domain/entry.js';
 import type { Event } from '../domain/events.js';
 import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvStore } from '../../sim/world.js';
-import type { StoredEntry } from './chain.js';
+import type { StoredOutcome } from './chain.js';
 import { readEntries, readMeta } from './read.js';
 
 export interface AuditFilter {
@@ -41,15 +41,24 @@ export interface AuditResult {
 
 const REDACTED = '(redacted)';
 
-function actorOf(state: TrackerState, entry: StoredEntry): string | null {
-  const command = entry.command as Record<string, unknown> | null;
-  if (command === null || typeof command !== 'object') return command === null ? 'tracker' : null;
-  if (isAuth(command.auth)) {
-    const session = state.sessions.get(command.auth.sessionId);
-    return session && session.tokenHash === command.auth.tokenHash ? session.user : null;
+function parseCommandJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return '(unreadable command)';
   }
-  if (command.type === 'ExpireSession') return 'tracker';
-  return typeof command.user === 'string' ? command.user : null;
+}
+
+function actorOf(state: TrackerState, command: unknown): string | null {
+  if (command === null) return 'tracker';
+  if (typeof command !== 'object') return null;
+  const fields = command as Record<string, unknown>;
+  if (isAuth(fields.auth)) {
+    const session = state.sessions.get(fields.auth.sessionId);
+    return session && session.tokenHash === fields.auth.tokenHash ? session.user : null;
+  }
+  if (fields.type === 'ExpireSession') return 'tracker';
+  return typeof fields.user === 'string' ? fields.user : null;
 }
 
 function redact(value: unknown): unknown {
@@ -66,34 +75,38 @@ function redact(value: unknown): unknown {
 
 const USER_FIELDS = ['user', 'by', 'from', 'to', 'owner'] as const;
 
-function touchesGroup(entry: StoredEntry, group: string): boolean {
-  const command = entry.command as { group?: unknown } | null;
-  return command?.group === group || entry.events.some((event) => 'group' in event && event.group === group);
+/** Events name the group of everything that happened or was refused; only no-change entries need their command read. */
+function touchesGroup(entry: StoredOutcome, command: () => unknown, group: string): boolean {
+  if (entry.events.some((event) => 'group' in event && event.group === group)) return true;
+  return entry.events.length === 0 && (command() as { group?: unknown } | null)?.group === group;
 }
 
-function touchesUser(entry: StoredEntry, actor: string | null, user: string): boolean {
-  if (actor === user || (entry.command as { user?: unknown } | null)?.user === user) return true;
+function touchesUser(entry: StoredOutcome, actor: string | null, command: unknown, user: string): boolean {
+  if (actor === user || (command as { user?: unknown } | null)?.user === user) return true;
   return entry.events.some((event) => USER_FIELDS.some((field) => field in event && (event as Record<string, unknown>)[field] === user));
 }
 
-function recordOf(entry: StoredEntry, actor: string | null, duplicate: boolean): AuditRecord {
-  const command = entry.command as { type?: unknown } | null;
+function recordOf(entry: StoredOutcome, command: unknown, actor: string | null, duplicate: boolean): AuditRecord {
   const first = entry.events[0];
   const rejected = first?.type === 'CommandRejected' ? first : null;
+  const type = (command as { type?: unknown } | null)?.type;
   return {
     index: entry.index,
     term: entry.term,
     timeMs: entry.timeMs,
     actor,
-    command: command === null ? 'Noop' : typeof command?.type === 'string' ? command.type : '?',
+    command: command === null ? 'Noop' : typeof type === 'string' ? type : '?',
     outcome: command === null ? 'noop' : rejected ? 'rejected' : duplicate ? 'duplicate' : 'applied',
     error: rejected ? { code: rejected.code, message: rejected.message } : null,
-    request: command === null ? null : (redact(command) as Record<string, unknown>),
+    request: command === null || typeof command !== 'object' ? null : (redact(command) as Record<string, unknown>),
     events: redact(entry.events) as Event[],
   };
 }
 
-/** Replays the archive, handing each matching entry to `onRecord`; returns the state as of the last replayed index. */
+/**
+ * Replays the archive from genesis, handing each matching entry to `onRecord`; returns the state
+ * as of the last replayed index. Commands are parsed only for entries that are shown.
+ */
 export async function auditStore(kv: KvStore, filter: AuditFilter, onRecord: (record: AuditRecord) => void): Promise<AuditResult> {
   const meta = await readMeta(kv);
   const appliedIndex = meta?.appliedIndex ?? 0;
@@ -102,13 +115,22 @@ export async function auditStore(kv: KvStore, filter: AuditFilter, onRecord: (re
   outer: for await (const batch of readEntries(kv)) {
     for (const { entry } of batch) {
       if (entry.index > stopAt) break outer;
-      const actor = actorOf(state, entry);
-      const cached = entry.clientId === null ? undefined : state.replies.get(entry.clientId);
-      const duplicate = entry.command !== null && cached !== undefined && cached.requestId === entry.requestId;
+      let command: unknown;
+      let parsed = false;
+      const commandOf = (): unknown => {
+        if (!parsed) {
+          command = parseCommandJson(entry.commandJson);
+          parsed = true;
+        }
+        return command;
+      };
+      let shown = filter.group === undefined || touchesGroup(entry, commandOf, filter.group);
+      // Who asked is read from the state before the entry applies (a CloseSession ends the session).
+      const actor = shown ? actorOf(state, commandOf()) : null;
+      if (shown && filter.user !== undefined) shown = touchesUser(entry, actor, commandOf(), filter.user);
+      const duplicate = shown && entry.clientId !== null && state.replies.get(entry.clientId)?.requestId === entry.requestId;
       replayEntry(state, entry);
-      if (filter.group !== undefined && !touchesGroup(entry, filter.group)) continue;
-      if (filter.user !== undefined && !touchesUser(entry, actor, filter.user)) continue;
-      onRecord(recordOf(entry, actor, duplicate));
+      if (shown) onRecord(recordOf(entry, commandOf(), actor, duplicate));
     }
   }
   return { appliedIndex, lastIndex: state.appliedIndex, state };

@@ -2,12 +2,12 @@
 // audit, a full chain verification that names the first bad entry, and a comparison of two
 // stores that names the first divergence. Everything read from disk is untrusted.
 
-import type { KvStore } from '../../sim/world.js';
-import { chainHash, splitLine, type StoredEntry } from './chain.js';
+import type { KvEntry, KvStore } from '../../sim/world.js';
+import { chainHash, decodeBody, LineFormatError, splitLine, type StoredOutcome } from './chain.js';
 import { GENESIS_HASH, indexOfKey, META_KEY, SEGMENT_PREFIX, segmentsFrom, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
-const SEGMENTS_PER_READ = 64;
+const SEGMENTS_PER_READ = 4;
 
 export class StoreCorruptError extends Error {
   override name = 'StoreCorruptError';
@@ -35,16 +35,26 @@ export async function readMeta(kv: KvStore): Promise<StoreMeta | null> {
   return m as StoreMeta;
 }
 
-export interface RawLine {
-  /** The index this line must have: the previous line's + 1. */
-  expectedIndex: number;
-  line: string;
-}
-
 /** Consecutive stored lines; the first must carry `firstIndex`, each next one the index after. */
 export interface LineBatch {
   firstIndex: number;
   lines: string[];
+}
+
+/** Iterates a range with the next chunk's read already in flight while the caller works on this one. */
+async function* prefetched(source: AsyncIterable<readonly KvEntry[]>): AsyncGenerator<readonly KvEntry[]> {
+  const iterator = source[Symbol.asyncIterator]();
+  try {
+    let pending = iterator.next();
+    for (;;) {
+      const result = await pending;
+      if (result.done) return;
+      pending = iterator.next();
+      yield result.value;
+    }
+  } finally {
+    await iterator.return?.();
+  }
 }
 
 /**
@@ -53,7 +63,7 @@ export interface LineBatch {
  */
 export async function* readLines(kv: KvStore, fromIndex = 1): AsyncGenerator<LineBatch> {
   let nextIndex: number | null = null;
-  for await (const chunk of kv.iterate(segmentsFrom(fromIndex), SEGMENTS_PER_READ)) {
+  for await (const chunk of prefetched(kv.iterate(segmentsFrom(fromIndex), SEGMENTS_PER_READ))) {
     for (const [key, value] of chunk) {
       const lines = decoder.decode(value).split('\n');
       // The first segment read may start before fromIndex: its lines are numbered back from its key.
@@ -68,26 +78,30 @@ export async function* readLines(kv: KvStore, fromIndex = 1): AsyncGenerator<Lin
   }
 }
 
-/** Parses a line's entry without checking its hash (replay). */
-export function parseEntry(raw: RawLine): { entry: StoredEntry; hash: string; json: string } {
-  const parts = splitLine(raw.line);
-  if (!parts) throw new StoreCorruptError(raw.expectedIndex, 'line is not `<hash> <entry>`');
-  let entry: StoredEntry;
+export interface ParsedLine {
+  entry: StoredOutcome;
+  /** The stored chain hash of this entry. */
+  hash: string;
+  /** The hashed text. */
+  body: string;
+}
+
+/** Parses one line without checking its hash (replay); throws StoreCorruptError. */
+export function parseLine(line: string, expectedIndex: number): ParsedLine {
+  const parts = splitLine(line);
+  if (!parts) throw new StoreCorruptError(expectedIndex, 'line is not `<hash> <entry>`');
   try {
-    entry = JSON.parse(parts.json) as StoredEntry;
-  } catch {
-    throw new StoreCorruptError(raw.expectedIndex, 'entry is not JSON');
+    return { entry: decodeBody(parts.body, expectedIndex), hash: parts.hash, body: parts.body };
+  } catch (error) {
+    if (error instanceof LineFormatError) throw new StoreCorruptError(expectedIndex, error.message);
+    throw error;
   }
-  if (typeof entry !== 'object' || entry === null || entry.index !== raw.expectedIndex || !Array.isArray(entry.events)) {
-    throw new StoreCorruptError(raw.expectedIndex, 'entry is malformed or out of order');
-  }
-  return { entry, hash: parts.hash, json: parts.json };
 }
 
 /** Parsed entries from `fromIndex` on, a segment at a time. */
-export async function* readEntries(kv: KvStore, fromIndex = 1): AsyncGenerator<{ entry: StoredEntry; hash: string; json: string }[]> {
+export async function* readEntries(kv: KvStore, fromIndex = 1): AsyncGenerator<ParsedLine[]> {
   for await (const batch of readLines(kv, fromIndex)) {
-    yield batch.lines.map((line, i) => parseEntry({ expectedIndex: batch.firstIndex + i, line }));
+    yield batch.lines.map((line, i) => parseLine(line, batch.firstIndex + i));
   }
 }
 
@@ -105,41 +119,41 @@ export async function verifyStore(kv: KvStore): Promise<VerifyResult> {
   }
   let previous = GENESIS_HASH;
   let count = 0;
-  let lastIndex = 0;
   for await (const batch of readLines(kv)) {
     for (let i = 0; i < batch.lines.length; i++) {
       const index = batch.firstIndex + i;
-      let parsed;
+      let parsed: ParsedLine;
       try {
-        parsed = parseEntry({ expectedIndex: index, line: batch.lines[i]! });
+        parsed = parseLine(batch.lines[i]!, index);
       } catch (error) {
-        return { ok: false, index, reason: (error as StoreCorruptError).message.replace(/^entry #\d+: /, ''), entries: count };
+        if (!(error instanceof StoreCorruptError)) throw error;
+        return { ok: false, index, reason: error.message.replace(/^entry #\d+: /, ''), entries: count };
       }
-      if (chainHash(previous, parsed.json) !== parsed.hash) {
+      if (chainHash(previous, parsed.body) !== parsed.hash) {
         return { ok: false, index, reason: 'hash does not match its content and the chain before it', entries: count };
       }
       previous = parsed.hash;
-      lastIndex = index;
       count++;
     }
   }
-  if (lastIndex !== (meta?.appliedIndex ?? 0)) {
-    return { ok: false, index: lastIndex + 1, reason: `meta says applied ${meta?.appliedIndex ?? 0}, archive ends at ${lastIndex}`, entries: count };
+  const appliedIndex = meta?.appliedIndex ?? 0;
+  if (count !== appliedIndex) {
+    return { ok: false, index: count + 1, reason: `meta says applied ${appliedIndex}, archive ends at ${count}`, entries: count };
   }
   if (previous !== (meta?.chainHead ?? GENESIS_HASH)) {
-    return { ok: false, index: lastIndex, reason: 'meta chain head differs from the archive', entries: count };
+    return { ok: false, index: count, reason: 'meta chain head differs from the archive', entries: count };
   }
-  const segmentKeysOk = await checkSegmentKeys(kv);
-  if (segmentKeysOk !== null) return { ok: false, index: segmentKeysOk, reason: 'segment key does not match its last entry', entries: count };
+  const badKey = await firstMisnamedSegment(kv);
+  if (badKey !== null) return { ok: false, index: badKey, reason: 'segment key does not match its last entry', entries: count };
   return { ok: true, entries: count, chainHead: previous };
 }
 
-async function checkSegmentKeys(kv: KvStore): Promise<number | null> {
+/** A segment's key must be its last entry's index; returns the first entry of the first that is not. */
+async function firstMisnamedSegment(kv: KvStore): Promise<number | null> {
   let expected = 1;
   for await (const chunk of kv.iterate(segmentsFrom(1), SEGMENTS_PER_READ)) {
     for (const [key, value] of chunk) {
-      const lines = decoder.decode(value).split('\n').length;
-      const last = expected + lines - 1;
+      const last = expected + decoder.decode(value).split('\n').length - 1;
       if (indexOfKey(key, SEGMENT_PREFIX) !== last) return expected;
       expected = last + 1;
     }
@@ -149,9 +163,9 @@ async function checkSegmentKeys(kv: KvStore): Promise<number | null> {
 
 export type CompareResult = { diverged: false; compared: number } | { diverged: true; index: number; compared: number };
 
-async function* eachLine(kv: KvStore): AsyncGenerator<RawLine> {
+async function* eachLine(kv: KvStore): AsyncGenerator<{ index: number; line: string }> {
   for await (const batch of readLines(kv)) {
-    for (let i = 0; i < batch.lines.length; i++) yield { expectedIndex: batch.firstIndex + i, line: batch.lines[i]! };
+    for (let i = 0; i < batch.lines.length; i++) yield { index: batch.firstIndex + i, line: batch.lines[i]! };
   }
 }
 
@@ -164,7 +178,7 @@ export async function compareStores(a: KvStore, b: KvStore): Promise<CompareResu
     for (;;) {
       const [l, r] = await Promise.all([left.next(), right.next()]);
       if (l.done || r.done) return { diverged: false, compared };
-      if (l.value.line !== r.value.line) return { diverged: true, index: l.value.expectedIndex, compared };
+      if (l.value.line !== r.value.line) return { diverged: true, index: l.value.index, compared };
       compared++;
     }
   } finally {

@@ -56,9 +56,9 @@ export class TrackerStore {
     const state = snapshot?.state ?? initialState();
     let head = snapshot?.chainHead ?? GENESIS_HASH;
     for await (const batch of readEntries(kv, state.appliedIndex + 1)) {
-      for (const { entry, hash, json } of batch) {
+      for (const { entry, hash, body } of batch) {
         if (entry.index > meta.appliedIndex) break;
-        if (chainHash(head, json) !== hash) throw new StoreCorruptError(entry.index, 'hash chain broken (run clique audit --verify)');
+        if (chainHash(head, body) !== hash) throw new StoreCorruptError(entry.index, 'hash chain broken (run clique audit --verify)');
         replayEntry(state, entry);
         head = hash;
       }
