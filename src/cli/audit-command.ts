@@ -43,8 +43,9 @@ export async function runAudit(kv: KvFactory, options: AuditOptions, out: LineSi
       const against = other ? await compareStores(store, other) : null;
       const checksOnly = (options.verify || other !== null) && options.group === undefined && options.user === undefined && options.asOfIndex === undefined;
       const failed = (verify !== null && !verify.ok) || (against !== null && against.diverged);
-      if (options.json) await printJson(store, options, verify, against, checksOnly, out);
-      else await printText(store, options, verify, against, checksOnly, out);
+      const checks: Checks = { verify, against, checksOnly };
+      if (options.json) await printJson(store, options, checks, out);
+      else await printText(store, options, checks, out);
       return failed ? EXIT_FAILED : EXIT_OK;
     } finally {
       await other?.close();
@@ -66,14 +67,14 @@ function againstLine(against: CompareResult, other: string): string {
     : `against ${other}: no divergence in ${against.compared} common entries`;
 }
 
-async function printText(
-  store: KvStore,
-  options: AuditOptions,
-  verify: VerifyResult | null,
-  against: CompareResult | null,
-  checksOnly: boolean,
-  out: LineSink,
-): Promise<void> {
+/** The results of --verify and --against; checksOnly when no history was asked for. */
+interface Checks {
+  verify: VerifyResult | null;
+  against: CompareResult | null;
+  checksOnly: boolean;
+}
+
+async function printText(store: KvStore, options: AuditOptions, { verify, against, checksOnly }: Checks, out: LineSink): Promise<void> {
   if (verify) out.line(verifyLine(verify));
   if (against) out.line(againstLine(against, options.against ?? ''));
   if (checksOnly) return out.flush();
@@ -90,14 +91,7 @@ async function printText(
   out.flush();
 }
 
-async function printJson(
-  store: KvStore,
-  options: AuditOptions,
-  verify: VerifyResult | null,
-  against: CompareResult | null,
-  checksOnly: boolean,
-  out: LineSink,
-): Promise<void> {
+async function printJson(store: KvStore, options: AuditOptions, { verify, against, checksOnly }: Checks, out: LineSink): Promise<void> {
   out.line(`{"store":${JSON.stringify(options.data)},"verify":${JSON.stringify(verify)},"against":${JSON.stringify(against)},"entries":[`);
   let first = true;
   const onRecord = (record: AuditRecord): void => {

@@ -12,14 +12,8 @@ export interface IterableLevel {
   iterator(options: LevelRangeOptions): ChunkedIterator;
 }
 
-export interface LevelRangeOptions {
-  gt?: string;
-  gte?: string;
-  lt?: string;
-  lte?: string;
-  reverse?: boolean;
-  limit?: number;
-}
+/** abstract-level takes the same range options as the World's KvRange. */
+export type LevelRangeOptions = KvRange;
 
 export const DEFAULT_CHUNK_SIZE = 100;
 
