@@ -199,9 +199,12 @@ export class Raft {
     else this.stepFollowerOrCandidate(m);
   }
 
-  /** The caller installed a snapshot of its state at `snapshot.meta.index`: entries up to it go. */
+  /**
+   * The caller holds a durable snapshot of its state at `snapshot.meta.index` (at most the applied
+   * index): entries up to it go, and lagging followers get this snapshot.
+   */
   compact(snapshot: Snapshot): void {
-    if (snapshot.meta.index <= this.log.snapshotMeta().index) return;
+    if (snapshot.meta.index < this.log.snapshotMeta().index) return;
     if (this.log.term(snapshot.meta.index) !== snapshot.meta.term) throw new RaftError(`snapshot ${snapshot.meta.index} has the wrong term`);
     this.log.compact(snapshot.meta.index);
     this.snapshot = snapshot;

@@ -2,7 +2,7 @@
 // strings, so indices are zero-padded. A segment holds consecutive applied entries, one line
 // each, `<64 hex chain hash> <canonical JSON entry>`, and is keyed by its last index.
 //
-//   meta              {"v","appliedIndex","chainHead"}     written in the same batch as segments
+//   meta              {v, appliedIndex, appliedTerm, chainHead}  in the same batch as segments
 //   seg:<last index>  line\nline\n…                        the event archive, never deleted
 //   snap:<index>      <sha256 hex> <canonical snapshot>    projection, reply cache, chain head
 
@@ -45,5 +45,7 @@ export function segmentsFrom(index: number): { gte: string; lt: string } {
 export interface StoreMeta {
   v: number;
   appliedIndex: number;
+  /** The Raft term of the entry at appliedIndex (0 before the first). */
+  appliedTerm: number;
   chainHead: string;
 }

@@ -29,7 +29,7 @@ export async function readMeta(kv: KvStore): Promise<StoreMeta | null> {
     throw new StoreCorruptError(0, 'store meta record is not JSON');
   }
   const m = meta as Partial<StoreMeta> | null;
-  if (!m || m.v !== STORE_FORMAT_VERSION || !Number.isSafeInteger(m.appliedIndex) || typeof m.chainHead !== 'string') {
+  if (!m || m.v !== STORE_FORMAT_VERSION || !Number.isSafeInteger(m.appliedIndex) || !Number.isSafeInteger(m.appliedTerm) || typeof m.chainHead !== 'string') {
     throw new StoreCorruptError(0, 'store meta record is malformed');
   }
   return m as StoreMeta;

@@ -8,7 +8,7 @@ import { applyEntry, replayEntry, type Applied, type ProposedEntry } from '../do
 import { InvariantError } from '../domain/evolve.js';
 import { decodeState, encodeState } from '../domain/snapshot.js';
 import { initialState, type TrackerState } from '../domain/state.js';
-import type { KvOp, KvStore } from '../../sim/world.js';
+import type { KvEntry, KvOp, KvStore } from '../../sim/world.js';
 import { chainHash, encodeLine, sha256Hex, type StoredEntry } from './chain.js';
 import {
   GENESIS_HASH,
@@ -16,6 +16,7 @@ import {
   META_KEY,
   PACKED_SEGMENT_BYTES,
   PACKED_SEGMENT_ENTRIES,
+  SEGMENT_PREFIX,
   segmentKey,
   segmentsFrom,
   SNAPSHOT_PREFIX,
@@ -24,6 +25,7 @@ import {
   type StoreMeta,
 } from './layout.js';
 import { readEntries, readMeta, StoreCorruptError } from './read.js';
+import { decodeBlob, encodeBlob, SnapshotBlobError } from './snapshot-blob.js';
 
 export interface TrackerStoreOptions {
   /** Snapshot (and repack) after this many entries; default 10,000. */
@@ -44,6 +46,7 @@ export class TrackerStore {
     private readonly kv: KvStore,
     private readonly current: TrackerState,
     private head: string,
+    private term: number,
     private lastSnapshotIndex: number,
     private readonly snapshotEveryEntries: number,
   ) {}
@@ -51,7 +54,7 @@ export class TrackerStore {
   static async open(kv: KvStore, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
     const meta = await readMeta(kv);
     const every = options.snapshotEveryEntries ?? 10_000;
-    if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, every);
+    if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, 0, every);
     const snapshot = await loadLatestSnapshot(kv, meta.appliedIndex);
     const state = snapshot?.state ?? initialState();
     let head = snapshot?.chainHead ?? GENESIS_HASH;
@@ -66,7 +69,7 @@ export class TrackerStore {
     if (state.appliedIndex !== meta.appliedIndex || head !== meta.chainHead) {
       throw new StoreCorruptError(state.appliedIndex, `archive ends at ${state.appliedIndex}, meta says ${meta.appliedIndex}`);
     }
-    return new TrackerStore(kv, state, head, snapshot?.index ?? 0, every);
+    return new TrackerStore(kv, state, head, meta.appliedTerm, snapshot?.index ?? 0, every);
   }
 
   /** The live projection. Read it; never write it (the store owns it). */
@@ -80,6 +83,11 @@ export class TrackerStore {
 
   get chainHead(): string {
     return this.head;
+  }
+
+  /** The Raft term of the last applied entry. */
+  get appliedTerm(): number {
+    return this.term;
   }
 
   /**
@@ -99,9 +107,10 @@ export class TrackerStore {
         const { line, hash } = encodeLine(this.head, stored);
         lines.push(line);
         this.head = hash;
+        this.term = proposed.term;
         results.push(applied);
       }
-      const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: this.current.appliedIndex, chainHead: this.head };
+      const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: this.current.appliedIndex, appliedTerm: this.term, chainHead: this.head };
       await this.kv.batch(
         [
           { type: 'put', key: segmentKey(this.current.appliedIndex), value: encoder.encode(lines.join('\n')) },
@@ -114,6 +123,37 @@ export class TrackerStore {
     } finally {
       this.applying = false;
     }
+  }
+
+  /**
+   * The whole store as one blob for a follower that must catch up by snapshot: a fresh snapshot
+   * at the applied index, the meta record and the whole event archive.
+   */
+  async exportSnapshot(): Promise<Uint8Array> {
+    if (this.applying) throw new InvariantError('exportSnapshot called while an apply runs');
+    await this.snapshot();
+    const records: KvEntry[] = [];
+    const meta = await this.kv.get(META_KEY);
+    if (meta) records.push([META_KEY, meta]);
+    if (this.lastSnapshotIndex > 0) {
+      const snap = await this.kv.get(snapshotKey(this.lastSnapshotIndex));
+      if (snap) records.push([snapshotKey(this.lastSnapshotIndex), snap]);
+    }
+    for await (const chunk of this.kv.iterate(segmentsFrom(1), 256)) records.push(...chunk);
+    return encodeBlob(records);
+  }
+
+  /** Replaces everything in `kv` by an exported blob (one synced batch), then opens it. */
+  static async importSnapshot(kv: KvStore, blob: Uint8Array, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
+    const records = decodeBlob(blob);
+    for (const [key] of records) {
+      if (key !== META_KEY && !key.startsWith(SNAPSHOT_PREFIX) && !key.startsWith(SEGMENT_PREFIX)) throw new SnapshotBlobError(`unexpected key ${key.slice(0, 40)}`);
+    }
+    const ops: KvOp[] = [];
+    for await (const chunk of kv.iterate({})) for (const [key] of chunk) ops.push({ type: 'del', key });
+    for (const [key, value] of records) ops.push({ type: 'put', key, value });
+    await kv.batch(ops, { sync: true });
+    return TrackerStore.open(kv, options);
   }
 
   /** Writes a snapshot at the applied index and repacks the segments since the previous one. */

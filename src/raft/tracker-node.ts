@@ -1,0 +1,263 @@
+// Why this file exists: one tracker node — the Raft core glued to its durable log, the tracker
+// store and a transport, driven by the World's clock. It runs the Ready loop (persist, then send,
+// then apply, then advance), answers client writes once their entry applies (or says who leads),
+// serves linearizable reads through ReadIndex, and compacts the Raft log below the store's
+// synced snapshots.
+
+import type { CachedReply, TrackerState } from '../log/domain/state.js';
+import { TrackerStore, type TermEntry } from '../log/store/tracker-store.js';
+import type { KvStore, Timer, World } from '../sim/world.js';
+import { Raft, type RaftConfig } from './raft.js';
+import { RaftStorage } from './raft-storage.js';
+import type { RaftTransport } from './transport.js';
+import type { Entry, NodeId, Ready } from './types.js';
+
+export interface TrackerNodeConfig {
+  id: NodeId;
+  voters: readonly NodeId[];
+  world: World;
+  transport: RaftTransport;
+  raftKv: KvStore;
+  storeKv: KvStore;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Compact the Raft log (and refresh the snapshot followers get) after this many applied entries. */
+  compactEveryEntries?: number;
+  storeSnapshotEveryEntries?: number;
+  snapshotChunkBytes?: number;
+  unsafe?: RaftConfig['unsafe'];
+}
+
+export type SubmitOutcome =
+  | { kind: 'applied'; index: number; reply: CachedReply }
+  | { kind: 'not-leader'; leader: NodeId | null }
+  /** The entry was overwritten by another leader's: it did not apply; retry. */
+  | { kind: 'lost' };
+
+export type ReadOutcome<T> = { kind: 'ok'; index: number; value: T } | { kind: 'not-leader'; leader: NodeId | null };
+
+/** What a client write carries in its log entry: the command and the node's time. */
+interface Proposal {
+  c: string;
+  r: number;
+  t: number;
+  cmd: unknown;
+}
+
+export class TrackerNode {
+  private timer: Timer | null = null;
+  private pumping = false;
+  private pumpAgain = false;
+  private stopped = false;
+  private readonly pendingWrites = new Map<number, { term: number; resolve: (outcome: SubmitOutcome) => void }>();
+  private readonly pendingReads = new Map<string, (index: number) => void>();
+  private readonly waitingForApply: { index: number; run: () => void }[] = [];
+  private readsIssued = 0;
+
+  private constructor(
+    private readonly config: TrackerNodeConfig,
+    readonly raft: Raft,
+    private readonly storage: RaftStorage,
+    private trackerStore: TrackerStore,
+  ) {}
+
+  static async start(config: TrackerNodeConfig): Promise<TrackerNode> {
+    const { storage, state } = await RaftStorage.open(config.raftKv);
+    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: config.storeSnapshotEveryEntries ?? 10_000 });
+    const raftConfig: RaftConfig = {
+      id: config.id,
+      voters: config.voters,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      random: () => config.world.rng.float(),
+      ...(config.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: config.snapshotChunkBytes }),
+      ...(config.unsafe === undefined ? {} : { unsafe: config.unsafe }),
+    };
+    // A snapshot from the leader goes into the store before Raft's log records it; a crash in
+    // between leaves the store ahead of the Raft log, which then restarts from the store's point.
+    const raftLast = state.snapshot.index + state.entries.length;
+    if (store.appliedIndex < state.snapshot.index) {
+      throw new Error(`${config.id}: the tracker store (applied ${store.appliedIndex}) is behind the Raft snapshot (${state.snapshot.index}): data was lost`);
+    }
+    const storeAhead = store.appliedIndex > raftLast;
+    const restored = storeAhead
+      ? {
+          hardState: { ...state.hardState, commit: store.appliedIndex },
+          snapshot: { meta: { index: store.appliedIndex, term: store.appliedTerm }, data: new Uint8Array(0) },
+          entries: [],
+          applied: store.appliedIndex,
+        }
+      : {
+          hardState: state.hardState,
+          // The snapshot's bytes are the store's: exported below, once the core exists.
+          snapshot: state.snapshot.index > 0 ? { meta: state.snapshot, data: new Uint8Array(0) } : null,
+          entries: state.entries,
+          applied: store.appliedIndex,
+        };
+    const raft = new Raft(raftConfig, restored);
+    const node = new TrackerNode(config, raft, storage, store);
+    if (raft.log.firstIndex() > 1) await node.refreshSnapshot();
+    config.transport.onMessage((message) => {
+      if (node.stopped) return;
+      node.raft.step(message);
+      node.pump();
+    });
+    node.scheduleTick();
+    return node;
+  }
+
+  get store(): TrackerStore {
+    return this.trackerStore;
+  }
+
+  status(): ReturnType<Raft['status']> & { storeApplied: number; chainHead: string } {
+    return { ...this.raft.status(), storeApplied: this.trackerStore.appliedIndex, chainHead: this.trackerStore.chainHead };
+  }
+
+  /** Proposes a client's command; resolves once its entry applies (with the domain's reply), or at once with a hint. */
+  submit(clientId: string, requestId: number, command: unknown): Promise<SubmitOutcome> {
+    const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command };
+    const result = this.raft.propose(JSON.stringify(proposal));
+    if (!result.ok) return Promise.resolve({ kind: 'not-leader', leader: result.leader });
+    const promise = new Promise<SubmitOutcome>((resolve) => this.pendingWrites.set(result.index, { term: result.term, resolve }));
+    this.pump();
+    return promise;
+  }
+
+  /** A linearizable read (§6.4): the query runs on the state once it has applied the read index. */
+  read<T>(query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
+    const { role, leader } = this.raft.status();
+    if (role !== 'leader') return Promise.resolve({ kind: 'not-leader', leader });
+    const context = `${this.config.id}/${++this.readsIssued}`;
+    const promise = new Promise<ReadOutcome<T>>((resolve) => {
+      this.pendingReads.set(context, (index) => resolve({ kind: 'ok', index, value: query(this.trackerStore.state) }));
+    });
+    this.raft.readIndex(context);
+    this.pump();
+    return promise;
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.raft.transferLeadership(to);
+    this.pump();
+  }
+
+  /** Stops ticking and answering; the caller closes the stores. */
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.config.transport.close();
+  }
+
+  private scheduleTick(): void {
+    this.timer = this.config.world.clock.setTimer(this.config.tickMs, () => {
+      if (this.stopped) return;
+      this.raft.tick();
+      this.pump();
+      this.scheduleTick();
+    });
+  }
+
+  /** Runs Ready cycles until the core has nothing more; one cycle at a time. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void this.runReadyLoop().finally(() => {
+      this.pumping = false;
+    });
+  }
+
+  private async runReadyLoop(): Promise<void> {
+    do {
+      this.pumpAgain = false;
+      while (!this.stopped && this.raft.hasReady()) await this.handleReady(this.raft.ready());
+    } while (this.pumpAgain && !this.stopped);
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.snapshot) await this.installSnapshot(rd); // into the store first: see start()
+    await this.storage.persist(rd); // synced before any message that depends on it leaves
+    if (this.stopped) return;
+    for (const message of rd.messages) this.config.transport.send(message);
+    if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
+    for (const read of rd.readStates) {
+      const answer = this.pendingReads.get(read.context);
+      this.pendingReads.delete(read.context);
+      if (answer) this.whenApplied(read.index, () => answer(read.index));
+    }
+    this.raft.advance(rd);
+    await this.maybeCompact();
+  }
+
+  private async installSnapshot(rd: Ready): Promise<void> {
+    const snapshot = rd.snapshot!;
+    this.trackerStore = await TrackerStore.importSnapshot(this.config.storeKv, snapshot.data, {
+      snapshotEveryEntries: this.config.storeSnapshotEveryEntries ?? 10_000,
+    });
+    for (const [index, pending] of this.pendingWrites) {
+      if (index <= snapshot.meta.index) {
+        this.pendingWrites.delete(index);
+        pending.resolve({ kind: 'lost' });
+      }
+    }
+    this.config.world.trace(`installed snapshot at ${snapshot.meta.index}`);
+  }
+
+  private async apply(entries: readonly Entry[]): Promise<void> {
+    const toApply = entries.filter((entry) => entry.index > this.trackerStore.appliedIndex).map((entry) => this.termEntry(entry));
+    const results = await this.trackerStore.apply(toApply, { sync: false });
+    for (let i = 0; i < toApply.length; i++) {
+      const entry = toApply[i]!;
+      const pending = this.pendingWrites.get(entry.index);
+      if (!pending) continue;
+      this.pendingWrites.delete(entry.index);
+      const reply = results[i]!.reply;
+      if (pending.term === entry.term && reply) pending.resolve({ kind: 'applied', index: entry.index, reply });
+      else pending.resolve({ kind: 'lost' });
+    }
+    const applied = this.trackerStore.appliedIndex;
+    for (let i = this.waitingForApply.length - 1; i >= 0; i--) {
+      const waiting = this.waitingForApply[i]!;
+      if (waiting.index <= applied) {
+        this.waitingForApply.splice(i, 1);
+        waiting.run();
+      }
+    }
+  }
+
+  private whenApplied(index: number, run: () => void): void {
+    if (index <= this.trackerStore.appliedIndex) run();
+    else this.waitingForApply.push({ index, run });
+  }
+
+  private termEntry(entry: Entry): TermEntry {
+    if (entry.data === null) return { index: entry.index, term: entry.term, timeMs: 0, clientId: null, requestId: null, command: null };
+    try {
+      const p = JSON.parse(entry.data) as Proposal;
+      return { index: entry.index, term: entry.term, timeMs: p.t, clientId: p.c, requestId: p.r, command: p.cmd };
+    } catch {
+      return { index: entry.index, term: entry.term, timeMs: 0, clientId: null, requestId: null, command: entry.data.slice(0, 64) };
+    }
+  }
+
+  private async maybeCompact(): Promise<void> {
+    const every = this.config.compactEveryEntries ?? 10_000;
+    if (this.trackerStore.appliedIndex - this.raft.log.snapshotMeta().index < every) return;
+    await this.refreshSnapshot();
+  }
+
+  /** Exports the store (synced) at its applied index; the Raft log is compacted up to there. */
+  private async refreshSnapshot(): Promise<void> {
+    const index = this.trackerStore.appliedIndex;
+    const term = this.raft.log.term(index);
+    if (term === undefined || index === 0) return;
+    const data = await this.trackerStore.exportSnapshot();
+    if (this.stopped) return;
+    this.raft.compact({ meta: { index, term }, data });
+    await this.storage.compact({ index, term });
+  }
+}

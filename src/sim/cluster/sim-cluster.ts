@@ -1,0 +1,374 @@
+// Why this file exists: a whole tracker cluster inside one process on the simulated World — N
+// tracker nodes (Raft core + LevelDB log + tracker store) and clients — driven through a fault
+// schedule step by step. After every step Raft's safety properties are checked; at the end all
+// faults heal, a write must commit within a bound, and the clients' history must be linearizable.
+
+import { createHash } from 'node:crypto';
+import { groupDetail } from '../../log/domain/queries.js';
+import type { TrackerState } from '../../log/domain/state.js';
+import type { RaftConfig } from '../../raft/raft.js';
+import { TrackerNode } from '../../raft/tracker-node.js';
+import type { Message } from '../../raft/types.js';
+import { checkOperations, type CheckResult, type Operation } from '../linearizability.js';
+import { SimWorld } from '../sim-world.js';
+import type { KvStore } from '../world.js';
+import { SimClient } from './client.js';
+import { describeGroup, groupModel, type GroupInput, type GroupOutput } from './group-model.js';
+import { SafetyChecker } from './invariants.js';
+import type { ClientRequestOp, ClientResponseOutcome, Packet } from './protocol.js';
+import type { OpSpec, Schedule, Step } from './schedule.js';
+
+export interface SimOptions {
+  seed: number | string;
+  /** Virtual time each step runs for after its action. */
+  stepMs?: number;
+  tickMs?: number;
+  electionTicks?: number;
+  compactEveryEntries?: number;
+  unsafe?: RaftConfig['unsafe'];
+  trace?: (line: string) => void;
+}
+
+export interface Coverage {
+  elections: number;
+  leaderChanges: number;
+  partitions: number;
+  crashes: number;
+  restarts: number;
+  snapshotInstalls: number;
+  packetsDropped: number;
+  packetsDuplicated: number;
+  operations: number;
+  unknownOutcomes: number;
+}
+
+export interface SimResult {
+  violations: string[];
+  linearizability: CheckResult;
+  history: Operation<GroupInput, GroupOutput>[];
+  coverage: Coverage;
+  /** Virtual ms from the first fault-free write after healing to its commit; null if it never did. */
+  recoveryMs: number | null;
+  trace: string;
+}
+
+interface Host {
+  name: string;
+  node: TrackerNode | null;
+  kvs: KvStore[];
+  crashed: boolean;
+}
+
+const GROUPS = ['g0', 'g1', 'g2'];
+const PERFECT = { dropProbability: 0, duplicateProbability: 0, reorderProbability: 0, latencyMs: 1, jitterMs: 0 };
+
+export class SimCluster {
+  readonly sim: SimWorld;
+  readonly checker = new SafetyChecker();
+  private readonly hosts: Host[] = [];
+  private readonly clients: SimClient[] = [];
+  private readonly users: { user: string; sessionId: string; tokenHash: string }[] = [];
+  private readonly history: Operation<GroupInput, GroupOutput>[] = [];
+  private readonly stepMs: number;
+  private readonly coverage: Coverage = {
+    elections: 0,
+    leaderChanges: 0,
+    partitions: 0,
+    crashes: 0,
+    restarts: 0,
+    snapshotInstalls: 0,
+    packetsDropped: 0,
+    packetsDuplicated: 0,
+    operations: 0,
+    unknownOutcomes: 0,
+  };
+  private lastLeader: string | null = null;
+
+  constructor(
+    private readonly schedule: Schedule,
+    private readonly options: SimOptions,
+  ) {
+    this.sim = new SimWorld({
+      seed: options.seed,
+      defaultLink: PERFECT,
+      ...(options.trace ? { traceSink: options.trace } : {}),
+    });
+    this.stepMs = options.stepMs ?? 20;
+    for (let i = 0; i < schedule.nodes; i++) this.hosts.push({ name: `n${i + 1}`, node: null, kvs: [], crashed: false });
+  }
+
+  private nodeNames(): string[] {
+    return this.hosts.map((h) => h.name);
+  }
+
+  private async startNode(host: Host): Promise<void> {
+    const world = this.sim.forHost(host.name);
+    const raftKv = await world.kv.open('/data/raft', { createIfMissing: true });
+    const storeKv = await world.kv.open('/data/tracker', { createIfMissing: true });
+    host.kvs = [raftKv, storeKv];
+    let onRaft: (message: Message) => void = () => {};
+    this.sim.net.onPacket(host.name, (from, payload) => {
+      const packet = payload as Packet;
+      if (packet.kind === 'raft') onRaft(packet.message);
+      else if (packet.kind === 'request') void this.serve(host, from, packet);
+    });
+    host.node = await TrackerNode.start({
+      id: host.name,
+      voters: this.nodeNames(),
+      world,
+      transport: {
+        send: (message) => this.sim.net.sendPacket(host.name, message.to, structuredClone({ kind: 'raft', message } satisfies Packet)),
+        onMessage: (handler) => {
+          onRaft = handler;
+        },
+        close: () => {
+          onRaft = () => {};
+        },
+      },
+      raftKv,
+      storeKv,
+      tickMs: this.options.tickMs ?? 10,
+      electionTicks: this.options.electionTicks ?? 10,
+      heartbeatTicks: 1,
+      compactEveryEntries: this.options.compactEveryEntries ?? 64,
+      storeSnapshotEveryEntries: 50,
+      snapshotChunkBytes: 4096,
+      ...(this.options.unsafe ? { unsafe: this.options.unsafe } : {}),
+    });
+    host.crashed = false;
+  }
+
+  /** A node answers a client: writes once applied (or a leader hint), reads through ReadIndex. */
+  private async serve(host: Host, client: string, request: Extract<Packet, { kind: 'request' }>): Promise<void> {
+    const node = host.node;
+    if (!node) return;
+    let outcome: ClientResponseOutcome;
+    if (request.op.type === 'write') {
+      const result = await node.submit(request.clientId, request.requestId, request.op.command);
+      outcome =
+        result.kind === 'applied'
+          ? { type: 'applied', index: result.reply.index, code: result.reply.error?.code ?? 'OK' }
+          : result.kind === 'not-leader'
+            ? { type: 'not-leader', leader: result.leader }
+            : { type: 'lost' };
+    } else {
+      const group = request.op.group;
+      const result = await node.read((state) => viewOf(state, group));
+      outcome = result.kind === 'ok' ? { type: 'read', value: result.value } : { type: 'not-leader', leader: result.leader };
+    }
+    if (host.node !== node || host.crashed) return; // the process died meanwhile
+    this.sim.net.sendPacket(host.name, client, { kind: 'response', attempt: request.attempt, outcome } satisfies Packet);
+  }
+
+  private crash(host: Host): void {
+    if (host.crashed) return;
+    host.node?.stop();
+    host.node = null;
+    host.crashed = true;
+    this.sim.crashHost(host.name);
+    this.coverage.crashes++;
+  }
+
+  private async restart(host: Host): Promise<void> {
+    if (!host.crashed) return;
+    await this.startNode(host);
+    this.coverage.restarts++;
+  }
+
+  /** Users and sessions every client acts as; not part of the checked history. */
+  private async setUp(): Promise<void> {
+    for (const host of this.hosts) await this.startNode(host);
+    for (let i = 0; i < this.schedule.clients; i++) {
+      this.clients.push(new SimClient(this.sim, `c${i}`, `client-${i}`, this.nodeNames(), { attemptTimeoutMs: 300, giveUpAfterMs: 3000 }));
+    }
+    for (let i = 0; i < this.schedule.clients; i++) {
+      const client = this.clients[i]!;
+      const user = `u${i}`;
+      const world = this.sim.forHost(client.host);
+      const token = world.rng.id(32);
+      const sessionId = `session-${world.rng.id(12)}`;
+      const tokenHash = createHash('sha256').update(token).digest('hex');
+      const salt = '00'.repeat(16);
+      const created = await this.untilDone(client.run({ type: 'write', command: { type: 'CreateUser', user, password: { algorithm: 'scrypt', costN: 16, blockSizeR: 1, parallelP: 1, salt, hash: 'ab'.repeat(32) } } }));
+      if (created?.type !== 'applied') throw new Error(`setup: creating ${user} did not apply`);
+      const opened = await this.untilDone(
+        client.run({ type: 'write', command: { type: 'OpenSession', user, sessionId, tokenHash, address: `10.0.0.${i + 1}:6881`, credentialsIndex: created.index } }),
+      );
+      if (opened?.type !== 'applied' || opened.code !== 'OK') throw new Error(`setup: opening ${user}'s session failed (${JSON.stringify(opened)})`);
+      this.users.push({ user, sessionId, tokenHash });
+    }
+  }
+
+  /** Runs the simulation until `promise` settles. */
+  private async untilDone<T>(promise: Promise<T>, maxMs = 60_000): Promise<T> {
+    let done = false;
+    let value: T | undefined;
+    void promise.then((v) => {
+      done = true;
+      value = v;
+    });
+    const settled = await this.sim.runUntil(() => done, maxMs);
+    if (!settled) throw new Error('simulation: an operation did not settle in time');
+    return value as T;
+  }
+
+  private startOp(clientIndex: number, spec: OpSpec): void {
+    const client = this.clients[clientIndex % this.clients.length]!;
+    if (client.busy) return;
+    const user = this.users[clientIndex % this.users.length]!;
+    const group = GROUPS[spec.group % GROUPS.length]!;
+    const auth = { sessionId: user.sessionId, tokenHash: user.tokenHash };
+    let input: GroupInput;
+    let op: ClientRequestOp;
+    switch (spec.kind) {
+      case 'create':
+        input = { kind: 'create', group, user: user.user };
+        op = { type: 'write', command: { type: 'CreateGroup', auth, group } };
+        break;
+      case 'join':
+        input = { kind: 'join', group, user: user.user };
+        op = { type: 'write', command: { type: 'RequestJoin', auth, group } };
+        break;
+      case 'leave':
+        input = { kind: 'leave', group, user: user.user };
+        op = { type: 'write', command: { type: 'LeaveGroup', auth, group } };
+        break;
+      case 'accept': {
+        const target = this.users[spec.user % this.users.length]!.user;
+        input = { kind: 'accept', group, user: user.user, target };
+        op = { type: 'write', command: { type: 'AcceptRequest', auth, group, user: target } };
+        break;
+      }
+      case 'read':
+        input = { kind: 'read', group, user: user.user };
+        op = { type: 'read', group };
+        break;
+    }
+    client.busy = true;
+    const call = this.sim.elapsedMs();
+    this.coverage.operations++;
+    void client.run(op).then((outcome) => {
+      client.busy = false;
+      const output = outcome === null ? null : outcome.type === 'applied' ? outcome.code : outcome.type === 'read' ? outcome.value : null;
+      if (output === null) this.coverage.unknownOutcomes++;
+      this.history.push({ clientId: client.clientId, input, call, output, return: this.sim.elapsedMs() });
+    });
+  }
+
+  private async applyStep(step: Step): Promise<void> {
+    switch (step.t) {
+      case 'op':
+        this.startOp(step.client, step.op);
+        break;
+      case 'wait':
+        await this.sim.runFor(step.ms);
+        break;
+      case 'partition': {
+        const side = step.side.map((i) => this.hosts[i % this.hosts.length]!.name);
+        const rest = this.nodeNames().filter((n) => !side.includes(n));
+        if (rest.length === 0) break;
+        this.sim.net.partition(side, rest, { symmetric: step.symmetric });
+        this.coverage.partitions++;
+        break;
+      }
+      case 'heal':
+        this.sim.net.heal();
+        break;
+      case 'crash':
+        this.crash(this.hosts[step.node % this.hosts.length]!);
+        break;
+      case 'restart':
+        await this.restart(this.hosts[step.node % this.hosts.length]!);
+        break;
+      case 'link':
+        this.sim.net.setDefaultLink({
+          dropProbability: step.drop,
+          duplicateProbability: step.duplicate,
+          reorderProbability: step.reorder,
+          reorderDelayMs: 30,
+          latencyMs: step.latencyMs,
+          jitterMs: step.jitterMs,
+        });
+        break;
+      case 'skew':
+        this.sim.setClockSkew(this.hosts[step.node % this.hosts.length]!.name, step.offsetMs, step.ratePpm);
+        break;
+      case 'transfer': {
+        const leader = this.hosts.find((h) => h.node?.raft.status().role === 'leader');
+        leader?.node?.transferLeadership(this.hosts[step.to % this.hosts.length]!.name);
+        break;
+      }
+    }
+    await this.sim.runFor(this.stepMs);
+    this.observe();
+  }
+
+  private liveNodes(): Map<string, TrackerNode> {
+    const nodes = new Map<string, TrackerNode>();
+    for (const host of this.hosts) if (host.node) nodes.set(host.name, host.node);
+    return nodes;
+  }
+
+  private observe(): void {
+    const nodes = this.liveNodes();
+    this.checker.check(nodes);
+    for (const [name, node] of nodes) {
+      if (node.raft.status().role === 'leader' && this.lastLeader !== name) {
+        if (this.lastLeader !== null) this.coverage.leaderChanges++;
+        this.lastLeader = name;
+      }
+    }
+  }
+
+  /** Heals every fault, then a write must commit within `boundMs` and every node must converge. */
+  private async recover(boundMs: number): Promise<number | null> {
+    this.sim.net.heal();
+    this.sim.net.setDefaultLink(PERFECT);
+    for (const host of this.hosts) {
+      this.sim.setClockSkew(host.name, 0, 0);
+      if (host.crashed) await this.restart(host);
+    }
+    // Let outstanding client operations finish (they give up after their deadline at worst).
+    await this.sim.runUntil(() => this.clients.every((c) => !c.busy), 10_000);
+    const started = this.sim.elapsedMs();
+    const client = this.clients[0]!;
+    const user = this.users[0]!;
+    let committed = false;
+    void client
+      .run({ type: 'write', command: { type: 'RequestJoin', auth: { sessionId: user.sessionId, tokenHash: user.tokenHash }, group: 'after-heal' } })
+      .then((outcome) => {
+        committed = outcome?.type === 'applied';
+      });
+    const inTime = await this.sim.runUntil(() => committed, boundMs);
+    const recoveryMs = inTime ? this.sim.elapsedMs() - started : null;
+    if (!inTime) this.checker.violations.push(`liveness: no write committed within ${boundMs} ms after healing`);
+    // Every node converges on the same applied index and chain head.
+    const converged = await this.sim.runUntil(() => {
+      const heads = [...this.liveNodes().values()].map((n) => `${n.store.appliedIndex}/${n.store.chainHead}`);
+      return heads.length === this.hosts.length && new Set(heads).size === 1;
+    }, boundMs);
+    if (!converged) this.checker.violations.push('convergence: nodes did not reach the same chain head after healing');
+    this.observe();
+    return recoveryMs;
+  }
+
+  async run(): Promise<SimResult> {
+    await this.setUp();
+    for (const step of this.schedule.steps) await this.applyStep(step);
+    const recoveryMs = await this.recover(10_000);
+    for (const host of this.hosts) host.node?.stop();
+    const counters = this.sim.counters();
+    this.coverage.elections = this.checker.leadersSeen.size;
+    this.coverage.packetsDropped = counters.packets.dropped;
+    this.coverage.packetsDuplicated = counters.packets.duplicated;
+    this.coverage.snapshotInstalls = this.sim.traceLines.filter((line) => line.includes('installed snapshot')).length;
+    const linearizability = checkOperations(groupModel, this.history, { maxSearchSteps: 2_000_000 });
+    return { violations: this.checker.violations.slice(), linearizability, history: this.history, coverage: this.coverage, recoveryMs, trace: this.sim.traceText() };
+  }
+}
+
+function viewOf(state: TrackerState, group: string): string {
+  const detail = groupDetail(state, group);
+  if (!detail) return describeGroup(null);
+  return describeGroup({ owner: detail.owner, members: detail.members.map((m) => m.user), pending: detail.requests.map((r) => r.user) });
+}
