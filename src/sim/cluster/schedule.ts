@@ -14,6 +14,9 @@ export type OpSpec =
   | { kind: 'leave'; group: number }
   | { kind: 'read'; group: number };
 
+/** A node index, or LEADER: whichever node leads when the step runs (faults aimed where they hurt). */
+export const LEADER = -1;
+
 export type Step =
   | { t: 'op'; client: number; op: OpSpec }
   | { t: 'wait'; ms: number }
@@ -35,6 +38,7 @@ export interface Schedule {
 export function generateSchedule(rng: Rng, steps: number, nodes = 3, clients = 4): Schedule {
   const out: Step[] = [];
   const pick = (n: number): number => rng.int(n);
+  const someNode = (): number => (pick(2) === 0 ? LEADER : pick(nodes));
   for (let i = 0; i < steps; i++) {
     const r = pick(1000);
     if (r < 550) {
@@ -45,11 +49,11 @@ export function generateSchedule(rng: Rng, steps: number, nodes = 3, clients = 4
       out.push({ t: 'op', client: pick(clients), op });
     } else if (r < 800) out.push({ t: 'wait', ms: 10 + pick(200) });
     else if (r < 840) {
-      const side = [pick(nodes)];
-      if (nodes > 3 && pick(2) === 0) side.push((side[0]! + 1) % nodes);
+      const side = [someNode()];
+      if (nodes > 3 && pick(2) === 0) side.push(pick(nodes));
       out.push({ t: 'partition', side, symmetric: pick(3) !== 0 });
     } else if (r < 880) out.push({ t: 'heal' });
-    else if (r < 900) out.push({ t: 'crash', node: pick(nodes) });
+    else if (r < 900) out.push({ t: 'crash', node: someNode() });
     else if (r < 930) out.push({ t: 'restart', node: pick(nodes) });
     else if (r < 965) {
       const calm = pick(3) === 0;
@@ -61,7 +65,12 @@ export function generateSchedule(rng: Rng, steps: number, nodes = 3, clients = 4
         latencyMs: 1 + pick(5),
         jitterMs: pick(30),
       });
-    } else if (r < 985) out.push({ t: 'skew', node: pick(nodes), offsetMs: pick(4000) - 2000, ratePpm: pick(2000) - 1000 });
+    } else if (r < 985) {
+      // Clock drift: mostly small; sometimes a clock (and its timers) running 10x slow — a process
+      // stalled by a pause — or up to twice as fast.
+      const ratePpm = pick(4) === 0 ? pick(1_900_000) - 900_000 : pick(2000) - 1000;
+      out.push({ t: 'skew', node: someNode(), offsetMs: pick(4000) - 2000, ratePpm });
+    }
     else out.push({ t: 'transfer', to: pick(nodes) });
   }
   return { nodes, clients, steps: out };

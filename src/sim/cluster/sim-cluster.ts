@@ -16,7 +16,7 @@ import { SimClient } from './client.js';
 import { describeGroup, groupModel, type GroupInput, type GroupOutput } from './group-model.js';
 import { SafetyChecker } from './invariants.js';
 import type { ClientRequestOp, ClientResponseOutcome, Packet } from './protocol.js';
-import type { OpSpec, Schedule, Step } from './schedule.js';
+import { LEADER, type OpSpec, type Schedule, type Step } from './schedule.js';
 
 export interface SimOptions {
   seed: number | string;
@@ -179,7 +179,9 @@ export class SimCluster {
   private async setUp(): Promise<void> {
     for (const host of this.hosts) await this.startNode(host);
     for (let i = 0; i < this.schedule.clients; i++) {
-      this.clients.push(new SimClient(this.sim, `c${i}`, `client-${i}`, this.nodeNames(), { attemptTimeoutMs: 300, giveUpAfterMs: 3000 }));
+      // Impatient and patient clients: short attempt timeouts switch nodes sooner.
+      const attemptTimeoutMs = 60 + 80 * i;
+      this.clients.push(new SimClient(this.sim, `c${i}`, `client-${i}`, this.nodeNames(), { attemptTimeoutMs, giveUpAfterMs: 3000 }));
     }
     for (let i = 0; i < this.schedule.clients; i++) {
       const client = this.clients[i]!;
@@ -212,11 +214,32 @@ export class SimCluster {
     return value as T;
   }
 
-  private startOp(clientIndex: number, spec: OpSpec): void {
+  /**
+   * The group as the most advanced live node sees it. Only used to choose inputs that matter
+   * (an accept by the owner, of a pending user); outputs are judged by the checker alone.
+   */
+  private peekGroup(group: string): { owner: string; pending: string[] } | null {
+    let best: TrackerNode | null = null;
+    for (const node of this.liveNodes().values()) if (!best || node.store.appliedIndex > best.store.appliedIndex) best = node;
+    const detail = best ? groupDetail(best.store.state, group) : null;
+    return detail ? { owner: detail.owner, pending: detail.requests.map((r) => r.user) } : null;
+  }
+
+  private startOp(requestedClient: number, spec: OpSpec): void {
+    const group = GROUPS[spec.group % GROUPS.length]!;
+    let clientIndex = requestedClient;
+    let targetIndex = spec.kind === 'accept' ? spec.user : 0;
+    if (spec.kind === 'accept' && (requestedClient + spec.user) % 4 !== 0) {
+      // Mostly the owner answers a pending request; sometimes anyone asks anything.
+      const peek = this.peekGroup(group);
+      const owner = peek ? this.users.findIndex((u) => u.user === peek.owner) : -1;
+      if (owner >= 0) clientIndex = owner;
+      const pending = peek?.pending[0];
+      if (pending !== undefined) targetIndex = this.users.findIndex((u) => u.user === pending);
+    }
     const client = this.clients[clientIndex % this.clients.length]!;
     if (client.busy) return;
     const user = this.users[clientIndex % this.users.length]!;
-    const group = GROUPS[spec.group % GROUPS.length]!;
     const auth = { sessionId: user.sessionId, tokenHash: user.tokenHash };
     let input: GroupInput;
     let op: ClientRequestOp;
@@ -234,7 +257,7 @@ export class SimCluster {
         op = { type: 'write', command: { type: 'LeaveGroup', auth, group } };
         break;
       case 'accept': {
-        const target = this.users[spec.user % this.users.length]!.user;
+        const target = this.users[targetIndex % this.users.length]!.user;
         input = { kind: 'accept', group, user: user.user, target };
         op = { type: 'write', command: { type: 'AcceptRequest', auth, group, user: target } };
         break;
@@ -255,6 +278,12 @@ export class SimCluster {
     });
   }
 
+  /** The host a step names: by index, or LEADER for the current leader (the first host if none). */
+  private hostAt(index: number): Host {
+    if (index === LEADER) return this.hosts.find((h) => h.node?.raft.status().role === 'leader') ?? this.hosts[0]!;
+    return this.hosts[index % this.hosts.length]!;
+  }
+
   private async applyStep(step: Step): Promise<void> {
     switch (step.t) {
       case 'op':
@@ -264,7 +293,7 @@ export class SimCluster {
         await this.sim.runFor(step.ms);
         break;
       case 'partition': {
-        const side = step.side.map((i) => this.hosts[i % this.hosts.length]!.name);
+        const side = [...new Set(step.side.map((i) => this.hostAt(i).name))];
         const rest = this.nodeNames().filter((n) => !side.includes(n));
         if (rest.length === 0) break;
         this.sim.net.partition(side, rest, { symmetric: step.symmetric });
@@ -275,7 +304,7 @@ export class SimCluster {
         this.sim.net.heal();
         break;
       case 'crash':
-        this.crash(this.hosts[step.node % this.hosts.length]!);
+        this.crash(this.hostAt(step.node));
         break;
       case 'restart':
         await this.restart(this.hosts[step.node % this.hosts.length]!);
@@ -291,7 +320,7 @@ export class SimCluster {
         });
         break;
       case 'skew':
-        this.sim.setClockSkew(this.hosts[step.node % this.hosts.length]!.name, step.offsetMs, step.ratePpm);
+        this.sim.setClockSkew(this.hostAt(step.node).name, step.offsetMs, step.ratePpm);
         break;
       case 'transfer': {
         const leader = this.hosts.find((h) => h.node?.raft.status().role === 'leader');
