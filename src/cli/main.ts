@@ -6,8 +6,16 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createRealWorld } from '../sim/real-world.js';
 import { runAudit } from './audit-command.js';
+import { runSim } from './sim-command.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { stdoutSink } from './line-sink.js';
+
+function parseCount(max: number): (text: string) => number {
+  return (text) => {
+    if (!/^[0-9]{1,9}$/.test(text) || Number(text) < 1 || Number(text) > max) throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
+    return Number(text);
+  };
+}
 
 function parseIndex(text: string): number {
   if (!/^[0-9]{1,15}$/.test(text)) throw new InvalidArgumentError('an index is a non-negative integer');
@@ -35,6 +43,20 @@ function buildProgram(): Command {
       const world = createRealWorld();
       const { asOf, ...rest } = options;
       process.exitCode = await runAudit(world.kv, { ...rest, ...(asOf === undefined ? {} : { asOfIndex: asOf }) }, stdoutSink());
+    });
+
+  program
+    .command('sim')
+    .description('Run a tracker cluster and its clients on the simulated world through a seeded fault schedule')
+    .option('--seed <seed>', 'the seed: the same seed prints the same trace', '42')
+    .option('--steps <n>', 'schedule steps', parseCount(1_000_000), 500)
+    .option('--nodes <n>', 'tracker nodes', parseCount(9), 3)
+    .option('--clients <n>', 'clients', parseCount(16), 4)
+    .option('--history-out <file>', 'write the client history as JSON [{clientId, input, call, output, return}]')
+    .option('--replay <file>', 'replay a schedule written by a failed run')
+    .option('--quiet', 'print only the summary, not the trace', false)
+    .action(async (options: { seed: string; steps: number; nodes: number; clients: number; historyOut?: string; replay?: string; quiet: boolean }) => {
+      process.exitCode = await runSim(createRealWorld().fs, options, stdoutSink());
     });
 
   return program;

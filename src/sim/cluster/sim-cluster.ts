@@ -275,6 +275,7 @@ export class SimCluster {
       const output = outcome === null ? null : outcome.type === 'applied' ? outcome.code : outcome.type === 'read' ? outcome.value : null;
       if (output === null) this.coverage.unknownOutcomes++;
       this.history.push({ clientId: client.clientId, input, call, output, return: this.sim.elapsedMs() });
+      this.trace(`${client.clientId} ${groupModel.describeOperation!(input, output)} (called at ${call})`);
     });
   }
 
@@ -284,7 +285,12 @@ export class SimCluster {
     return this.hosts[index % this.hosts.length]!;
   }
 
+  private trace(line: string): void {
+    this.sim.trace('sim', line);
+  }
+
   private async applyStep(step: Step): Promise<void> {
+    if (step.t !== 'wait' && step.t !== 'op') this.trace(describeStep(step));
     switch (step.t) {
       case 'op':
         this.startOp(step.client, step.op);
@@ -345,6 +351,7 @@ export class SimCluster {
       if (node.raft.status().role === 'leader' && this.lastLeader !== name) {
         if (this.lastLeader !== null) this.coverage.leaderChanges++;
         this.lastLeader = name;
+        this.trace(`leader ${name} (term ${node.raft.status().term})`);
       }
     }
   }
@@ -393,6 +400,26 @@ export class SimCluster {
     this.coverage.snapshotInstalls = this.sim.traceLines.filter((line) => line.includes('installed snapshot')).length;
     const linearizability = checkOperations(groupModel, this.history, { maxSearchSteps: 2_000_000 });
     return { violations: this.checker.violations.slice(), linearizability, history: this.history, coverage: this.coverage, recoveryMs, trace: this.sim.traceText() };
+  }
+}
+
+function describeStep(step: Exclude<Step, { t: 'wait' | 'op' }>): string {
+  const node = (index: number): string => (index === LEADER ? 'the leader' : `n${index + 1}`);
+  switch (step.t) {
+    case 'partition':
+      return `partition ${step.side.map(node).join('+')} from the rest${step.symmetric ? '' : ' (one way)'}`;
+    case 'heal':
+      return 'heal partitions';
+    case 'crash':
+      return `crash ${node(step.node)}`;
+    case 'restart':
+      return `restart ${node(step.node)}`;
+    case 'link':
+      return `links: drop ${step.drop}, duplicate ${step.duplicate}, reorder ${step.reorder}, latency ${step.latencyMs}+${step.jitterMs} ms`;
+    case 'skew':
+      return `clock of ${node(step.node)}: ${step.offsetMs} ms off, ${step.ratePpm} ppm`;
+    case 'transfer':
+      return `transfer leadership to ${node(step.to)}`;
   }
 }
 
