@@ -9,7 +9,9 @@
 
 import { entrySizeBytes, RaftLog } from './raft-log.js';
 import { Progress } from './progress.js';
-import type { Entry, HardState, Message, MessageOf, NodeId, ReadState, Ready, Role, Snapshot, SnapshotMeta, SoftState } from './types.js';
+import { ReadIndexQueue, type PendingRead } from './read-index.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
+import type { Entry, HardState, Message, MessageOf, NodeId, ReadState, Ready, Role, Snapshot, SoftState } from './types.js';
 
 export interface RaftConfig {
   id: NodeId;
@@ -40,20 +42,6 @@ export interface RestoredState {
 
 export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; reason: 'not-leader' | 'transferring'; leader: NodeId | null };
 
-interface PendingRead {
-  context: string;
-  index: number;
-  from: NodeId;
-  acks: Set<NodeId>;
-}
-
-interface IncomingSnapshot {
-  meta: SnapshotMeta;
-  totalBytes: number;
-  chunks: Uint8Array[];
-  receivedBytes: number;
-}
-
 export class RaftError extends Error {
   override name = 'RaftError';
 }
@@ -74,11 +62,11 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
   private leadTransferee: NodeId | null = null;
-  private pendingReads: PendingRead[] = [];
+  private readonly reads: ReadIndexQueue;
   /** ReadIndex requests that wait for this leader's first commit in its term. */
   private deferredReads: { context: string; from: NodeId }[] = [];
   private snapshot: Snapshot | null;
-  private incoming: IncomingSnapshot | null = null;
+  private readonly receiver = new SnapshotReceiver();
 
   private messages: Message[] = [];
   private readStates: ReadState[] = [];
@@ -102,6 +90,7 @@ export class Raft {
       unsafe: config.unsafe ?? {},
     };
     this.peers = config.voters.filter((voter) => voter !== config.id);
+    this.reads = new ReadIndexQueue(config.id, Math.floor(config.voters.length / 2) + 1);
     const hard = restored?.hardState ?? { term: 0, vote: null, commit: 0 };
     this.snapshot = restored?.snapshot ?? null;
     const meta = this.snapshot?.meta ?? { index: 0, term: 0 };
@@ -302,7 +291,7 @@ export class Raft {
     this.randomizedElectionTicks = this.config.electionTicks + Math.floor(this.config.random() * this.config.electionTicks);
     this.votes.clear();
     this.leadTransferee = null;
-    this.pendingReads = [];
+    this.reads.clear();
     this.deferredReads = [];
   }
 
@@ -567,9 +556,10 @@ export class Raft {
       this.deferredReads.push({ context, from }); // §6.4 step 1: wait for our no-op to commit
       return;
     }
-    const read: PendingRead = { context, index: this.log.committed, from, acks: new Set([this.id]) };
-    if (this.quorum() === 1 || this.config.unsafe.readWithoutQuorum) return this.releaseRead(read);
-    this.pendingReads.push(read);
+    if (this.quorum() === 1 || this.config.unsafe.readWithoutQuorum) {
+      return this.releaseRead({ context, index: this.log.committed, from, acks: new Set([this.id]) });
+    }
+    this.reads.add(context, this.log.committed, from);
     this.broadcastHeartbeat(context); // §6.4 step 2: confirm we are still the leader
   }
 
@@ -581,13 +571,7 @@ export class Raft {
   }
 
   private ackRead(context: string, from: NodeId): void {
-    const at = this.pendingReads.findIndex((read) => read.context === context);
-    if (at === -1) return;
-    const read = this.pendingReads[at]!;
-    read.acks.add(from);
-    if (read.acks.size < this.quorum()) return;
-    // A quorum confirmed leadership at this point: every earlier read is safe too.
-    for (const released of this.pendingReads.splice(0, at + 1)) this.releaseRead(released);
+    for (const released of this.reads.ack(context, from)) this.releaseRead(released);
   }
 
   private releaseRead(read: PendingRead): void {
@@ -648,33 +632,16 @@ export class Raft {
     const answer = (offset: number, done: boolean, rejected = false): void =>
       this.send({ type: 'InstallSnapshotResponse', to: m.from, meta: m.meta, offset, done, rejected });
     if (m.meta.index <= this.log.committed) {
-      this.incoming = null;
-      answer(m.totalBytes, true); // we already hold all of it
-      return;
+      this.receiver.reset();
+      return answer(m.totalBytes, true); // we already hold all of it
     }
-    if (m.offset === 0 || !this.incoming || this.incoming.meta.index !== m.meta.index || this.incoming.meta.term !== m.meta.term) {
-      this.incoming = { meta: m.meta, totalBytes: m.totalBytes, chunks: [], receivedBytes: 0 };
-    }
-    const incoming = this.incoming;
-    if (m.offset !== incoming.receivedBytes) return answer(incoming.receivedBytes, false); // ask for what we miss
-    incoming.chunks.push(m.data.slice());
-    incoming.receivedBytes += m.data.length;
-    if (!m.done) return answer(incoming.receivedBytes, false);
-    if (incoming.receivedBytes !== incoming.totalBytes) {
-      this.incoming = null;
-      return answer(0, false, true);
-    }
-    const data = new Uint8Array(incoming.totalBytes);
-    let at = 0;
-    for (const chunk of incoming.chunks) {
-      data.set(chunk, at);
-      at += chunk.length;
-    }
-    this.incoming = null;
-    this.log.restore(incoming.meta);
-    this.snapshotToInstall = { meta: incoming.meta, data };
-    this.applying = incoming.meta.index;
-    answer(incoming.totalBytes, true);
+    const result = this.receiver.accept(m);
+    if (result.kind === 'want') return answer(result.offset, false);
+    if (result.kind === 'rejected') return answer(0, false, true);
+    this.log.restore(result.snapshot.meta);
+    this.snapshotToInstall = result.snapshot;
+    this.applying = result.snapshot.meta.index;
+    answer(m.totalBytes, true);
   }
 
   // ---- output ----------------------------------------------------------------------------------

@@ -385,6 +385,11 @@ export class SimCluster {
     }, boundMs);
     if (!converged) this.checker.violations.push('convergence: nodes did not reach the same chain head after healing');
     this.observe();
+    // No committed entry lost: whatever any node ever held as committed, every store applied.
+    const maxCommitted = this.checker.maxCommitted();
+    for (const [name, node] of this.liveNodes()) {
+      if (node.store.appliedIndex < maxCommitted) this.checker.violations.push(`committed entry lost: ${name} applied ${node.store.appliedIndex} of ${maxCommitted} committed`);
+    }
     return recoveryMs;
   }
 
