@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createRealWorld } from '../sim/real-world.js';
 import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
+import { clusterInit, runTrackerNode, showStatus } from './tracker-commands.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { stdoutSink } from './line-sink.js';
 
@@ -43,6 +44,38 @@ function buildProgram(): Command {
       const world = createRealWorld();
       const { asOf, ...rest } = options;
       process.exitCode = await runAudit(world.kv, { ...rest, ...(asOf === undefined ? {} : { asOfIndex: asOf }) }, stdoutSink());
+    });
+
+  const cluster = program.command('cluster').description('Make or run a tracker cluster');
+  cluster
+    .command('init')
+    .description('Write DIR/cluster.json (node addresses, public key) and DIR/cluster.secret (mode 0600)')
+    .option('--nodes <n>', 'tracker nodes', parseCount(9), 3)
+    .option('--dir <dir>', 'where to write them', '.clique')
+    .option('--base-port <port>', 'first peer port; client ports start 100 above', parseCount(65_000), 7100)
+    .option('--host <host>', 'the address nodes listen on', '127.0.0.1')
+    .option('--force', 'overwrite an existing cluster file', false)
+    .action(async (options: { nodes: number; dir: string; basePort: number; host: string; force: boolean }) => {
+      process.exitCode = await clusterInit(createRealWorld(), options, stdoutSink());
+    });
+
+  program
+    .command('tracker')
+    .description('Run one tracker node until SIGINT or SIGTERM')
+    .requiredOption('--id <id>', 'this node, as named in the cluster file')
+    .requiredOption('--cluster <file>', 'cluster.json (its .secret beside it)')
+    .requiredOption('--data <dir>', "this node's data directory")
+    .action(async (options: { id: string; cluster: string; data: string }) => {
+      process.exitCode = await runTrackerNode(createRealWorld(), options);
+    });
+
+  program
+    .command('status')
+    .description("Each node's role, term, commit and applied index, and the leader")
+    .requiredOption('--cluster <file>', 'cluster.json')
+    .option('--json', 'one JSON document', false)
+    .action(async (options: { cluster: string; json: boolean }) => {
+      process.exitCode = await showStatus(createRealWorld(), options, stdoutSink());
     });
 
   program

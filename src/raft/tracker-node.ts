@@ -131,7 +131,15 @@ export class TrackerNode {
     if (role !== 'leader') return Promise.resolve({ kind: 'not-leader', leader });
     const context = `${this.config.id}/${++this.readsIssued}`;
     const promise = new Promise<ReadOutcome<T>>((resolve) => {
-      this.pendingReads.set(context, (index) => resolve({ kind: 'ok', index, value: query(this.trackerStore.state) }));
+      // A leader that cannot confirm its leadership never releases the read: give up after two
+      // election timeouts and let the client ask again (perhaps elsewhere).
+      const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => {
+        if (this.pendingReads.delete(context)) resolve({ kind: 'not-leader', leader: this.raft.status().leader });
+      });
+      this.pendingReads.set(context, (index) => {
+        giveUp.cancel();
+        resolve({ kind: 'ok', index, value: query(this.trackerStore.state) });
+      });
     });
     this.raft.readIndex(context);
     this.pump();

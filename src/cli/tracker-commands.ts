@@ -1,0 +1,62 @@
+// Why this file exists: the tracker's commands — `clique cluster init` (write cluster.json and
+// its secret), `clique tracker` (run one node until a signal), `clique status` (every node's
+// role, term, commit and applied index, and who leads).
+
+import { makeCluster, loadClusterConfig, writeCluster, secretPathFor } from '../raft/cluster-config.js';
+import { TrackerClient } from '../raft/tracker-client.js';
+import { startTracker } from '../raft/tracker-process.js';
+import type { World } from '../sim/world.js';
+import type { LineSink } from './audit-command.js';
+import { CliError, EXIT_FAILED, EXIT_OK } from './exit-codes.js';
+
+export async function clusterInit(world: World, options: { nodes: number; dir: string; basePort: number; host: string; force: boolean }, out: LineSink): Promise<number> {
+  const path = `${options.dir}/cluster.json`;
+  if (!options.force && (await world.fs.stat(path)) !== null) {
+    throw new CliError('CLUSTER_EXISTS', `${path} exists; keep it, or pass --force to make a new cluster (its nodes' data will no longer fit)`);
+  }
+  await world.fs.mkdir(options.dir, { recursive: true });
+  const cluster = makeCluster(world.rng, { nodes: options.nodes, host: options.host, basePort: options.basePort });
+  await writeCluster(world.fs, path, cluster);
+  out.line(`wrote ${path} (${options.nodes} nodes: ${cluster.config.nodes.map((n) => `${n.id} peer ${n.peer} client ${n.client}`).join('; ')})`);
+  out.line(`wrote ${secretPathFor(path)} (mode 0600: the ticket signing key and the node secret; tracker nodes only)`);
+  out.flush();
+  return EXIT_OK;
+}
+
+/** Runs a node until SIGINT/SIGTERM; logs JSON lines to stderr. */
+export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string }): Promise<number> {
+  const log = (event: string, fields: Record<string, unknown>): void => {
+    process.stderr.write(JSON.stringify({ timeMs: world.clock.nowMs(), node: options.id, event, ...fields }) + '\n');
+  };
+  const tracker = await startTracker(world, { id: options.id, clusterPath: options.cluster, dataDir: options.data, log });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await tracker.stop();
+  log('tracker_stopped', {});
+  return EXIT_OK;
+}
+
+export async function showStatus(world: World, options: { cluster: string; json: boolean }, out: LineSink): Promise<number> {
+  const config = await loadClusterConfig(world.fs, options.cluster);
+  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), clientId: 'status' });
+  const rows = await Promise.all(config.nodes.map(async (node) => ({ node, status: await client.status(node.client) })));
+  client.close();
+  const leaders = new Set(rows.flatMap((r) => (r.status?.role === 'leader' ? [r.node.id] : [])));
+  if (options.json) {
+    out.line(JSON.stringify({ nodes: rows.map((r) => ({ id: r.node.id, client: r.node.client, reachable: r.status !== null, ...(r.status ?? {}) })), leader: [...leaders][0] ?? null }));
+  } else {
+    for (const { node, status } of rows) {
+      out.line(
+        status
+          ? `${node.id}  ${status.role.padEnd(13)} term ${status.term}  commit ${status.commit}  applied ${status.applied}  leader ${status.leader ?? '-'}  (${node.client})`
+          : `${node.id}  unreachable   (${node.client})`,
+      );
+    }
+    out.line(leaders.size === 1 ? `leader: ${[...leaders][0]}` : 'leader: none');
+  }
+  out.flush();
+  return rows.every((r) => r.status !== null) && leaders.size === 1 ? EXIT_OK : EXIT_FAILED;
+}

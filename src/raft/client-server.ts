@@ -1,0 +1,113 @@
+// Why this file exists: a tracker node's door for clients. It decodes framed requests, refuses
+// malformed ones (logged, connection closed), answers writes once applied and reads through
+// ReadIndex, and points clients at the leader when this node does not lead.
+
+import { groupDetail, listGroups } from '../log/domain/queries.js';
+import type { TrackerState } from '../log/domain/state.js';
+import type { Connection, Listener, NetAddress, World } from '../sim/world.js';
+import type { ClientQuery, ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
+import { isClientRequest } from './client-protocol.js';
+import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import type { TrackerNode } from './tracker-node.js';
+import type { TransportLog } from './tcp-transport.js';
+
+const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
+
+export function runQuery(state: TrackerState, query: ClientQuery): unknown {
+  switch (query.name) {
+    case 'group':
+      return groupDetail(state, query.group);
+    case 'listGroups':
+      return listGroups(state, null);
+  }
+}
+
+export class ClientServer {
+  private listener: Listener | null = null;
+  private readonly connections = new Set<Connection>();
+
+  constructor(
+    private readonly world: World,
+    private readonly node: TrackerNode,
+    private readonly clientAddressOf: (nodeId: string) => string | null,
+    private readonly log: TransportLog,
+  ) {}
+
+  async listen(address: NetAddress): Promise<NetAddress> {
+    this.listener = await this.world.net.listen(address, (connection) => this.accept(connection));
+    return this.listener.address;
+  }
+
+  close(): void {
+    for (const connection of this.connections) connection.destroy();
+    void this.listener?.close();
+  }
+
+  private leaderHint(): LeaderHint | null {
+    const leader = this.node.raft.status().leader;
+    const client = leader === null ? null : this.clientAddressOf(leader);
+    return leader === null || client === null ? null : { id: leader, client };
+  }
+
+  private accept(connection: Connection): void {
+    this.connections.add(connection);
+    const decoder = new FrameDecoder(MAX_REQUEST_BYTES);
+    let inFlight = 0;
+    let open = true;
+    const reply = (response: ClientResponse): void => {
+      inFlight--;
+      if (open) connection.write(encodeFrame(response));
+    };
+    connection.attach({
+      data: (bytes) => {
+        let requests: object[];
+        try {
+          requests = decoder.push(bytes);
+        } catch (error) {
+          this.log('client_frame_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: error instanceof FrameError ? error.message : String(error) });
+          return connection.destroy();
+        }
+        for (const request of requests) {
+          if (!isClientRequest(request)) {
+            this.log('client_request_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'malformed request' });
+            return connection.destroy();
+          }
+          if (++inFlight > MAX_IN_FLIGHT_PER_CONNECTION) {
+            reply({ id: request.id, ok: false, error: { code: 'BUSY', message: 'too many requests in flight on this connection' }, leader: null });
+            continue;
+          }
+          void this.handle(request).then(reply);
+        }
+      },
+      close: () => {
+        open = false;
+        this.connections.delete(connection);
+      },
+    });
+  }
+
+  private async handle(request: ClientRequest): Promise<ClientResponse> {
+    const notLeader = (): ClientResponse => ({
+      id: request.id,
+      ok: false,
+      error: { code: 'NOT_LEADER', message: 'this node does not lead; retry at the leader' },
+      leader: this.leaderHint(),
+    });
+    switch (request.type) {
+      case 'status':
+        return { id: request.id, ok: true, result: this.node.status() };
+      case 'submit': {
+        const outcome = await this.node.submit(request.clientId, request.requestId, request.command);
+        if (outcome.kind === 'not-leader') return notLeader();
+        if (outcome.kind === 'lost') return { id: request.id, ok: false, error: { code: 'RETRY', message: 'leadership changed before the write applied; retry' }, leader: this.leaderHint() };
+        return { id: request.id, ok: true, result: { index: outcome.reply.index, error: outcome.reply.error && { code: outcome.reply.error.code, message: outcome.reply.error.message } } };
+      }
+      case 'read': {
+        const query = request.query;
+        const outcome = await this.node.read((state) => runQuery(state, query));
+        return outcome.kind === 'ok' ? { id: request.id, ok: true, result: outcome.value } : notLeader();
+      }
+    }
+  }
+}

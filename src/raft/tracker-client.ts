@@ -1,0 +1,181 @@
+// Why this file exists: the client side of the tracker protocol, for the shell, the tools and
+// the tests. It keeps one connection to a node, follows NOT_LEADER hints, and retries a write
+// with the same (clientId, requestId) through other nodes when a node dies or times out, so
+// the write applies exactly once.
+
+import type { Connection, World } from '../sim/world.js';
+import type { ClientQuery, ClientRequest, ClientResponse, NodeStatus, SubmitResult } from './client-protocol.js';
+import { parseAddress } from './cluster-config.js';
+import { encodeFrame, FrameDecoder } from './frame-codec.js';
+
+type Pending = (response: ClientResponse | null) => void;
+
+export class TrackerUnavailableError extends Error {
+  override name = 'TrackerUnavailableError';
+}
+
+/** One connection to one node. */
+class NodeConnection {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  closed = false;
+
+  private constructor(private readonly connection: Connection) {
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    connection.attach({
+      data: (bytes) => {
+        let messages: object[];
+        try {
+          messages = decoder.push(bytes);
+        } catch {
+          return connection.destroy();
+        }
+        for (const m of messages) {
+          const response = m as ClientResponse;
+          const resolve = this.pending.get(response.id);
+          this.pending.delete(response.id);
+          resolve?.(response);
+        }
+      },
+      close: () => {
+        this.closed = true;
+        for (const resolve of this.pending.values()) resolve(null);
+        this.pending.clear();
+      },
+    });
+  }
+
+  static async open(world: World, address: string, timeoutMs: number): Promise<NodeConnection> {
+    return new NodeConnection(await world.net.connect(parseAddress(address), { timeoutMs }));
+  }
+
+  request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {
+    const id = ++this.nextId;
+    return new Promise((resolve) => {
+      const timer = world.clock.setTimer(timeoutMs, () => {
+        if (this.pending.delete(id)) resolve(null);
+      });
+      this.pending.set(id, (response) => {
+        timer.cancel();
+        resolve(response);
+      });
+      this.connection.write(encodeFrame({ ...body, id }));
+    });
+  }
+
+  close(): void {
+    this.connection.destroy();
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export interface TrackerClientOptions {
+  /** Client addresses of the nodes, host:port. */
+  nodes: string[];
+  clientId: string;
+  requestTimeoutMs?: number;
+  /** Give up on an operation after this long. */
+  deadlineMs?: number;
+}
+
+export class TrackerClient {
+  private requestId = 0;
+  private connection: NodeConnection | null = null;
+  private connectedTo: string | null = null;
+  private target: string;
+
+  constructor(
+    private readonly world: World,
+    private readonly options: TrackerClientOptions,
+  ) {
+    if (options.nodes.length === 0) throw new Error('a tracker client needs at least one node address');
+    this.target = options.nodes[0]!;
+  }
+
+  get clientId(): string {
+    return this.options.clientId;
+  }
+
+  /** A write; resolves with where it applied and the domain's refusal, if any. */
+  async submit(command: unknown): Promise<SubmitResult> {
+    const requestId = ++this.requestId;
+    const result = await this.call({ type: 'submit', clientId: this.options.clientId, requestId, command });
+    return result as SubmitResult;
+  }
+
+  async read(query: ClientQuery): Promise<unknown> {
+    return this.call({ type: 'read', query });
+  }
+
+  /** One node's status, without following the leader. */
+  async status(address: string): Promise<NodeStatus | null> {
+    let connection: NodeConnection | null = null;
+    try {
+      connection = await NodeConnection.open(this.world, address, 1_000);
+      const response = await connection.request(this.world, { type: 'status' }, 1_000);
+      return response?.ok ? (response.result as NodeStatus) : null;
+    } catch {
+      return null;
+    } finally {
+      connection?.close();
+    }
+  }
+
+  close(): void {
+    this.connection?.close();
+    this.connection = null;
+  }
+
+  private async call(body: DistributiveOmit<ClientRequest, 'id'>): Promise<unknown> {
+    const deadline = this.world.clock.nowMs() + (this.options.deadlineMs ?? 10_000);
+    let lastError = 'no node answered';
+    while (this.world.clock.nowMs() < deadline) {
+      const connection = await this.connect();
+      if (!connection) {
+        lastError = `cannot reach ${this.target}`;
+        this.moveOn(null);
+        await this.sleep(50);
+        continue;
+      }
+      const response = await connection.request(this.world, body, this.options.requestTimeoutMs ?? 2_000);
+      if (response === null) {
+        lastError = `${this.target} did not answer`;
+        this.moveOn(null);
+        continue;
+      }
+      if (response.ok) return response.result;
+      if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY') {
+        lastError = response.error.message;
+        this.moveOn(response.leader?.client ?? null);
+        if (!response.leader) await this.sleep(50);
+        continue;
+      }
+      throw new Error(`${response.error.code}: ${response.error.message}`);
+    }
+    throw new TrackerUnavailableError(`tracker unavailable: ${lastError}`);
+  }
+
+  private async connect(): Promise<NodeConnection | null> {
+    if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
+    this.connection?.close();
+    try {
+      this.connection = await NodeConnection.open(this.world, this.target, 1_000);
+      this.connectedTo = this.target;
+      return this.connection;
+    } catch {
+      this.connection = null;
+      return null;
+    }
+  }
+
+  /** Next target: the hinted leader, or the next node in the list. */
+  private moveOn(hint: string | null): void {
+    const nodes = this.options.nodes;
+    this.target = hint ?? nodes[(nodes.indexOf(this.target) + 1) % nodes.length]!;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.world.clock.setTimer(ms, resolve));
+  }
+}
