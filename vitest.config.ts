@@ -1,11 +1,21 @@
 import { defineConfig } from 'vitest/config';
 
+// Two groups, one after the other: the in-process suites (in parallel), then the real-process
+// suites (spec/**/*.process.test.ts), one file at a time so real processes never compete.
 export default defineConfig({
   test: {
-    include: ['spec/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Real-process suites (spec/**/*.process.test.ts) are run serially by their own project later.
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['spec/**/*.test.ts'], exclude: ['spec/**/*.process.test.ts'], sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: { name: 'process', include: ['spec/**/*.process.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -7,6 +7,11 @@ import type { TrackerNode } from '../../raft/tracker-node.js';
 interface CommittedEntry {
   term: number;
   data: string | null;
+  /**
+   * The term of the node through which the commit was first seen: at least the term in which
+   * the entry was committed, so leaders of later terms must hold it (§5.4.3).
+   */
+  seenInTerm: number;
 }
 
 export class SafetyChecker {
@@ -44,16 +49,17 @@ export class SafetyChecker {
       const [entry] = log.slice(index, index + 1);
       if (!entry) continue;
       const seen = this.committed.get(index);
-      if (!seen) this.committed.set(index, { term: entry.term, data: entry.data });
+      if (!seen) this.committed.set(index, { term: entry.term, data: entry.data, seenInTerm: term });
       else if (seen.term !== entry.term || seen.data !== entry.data) {
         this.fail(`state machine safety: ${id} committed ${entry.term}:${String(entry.data).slice(0, 60)} at ${index}, another node ${seen.term}:${String(seen.data).slice(0, 60)}`);
       }
     }
-    // Leader completeness: a leader holds every entry committed in an earlier term.
+    // Leader completeness: a leader holds every entry committed in an earlier term. (An entry of
+    // term 7 may be committed in term 9; a leader of term 8 need not hold it.)
     if (role === 'leader') {
       for (const [index, entry] of this.committed) {
-        if (entry.term >= term || index < log.firstIndex()) continue;
-        if (log.term(index) !== entry.term) this.fail(`leader completeness: leader ${id} of term ${term} lacks committed entry ${index} (term ${entry.term})`);
+        if (entry.seenInTerm >= term || index < log.firstIndex()) continue;
+        if (log.term(index) !== entry.term) this.fail(`leader completeness: leader ${id} of term ${term} lacks entry ${index} (term ${entry.term}) committed by term ${entry.seenInTerm}`);
       }
     }
     // The store's chain: equal heads at equal indices.

@@ -346,7 +346,9 @@ export class SimCluster {
 
   private observe(): void {
     const nodes = this.liveNodes();
+    const before = this.checker.violations.length;
     this.checker.check(nodes);
+    for (const violation of this.checker.violations.slice(before)) this.trace(`VIOLATION ${violation}`);
     for (const [name, node] of nodes) {
       if (node.raft.status().role === 'leader' && this.lastLeader !== name) {
         if (this.lastLeader !== null) this.coverage.leaderChanges++;
