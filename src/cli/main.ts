@@ -65,7 +65,8 @@ function buildProgram(): Command {
     .requiredOption('--id <id>', 'this node, as named in the cluster file')
     .requiredOption('--cluster <file>', 'cluster.json (its .secret beside it)')
     .requiredOption('--data <dir>', "this node's data directory")
-    .action(async (options: { id: string; cluster: string; data: string }) => {
+    .option('--session-ttl <ms>', 'expire a session after this long without a heartbeat', parseCount(86_400_000))
+    .action(async (options: { id: string; cluster: string; data: string; sessionTtl?: number }) => {
       process.exitCode = await runTrackerNode(createRealWorld(), options);
     });
 

@@ -24,11 +24,17 @@ export async function clusterInit(world: World, options: { nodes: number; dir: s
 }
 
 /** Runs a node until SIGINT/SIGTERM; logs JSON lines to stderr. */
-export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string }): Promise<number> {
+export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number }): Promise<number> {
   const log = (event: string, fields: Record<string, unknown>): void => {
     process.stderr.write(JSON.stringify({ timeMs: world.clock.nowMs(), node: options.id, event, ...fields }) + '\n');
   };
-  const tracker = await startTracker(world, { id: options.id, clusterPath: options.cluster, dataDir: options.data, log });
+  const tracker = await startTracker(world, {
+    id: options.id,
+    clusterPath: options.cluster,
+    dataDir: options.data,
+    log,
+    ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: options.sessionTtl }),
+  });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);

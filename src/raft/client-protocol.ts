@@ -4,10 +4,39 @@
 
 export type ClientQuery = { name: 'group'; group: string } | { name: 'listGroups' };
 
+/** A session as the client holds it: the secret token travels, only its SHA-256 is stored. */
+export interface SessionCredential {
+  sessionId: string;
+  token: string;
+}
+
+/** Queries a logged-in user asks (answered by ReadIndex, as that user). */
+export type SessionQuery =
+  | { name: 'whoami' }
+  | { name: 'listGroups' }
+  | { name: 'listRequests'; group: string }
+  | { name: 'listFiles'; group: string }
+  | { name: 'file'; group: string; file: string };
+
+interface Write {
+  clientId: string;
+  requestId: number;
+}
+
 export type ClientRequest = { id: number } & (
   | { type: 'status' }
-  | { type: 'submit'; clientId: string; requestId: number; command: unknown }
+  /** A domain command as is (tests and tools); system commands are refused. */
+  | ({ type: 'submit'; command: unknown } & Write)
   | { type: 'read'; query: ClientQuery }
+  /** The node derives the password's scrypt hash with a fresh salt. */
+  | ({ type: 'createUser'; user: string; password: string } & Write)
+  /** The node checks the password against linearizable state, then opens the session. */
+  | ({ type: 'login'; user: string; password: string; address: string; session: SessionCredential } & Write)
+  /** A command as a session: the node fills in its auth from the token. */
+  | ({ type: 'command'; session: SessionCredential; command: Record<string, unknown> } & Write)
+  | { type: 'query'; session: SessionCredential; query: SessionQuery }
+  | { type: 'ticket'; session: SessionCredential; group: string; fileId: string; peerId: string }
+  | { type: 'heartbeat'; session: SessionCredential }
 );
 
 export interface LeaderHint {
@@ -37,6 +66,40 @@ export interface SubmitResult {
   error: { code: string; message: string } | null;
 }
 
+const MAX_FIELD = 4096;
+
+function isText(value: unknown, max = MAX_FIELD): value is string {
+  return typeof value === 'string' && value.length <= max;
+}
+
+function isWrite(r: Record<string, unknown>): boolean {
+  return typeof r.clientId === 'string' && r.clientId.length > 0 && r.clientId.length <= 64 && Number.isSafeInteger(r.requestId) && (r.requestId as number) >= 0;
+}
+
+export function isSession(value: unknown): value is SessionCredential {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  return isText(s.sessionId, 64) && isText(s.token, 256);
+}
+
+function isSessionQuery(value: unknown): value is SessionQuery {
+  if (typeof value !== 'object' || value === null) return false;
+  const q = value as Record<string, unknown>;
+  switch (q.name) {
+    case 'whoami':
+    case 'listGroups':
+      return true;
+    case 'listRequests':
+    case 'listFiles':
+      return isText(q.group);
+    case 'file':
+      return isText(q.group) && isText(q.file);
+    default:
+      return false;
+  }
+}
+
+/** Shape checks of an untrusted request; values are judged by the domain. */
 export function isClientRequest(value: unknown): value is ClientRequest {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
@@ -45,11 +108,23 @@ export function isClientRequest(value: unknown): value is ClientRequest {
     case 'status':
       return true;
     case 'submit':
-      return typeof r.clientId === 'string' && r.clientId.length > 0 && r.clientId.length <= 64 && Number.isSafeInteger(r.requestId) && 'command' in r;
+      return isWrite(r) && 'command' in r;
     case 'read': {
       const q = r.query as Record<string, unknown> | null;
-      return typeof q === 'object' && q !== null && (q.name === 'listGroups' || (q.name === 'group' && typeof q.group === 'string'));
+      return typeof q === 'object' && q !== null && (q.name === 'listGroups' || (q.name === 'group' && isText(q.group)));
     }
+    case 'createUser':
+      return isWrite(r) && isText(r.user) && isText(r.password, 1024);
+    case 'login':
+      return isWrite(r) && isText(r.user) && isText(r.password, 1024) && isText(r.address) && isSession(r.session);
+    case 'command':
+      return isWrite(r) && isSession(r.session) && typeof r.command === 'object' && r.command !== null && !Array.isArray(r.command);
+    case 'query':
+      return isSession(r.session) && isSessionQuery(r.query);
+    case 'ticket':
+      return isSession(r.session) && isText(r.group) && isText(r.fileId, 64) && isText(r.peerId, 64);
+    case 'heartbeat':
+      return isSession(r.session);
     default:
       return false;
   }

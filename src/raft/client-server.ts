@@ -8,8 +8,10 @@ import type { Connection, Listener, NetAddress, World } from '../sim/world.js';
 import type { ClientQuery, ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
 import { isClientRequest } from './client-protocol.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import type { ServiceOutcome, SessionService } from './session-service.js';
 import type { TrackerNode } from './tracker-node.js';
 import type { TransportLog } from './tcp-transport.js';
+import { SYSTEM_COMMANDS } from '../log/domain/commands.js';
 
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
@@ -30,6 +32,7 @@ export class ClientServer {
   constructor(
     private readonly world: World,
     private readonly node: TrackerNode,
+    private readonly service: SessionService,
     private readonly clientAddressOf: (nodeId: string) => string | null,
     private readonly log: TransportLog,
   ) {}
@@ -87,6 +90,12 @@ export class ClientServer {
     });
   }
 
+  private respond(id: number, outcome: ServiceOutcome): ClientResponse {
+    if (outcome.ok) return { id, ok: true, result: outcome.result };
+    const hint = outcome.code === 'NOT_LEADER' || outcome.code === 'RETRY' ? this.leaderHint() : null;
+    return { id, ok: false, error: { code: outcome.code, message: outcome.message }, leader: hint };
+  }
+
   private async handle(request: ClientRequest): Promise<ClientResponse> {
     const notLeader = (): ClientResponse => ({
       id: request.id,
@@ -97,7 +106,23 @@ export class ClientServer {
     switch (request.type) {
       case 'status':
         return { id: request.id, ok: true, result: this.node.status() };
+      case 'createUser':
+        return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
+      case 'login':
+        return this.respond(request.id, await this.service.login(request.clientId, request.requestId, request.user, request.password, request.address, request.session));
+      case 'command':
+        return this.respond(request.id, await this.service.command(request.clientId, request.requestId, request.session, request.command));
+      case 'query':
+        return this.respond(request.id, await this.service.query(request.session, request.query));
+      case 'ticket':
+        return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
+      case 'heartbeat':
+        return this.respond(request.id, this.service.heartbeat(request.session));
       case 'submit': {
+        const type = (request.command as { type?: unknown } | null)?.type;
+        if (typeof type === 'string' && SYSTEM_COMMANDS.has(type as never)) {
+          return { id: request.id, ok: false, error: { code: 'BAD_COMMAND', message: `${type} is the tracker's own command` }, leader: null };
+        }
         const outcome = await this.node.submit(request.clientId, request.requestId, request.command);
         if (outcome.kind === 'not-leader') return notLeader();
         if (outcome.kind === 'lost') return { id: request.id, ok: false, error: { code: 'RETRY', message: 'leadership changed before the write applied; retry' }, leader: this.leaderHint() };

@@ -4,7 +4,7 @@
 // the write applies exactly once.
 
 import type { Connection, World } from '../sim/world.js';
-import type { ClientQuery, ClientRequest, ClientResponse, NodeStatus, SubmitResult } from './client-protocol.js';
+import type { ClientQuery, ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery, SubmitResult } from './client-protocol.js';
 import { parseAddress } from './cluster-config.js';
 import { encodeFrame, FrameDecoder } from './frame-codec.js';
 
@@ -12,6 +12,18 @@ type Pending = (response: ClientResponse | null) => void;
 
 export class TrackerUnavailableError extends Error {
   override name = 'TrackerUnavailableError';
+  readonly code = 'TRACKER_UNAVAILABLE';
+}
+
+/** The tracker refused: a stable code (NOT_A_MEMBER, BAD_CREDENTIALS, …) and a one-line message. */
+export class TrackerError extends Error {
+  override name = 'TrackerError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** One connection to one node. */
@@ -108,6 +120,34 @@ export class TrackerClient {
     return this.call({ type: 'read', query });
   }
 
+  async createUser(user: string, password: string): Promise<{ index: number }> {
+    return (await this.call({ type: 'createUser', clientId: this.options.clientId, requestId: ++this.requestId, user, password })) as { index: number };
+  }
+
+  /** Logs in; the session id and token are made here, so a retried login opens one session. */
+  async login(user: string, password: string, address: string): Promise<SessionCredential & { user: string }> {
+    const session = { sessionId: this.world.rng.id(21), token: Buffer.from(this.world.rng.bytes(32)).toString('base64url') };
+    await this.call({ type: 'login', clientId: this.options.clientId, requestId: ++this.requestId, user, password, address, session });
+    return { ...session, user };
+  }
+
+  /** A session command such as {type: 'CreateGroup', group}; its auth is filled in by the node. */
+  async command(session: SessionCredential, command: Record<string, unknown>): Promise<{ index: number }> {
+    return (await this.call({ type: 'command', clientId: this.options.clientId, requestId: ++this.requestId, session, command })) as { index: number };
+  }
+
+  async query(session: SessionCredential, query: SessionQuery): Promise<unknown> {
+    return this.call({ type: 'query', session, query });
+  }
+
+  async ticket(session: SessionCredential, group: string, fileId: string, peerId: string): Promise<{ ticket: string; expires: number }> {
+    return (await this.call({ type: 'ticket', session, group, fileId, peerId })) as { ticket: string; expires: number };
+  }
+
+  async heartbeat(session: SessionCredential): Promise<void> {
+    await this.call({ type: 'heartbeat', session });
+  }
+
   /** One node's status, without following the leader. */
   async status(address: string): Promise<NodeStatus | null> {
     let connection: NodeConnection | null = null;
@@ -151,7 +191,7 @@ export class TrackerClient {
         if (!response.leader) await this.sleep(50);
         continue;
       }
-      throw new Error(`${response.error.code}: ${response.error.message}`);
+      throw new TrackerError(response.error.code, response.error.message);
     }
     throw new TrackerUnavailableError(`tracker unavailable: ${lastError}`);
   }

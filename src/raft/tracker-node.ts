@@ -39,8 +39,9 @@ export type ReadOutcome<T> = { kind: 'ok'; index: number; value: T } | { kind: '
 
 /** What a client write carries in its log entry: the command and the node's time. */
 interface Proposal {
-  c: string;
-  r: number;
+  /** Null for the tracker's own commands (session expiry). */
+  c: string | null;
+  r: number | null;
   t: number;
   cmd: unknown;
 }
@@ -116,7 +117,7 @@ export class TrackerNode {
   }
 
   /** Proposes a client's command; resolves once its entry applies (with the domain's reply), or at once with a hint. */
-  submit(clientId: string, requestId: number, command: unknown): Promise<SubmitOutcome> {
+  submit(clientId: string | null, requestId: number | null, command: unknown): Promise<SubmitOutcome> {
     const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command };
     const result = this.raft.propose(JSON.stringify(proposal));
     if (!result.ok) return Promise.resolve({ kind: 'not-leader', leader: result.leader });
@@ -224,7 +225,8 @@ export class TrackerNode {
       if (!pending) continue;
       this.pendingWrites.delete(entry.index);
       const reply = results[i]!.reply;
-      if (pending.term === entry.term && reply) pending.resolve({ kind: 'applied', index: entry.index, reply });
+      const answer = reply ?? { requestId: 0, index: entry.index, error: null };
+      if (pending.term === entry.term) pending.resolve({ kind: 'applied', index: entry.index, reply: answer });
       else pending.resolve({ kind: 'lost' });
     }
     const applied = this.trackerStore.appliedIndex;

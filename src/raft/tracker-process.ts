@@ -3,7 +3,9 @@
 // TCP and serves clients. Logs are JSON lines; no password or token ever reaches them.
 
 import type { World } from '../sim/world.js';
+import { ed25519FromSeed } from '../log/domain/ticket.js';
 import { ClientServer } from './client-server.js';
+import { SessionService } from './session-service.js';
 import { loadClusterConfig, loadClusterSecret, parseAddress, secretPathFor, type ClusterConfig } from './cluster-config.js';
 import { TcpRaftTransport } from './tcp-transport.js';
 import { TrackerNode } from './tracker-node.js';
@@ -16,6 +18,7 @@ export interface TrackerProcessOptions {
   /** Raft timing; the defaults give a 200–400 ms election timeout. */
   tickMs?: number;
   electionTicks?: number;
+  sessionTtlMs?: number;
 }
 
 export interface RunningTracker {
@@ -50,13 +53,17 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     electionTicks: options.electionTicks ?? 4,
     heartbeatTicks: 1,
   });
-  const clients = new ClientServer(world, node, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log);
+  const { privateKey } = ed25519FromSeed(new Uint8Array(Buffer.from(secret.signingKey, 'base64')));
+  const service = new SessionService(world, node, privateKey, options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs });
+  service.start();
+  const clients = new ClientServer(world, node, service, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log);
   await clients.listen(parseAddress(self.client));
   options.log('tracker_started', { id: self.id, peer: self.peer, client: self.client, applied: node.store.appliedIndex });
   return {
     node,
     config,
     async stop(): Promise<void> {
+      service.stop();
       clients.close();
       node.stop();
       await raftKv.close();
