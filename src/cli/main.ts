@@ -66,7 +66,8 @@ function buildProgram(): Command {
     .requiredOption('--cluster <file>', 'cluster.json (its .secret beside it)')
     .requiredOption('--data <dir>', "this node's data directory")
     .option('--session-ttl <ms>', 'expire a session after this long without a heartbeat', parseCount(86_400_000))
-    .action(async (options: { id: string; cluster: string; data: string; sessionTtl?: number }) => {
+    .option('--compact-every <entries>', 'snapshot the store and compact the Raft log after this many entries', parseCount(10_000_000))
+    .action(async (options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number }) => {
       process.exitCode = await runTrackerNode(createRealWorld(), options);
     });
 

@@ -24,7 +24,7 @@ export async function clusterInit(world: World, options: { nodes: number; dir: s
 }
 
 /** Runs a node until SIGINT/SIGTERM; logs JSON lines to stderr. */
-export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number }): Promise<number> {
+export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number }): Promise<number> {
   const log = (event: string, fields: Record<string, unknown>): void => {
     process.stderr.write(JSON.stringify({ timeMs: world.clock.nowMs(), node: options.id, event, ...fields }) + '\n');
   };
@@ -34,6 +34,7 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
     dataDir: options.data,
     log,
     ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: options.sessionTtl }),
+    ...(options.compactEvery === undefined ? {} : { compactEveryEntries: options.compactEvery }),
   });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();

@@ -19,6 +19,8 @@ export interface TrackerProcessOptions {
   tickMs?: number;
   electionTicks?: number;
   sessionTtlMs?: number;
+  /** Snapshot the store and compact the Raft log every this many entries (default 10,000). */
+  compactEveryEntries?: number;
 }
 
 export interface RunningTracker {
@@ -49,6 +51,9 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     transport,
     raftKv,
     storeKv,
+    ...(options.compactEveryEntries === undefined
+      ? {}
+      : { compactEveryEntries: options.compactEveryEntries, storeSnapshotEveryEntries: options.compactEveryEntries }),
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 4,
     heartbeatTicks: 1,
