@@ -8,6 +8,7 @@ import { createRealWorld } from '../sim/real-world.js';
 import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
 import { clusterInit, runTrackerNode, showStatus } from './tracker-commands.js';
+import { clusterUp } from './cluster-up.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { stdoutSink } from './line-sink.js';
 
@@ -57,6 +58,16 @@ function buildProgram(): Command {
     .option('--force', 'overwrite an existing cluster file', false)
     .action(async (options: { nodes: number; dir: string; basePort: number; host: string; force: boolean }) => {
       process.exitCode = await clusterInit(createRealWorld(), options, stdoutSink());
+    });
+
+  cluster
+    .command('up')
+    .description('Start a local cluster (init if needed), each node a child process; Ctrl-C stops them all')
+    .option('--nodes <n>', 'tracker nodes, when making a new cluster', parseCount(9), 3)
+    .option('--dir <dir>', 'cluster file, data and logs', '.clique')
+    .option('--base-port <port>', 'first peer port, when making a new cluster', parseCount(65_000), 7100)
+    .action(async (options: { nodes: number; dir: string; basePort: number }) => {
+      process.exitCode = await clusterUp(createRealWorld(), options, stdoutSink());
     });
 
   program
