@@ -164,14 +164,18 @@ export class SimWorld implements Scheduler {
 
   // ---- driving ----
 
-  /** Runs the next event; false when nothing is scheduled. */
-  async step(): Promise<boolean> {
+  /**
+   * Runs the next event if it is due by `deadlineMs`; false when nothing is due. The check and
+   * the pop happen together, so an event cancelled meanwhile cannot let a later one slip in.
+   */
+  async step(deadlineMs = Infinity): Promise<boolean> {
     if (this.stepping) throw new Error('step() called while another step is running: await each driving call');
     this.stepping = true;
     try {
       if (this.queue.size === 0) await yieldToLoop();
-      const event = this.queue.pop();
-      if (event === undefined) return false;
+      const nextMs = this.queue.peekTimeMs();
+      if (nextMs === undefined || nextMs > deadlineMs) return false;
+      const event = this.queue.pop()!;
       if (event.atMs < this.nowElapsedMs) throw new Error(`event at ${event.atMs} ms is in the past (now ${this.nowElapsedMs} ms)`);
       this.nowElapsedMs = event.atMs;
       this.eventsRun++;
@@ -203,12 +207,18 @@ export class SimWorld implements Scheduler {
     if (!Number.isFinite(durationMs) || durationMs < 0) throw new RangeError(`bad duration ${durationMs}`);
     const deadlineMs = this.nowElapsedMs + Math.ceil(durationMs);
     let count = 0;
-    while (await this.nextEventDueBy(deadlineMs)) {
-      await this.step();
-      count++;
-    }
-    this.nowElapsedMs = deadlineMs;
+    while (await this.step(deadlineMs)) count++;
+    this.advanceTo(deadlineMs);
     return count;
+  }
+
+  /**
+   * Moves the clock forward to `deadlineMs`, but never past a scheduled event: a promise chain
+   * that resumed after the last step may have scheduled one before the deadline.
+   */
+  private advanceTo(deadlineMs: number): void {
+    const nextMs = this.queue.peekTimeMs() ?? deadlineMs;
+    this.nowElapsedMs = Math.max(this.nowElapsedMs, Math.min(deadlineMs, nextMs));
   }
 
   /**
@@ -218,18 +228,12 @@ export class SimWorld implements Scheduler {
   async runUntil(predicate: () => boolean, maxVirtualMs: number): Promise<boolean> {
     if (!Number.isFinite(maxVirtualMs) || maxVirtualMs < 0) throw new RangeError(`bad time limit ${maxVirtualMs}`);
     const deadlineMs = this.nowElapsedMs + Math.ceil(maxVirtualMs);
-    for (;;) {
-      if (predicate()) return true;
-      if (!(await this.nextEventDueBy(deadlineMs))) break;
-      await this.step();
+    while (!predicate()) {
+      if (!(await this.step(deadlineMs))) {
+        if (this.queue.size > 0) this.advanceTo(deadlineMs);
+        return predicate();
+      }
     }
-    if (this.queue.size > 0) this.nowElapsedMs = deadlineMs;
-    return predicate();
-  }
-
-  private async nextEventDueBy(deadlineMs: number): Promise<boolean> {
-    if (this.queue.size === 0) await yieldToLoop();
-    const nextMs = this.queue.peekTimeMs();
-    return nextMs !== undefined && nextMs <= deadlineMs;
+    return true;
   }
 }
