@@ -86,7 +86,14 @@ async function load(C, ms, write) {
 
 // ---- Clique ------------------------------------------------------------------------------------
 
-const password = { algorithm: 'scrypt', costN: 16, blockSizeR: 1, parallelP: 1, salt: '00'.repeat(16), hash: '11'.repeat(32) };
+/** A client with a user and a session, whose writes are group creations (no key derivation). */
+async function writer(nodes, name, options = {}) {
+  const client = new TrackerClient(world, { nodes, clientId: name, deadlineMs: 30_000, ...options });
+  await client.createUser(name, `pw-${name}`);
+  const session = await client.login(name, `pw-${name}`, '127.0.0.1:6881');
+  let i = 0;
+  return { client, write: () => client.command(session, { type: 'CreateGroup', group: `${name}-${i++}` }) };
+}
 
 async function cliqueCluster() {
   const dir = join(root, 'clique');
@@ -107,15 +114,13 @@ async function cliqueCluster() {
 async function cliqueThroughput(c) {
   const rows = [];
   for (const C of LEVELS) {
-    const clients = Array.from({ length: C }, (_, w) => new TrackerClient(world, { nodes: c.nodes, clientId: `bench-${C}-${w}`, deadlineMs: 30_000 }));
-    const write = (w, i) => clients[w].submit({ type: 'CreateUser', user: `c${C}w${w}i${i}`, password }).then((r) => {
-      if (r.error) throw new Error(r.error.code);
-    });
-    await load(C, 1000, (w, i) => write(w, -1 - i)); // warm-up (connections, leader found)
+    const writers = await Promise.all(Array.from({ length: C }, (_, w) => writer(c.nodes, `bench-${C}-${w}`)));
+    const write = (w) => writers[w].write();
+    await load(C, 1000, write); // warm-up (connections, leader found)
     const termBefore = (await c.leader())?.term;
     const result = await load(C, SECONDS * 1000, write);
     const termAfter = (await c.leader())?.term;
-    for (const client of clients) client.close();
+    for (const w of writers) w.client.close();
     rows.push({ C, ...result, leaderChanges: termAfter - termBefore });
   }
   return rows;
@@ -124,16 +129,15 @@ async function cliqueThroughput(c) {
 async function cliqueFailover(c) {
   const times = [];
   for (let round = 0; round < FAILOVERS; round++) {
-    const client = new TrackerClient(world, { nodes: c.nodes, clientId: `failover-${round}`, requestTimeoutMs: 300, deadlineMs: 30_000 });
-    await client.submit({ type: 'CreateUser', user: `f${round}-warm`, password });
+    const { client, write } = await writer(c.nodes, `failover-${round}`, { requestTimeoutMs: 300 });
+    await write();
     const lead = await c.leader();
-    let i = 0;
     let stop = false;
     let firstAfterKill = null;
     let killedAt = null;
-    const writer = (async () => {
+    const running = (async () => {
       while (!stop) {
-        await client.submit({ type: 'CreateUser', user: `f${round}-${i++}`, password });
+        await write();
         if (killedAt !== null && firstAfterKill === null) firstAfterKill = performance.now();
       }
     })();
@@ -142,7 +146,7 @@ async function cliqueFailover(c) {
     killedAt = performance.now();
     while (firstAfterKill === null) await sleep(5);
     stop = true;
-    await writer;
+    await running;
     client.close();
     times.push((firstAfterKill - killedAt) / 1000);
     c.start(lead.id);
@@ -230,7 +234,7 @@ async function etcdFailover(e) {
     let killedAt = null;
     let firstAfterKill = null;
     let target = 0;
-    const writer = (async () => {
+    const running = (async () => {
       for (let i = 0; !stop; i++) {
         const m = e.members[target % 3];
         try {
@@ -246,7 +250,7 @@ async function etcdFailover(e) {
     killedAt = performance.now();
     while (firstAfterKill === null) await sleep(5);
     stop = true;
-    await writer;
+    await running;
     times.push((firstAfterKill - killedAt) / 1000);
     e.start(lead);
     while ((await Promise.all(e.members.map(e.status))).some((s) => s === null)) await sleep(100);
@@ -288,7 +292,7 @@ try {
     if (at64 && e64) console.log(`raft: goal >= 1.5x etcd at C=64 with p99 no worse: ${at64.opsPerSecond >= 1.5 * e64.opsPerSecond && at64.p99 <= e64.p99 ? 'met' : 'MISSED'}`);
     console.log(`raft: failover ratio clique/etcd: ${(ourFailover.median / theirFailover.median).toFixed(2)}x`);
   } else {
-    console.log('raft: etcd not installed (apt-get install etcd-server etcd-client): no side-by-side figures');
+    console.log(WITH_ETCD ? 'raft: etcd not installed (apt-get install etcd-server etcd-client): no side-by-side figures' : 'raft: etcd skipped (--no-etcd)');
   }
   const at1 = ours.find((r) => r.C === 1);
   if (at1) console.log(`raft: goal p50 <= 0.7 ms at C=1: ${at1.p50 <= 0.7 ? 'met' : 'MISSED'} (${fmt(at1.p50)} ms)`);

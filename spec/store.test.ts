@@ -147,3 +147,22 @@ describe('the tracker store', () => {
     expect(store.appliedIndex).toBe(0);
   });
 });
+
+describe('a command canonical JSON cannot encode', () => {
+  it('is recorded as refused, and the store carries on', async () => {
+    const world = new SimWorld({ seed: 3 });
+    const kv = await openKv(world);
+    const store = await TrackerStore.open(kv);
+    const poison = [{ type: 'CreateGroup', n: 1.5 }, { type: 'CreateUser', user: 'x', big: 2 ** 60 }, { type: 'x', nested: { a: [NaN] } }];
+    const entries: TermEntry[] = poison.map((command, i) => ({ index: i + 1, term: 1, timeMs: 0, clientId: 'c', requestId: i + 1, command }));
+    entries.push({ index: 4, term: 1, timeMs: 0, clientId: 'c', requestId: 1.5, command: { type: 'CreateGroup' } }); // malformed request id
+    const applied = await store.apply(entries, { sync: true });
+    for (const a of applied) expect(a.entry.events.map((e) => e.type)).toEqual(['CommandRejected']);
+    expect(applied[0]!.entry.command).toMatchObject({ type: '?', unencodable: '{"type":"CreateGroup","n":1.5}' });
+    expect(applied[3]!.entry.clientId).toBeNull();
+    const more = makeWorkload(5, 20).entries.map((e) => ({ ...e, index: e.index + 4 }));
+    await store.apply(more, { sync: true });
+    expect((await verifyStore(kv)).ok).toBe(true);
+    expect(stateText((await TrackerStore.open(kv)).state)).toBe(stateText(store.state));
+  });
+});

@@ -11,7 +11,7 @@ import { TrackerProcesses, until } from './helpers/tracker-processes.js';
 
 const cluster = new TrackerProcesses();
 
-/** Writes users one after another until stopped; records every acknowledged one. */
+/** Creates groups one after another until stopped (a small write, no key derivation); records every acknowledged one. */
 class Load {
   readonly acknowledged: string[] = [];
   private stopped = false;
@@ -22,12 +22,12 @@ class Load {
     const client = cluster.client(`load-${prefix}`, { requestTimeoutMs: 1_000, deadlineMs: 30_000 });
     this.client = client;
     this.done = (async () => {
+      await client.createUser(`user-${prefix}`, `pw-${prefix}`);
+      const session = await client.login(`user-${prefix}`, `pw-${prefix}`, '127.0.0.1:6881');
       for (let i = 0; !this.stopped; i++) {
-        const user = `${prefix}${i}`;
-        const password = { algorithm: 'scrypt', costN: 16, blockSizeR: 1, parallelP: 1, salt: '00'.repeat(16), hash: '11'.repeat(32) };
-        const result = await client.submit({ type: 'CreateUser', user, password });
-        expect(result.error).toBeNull();
-        this.acknowledged.push(user);
+        const group = `${prefix}${i}`;
+        await client.command(session, { type: 'CreateGroup', group }); // throws on a refusal
+        this.acknowledged.push(group);
       }
     })();
   }
@@ -47,11 +47,11 @@ function audit(...args: string[]): { status: number | null; stdout: string } {
   return cluster.cli('audit', ...args);
 }
 
-/** Users whose CreateUser applied, as the node's audit tells it. */
-function usersIn(id: string): Set<string> {
+/** Groups whose CreateGroup applied, as the node's audit tells it. */
+function groupsIn(id: string): Set<string> {
   const { stdout } = audit('--data', join(cluster.dataDir(id), 'tracker'), '--json');
-  const report = JSON.parse(stdout) as { entries: { command: string; outcome: string; request: { user?: string } }[] };
-  return new Set(report.entries.filter((e) => e.command === 'CreateUser' && e.outcome === 'applied').map((e) => e.request.user!));
+  const report = JSON.parse(stdout) as { entries: { command: string; outcome: string; request: { group?: string } }[] };
+  return new Set(report.entries.filter((e) => e.command === 'CreateGroup' && e.outcome === 'applied').map((e) => e.request.group!));
 }
 
 beforeAll(async () => {
@@ -83,8 +83,8 @@ describe.sequential('three tracker processes', () => {
     await cluster.allCaughtUp();
     await cluster.stopAll();
     for (const node of cluster.config.nodes) {
-      const users = usersIn(node.id);
-      for (const user of load.acknowledged) expect(users.has(user), `${user} on ${node.id}`).toBe(true);
+      const groups = groupsIn(node.id);
+      for (const group of load.acknowledged) expect(groups.has(group), `${group} on ${node.id}`).toBe(true);
     }
   });
 
@@ -100,8 +100,8 @@ describe.sequential('three tracker processes', () => {
     await cluster.allCaughtUp();
     await cluster.stopAll();
     for (const node of cluster.config.nodes) {
-      const users = usersIn(node.id);
-      for (const user of acknowledged) expect(users.has(user), `${user} on ${node.id}`).toBe(true);
+      const groups = groupsIn(node.id);
+      for (const group of acknowledged) expect(groups.has(group), `${group} on ${node.id}`).toBe(true);
     }
   });
 

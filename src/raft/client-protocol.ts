@@ -2,8 +2,6 @@
 // Requests carry an id the response echoes; writes carry (clientId, requestId) so a retry
 // through any node applies once. A node that does not lead answers NOT_LEADER with a hint.
 
-export type ClientQuery = { name: 'group'; group: string } | { name: 'listGroups' };
-
 /** A session as the client holds it: the secret token travels, only its SHA-256 is stored. */
 export interface SessionCredential {
   sessionId: string;
@@ -25,9 +23,6 @@ interface Write {
 
 export type ClientRequest = { id: number } & (
   | { type: 'status' }
-  /** A domain command as is (tests and tools); system commands are refused. */
-  | ({ type: 'submit'; command: unknown } & Write)
-  | { type: 'read'; query: ClientQuery }
   /** The node derives the password's scrypt hash with a fresh salt. */
   | ({ type: 'createUser'; user: string; password: string } & Write)
   /** The node checks the password against linearizable state, then opens the session. */
@@ -58,12 +53,6 @@ export interface NodeStatus {
   applied: number;
   lastIndex: number;
   snapshotIndex: number;
-}
-
-/** What a write's response carries: where it applied, and the domain's refusal if any. */
-export interface SubmitResult {
-  index: number;
-  error: { code: string; message: string } | null;
 }
 
 const MAX_FIELD = 4096;
@@ -107,12 +96,6 @@ export function isClientRequest(value: unknown): value is ClientRequest {
   switch (r.type) {
     case 'status':
       return true;
-    case 'submit':
-      return isWrite(r) && 'command' in r;
-    case 'read': {
-      const q = r.query as Record<string, unknown> | null;
-      return typeof q === 'object' && q !== null && (q.name === 'listGroups' || (q.name === 'group' && isText(q.group)));
-    }
     case 'createUser':
       return isWrite(r) && isText(r.user) && isText(r.password, 1024);
     case 'login':

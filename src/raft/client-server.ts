@@ -2,28 +2,16 @@
 // malformed ones (logged, connection closed), answers writes once applied and reads through
 // ReadIndex, and points clients at the leader when this node does not lead.
 
-import { groupDetail, listGroups } from '../log/domain/queries.js';
-import type { TrackerState } from '../log/domain/state.js';
 import type { Connection, Listener, NetAddress, World } from '../sim/world.js';
-import type { ClientQuery, ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
+import type { ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
 import { isClientRequest } from './client-protocol.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import type { ServiceOutcome, SessionService } from './session-service.js';
 import type { TrackerNode } from './tracker-node.js';
 import type { TransportLog } from './tcp-transport.js';
-import { SYSTEM_COMMANDS } from '../log/domain/commands.js';
 
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
-
-export function runQuery(state: TrackerState, query: ClientQuery): unknown {
-  switch (query.name) {
-    case 'group':
-      return groupDetail(state, query.group);
-    case 'listGroups':
-      return listGroups(state, null);
-  }
-}
 
 export class ClientServer {
   private listener: Listener | null = null;
@@ -97,12 +85,6 @@ export class ClientServer {
   }
 
   private async handle(request: ClientRequest): Promise<ClientResponse> {
-    const notLeader = (): ClientResponse => ({
-      id: request.id,
-      ok: false,
-      error: { code: 'NOT_LEADER', message: 'this node does not lead; retry at the leader' },
-      leader: this.leaderHint(),
-    });
     switch (request.type) {
       case 'status':
         return { id: request.id, ok: true, result: this.node.status() };
@@ -118,21 +100,6 @@ export class ClientServer {
         return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
       case 'heartbeat':
         return this.respond(request.id, this.service.heartbeat(request.session));
-      case 'submit': {
-        const type = (request.command as { type?: unknown } | null)?.type;
-        if (typeof type === 'string' && SYSTEM_COMMANDS.has(type as never)) {
-          return { id: request.id, ok: false, error: { code: 'BAD_COMMAND', message: `${type} is the tracker's own command` }, leader: null };
-        }
-        const outcome = await this.node.submit(request.clientId, request.requestId, request.command);
-        if (outcome.kind === 'not-leader') return notLeader();
-        if (outcome.kind === 'lost') return { id: request.id, ok: false, error: { code: 'RETRY', message: 'leadership changed before the write applied; retry' }, leader: this.leaderHint() };
-        return { id: request.id, ok: true, result: { index: outcome.reply.index, error: outcome.reply.error && { code: outcome.reply.error.code, message: outcome.reply.error.message } } };
-      }
-      case 'read': {
-        const query = request.query;
-        const outcome = await this.node.read((state) => runQuery(state, query));
-        return outcome.kind === 'ok' ? { id: request.id, ok: true, result: outcome.value } : notLeader();
-      }
     }
   }
 }

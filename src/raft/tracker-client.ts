@@ -4,7 +4,7 @@
 // the write applies exactly once.
 
 import type { Connection, World } from '../sim/world.js';
-import type { ClientQuery, ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery, SubmitResult } from './client-protocol.js';
+import type { ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery } from './client-protocol.js';
 import { parseAddress } from './cluster-config.js';
 import { encodeFrame, FrameDecoder } from './frame-codec.js';
 
@@ -107,17 +107,6 @@ export class TrackerClient {
 
   get clientId(): string {
     return this.options.clientId;
-  }
-
-  /** A write; resolves with where it applied and the domain's refusal, if any. */
-  async submit(command: unknown): Promise<SubmitResult> {
-    const requestId = ++this.requestId;
-    const result = await this.call({ type: 'submit', clientId: this.options.clientId, requestId, command });
-    return result as SubmitResult;
-  }
-
-  async read(query: ClientQuery): Promise<unknown> {
-    return this.call({ type: 'read', query });
   }
 
   async createUser(user: string, password: string): Promise<{ index: number }> {

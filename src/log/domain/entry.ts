@@ -4,6 +4,7 @@
 // event (the audit shows denied attempts too). replayEntry redoes an applied entry from its
 // stored events alone, with the same bookkeeping, so replay == apply.
 
+import { canonicalJson, CanonicalError } from './canonical.js';
 import { isAuth, parseCommand } from './commands.js';
 import { decide } from './decide.js';
 import { domainError, isDomainError, type DomainError } from './errors.js';
@@ -55,16 +56,42 @@ export interface Applied {
   reply: CachedReply | null;
 }
 
+/** The longest text of an unencodable command that is kept, as evidence, in the log. */
+const MAX_KEPT_COMMAND_CHARS = 1024;
+
+/**
+ * A command as the store keeps it: itself when canonical JSON can encode it (integers only,
+ * no undefined), otherwise a bounded description, so a malformed command is recorded and refused
+ * rather than making the entry impossible to store.
+ */
+export function storableCommand(command: unknown): unknown {
+  try {
+    canonicalJson(command);
+    return command;
+  } catch (error) {
+    if (!(error instanceof CanonicalError)) throw error;
+    let text: string;
+    try {
+      text = String(JSON.stringify(command));
+    } catch {
+      text = typeof command;
+    }
+    return { type: '?', unencodable: text.slice(0, MAX_KEPT_COMMAND_CHARS) };
+  }
+}
+
 export function applyEntry(state: TrackerState, proposed: ProposedEntry): Applied {
   checkNext(state, proposed.index);
   const timeMs = Number.isSafeInteger(proposed.timeMs) && proposed.timeMs > state.lastTimeMs ? proposed.timeMs : state.lastTimeMs;
-  const { index, command } = proposed;
-  // A no-op belongs to no client.
-  const clientId = command === null ? null : proposed.clientId;
-  const requestId = command === null ? null : proposed.requestId;
+  const index = proposed.index;
+  const command = storableCommand(proposed.command);
+  // A no-op belongs to no client; malformed client fields are refused and not kept.
+  const badClient = badClientFields(proposed.clientId, proposed.requestId);
+  const clientId = command === null || badClient ? null : proposed.clientId;
+  const requestId = command === null || badClient ? null : proposed.requestId;
   let events: Event[] = [];
   if (command !== null && !isDuplicate(state, clientId, requestId)) {
-    const decision = decideEntry(state, proposed);
+    const decision = badClient ?? decideEntry(state, { ...proposed, command, clientId, requestId });
     events = isDomainError(decision) ? [rejection(state, command, decision)] : [...decision];
   }
   const entry: AppliedEntry = { v: ENTRY_FORMAT_VERSION, index, timeMs, clientId, requestId, command, events };
@@ -117,15 +144,20 @@ function finishEntry(state: TrackerState, entry: EntryOutcome): CachedReply | nu
   return reply;
 }
 
-function decideEntry(state: TrackerState, proposed: ProposedEntry): readonly Event[] | DomainError {
-  const { clientId, requestId } = proposed;
-  if ((clientId === null) !== (requestId === null)) return domainError('BAD_COMMAND', 'clientId and requestId come together');
-  if (clientId !== null && (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > MAX_CLIENT_ID_LENGTH)) {
+/** clientId and requestId come together: a 1–64 character id and a non-negative integer. */
+function badClientFields(clientId: unknown, requestId: unknown): DomainError | null {
+  if (clientId === null && requestId === null) return null;
+  if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > MAX_CLIENT_ID_LENGTH) {
     return domainError('BAD_COMMAND', `clientId is not 1–${MAX_CLIENT_ID_LENGTH} characters`);
   }
-  if (requestId !== null && (!Number.isSafeInteger(requestId) || requestId < 0)) {
+  if (typeof requestId !== 'number' || !Number.isSafeInteger(requestId) || requestId < 0) {
     return domainError('BAD_COMMAND', 'requestId is not a non-negative integer');
   }
+  return null;
+}
+
+function decideEntry(state: TrackerState, proposed: ProposedEntry): readonly Event[] | DomainError {
+  const { clientId, requestId } = proposed;
   const cached = clientId === null ? undefined : state.replies.get(clientId);
   if (cached !== undefined && requestId !== null && requestId < cached.requestId) {
     return domainError('STALE_REQUEST', `request ${requestId} is older than this client's latest (${cached.requestId})`);
