@@ -64,7 +64,8 @@ export async function runSim(fs: FileSystem, options: SimCommandOptions, out: Li
   out.line(`recovery after healing: ${result.recoveryMs === null ? 'none' : `${result.recoveryMs} ms`}`);
   out.line(`linearizability: ${result.linearizability.result}${result.linearizability.result === 'unknown' ? ` (${result.linearizability.reason})` : ''}`);
   for (const violation of result.violations) out.line(`VIOLATION ${violation}`);
-  const failed = result.violations.length > 0 || result.linearizability.result === 'illegal';
+  // An unchecked history is no pass: 'unknown' (search budget spent) fails too.
+  const failed = result.violations.length > 0 || result.linearizability.result !== 'ok';
   if (result.linearizability.result === 'illegal') {
     out.line(`longest linearizable prefix of group partition ${result.linearizability.partition}:`);
     for (const op of result.linearizability.longestPrefix) out.line(`  ${op}`);

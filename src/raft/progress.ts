@@ -2,6 +2,8 @@
 // probe (one append at a time until we find where logs match), replicate (a pipeline bounded by
 // an in-flight window of messages and bytes), snapshot (waiting for an InstallSnapshot to land).
 
+import type { Snapshot } from './types.js';
+
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /** In-flight appends in replicate state, oldest first: (last index, bytes) per message. */
@@ -33,6 +35,13 @@ class Inflights {
     }
   }
 
+  /** Frees the oldest message: a heartbeat answer shows the follower lives, though its acks were lost. */
+  freeFirstOne(): void {
+    if (this.lastIndexes.length === 0) return;
+    this.lastIndexes.shift();
+    this.bytes -= this.sizes.shift()!;
+  }
+
   reset(): void {
     this.lastIndexes.length = 0;
     this.sizes.length = 0;
@@ -45,13 +54,12 @@ class Inflights {
 }
 
 export interface SnapshotTransfer {
-  index: number;
-  term: number;
-  /** Next byte to send. */
+  /** The snapshot being sent: kept to the end even if a newer one is taken meanwhile. */
+  snapshot: Snapshot;
+  /** What the follower holds, as far as we know: the next chunk starts here. */
   offset: number;
-  /** A chunk is out and unanswered since this many heartbeats. */
+  /** Heartbeats since the transfer last moved. */
   waitingHeartbeats: number;
-  inFlight: boolean;
 }
 
 export class Progress {
@@ -71,7 +79,7 @@ export class Progress {
   }
 
   becomeProbe(): void {
-    if (this.state === 'snapshot' && this.snapshot) this.next = Math.max(this.match + 1, this.snapshot.index + 1);
+    if (this.state === 'snapshot' && this.snapshot) this.next = Math.max(this.match + 1, this.snapshot.snapshot.meta.index + 1);
     else this.next = this.match + 1;
     this.state = 'probe';
     this.probeSent = false;
@@ -86,9 +94,9 @@ export class Progress {
     this.inflights.reset();
   }
 
-  becomeSnapshot(index: number, term: number): void {
+  becomeSnapshot(snapshot: Snapshot): void {
     this.state = 'snapshot';
-    this.snapshot = { index, term, offset: 0, waitingHeartbeats: 0, inFlight: false };
+    this.snapshot = { snapshot, offset: 0, waitingHeartbeats: 0 };
     this.inflights.reset();
   }
 

@@ -118,7 +118,8 @@ export class Raft {
       }
       if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
         this.heartbeatElapsed = 0;
-        this.broadcastHeartbeat(null);
+        // The newest waiting read rides along: if its first confirmation was lost, this one counts.
+        this.broadcastHeartbeat(this.reads.newestContext());
         this.retrySnapshots();
       }
     } else if (this.electionElapsed >= this.randomizedElectionTicks) {
@@ -238,8 +239,9 @@ export class Raft {
     this.readyOut = false;
     if (rd.hardState) this.persistedHardState = { ...rd.hardState };
     if (rd.snapshot) {
-      this.snapshotToInstall = null;
-      this.snapshot = rd.snapshot;
+      // A newer snapshot may have arrived while this one was being installed: keep it for the next Ready.
+      if (this.snapshotToInstall === rd.snapshot) this.snapshotToInstall = null;
+      if (rd.snapshot.meta.index >= (this.snapshot?.meta.index ?? 0)) this.snapshot = rd.snapshot;
     }
     const last = rd.entries[rd.entries.length - 1];
     if (last) {
@@ -410,7 +412,7 @@ export class Raft {
         const wasPaused = pr.isPaused();
         if (!pr.maybeUpdate(m.index)) return;
         if (pr.state === 'probe') pr.becomeReplicate();
-        else if (pr.state === 'snapshot' && pr.snapshot && pr.match >= pr.snapshot.index) pr.becomeProbe();
+        else if (pr.state === 'snapshot' && pr.snapshot && pr.match >= pr.snapshot.snapshot.meta.index) pr.becomeProbe();
         else if (pr.state === 'replicate') pr.inflights.freeTo(m.index);
         if (this.maybeCommit()) this.broadcastAppend();
         else if (wasPaused || pr.next <= this.log.lastIndex()) this.sendAppendsWhileOpen(m.from);
@@ -421,6 +423,8 @@ export class Raft {
         if (!pr) return;
         pr.recentActive = true;
         pr.probeSent = false;
+        // Acks lost with their appends would keep a full window full for good (etcd's FreeFirstOne).
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.sendAppendsWhileOpen(m.from);
         if (m.context !== null) this.ackRead(m.context, m.from);
         return;
@@ -428,7 +432,8 @@ export class Raft {
       case 'InstallSnapshotResponse': {
         if (!pr || pr.state !== 'snapshot' || !pr.snapshot) return;
         pr.recentActive = true;
-        if (m.meta.index !== pr.snapshot.index) return;
+        const transfer = pr.snapshot;
+        if (m.meta.index !== transfer.snapshot.meta.index || m.meta.term !== transfer.snapshot.meta.term) return;
         if (m.rejected) {
           pr.becomeProbe();
           this.sendAppend(m.from);
@@ -436,9 +441,11 @@ export class Raft {
           pr.maybeUpdate(m.meta.index);
           pr.becomeProbe();
           this.sendAppendsWhileOpen(m.from);
-        } else {
-          pr.snapshot.offset = m.offset;
-          pr.snapshot.inFlight = false;
+        } else if (m.offset !== transfer.offset && m.offset <= transfer.snapshot.data.length) {
+          // The follower says how much it holds; a chunk goes out only when that changes, so a
+          // duplicated or repeated answer starts no chain of its own.
+          transfer.offset = m.offset;
+          transfer.waitingHeartbeats = 0;
           this.sendSnapshotChunk(m.from, pr);
         }
         return;
@@ -514,38 +521,34 @@ export class Raft {
 
   private startSnapshot(to: NodeId, pr: Progress): boolean {
     if (!this.snapshot) throw new RaftError(`entries below ${this.log.firstIndex()} are compacted but no snapshot is held`);
-    pr.becomeSnapshot(this.snapshot.meta.index, this.snapshot.meta.term);
+    pr.becomeSnapshot(this.snapshot);
     this.sendSnapshotChunk(to, pr);
     return false;
   }
 
   private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const snapshot = this.snapshot;
     const transfer = pr.snapshot;
-    if (!snapshot || !transfer) return;
-    if (snapshot.meta.index !== transfer.index) {
-      pr.becomeSnapshot(snapshot.meta.index, snapshot.meta.term); // a newer snapshot replaced the one being sent
-    }
-    const current = pr.snapshot!;
-    const end = Math.min(current.offset + this.config.snapshotChunkBytes, snapshot.data.length);
-    this.send({
-      type: 'InstallSnapshot',
-      to,
-      meta: snapshot.meta,
-      offset: current.offset,
-      totalBytes: snapshot.data.length,
-      data: snapshot.data.subarray(current.offset, end),
-      done: end === snapshot.data.length,
-    });
-    current.inFlight = true;
-    current.waitingHeartbeats = 0;
+    if (!transfer) return;
+    const { meta, data } = transfer.snapshot;
+    const end = Math.min(transfer.offset + this.config.snapshotChunkBytes, data.length);
+    this.send({ type: 'InstallSnapshot', to, meta, offset: transfer.offset, totalBytes: data.length, data: data.subarray(transfer.offset, end), done: end === data.length });
   }
 
-  /** A chunk unanswered for two heartbeats is sent again (it or its answer was lost). */
+  /**
+   * A chunk unanswered for two heartbeats is sent again (it or its answer was lost); after eight
+   * the transfer starts over, in case the follower lost what it had received.
+   */
   private retrySnapshots(): void {
     for (const [peer, pr] of this.progress) {
-      if (pr.state !== 'snapshot' || !pr.snapshot) continue;
-      if (++pr.snapshot.waitingHeartbeats >= 2) this.sendSnapshotChunk(peer, pr);
+      const transfer = pr.snapshot;
+      if (pr.state !== 'snapshot' || !transfer) continue;
+      transfer.waitingHeartbeats++;
+      if (transfer.waitingHeartbeats >= 8) {
+        pr.becomeSnapshot(transfer.snapshot); // the same bytes: the follower resumes where it is
+        this.sendSnapshotChunk(peer, pr);
+      } else if (transfer.waitingHeartbeats % 2 === 0) {
+        this.sendSnapshotChunk(peer, pr);
+      }
     }
   }
 
@@ -634,6 +637,12 @@ export class Raft {
     if (m.meta.index <= this.log.committed) {
       this.receiver.reset();
       return answer(m.totalBytes, true); // we already hold all of it
+    }
+    if (this.log.matchTerm(m.meta.index, m.meta.term)) {
+      // The snapshot describes a prefix of our log: keep the entries after it, just commit (§5).
+      this.receiver.reset();
+      this.log.commitTo(m.meta.index);
+      return answer(m.totalBytes, true);
     }
     const result = this.receiver.accept(m);
     if (result.kind === 'want') return answer(result.offset, false);

@@ -37,6 +37,11 @@ export class ReadIndexQueue {
     return this.pending.splice(0, at + 1);
   }
 
+  /** The context of the newest waiting read, to send with the next heartbeat. */
+  newestContext(): string | null {
+    return this.pending[this.pending.length - 1]?.context ?? null;
+  }
+
   clear(): void {
     this.pending = [];
   }

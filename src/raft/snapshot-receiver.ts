@@ -10,6 +10,9 @@ export const MAX_SNAPSHOT_BYTES = 2 ** 31;
 export type ChunkResult = { kind: 'want'; offset: number } | { kind: 'complete'; snapshot: Snapshot } | { kind: 'rejected' };
 
 interface Incoming {
+  /** Who sends it, in which term: another leader's snapshot of the same index may differ in its bytes. */
+  from: string;
+  term: number;
   meta: SnapshotMeta;
   totalBytes: number;
   chunks: Uint8Array[];
@@ -26,9 +29,16 @@ export class SnapshotReceiver {
   accept(m: MessageOf<'InstallSnapshot'>): ChunkResult {
     if (m.totalBytes > MAX_SNAPSHOT_BYTES) return { kind: 'rejected' };
     const current = this.incoming;
-    if (m.offset === 0 || !current || current.meta.index !== m.meta.index || current.meta.term !== m.meta.term) {
-      this.incoming = { meta: m.meta, totalBytes: m.totalBytes, chunks: [], receivedBytes: 0 };
-    }
+    // Another snapshot (or another sender or term) starts over; the same one goes on where it is
+    // (a late duplicate of the first chunk must not throw away what arrived since).
+    const same =
+      current !== null &&
+      current.from === m.from &&
+      current.term === m.term &&
+      current.meta.index === m.meta.index &&
+      current.meta.term === m.meta.term &&
+      current.totalBytes === m.totalBytes;
+    if (!same) this.incoming = { from: m.from, term: m.term, meta: m.meta, totalBytes: m.totalBytes, chunks: [], receivedBytes: 0 };
     const incoming = this.incoming!;
     if (m.offset !== incoming.receivedBytes) return { kind: 'want', offset: incoming.receivedBytes };
     incoming.chunks.push(m.data.slice());

@@ -27,6 +27,10 @@ export interface TrackerNodeConfig {
   storeSnapshotEveryEntries?: number;
   snapshotChunkBytes?: number;
   unsafe?: RaftConfig['unsafe'];
+  /** The node cannot go on (a failed disk write, a corrupt store): stop it and say why. Default: throw. */
+  onFatal?: (error: Error) => void;
+  /** Raft's in-flight window per follower, in messages. */
+  maxInflightMessages?: number;
 }
 
 export type SubmitOutcome =
@@ -73,15 +77,20 @@ export class TrackerNode {
       heartbeatTicks: config.heartbeatTicks,
       random: () => config.world.rng.float(),
       ...(config.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: config.snapshotChunkBytes }),
+      ...(config.maxInflightMessages === undefined ? {} : { maxInflightMessages: config.maxInflightMessages }),
       ...(config.unsafe === undefined ? {} : { unsafe: config.unsafe }),
     };
     // A snapshot from the leader goes into the store before Raft's log records it; a crash in
     // between leaves the store ahead of the Raft log, which then restarts from the store's point.
-    const raftLast = state.snapshot.index + state.entries.length;
     if (store.appliedIndex < state.snapshot.index) {
       throw new Error(`${config.id}: the tracker store (applied ${store.appliedIndex}) is behind the Raft snapshot (${state.snapshot.index}): data was lost`);
     }
-    const storeAhead = store.appliedIndex > raftLast;
+    // Does the Raft log hold the entry the store applied last? If not (a snapshot was imported
+    // and the process died before Raft recorded it), the log after it is not this history's
+    // (§5: a snapshot with news the log lacks replaces the whole log).
+    const termInLog =
+      store.appliedIndex === state.snapshot.index ? state.snapshot.term : state.entries[store.appliedIndex - state.snapshot.index - 1]?.term;
+    const storeAhead = store.appliedIndex > 0 && termInLog !== store.appliedTerm;
     const restored = storeAhead
       ? {
           hardState: { ...state.hardState, commit: store.appliedIndex },
@@ -90,7 +99,8 @@ export class TrackerNode {
           applied: store.appliedIndex,
         }
       : {
-          hardState: state.hardState,
+          // What the store applied was committed, whatever the hard state last said.
+          hardState: { ...state.hardState, commit: Math.max(state.hardState.commit, store.appliedIndex) },
           // The snapshot's bytes are the store's: exported below, once the core exists.
           snapshot: state.snapshot.index > 0 ? { meta: state.snapshot, data: new Uint8Array(0) } : null,
           entries: state.entries,
@@ -121,6 +131,9 @@ export class TrackerNode {
     const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command };
     const result = this.raft.propose(JSON.stringify(proposal));
     if (!result.ok) return Promise.resolve({ kind: 'not-leader', leader: result.leader });
+    // A write still waiting at this index was cut from the log (this node led before, lost its
+    // tail and leads again): it never applies.
+    this.pendingWrites.get(result.index)?.resolve({ kind: 'lost' });
     const promise = new Promise<SubmitOutcome>((resolve) => this.pendingWrites.set(result.index, { term: result.term, resolve }));
     this.pump();
     return promise;
@@ -175,9 +188,18 @@ export class TrackerNode {
       return;
     }
     this.pumping = true;
-    void this.runReadyLoop().finally(() => {
-      this.pumping = false;
-    });
+    this.runReadyLoop().then(
+      () => {
+        this.pumping = false;
+      },
+      (error: unknown) => {
+        // State on disk and in memory may disagree now: this node must not go on.
+        this.stop();
+        const fatal = error instanceof Error ? error : new Error(String(error));
+        if (this.config.onFatal) this.config.onFatal(fatal);
+        else throw fatal;
+      },
+    );
   }
 
   private async runReadyLoop(): Promise<void> {
@@ -214,6 +236,7 @@ export class TrackerNode {
       }
     }
     this.config.world.trace(`installed snapshot at ${snapshot.meta.index}`);
+    this.releaseWaitingReads();
   }
 
   private async apply(entries: readonly Entry[]): Promise<void> {
@@ -229,6 +252,11 @@ export class TrackerNode {
       if (pending.term === entry.term) pending.resolve({ kind: 'applied', index: entry.index, reply: answer });
       else pending.resolve({ kind: 'lost' });
     }
+    this.releaseWaitingReads();
+  }
+
+  /** Reads whose index the store has reached run now. */
+  private releaseWaitingReads(): void {
     const applied = this.trackerStore.appliedIndex;
     for (let i = this.waitingForApply.length - 1; i >= 0; i--) {
       const waiting = this.waitingForApply[i]!;

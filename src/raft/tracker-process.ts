@@ -57,6 +57,10 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 4,
     heartbeatTicks: 1,
+    onFatal: (error) => {
+      options.log('fatal', { reason: error.message });
+      process.exit(70); // a supervisor restarts the node from what is on disk
+    },
   });
   const { privateKey } = ed25519FromSeed(new Uint8Array(Buffer.from(secret.signingKey, 'base64')));
   const service = new SessionService(world, node, privateKey, options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs });

@@ -133,7 +133,12 @@ export class SimCluster {
       compactEveryEntries: this.options.compactEveryEntries ?? 64,
       storeSnapshotEveryEntries: 50,
       snapshotChunkBytes: 4096,
+      maxInflightMessages: 8, // small, so a full in-flight window and its recovery happen often
       ...(this.options.unsafe ? { unsafe: this.options.unsafe } : {}),
+      onFatal: (error) => {
+        this.checker.violations.push(`fatal on ${host.name}: ${error.message}`);
+        this.trace(`FATAL ${host.name}: ${error.stack ?? error.message}`);
+      },
     });
     host.crashed = false;
   }
