@@ -10,7 +10,7 @@ import type { KvStore, Timer, World } from '../sim/world.js';
 import { Raft, type RaftConfig } from './raft.js';
 import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
-import type { Entry, NodeId, Ready } from './types.js';
+import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from './types.js';
 
 export interface TrackerNodeConfig {
   id: NodeId;
@@ -211,9 +211,10 @@ export class TrackerNode {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.snapshot) await this.installSnapshot(rd); // into the store first: see start()
+    for (const message of rd.messages) if (mayPrecedePersistence(message)) this.config.transport.send(message);
     await this.storage.persist(rd); // synced before any message that depends on it leaves
     if (this.stopped) return;
-    for (const message of rd.messages) this.config.transport.send(message);
+    for (const message of rd.messages) if (!mayPrecedePersistence(message)) this.config.transport.send(message);
     if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
     for (const read of rd.readStates) {
       const answer = this.pendingReads.get(read.context);

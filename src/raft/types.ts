@@ -76,6 +76,8 @@ export interface SoftState {
 /**
  * What the caller must do, in this order: persist hardState, snapshot and entries (synced),
  * then send messages, then apply committedEntries (and install the snapshot), then advance().
+ * One exception: a leader's messages to followers may leave before its own entries are on disk
+ * (see mayPrecedePersistence).
  */
 export interface Ready {
   softState: SoftState;
@@ -88,4 +90,13 @@ export interface Ready {
   messages: Message[];
   committedEntries: Entry[];
   readStates: ReadState[];
+}
+
+/**
+ * A leader may replicate while it writes its own disk (Ongaro's thesis §10.2.1): it counts
+ * itself toward a commit only once advance() says its entries are stable. Answers, votes and
+ * vote requests wait for the write, since they promise what is on disk.
+ */
+export function mayPrecedePersistence(message: Message): boolean {
+  return message.type === 'Append' || message.type === 'Heartbeat' || message.type === 'InstallSnapshot';
 }
