@@ -71,6 +71,7 @@ export class Raft {
   private messages: Message[] = [];
   private readStates: ReadState[] = [];
   private snapshotToInstall: Snapshot | null = null;
+  private snapshotWanted = false;
   private persistedHardState: HardState;
   private readyOut = false;
   /** Last index handed out for applying (applied once the caller advances). */
@@ -191,7 +192,8 @@ export class Raft {
 
   /**
    * The caller holds a durable snapshot of its state at `snapshot.meta.index` (at most the applied
-   * index): entries up to it go, and lagging followers get this snapshot.
+   * index): entries up to it go, and lagging followers get this snapshot. Its data may be empty
+   * (compaction without an export): a follower that needs it then raises snapshotWanted.
    */
   compact(snapshot: Snapshot): void {
     if (snapshot.meta.index < this.log.snapshotMeta().index) return;
@@ -208,6 +210,7 @@ export class Raft {
       this.snapshotToInstall !== null ||
       this.log.unstableEntries().length > 0 ||
       this.log.committed > this.applying ||
+      this.snapshotWanted ||
       this.hardStateChanged()
     );
   }
@@ -227,7 +230,9 @@ export class Raft {
       messages: this.messages,
       committedEntries,
       readStates: this.readStates,
+      snapshotWanted: this.snapshotWanted,
     };
+    this.snapshotWanted = false;
     this.messages = [];
     this.readStates = [];
     return rd;
@@ -520,7 +525,12 @@ export class Raft {
   }
 
   private startSnapshot(to: NodeId, pr: Progress): boolean {
-    if (!this.snapshot) throw new RaftError(`entries below ${this.log.firstIndex()} are compacted but no snapshot is held`);
+    if (!this.snapshot || this.snapshot.data.length === 0) {
+      // Compaction kept only the snapshot's meta: ask the caller for the bytes; the next
+      // heartbeat answer from this follower tries again.
+      this.snapshotWanted = true;
+      return false;
+    }
     pr.becomeSnapshot(this.snapshot);
     this.sendSnapshotChunk(to, pr);
     return false;

@@ -33,6 +33,13 @@ export interface TrackerNodeConfig {
   maxInflightMessages?: number;
 }
 
+/**
+ * Store snapshot and Raft compaction interval. Each costs an encode of the whole projection and
+ * a repack of the archive since the last one: at 10,000 it cost a third of the throughput at 64
+ * clients (bench/RESULTS.md); restart replays at most this many entries.
+ */
+export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
+
 export type SubmitOutcome =
   | { kind: 'applied'; index: number; reply: CachedReply }
   | { kind: 'not-leader'; leader: NodeId | null }
@@ -69,7 +76,7 @@ export class TrackerNode {
 
   static async start(config: TrackerNodeConfig): Promise<TrackerNode> {
     const { storage, state } = await RaftStorage.open(config.raftKv);
-    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: config.storeSnapshotEveryEntries ?? 10_000 });
+    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES });
     const raftConfig: RaftConfig = {
       id: config.id,
       voters: config.voters,
@@ -108,7 +115,7 @@ export class TrackerNode {
         };
     const raft = new Raft(raftConfig, restored);
     const node = new TrackerNode(config, raft, storage, store);
-    if (raft.log.firstIndex() > 1) await node.refreshSnapshot();
+    // A compacted log's snapshot bytes are exported when a follower first needs them.
     config.transport.onMessage((message) => {
       if (node.stopped) return;
       node.raft.step(message);
@@ -222,13 +229,14 @@ export class TrackerNode {
       if (answer) this.whenApplied(read.index, () => answer(read.index));
     }
     this.raft.advance(rd);
-    await this.maybeCompact();
+    if (rd.snapshotWanted) await this.refreshSnapshot();
+    else await this.maybeCompact();
   }
 
   private async installSnapshot(rd: Ready): Promise<void> {
     const snapshot = rd.snapshot!;
     this.trackerStore = await TrackerStore.importSnapshot(this.config.storeKv, snapshot.data, {
-      snapshotEveryEntries: this.config.storeSnapshotEveryEntries ?? 10_000,
+      snapshotEveryEntries: this.config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES,
     });
     for (const [index, pending] of this.pendingWrites) {
       if (index <= snapshot.meta.index) {
@@ -283,10 +291,21 @@ export class TrackerNode {
     }
   }
 
+  /**
+   * Every N entries: a synced store snapshot, and the Raft log compacted up to it. The blob a
+   * lagging follower needs (the whole archive) is exported only when one asks (snapshotWanted):
+   * exporting it at every compaction stalled the leader for tens of milliseconds.
+   */
   private async maybeCompact(): Promise<void> {
-    const every = this.config.compactEveryEntries ?? 10_000;
+    const every = this.config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES;
     if (this.trackerStore.appliedIndex - this.raft.log.snapshotMeta().index < every) return;
-    await this.refreshSnapshot();
+    const index = this.trackerStore.appliedIndex;
+    const term = this.raft.log.term(index);
+    if (term === undefined) return;
+    await this.trackerStore.snapshot();
+    if (this.stopped) return;
+    this.raft.compact({ meta: { index, term }, data: new Uint8Array(0) });
+    await this.storage.compact({ index, term });
   }
 
   /** Exports the store (synced) at its applied index; the Raft log is compacted up to there. */

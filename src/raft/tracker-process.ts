@@ -15,11 +15,11 @@ export interface TrackerProcessOptions {
   clusterPath: string;
   dataDir: string;
   log: (event: string, fields: Record<string, unknown>) => void;
-  /** Raft timing; the defaults give a 200–400 ms election timeout. */
+  /** Raft timing; the defaults give a 300–600 ms election timeout. */
   tickMs?: number;
   electionTicks?: number;
   sessionTtlMs?: number;
-  /** Snapshot the store and compact the Raft log every this many entries (default 10,000). */
+  /** Snapshot the store and compact the Raft log every this many entries (default 50,000). */
   compactEveryEntries?: number;
 }
 
@@ -55,7 +55,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
       ? {}
       : { compactEveryEntries: options.compactEveryEntries, storeSnapshotEveryEntries: options.compactEveryEntries }),
     tickMs: options.tickMs ?? 50,
-    electionTicks: options.electionTicks ?? 4,
+    electionTicks: options.electionTicks ?? 6,
     heartbeatTicks: 1,
     onFatal: (error) => {
       options.log('fatal', { reason: error.message });

@@ -90,6 +90,11 @@ export interface Ready {
   messages: Message[];
   committedEntries: Entry[];
   readStates: ReadState[];
+  /**
+   * A follower needs a snapshot and the one held has no bytes yet (compaction keeps only its
+   * meta): the caller should export one and hand it over with compact().
+   */
+  snapshotWanted: boolean;
 }
 
 /**
