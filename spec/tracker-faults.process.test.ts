@@ -52,8 +52,13 @@ describe.sequential('tracker processes under faults', () => {
     const applied = await cluster.allCaughtUp();
     expect(applied).toBeGreaterThanOrEqual(303);
     expect((await cluster.statuses()).get(follower)!.snapshotIndex).toBeGreaterThan(250); // it holds a snapshot, not the entries
+    // The live audit asks a running node (the one that caught up by snapshot) for its store.
+    const live = cluster.cli('audit', '--cluster', cluster.clusterPath, '--node', follower);
+    expect(live.status).toBe(0);
+    expect(cluster.cli('audit', '--cluster', cluster.clusterPath, '--verify').stdout).toMatch(/^verify ok: \d+ entries/);
     await cluster.stopAll();
     const audits = cluster.config.nodes.map((n) => cluster.cli('audit', '--data', join(cluster.dataDir(n.id), 'tracker')));
+    expect(live.stdout).toBe(audits[0]!.stdout); // the same history, live or from the stopped node's disk
     expect(audits[0]!.stdout).toContain('-- ' + applied + ' of ' + applied + ' applied entries replayed');
     for (const audit of audits) expect(audit.stdout).toBe(audits[0]!.stdout); // the whole history, on every node
     const verify = cluster.cli('audit', '--data', join(cluster.dataDir(follower), 'tracker'), '--verify');
@@ -82,5 +87,24 @@ describe.sequential('tracker processes under faults', () => {
     const client = cluster.client('after-garbage');
     expect(await client.createUser('still-up', 'pw')).toMatchObject({ index: expect.any(Number) });
     client.close();
+  });
+});
+
+describe.sequential('a live audit', () => {
+  it('needs the cluster secret', async () => {
+    const { copyFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const bare = join(mkdtempSync(join(tmpdir(), 'clique-bare-')), 'cluster.json');
+    copyFileSync(cluster.clusterPath, bare);
+    const refused = cluster.cli('audit', '--cluster', bare);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^error NO_CLUSTER_SECRET: /);
+    expect(cluster.cli('audit', '--cluster', cluster.clusterPath, '--data', '/tmp').status).toBe(2);
+    const { makeCluster, writeCluster } = await import('../src/raft/cluster-config.js');
+    const forged = join(mkdtempSync(join(tmpdir(), 'clique-forged-')), 'cluster.json');
+    await writeCluster(cluster.world.fs, forged, { config: cluster.config, secret: makeCluster(cluster.world.rng, { nodes: 3, host: '127.0.0.1', basePort: 1 }).secret });
+    const wrong = cluster.cli('audit', '--cluster', forged);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/^error NOT_AUTHORIZED: /);
   });
 });

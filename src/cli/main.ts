@@ -5,6 +5,7 @@
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createRealWorld } from '../sim/real-world.js';
+import { fetchLiveStore } from './audit-live.js';
 import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
 import { clusterInit, runTrackerNode, showStatus } from './tracker-commands.js';
@@ -34,18 +35,30 @@ function buildProgram(): Command {
   program
     .command('audit')
     .description("Replay a tracker node's log offline: history, a group's or user's state as of an index, verification")
-    .requiredOption('--data <dir>', "the node's data directory (the node must be stopped)")
+    .option('--data <dir>', "the node's data directory (the node must be stopped)")
+    .option('--cluster <file>', 'ask a live cluster instead (needs cluster.secret beside the file)')
+    .option('--node <id>', 'with --cluster: the node to ask (default: the leader)')
     .option('--group <group>', 'only entries about this group, then its state')
     .option('--user <user>', 'only entries by or about this user, then their state')
     .option('--as-of <index>', 'stop at this log index (inclusive)', parseIndex)
     .option('--json', 'one JSON document instead of text', false)
     .option('--verify', 'recompute the hash chain and name the first bad entry', false)
     .option('--against <dir>', "name the first entry where another node's store differs")
-    .action(async (options: { data: string; group?: string; user?: string; asOf?: number; json: boolean; verify: boolean; against?: string }) => {
-      const world = createRealWorld();
-      const { asOf, ...rest } = options;
-      process.exitCode = await runAudit(world.kv, { ...rest, ...(asOf === undefined ? {} : { asOfIndex: asOf }) }, stdoutSink());
-    });
+    .action(
+      async (options: { data?: string; cluster?: string; node?: string; group?: string; user?: string; asOf?: number; json: boolean; verify: boolean; against?: string }) => {
+        const world = createRealWorld();
+        const { asOf, cluster, node, data, ...rest } = options;
+        const filter = asOf === undefined ? {} : { asOfIndex: asOf };
+        if ((data === undefined) === (cluster === undefined)) throw new CliError('BAD_USAGE', 'give exactly one of --data DIR and --cluster FILE', EXIT_USAGE);
+        if (cluster !== undefined) {
+          if (rest.against !== undefined) throw new CliError('BAD_USAGE', '--against compares stores on disk: use it with --data', EXIT_USAGE);
+          const live = await fetchLiveStore(world, cluster, node);
+          process.exitCode = await runAudit(live.kv, { ...rest, ...filter, data: live.path }, stdoutSink());
+        } else {
+          process.exitCode = await runAudit(world.kv, { ...rest, ...filter, data: data! }, stdoutSink());
+        }
+      },
+    );
 
   const cluster = program.command('cluster').description('Make or run a tracker cluster');
   cluster
@@ -119,7 +132,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(errorLine(error.code, error.message) + '\n');
       return error.exitCode;
     }
-    process.stderr.write(errorLine('INTERNAL', error instanceof Error ? error.message : String(error)) + '\n');
+    // The tracker's refusals and the World's failures carry stable codes of their own.
+    const code = (error as { code?: unknown } | null)?.code;
+    const stable = typeof code === 'string' && /^[A-Z][A-Z_]*$/.test(code) ? code : 'INTERNAL';
+    process.stderr.write(errorLine(stable, error instanceof Error ? error.message : String(error)) + '\n');
     return EXIT_FAILED;
   }
 }

@@ -6,6 +6,7 @@ import type { Connection, Listener, NetAddress, World } from '../sim/world.js';
 import type { ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
 import { isClientRequest } from './client-protocol.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import type { ArchiveExports } from './archive-export.js';
 import type { ServiceOutcome, SessionService } from './session-service.js';
 import type { TrackerNode } from './tracker-node.js';
 import type { TransportLog } from './tcp-transport.js';
@@ -21,6 +22,7 @@ export class ClientServer {
     private readonly world: World,
     private readonly node: TrackerNode,
     private readonly service: SessionService,
+    private readonly archives: ArchiveExports,
     private readonly clientAddressOf: (nodeId: string) => string | null,
     private readonly log: TransportLog,
   ) {}
@@ -100,6 +102,8 @@ export class ClientServer {
         return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
       case 'heartbeat':
         return this.respond(request.id, this.service.heartbeat(request.session));
+      case 'archive':
+        return this.respond(request.id, await this.archives.serve(request.timeMs, request.proof, request.exportId, request.offset));
     }
   }
 }

@@ -6,6 +6,7 @@
 import type { Connection, World } from '../sim/world.js';
 import type { ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery } from './client-protocol.js';
 import { parseAddress } from './cluster-config.js';
+import { archiveProof } from './archive-export.js';
 import { encodeFrame, FrameDecoder } from './frame-codec.js';
 
 type Pending = (response: ClientResponse | null) => void;
@@ -135,6 +136,33 @@ export class TrackerClient {
 
   async heartbeat(session: SessionCredential): Promise<void> {
     await this.call({ type: 'heartbeat', session });
+  }
+
+  /** One node's whole store as a blob (meta, snapshot, archive): needs the cluster's node secret. */
+  async archive(address: string, nodeSecret: Uint8Array): Promise<Uint8Array> {
+    const connection = await NodeConnection.open(this.world, address, 2_000);
+    try {
+      const parts: Uint8Array[] = [];
+      let exportId: string | null = null;
+      let offset = 0;
+      let total = Infinity;
+      while (offset < total) {
+        const timeMs = this.world.clock.nowMs();
+        const proof = archiveProof(nodeSecret, timeMs);
+        const response = await connection.request(this.world, { type: 'archive', timeMs, proof, exportId, offset }, 60_000);
+        if (response === null) throw new TrackerUnavailableError(`${address} did not answer`);
+        if (!response.ok) throw new TrackerError(response.error.code, response.error.message);
+        const result = response.result as { exportId: string; totalBytes: number; chunk: Uint8Array };
+        exportId = result.exportId;
+        total = result.totalBytes;
+        if (result.chunk.length === 0 && offset < total) throw new TrackerError('BAD_ARCHIVE', 'empty chunk before the end');
+        parts.push(result.chunk);
+        offset += result.chunk.length;
+      }
+      return new Uint8Array(Buffer.concat(parts));
+    } finally {
+      connection.close();
+    }
   }
 
   /** One node's status, without following the leader. */

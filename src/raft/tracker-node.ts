@@ -66,6 +66,7 @@ export class TrackerNode {
   private readonly pendingReads = new Map<string, (index: number) => void>();
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
+  private readonly storeTasks: (() => Promise<void>)[] = [];
 
   private constructor(
     private readonly config: TrackerNodeConfig,
@@ -213,7 +214,20 @@ export class TrackerNode {
     do {
       this.pumpAgain = false;
       while (!this.stopped && this.raft.hasReady()) await this.handleReady(this.raft.ready());
+      const task = this.storeTasks.shift();
+      if (task) {
+        await task();
+        this.pumpAgain = true;
+      }
     } while (this.pumpAgain && !this.stopped);
+  }
+
+  /** Runs `read` on the store between Ready cycles, when no apply is under way. */
+  withQuietStore<T>(read: (store: TrackerStore) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.storeTasks.push(() => read(this.trackerStore).then(resolve, reject));
+      this.pump();
+    });
   }
 
   private async handleReady(rd: Ready): Promise<void> {

@@ -4,6 +4,7 @@
 
 import type { World } from '../sim/world.js';
 import { ed25519FromSeed } from '../log/domain/ticket.js';
+import { ArchiveExports } from './archive-export.js';
 import { ClientServer } from './client-server.js';
 import { SessionService } from './session-service.js';
 import { loadClusterConfig, loadClusterSecret, parseAddress, secretPathFor, type ClusterConfig } from './cluster-config.js';
@@ -43,6 +44,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   const storeKv = await world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true });
   const peers = new Map(config.nodes.map((node) => [node.id, parseAddress(node.peer)]));
   const transport = new TcpRaftTransport(world, self.id, peers, new Uint8Array(Buffer.from(secret.nodeSecret, 'base64')), options.log);
+
   await transport.listen(parseAddress(self.peer));
   const node = await TrackerNode.start({
     id: self.id,
@@ -65,7 +67,9 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   const { privateKey } = ed25519FromSeed(new Uint8Array(Buffer.from(secret.signingKey, 'base64')));
   const service = new SessionService(world, node, privateKey, options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs });
   service.start();
-  const clients = new ClientServer(world, node, service, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log);
+  const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
+  const archives = new ArchiveExports(world, node, nodeSecret);
+  const clients = new ClientServer(world, node, service, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log);
   await clients.listen(parseAddress(self.client));
   options.log('tracker_started', { id: self.id, peer: self.peer, client: self.client, applied: node.store.appliedIndex });
   return {
