@@ -54,11 +54,9 @@ export class ClientServer {
     };
     connection.attach({
       data: (bytes) => {
-        let requests: object[];
-        try {
-          requests = decoder.push(bytes);
-        } catch (error) {
-          this.log('client_frame_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: error instanceof FrameError ? error.message : String(error) });
+        const requests = decoder.tryPush(bytes);
+        if (requests instanceof FrameError) {
+          this.log('client_frame_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: requests.message });
           return connection.destroy();
         }
         for (const request of requests) {

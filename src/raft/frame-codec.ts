@@ -66,6 +66,16 @@ export class FrameDecoder {
     }
   }
 
+  /** push(), with a bad frame as a value: callers log it and close the connection. */
+  tryPush(bytes: Uint8Array): object[] | FrameError {
+    try {
+      return this.push(bytes);
+    } catch (error) {
+      if (error instanceof FrameError) return error;
+      throw error;
+    }
+  }
+
   /** Bytes held waiting for the rest of a frame. */
   bufferedBytes(): number {
     return this.buffered;

@@ -113,11 +113,9 @@ class PeerLink {
     const timeout = world.clock.setTimer(HANDSHAKE_TIMEOUT_MS, () => connection.destroy());
     connection.attach({
       data: (bytes) => {
-        let messages: object[];
-        try {
-          messages = decoder.push(bytes);
-        } catch (error) {
-          this.transport.log('peer_frame_refused', { peer: this.peer, reason: (error as Error).message });
+        const messages = decoder.tryPush(bytes);
+        if (messages instanceof FrameError) {
+          this.transport.log('peer_frame_refused', { peer: this.peer, reason: messages.message });
           return connection.destroy();
         }
         for (const raw of messages) {
@@ -202,12 +200,8 @@ export class TcpRaftTransport implements RaftTransport {
     });
     connection.attach({
       data: (bytes) => {
-        let messages: object[];
-        try {
-          messages = decoder.push(bytes);
-        } catch (error) {
-          return refuse('peer_frame_refused', error instanceof FrameError ? error.message : String(error));
-        }
+        const messages = decoder.tryPush(bytes);
+        if (messages instanceof FrameError) return refuse('peer_frame_refused', messages.message);
         for (const raw of messages) {
           const m = raw as Handshake;
           if (authenticated && m.type === 'raft') {

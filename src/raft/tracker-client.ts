@@ -7,7 +7,7 @@ import type { Connection, World } from '../sim/world.js';
 import type { ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery } from './client-protocol.js';
 import { parseAddress } from './cluster-config.js';
 import { archiveProof } from './archive-export.js';
-import { encodeFrame, FrameDecoder } from './frame-codec.js';
+import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 
 type Pending = (response: ClientResponse | null) => void;
 
@@ -37,12 +37,8 @@ class NodeConnection {
     const decoder = new FrameDecoder(64 * 1024 * 1024);
     connection.attach({
       data: (bytes) => {
-        let messages: object[];
-        try {
-          messages = decoder.push(bytes);
-        } catch {
-          return connection.destroy();
-        }
+        const messages = decoder.tryPush(bytes);
+        if (messages instanceof FrameError) return connection.destroy();
         for (const m of messages) {
           const response = m as ClientResponse;
           const resolve = this.pending.get(response.id);
