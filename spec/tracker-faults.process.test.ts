@@ -73,9 +73,25 @@ describe.sequential('tracker processes under faults', () => {
     const forgedRaft = encodeFrame({ type: 'raft', message: { type: 'Heartbeat', from: 'n1', to: 'n2', term: 999, commit: 0, context: null } });
     const forgedHello = Buffer.concat([encodeFrame({ type: 'hello', from: 'n1', nonce: 'AAAA' }), encodeFrame({ type: 'auth', mac: 'forged' })]);
     const badRequest = encodeFrame({ id: 1, type: 'DropTables' });
+    // Values of the wrong type where strings belong once crashed a node from the outside.
+    const oddType = encodeFrame({ type: { toString: 1 } });
+    const oddCommand = encodeFrame({ id: 2, type: 'command', clientId: 'x', requestId: 1, session: { sessionId: 's', token: 't' }, command: { type: { toString: 1 } } });
     for (const node of cluster.config.nodes) {
-      for (const [i, bytes] of [oversized, garbage, forgedRaft, forgedHello].entries()) await sendAndAwaitClose(node.peer, bytes).catch((e: Error) => { throw new Error(`peer payload ${i} to ${node.id}: ${e.message}`); });
+      for (const [i, bytes] of [oversized, garbage, forgedRaft, forgedHello, oddType].entries()) await sendAndAwaitClose(node.peer, bytes).catch((e: Error) => { throw new Error(`peer payload ${i} to ${node.id}: ${e.message}`); });
       for (const [i, bytes] of [oversized, garbage, badRequest].entries()) await sendAndAwaitClose(node.client, bytes).catch((e: Error) => { throw new Error(`client payload ${i}: ${e.message}`); });
+    }
+    for (const node of cluster.config.nodes) {
+      // A well-framed command of the wrong shape is answered, not fatal.
+      const { host, port } = parseAddress(node.client);
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect({ host, port }, () => socket.write(oddCommand));
+        socket.on('data', (d) => {
+          resolve(Buffer.from(d).subarray(4).toString());
+          socket.destroy();
+        });
+        socket.on('error', () => resolve('error'));
+      });
+      expect(answer).toMatch(/"ok":false/);
     }
     for (const node of cluster.config.nodes) {
       const log = readFileSync(cluster.logPath(node.id), 'utf8');

@@ -43,6 +43,7 @@ export class ArchiveExports {
     }
     const made = this.exports.get(id);
     if (!made) return { ok: false, code: 'NO_SUCH_EXPORT', message: 'that archive export expired; start again' };
+    made.madeMs = nowMs; // an export lives a minute past its last chunk, not past its making
     const chunk = made.blob.subarray(offset, offset + ARCHIVE_CHUNK_BYTES);
     if (offset + chunk.length >= made.blob.length) this.exports.delete(id);
     return { ok: true, result: { exportId: id, totalBytes: made.blob.length, offset, chunk } };

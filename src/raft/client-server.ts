@@ -13,6 +13,7 @@ import type { TransportLog } from './tcp-transport.js';
 
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
+const MAX_CONNECTIONS = 4096;
 
 export class ClientServer {
   private listener: Listener | null = null;
@@ -44,15 +45,34 @@ export class ClientServer {
   }
 
   private accept(connection: Connection): void {
+    if (this.connections.size >= MAX_CONNECTIONS) {
+      this.log('client_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many connections' });
+      return connection.destroy();
+    }
     this.connections.add(connection);
     const decoder = new FrameDecoder(MAX_REQUEST_BYTES);
+    // A request counts as in flight until its answer has left the write buffer: a client that
+    // sends and never reads runs into the limit instead of filling this node's memory.
     let inFlight = 0;
+    let unflushed = 0;
     let open = true;
     const reply = (response: ClientResponse): void => {
-      inFlight--;
-      if (open) connection.write(encodeFrame(response));
+      if (!open) return;
+      let frame: Uint8Array;
+      try {
+        frame = encodeFrame(response);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        frame = encodeFrame({ id: response.id, ok: false, error: { code: 'TOO_LARGE', message: message.slice(0, 200) }, leader: null } satisfies ClientResponse);
+      }
+      if (connection.write(frame)) inFlight--;
+      else unflushed++;
     };
     connection.attach({
+      drain: () => {
+        inFlight -= unflushed;
+        unflushed = 0;
+      },
       data: (bytes) => {
         const requests = decoder.tryPush(bytes);
         if (requests instanceof FrameError) {
@@ -65,10 +85,15 @@ export class ClientServer {
             return connection.destroy();
           }
           if (++inFlight > MAX_IN_FLIGHT_PER_CONNECTION) {
-            reply({ id: request.id, ok: false, error: { code: 'BUSY', message: 'too many requests in flight on this connection' }, leader: null });
-            continue;
+            this.log('client_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many requests in flight (not reading its answers?)' });
+            return connection.destroy();
           }
-          void this.handle(request).then(reply);
+          void this.handle(request)
+            .catch((error: unknown): ClientResponse => {
+              this.log('client_request_failed', { reason: error instanceof Error ? error.message.slice(0, 200) : 'unknown' });
+              return { id: request.id, ok: false, error: { code: 'INTERNAL', message: 'the node could not answer this request' }, leader: null };
+            })
+            .then(reply);
         }
       },
       close: () => {

@@ -42,16 +42,24 @@ export class FrameDecoder {
   private buffered = 0;
   private bodyBytes: number | null = null;
 
-  constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  constructor(private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
-  /** Returns the messages completed by these bytes; throws FrameError on a bad frame (then discard the decoder). */
-  push(bytes: Uint8Array): object[] {
+  /** Raises (or lowers) the limit for frames not yet begun, e.g. once a peer is authenticated. */
+  setMaxFrameBytes(maxFrameBytes: number): void {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /**
+   * Returns the messages completed by these bytes (at most `maxFrames`; the rest stay buffered
+   * for the next call); throws FrameError on a bad frame (then discard the decoder).
+   */
+  push(bytes: Uint8Array, maxFrames = Infinity): object[] {
     if (bytes.length > 0) {
       this.chunks.push(bytes);
       this.buffered += bytes.length;
     }
     const out: object[] = [];
-    for (;;) {
+    while (out.length < maxFrames) {
       if (this.bodyBytes === null) {
         if (this.buffered < HEADER_BYTES) return out;
         const header = this.take(HEADER_BYTES);
@@ -64,12 +72,13 @@ export class FrameDecoder {
       this.bodyBytes = null;
       out.push(parseBody(body));
     }
+    return out;
   }
 
   /** push(), with a bad frame as a value: callers log it and close the connection. */
-  tryPush(bytes: Uint8Array): object[] | FrameError {
+  tryPush(bytes: Uint8Array, maxFrames = Infinity): object[] | FrameError {
     try {
-      return this.push(bytes);
+      return this.push(bytes, maxFrames);
     } catch (error) {
       if (error instanceof FrameError) return error;
       throw error;

@@ -37,6 +37,7 @@ function fromSubmit(outcome: SubmitOutcome, result: (index: number) => unknown =
 export class SessionService {
   private readonly lastSeenMs = new Map<string, number>();
   private leaderSinceMs: number | null = null;
+  private leaderTerm: number | null = null;
   private readonly expiring = new Set<string>();
   private timer: Timer | null = null;
   private readonly ttlMs: number;
@@ -108,12 +109,17 @@ export class SessionService {
 
   /** A command as a session: the auth the log keeps is the token's hash, never the token. */
   async command(clientId: string, requestId: number, session: SessionCredential, command: Record<string, unknown>): Promise<ServiceOutcome> {
-    if (typeof command.type !== 'string' || SYSTEM_COMMANDS.has(command.type as never) || command.type === 'CreateUser' || command.type === 'OpenSession') {
-      return { ok: false, code: 'BAD_COMMAND', message: `${String(command.type).slice(0, 40)} is not a session command` };
+    const type = command.type;
+    if (typeof type !== 'string' || SYSTEM_COMMANDS.has(type as never) || type === 'CreateUser' || type === 'OpenSession') {
+      return { ok: false, code: 'BAD_COMMAND', message: `${typeof type === 'string' ? type.slice(0, 40) : typeof type} is not a session command` };
     }
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
-    this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
-    return fromSubmit(await this.node.submit(clientId, requestId, { ...command, auth }));
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, { ...command, auth }));
+    // Only a command the session's token was good for counts as a sign of life.
+    if (outcome.ok || (outcome.code !== 'NOT_LOGGED_IN' && outcome.code !== 'NOT_LEADER' && outcome.code !== 'RETRY')) {
+      this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    }
+    return outcome;
   }
 
   async query(session: SessionCredential, query: SessionQuery): Promise<ServiceOutcome> {
@@ -150,14 +156,17 @@ export class SessionService {
 
   /** On the leader: sessions silent for the TTL are expired. A new leader gives every session a fresh TTL. */
   private expireSilentSessions(): void {
-    const { role } = this.node.raft.status();
+    const { role, term } = this.node.raft.status();
     const nowMs = this.world.clock.nowMs();
-    if (role !== 'leader') {
+    if (role !== 'leader' || term !== this.leaderTerm) {
+      // Not leading, or leading anew (perhaps after another node led): every session starts fresh.
       this.leaderSinceMs = null;
       this.lastSeenMs.clear();
-      return;
+      this.leaderTerm = role === 'leader' ? term : null;
+      if (role !== 'leader') return;
     }
     this.leaderSinceMs ??= nowMs;
+    for (const sessionId of this.lastSeenMs.keys()) if (!this.node.store.state.sessions.has(sessionId)) this.lastSeenMs.delete(sessionId);
     for (const sessionId of this.node.store.state.sessions.keys()) {
       const seenMs = Math.max(this.lastSeenMs.get(sessionId) ?? 0, this.leaderSinceMs);
       if (nowMs - seenMs < this.ttlMs || this.expiring.has(sessionId)) continue;

@@ -1,17 +1,21 @@
 // Why this file exists: Raft messages between tracker processes over framed TCP. Each node dials
 // every peer (one outgoing connection each, redialled with backoff) and accepts their dials.
 // Before any Raft message counts, both ends prove they hold the cluster secret: the dialer sends
-// a nonce, the listener answers with an HMAC of it and a nonce of its own, the dialer answers
-// that. Frames queued in one turn of the event loop go out in one write; a full queue drops the
-// oldest (Raft recovers from lost messages).
+// a nonce, the listener answers with a nonce of its own and an HMAC over both nonces and both
+// node ids, the dialer answers with its own HMAC over the same. Frames queued in one turn of
+// the event loop go out in one write; a full queue drops the oldest (Raft recovers from lost
+// messages).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Connection, Listener, NetAddress, Timer, World } from '../sim/world.js';
-import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import type { RaftTransport } from './transport.js';
 import type { Message, NodeId } from './types.js';
 
 export const MAX_QUEUED_FRAMES = 4096;
+const HANDSHAKE_FRAME_BYTES = 64 * 1024;
+const EMPTY = new Uint8Array(0);
+const MAX_INBOUND_CONNECTIONS = 256;
 const HANDSHAKE_TIMEOUT_MS = 5_000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1_000;
@@ -120,12 +124,12 @@ class PeerLink {
         }
         for (const raw of messages) {
           const m = raw as Handshake;
-          if (this.ready || m.type !== 'challenge' || !sameMac(m.mac, mac(secret, 'listener', nonce, this.peer))) {
+          if (this.ready || m.type !== 'challenge' || typeof m.nonce !== 'string' || !sameMac(m.mac, mac(secret, 'listener', nonce, m.nonce, self, this.peer))) {
             this.transport.log('peer_auth_failed', { peer: this.peer, reason: 'bad challenge from the listener' });
             return connection.destroy();
           }
           timeout.cancel();
-          connection.write(encodeFrame({ type: 'auth', mac: mac(secret, 'dialer', m.nonce, self) } satisfies Handshake));
+          connection.write(encodeFrame({ type: 'auth', mac: mac(secret, 'dialer', nonce, m.nonce, self, this.peer) } satisfies Handshake));
           this.ready = true;
           this.backoffMs = BACKOFF_MIN_MS;
           this.scheduleFlush();
@@ -186,10 +190,16 @@ export class TcpRaftTransport implements RaftTransport {
 
   /** A peer dialled us: it must prove the secret before its messages count. */
   private accept(connection: Connection): void {
+    if (this.inbound.size >= MAX_INBOUND_CONNECTIONS) {
+      this.log('peer_auth_failed', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many connections' });
+      return connection.destroy();
+    }
     this.inbound.add(connection);
-    const decoder = new FrameDecoder();
+    // Small frames until the peer has proven the secret; full-size Raft frames after.
+    const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES);
     const nonce = Buffer.from(this.world.rng.bytes(16)).toString('base64');
     let peer: NodeId | null = null;
+    let dialerNonce = '';
     let authenticated = false;
     const refuse = (event: string, reason: string): void => {
       this.log(event, { remote: `${connection.remote.host}:${connection.remote.port}`, peer, reason });
@@ -200,23 +210,35 @@ export class TcpRaftTransport implements RaftTransport {
     });
     connection.attach({
       data: (bytes) => {
-        const messages = decoder.tryPush(bytes);
-        if (messages instanceof FrameError) return refuse('peer_frame_refused', messages.message);
-        for (const raw of messages) {
-          const m = raw as Handshake;
-          if (authenticated && m.type === 'raft') {
-            if (!isMessageFrom(m.message, peer!, this.self)) return refuse('peer_message_refused', 'malformed or misaddressed Raft message');
-            this.handler(m.message);
-          } else if (!authenticated && peer === null && m.type === 'hello' && typeof m.from === 'string' && this.links.has(m.from) && typeof m.nonce === 'string') {
-            peer = m.from;
-            connection.write(encodeFrame({ type: 'challenge', nonce, mac: mac(this.secret, 'listener', m.nonce, this.self) } satisfies Handshake));
-          } else if (!authenticated && peer !== null && m.type === 'auth' && sameMac(m.mac, mac(this.secret, 'dialer', nonce, peer))) {
-            authenticated = true;
-            timeout.cancel();
-          } else {
-            return refuse('peer_auth_failed', m.type === 'raft' ? 'Raft message before proving the cluster secret' : `unexpected ${String(m.type).slice(0, 20)}`);
+        // Before the peer has proven the secret, one small frame at a time: the limit rises at
+        // once when the auth frame checks out, even if Raft frames follow in the same bytes.
+        let messages = decoder.tryPush(bytes, authenticated ? Infinity : 1);
+        while (!(messages instanceof FrameError) && messages.length > 0) {
+          for (const raw of messages) {
+            const m = raw as Handshake;
+            if (authenticated && m.type === 'raft') {
+              if (!isMessageFrom(m.message, peer!, this.self)) return refuse('peer_message_refused', 'malformed or misaddressed Raft message');
+              try {
+                this.handler(m.message);
+              } catch (error) {
+                return refuse('peer_message_refused', error instanceof Error ? error.message.slice(0, 200) : 'message could not be handled');
+              }
+            } else if (!authenticated && peer === null && m.type === 'hello' && typeof m.from === 'string' && this.links.has(m.from) && typeof m.nonce === 'string') {
+              peer = m.from;
+              dialerNonce = m.nonce;
+              connection.write(encodeFrame({ type: 'challenge', nonce, mac: mac(this.secret, 'listener', m.nonce, nonce, m.from, this.self) } satisfies Handshake));
+            } else if (!authenticated && peer !== null && m.type === 'auth' && sameMac(m.mac, mac(this.secret, 'dialer', dialerNonce, nonce, peer, this.self))) {
+              authenticated = true;
+              decoder.setMaxFrameBytes(DEFAULT_MAX_FRAME_BYTES);
+              timeout.cancel();
+            } else {
+              const type: unknown = (m as { type?: unknown }).type;
+              return refuse('peer_auth_failed', type === 'raft' ? 'Raft message before proving the cluster secret' : `unexpected ${typeof type === 'string' ? type.slice(0, 20) : typeof type}`);
+            }
           }
+          messages = decoder.tryPush(EMPTY, authenticated ? Infinity : 1);
         }
+        if (messages instanceof FrameError) return refuse('peer_frame_refused', messages.message);
       },
       close: () => {
         timeout.cancel();

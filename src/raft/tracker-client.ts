@@ -100,26 +100,26 @@ export class TrackerClient {
   ) {
     if (options.nodes.length === 0) throw new Error('a tracker client needs at least one node address');
     this.target = options.nodes[0]!;
+    this.clientId = `${options.clientId.slice(0, 40)}-${world.rng.id(12)}`;
   }
 
-  get clientId(): string {
-    return this.options.clientId;
-  }
+  /** The caller's name plus a random suffix: a new client never meets an old one's cached replies. */
+  readonly clientId: string;
 
   async createUser(user: string, password: string): Promise<{ index: number }> {
-    return (await this.call({ type: 'createUser', clientId: this.options.clientId, requestId: ++this.requestId, user, password })) as { index: number };
+    return (await this.call({ type: 'createUser', clientId: this.clientId, requestId: ++this.requestId, user, password })) as { index: number };
   }
 
   /** Logs in; the session id and token are made here, so a retried login opens one session. */
   async login(user: string, password: string, address: string): Promise<SessionCredential & { user: string }> {
     const session = { sessionId: this.world.rng.id(21), token: Buffer.from(this.world.rng.bytes(32)).toString('base64url') };
-    await this.call({ type: 'login', clientId: this.options.clientId, requestId: ++this.requestId, user, password, address, session });
+    await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, address, session });
     return { ...session, user };
   }
 
   /** A session command such as {type: 'CreateGroup', group}; its auth is filled in by the node. */
   async command(session: SessionCredential, command: Record<string, unknown>): Promise<{ index: number }> {
-    return (await this.call({ type: 'command', clientId: this.options.clientId, requestId: ++this.requestId, session, command })) as { index: number };
+    return (await this.call({ type: 'command', clientId: this.clientId, requestId: ++this.requestId, session, command })) as { index: number };
   }
 
   async query(session: SessionCredential, query: SessionQuery): Promise<unknown> {
