@@ -23,7 +23,7 @@ export async function fetchLiveStore(world: World, clusterPath: string, nodeId: 
       target = (statuses.find((s) => s.status?.role === 'leader') ?? statuses.find((s) => s.status !== null))?.n;
     }
     if (!target) throw new CliError('TRACKER_UNAVAILABLE', `no node of ${clusterPath} answers`);
-    const blob = await client.archive(target.client, new Uint8Array(Buffer.from(secret.nodeSecret, 'base64')));
+    const blob = await client.archive(target.client, target.id, new Uint8Array(Buffer.from(secret.nodeSecret, 'base64')));
     // An in-memory LevelDB (memory-level, as in simulations) holds the copy for the audit.
     const memory = new SimWorld({ seed: 'audit' }).forHost('audit');
     const path = `/${target.id}`;

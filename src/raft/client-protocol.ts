@@ -32,12 +32,10 @@ export type ClientRequest = { id: number } & (
   | { type: 'query'; session: SessionCredential; query: SessionQuery }
   | { type: 'ticket'; session: SessionCredential; group: string; fileId: string; peerId: string }
   | { type: 'heartbeat'; session: SessionCredential }
-  /**
-   * The node's store as one blob (meta, snapshot, whole archive), in chunks, for a live audit.
-   * proof = base64 HMAC-SHA256 of `audit:<timeMs>` under the node secret (holders of
-   * cluster.secret only); timeMs within a minute of the node's clock.
-   */
-  | { type: 'archive'; timeMs: number; proof: string; exportId: string | null; offset: number }
+  /** A single-use nonce for an archive request (see archive-export.ts). */
+  | { type: 'archiveChallenge' }
+  /** The node's store as one blob (meta, snapshot, whole archive), in chunks, for a live audit. */
+  | { type: 'archive'; nonce: string; proof: string; exportId: string | null; offset: number }
 );
 
 export interface LeaderHint {
@@ -114,8 +112,10 @@ export function isClientRequest(value: unknown): value is ClientRequest {
       return isSession(r.session) && isText(r.group) && isText(r.fileId, 64) && isText(r.peerId, 64);
     case 'heartbeat':
       return isSession(r.session);
+    case 'archiveChallenge':
+      return true;
     case 'archive':
-      return Number.isSafeInteger(r.timeMs) && isText(r.proof, 128) && (r.exportId === null || isText(r.exportId, 64)) && Number.isSafeInteger(r.offset) && (r.offset as number) >= 0;
+      return isText(r.nonce, 64) && isText(r.proof, 128) && (r.exportId === null || isText(r.exportId, 64)) && Number.isSafeInteger(r.offset) && (r.offset as number) >= 0;
     default:
       return false;
   }

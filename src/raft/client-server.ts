@@ -125,8 +125,10 @@ export class ClientServer {
         return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
       case 'heartbeat':
         return this.respond(request.id, this.service.heartbeat(request.session));
+      case 'archiveChallenge':
+        return this.respond(request.id, this.archives.challenge());
       case 'archive':
-        return this.respond(request.id, await this.archives.serve(request.timeMs, request.proof, request.exportId, request.offset));
+        return this.respond(request.id, await this.archives.serve(request.nonce, request.proof, request.exportId, request.offset));
     }
   }
 }

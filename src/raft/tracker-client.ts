@@ -6,7 +6,7 @@
 import type { Connection, World } from '../sim/world.js';
 import type { ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery } from './client-protocol.js';
 import { parseAddress } from './cluster-config.js';
-import { archiveProof } from './archive-export.js';
+import { archiveProof, archiveSeal } from './archive-export.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 
 type Pending = (response: ClientResponse | null) => void;
@@ -134,28 +134,38 @@ export class TrackerClient {
     await this.call({ type: 'heartbeat', session });
   }
 
-  /** One node's whole store as a blob (meta, snapshot, archive): needs the cluster's node secret. */
-  async archive(address: string, nodeSecret: Uint8Array): Promise<Uint8Array> {
+  /**
+   * One node's whole store as a blob (meta, snapshot, archive). Needs the cluster's node secret;
+   * the node proves the blob with a seal over the challenge, its id and the blob's hash.
+   */
+  async archive(address: string, nodeId: string, nodeSecret: Uint8Array): Promise<Uint8Array> {
     const connection = await NodeConnection.open(this.world, address, 2_000);
     try {
+      const ask = async (body: DistributiveOmit<ClientRequest, 'id'>): Promise<Record<string, unknown>> => {
+        const response = await connection.request(this.world, body, 60_000);
+        if (response === null) throw new TrackerUnavailableError(`${address} did not answer`);
+        if (!response.ok) throw new TrackerError(response.error.code, response.error.message);
+        return response.result as Record<string, unknown>;
+      };
+      const { nonce, node } = (await ask({ type: 'archiveChallenge' })) as { nonce: string; node: string };
+      if (node !== nodeId) throw new TrackerError('WRONG_NODE', `${address} says it is ${String(node).slice(0, 32)}, not ${nodeId}`);
+      const proof = archiveProof(nodeSecret, nonce, nodeId);
       const parts: Uint8Array[] = [];
       let exportId: string | null = null;
       let offset = 0;
-      let total = Infinity;
-      while (offset < total) {
-        const timeMs = this.world.clock.nowMs();
-        const proof = archiveProof(nodeSecret, timeMs);
-        const response = await connection.request(this.world, { type: 'archive', timeMs, proof, exportId, offset }, 60_000);
-        if (response === null) throw new TrackerUnavailableError(`${address} did not answer`);
-        if (!response.ok) throw new TrackerError(response.error.code, response.error.message);
-        const result = response.result as { exportId: string; totalBytes: number; chunk: Uint8Array };
+      let seal: string | null = null;
+      for (let total = Infinity; offset < total; ) {
+        const result = (await ask({ type: 'archive', nonce, proof, exportId, offset })) as { exportId: string; totalBytes: number; chunk: Uint8Array; seal: string | null };
         exportId = result.exportId;
         total = result.totalBytes;
         if (result.chunk.length === 0 && offset < total) throw new TrackerError('BAD_ARCHIVE', 'empty chunk before the end');
         parts.push(result.chunk);
         offset += result.chunk.length;
+        seal = result.seal;
       }
-      return new Uint8Array(Buffer.concat(parts));
+      const blob = new Uint8Array(Buffer.concat(parts));
+      if (seal !== archiveSeal(nodeSecret, nonce, nodeId, blob)) throw new TrackerError('BAD_ARCHIVE', `${nodeId}'s archive does not carry the cluster's seal`);
+      return blob;
     } finally {
       connection.close();
     }
