@@ -93,3 +93,20 @@ describe('audit --verify', () => {
     expect(await compareStores(a.kv, b.kv)).toEqual({ diverged: true, index: 30, compared: 29 });
   });
 });
+
+describe('audit --verify and snapshots', () => {
+  it('names a snapshot whose checksum holds but whose state is not what the archive replays to', async () => {
+    const { kv } = await buildStore(41, 200, 5, 60);
+    expect(await verifyStore(kv)).toMatchObject({ ok: true, entries: 200 });
+    let target: { key: string; text: string } | null = null;
+    for await (const chunk of kv.iterate({ gte: 'snap:', lt: 'snap:~' })) for (const [key, value] of chunk) target = { key, text: Buffer.from(value).toString() };
+    expect(target).not.toBeNull();
+    const snapshot = JSON.parse(target!.text.slice(65)) as { index: number; state: { lastTimeMs: number } };
+    snapshot.state.lastTimeMs += 1; // a forged state, with a checksum that matches it
+    const { canonicalJson } = await import('../src/log/domain/canonical.js');
+    const { sha256Hex } = await import('../src/log/store/chain.js');
+    const json = canonicalJson(snapshot);
+    await kv.batch([{ type: 'put', key: target!.key, value: Buffer.from(`${sha256Hex(json)} ${json}`) }], { sync: true });
+    expect(await verifyStore(kv)).toMatchObject({ ok: false, index: snapshot.index, reason: 'the snapshot at this entry: state differs from the replayed archive' });
+  });
+});

@@ -2,9 +2,13 @@
 // audit, a full chain verification that names the first bad entry, and a comparison of two
 // stores that names the first divergence. Everything read from disk is untrusted.
 
+import { canonicalJson } from '../domain/canonical.js';
+import { replayEntry } from '../domain/entry.js';
+import { encodeState } from '../domain/snapshot.js';
+import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvEntry, KvStore } from '../../sim/world.js';
-import { chainHash, decodeBody, LineFormatError, splitLine, type StoredOutcome } from './chain.js';
-import { GENESIS_HASH, indexOfKey, META_KEY, SEGMENT_PREFIX, segmentsFrom, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
+import { chainHash, decodeBody, LineFormatError, sha256Hex, splitLine, type StoredOutcome } from './chain.js';
+import { GENESIS_HASH, indexOfKey, META_KEY, SEGMENT_PREFIX, segmentsFrom, SNAPSHOT_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 const SEGMENTS_PER_READ = 4;
@@ -109,7 +113,37 @@ export type VerifyResult =
   | { ok: true; entries: number; chainHead: string }
   | { ok: false; index: number; reason: string; entries: number };
 
-/** Recomputes the whole chain from genesis; names the first entry that does not hold. */
+/** Stored snapshots by index, as text; the checksum is checked by the caller. */
+async function readSnapshots(kv: KvStore): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for await (const chunk of kv.iterate({ gte: SNAPSHOT_PREFIX, lt: SNAPSHOT_PREFIX + '~' })) {
+    for (const [key, value] of chunk) {
+      const index = indexOfKey(key, SNAPSHOT_PREFIX);
+      if (index !== null) out.set(index, decoder.decode(value));
+    }
+  }
+  return out;
+}
+
+/** A stored snapshot must be exactly what replaying the archive gives at its index. */
+function checkSnapshot(text: string, state: TrackerState, head: string): string | null {
+  const json = text.slice(65);
+  if (text.charAt(64) !== ' ' || sha256Hex(json) !== text.slice(0, 64)) return 'checksum does not match';
+  let parsed: { chainHead?: unknown; state?: unknown };
+  try {
+    parsed = JSON.parse(json) as { chainHead?: unknown; state?: unknown };
+  } catch {
+    return 'not JSON';
+  }
+  if (parsed.chainHead !== head) return 'chain head differs from the archive';
+  if (canonicalJson(parsed.state) !== canonicalJson(encodeState(state))) return 'state differs from the replayed archive';
+  return null;
+}
+
+/**
+ * Recomputes the whole chain from genesis and replays it; names the first entry that does not
+ * hold, or the first snapshot that is not what the replay gives at its index.
+ */
 export async function verifyStore(kv: KvStore): Promise<VerifyResult> {
   let meta: StoreMeta | null;
   try {
@@ -117,6 +151,8 @@ export async function verifyStore(kv: KvStore): Promise<VerifyResult> {
   } catch (error) {
     return { ok: false, index: 0, reason: (error as Error).message, entries: 0 };
   }
+  const snapshots = await readSnapshots(kv);
+  const state = initialState();
   let previous = GENESIS_HASH;
   let count = 0;
   for await (const batch of readLines(kv)) {
@@ -132,9 +168,20 @@ export async function verifyStore(kv: KvStore): Promise<VerifyResult> {
       if (chainHash(previous, parsed.body) !== parsed.hash) {
         return { ok: false, index, reason: 'hash does not match its content and the chain before it', entries: count };
       }
+      try {
+        replayEntry(state, parsed.entry);
+      } catch (error) {
+        return { ok: false, index, reason: `cannot be replayed: ${error instanceof Error ? error.message : String(error)}`, entries: count };
+      }
       previous = parsed.hash;
       count++;
+      const snapshot = snapshots.get(index);
+      const bad = snapshot === undefined ? null : checkSnapshot(snapshot, state, previous);
+      if (bad !== null) return { ok: false, index, reason: `the snapshot at this entry: ${bad}`, entries: count };
     }
+  }
+  for (const index of snapshots.keys()) {
+    if (index > count) return { ok: false, index, reason: 'a snapshot beyond the end of the archive', entries: count };
   }
   const appliedIndex = meta?.appliedIndex ?? 0;
   if (count !== appliedIndex) {
