@@ -61,3 +61,41 @@ describe('clique sim', () => {
     expect(junk.stderr).toMatch(/^error BAD_REPLAY: /);
   });
 });
+
+describe('clique sim on a broken core', () => {
+  it('exits 1 with the seed and a replay file that reproduces the failure', async () => {
+    const { runSim } = await import('../src/cli/sim-command.js');
+    const { createRealWorld } = await import('../src/sim/real-world.js');
+    const { LEADER } = await import('../src/sim/cluster/schedule.js');
+    const schedule = {
+      nodes: 3,
+      clients: 4,
+      steps: [
+        { t: 'op', client: 0, op: { kind: 'create', group: 0 } },
+        { t: 'wait', ms: 300 },
+        { t: 'op', client: 1, op: { kind: 'read', group: 0 } },
+        { t: 'wait', ms: 200 },
+        { t: 'skew', node: LEADER, offsetMs: 0, ratePpm: -950_000 },
+        { t: 'partition', side: [LEADER], symmetric: true },
+        { t: 'wait', ms: 400 },
+        { t: 'op', client: 2, op: { kind: 'join', group: 0 } },
+        { t: 'wait', ms: 900 },
+        { t: 'op', client: 1, op: { kind: 'read', group: 0 } },
+        { t: 'wait', ms: 900 },
+      ],
+    };
+    const file = join(dir, 'stale.json');
+    writeFileSync(file, JSON.stringify({ seed: '1', schedule }));
+    const lines: string[] = [];
+    const sink = { line: (text: string) => lines.push(text), flush: () => {} };
+    const fs = createRealWorld().fs;
+    const status = await runSim(fs, { steps: 0, nodes: 3, clients: 4, replay: file, quiet: true, replayDir: dir, unsafe: { readWithoutQuorum: true } }, sink);
+    expect(status).toBe(1);
+    expect(lines).toContain('linearizability: illegal');
+    const failed = lines.find((l) => l.startsWith('FAILED: seed 1; replay with: clique sim --replay '))!;
+    const replayPath = failed.slice('FAILED: seed 1; replay with: clique sim --replay '.length);
+    expect(JSON.parse(readFileSync(replayPath, 'utf8'))).toEqual({ seed: '1', schedule });
+    // The same schedule on the correct core passes.
+    expect(await runSim(fs, { steps: 0, nodes: 3, clients: 4, replay: file, quiet: true, replayDir: dir }, { line: () => {}, flush: () => {} })).toBe(0);
+  });
+});

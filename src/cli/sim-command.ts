@@ -18,6 +18,10 @@ export interface SimCommandOptions {
   historyOut?: string;
   replay?: string;
   quiet: boolean;
+  /** Where a failed run writes its replay file (default: the current directory). */
+  replayDir?: string;
+  /** Test-only: a deliberately broken core (never reachable from the command line). */
+  unsafe?: import('../raft/raft.js').RaftConfig['unsafe'];
 }
 
 interface ReplayFile {
@@ -51,7 +55,11 @@ export async function runSim(fs: FileSystem, options: SimCommandOptions, out: Li
   }
   const { seed, schedule } = replay;
   out.line(`sim: seed ${seed}, ${schedule.nodes} nodes, ${schedule.clients} clients, ${schedule.steps.length} steps`);
-  const cluster = new SimCluster(schedule, { seed, ...(options.quiet ? {} : { trace: (line: string) => out.line(line) }) });
+  const cluster = new SimCluster(schedule, {
+    seed,
+    ...(options.quiet ? {} : { trace: (line: string) => out.line(line) }),
+    ...(options.unsafe ? { unsafe: options.unsafe } : {}),
+  });
   const result: SimResult = await cluster.run();
   if (options.historyOut !== undefined) {
     await fs.writeFile(options.historyOut, encoder.encode(JSON.stringify(result.history, null, 1) + '\n'));
@@ -71,7 +79,7 @@ export async function runSim(fs: FileSystem, options: SimCommandOptions, out: Li
     for (const op of result.linearizability.longestPrefix) out.line(`  ${op}`);
   }
   if (failed) {
-    const path = `clique-sim-${seed.replace(/[^A-Za-z0-9_-]/g, '_')}.replay.json`;
+    const path = `${options.replayDir ?? '.'}/clique-sim-${seed.replace(/[^A-Za-z0-9_-]/g, '_')}.replay.json`;
     await fs.writeFile(path, encoder.encode(JSON.stringify(replay) + '\n'));
     out.line(`FAILED: seed ${seed}; replay with: clique sim --replay ${path}`);
   } else {
