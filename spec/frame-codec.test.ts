@@ -4,18 +4,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder, FrameError } from '../src/raft/frame-codec.js';
+import { splitAt } from './helpers/streams.js';
 
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(at, p));
-    at = p;
-  }
-  out.push(bytes.subarray(at));
-  return out;
-}
 
 const message = fc.record({
   type: fc.string(),

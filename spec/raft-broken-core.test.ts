@@ -4,9 +4,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/sim/cluster/sim-cluster.js';
-import { LEADER, type Schedule } from '../src/sim/cluster/schedule.js';
 import type { Message } from '../src/raft/types.js';
 import { entries, RaftNetwork } from './helpers/raft-network.js';
+import { staleReadSchedule } from './helpers/stale-read-schedule.js';
 
 /**
  * Leader completeness (§5.4): an entry committed in some term is in the log of every leader of a
@@ -87,26 +87,7 @@ describe('a deliberately broken core is caught', () => {
   });
 
   it('reads served without ReadIndex return stale data, and the linearizability checker says so', async () => {
-    // The leader stalls (its clock and timers run 20x slow, like a long pause) and is cut off from the
-    // other nodes; clients still reach it. A new leader commits a join; then a client that last
-    // talked to the old leader reads from it.
-    const schedule: Schedule = {
-      nodes: 3,
-      clients: 4,
-      steps: [
-        { t: 'op', client: 0, op: { kind: 'create', group: 0 } },
-        { t: 'wait', ms: 300 },
-        { t: 'op', client: 1, op: { kind: 'read', group: 0 } },
-        { t: 'wait', ms: 200 },
-        { t: 'skew', node: LEADER, offsetMs: 0, ratePpm: -950_000 },
-        { t: 'partition', side: [LEADER], symmetric: true },
-        { t: 'wait', ms: 400 },
-        { t: 'op', client: 2, op: { kind: 'join', group: 0 } },
-        { t: 'wait', ms: 900 },
-        { t: 'op', client: 1, op: { kind: 'read', group: 0 } },
-        { t: 'wait', ms: 900 },
-      ],
-    };
+    const schedule = staleReadSchedule;
     const correct = await new SimCluster(schedule, { seed: 1 }).run();
     expect(correct.violations).toEqual([]);
     expect(correct.linearizability).toEqual({ result: 'ok' });

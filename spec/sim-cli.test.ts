@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateSchedule } from '../src/sim/cluster/schedule.js';
 import { SeededRng } from '../src/sim/rng.js';
+import { staleReadSchedule } from './helpers/stale-read-schedule.js';
 
 const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'clique-sim-cli-'));
@@ -66,24 +67,7 @@ describe('clique sim on a broken core', () => {
   it('exits 1 with the seed and a replay file that reproduces the failure', async () => {
     const { runSim } = await import('../src/cli/sim-command.js');
     const { createRealWorld } = await import('../src/sim/real-world.js');
-    const { LEADER } = await import('../src/sim/cluster/schedule.js');
-    const schedule = {
-      nodes: 3,
-      clients: 4,
-      steps: [
-        { t: 'op', client: 0, op: { kind: 'create', group: 0 } },
-        { t: 'wait', ms: 300 },
-        { t: 'op', client: 1, op: { kind: 'read', group: 0 } },
-        { t: 'wait', ms: 200 },
-        { t: 'skew', node: LEADER, offsetMs: 0, ratePpm: -950_000 },
-        { t: 'partition', side: [LEADER], symmetric: true },
-        { t: 'wait', ms: 400 },
-        { t: 'op', client: 2, op: { kind: 'join', group: 0 } },
-        { t: 'wait', ms: 900 },
-        { t: 'op', client: 1, op: { kind: 'read', group: 0 } },
-        { t: 'wait', ms: 900 },
-      ],
-    };
+    const schedule = staleReadSchedule;
     const file = join(dir, 'stale.json');
     writeFileSync(file, JSON.stringify({ seed: '1', schedule }));
     const lines: string[] = [];

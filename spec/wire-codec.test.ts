@@ -18,6 +18,7 @@ import {
   WireError,
 } from '../src/peer/wire-codec.js';
 import type { ExtendedHandshake, WireErrorCode, WireEvent, WireMessage } from '../src/peer/wire-codec.js';
+import { splitAt } from './helpers/streams.js';
 
 const MAX_PIECES = 1000; // a 125-byte bitfield at most
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
@@ -43,17 +44,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(at, p));
-    at = p;
-  }
-  out.push(bytes.subarray(at));
-  return out;
-}
 
 function u32be(n: number): Uint8Array {
   const out = new Uint8Array(4);
