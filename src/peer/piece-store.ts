@@ -1,0 +1,271 @@
+// Why this file exists: a download writes untrusted blocks from many peers into one partial file
+// (DESIGN.md §5–§7, issue 6 "Piece store"). This store checks the piece list against the
+// info-hash before anything is written, writes blocks at their offsets into `<name>.part`,
+// counts a piece only once its SHA1 matches and its bytes are synced (then journals it), serves
+// only verified pieces, resumes after kill -9 by re-checking only unjournaled pieces, and
+// renames the finished file into place atomically, so a partial file never looks complete.
+
+import { fromBase64 } from '../log/domain/bytes.js';
+import type { FileMeta } from '../log/domain/commands.js';
+import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1 } from '../log/domain/infohash.js';
+import { checkFileName } from '../log/domain/names.js';
+import type { FileHandle, KvStore, World } from '../sim/world.js';
+import { PieceJournal } from './piece-journal.js';
+
+export type PieceStoreErrorCode =
+  | 'BAD_PIECE_LIST'
+  | 'BAD_NAME'
+  | 'ALREADY_COMPLETE'
+  | 'DESTINATION_EXISTS'
+  | 'BAD_BLOCK'
+  | 'INCOMPLETE'
+  | 'CLOSED';
+
+/** Returned by open() and finish(); thrown by writeBlock() and verifyPiece() on misuse. */
+export class PieceStoreError extends Error {
+  constructor(
+    readonly code: PieceStoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PieceStoreError';
+  }
+}
+
+export interface PieceStoreOptions {
+  meta: FileMeta;
+  /** Where the finished file goes; the partial file is `<destinationPath>.part`. */
+  destinationPath: string;
+  /** The peer's home LevelDB, holding the journal of verified pieces. */
+  journal: KvStore;
+}
+
+/** A half-open byte range [start, end) within a piece. */
+type Range = [startBytes: number, endBytes: number];
+
+/** The piece hashes of `meta` when its piece list and shape match its info-hash, else null. */
+function checkedPieceHashes(meta: FileMeta): Uint8Array | null {
+  if (!Number.isSafeInteger(meta.sizeBytes) || meta.sizeBytes < 0) return null;
+  if (meta.pieceLengthBytes !== PIECE_LENGTH_BYTES) return null;
+  const pieces = fromBase64(meta.pieces);
+  if (pieces === null || pieces.length !== pieceCount(meta.sizeBytes, meta.pieceLengthBytes) * PIECE_HASH_BYTES) return null;
+  const hash = infoHash({ name: meta.name, sizeBytes: meta.sizeBytes, pieceLengthBytes: meta.pieceLengthBytes, pieces });
+  return hash === meta.fileId ? pieces : null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+export class PieceStore {
+  /** Unrecorded pieces hashed by recheckUnrecorded(). */
+  piecesRechecked = 0;
+  private readonly verified: boolean[];
+  /** Received, not yet verified byte ranges per piece, sorted and merged. */
+  private readonly received = new Map<number, Range[]>();
+  /** Pieces between hashing and journaling; writes to them are dropped. */
+  private readonly verifying = new Set<number>();
+  private closed = false;
+
+  private constructor(
+    private readonly world: World,
+    private readonly meta: FileMeta,
+    private readonly pieceHashes: Uint8Array,
+    private readonly destinationPath: string,
+    private readonly partPath: string,
+    private readonly file: FileHandle,
+    private readonly journal: PieceJournal,
+    recorded: ReadonlySet<number>,
+  ) {
+    this.verified = Array.from({ length: this.pieceCount }, (_, i) => recorded.has(i));
+  }
+
+  static async open(world: World, options: PieceStoreOptions): Promise<PieceStore | PieceStoreError> {
+    const { meta, destinationPath } = options;
+    // The tracker's own rule for names (a name, never a path, no control characters).
+    const badName = checkFileName(meta.name);
+    if (badName) return new PieceStoreError('BAD_NAME', badName.message);
+    const pieceHashes = checkedPieceHashes(meta);
+    if (pieceHashes === null) return new PieceStoreError('BAD_PIECE_LIST', `piece list of ${meta.fileId} does not match its info-hash`);
+    const journal = new PieceJournal(options.journal, meta.fileId);
+
+    const existing = await world.fs.stat(destinationPath);
+    if (existing !== null) {
+      if (!existing.isDirectory && existing.sizeBytes === meta.sizeBytes) {
+        await journal.clear(); // left over if a crash came between the rename and the clear
+        return new PieceStoreError('ALREADY_COMPLETE', `${destinationPath} is already complete`);
+      }
+      return new PieceStoreError('DESTINATION_EXISTS', `${destinationPath} exists and is not this file`);
+    }
+
+    const partPath = `${destinationPath}.part`;
+    const part = await world.fs.stat(partPath);
+    let file: FileHandle;
+    let recorded = new Set<number>();
+    if (part !== null && !part.isDirectory && part.sizeBytes === meta.sizeBytes) {
+      file = await world.fs.open(partPath, 'r+');
+      const count = pieceCount(meta.sizeBytes, meta.pieceLengthBytes);
+      for (const [index, hash] of await journal.load()) {
+        const expected = pieceHashes.subarray(index * PIECE_HASH_BYTES, (index + 1) * PIECE_HASH_BYTES);
+        if (index < count && sameBytes(hash, expected)) recorded.add(index);
+      }
+    } else {
+      // No usable partial file: the journal describes bytes that are gone.
+      file = await world.fs.open(partPath, part === null ? 'w+' : 'r+');
+      await file.truncate(meta.sizeBytes);
+      await file.sync();
+      await journal.clear();
+      recorded = new Set();
+    }
+    return new PieceStore(world, meta, pieceHashes, destinationPath, partPath, file, journal, recorded);
+  }
+
+  get pieceCount(): number {
+    return pieceCount(this.meta.sizeBytes, this.meta.pieceLengthBytes);
+  }
+
+  pieceLengthBytes(pieceIndex: number): number {
+    return Math.min(this.meta.pieceLengthBytes, this.meta.sizeBytes - pieceIndex * this.meta.pieceLengthBytes);
+  }
+
+  /** Hashes every piece not in the journal and marks those whose bytes on disk already match. */
+  async recheckUnrecorded(): Promise<number[]> {
+    const found: number[] = [];
+    for (const pieceIndex of this.missing()) {
+      this.piecesRechecked++;
+      if (await this.hashMatches(pieceIndex)) {
+        await this.markVerified(pieceIndex);
+        found.push(pieceIndex);
+      }
+    }
+    return found;
+  }
+
+  /** Writes a block at its offset. Throws BAD_BLOCK when it does not lie inside one piece. Blocks for verified pieces are ignored. */
+  async writeBlock(pieceIndex: number, beginBytes: number, bytes: Uint8Array): Promise<void> {
+    this.checkOpen();
+    if (!this.blockInside(pieceIndex, beginBytes, bytes.length)) {
+      throw new PieceStoreError('BAD_BLOCK', `block ${pieceIndex}:${beginBytes}+${bytes.length} is outside the piece`);
+    }
+    if (this.verified[pieceIndex] === true || this.verifying.has(pieceIndex)) return;
+    await this.file.write(pieceIndex * this.meta.pieceLengthBytes + beginBytes, bytes);
+    this.received.set(pieceIndex, addRange(this.received.get(pieceIndex) ?? [], [beginBytes, beginBytes + bytes.length]));
+  }
+
+  /** Every byte of the piece has been received (it may still be corrupt). */
+  pieceComplete(pieceIndex: number): boolean {
+    const ranges = this.received.get(pieceIndex);
+    return ranges?.length === 1 && ranges[0]?.[0] === 0 && ranges[0][1] === this.pieceLengthBytes(pieceIndex);
+  }
+
+  /** On a SHA1 match: sync, journal, then the piece counts. On a mismatch the piece must be fetched again. */
+  async verifyPiece(pieceIndex: number): Promise<'verified' | 'corrupt'> {
+    this.checkOpen();
+    if (this.verified[pieceIndex] === true) return 'verified';
+    if (!this.pieceComplete(pieceIndex)) throw new PieceStoreError('INCOMPLETE', `piece ${pieceIndex} is not fully received`);
+    this.verifying.add(pieceIndex);
+    try {
+      if (!(await this.hashMatches(pieceIndex))) {
+        this.received.delete(pieceIndex);
+        this.world.trace(`piece ${this.meta.fileId.slice(0, 8)}:${pieceIndex} failed its hash`);
+        return 'corrupt';
+      }
+      await this.markVerified(pieceIndex);
+      return 'verified';
+    } finally {
+      this.verifying.delete(pieceIndex);
+    }
+  }
+
+  has(pieceIndex: number): boolean {
+    return this.verified[pieceIndex] === true;
+  }
+
+  /** BEP 3 bitfield: the high bit of byte 0 is piece 0; spare bits are zero. */
+  bitfield(): Uint8Array {
+    const out = new Uint8Array(Math.ceil(this.pieceCount / 8));
+    this.verified.forEach((isVerified, i) => {
+      if (isVerified) out[i >> 3]! |= 0x80 >> (i & 7);
+    });
+    return out;
+  }
+
+  missing(): number[] {
+    return this.verified.flatMap((isVerified, i) => (isVerified ? [] : [i]));
+  }
+
+  verifiedBytes(): number {
+    return this.verified.reduce((sum, isVerified, i) => sum + (isVerified ? this.pieceLengthBytes(i) : 0), 0);
+  }
+
+  /** Bytes of a verified piece; null for anything else, so no unverified byte is ever served. */
+  async readBlock(pieceIndex: number, beginBytes: number, lengthBytes: number): Promise<Uint8Array | null> {
+    if (this.closed || !this.has(pieceIndex) || !this.blockInside(pieceIndex, beginBytes, lengthBytes)) return null;
+    return this.file.read(pieceIndex * this.meta.pieceLengthBytes + beginBytes, lengthBytes);
+  }
+
+  /** When every piece is verified: sync, close, rename `.part` onto the destination, clear the journal. */
+  async finish(): Promise<'complete' | PieceStoreError> {
+    if (this.closed) return new PieceStoreError('CLOSED', 'the piece store is closed');
+    const missingCount = this.missing().length;
+    if (missingCount > 0) return new PieceStoreError('INCOMPLETE', `${missingCount} pieces are not verified yet`);
+    await this.file.sync();
+    await this.close();
+    await this.world.fs.rename(this.partPath, this.destinationPath);
+    await this.journal.clear();
+    return 'complete';
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.file.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new PieceStoreError('CLOSED', 'the piece store is closed');
+  }
+
+  private blockInside(pieceIndex: number, beginBytes: number, lengthBytes: number): boolean {
+    return (
+      Number.isSafeInteger(pieceIndex) &&
+      pieceIndex >= 0 &&
+      pieceIndex < this.pieceCount &&
+      Number.isSafeInteger(beginBytes) &&
+      beginBytes >= 0 &&
+      lengthBytes > 0 &&
+      beginBytes + lengthBytes <= this.pieceLengthBytes(pieceIndex)
+    );
+  }
+
+  private async hashMatches(pieceIndex: number): Promise<boolean> {
+    const bytes = await this.file.read(pieceIndex * this.meta.pieceLengthBytes, this.pieceLengthBytes(pieceIndex));
+    return sameBytes(sha1(bytes), this.expectedHash(pieceIndex));
+  }
+
+  private async markVerified(pieceIndex: number): Promise<void> {
+    await this.file.sync();
+    await this.journal.record(pieceIndex, this.expectedHash(pieceIndex));
+    this.verified[pieceIndex] = true;
+    this.received.delete(pieceIndex);
+  }
+
+  private expectedHash(pieceIndex: number): Uint8Array {
+    return this.pieceHashes.subarray(pieceIndex * PIECE_HASH_BYTES, (pieceIndex + 1) * PIECE_HASH_BYTES);
+  }
+}
+
+/** Inserts [start, end) into sorted, disjoint ranges, merging what touches or overlaps. */
+function addRange(ranges: readonly Range[], added: Range): Range[] {
+  let [start, end] = added;
+  const out: Range[] = [];
+  for (const range of ranges) {
+    if (range[1] < start || range[0] > end) out.push(range);
+    else {
+      start = Math.min(start, range[0]);
+      end = Math.max(end, range[1]);
+    }
+  }
+  out.push([start, end]);
+  return out.sort((a, b) => a[0] - b[0]);
+}
