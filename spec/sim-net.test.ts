@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { isNetFailure } from '../src/sim/net-error.js';
 import { SimWorld } from '../src/sim/sim-world.js';
 import type { Connection, NetError, World } from '../src/sim/world.js';
+import { concatBytes } from '../src/log/domain/bytes.js';
 
 interface Tracked<T> {
   done: boolean;
@@ -23,15 +24,6 @@ function track<T>(promise: Promise<T>): Tracked<T> {
   return tracked;
 }
 
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
 
 interface Endpoint {
   received: Uint8Array[];
@@ -91,7 +83,7 @@ describe('simulated streams', () => {
           const sim = new SimWorld({ seed, defaultLink: faults, stream: { segmentSizeBytes } });
           // The server echoes everything back.
           const { client, server } = await connected(sim, (connection, bytes) => connection.write(bytes));
-          const expected = concat(writes);
+          const expected = concatBytes(writes);
           let echoedBytes = 0;
           const clientEnd = record(client, (bytes) => {
             echoedBytes += bytes.length;
@@ -100,8 +92,8 @@ describe('simulated streams', () => {
           for (const bytes of writes) client.write(bytes);
           if (expected.length === 0) client.end();
           await sim.runUntilIdle();
-          expect(concat(server.received)).toEqual(expected);
-          expect(concat(clientEnd.received)).toEqual(expected);
+          expect(concatBytes(server.received)).toEqual(expected);
+          expect(concatBytes(clientEnd.received)).toEqual(expected);
           expect(server.closed).toEqual({ error: null });
           expect(clientEnd.closed).toEqual({ error: null });
         },
@@ -120,7 +112,7 @@ describe('simulated streams', () => {
     const payload = new Uint8Array(2000).map((_, i) => i % 251);
     client.write(payload);
     await sim.runUntilIdle();
-    expect(concat(server.received)).toEqual(payload);
+    expect(concatBytes(server.received)).toEqual(payload);
     const counters = sim.counters();
     expect(counters.streams.duplicateSegmentsDiscarded).toBeGreaterThan(10);
     expect(counters.streams.outOfOrderSegmentsHeld).toBeGreaterThan(10);
@@ -171,7 +163,7 @@ describe('simulated streams', () => {
     if (client === undefined) throw new Error('no connection');
     const endpoint = record(client);
     await sim.runUntilIdle();
-    expect(new TextDecoder().decode(concat(endpoint.received))).toBe('hello');
+    expect(new TextDecoder().decode(concatBytes(endpoint.received))).toBe('hello');
     expect(endpoint.closed).toEqual({ error: null });
   });
 
@@ -195,7 +187,7 @@ describe('simulated streams', () => {
     expect(clientEnd.drains).toBe(0);
     await sim.runUntilIdle();
     expect(clientEnd.drains).toBe(1);
-    expect(concat(server.received).length).toBe(1100);
+    expect(concatBytes(server.received).length).toBe(1100);
   });
 
   it('a crash resets the peers of the crashed host and frees its ports', async () => {

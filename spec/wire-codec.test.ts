@@ -19,6 +19,7 @@ import {
 } from '../src/peer/wire-codec.js';
 import type { ExtendedHandshake, WireErrorCode, WireEvent, WireMessage } from '../src/peer/wire-codec.js';
 import { splitAt } from './helpers/streams.js';
+import { concatBytes } from '../src/log/domain/bytes.js';
 
 const MAX_PIECES = 1000; // a 125-byte bitfield at most
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
@@ -34,15 +35,6 @@ const message: fc.Arbitrary<WireMessage> = fc.oneof(
   fc.record({ type: fc.constant('extended' as const), extId: fc.integer({ min: 0, max: 255 }), payload: fc.uint8Array({ maxLength: 64 }) }),
 );
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 
 function u32be(n: number): Uint8Array {
@@ -67,7 +59,7 @@ function decodeAfterHandshake(chunks: Uint8Array[], decoder = new WireDecoder({ 
 }
 
 function frame(id: number, body: number[], length = 1 + body.length): Uint8Array {
-  return concat([u32be(length), Uint8Array.from([id, ...body])]);
+  return concatBytes([u32be(length), Uint8Array.from([id, ...body])]);
 }
 
 describe('handshake', () => {
@@ -124,7 +116,7 @@ describe('messages', () => {
   it('round-trip in any sequence however the byte stream is cut', () => {
     fc.assert(
       fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (messages, cuts) => {
-        const stream = concat(messages.map(encodeMessage));
+        const stream = concatBytes(messages.map(encodeMessage));
         const decoder = new WireDecoder({ maxPieces: MAX_PIECES });
         expect(decodeAfterHandshake(splitAt(stream, cuts), decoder)).toEqual(messages);
         expect(decoder.bufferedBytes()).toBe(0);
@@ -146,7 +138,7 @@ describe('messages', () => {
 
   it('deliver a piece block as a view of the pushed bytes when the frame came in one chunk', () => {
     const block = new Uint8Array(BLOCK_BYTES).fill(7);
-    const chunk = concat([encodeMessage({ type: 'have', index: 1 }), encodeMessage({ type: 'piece', index: 5, begin: 0, block })]);
+    const chunk = concatBytes([encodeMessage({ type: 'have', index: 1 }), encodeMessage({ type: 'piece', index: 5, begin: 0, block })]);
     const events = decodeAfterHandshake([chunk]);
     expect(Array.isArray(events)).toBe(true);
     const piece = (events as WireEvent[])[1];
@@ -193,7 +185,7 @@ describe('messages', () => {
 
   it('refuse an oversized length prefix before the body arrives, holding nothing', () => {
     // Only the 4-byte prefix (and for per-kind limits, the id byte) has arrived.
-    for (const head of [u32be(0x7fff_ffff), concat([u32be(9 + BLOCK_BYTES + 1), Uint8Array.of(7)]), concat([u32be(200), Uint8Array.of(5)])]) {
+    for (const head of [u32be(0x7fff_ffff), concatBytes([u32be(9 + BLOCK_BYTES + 1), Uint8Array.of(7)]), concatBytes([u32be(200), Uint8Array.of(5)])]) {
       const decoder = new WireDecoder({ maxPieces: MAX_PIECES });
       decoder.push(HANDSHAKE);
       const result = decoder.tryPush(head);
@@ -205,12 +197,12 @@ describe('messages', () => {
     const roomy = new WireDecoder({ maxPieces: 8 * 200_000 });
     expect(roomy.maxFrameBytes).toBe(1 + 200_000);
     roomy.push(HANDSHAKE);
-    expect(roomy.tryPush(concat([u32be(2 + MAX_EXTENDED_PAYLOAD_BYTES + 1), Uint8Array.of(20)]))).toEqual(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }));
+    expect(roomy.tryPush(concatBytes([u32be(2 + MAX_EXTENDED_PAYLOAD_BYTES + 1), Uint8Array.of(20)]))).toEqual(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }));
     expect(roomy.bufferedBytes()).toBe(0);
     // A frame at the limit is buffered only as it arrives.
     const decoder = new WireDecoder({ maxPieces: MAX_PIECES });
     decoder.push(HANDSHAKE);
-    expect(decoder.push(concat([u32be(9 + BLOCK_BYTES), Uint8Array.of(7)]))).toEqual([]);
+    expect(decoder.push(concatBytes([u32be(9 + BLOCK_BYTES), Uint8Array.of(7)]))).toEqual([]);
     expect(decoder.bufferedBytes()).toBe(1); // the id byte; the 4-byte prefix is consumed
   });
 
@@ -300,7 +292,7 @@ describe('fuzzing (100,000 streams)', () => {
   // Random bytes mostly announce huge frames; mixing in plausible prefixes reaches the parsers.
   const plausibleFrame = fc
     .tuple(fc.integer({ min: 0, max: 40 }), fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 255), fc.uint8Array({ maxLength: 40 }))
-    .map(([length, id, rest]) => concat([u32be(length), Uint8Array.of(id), rest]));
+    .map(([length, id, rest]) => concatBytes([u32be(length), Uint8Array.of(id), rest]));
   const chunk = fc.oneof(fc.uint8Array({ maxLength: 48 }), plausibleFrame);
 
   it('random chunks after a valid handshake: 50,000 runs', () => {
@@ -323,12 +315,12 @@ describe('fuzzing (100,000 streams)', () => {
         fc.array(edit, { minLength: 1, maxLength: 3 }),
         fc.array(fc.nat(), { maxLength: 6 }),
         (init, messages, edits, cuts) => {
-          let stream = concat([encodeHandshake(init), ...messages.map(encodeMessage)]);
+          let stream = concatBytes([encodeHandshake(init), ...messages.map(encodeMessage)]);
           for (const [at, byte, kind] of edits) {
             const i = at % (stream.length + 1);
             if (kind === 'set' && i < stream.length) stream[i] = byte;
-            else if (kind === 'insert') stream = concat([stream.subarray(0, i), Uint8Array.of(byte), stream.subarray(i)]);
-            else if (kind === 'delete') stream = concat([stream.subarray(0, i), stream.subarray(i + 1)]);
+            else if (kind === 'insert') stream = concatBytes([stream.subarray(0, i), Uint8Array.of(byte), stream.subarray(i)]);
+            else if (kind === 'delete') stream = concatBytes([stream.subarray(0, i), stream.subarray(i + 1)]);
             else if (kind === 'truncate') stream = stream.slice(0, i);
           }
           feed(new WireDecoder(decoderOptions), splitAt(stream, cuts));
