@@ -224,11 +224,12 @@ describe('extension handshake', () => {
       m: fc.dictionary(fc.string({ unit: 'binary', maxLength: 12 }), fc.integer({ min: 0, max: 255 }), { maxKeys: 6 }),
       ticket: fc.string({ unit: 'binary-ascii', maxLength: 1024 }),
       v: fc.string({ maxLength: 40 }),
+      refused: fc.constantFrom('TICKET_EXPIRED', 'UNKNOWN_FILE', 'NO_TICKET'),
     },
     { requiredKeys: ['m'] },
   );
 
-  it('round-trips m, the ticket and the client version', () => {
+  it('round-trips m, the ticket, the client version and a refusal', () => {
     fc.assert(
       fc.property(extended, (h) => {
         const payload = encodeExtendedHandshake(h);

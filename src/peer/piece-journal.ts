@@ -36,6 +36,12 @@ export class PieceJournal {
     await this.kv.batch([{ type: 'put', key: journalKey(this.fileId, pieceIndex), value: pieceSha1 }], { sync: true });
   }
 
+  /** Records several pieces in one synced batch. */
+  async recordMany(pieces: ReadonlyArray<readonly [pieceIndex: number, pieceSha1: Uint8Array]>): Promise<void> {
+    if (pieces.length === 0) return;
+    await this.kv.batch(pieces.map(([i, hash]) => ({ type: 'put' as const, key: journalKey(this.fileId, i), value: hash })), { sync: true });
+  }
+
   /** Forgets every piece of this file, in one synced batch. */
   async clear(): Promise<void> {
     const keys: string[] = [];

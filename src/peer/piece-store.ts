@@ -1,16 +1,21 @@
 // Why this file exists: a download writes untrusted blocks from many peers into one partial file
 // (DESIGN.md §5–§7, issue 6 "Piece store"). This store checks the piece list against the
-// info-hash before anything is written, writes blocks at their offsets into `<name>.part`,
-// counts a piece only once its SHA1 matches and its bytes are synced (then journals it), serves
-// only verified pieces, resumes after kill -9 by re-checking only unjournaled pieces, and
-// renames the finished file into place atomically, so a partial file never looks complete.
+// info-hash before anything is written, gathers each piece's blocks in memory (a copy straight
+// from the socket's buffer, no disk round trip), hashes the piece there, writes it at its offset
+// into `<name>.part` in one write, and counts it only once its bytes are synced and journaled —
+// syncs are group-committed, so many pieces share one fsync under load. It serves only verified
+// pieces, resumes after kill -9 by re-checking only unjournaled pieces, and renames the finished
+// file into place atomically, so a partial file never looks complete.
 
 import { fromBase64 } from '../log/domain/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1 } from '../log/domain/infohash.js';
 import { checkFileName } from '../log/domain/names.js';
 import type { FileHandle, KvStore, World } from '../sim/world.js';
+import { GroupCommit } from './group-commit.js';
 import { PieceJournal } from './piece-journal.js';
+import { PieceReadCache } from './piece-read-cache.js';
+import type { PieceSource } from './piece-source.js';
 
 export type PieceStoreErrorCode =
   | 'BAD_PIECE_LIST'
@@ -57,14 +62,22 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
-export class PieceStore {
+export class PieceStore implements PieceSource {
   /** Unrecorded pieces hashed by recheckUnrecorded(). */
   piecesRechecked = 0;
+  /** A partial file from an earlier run was found (so recheckUnrecorded() is worth running). */
+  readonly resumed: boolean;
   private readonly verified: boolean[];
   /** Received, not yet verified byte ranges per piece, sorted and merged. */
   private readonly received = new Map<number, Range[]>();
+  /** The bytes of pieces being received. */
+  private readonly buffers = new Map<number, Uint8Array>();
   /** Pieces between hashing and journaling; writes to them are dropped. */
   private readonly verifying = new Set<number>();
+  private readonly listeners = new Set<(pieceIndex: number) => void>();
+  private readonly commits: GroupCommit<number>;
+  private readonly cache: PieceReadCache;
+  private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
 
   private constructor(
@@ -76,8 +89,15 @@ export class PieceStore {
     private readonly file: FileHandle,
     private readonly journal: PieceJournal,
     recorded: ReadonlySet<number>,
+    resumed: boolean,
   ) {
+    this.resumed = resumed;
     this.verified = Array.from({ length: this.pieceCount }, (_, i) => recorded.has(i));
+    this.commits = new GroupCommit(async (pieces) => {
+      await this.file.sync();
+      await this.journal.recordMany(pieces.map((i) => [i, this.expectedHash(i)] as const));
+    });
+    this.cache = new PieceReadCache(this.file, meta.pieceLengthBytes, meta.sizeBytes);
   }
 
   static async open(world: World, options: PieceStoreOptions): Promise<PieceStore | PieceStoreError> {
@@ -102,7 +122,8 @@ export class PieceStore {
     const part = await world.fs.stat(partPath);
     let file: FileHandle;
     let recorded = new Set<number>();
-    if (part !== null && !part.isDirectory && part.sizeBytes === meta.sizeBytes) {
+    const reused = part !== null && !part.isDirectory && part.sizeBytes === meta.sizeBytes;
+    if (reused) {
       file = await world.fs.open(partPath, 'r+');
       const count = pieceCount(meta.sizeBytes, meta.pieceLengthBytes);
       for (const [index, hash] of await journal.load()) {
@@ -117,7 +138,7 @@ export class PieceStore {
       await journal.clear();
       recorded = new Set();
     }
-    return new PieceStore(world, meta, pieceHashes, destinationPath, partPath, file, journal, recorded);
+    return new PieceStore(world, meta, pieceHashes, destinationPath, partPath, file, journal, recorded, reused);
   }
 
   get pieceCount(): number {
@@ -128,28 +149,53 @@ export class PieceStore {
     return Math.min(this.meta.pieceLengthBytes, this.meta.sizeBytes - pieceIndex * this.meta.pieceLengthBytes);
   }
 
-  /** Hashes every piece not in the journal and marks those whose bytes on disk already match. */
+  /** Hashes every piece not in the journal (from disk) and marks those whose bytes already match. */
   async recheckUnrecorded(): Promise<number[]> {
     const found: number[] = [];
     for (const pieceIndex of this.missing()) {
       this.piecesRechecked++;
-      if (await this.hashMatches(pieceIndex)) {
-        await this.markVerified(pieceIndex);
+      const bytes = await this.file.read(pieceIndex * this.meta.pieceLengthBytes, this.pieceLengthBytes(pieceIndex));
+      if (sameBytes(sha1(bytes), this.expectedHash(pieceIndex))) {
+        await this.commits.add(pieceIndex);
+        this.markVerified(pieceIndex);
         found.push(pieceIndex);
       }
     }
     return found;
   }
 
-  /** Writes a block at its offset. Throws BAD_BLOCK when it does not lie inside one piece. Blocks for verified pieces are ignored. */
-  async writeBlock(pieceIndex: number, beginBytes: number, bytes: Uint8Array): Promise<void> {
+  /**
+   * Copies a block into its piece's buffer (synchronous: the socket's bytes can be reused at
+   * once). Throws BAD_BLOCK when it does not lie inside one piece. Blocks for verified pieces
+   * are ignored.
+   */
+  writeBlock(pieceIndex: number, beginBytes: number, bytes: Uint8Array): void {
     this.checkOpen();
     if (!this.blockInside(pieceIndex, beginBytes, bytes.length)) {
       throw new PieceStoreError('BAD_BLOCK', `block ${pieceIndex}:${beginBytes}+${bytes.length} is outside the piece`);
     }
     if (this.verified[pieceIndex] === true || this.verifying.has(pieceIndex)) return;
-    await this.file.write(pieceIndex * this.meta.pieceLengthBytes + beginBytes, bytes);
+    let buffer = this.buffers.get(pieceIndex);
+    if (buffer === undefined) {
+      buffer = new Uint8Array(this.pieceLengthBytes(pieceIndex));
+      this.buffers.set(pieceIndex, buffer);
+    }
+    buffer.set(bytes, beginBytes);
     this.received.set(pieceIndex, addRange(this.received.get(pieceIndex) ?? [], [beginBytes, beginBytes + bytes.length]));
+  }
+
+  /** Forgets the received bytes of a piece (its download starts over). */
+  discardPiece(pieceIndex: number): void {
+    if (this.verifying.has(pieceIndex)) return;
+    this.received.delete(pieceIndex);
+    this.buffers.delete(pieceIndex);
+  }
+
+  /** Bytes held in memory for pieces being received. */
+  bufferedBytes(): number {
+    let total = 0;
+    for (const buffer of this.buffers.values()) total += buffer.length;
+    return total;
   }
 
   /** Every byte of the piece has been received (it may still be corrupt). */
@@ -158,23 +204,44 @@ export class PieceStore {
     return ranges?.length === 1 && ranges[0]?.[0] === 0 && ranges[0][1] === this.pieceLengthBytes(pieceIndex);
   }
 
-  /** On a SHA1 match: sync, journal, then the piece counts. On a mismatch the piece must be fetched again. */
-  async verifyPiece(pieceIndex: number): Promise<'verified' | 'corrupt'> {
+  /**
+   * On a SHA1 match: write, sync (group-committed), journal, then the piece counts and
+   * listeners hear of it. On a mismatch the bytes are dropped and the piece must be fetched again.
+   */
+  verifyPiece(pieceIndex: number): Promise<'verified' | 'corrupt'> {
+    const run = this.verifyNow(pieceIndex);
+    this.inflight.add(run);
+    const forget = (): void => void this.inflight.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  private async verifyNow(pieceIndex: number): Promise<'verified' | 'corrupt'> {
     this.checkOpen();
     if (this.verified[pieceIndex] === true) return 'verified';
-    if (!this.pieceComplete(pieceIndex)) throw new PieceStoreError('INCOMPLETE', `piece ${pieceIndex} is not fully received`);
+    const buffer = this.buffers.get(pieceIndex);
+    if (buffer === undefined || !this.pieceComplete(pieceIndex)) throw new PieceStoreError('INCOMPLETE', `piece ${pieceIndex} is not fully received`);
     this.verifying.add(pieceIndex);
+    this.buffers.delete(pieceIndex);
+    this.received.delete(pieceIndex);
     try {
-      if (!(await this.hashMatches(pieceIndex))) {
-        this.received.delete(pieceIndex);
+      if (!sameBytes(sha1(buffer), this.expectedHash(pieceIndex))) {
         this.world.trace(`piece ${this.meta.fileId.slice(0, 8)}:${pieceIndex} failed its hash`);
         return 'corrupt';
       }
-      await this.markVerified(pieceIndex);
+      await this.file.write(pieceIndex * this.meta.pieceLengthBytes, buffer);
+      await this.commits.add(pieceIndex);
+      this.markVerified(pieceIndex);
       return 'verified';
     } finally {
       this.verifying.delete(pieceIndex);
     }
+  }
+
+  /** `listener` hears of every piece that becomes verified (and servable) from now on. */
+  onVerified(listener: (pieceIndex: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   has(pieceIndex: number): boolean {
@@ -201,7 +268,7 @@ export class PieceStore {
   /** Bytes of a verified piece; null for anything else, so no unverified byte is ever served. */
   async readBlock(pieceIndex: number, beginBytes: number, lengthBytes: number): Promise<Uint8Array | null> {
     if (this.closed || !this.has(pieceIndex) || !this.blockInside(pieceIndex, beginBytes, lengthBytes)) return null;
-    return this.file.read(pieceIndex * this.meta.pieceLengthBytes + beginBytes, lengthBytes);
+    return this.cache.readBlock(pieceIndex, beginBytes, lengthBytes);
   }
 
   /** When every piece is verified: sync, close, rename `.part` onto the destination, clear the journal. */
@@ -216,9 +283,15 @@ export class PieceStore {
     return 'complete';
   }
 
+  /** Closes the partial file; pieces being verified finish first. Pieces in memory are dropped. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.buffers.clear();
+    this.received.clear();
+    await Promise.allSettled([...this.inflight]);
+    await this.commits.drain();
+    this.cache.clear();
     await this.file.close();
   }
 
@@ -238,16 +311,9 @@ export class PieceStore {
     );
   }
 
-  private async hashMatches(pieceIndex: number): Promise<boolean> {
-    const bytes = await this.file.read(pieceIndex * this.meta.pieceLengthBytes, this.pieceLengthBytes(pieceIndex));
-    return sameBytes(sha1(bytes), this.expectedHash(pieceIndex));
-  }
-
-  private async markVerified(pieceIndex: number): Promise<void> {
-    await this.file.sync();
-    await this.journal.record(pieceIndex, this.expectedHash(pieceIndex));
+  private markVerified(pieceIndex: number): void {
     this.verified[pieceIndex] = true;
-    this.received.delete(pieceIndex);
+    for (const listener of this.listeners) listener(pieceIndex);
   }
 
   private expectedHash(pieceIndex: number): Uint8Array {

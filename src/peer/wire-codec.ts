@@ -19,6 +19,9 @@ export const MAX_EXTENSION_NAMES = 64;
 /** Default for WireDecoder's maxPieces: 131072 pieces of 512 KiB (64 GiB), a 16 KiB bitfield. */
 export const DEFAULT_MAX_PIECES = 1 << 17;
 export const TICKET_KEY = 'clique_ticket';
+/** A serving peer that refuses a ticket says why (an error code) under this key, then closes. */
+export const REFUSED_KEY = 'clique_refused';
+export const MAX_REFUSED_BYTES = 64;
 
 const PSTR = new TextEncoder().encode(PROTOCOL);
 const EXTENSION_BYTE = 5;
@@ -407,6 +410,8 @@ export interface ExtendedHandshake {
   ticket?: string;
   /** Client name and version. */
   v?: string;
+  /** Why the serving peer refuses this connection (an error code such as TICKET_EXPIRED). */
+  refused?: string;
 }
 
 const utf8 = new TextEncoder();
@@ -432,6 +437,7 @@ export function encodeExtendedHandshake(h: ExtendedHandshake): Uint8Array {
   const dict: BencodeDict = new Map<string, BencodeValue>([['m', new Map<string, BencodeValue>(entries)]]);
   if (h.ticket !== undefined) dict.set(TICKET_KEY, textBytes(h.ticket, MAX_TICKET_BYTES, 'ticket'));
   if (h.v !== undefined) dict.set('v', textBytes(h.v, MAX_CLIENT_VERSION_BYTES, 'client version'));
+  if (h.refused !== undefined) dict.set(REFUSED_KEY, textBytes(h.refused, MAX_REFUSED_BYTES, 'refusal'));
   try {
     return bencode(dict);
   } catch (error) {
@@ -470,5 +476,7 @@ export function decodeExtendedHandshake(payload: Uint8Array): ExtendedHandshake 
   if (ticket !== undefined) out.ticket = ticket;
   const v = readText(root.get('v'), MAX_CLIENT_VERSION_BYTES, 'client version');
   if (v !== undefined) out.v = v;
+  const refused = readText(root.get(REFUSED_KEY), MAX_REFUSED_BYTES, 'refusal');
+  if (refused !== undefined) out.refused = refused;
   return out;
 }

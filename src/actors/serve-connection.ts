@@ -1,0 +1,157 @@
+// Why this file exists: the connection a downloader opens to us (DESIGN.md §5, §7). Nothing of
+// the file leaves before the downloader's ticket is verified — signature, validity window with
+// ±30 s skew, file, group, and the peer id of this very handshake; a refusal is logged with
+// its code, told to the other side, and the connection closed. Once in, it tells the upload
+// choker of the peer's interest, honours choke and unchoke, queues requests while unchoked
+// (the upload queue reads and sends the bytes), and announces pieces we verify later.
+
+import { assign, setup } from 'xstate';
+import type { TicketCheck } from '../log/domain/ticket.js';
+import { decodeExtendedHandshake, WireError } from '../peer/wire-codec.js';
+import { idleReason, isIdle, keepAlive, type ConnectionTimings, type LivenessIo, type WireActorEvent } from './wire-events.js';
+
+export interface ServeConnectionIo extends LivenessIo {
+  /** Verifies a ticket against this connection (its handshake's peer id, our file and group, now). */
+  checkTicket(ticket: string | undefined): TicketCheck | { ok: false; code: 'TICKET_MISSING'; message: string };
+  /** Sends our extension handshake and our bitfield. */
+  admit(): void;
+  /** Logs the refusal, sends it in an extension handshake, and ends the connection. */
+  refuse(code: string, message: string): void;
+  interested(isInterested: boolean): void;
+  sendChoke(): void;
+  sendUnchoke(): void;
+  sendHave(pieceIndex: number): void;
+  queueRequest(pieceIndex: number, beginBytes: number, lengthBytes: number): void;
+  cancelRequest(pieceIndex: number, beginBytes: number, lengthBytes: number): void;
+  /** Drops every queued request (we choked them). */
+  dropRequests(): void;
+  close(reason: string | null): void;
+}
+
+export interface ServeConnectionInput {
+  io: ServeConnectionIo;
+  timings: ConnectionTimings;
+}
+
+/** Events from the upload choker and the piece store, beside the wire's. */
+export type ServeConnectionEvent = WireActorEvent | { type: 'CHOKE_PEER' } | { type: 'UNCHOKE_PEER' } | { type: 'PIECE_AVAILABLE'; pieceIndex: number };
+
+type Refusal = { code: string; message: string };
+
+interface Context {
+  io: ServeConnectionIo;
+  timings: ConnectionTimings;
+  reason: string | null;
+  refusal: Refusal | null;
+  amChoking: boolean;
+}
+
+function ticketOf(payload: Uint8Array): { ticket: string | undefined } | Refusal {
+  try {
+    return { ticket: decodeExtendedHandshake(payload).ticket };
+  } catch (error) {
+    if (error instanceof WireError) return { code: 'TICKET_MALFORMED', message: error.message };
+    throw error;
+  }
+}
+
+function checkAccess(io: ServeConnectionIo, payload: Uint8Array): Refusal | null {
+  const parsed = ticketOf(payload);
+  if ('code' in parsed) return parsed;
+  const check = io.checkTicket(parsed.ticket);
+  return check.ok ? null : { code: check.code, message: check.message };
+}
+
+export const serveConnectionMachine = setup({
+  types: {
+    context: {} as Context,
+    events: {} as ServeConnectionEvent,
+    input: {} as ServeConnectionInput,
+  },
+  delays: {
+    accessTimeout: ({ context }) => context.timings.accessTimeoutMs,
+    tick: ({ context }) => context.timings.tickMs,
+  },
+  actions: {
+    closeWire: ({ context }) => context.io.close(context.reason),
+  },
+}).createMachine({
+  id: 'serveConnection',
+  context: ({ input }) => ({ io: input.io, timings: input.timings, reason: null, refusal: null, amChoking: true }),
+  initial: 'awaitingTicket',
+  on: {
+    CLOSED: { target: '.closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
+  },
+  states: {
+    awaitingTicket: {
+      after: { accessTimeout: { target: 'refused', actions: assign({ refusal: { code: 'TICKET_MISSING', message: 'no ticket in time' } }) } },
+      on: {
+        EXTENDED: {
+          guard: ({ event }) => event.extId === 0,
+          target: 'checkingTicket',
+          actions: assign({ refusal: ({ context, event }) => checkAccess(context.io, event.payload) }),
+        },
+        KEEP_ALIVE: {},
+        CHOKE_PEER: {},
+        UNCHOKE_PEER: {},
+        PIECE_AVAILABLE: {},
+        '*': { target: 'refused', actions: assign({ refusal: { code: 'TICKET_MISSING', message: 'a message came before the ticket' } }) },
+      },
+    },
+    checkingTicket: {
+      always: [{ guard: ({ context }) => context.refusal !== null, target: 'refused' }, { target: 'serving' }],
+    },
+    refused: {
+      type: 'final',
+      entry: [
+        assign({ reason: ({ context }) => `REFUSED ${context.refusal!.code}` }),
+        ({ context }) => context.io.refuse(context.refusal!.code, context.refusal!.message),
+      ],
+    },
+    serving: {
+      entry: ({ context }) => context.io.admit(),
+      initial: 'live',
+      states: {
+        live: {
+          after: {
+            tick: [
+              {
+                guard: ({ context }) => isIdle(context.io, context.timings),
+                target: '#serveConnection.closed',
+                actions: assign({ reason: ({ context }) => idleReason(context.timings) }),
+              },
+              { target: 'live', reenter: true, actions: ({ context }) => keepAlive(context.io, context.timings) },
+            ],
+          },
+        },
+      },
+      on: {
+        INTERESTED: { actions: ({ context }) => context.io.interested(true) },
+        NOT_INTERESTED: { actions: ({ context }) => context.io.interested(false) },
+        UNCHOKE_PEER: {
+          guard: ({ context }) => context.amChoking,
+          actions: [assign({ amChoking: false }), ({ context }) => context.io.sendUnchoke()],
+        },
+        CHOKE_PEER: {
+          guard: ({ context }) => !context.amChoking,
+          actions: [assign({ amChoking: true }), ({ context }) => context.io.dropRequests(), ({ context }) => context.io.sendChoke()],
+        },
+        // BEP 3: requests from a choked peer are ignored.
+        REQUEST: {
+          guard: ({ context }) => !context.amChoking,
+          actions: ({ context, event }) => context.io.queueRequest(event.pieceIndex, event.beginBytes, event.lengthBytes),
+        },
+        CANCEL: { actions: ({ context, event }) => context.io.cancelRequest(event.pieceIndex, event.beginBytes, event.lengthBytes) },
+        PIECE_AVAILABLE: { actions: ({ context, event }) => context.io.sendHave(event.pieceIndex) },
+        KEEP_ALIVE: {},
+        HAVE: {},
+        CHOKE: {},
+        UNCHOKE: {},
+        EXTENDED: {},
+        HANDSHAKE: { target: 'closed', actions: assign({ reason: 'PROTOCOL: second handshake' }) },
+        BITFIELD: {},
+      },
+    },
+    closed: { type: 'final', entry: 'closeWire' },
+  },
+});

@@ -1,0 +1,396 @@
+// Why this file exists: one download, wired together (DESIGN.md §5 "download"). It opens the
+// piece store (piece list checked against the info-hash; a resumed download re-hashes only
+// unjournaled pieces), dials every holder with retries and backoff, runs one fetch-connection
+// actor per holder and the scheduler actor, and is the data plane: a piece block goes from the
+// socket straight into the store once the picker says it was wanted. It ends complete (the
+// file renamed into place) or failed with a code and a reason, never half-done at the
+// destination. Counters: bytes from each holder, pieces re-checked, strikes, bans.
+
+import { createActor, type Actor } from 'xstate';
+import { fromHex, toHex } from '../log/domain/bytes.js';
+import type { FileMeta } from '../log/domain/commands.js';
+import type { KvStore, NetAddress, Timer, World } from '../sim/world.js';
+import { xstateClock } from '../sim/xstate-clock.js';
+import { fetchConnectionMachine, type FetchConnectionIo } from '../actors/fetch-connection.js';
+import { schedulerMachine, type SchedulerContext, type SchedulerTimings } from '../actors/scheduler.js';
+import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
+import { Bitfield } from './bitfield.js';
+import { PeerWire } from './peer-wire.js';
+import { PiecePicker, type BlockRef } from './piece-picker.js';
+import { PieceStore, PieceStoreError } from './piece-store.js';
+
+export const CLIENT_VERSION = 'clique 0.1';
+
+export interface DownloadTimings {
+  connection: ConnectionTimings;
+  scheduler: Partial<SchedulerTimings>;
+  connectTimeoutMs: number;
+  /** Backoff before the n-th retry of a holder: min(retryBaseMs * 2^(n-1), retryMaxMs). */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Consecutive failed attempts after which a holder is given up. */
+  maxAttempts: number;
+  /** How long some missing piece may be held by no reachable holder before the download fails. */
+  unavailableTimeoutMs: number;
+}
+
+export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
+  connection: DEFAULT_CONNECTION_TIMINGS,
+  scheduler: {},
+  connectTimeoutMs: 10_000,
+  retryBaseMs: 1_000,
+  retryMaxMs: 30_000,
+  maxAttempts: 5,
+  unavailableTimeoutMs: 60_000,
+};
+
+export interface DownloadOptions {
+  meta: FileMeta;
+  destinationPath: string;
+  /** The peer's home LevelDB (journal of verified pieces). */
+  journal: KvStore;
+  /** Our 20-byte BitTorrent peer id; the ticket is bound to it. */
+  peerId: Uint8Array;
+  /** The current access ticket (renewed by the caller while the download runs). */
+  ticket: () => string;
+  holders: readonly NetAddress[];
+  timings?: Partial<DownloadTimings>;
+  log?: (line: string) => void;
+}
+
+export type DownloadFailureCode = 'NO_SOURCES' | 'PIECES_UNAVAILABLE' | 'STOPPED' | 'DISK_ERROR';
+
+export type DownloadOutcome = { state: 'complete' } | { state: 'failed'; code: DownloadFailureCode; message: string };
+
+type HolderState = 'idle' | 'connecting' | 'connected' | 'given-up' | 'banned';
+
+interface Holder {
+  readonly key: string;
+  readonly address: NetAddress;
+  state: HolderState;
+  attempts: number;
+  lastReason: string | null;
+  wire: PeerWire | null;
+  actor: Actor<typeof fetchConnectionMachine> | null;
+  retry: Timer | null;
+  /** Blocks accepted from it on the current connection (a connection that delivered resets the attempts). */
+  delivered: boolean;
+}
+
+export interface DownloadCounters {
+  bytesFromPeer: Record<string, number>;
+  piecesRechecked: number;
+  piecesVerified: number;
+  piecesFailed: number;
+  strikes: Record<string, number>;
+  bans: Record<string, string>;
+  snubs: number;
+  endgameRequests: number;
+  wastedBytes: number;
+  connectAttempts: number;
+}
+
+export class Download {
+  readonly fileId: string;
+  readonly done: Promise<DownloadOutcome>;
+  private outcome: DownloadOutcome | null = null;
+  private settle!: (outcome: DownloadOutcome) => void;
+  private readonly holders = new Map<string, Holder>();
+  private readonly scheduler: Actor<typeof schedulerMachine>;
+  private readonly timings: DownloadTimings;
+  private readonly infoHash: Uint8Array;
+  private unavailableSinceMs: number | null = null;
+  private watchdog: Timer | null = null;
+  private wastedBytes = 0;
+  private connectAttempts = 0;
+  private readonly startedAtMs: number;
+
+  private constructor(
+    private readonly world: World,
+    private readonly options: DownloadOptions,
+    readonly store: PieceStore,
+    private readonly picker: PiecePicker,
+  ) {
+    this.fileId = options.meta.fileId;
+    this.infoHash = fromHex(options.meta.fileId, 20)!;
+    this.timings = { ...DEFAULT_DOWNLOAD_TIMINGS, ...options.timings };
+    this.startedAtMs = world.clock.nowMs();
+    this.done = new Promise((resolve) => (this.settle = resolve));
+    this.scheduler = createActor(schedulerMachine, {
+      clock: xstateClock(world.clock),
+      input: {
+        picker,
+        timings: this.timings.scheduler,
+        io: {
+          nowMs: () => world.clock.nowMs(),
+          request: (peer, blocks) => this.sendRequests(peer, blocks),
+          cancel: (peer, block) => this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes }),
+          setInterested: (peer, interested) => this.wireOf(peer)?.send({ type: interested ? 'interested' : 'not-interested' }),
+          verify: (pieceIndex) => this.verify(pieceIndex),
+          discard: (pieceIndex) => store.discardPiece(pieceIndex),
+          ban: (peer, reason) => this.ban(peer, reason),
+          completed: () => void this.complete(),
+        },
+      },
+    });
+  }
+
+  /** Opens the store and starts fetching; a bad piece list, a bad name or an existing destination is an error. */
+  static async start(world: World, options: DownloadOptions): Promise<Download | PieceStoreError> {
+    const store = await PieceStore.open(world, { meta: options.meta, destinationPath: options.destinationPath, journal: options.journal });
+    if (store instanceof PieceStoreError) return store;
+    if (store.resumed) await store.recheckUnrecorded();
+    const picker = new PiecePicker({
+      sizeBytes: options.meta.sizeBytes,
+      pieceLengthBytes: options.meta.pieceLengthBytes,
+      have: (i) => store.has(i),
+      rng: world.rng,
+    });
+    const download = new Download(world, options, store, picker);
+    download.begin();
+    return download;
+  }
+
+  get state(): 'running' | DownloadOutcome['state'] {
+    return this.outcome?.state ?? 'running';
+  }
+
+  counters(): DownloadCounters {
+    const context: SchedulerContext = this.scheduler.getSnapshot().context;
+    return {
+      bytesFromPeer: Object.fromEntries(context.bytesFromPeer),
+      piecesRechecked: this.store.piecesRechecked,
+      piecesVerified: context.counters.piecesVerified,
+      piecesFailed: context.counters.piecesFailed,
+      strikes: Object.fromEntries(context.strikes),
+      bans: Object.fromEntries(context.banned),
+      snubs: context.counters.snubs,
+      endgameRequests: this.picker.endgameRequests,
+      wastedBytes: this.wastedBytes,
+      connectAttempts: this.connectAttempts,
+    };
+  }
+
+  elapsedMs(): number {
+    return this.world.clock.nowMs() - this.startedAtMs;
+  }
+
+  /** More holders learned while running (e.g. from the tracker). */
+  addHolders(addresses: readonly NetAddress[]): void {
+    for (const address of addresses) {
+      const key = `${address.host}:${address.port}`;
+      if (this.holders.has(key) || this.outcome) continue;
+      const holder: Holder = { key, address, state: 'idle', attempts: 0, lastReason: null, wire: null, actor: null, retry: null, delivered: false };
+      this.holders.set(key, holder);
+      this.dial(holder);
+    }
+  }
+
+  /** Stops the download, keeping the partial file and journal for a later resume. */
+  async stop(): Promise<void> {
+    await this.end({ state: 'failed', code: 'STOPPED', message: 'the download was stopped' });
+  }
+
+  private begin(): void {
+    this.scheduler.start();
+    if (this.picker.complete) {
+      // Everything was on disk already (a resume after the last piece).
+      return;
+    }
+    this.addHolders(this.options.holders);
+    if (this.holders.size === 0) void this.end({ state: 'failed', code: 'NO_SOURCES', message: 'no holder to fetch from' });
+    this.armWatchdog();
+  }
+
+  private log(line: string): void {
+    this.options.log?.(`download ${this.fileId.slice(0, 8)}: ${line}`);
+  }
+
+  // ---- holders ----
+
+  private dial(holder: Holder): void {
+    if (this.outcome || holder.state === 'banned' || holder.state === 'given-up') return;
+    holder.state = 'connecting';
+    holder.retry = null;
+    this.connectAttempts++;
+    this.world.net.connect(holder.address, { timeoutMs: this.timings.connectTimeoutMs }).then(
+      (connection) => {
+        if (this.outcome || holder.state !== 'connecting') {
+          connection.destroy();
+          return;
+        }
+        const wire = new PeerWire(this.world, connection, { maxPieces: this.picker.pieceCount });
+        holder.wire = wire;
+        holder.state = 'connected';
+        holder.delivered = false;
+        const actor = createActor(fetchConnectionMachine, {
+          clock: xstateClock(this.world.clock),
+          input: { timings: this.timings.connection, io: this.fetchIo(holder, wire) },
+        });
+        holder.actor = actor;
+        actor.start();
+        wire.attach({
+          message: (event) => actor.send(toActorEvent(event)),
+          block: (pieceIndex, beginBytes, block) => this.onBlock(holder, pieceIndex, beginBytes, block),
+          closed: (reason) => actor.send({ type: 'CLOSED', reason }),
+        });
+        wire.sendHandshake({ infoHash: this.infoHash, peerId: this.options.peerId, extensions: true });
+        wire.sendExtendedHandshake({ m: {}, ticket: this.options.ticket(), v: CLIENT_VERSION });
+      },
+      (error: unknown) => this.linkEnded(holder, `CONNECT_FAILED: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  }
+
+  private fetchIo(holder: Holder, wire: PeerWire): FetchConnectionIo {
+    const peer = holder.key;
+    return {
+      nowMs: () => this.world.clock.nowMs(),
+      lastReceivedAtMs: () => wire.lastReceivedAtMs,
+      lastSentAtMs: () => wire.lastSentAtMs,
+      sendKeepAlive: () => wire.send({ type: 'keep-alive' }),
+      checkHandshake: (infoHash, peerId) => {
+        if (toHex(infoHash) !== this.fileId) return 'PROTOCOL: handshake for another file';
+        if (toHex(peerId) === toHex(this.options.peerId)) return 'SELF: connected to ourselves';
+        return null;
+      },
+      bitfieldError: (bytes) => {
+        const bitfield = Bitfield.fromBytes(this.picker.pieceCount, bytes);
+        return typeof bitfield === 'string' ? bitfield : null;
+      },
+      joined: (bytes) => this.scheduler.send({ type: 'PEER_JOINED', peer, bitfield: Bitfield.fromBytes(this.picker.pieceCount, bytes) as Bitfield }),
+      have: (pieceIndex) => this.scheduler.send({ type: 'PEER_HAVE', peer, pieceIndex }),
+      choked: () => this.scheduler.send({ type: 'PEER_CHOKED', peer }),
+      unchoked: () => this.scheduler.send({ type: 'PEER_UNCHOKED', peer }),
+      close: (reason) => {
+        wire.close(reason ?? 'closed');
+        this.linkEnded(holder, reason ?? 'CLOSED: the holder closed the connection');
+      },
+    };
+  }
+
+  private linkEnded(holder: Holder, reason: string): void {
+    if (holder.state !== 'connected' && holder.state !== 'connecting') return;
+    const wasConnected = holder.wire !== null;
+    holder.wire = null;
+    holder.actor = null;
+    holder.lastReason = reason;
+    if (wasConnected) this.scheduler.send({ type: 'PEER_GONE', peer: holder.key });
+    if (this.outcome) return;
+    if (this.scheduler.getSnapshot().context.banned.has(holder.key)) {
+      holder.state = 'banned';
+    } else {
+      holder.attempts = holder.delivered ? 1 : holder.attempts + 1;
+      if (holder.attempts >= this.timings.maxAttempts) {
+        holder.state = 'given-up';
+        this.log(`gave up ${holder.key} after ${holder.attempts} attempts: ${reason}`);
+      } else {
+        holder.state = 'idle';
+        const delayMs = Math.min(this.timings.retryBaseMs * 2 ** (holder.attempts - 1), this.timings.retryMaxMs);
+        holder.retry = this.world.clock.setTimer(delayMs, () => this.dial(holder));
+      }
+    }
+    this.checkSources();
+  }
+
+  private wireOf(peer: string): PeerWire | null {
+    return this.holders.get(peer)?.wire ?? null;
+  }
+
+  private ban(peer: string, reason: string): void {
+    const holder = this.holders.get(peer);
+    this.log(`${peer} ${reason}`);
+    if (!holder) return;
+    holder.wire?.close(reason);
+    holder.state = 'banned';
+    holder.lastReason = reason;
+    this.checkSources();
+  }
+
+  // ---- data plane ----
+
+  private sendRequests(peer: string, blocks: readonly BlockRef[]): void {
+    this.wireOf(peer)?.sendAll(blocks.map((b) => ({ type: 'request', index: b.pieceIndex, begin: b.beginBytes, length: b.lengthBytes })));
+  }
+
+  private onBlock(holder: Holder, pieceIndex: number, beginBytes: number, block: Uint8Array): void {
+    const verdict = this.picker.onBlock(holder.key, pieceIndex, beginBytes, block.length);
+    if (!verdict.accepted) {
+      this.wastedBytes += block.length;
+      return;
+    }
+    this.store.writeBlock(pieceIndex, beginBytes, block);
+    holder.delivered = true;
+    this.scheduler.send({ type: 'BLOCK', peer: holder.key, pieceIndex, lengthBytes: block.length, pieceComplete: verdict.pieceComplete, cancels: verdict.cancels });
+  }
+
+  private verify(pieceIndex: number): void {
+    this.store.verifyPiece(pieceIndex).then(
+      (result) => {
+        if (this.outcome) return;
+        this.scheduler.send({ type: result === 'verified' ? 'PIECE_VERIFIED' : 'PIECE_FAILED', pieceIndex });
+      },
+      (error: unknown) => void this.end({ state: 'failed', code: 'DISK_ERROR', message: error instanceof Error ? error.message : String(error) }),
+    );
+  }
+
+  // ---- ending ----
+
+  /** Fails the download when no holder is left, or when a missing piece stays unavailable too long. */
+  private checkSources(): void {
+    if (this.outcome) return;
+    const live = [...this.holders.values()].filter((h) => h.state !== 'given-up' && h.state !== 'banned');
+    if (live.length === 0) {
+      const reasons = [...this.holders.values()].map((h) => `${h.key}: ${h.lastReason ?? h.state}`).join('; ');
+      void this.end({ state: 'failed', code: 'NO_SOURCES', message: `no holder left to fetch from (${reasons})` });
+      return;
+    }
+    const settled = live.every((h) => h.state === 'connected' && h.actor?.getSnapshot().value === 'active');
+    const unavailable = settled ? this.picker.unavailablePieces().length : 0;
+    if (unavailable === 0) {
+      this.unavailableSinceMs = null;
+      return;
+    }
+    const nowMs = this.world.clock.nowMs();
+    this.unavailableSinceMs ??= nowMs;
+    if (nowMs - this.unavailableSinceMs >= this.timings.unavailableTimeoutMs) {
+      void this.end({ state: 'failed', code: 'PIECES_UNAVAILABLE', message: `${unavailable} pieces are held by no reachable holder` });
+    }
+  }
+
+  private armWatchdog(): void {
+    this.watchdog = this.world.clock.setTimer(Math.min(5_000, this.timings.unavailableTimeoutMs / 4), () => {
+      this.checkSources();
+      if (!this.outcome) this.armWatchdog();
+    });
+  }
+
+  private async complete(): Promise<void> {
+    if (this.outcome) return;
+    this.outcome = { state: 'complete' };
+    this.closeLinks('COMPLETE');
+    const finished = await this.store.finish();
+    if (finished !== 'complete') {
+      this.outcome = { state: 'failed', code: 'DISK_ERROR', message: finished.message };
+    }
+    this.log(`complete in ${this.elapsedMs()} ms`);
+    this.settle(this.outcome);
+  }
+
+  private async end(outcome: Extract<DownloadOutcome, { state: 'failed' }>): Promise<void> {
+    if (this.outcome) return;
+    this.outcome = outcome;
+    this.log(`failed ${outcome.code}: ${outcome.message}`);
+    this.scheduler.send({ type: 'FAIL', reason: outcome.message });
+    this.closeLinks(outcome.code);
+    await this.store.close();
+    this.settle(outcome);
+  }
+
+  private closeLinks(reason: string): void {
+    this.watchdog?.cancel();
+    for (const holder of this.holders.values()) {
+      holder.retry?.cancel();
+      holder.wire?.close(reason);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+// Why this file exists: one place where a World connection meets the BitTorrent codec. It
+// decodes what arrives (refusing bad streams with a reason), hands piece blocks to the data
+// plane and everything else to the connection actor, encodes what we send, and tracks the
+// times and byte counts the actors' timers and the counters need. It decides nothing.
+
+import { concatBytes } from '../log/domain/bytes.js';
+import type { Connection, NetError, World } from '../sim/world.js';
+import { encodeExtendedHandshake, encodeHandshake, encodeMessage, WireDecoder, WireError } from './wire-codec.js';
+import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from './wire-codec.js';
+
+export interface PeerWireHandlers {
+  /** Every decoded event except piece blocks. */
+  message(event: Exclude<WireEvent, { type: 'piece' }>): void;
+  /** A piece block: `block` is a view of the received bytes, valid only during this call. */
+  block(pieceIndex: number, beginBytes: number, block: Uint8Array): void;
+  /** The connection is gone (exactly once); reason null for an orderly close. */
+  closed(reason: string | null): void;
+  /** The send queue drained below its high-water mark. */
+  drain?(): void;
+}
+
+function describe(error: NetError | null): string | null {
+  return error === null ? null : `${error.code}: ${error.message}`;
+}
+
+export class PeerWire {
+  readonly remoteKey: string;
+  bytesReceived = 0;
+  bytesSent = 0;
+  lastReceivedAtMs: number;
+  lastSentAtMs: number;
+  private readonly decoder: WireDecoder;
+  private handlers: PeerWireHandlers | undefined;
+  private closeReason: string | null = null;
+  private isClosed = false;
+
+  constructor(
+    private readonly world: World,
+    private readonly connection: Connection,
+    options: { maxPieces: number },
+  ) {
+    this.remoteKey = `${connection.remote.host}:${connection.remote.port}`;
+    this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces) });
+    this.lastReceivedAtMs = this.lastSentAtMs = world.clock.nowMs();
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Starts delivery. Call once. */
+  attach(handlers: PeerWireHandlers): void {
+    this.handlers = handlers;
+    this.connection.attach({
+      data: (bytes) => this.receive(bytes),
+      close: (error) => this.finish(this.closeReason ?? describe(error)),
+      drain: () => this.handlers?.drain?.(),
+    });
+  }
+
+  sendHandshake(handshake: HandshakeInit): void {
+    this.write(encodeHandshake(handshake));
+  }
+
+  sendExtendedHandshake(handshake: ExtendedHandshake): void {
+    this.send({ type: 'extended', extId: 0, payload: encodeExtendedHandshake(handshake) });
+  }
+
+  /** False when the send queue is above its high-water mark (wait for drain). */
+  send(message: WireMessage): boolean {
+    return this.write(encodeMessage(message));
+  }
+
+  /** Several messages in one write (a batch of requests). */
+  sendAll(messages: readonly WireMessage[]): boolean {
+    if (messages.length === 1) return this.send(messages[0]!);
+    return this.write(concatBytes(messages.map(encodeMessage)));
+  }
+
+  /** Closes the connection, remembering why (the reason reaches `closed`). */
+  close(reason: string): void {
+    if (this.isClosed) return;
+    this.closeReason ??= reason;
+    this.connection.destroy();
+  }
+
+  /** Sends what is queued, then closes. */
+  end(reason: string): void {
+    if (this.isClosed) return;
+    this.closeReason ??= reason;
+    this.connection.end();
+  }
+
+  private write(bytes: Uint8Array): boolean {
+    if (this.isClosed) return false;
+    this.bytesSent += bytes.length;
+    this.lastSentAtMs = this.world.clock.nowMs();
+    return this.connection.write(bytes);
+  }
+
+  private receive(bytes: Uint8Array): void {
+    if (this.isClosed || this.closeReason !== null) return;
+    this.bytesReceived += bytes.length;
+    this.lastReceivedAtMs = this.world.clock.nowMs();
+    const events = this.decoder.tryPush(bytes);
+    if (events instanceof WireError) {
+      this.close(`WIRE_${events.code}: ${events.message}`);
+      return;
+    }
+    for (const event of events) {
+      if (this.closeReason !== null) return;
+      if (event.type === 'piece') this.handlers!.block(event.index, event.begin, event.block);
+      else this.handlers!.message(event);
+    }
+  }
+
+  private finish(reason: string | null): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.handlers?.closed(reason);
+  }
+}

@@ -1,0 +1,343 @@
+// Why this file exists: which block to ask of which peer decides how fast a swarm download is
+// and whether a liar can be caught (issue 6 "scheduler"). This is the pure core of the
+// scheduler actor, after libtorrent's piece picker: a few random first pieces, then rarest
+// first; pieces already started are finished before new ones are begun; a peer keeps to "its"
+// pieces so a bad piece has one author; strict endgame (duplicate requests only when every
+// missing block is requested) with cancels; a failed piece from several peers is re-fetched
+// from one peer alone ("parole"), so that strikes only ever fall on a proven author.
+// No IO, no clock: the caller feeds it peers, blocks and verdicts, and an rng for ties.
+
+import { Bitfield } from './bitfield.js';
+
+export const BLOCK_LENGTH_BYTES = 16 * 1024;
+export const DEFAULT_RANDOM_FIRST_PIECES = 4;
+
+export interface BlockRef {
+  pieceIndex: number;
+  beginBytes: number;
+  lengthBytes: number;
+}
+
+export interface PickerRng {
+  int(bound: number): number;
+}
+
+export interface PiecePickerOptions {
+  sizeBytes: number;
+  pieceLengthBytes: number;
+  /** Pieces held already (verified), e.g. after a resume. */
+  have: (pieceIndex: number) => boolean;
+  rng: PickerRng;
+  randomFirstPieces?: number;
+}
+
+/** A block is open (null), requested from one or more peers (their set), or received (true). */
+type BlockState = null | Set<string> | true;
+
+interface PartialPiece {
+  readonly blocks: BlockState[];
+  receivedCount: number;
+  /** Peers that delivered at least one block of this piece. */
+  readonly contributors: Set<string>;
+  /** The peer that began it: it prefers to finish it, others help only after new pieces run out. */
+  owner: string | undefined;
+  /** After a failure with several authors: the piece comes whole from one peer. */
+  readonly parole: boolean;
+}
+
+interface PeerState {
+  readonly bitfield: Bitfield;
+  /** Outstanding requests, by block key. */
+  readonly requests: Map<string, BlockRef>;
+}
+
+export type BlockVerdict =
+  | { accepted: false; reason: 'unrequested' | 'duplicate' | 'bad-shape' }
+  | { accepted: true; pieceComplete: boolean; cancels: Array<{ peer: string; block: BlockRef }> };
+
+export interface PieceFailure {
+  contributors: string[];
+  /** Exactly one peer sent every block: it is the proven author. */
+  soleAuthor: string | undefined;
+}
+
+function blockKey(pieceIndex: number, beginBytes: number): string {
+  return `${pieceIndex}:${beginBytes}`;
+}
+
+export class PiecePicker {
+  readonly pieceCount: number;
+  private readonly have: Bitfield;
+  private readonly availability: Int32Array;
+  private readonly partial = new Map<number, PartialPiece>();
+  /** Pieces fully received and waiting for their SHA1 verdict. */
+  private readonly verifying = new Set<number>();
+  private readonly peers = new Map<string, PeerState>();
+  private readonly parolePieces = new Set<number>();
+  /** Contributors of pieces waiting for their verdict. */
+  private readonly pendingContributors = new Map<number, string[]>();
+  private readonly randomFirstPieces: number;
+  /** Duplicate requests made in endgame (a coverage counter). */
+  endgameRequests = 0;
+
+  constructor(private readonly options: PiecePickerOptions) {
+    const { sizeBytes, pieceLengthBytes } = options;
+    this.pieceCount = sizeBytes === 0 ? 0 : Math.ceil(sizeBytes / pieceLengthBytes);
+    this.have = new Bitfield(this.pieceCount);
+    for (let i = 0; i < this.pieceCount; i++) if (options.have(i)) this.have.set(i);
+    this.availability = new Int32Array(this.pieceCount);
+    this.randomFirstPieces = options.randomFirstPieces ?? DEFAULT_RANDOM_FIRST_PIECES;
+  }
+
+  get complete(): boolean {
+    return this.have.complete;
+  }
+
+  get verifiedCount(): number {
+    return this.have.count;
+  }
+
+  pieceLengthBytes(pieceIndex: number): number {
+    return Math.min(this.options.pieceLengthBytes, this.options.sizeBytes - pieceIndex * this.options.pieceLengthBytes);
+  }
+
+  blockCount(pieceIndex: number): number {
+    return Math.ceil(this.pieceLengthBytes(pieceIndex) / BLOCK_LENGTH_BYTES);
+  }
+
+  hasPiece(pieceIndex: number): boolean {
+    return this.have.has(pieceIndex);
+  }
+
+  // ---- peers ----
+
+  addPeer(peer: string, bitfield: Bitfield): void {
+    if (this.peers.has(peer)) throw new Error(`peer ${peer} added twice`);
+    if (bitfield.pieceCount !== this.pieceCount) throw new Error('bitfield of another size');
+    this.peers.set(peer, { bitfield, requests: new Map() });
+    for (const i of bitfield.indices()) this.availability[i]!++;
+  }
+
+  /** The peer announced a piece; true when that makes it interesting to us. */
+  peerHave(peer: string, pieceIndex: number): boolean {
+    const state = this.peers.get(peer);
+    if (!state || !state.bitfield.set(pieceIndex)) return false;
+    this.availability[pieceIndex]!++;
+    return !this.have.has(pieceIndex);
+  }
+
+  /** The peer is gone; returns the parole pieces that start over (see releaseRequests). */
+  removePeer(peer: string): number[] {
+    const state = this.peers.get(peer);
+    if (!state) return [];
+    const { resetPieces } = this.releaseRequests(peer);
+    for (const i of state.bitfield.indices()) this.availability[i]!--;
+    this.peers.delete(peer);
+    return resetPieces;
+  }
+
+  /**
+   * The peer choked us or stalled: its outstanding blocks go back to the pool. A parole piece
+   * it was sending starts over (resetPieces: the caller discards their received bytes).
+   */
+  releaseRequests(peer: string): { released: BlockRef[]; resetPieces: number[] } {
+    const state = this.peers.get(peer);
+    if (!state) return { released: [], resetPieces: [] };
+    const released = [...state.requests.values()];
+    for (const block of released) {
+      const piece = this.partial.get(block.pieceIndex);
+      const slot = piece?.blocks[block.beginBytes / BLOCK_LENGTH_BYTES];
+      if (piece && slot instanceof Set) {
+        slot.delete(peer);
+        if (slot.size === 0) piece.blocks[block.beginBytes / BLOCK_LENGTH_BYTES] = null;
+      }
+    }
+    state.requests.clear();
+    const resetPieces: number[] = [];
+    for (const [index, piece] of this.partial) {
+      if (piece.owner !== peer) continue;
+      piece.owner = undefined;
+      // A parole piece must keep one author: what this peer sent is discarded.
+      if (piece.parole) {
+        this.resetPiece(index);
+        resetPieces.push(index);
+      }
+    }
+    return { released, resetPieces };
+  }
+
+  outstanding(peer: string): number {
+    return this.peers.get(peer)?.requests.size ?? 0;
+  }
+
+  /** Does the peer hold a piece we still need? */
+  isInteresting(peer: string): boolean {
+    const state = this.peers.get(peer);
+    if (!state) return false;
+    for (let i = 0; i < this.pieceCount; i++) if (!this.have.has(i) && state.bitfield.has(i)) return true;
+    return false;
+  }
+
+  /** Pieces we lack that no connected peer holds. */
+  unavailablePieces(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.pieceCount; i++) if (!this.have.has(i) && this.availability[i] === 0) out.push(i);
+    return out;
+  }
+
+  // ---- picking ----
+
+  /** Up to `maxBlocks` new requests for `peer`, in the order they should be sent. */
+  pick(peer: string, maxBlocks: number): BlockRef[] {
+    const state = this.peers.get(peer);
+    const out: BlockRef[] = [];
+    if (!state) return out;
+    const take = (pieceIndex: number, piece: PartialPiece, duplicates: boolean): void => {
+      for (let b = 0; b < piece.blocks.length && out.length < maxBlocks; b++) {
+        const slot = piece.blocks[b]!;
+        if (slot === true) continue;
+        if (slot !== null && (!duplicates || slot.has(peer))) continue;
+        if (slot !== null) this.endgameRequests++;
+        const block = this.blockRef(pieceIndex, b);
+        if (slot === null) piece.blocks[b] = new Set([peer]);
+        else slot.add(peer);
+        state.requests.set(blockKey(pieceIndex, block.beginBytes), block);
+        out.push(block);
+      }
+    };
+    const usable = (index: number, piece: PartialPiece): boolean =>
+      state.bitfield.has(index) && !this.verifying.has(index) && (!piece.parole || piece.owner === undefined || piece.owner === peer);
+    const adopt = (index: number, piece: PartialPiece): void => {
+      if (piece.owner === undefined && (piece.parole ? piece.receivedCount === 0 : true)) piece.owner = peer;
+      take(index, piece, false);
+    };
+    // 1. its own pieces; 2. orphaned ones (their owner left or choked us).
+    for (const [index, piece] of this.partial) if (out.length < maxBlocks && piece.owner === peer && usable(index, piece)) take(index, piece, false);
+    for (const [index, piece] of this.partial) if (out.length < maxBlocks && piece.owner === undefined && usable(index, piece)) adopt(index, piece);
+    // 3. new pieces, random first, then rarest first.
+    while (out.length < maxBlocks) {
+      const index = this.choosePiece(state.bitfield);
+      if (index === undefined) break;
+      const piece = this.startPiece(index, peer);
+      take(index, piece, false);
+    }
+    // 4. help with other peers' pieces (never a parole piece: it has one author).
+    for (const [index, piece] of this.partial) if (out.length < maxBlocks && !piece.parole && usable(index, piece)) take(index, piece, false);
+    // 5. strict endgame: every missing block is requested; ask this peer too.
+    if (out.length < maxBlocks && this.allMissingRequested()) {
+      for (const [index, piece] of this.partial) if (out.length < maxBlocks && !piece.parole && usable(index, piece)) take(index, piece, true);
+    }
+    return out;
+  }
+
+  private choosePiece(peerPieces: Bitfield): number | undefined {
+    const candidates: number[] = [];
+    let rarest = Infinity;
+    const random = this.have.count < this.randomFirstPieces;
+    for (let i = 0; i < this.pieceCount; i++) {
+      if (!peerPieces.has(i) || this.have.has(i) || this.partial.has(i) || this.verifying.has(i)) continue;
+      const availability = random ? 0 : this.availability[i]!;
+      if (availability < rarest) {
+        rarest = availability;
+        candidates.length = 0;
+      }
+      if (availability === rarest) candidates.push(i);
+    }
+    return candidates.length === 0 ? undefined : candidates[this.options.rng.int(candidates.length)];
+  }
+
+  private startPiece(pieceIndex: number, owner: string): PartialPiece {
+    const piece: PartialPiece = {
+      blocks: new Array<BlockState>(this.blockCount(pieceIndex)).fill(null),
+      receivedCount: 0,
+      contributors: new Set(),
+      owner,
+      parole: this.parolePieces.has(pieceIndex),
+    };
+    this.partial.set(pieceIndex, piece);
+    return piece;
+  }
+
+  private allMissingRequested(): boolean {
+    for (let i = 0; i < this.pieceCount; i++) {
+      if (this.have.has(i) || this.verifying.has(i)) continue;
+      const piece = this.partial.get(i);
+      if (!piece || piece.blocks.some((slot) => slot === null)) return false;
+    }
+    return true;
+  }
+
+  private blockRef(pieceIndex: number, blockIndex: number): BlockRef {
+    const beginBytes = blockIndex * BLOCK_LENGTH_BYTES;
+    return { pieceIndex, beginBytes, lengthBytes: Math.min(BLOCK_LENGTH_BYTES, this.pieceLengthBytes(pieceIndex) - beginBytes) };
+  }
+
+  // ---- blocks and verdicts ----
+
+  /**
+   * A block arrived from `peer`. Accepted when its piece is in progress and the block is still
+   * missing (even if we had released the request after a choke: the bytes are good to have).
+   */
+  onBlock(peer: string, pieceIndex: number, beginBytes: number, lengthBytes: number): BlockVerdict {
+    const piece = this.partial.get(pieceIndex);
+    const blockIndex = beginBytes / BLOCK_LENGTH_BYTES;
+    const key = blockKey(pieceIndex, beginBytes);
+    const state = this.peers.get(peer);
+    state?.requests.delete(key);
+    if (!piece) return { accepted: false, reason: 'unrequested' };
+    if (!Number.isInteger(blockIndex) || blockIndex >= piece.blocks.length || this.blockRef(pieceIndex, blockIndex).lengthBytes !== lengthBytes) {
+      return { accepted: false, reason: 'bad-shape' };
+    }
+    const slot = piece.blocks[blockIndex]!;
+    if (slot === true) return { accepted: false, reason: 'duplicate' };
+    if (piece.parole && piece.owner !== peer) return { accepted: false, reason: 'unrequested' };
+    const cancels: Array<{ peer: string; block: BlockRef }> = [];
+    if (slot !== null) {
+      for (const other of slot) {
+        if (other === peer) continue;
+        const block = this.peers.get(other)?.requests.get(key);
+        if (block) {
+          this.peers.get(other)!.requests.delete(key);
+          cancels.push({ peer: other, block });
+        }
+      }
+    }
+    piece.blocks[blockIndex] = true;
+    piece.receivedCount++;
+    piece.contributors.add(peer);
+    const pieceComplete = piece.receivedCount === piece.blocks.length;
+    if (pieceComplete) {
+      this.partial.delete(pieceIndex);
+      this.verifying.add(pieceIndex);
+      this.pendingContributors.set(pieceIndex, [...piece.contributors]);
+    }
+    return { accepted: true, pieceComplete, cancels };
+  }
+
+  onPieceVerified(pieceIndex: number): void {
+    this.verifying.delete(pieceIndex);
+    this.pendingContributors.delete(pieceIndex);
+    this.parolePieces.delete(pieceIndex);
+    this.have.set(pieceIndex);
+  }
+
+  /** The piece failed its hash: it is fetched again; a piece from several authors goes on parole. */
+  onPieceFailed(pieceIndex: number): PieceFailure {
+    this.verifying.delete(pieceIndex);
+    const contributors = this.pendingContributors.get(pieceIndex) ?? [];
+    this.pendingContributors.delete(pieceIndex);
+    const soleAuthor = contributors.length === 1 ? contributors[0] : undefined;
+    if (soleAuthor === undefined) this.parolePieces.add(pieceIndex);
+    return { contributors, soleAuthor };
+  }
+
+  private resetPiece(pieceIndex: number): void {
+    const piece = this.partial.get(pieceIndex);
+    if (!piece) return;
+    piece.blocks.forEach((slot, blockIndex) => {
+      if (!(slot instanceof Set)) return;
+      for (const peer of slot) this.peers.get(peer)?.requests.delete(blockKey(pieceIndex, blockIndex * BLOCK_LENGTH_BYTES));
+    });
+    this.partial.delete(pieceIndex);
+  }
+}

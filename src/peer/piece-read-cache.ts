@@ -1,0 +1,39 @@
+// Why this file exists: a downloader asks for a piece as 32 consecutive 16 KiB blocks, so a
+// serving peer that read each block separately would make 32 small reads per piece. This
+// cache reads whole pieces and keeps the last few, so serving costs one read per piece.
+
+import type { FileHandle } from '../sim/world.js';
+
+const DEFAULT_CACHED_PIECES = 8;
+
+export class PieceReadCache {
+  /** Insertion order is recency order (a Map re-inserted on use). */
+  private readonly pieces = new Map<number, Promise<Uint8Array>>();
+
+  constructor(
+    private readonly file: FileHandle,
+    private readonly pieceLengthBytes: number,
+    private readonly sizeBytes: number,
+    private readonly maxPieces = DEFAULT_CACHED_PIECES,
+  ) {}
+
+  /** The caller has checked that the block lies inside the piece. */
+  async readBlock(pieceIndex: number, beginBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    let piece = this.pieces.get(pieceIndex);
+    if (piece === undefined) {
+      const startBytes = pieceIndex * this.pieceLengthBytes;
+      piece = this.file.read(startBytes, Math.min(this.pieceLengthBytes, this.sizeBytes - startBytes));
+      // A failed read must not stay cached.
+      piece.catch(() => this.pieces.delete(pieceIndex));
+    } else {
+      this.pieces.delete(pieceIndex);
+    }
+    this.pieces.set(pieceIndex, piece);
+    while (this.pieces.size > this.maxPieces) this.pieces.delete(this.pieces.keys().next().value!);
+    return (await piece).subarray(beginBytes, beginBytes + lengthBytes);
+  }
+
+  clear(): void {
+    this.pieces.clear();
+  }
+}
