@@ -10,6 +10,7 @@ import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
 import { clusterInit, runTrackerNode, showStatus } from './tracker-commands.js';
 import { clusterUp } from './cluster-up.js';
+import { emitJson, peerGet, peerKeygen, peerMeta, peerSeed, peerTicket, type GetOptions, type SeedOptions } from './peer-commands.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { stdoutSink } from './line-sink.js';
 
@@ -116,6 +117,60 @@ function buildProgram(): Command {
     .option('--quiet', 'print only the summary, not the trace', false)
     .action(async (options: { seed: string; steps: number; nodes: number; clients: number; historyOut?: string; replay?: string; quiet: boolean }) => {
       process.exitCode = await runSim(createRealWorld().fs, options, stdoutSink());
+    });
+
+  const peer = program.command('peer').description('The peer data plane on its own, with tickets given directly (tests and benchmarks)');
+  peer
+    .command('keygen')
+    .description('Print a new ticket-signing key pair as JSON {signingKey, publicKey} (hex)')
+    .action(() => {
+      process.exitCode = peerKeygen(createRealWorld(), emitJson);
+    });
+  peer
+    .command('meta')
+    .description("Print a file's metadata as JSON {fileId, name, sizeBytes, pieceLengthBytes, pieces}")
+    .argument('<file>')
+    .action(async (file: string) => {
+      process.exitCode = await peerMeta(createRealWorld(), file, emitJson);
+    });
+  peer
+    .command('ticket')
+    .description('Sign an access ticket (what the tracker does for a member)')
+    .requiredOption('--signing-key <hex>', 'the Ed25519 seed from `peer keygen`')
+    .requiredOption('--user <user>', 'the downloading user')
+    .requiredOption('--group <group>', "the file's group")
+    .requiredOption('--file-id <hex>', "the file's info-hash")
+    .requiredOption('--peer-id <hex>', "the downloader's 20-byte peer id, hex")
+    .option('--ttl-ms <ms>', 'validity', parseCount(86_400_000), 3_600_000)
+    .action((options: { signingKey: string; user: string; group: string; fileId: string; peerId: string; ttlMs: number }) => {
+      process.exitCode = peerTicket(createRealWorld(), options);
+    });
+  peer
+    .command('seed')
+    .description('Serve a complete file to ticket holders until SIGINT or SIGTERM')
+    .requiredOption('--file <path>', 'the file')
+    .requiredOption('--meta <file>', 'its metadata (from `peer meta`)')
+    .requiredOption('--group <group>', 'the group it is shared in')
+    .requiredOption('--public-key <hex>', 'the ticket-signing public key')
+    .option('--listen <host:port>', 'where to listen', '127.0.0.1:0')
+    .action(async (options: SeedOptions) => {
+      process.exitCode = await peerSeed(createRealWorld(), options, emitJson);
+    });
+  peer
+    .command('get')
+    .description('Download a file from the given holders; JSON lines on stdout')
+    .requiredOption('--meta <file>', 'its metadata (from `peer meta`)')
+    .requiredOption('--dest <path>', 'where the file goes')
+    .requiredOption('--home <dir>', "this peer's home (the journal of verified pieces)")
+    .requiredOption('--peer-id <hex>', 'our 20-byte peer id, hex (the ticket is bound to it)')
+    .requiredOption('--ticket <ticket>', 'the access ticket')
+    .requiredOption('--from <addresses>', 'holders, HOST:PORT[,HOST:PORT…]')
+    .option('--listen <host:port>', 'also serve verified pieces to others')
+    .option('--public-key <hex>', 'with --listen: the ticket-signing public key')
+    .option('--group <group>', "with --listen: the file's group")
+    .option('--keep-serving', 'with --listen: serve after completion until SIGINT or SIGTERM', false)
+    .action(async (options: GetOptions) => {
+      process.exitCode = await peerGet(createRealWorld(), options, emitJson);
     });
 
   return program;

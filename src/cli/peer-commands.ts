@@ -1,0 +1,169 @@
+// Why this file exists: `clique peer …`, the data plane on its own, without a tracker (issue 6:
+// "test with holders and tickets given directly"). Benchmarks and real-process tests use it:
+// `keygen` and `ticket` stand in for the tracker's signing key, `meta` hashes a file, `seed`
+// serves one, `get` downloads one from given holders (serving what it has with --listen).
+// Output is JSON lines on stdout, so scripts can follow a run.
+
+import { ed25519FromSeed, ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signTicket } from '../log/domain/ticket.js';
+import { fromHex, fromUtf8, toHex } from '../log/domain/bytes.js';
+import type { FileMeta } from '../log/domain/commands.js';
+import { CompleteFile } from '../peer/complete-file.js';
+import { Download } from '../peer/download.js';
+import { hashFile } from '../peer/file-meta.js';
+import { PeerHost } from '../peer/peer-host.js';
+import { PieceStoreError } from '../peer/piece-store.js';
+import type { NetAddress, World } from '../sim/world.js';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+
+type Emit = (event: Record<string, unknown>) => void;
+
+export const emitJson: Emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
+
+export function parseAddress(text: string): NetAddress {
+  const match = /^(.+):([0-9]{1,5})$/.exec(text);
+  if (!match || Number(match[2]) > 65_535) throw new CliError('BAD_ADDRESS', `${JSON.stringify(text)} is not HOST:PORT`, EXIT_USAGE);
+  return { host: match[1]!, port: Number(match[2]) };
+}
+
+function hexArgument(text: string, lengthBytes: number, what: string): Uint8Array {
+  const bytes = fromHex(text, lengthBytes);
+  if (bytes === null) throw new CliError('BAD_USAGE', `${what} must be ${lengthBytes * 2} hex digits`, EXIT_USAGE);
+  return bytes;
+}
+
+export function peerKeygen(world: World, emit: Emit): number {
+  const seed = world.rng.bytes(32);
+  emit({ signingKey: toHex(seed), publicKey: toHex(ed25519PublicKeyToRaw(ed25519FromSeed(seed).publicKey)) });
+  return EXIT_OK;
+}
+
+export async function peerMeta(world: World, path: string, emit: Emit): Promise<number> {
+  const name = path.split('/').pop() ?? path;
+  const meta = await hashFile(world, path, name);
+  if (meta === null) throw new CliError('FILE_NOT_FOUND', `${path} is not a regular file`);
+  emit({ ...meta });
+  return EXIT_OK;
+}
+
+export function peerTicket(world: World, options: { signingKey: string; user: string; group: string; fileId: string; peerId: string; ttlMs: number }): number {
+  const { privateKey } = ed25519FromSeed(hexArgument(options.signingKey, 32, '--signing-key'));
+  hexArgument(options.fileId, 20, '--file-id');
+  hexArgument(options.peerId, 20, '--peer-id');
+  const nowMs = world.clock.nowMs();
+  const claims = { v: 1, user: options.user, peerId: options.peerId, group: options.group, fileId: options.fileId, notBefore: nowMs - 1_000, expires: nowMs + options.ttlMs };
+  process.stdout.write(signTicket(claims, privateKey) + '\n');
+  return EXIT_OK;
+}
+
+async function readMeta(world: World, path: string): Promise<FileMeta> {
+  let value: unknown;
+  try {
+    value = JSON.parse(fromUtf8(await world.fs.readFile(path)));
+  } catch (error) {
+    throw new CliError('BAD_META', `${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const v = value as Partial<Record<keyof FileMeta, unknown>>;
+  if (typeof v !== 'object' || v === null || typeof v.fileId !== 'string' || typeof v.name !== 'string' || typeof v.sizeBytes !== 'number' || typeof v.pieceLengthBytes !== 'number' || typeof v.pieces !== 'string') {
+    throw new CliError('BAD_META', `${path} is not file metadata {fileId, name, sizeBytes, pieceLengthBytes, pieces}`);
+  }
+  return { fileId: v.fileId, name: v.name, sizeBytes: v.sizeBytes, pieceLengthBytes: v.pieceLengthBytes, pieces: v.pieces };
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+function logToStderr(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+export interface SeedOptions {
+  file: string;
+  meta: string;
+  group: string;
+  publicKey: string;
+  listen: string;
+}
+
+export async function peerSeed(world: World, options: SeedOptions, emit: Emit): Promise<number> {
+  const meta = await readMeta(world, options.meta);
+  const source = await CompleteFile.open(world, options.file, meta);
+  if (source === null) throw new CliError('FILE_NOT_FOUND', `${options.file} is missing or not ${meta.sizeBytes} bytes`);
+  const host = await PeerHost.start(world, {
+    listen: parseAddress(options.listen),
+    peerId: world.rng.bytes(20),
+    clusterPublicKey: ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key')),
+    log: logToStderr,
+  });
+  host.share({ meta, group: options.group, source });
+  emit({ event: 'listening', address: `${host.address.host}:${host.address.port}` });
+  await untilSignal();
+  await host.close();
+  await source.close();
+  return EXIT_OK;
+}
+
+export interface GetOptions {
+  meta: string;
+  dest: string;
+  home: string;
+  peerId: string;
+  ticket: string;
+  from: string;
+  listen?: string;
+  publicKey?: string;
+  group?: string;
+  keepServing: boolean;
+}
+
+export async function peerGet(world: World, options: GetOptions, emit: Emit): Promise<number> {
+  const meta = await readMeta(world, options.meta);
+  const peerId = hexArgument(options.peerId, 20, '--peer-id');
+  const holders = options.from.split(',').filter((s) => s.length > 0).map(parseAddress);
+  await world.fs.mkdir(options.home, { recursive: true });
+  const journal = await world.kv.open(`${options.home}/db`, { createIfMissing: true });
+  try {
+    let host: PeerHost | null = null;
+    if (options.listen !== undefined) {
+      if (options.publicKey === undefined || options.group === undefined) throw new CliError('BAD_USAGE', '--listen needs --public-key and --group', EXIT_USAGE);
+      host = await PeerHost.start(world, {
+        listen: parseAddress(options.listen),
+        peerId,
+        clusterPublicKey: ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key')),
+        log: logToStderr,
+      });
+      emit({ event: 'listening', address: `${host.address.host}:${host.address.port}` });
+    }
+    const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr });
+    if (download instanceof PieceStoreError) throw new CliError(download.code, download.message);
+    host?.share({ meta, group: options.group!, source: download.store });
+    emit({ event: 'started', fileId: meta.fileId, piecesRechecked: download.store.piecesRechecked, verifiedBytes: download.store.verifiedBytes() });
+    const progress = (): void => {
+      timer = world.clock.setTimer(1_000, progress);
+      emit({ event: 'progress', verifiedBytes: download.store.verifiedBytes(), sizeBytes: meta.sizeBytes });
+    };
+    let timer = world.clock.setTimer(1_000, progress);
+    const outcome = await download.done;
+    timer.cancel();
+    const counters = download.counters();
+    if (outcome.state === 'failed') {
+      emit({ event: 'failed', code: outcome.code, message: outcome.message, ...counters });
+      await host?.close();
+      return EXIT_FAILED;
+    }
+    emit({ event: 'complete', elapsedMs: download.elapsedMs(), ...counters });
+    if (host !== null) {
+      const complete = await CompleteFile.open(world, options.dest, meta);
+      if (complete !== null) host.share({ meta, group: options.group!, source: complete });
+      if (options.keepServing) await untilSignal();
+      await host.close();
+      await complete?.close();
+    }
+    return EXIT_OK;
+  } finally {
+    await journal.close();
+  }
+}
