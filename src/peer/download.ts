@@ -32,6 +32,8 @@ export interface DownloadTimings {
   maxAttempts: number;
   /** How long some missing piece may be held by no reachable holder before the download fails. */
   unavailableTimeoutMs: number;
+  /** How long the download may go without accepting a single block before it fails (STALLED). */
+  stallTimeoutMs: number;
 }
 
 export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
@@ -42,6 +44,7 @@ export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
   retryMaxMs: 30_000,
   maxAttempts: 5,
   unavailableTimeoutMs: 60_000,
+  stallTimeoutMs: 300_000,
 };
 
 export interface DownloadOptions {
@@ -58,7 +61,7 @@ export interface DownloadOptions {
   log?: (line: string) => void;
 }
 
-export type DownloadFailureCode = 'NO_SOURCES' | 'PIECES_UNAVAILABLE' | 'STOPPED' | 'DISK_ERROR';
+export type DownloadFailureCode = 'NO_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR';
 
 export type DownloadOutcome = { state: 'complete' } | { state: 'failed'; code: DownloadFailureCode; message: string };
 
@@ -104,6 +107,7 @@ export class Download {
   private wastedBytes = 0;
   private connectAttempts = 0;
   private readonly startedAtMs: number;
+  private lastProgressAtMs: number;
 
   private constructor(
     private readonly world: World,
@@ -114,7 +118,7 @@ export class Download {
     this.fileId = options.meta.fileId;
     this.infoHash = fromHex(options.meta.fileId, 20)!;
     this.timings = { ...DEFAULT_DOWNLOAD_TIMINGS, ...options.timings };
-    this.startedAtMs = world.clock.nowMs();
+    this.startedAtMs = this.lastProgressAtMs = world.clock.nowMs();
     this.done = new Promise((resolve) => (this.settle = resolve));
     this.scheduler = createActor(schedulerMachine, {
       clock: xstateClock(world.clock),
@@ -202,6 +206,7 @@ export class Download {
     this.armWatchdog();
   }
 
+
   private log(line: string): void {
     this.options.log?.(`download ${this.fileId.slice(0, 8)}: ${line}`);
   }
@@ -230,9 +235,13 @@ export class Download {
         holder.actor = actor;
         actor.start();
         wire.attach({
-          message: (event) => actor.send(toActorEvent(event)),
+          message: (event) => {
+            if (actor.getSnapshot().status === 'active') actor.send(toActorEvent(event));
+          },
           block: (pieceIndex, beginBytes, block) => this.onBlock(holder, pieceIndex, beginBytes, block),
-          closed: (reason) => actor.send({ type: 'CLOSED', reason }),
+          closed: (reason) => {
+            if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSED', reason });
+          },
         });
         wire.sendHandshake({ infoHash: this.infoHash, peerId: this.options.peerId, extensions: true });
         wire.sendExtendedHandshake({ m: {}, ticket: this.options.ticket(), v: CLIENT_VERSION });
@@ -280,6 +289,7 @@ export class Download {
       holder.state = 'banned';
     } else {
       holder.attempts = holder.delivered ? 1 : holder.attempts + 1;
+      holder.delivered = false;
       if (holder.attempts >= this.timings.maxAttempts) {
         holder.state = 'given-up';
         this.log(`gave up ${holder.key} after ${holder.attempts} attempts: ${reason}`);
@@ -320,6 +330,7 @@ export class Download {
     }
     this.store.writeBlock(pieceIndex, beginBytes, block);
     holder.delivered = true;
+    this.lastProgressAtMs = this.world.clock.nowMs();
     this.scheduler.send({ type: 'BLOCK', peer: holder.key, pieceIndex, lengthBytes: block.length, pieceComplete: verdict.pieceComplete, cancels: verdict.cancels });
   }
 
@@ -344,13 +355,17 @@ export class Download {
       void this.end({ state: 'failed', code: 'NO_SOURCES', message: `no holder left to fetch from (${reasons})` });
       return;
     }
+    const nowMs = this.world.clock.nowMs();
+    if (nowMs - this.lastProgressAtMs >= this.timings.stallTimeoutMs) {
+      void this.end({ state: 'failed', code: 'STALLED', message: `no block arrived for ${this.timings.stallTimeoutMs} ms` });
+      return;
+    }
     const settled = live.every((h) => h.state === 'connected' && h.actor?.getSnapshot().value === 'active');
     const unavailable = settled ? this.picker.unavailablePieces().length : 0;
     if (unavailable === 0) {
       this.unavailableSinceMs = null;
       return;
     }
-    const nowMs = this.world.clock.nowMs();
     this.unavailableSinceMs ??= nowMs;
     if (nowMs - this.unavailableSinceMs >= this.timings.unavailableTimeoutMs) {
       void this.end({ state: 'failed', code: 'PIECES_UNAVAILABLE', message: `${unavailable} pieces are held by no reachable holder` });

@@ -34,8 +34,8 @@ export interface PeerHostOptions {
   timings?: Partial<ConnectionTimings>;
   uploadSlots?: number;
   log?: (line: string) => void;
-  /** Test hook: a lying peer changes the blocks it sends. */
-  tamperForTests?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array;
+  /** Test hook: a lying peer changes the blocks it sends; null drops the block (a stalled peer). */
+  tamperForTests?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array | null;
 }
 
 export interface PeerHostCounters {

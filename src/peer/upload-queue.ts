@@ -27,7 +27,8 @@ export class UploadQueue {
     private readonly source: PieceSource,
     private readonly wire: PeerWire,
     private readonly onSent: (bytes: number) => void,
-    private readonly tamper?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array,
+    /** Test hook: a lying peer's bytes, or null for a peer that silently stops answering. */
+    private readonly tamper?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array | null,
   ) {}
 
   push(pieceIndex: number, beginBytes: number, lengthBytes: number): void {
@@ -67,6 +68,7 @@ export class UploadQueue {
           continue;
         }
         const bytes = this.tamper ? this.tamper(request.pieceIndex, request.beginBytes, block) : block;
+        if (bytes === null) continue;
         const more = this.wire.send({ type: 'piece', index: request.pieceIndex, begin: request.beginBytes, block: bytes });
         this.onSent(bytes.length);
         if (!more) this.waitingForDrain = true;

@@ -29,6 +29,8 @@ export interface HolderSpec {
   vanishAtMs?: number;
   /** Unreachable from the downloader for the whole run. */
   partitioned?: boolean;
+  /** From this virtual time on it keeps the connection but sends no more blocks (a stalled peer). */
+  stallAtMs?: number;
 }
 
 export interface SwarmSpec {
@@ -74,6 +76,7 @@ export const SIM_DOWNLOAD_TIMINGS: Partial<DownloadTimings> = {
   retryMaxMs: 4_000,
   maxAttempts: 4,
   unavailableTimeoutMs: 20_000,
+  stallTimeoutMs: 60_000,
   scheduler: { snubTimeoutMs: 5_000 },
   connection: { handshakeTimeoutMs: 5_000, accessTimeoutMs: 5_000, idleTimeoutMs: 30_000, keepAliveMs: 10_000, tickMs: 2_000 },
 };
@@ -103,6 +106,7 @@ async function startHolder(
     }
     source = store;
   }
+  const startMs = world.clock.nowMs();
   const host = await PeerHost.start(world, {
     listen: { host: name, port: PEER_PORT },
     peerId: world.rng.bytes(20),
@@ -111,6 +115,7 @@ async function startHolder(
       const at = pieceIndex * PIECE_LENGTH_BYTES + beginBytes;
       const honest = Buffer.from(block).equals(original.subarray(at, at + block.length));
       if (!honest) onUnverified(block.length);
+      if (spec.stallAtMs !== undefined && world.clock.nowMs() - startMs >= spec.stallAtMs) return null;
       return spec.liar ? block.map((b, i) => (i === 0 ? b ^ 0xff : b)) : block;
     },
   });
@@ -151,6 +156,7 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
     ticket: () => ticket,
     holders: holderKeys.map((key) => ({ host: key.split(':')[0]!, port: PEER_PORT })),
     timings: SIM_DOWNLOAD_TIMINGS,
+    log: process.env.SWARM_LOG ? (l) => console.log(world.clock.nowMs() - nowMs, l) : undefined,
   });
   if (download instanceof PieceStoreError) throw download;
   await sim.runUntil(() => download.state !== 'running', spec.maxVirtualMs ?? 600_000);
