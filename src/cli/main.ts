@@ -153,6 +153,7 @@ function buildProgram(): Command {
     .requiredOption('--group <group>', 'the group it is shared in')
     .requiredOption('--public-key <hex>', 'the ticket-signing public key')
     .option('--listen <host:port>', 'where to listen', '127.0.0.1:0')
+    .option('--max-upload-rate <bytes-per-second>', 'upload limit', parseCount(1e9))
     .action(async (options: SeedOptions) => {
       process.exitCode = await peerSeed(createRealWorld(), options, emitJson);
     });
@@ -169,6 +170,7 @@ function buildProgram(): Command {
     .option('--public-key <hex>', 'with --listen: the ticket-signing public key')
     .option('--group <group>', "with --listen: the file's group")
     .option('--keep-serving', 'with --listen: serve after completion until SIGINT or SIGTERM', false)
+    .option('--verbose', 'one event per verified piece (verified: synced and journaled)', false)
     .action(async (options: GetOptions) => {
       process.exitCode = await peerGet(createRealWorld(), options, emitJson);
     });

@@ -86,6 +86,7 @@ export interface SeedOptions {
   group: string;
   publicKey: string;
   listen: string;
+  maxUploadRate?: number;
 }
 
 export async function peerSeed(world: World, options: SeedOptions, emit: Emit): Promise<number> {
@@ -97,6 +98,7 @@ export async function peerSeed(world: World, options: SeedOptions, emit: Emit): 
     peerId: world.rng.bytes(20),
     clusterPublicKey: ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key')),
     log: logToStderr,
+    ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
   });
   host.share({ meta, group: options.group, source });
   emit({ event: 'listening', address: `${host.address.host}:${host.address.port}` });
@@ -117,6 +119,8 @@ export interface GetOptions {
   publicKey?: string;
   group?: string;
   keepServing: boolean;
+  /** One event per verified piece. */
+  verbose: boolean;
 }
 
 export async function peerGet(world: World, options: GetOptions, emit: Emit): Promise<number> {
@@ -140,6 +144,9 @@ export async function peerGet(world: World, options: GetOptions, emit: Emit): Pr
     const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr });
     if (download instanceof PieceStoreError) throw new CliError(download.code, download.message);
     host?.share({ meta, group: options.group!, source: download.store });
+    if (options.verbose) {
+      download.store.onVerified((pieceIndex) => emit({ event: 'verified', pieceIndex, verifiedPieces: download.store.pieceCount - download.store.missing().length }));
+    }
     emit({ event: 'started', fileId: meta.fileId, piecesRechecked: download.store.piecesRechecked, verifiedBytes: download.store.verifiedBytes() });
     const progress = (): void => {
       timer = world.clock.setTimer(1_000, progress);

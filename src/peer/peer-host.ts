@@ -17,6 +17,7 @@ import { uploadChokerMachine } from '../actors/upload-choker.js';
 import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
 import { CLIENT_VERSION } from './download.js';
 import { PeerWire } from './peer-wire.js';
+import { RateLimiter } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
 import { UploadQueue } from './upload-queue.js';
 
@@ -33,6 +34,8 @@ export interface PeerHostOptions {
   clusterPublicKey: KeyObject;
   timings?: Partial<ConnectionTimings>;
   uploadSlots?: number;
+  /** Upload limit over all connections, bytes per second. */
+  maxUploadBytesPerSecond?: number;
   log?: (line: string) => void;
   /** Test hook: a lying peer changes the blocks it sends; null drops the block (a stalled peer). */
   tamperForTests?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array | null;
@@ -64,6 +67,7 @@ export class PeerHost {
   private readonly served = new Map<string, Served>();
   private readonly choker: Actor<typeof uploadChokerMachine>;
   private readonly timings: ConnectionTimings;
+  private readonly limiter: RateLimiter | undefined;
   private listener: Listener | null = null;
   private nextConnectionId = 1;
 
@@ -72,6 +76,7 @@ export class PeerHost {
     private readonly options: PeerHostOptions,
   ) {
     this.timings = { ...DEFAULT_CONNECTION_TIMINGS, ...options.timings };
+    this.limiter = options.maxUploadBytesPerSecond === undefined ? undefined : new RateLimiter(world.clock, options.maxUploadBytesPerSecond);
     this.choker = createActor(uploadChokerMachine, {
       clock: xstateClock(world.clock),
       input: {
@@ -160,7 +165,7 @@ export class PeerHost {
     const served: Served = { key, wire, actor: null, queue: null, unsubscribe: () => {} };
     this.served.set(key, served);
     wire.sendHandshake({ infoHash: fromHex(share.meta.fileId, 20)!, peerId: this.options.peerId, extensions: true });
-    served.queue = new UploadQueue(share.source, wire, (bytes) => (this.counters.bytesUploaded += bytes), this.options.tamperForTests);
+    served.queue = new UploadQueue(share.source, wire, (bytes) => (this.counters.bytesUploaded += bytes), this.options.tamperForTests, this.limiter);
     const io: ServeConnectionIo = {
       nowMs: () => this.world.clock.nowMs(),
       lastReceivedAtMs: () => wire.lastReceivedAtMs,

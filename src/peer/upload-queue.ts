@@ -1,9 +1,11 @@
 // Why this file exists: a downloader keeps many requests outstanding; the serving side answers
 // them in order, one read at a time, and stops writing while the socket's send queue is full
-// (backpressure), so a slow downloader cannot make us buffer the file in memory. Requests for
+// (backpressure), so a slow downloader cannot make us buffer the file in memory; an upload
+// limit, when set, paces the sends. Requests for
 // pieces we cannot serve (not verified) are dropped: no unverified byte ever leaves.
 
 import type { PeerWire } from './peer-wire.js';
+import type { RateLimiter } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
 
 /** More queued requests than this from one downloader are dropped (BEP 3 clients keep far fewer). */
@@ -29,6 +31,8 @@ export class UploadQueue {
     private readonly onSent: (bytes: number) => void,
     /** Test hook: a lying peer's bytes, or null for a peer that silently stops answering. */
     private readonly tamper?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array | null,
+    /** The host's upload limit, shared by all its connections. */
+    private readonly limiter?: RateLimiter,
   ) {}
 
   push(pieceIndex: number, beginBytes: number, lengthBytes: number): void {
@@ -69,6 +73,8 @@ export class UploadQueue {
         }
         const bytes = this.tamper ? this.tamper(request.pieceIndex, request.beginBytes, block) : block;
         if (bytes === null) continue;
+        if (this.limiter) await this.limiter.take(bytes.length);
+        if (this.wire.closed) return;
         const more = this.wire.send({ type: 'piece', index: request.pieceIndex, begin: request.beginBytes, block: bytes });
         this.onSent(bytes.length);
         if (!more) this.waitingForDrain = true;
