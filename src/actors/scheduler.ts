@@ -12,6 +12,8 @@ import type { Bitfield } from '../peer/bitfield.js';
 
 export interface SchedulerIo {
   nowMs(): number;
+  /** False while the download holds too many bytes in memory (the disk is behind): no new requests. */
+  mayRequest(): boolean;
   request(peer: string, blocks: readonly BlockRef[]): void;
   cancel(peer: string, block: BlockRef): void;
   setInterested(peer: string, interested: boolean): void;
@@ -93,15 +95,17 @@ export type SchedulerEvent =
   | { type: 'BLOCK'; peer: string; pieceIndex: number; lengthBytes: number; pieceComplete: boolean; cancels: ReadonlyArray<{ peer: string; block: BlockRef }> }
   | { type: 'PIECE_VERIFIED'; pieceIndex: number }
   | { type: 'PIECE_FAILED'; pieceIndex: number }
+  /** Memory was freed (a piece was written out): requests may resume. */
+  | { type: 'CAPACITY' }
   | { type: 'FAIL'; reason: string };
 
 function fill(context: SchedulerContext, peer: string): void {
   const pipeline = context.pipelines.get(peer);
-  if (!pipeline?.unchoked || !pipeline.interested) return;
+  if (!pipeline?.unchoked || !pipeline.interested || !context.io.mayRequest()) return;
   const outstanding = context.picker.outstanding(peer);
   const want = pipeline.depth - outstanding;
-  // Refill in batches (fewer, larger writes), but never let a pipeline run dry.
-  if (want <= 0 || (outstanding > 0 && want < Math.min(8, Math.ceil(pipeline.depth / 4)))) return;
+  // Refill in batches of a quarter of the depth (fewer, larger writes); never let it run dry.
+  if (want <= 0 || (outstanding > 0 && want < Math.ceil(pipeline.depth / 4))) return;
   const blocks = context.picker.pick(peer, want);
   if (blocks.length > 0) context.io.request(peer, blocks);
 }
@@ -265,6 +269,7 @@ export const schedulerMachine = setup({
           },
         },
         BLOCK: { actions: ({ context, event }) => onBlock(context, event) },
+        CAPACITY: { actions: ({ context }) => fillAll(context) },
         PIECE_VERIFIED: {
           actions: ({ context, event }) => {
             context.counters.piecesVerified++;

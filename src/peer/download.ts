@@ -20,6 +20,8 @@ import { PiecePicker, type BlockRef } from './piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
 
 export const CLIENT_VERSION = 'clique 0.1';
+/** Above this many bytes of pieces in memory (the disk is behind), no new blocks are requested. */
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 export interface DownloadTimings {
   connection: ConnectionTimings;
@@ -127,6 +129,7 @@ export class Download {
         timings: this.timings.scheduler,
         io: {
           nowMs: () => world.clock.nowMs(),
+          mayRequest: () => store.bufferedBytes() < MAX_BUFFERED_BYTES,
           request: (peer, blocks) => this.sendRequests(peer, blocks),
           cancel: (peer, block) => this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes }),
           setInterested: (peer, interested) => this.wireOf(peer)?.send({ type: interested ? 'interested' : 'not-interested' }),
@@ -151,6 +154,7 @@ export class Download {
       rng: world.rng,
     });
     const download = new Download(world, options, store, picker);
+    store.onWritten(() => download.scheduler.send({ type: 'CAPACITY' }));
     download.begin();
     return download;
   }
@@ -218,13 +222,13 @@ export class Download {
     holder.state = 'connecting';
     holder.retry = null;
     this.connectAttempts++;
-    this.world.net.connect(holder.address, { timeoutMs: this.timings.connectTimeoutMs }).then(
+    this.world.net.connect(holder.address, { timeoutMs: this.timings.connectTimeoutMs, reuseReadBuffer: true }).then(
       (connection) => {
         if (this.outcome || holder.state !== 'connecting') {
           connection.destroy();
           return;
         }
-        const wire = new PeerWire(this.world, connection, { maxPieces: this.picker.pieceCount });
+        const wire = new PeerWire(this.world, connection, { maxPieces: this.picker.pieceCount, reusedReadBuffer: true });
         holder.wire = wire;
         holder.state = 'connected';
         holder.delivered = false;

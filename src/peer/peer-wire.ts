@@ -37,10 +37,10 @@ export class PeerWire {
   constructor(
     private readonly world: World,
     private readonly connection: Connection,
-    options: { maxPieces: number },
+    options: { maxPieces: number; reusedReadBuffer?: boolean },
   ) {
     this.remoteKey = `${connection.remote.host}:${connection.remote.port}`;
-    this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces) });
+    this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces), copyRemainder: options.reusedReadBuffer ?? false });
     this.lastReceivedAtMs = this.lastSentAtMs = world.clock.nowMs();
   }
 

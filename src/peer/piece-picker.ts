@@ -11,6 +11,7 @@ import { Bitfield } from './bitfield.js';
 
 export const BLOCK_LENGTH_BYTES = 16 * 1024;
 export const DEFAULT_RANDOM_FIRST_PIECES = 4;
+const MAX_ENDGAME_COPIES = 2;
 
 export interface BlockRef {
   pieceIndex: number;
@@ -196,7 +197,8 @@ export class PiecePicker {
       for (let b = 0; b < piece.blocks.length && out.length < maxBlocks; b++) {
         const slot = piece.blocks[b]!;
         if (slot === true) continue;
-        if (slot !== null && (!duplicates || slot.has(peer))) continue;
+        // In endgame a block is asked of at most two peers: enough to beat a slow one, little waste.
+        if (slot !== null && (!duplicates || slot.has(peer) || slot.size >= MAX_ENDGAME_COPIES)) continue;
         if (slot !== null) this.endgameRequests++;
         const block = this.blockRef(pieceIndex, b);
         if (slot === null) piece.blocks[b] = new Set([peer]);

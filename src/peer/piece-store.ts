@@ -45,6 +45,9 @@ export interface PieceStoreOptions {
   journal: KvStore;
 }
 
+/** Spare piece buffers kept for reuse (8 x 512 KiB). */
+const MAX_SPARE_BUFFERS = 8;
+
 /** A half-open byte range [start, end) within a piece. */
 type Range = [startBytes: number, endBytes: number];
 
@@ -72,6 +75,11 @@ export class PieceStore implements PieceSource {
   private readonly received = new Map<number, Range[]>();
   /** The bytes of pieces being received. */
   private readonly buffers = new Map<number, Uint8Array>();
+  /** Full-size piece buffers to reuse: a download then allocates a few, not one per piece. */
+  private readonly spareBuffers: Uint8Array[] = [];
+  /** Verified pieces' bytes waiting for their write to the partial file. */
+  private unwrittenBytes = 0;
+  private readonly writtenListeners: Array<() => void> = [];
   /** Pieces between hashing and journaling; writes to them are dropped. */
   private readonly verifying = new Set<number>();
   private readonly listeners = new Set<(pieceIndex: number) => void>();
@@ -177,7 +185,7 @@ export class PieceStore implements PieceSource {
     if (this.verified[pieceIndex] === true || this.verifying.has(pieceIndex)) return;
     let buffer = this.buffers.get(pieceIndex);
     if (buffer === undefined) {
-      buffer = new Uint8Array(this.pieceLengthBytes(pieceIndex));
+      buffer = this.takeBuffer(this.pieceLengthBytes(pieceIndex));
       this.buffers.set(pieceIndex, buffer);
     }
     buffer.set(bytes, beginBytes);
@@ -188,14 +196,31 @@ export class PieceStore implements PieceSource {
   discardPiece(pieceIndex: number): void {
     if (this.verifying.has(pieceIndex)) return;
     this.received.delete(pieceIndex);
+    const buffer = this.buffers.get(pieceIndex);
     this.buffers.delete(pieceIndex);
+    if (buffer) this.giveBack(buffer);
   }
 
-  /** Bytes held in memory for pieces being received. */
+  private takeBuffer(lengthBytes: number): Uint8Array {
+    if (lengthBytes === this.meta.pieceLengthBytes) {
+      const spare = this.spareBuffers.pop();
+      if (spare) return spare;
+    }
+    return new Uint8Array(lengthBytes);
+  }
+
+  private giveBack(buffer: Uint8Array): void {
+    if (buffer.length === this.meta.pieceLengthBytes && this.spareBuffers.length < MAX_SPARE_BUFFERS) this.spareBuffers.push(buffer);
+  }
+
+  /** Bytes held in memory: pieces being received, and verified pieces not yet written. */
   bufferedBytes(): number {
-    let total = 0;
-    for (const buffer of this.buffers.values()) total += buffer.length;
-    return total;
+    return this.unwrittenBytes + this.buffers.size * this.meta.pieceLengthBytes;
+  }
+
+  /** `listener` hears when a verified piece has been written out (memory was freed). */
+  onWritten(listener: () => void): void {
+    this.writtenListeners.push(listener);
   }
 
   /** Every byte of the piece has been received (it may still be corrupt). */
@@ -227,9 +252,17 @@ export class PieceStore implements PieceSource {
     try {
       if (!sameBytes(sha1(buffer), this.expectedHash(pieceIndex))) {
         this.world.trace(`piece ${this.meta.fileId.slice(0, 8)}:${pieceIndex} failed its hash`);
+        this.giveBack(buffer);
         return 'corrupt';
       }
-      await this.file.write(pieceIndex * this.meta.pieceLengthBytes, buffer);
+      this.unwrittenBytes += buffer.length;
+      try {
+        await this.file.write(pieceIndex * this.meta.pieceLengthBytes, buffer);
+      } finally {
+        this.unwrittenBytes -= buffer.length;
+      }
+      this.giveBack(buffer);
+      for (const listener of this.writtenListeners) listener();
       await this.commits.add(pieceIndex);
       this.markVerified(pieceIndex);
       return 'verified';

@@ -187,6 +187,11 @@ export function encodeMessage(m: WireMessage): Uint8Array {
 export interface WireDecoderOptions {
   /** Largest piece count accepted; bounds the bitfield at ceil(maxPieces / 8) bytes. */
   maxPieces?: number;
+  /**
+   * The caller reuses the arrays it pushes (a reused read buffer): after each push the decoder
+   * keeps a copy of the unconsumed bytes, never a view of the pushed array.
+   */
+  copyRemainder?: boolean;
 }
 
 const KEEP_ALIVE: WireMessage = Object.freeze({ type: 'keep-alive' });
@@ -209,8 +214,10 @@ export class WireDecoder {
   private frameLength = -1; // -1: waiting for a length prefix
   private frameChecked = false;
   private failure: WireError | null = null;
+  private readonly copyRemainder: boolean;
 
   constructor(options: WireDecoderOptions = {}) {
+    this.copyRemainder = options.copyRemainder ?? false;
     const maxPieces = options.maxPieces ?? DEFAULT_MAX_PIECES;
     if (!Number.isSafeInteger(maxPieces) || maxPieces < 1) throw new RangeError(`maxPieces ${maxPieces}`);
     this.maxBitfieldBytes = Math.ceil(maxPieces / 8);
@@ -258,6 +265,11 @@ export class WireDecoder {
         const body = this.take(this.frameLength);
         this.frameLength = -1;
         out.push(this.parse(body));
+      }
+      if (this.copyRemainder && this.buffered > 0) {
+        this.chunks = [this.take(this.buffered).slice()];
+        this.head = 0;
+        this.buffered = this.chunks[0]!.length;
       }
       return out;
     } catch (error) {

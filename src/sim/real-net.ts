@@ -7,6 +7,13 @@ import { NetFailure, netErrorCodeOf } from './net-error.js';
 import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network } from './world.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Size of the reused read buffer (ConnectOptions.reuseReadBuffer): a read takes up to this much. */
+const REUSED_READ_BUFFER_BYTES = 256 * 1024;
+
+/** Where a socket created with `onread` sends its bytes once its Connection is attached. */
+interface ReadTarget {
+  deliver: ((bytes: Uint8Array) => void) | null;
+}
 
 function toNetError(error: unknown): NetError {
   return { code: netErrorCodeOf(error), message: error instanceof Error ? error.message : String(error) };
@@ -19,8 +26,11 @@ class RealConnection implements Connection {
   private lastError: NetError | null = null;
   private closedBeforeAttach = false;
 
-  /** `socket` must be connected and paused. */
-  constructor(private readonly socket: Socket) {
+  /** `socket` must be connected and paused; `readTarget` is set when it reads into a reused buffer. */
+  constructor(
+    private readonly socket: Socket,
+    private readonly readTarget: ReadTarget | null = null,
+  ) {
     this.local = { host: socket.localAddress ?? '', port: socket.localPort ?? 0 };
     this.remote = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     socket.setNoDelay(true);
@@ -37,7 +47,8 @@ class RealConnection implements Connection {
   attach(handlers: ConnectionHandlers): void {
     if (this.handlers !== undefined) throw new Error('attach() called twice on one connection');
     this.handlers = handlers;
-    this.socket.on('data', (chunk: Buffer) => handlers.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+    if (this.readTarget) this.readTarget.deliver = (bytes) => handlers.data(bytes);
+    else this.socket.on('data', (chunk: Buffer) => handlers.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
     this.socket.on('drain', () => handlers.drain?.());
     if (this.closedBeforeAttach) {
       // 'close' came already; report it after this call returns, like any other event.
@@ -84,7 +95,23 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
     connect: (address, options) =>
       new Promise<Connection>((resolve, reject) => {
         const timeoutMs = options?.timeoutMs ?? defaultConnectTimeoutMs;
-        const socket = createConnection({ host: address.host, port: address.port });
+        const readTarget: ReadTarget | null = options?.reuseReadBuffer ? { deliver: null } : null;
+        const buffer = readTarget ? Buffer.allocUnsafe(REUSED_READ_BUFFER_BYTES) : null;
+        const socket = createConnection({
+          host: address.host,
+          port: address.port,
+          ...(readTarget && buffer
+            ? {
+                onread: {
+                  buffer,
+                  callback: (bytesRead: number): boolean => {
+                    readTarget.deliver?.(new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead));
+                    return true;
+                  },
+                },
+              }
+            : {}),
+        });
         const fail = (error: NetFailure): void => {
           socket.destroy();
           reject(error);
@@ -98,7 +125,7 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           socket.off('timeout', onTimeout);
           socket.off('error', onError);
           socket.pause();
-          resolve(new RealConnection(socket));
+          resolve(new RealConnection(socket, readTarget));
         });
       }),
   };

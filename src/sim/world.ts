@@ -67,10 +67,20 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+export interface ConnectOptions {
+  timeoutMs?: number;
+  /**
+   * Receive into one buffer reused by every read (no allocation per read): data() then gets
+   * views that are valid only until it returns, so the callee copies whatever it keeps.
+   * A hint: a world may deliver fresh arrays anyway.
+   */
+  reuseReadBuffer?: boolean;
+}
+
 export interface Network {
   /** Port 0 picks a free port. Fails with EADDRINUSE when taken. */
   listen(address: NetAddress, onConnection: (connection: Connection) => void): Promise<Listener>;
-  connect(address: NetAddress, options?: { timeoutMs?: number }): Promise<Connection>;
+  connect(address: NetAddress, options?: ConnectOptions): Promise<Connection>;
 }
 
 export interface FileStat {
