@@ -16,7 +16,7 @@ const LONG = process.env.CLIQUE_LONG === '1';
 
 const sizeArb = fc.oneof(
   fc.constantFrom(0, 1, PIECE_LENGTH_BYTES, PIECE_LENGTH_BYTES + 1),
-  fc.integer({ min: 2, max: 6 * PIECE_LENGTH_BYTES + 77 }),
+  fc.integer({ min: 2, max: 10 * PIECE_LENGTH_BYTES + 77 }),
 );
 
 function holderArb(pieces: number): fc.Arbitrary<HolderSpec> {
