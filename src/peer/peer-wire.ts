@@ -5,7 +5,7 @@
 
 import { concatBytes } from '../log/domain/bytes.js';
 import type { Connection, NetError, World } from '../sim/world.js';
-import { encodeExtendedHandshake, encodeHandshake, encodeMessage, WireDecoder, WireError } from './wire-codec.js';
+import { encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, WireDecoder, WireError } from './wire-codec.js';
 import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from './wire-codec.js';
 
 export interface PeerWireHandlers {
@@ -69,6 +69,15 @@ export class PeerWire {
   /** False when the send queue is above its high-water mark (wait for drain). */
   send(message: WireMessage): boolean {
     return this.write(encodeMessage(message));
+  }
+
+  /** A piece message: its 13-byte header and the block leave together, the block uncopied. */
+  sendPiece(pieceIndex: number, beginBytes: number, block: Uint8Array): boolean {
+    if (this.isClosed) return false;
+    const header = encodePieceHeader(pieceIndex, beginBytes, block.length);
+    this.bytesSent += header.length + block.length;
+    this.lastSentAtMs = this.world.clock.nowMs();
+    return this.connection.writeAll([header, block]);
   }
 
   /** Several messages in one write (a batch of requests). */

@@ -75,7 +75,7 @@ export class UploadQueue {
         if (bytes === null) continue;
         if (this.limiter) await this.limiter.take(bytes.length);
         if (this.wire.closed) return;
-        const more = this.wire.send({ type: 'piece', index: request.pieceIndex, begin: request.beginBytes, block: bytes });
+        const more = this.wire.sendPiece(request.pieceIndex, request.beginBytes, bytes);
         this.onSent(bytes.length);
         if (!more) this.waitingForDrain = true;
       }

@@ -72,8 +72,9 @@ class RealFileHandle implements FileHandle {
     return mapped(async () => (await this.handle.stat()).size);
   }
 
+  /** fdatasync: the data and what is needed to read it back (the size), not the timestamps. */
   sync(): Promise<void> {
-    return mapped(() => this.handle.sync());
+    return mapped(() => this.handle.datasync());
   }
 
   close(): Promise<void> {

@@ -63,6 +63,16 @@ class RealConnection implements Connection {
     return this.socket.write(bytes);
   }
 
+  writeAll(chunks: readonly Uint8Array[]): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    // Corked writes leave as one writev.
+    this.socket.cork();
+    let belowHighWater = true;
+    for (const chunk of chunks) belowHighWater = this.socket.write(chunk);
+    this.socket.uncork();
+    return belowHighWater;
+  }
+
   end(): void {
     this.socket.end();
   }

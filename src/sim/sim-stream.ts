@@ -93,6 +93,12 @@ export class SimConnection implements Connection {
     });
   }
 
+  writeAll(chunks: readonly Uint8Array[]): boolean {
+    let belowHighWater = true;
+    for (const chunk of chunks) belowHighWater = this.write(chunk);
+    return belowHighWater;
+  }
+
   write(bytes: Uint8Array): boolean {
     if (!this.open || this.finSent) return false;
     const { segmentSizeBytes, highWaterBytes } = this.env.options;

@@ -56,6 +56,8 @@ export interface Connection {
   attach(handlers: ConnectionHandlers): void;
   /** Queues bytes; false when the queue is above its high-water mark (wait for drain). */
   write(bytes: Uint8Array): boolean;
+  /** Queues several arrays as one send (a header and a body without copying them together). */
+  writeAll(chunks: readonly Uint8Array[]): boolean;
   /** Closes after the queued bytes are sent. */
   end(): void;
   /** Closes at once, dropping queued bytes. */
