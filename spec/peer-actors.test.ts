@@ -159,12 +159,12 @@ describe('serve connection', () => {
 
 describe('scheduler', () => {
   const PIECE = 4 * BLOCK_LENGTH_BYTES;
-  function start(pieces: number) {
+  function start(pieces: number, memory = { short: false }) {
     const { sim, clock } = simClock();
     const calls: string[] = [];
     const queued: Array<{ peer: string; block: BlockRef }> = [];
     const io = recorder<SchedulerIo>(
-      { nowMs: () => clock.nowMs(), mayRequest: () => true, request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
+      { nowMs: () => clock.nowMs(), mayStartPieces: () => !memory.short, request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
       calls,
     );
     const picker = new PiecePicker({ sizeBytes: pieces * PIECE, pieceLengthBytes: PIECE, have: () => false, rng: new SeededRng(2), randomFirstPieces: 0 });
@@ -177,8 +177,22 @@ describe('scheduler', () => {
         if (verdict.accepted) actor.send({ type: 'BLOCK', peer, pieceIndex: block.pieceIndex, lengthBytes: block.lengthBytes, pieceComplete: verdict.pieceComplete, cancels: verdict.cancels });
       }
     };
-    return { sim, calls, actor, picker, deliver };
+    return { sim, calls, actor, picker, deliver, queued };
   }
+
+  it('short of memory, asks only for pieces already begun — unless nothing is on its way', () => {
+    const memory = { short: false };
+    const { actor, picker, deliver, queued } = start(8, memory);
+    actor.send({ type: 'PEER_JOINED', peer: 'a', bitfield: Bitfield.full(8) });
+    actor.send({ type: 'PEER_UNCHOKED', peer: 'a' }); // 8 blocks: pieces 0 and 1 begun
+    memory.short = true;
+    deliver(2);
+    const begun = new Set(queued.map((q) => q.block.pieceIndex));
+    expect(begun.size).toBe(2);
+    deliver(queued.length); // the begun pieces complete; nothing is outstanding now
+    expect(picker.outstanding('a')).toBeGreaterThan(0); // so a new piece was begun after all
+    expect(queued.some((q) => !begun.has(q.block.pieceIndex))).toBe(true);
+  });
 
   it('fills an unchoked peer to its depth, then deepens the pipeline to the measured rate', async () => {
     const { sim, actor, picker, deliver } = start(64);

@@ -89,6 +89,11 @@ describe('piece store', () => {
         const journalLeft: string[] = [];
         for await (const chunk of peer.kv.iterate({})) journalLeft.push(...chunk.map(([key]) => key));
         expect(journalLeft).toEqual([]);
+        // A finished store goes on serving the finished file, and takes no more writes.
+        if (sizeBytes > 0) expect(await store.readBlock(0, 0, 1)).toEqual(file.subarray(0, 1));
+        expect(() => store.writeBlock(0, 0, new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'CLOSED' }));
+        await store.close();
+        expect(await store.readBlock(0, 0, 1)).toBeNull();
       }),
       { numRuns: 4 },
     );

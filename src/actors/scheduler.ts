@@ -12,8 +12,8 @@ import type { Bitfield } from '../peer/bitfield.js';
 
 export interface SchedulerIo {
   nowMs(): number;
-  /** False while the download holds too many bytes in memory (the disk is behind): no new requests. */
-  mayRequest(): boolean;
+  /** False while the download holds too many bytes in memory (the disk is behind): no new pieces are begun. */
+  mayStartPieces(): boolean;
   request(peer: string, blocks: readonly BlockRef[]): void;
   cancel(peer: string, block: BlockRef): void;
   setInterested(peer: string, interested: boolean): void;
@@ -101,12 +101,14 @@ export type SchedulerEvent =
 
 function fill(context: SchedulerContext, peer: string): void {
   const pipeline = context.pipelines.get(peer);
-  if (!pipeline?.unchoked || !pipeline.interested || !context.io.mayRequest()) return;
+  if (!pipeline?.unchoked || !pipeline.interested) return;
   const outstanding = context.picker.outstanding(peer);
   const want = pipeline.depth - outstanding;
   // Refill in batches of a quarter of the depth (fewer, larger writes); never let it run dry.
   if (want <= 0 || (outstanding > 0 && want < Math.ceil(pipeline.depth / 4))) return;
-  const blocks = context.picker.pick(peer, want);
+  // Short of memory, begin no new piece — unless nothing at all is on its way (no deadlock).
+  const startPieces = context.io.mayStartPieces() || ![...context.pipelines.keys()].some((p) => context.picker.outstanding(p) > 0);
+  const blocks = context.picker.pick(peer, want, startPieces);
   if (blocks.length > 0) context.io.request(peer, blocks);
 }
 
@@ -147,10 +149,12 @@ function onTick(context: SchedulerContext): void {
       const depth = Math.ceil((pipeline.rateBytesPerSecond * timings.requestQueueMs) / 1000 / BLOCK_LENGTH_BYTES);
       pipeline.depth = Math.min(timings.maxDepth, Math.max(MIN_DEPTH, depth));
     }
-    if (!pipeline.snubbed && context.picker.outstanding(peer) > 0 && nowMs - pipeline.lastBlockAtMs >= timings.snubTimeoutMs) {
+    // A snubbed peer keeps one request; if that one stalls too, it goes elsewhere as well.
+    if (context.picker.outstanding(peer) > 0 && nowMs - pipeline.lastBlockAtMs >= timings.snubTimeoutMs) {
+      if (!pipeline.snubbed) context.counters.snubs++;
       pipeline.snubbed = true;
       pipeline.depth = 1;
-      context.counters.snubs++;
+      pipeline.lastBlockAtMs = nowMs;
       const { released, resetPieces } = context.picker.releaseRequests(peer);
       discardAll(context, resetPieces);
       for (const block of released) context.io.cancel(peer, block);

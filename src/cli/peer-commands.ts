@@ -130,20 +130,20 @@ export async function peerGet(world: World, options: GetOptions, emit: Emit): Pr
   await world.fs.mkdir(options.home, { recursive: true });
   const journal = await world.kv.open(`${options.home}/db`, { createIfMissing: true });
   try {
-    let host: PeerHost | null = null;
-    if (options.listen !== undefined) {
-      if (options.publicKey === undefined || options.group === undefined) throw new CliError('BAD_USAGE', '--listen needs --public-key and --group', EXIT_USAGE);
-      host = await PeerHost.start(world, {
-        listen: parseAddress(options.listen),
-        peerId,
-        clusterPublicKey: ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key')),
-        log: logToStderr,
-      });
-      emit({ event: 'listening', address: `${host.address.host}:${host.address.port}` });
+    if (options.listen !== undefined && (options.publicKey === undefined || options.group === undefined)) {
+      throw new CliError('BAD_USAGE', '--listen needs --public-key and --group', EXIT_USAGE);
     }
+    const listen = options.listen === undefined ? null : parseAddress(options.listen);
+    const publicKey = options.publicKey === undefined ? null : ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key'));
     const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr });
     if (download instanceof PieceStoreError) throw new CliError(download.code, download.message);
-    host?.share({ meta, group: options.group!, source: download.store });
+    // Listen only once the file can be served, so no early downloader is turned away.
+    let host: PeerHost | null = null;
+    if (listen !== null && publicKey !== null) {
+      host = await PeerHost.start(world, { listen, peerId, clusterPublicKey: publicKey, log: logToStderr });
+      host.share({ meta, group: options.group!, source: download.store });
+      emit({ event: 'listening', address: `${host.address.host}:${host.address.port}` });
+    }
     if (options.verbose) {
       download.store.onVerified((pieceIndex) => emit({ event: 'verified', pieceIndex, verifiedPieces: download.store.pieceCount - download.store.missing().length }));
     }
@@ -159,16 +159,14 @@ export async function peerGet(world: World, options: GetOptions, emit: Emit): Pr
     if (outcome.state === 'failed') {
       emit({ event: 'failed', code: outcome.code, message: outcome.message, ...counters });
       await host?.close();
+      await download.close();
       return EXIT_FAILED;
     }
     emit({ event: 'complete', elapsedMs: download.elapsedMs(), ...counters });
-    if (host !== null) {
-      const complete = await CompleteFile.open(world, options.dest, meta);
-      if (complete !== null) host.share({ meta, group: options.group!, source: complete });
-      if (options.keepServing) await untilSignal();
-      await host.close();
-      await complete?.close();
-    }
+    // The finished store goes on serving the file (now at its destination) until we stop.
+    if (host !== null && options.keepServing) await untilSignal();
+    await host?.close();
+    await download.close();
     return EXIT_OK;
   } finally {
     await journal.close();

@@ -20,7 +20,7 @@ import { PiecePicker, type BlockRef } from './piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
 
 export const CLIENT_VERSION = 'clique 0.1';
-/** Above this many bytes of pieces in memory (the disk is behind), no new blocks are requested. */
+/** Above this many bytes of pieces in memory (the disk is behind), no new pieces are begun. */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 export interface DownloadTimings {
@@ -129,7 +129,7 @@ export class Download {
         timings: this.timings.scheduler,
         io: {
           nowMs: () => world.clock.nowMs(),
-          mayRequest: () => store.bufferedBytes() < MAX_BUFFERED_BYTES,
+          mayStartPieces: () => store.bufferedBytes() < MAX_BUFFERED_BYTES,
           request: (peer, blocks) => this.sendRequests(peer, blocks),
           cancel: (peer, block) => this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes }),
           setInterested: (peer, interested) => this.wireOf(peer)?.send({ type: interested ? 'interested' : 'not-interested' }),
@@ -355,13 +355,12 @@ export class Download {
     if (this.outcome) return;
     const live = [...this.holders.values()].filter((h) => h.state !== 'given-up' && h.state !== 'banned');
     if (live.length === 0) {
-      const reasons = [...this.holders.values()].map((h) => `${h.key}: ${h.lastReason ?? h.state}`).join('; ');
-      void this.end({ state: 'failed', code: 'NO_SOURCES', message: `no holder left to fetch from (${reasons})` });
+      void this.end({ state: 'failed', code: 'NO_SOURCES', message: `no holder left to fetch from (${this.describeHolders()})` });
       return;
     }
     const nowMs = this.world.clock.nowMs();
     if (nowMs - this.lastProgressAtMs >= this.timings.stallTimeoutMs) {
-      void this.end({ state: 'failed', code: 'STALLED', message: `no block arrived for ${this.timings.stallTimeoutMs} ms` });
+      void this.end({ state: 'failed', code: 'STALLED', message: `no block arrived for ${this.timings.stallTimeoutMs} ms (${this.describeHolders()})` });
       return;
     }
     const settled = live.every((h) => h.state === 'connected' && h.actor?.getSnapshot().value === 'active');
@@ -374,6 +373,20 @@ export class Download {
     if (nowMs - this.unavailableSinceMs >= this.timings.unavailableTimeoutMs) {
       void this.end({ state: 'failed', code: 'PIECES_UNAVAILABLE', message: `${unavailable} pieces are held by no reachable holder` });
     }
+  }
+
+  /** Each holder's state, for a failure message: "h:p: choked; h2:p2: gave up: CONNECT_FAILED: …". */
+  private describeHolders(): string {
+    const pipelines = this.scheduler.getSnapshot().context.pipelines;
+    return [...this.holders.values()]
+      .map((h) => {
+        if (h.state === 'connected') {
+          const pipeline = pipelines.get(h.key);
+          return `${h.key}: ${pipeline === undefined ? 'connecting' : pipeline.unchoked ? 'unchoked' : 'choked'}`;
+        }
+        return `${h.key}: ${h.state === 'given-up' ? 'gave up' : h.state}${h.lastReason === null ? '' : `: ${h.lastReason}`}`;
+      })
+      .join('; ');
   }
 
   private armWatchdog(): void {
@@ -393,6 +406,11 @@ export class Download {
     }
     this.log(`complete in ${this.elapsedMs()} ms`);
     this.settle(this.outcome);
+  }
+
+  /** Ends serving from the store (after completion it serves the finished file). */
+  async close(): Promise<void> {
+    await this.store.close();
   }
 
   private async end(outcome: Extract<DownloadOutcome, { state: 'failed' }>): Promise<void> {

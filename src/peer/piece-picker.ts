@@ -188,8 +188,12 @@ export class PiecePicker {
 
   // ---- picking ----
 
-  /** Up to `maxBlocks` new requests for `peer`, in the order they should be sent. */
-  pick(peer: string, maxBlocks: number): BlockRef[] {
+  /**
+   * Up to `maxBlocks` new requests for `peer`, in the order they should be sent. With
+   * `startPieces` false (memory is short) only pieces already begun are asked for, so they can
+   * finish and free their memory.
+   */
+  pick(peer: string, maxBlocks: number, startPieces = true): BlockRef[] {
     const state = this.peers.get(peer);
     const out: BlockRef[] = [];
     if (!state) return out;
@@ -217,7 +221,7 @@ export class PiecePicker {
     for (const [index, piece] of this.partial) if (out.length < maxBlocks && piece.owner === peer && usable(index, piece)) take(index, piece, false);
     for (const [index, piece] of this.partial) if (out.length < maxBlocks && piece.owner === undefined && usable(index, piece)) adopt(index, piece);
     // 3. new pieces, random first, then rarest first.
-    while (out.length < maxBlocks) {
+    while (startPieces && out.length < maxBlocks) {
       const index = this.choosePiece(state.bitfield);
       if (index === undefined) break;
       const piece = this.startPiece(index, peer);

@@ -87,6 +87,8 @@ export class PieceStore implements PieceSource {
   private readonly cache: PieceReadCache;
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
+  /** finish() has renamed the file into place: nothing more is written; serving goes on. */
+  private finished = false;
 
   private constructor(
     private readonly world: World,
@@ -304,13 +306,19 @@ export class PieceStore implements PieceSource {
     return this.cache.readBlock(pieceIndex, beginBytes, lengthBytes);
   }
 
-  /** When every piece is verified: sync, close, rename `.part` onto the destination, clear the journal. */
+  /**
+   * When every piece is verified: sync, rename `.part` onto the destination, clear the journal.
+   * The store then keeps serving the finished file through its open handle (a rename keeps the
+   * file), so a finished download goes on seeding on the connections it has; close() ends that.
+   */
   async finish(): Promise<'complete' | PieceStoreError> {
-    if (this.closed) return new PieceStoreError('CLOSED', 'the piece store is closed');
+    if (this.closed || this.finished) return new PieceStoreError('CLOSED', 'the piece store is closed');
     const missingCount = this.missing().length;
     if (missingCount > 0) return new PieceStoreError('INCOMPLETE', `${missingCount} pieces are not verified yet`);
+    await Promise.allSettled([...this.inflight]);
+    await this.commits.drain();
     await this.file.sync();
-    await this.close();
+    this.finished = true;
     await this.world.fs.rename(this.partPath, this.destinationPath);
     await this.journal.clear();
     return 'complete';
@@ -329,7 +337,7 @@ export class PieceStore implements PieceSource {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new PieceStoreError('CLOSED', 'the piece store is closed');
+    if (this.closed || this.finished) throw new PieceStoreError('CLOSED', 'the piece store is closed');
   }
 
   private blockInside(pieceIndex: number, beginBytes: number, lengthBytes: number): boolean {
