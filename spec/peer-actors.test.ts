@@ -174,7 +174,9 @@ describe('scheduler', () => {
       for (let i = 0; i < count && queued.length > 0; i++) {
         const { peer, block } = queued.shift()!;
         const verdict = picker.onBlock(peer, block.pieceIndex, block.beginBytes, block.lengthBytes);
-        if (verdict.accepted) actor.send({ type: 'BLOCK', peer, pieceIndex: block.pieceIndex, lengthBytes: block.lengthBytes, pieceComplete: verdict.pieceComplete, cancels: verdict.cancels });
+        if (verdict.accepted) {
+          actor.send({ type: 'BLOCKS', peer, bytes: block.lengthBytes, completedPieces: verdict.pieceComplete ? [block.pieceIndex] : [], cancels: verdict.cancels });
+        }
       }
     };
     return { sim, calls, actor, picker, deliver, queued };

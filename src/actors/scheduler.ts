@@ -4,7 +4,9 @@
 // deep as its measured rate needs, takes requests back from peers that choke us or stall,
 // sends complete pieces to verification, and answers a failed piece with strikes and, after a
 // few, a ban. Block bytes never come here: the data plane asks the picker whether a block is
-// wanted (a synchronous check, because the bytes cannot wait), stores it, and sends BLOCK.
+// wanted (a synchronous check, because the bytes cannot wait), stores it, and after each read
+// from the socket sends one BLOCKS event: the bytes accepted, the pieces they completed, and the
+// duplicate requests to cancel.
 
 import { setup } from 'xstate';
 import { BLOCK_LENGTH_BYTES, type BlockRef, type PiecePicker } from '../peer/piece-picker.js';
@@ -92,7 +94,7 @@ export type SchedulerEvent =
   | { type: 'PEER_CHOKED'; peer: string }
   | { type: 'PEER_UNCHOKED'; peer: string }
   | { type: 'PEER_GONE'; peer: string }
-  | { type: 'BLOCK'; peer: string; pieceIndex: number; lengthBytes: number; pieceComplete: boolean; cancels: ReadonlyArray<{ peer: string; block: BlockRef }> }
+  | { type: 'BLOCKS'; peer: string; bytes: number; completedPieces: readonly number[]; cancels: ReadonlyArray<{ peer: string; block: BlockRef }> }
   | { type: 'PIECE_VERIFIED'; pieceIndex: number }
   | { type: 'PIECE_FAILED'; pieceIndex: number }
   /** Memory was freed (a piece was written out): requests may resume. */
@@ -164,17 +166,17 @@ function onTick(context: SchedulerContext): void {
   fillAll(context);
 }
 
-function onBlock(context: SchedulerContext, event: Extract<SchedulerEvent, { type: 'BLOCK' }>): void {
-  context.bytesFromPeer.set(event.peer, (context.bytesFromPeer.get(event.peer) ?? 0) + event.lengthBytes);
+function onBlocks(context: SchedulerContext, event: Extract<SchedulerEvent, { type: 'BLOCKS' }>): void {
+  context.bytesFromPeer.set(event.peer, (context.bytesFromPeer.get(event.peer) ?? 0) + event.bytes);
   for (const { peer, block } of event.cancels) {
     context.counters.cancelsSent++;
     context.io.cancel(peer, block);
   }
-  if (event.pieceComplete) context.io.verify(event.pieceIndex);
+  for (const pieceIndex of event.completedPieces) context.io.verify(pieceIndex);
   const pipeline = context.pipelines.get(event.peer);
   if (!pipeline) return;
   pipeline.lastBlockAtMs = context.io.nowMs();
-  pipeline.windowBytes += event.lengthBytes;
+  pipeline.windowBytes += event.bytes;
   if (pipeline.snubbed) {
     pipeline.snubbed = false;
     pipeline.depth = context.timings.initialDepth;
@@ -272,7 +274,7 @@ export const schedulerMachine = setup({
             fillAll(context);
           },
         },
-        BLOCK: { actions: ({ context, event }) => onBlock(context, event) },
+        BLOCKS: { actions: ({ context, event }) => onBlocks(context, event) },
         CAPACITY: { actions: ({ context }) => fillAll(context) },
         PIECE_VERIFIED: {
           actions: ({ context, event }) => {

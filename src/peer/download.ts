@@ -80,6 +80,8 @@ interface Holder {
   retry: Timer | null;
   /** Blocks accepted from it on the current connection (a connection that delivered resets the attempts). */
   delivered: boolean;
+  /** Accepted since the last BLOCKS event: sent once per read from the socket. */
+  batch: { bytes: number; completedPieces: number[]; cancels: Array<{ peer: string; block: BlockRef }> };
 }
 
 export interface DownloadCounters {
@@ -188,7 +190,18 @@ export class Download {
     for (const address of addresses) {
       const key = `${address.host}:${address.port}`;
       if (this.holders.has(key) || this.outcome) continue;
-      const holder: Holder = { key, address, state: 'idle', attempts: 0, lastReason: null, wire: null, actor: null, retry: null, delivered: false };
+      const holder: Holder = {
+        key,
+        address,
+        state: 'idle',
+        attempts: 0,
+        lastReason: null,
+        wire: null,
+        actor: null,
+        retry: null,
+        delivered: false,
+        batch: { bytes: 0, completedPieces: [], cancels: [] },
+      };
       this.holders.set(key, holder);
       this.dial(holder);
     }
@@ -243,6 +256,7 @@ export class Download {
             if (actor.getSnapshot().status === 'active') actor.send(toActorEvent(event));
           },
           block: (pieceIndex, beginBytes, block) => this.onBlock(holder, pieceIndex, beginBytes, block),
+          readEnd: () => this.flushBlocks(holder),
           closed: (reason) => {
             if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSED', reason });
           },
@@ -334,8 +348,17 @@ export class Download {
     }
     this.store.writeBlock(pieceIndex, beginBytes, block);
     holder.delivered = true;
+    holder.batch.bytes += block.length;
+    if (verdict.pieceComplete) holder.batch.completedPieces.push(pieceIndex);
+    if (verdict.cancels.length > 0) holder.batch.cancels.push(...verdict.cancels);
+  }
+
+  private flushBlocks(holder: Holder): void {
+    const { batch } = holder;
+    if (batch.bytes === 0) return;
     this.lastProgressAtMs = this.world.clock.nowMs();
-    this.scheduler.send({ type: 'BLOCK', peer: holder.key, pieceIndex, lengthBytes: block.length, pieceComplete: verdict.pieceComplete, cancels: verdict.cancels });
+    holder.batch = { bytes: 0, completedPieces: [], cancels: [] };
+    this.scheduler.send({ type: 'BLOCKS', peer: holder.key, ...batch });
   }
 
   private verify(pieceIndex: number): void {

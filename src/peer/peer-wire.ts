@@ -13,6 +13,8 @@ export interface PeerWireHandlers {
   message(event: Exclude<WireEvent, { type: 'piece' }>): void;
   /** A piece block: `block` is a view of the received bytes, valid only during this call. */
   block(pieceIndex: number, beginBytes: number, block: Uint8Array): void;
+  /** Everything decoded from one read has been handed over (a point to act on a batch of blocks). */
+  readEnd?(): void;
   /** The connection is gone (exactly once); reason null for an orderly close. */
   closed(reason: string | null): void;
   /** The send queue drained below its high-water mark. */
@@ -117,10 +119,12 @@ export class PeerWire {
       return;
     }
     for (const event of events) {
-      if (this.closeReason !== null) return;
+      if (this.closeReason !== null) break;
       if (event.type === 'piece') this.handlers!.block(event.index, event.begin, event.block);
       else this.handlers!.message(event);
     }
+    // Also after a close in mid-read: blocks already taken must be reported.
+    this.handlers!.readEnd?.();
   }
 
   private finish(reason: string | null): void {

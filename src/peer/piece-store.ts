@@ -45,8 +45,12 @@ export interface PieceStoreOptions {
   journal: KvStore;
 }
 
-/** Spare piece buffers kept for reuse (8 x 512 KiB). */
-const MAX_SPARE_BUFFERS = 8;
+/**
+ * Spare piece buffers kept for reuse, up to 48 MiB: as many as a download has in use at its
+ * busiest (bounded by its memory cap and its requests in flight), so that it makes no garbage:
+ * dropped 512 KiB buffers would wait for a full GC and swell the process.
+ */
+const MAX_SPARE_BUFFERS = 96;
 
 /** A half-open byte range [start, end) within a piece. */
 type Range = [startBytes: number, endBytes: number];
@@ -191,7 +195,11 @@ export class PieceStore implements PieceSource {
       this.buffers.set(pieceIndex, buffer);
     }
     buffer.set(bytes, beginBytes);
-    this.received.set(pieceIndex, addRange(this.received.get(pieceIndex) ?? [], [beginBytes, beginBytes + bytes.length]));
+    const ranges = this.received.get(pieceIndex);
+    const last = ranges?.[ranges.length - 1];
+    // The common case, blocks in order, extends the last range in place (no allocation).
+    if (last !== undefined && last[1] === beginBytes) last[1] += bytes.length;
+    else this.received.set(pieceIndex, addRange(ranges ?? [], [beginBytes, beginBytes + bytes.length]));
   }
 
   /** Forgets the received bytes of a piece (its download starts over). */
