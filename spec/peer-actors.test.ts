@@ -164,7 +164,7 @@ describe('scheduler', () => {
     const calls: string[] = [];
     const queued: Array<{ peer: string; block: BlockRef }> = [];
     const io = recorder<SchedulerIo>(
-      { nowMs: () => clock.nowMs(), mayStartPieces: () => !memory.short, request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
+      { nowMs: () => clock.nowMs(), mayStartPieces: (nothingRequested) => !memory.short || nothingRequested, request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
       calls,
     );
     const picker = new PiecePicker({ sizeBytes: pieces * PIECE, pieceLengthBytes: PIECE, have: () => false, rng: new SeededRng(2), randomFirstPieces: 0 });
@@ -182,7 +182,7 @@ describe('scheduler', () => {
     return { sim, calls, actor, picker, deliver, queued };
   }
 
-  it('short of memory, asks only for pieces already begun — unless nothing is on its way', () => {
+  it('short of memory, asks only for pieces already begun — unless nothing is requested at all', () => {
     const memory = { short: false };
     const { actor, picker, deliver, queued } = start(8, memory);
     actor.send({ type: 'PEER_JOINED', peer: 'a', bitfield: Bitfield.full(8) });

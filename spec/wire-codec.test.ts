@@ -126,6 +126,26 @@ describe('messages', () => {
     );
   });
 
+  it('decode alike from one reused read buffer (copyRemainder), the buffer scribbled over after each push', () => {
+    fc.assert(
+      fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (messages, cuts) => {
+        const stream = concatBytes([HANDSHAKE, ...messages.map(encodeMessage)]);
+        const decoder = new WireDecoder({ maxPieces: MAX_PIECES, copyRemainder: true });
+        const readBuffer = new Uint8Array(stream.length + 1);
+        const seen: unknown[] = [];
+        for (const part of splitAt(stream, cuts)) {
+          readBuffer.set(part);
+          // Events are used before the next push, as the contract says: copy what they hold.
+          for (const e of decoder.push(readBuffer.subarray(0, part.length))) seen.push(structuredClone(e));
+          readBuffer.fill(0xee);
+        }
+        expect(seen.slice(1)).toEqual(messages);
+        expect(decoder.bufferedBytes()).toBe(0);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('have the BEP 3 byte layout', () => {
     expect([...encodeMessage({ type: 'keep-alive' })]).toEqual([0, 0, 0, 0]);
     expect([...encodeMessage({ type: 'not-interested' })]).toEqual([0, 0, 0, 1, 3]);

@@ -14,8 +14,12 @@ import type { Bitfield } from '../peer/bitfield.js';
 
 export interface SchedulerIo {
   nowMs(): number;
-  /** False while the download holds too many bytes in memory (the disk is behind): no new pieces are begun. */
-  mayStartPieces(): boolean;
+  /**
+   * False while the download holds too many bytes in memory (the disk is behind): no new pieces
+   * are begun. `nothingRequested`: no request is outstanding with any peer (memory held only by
+   * pieces that cannot progress must not stop the download for good).
+   */
+  mayStartPieces(nothingRequested: boolean): boolean;
   request(peer: string, blocks: readonly BlockRef[]): void;
   cancel(peer: string, block: BlockRef): void;
   setInterested(peer: string, interested: boolean): void;
@@ -108,9 +112,8 @@ function fill(context: SchedulerContext, peer: string): void {
   const want = pipeline.depth - outstanding;
   // Refill in batches of a quarter of the depth (fewer, larger writes); never let it run dry.
   if (want <= 0 || (outstanding > 0 && want < Math.ceil(pipeline.depth / 4))) return;
-  // Short of memory, begin no new piece — unless nothing at all is on its way (no deadlock).
-  const startPieces = context.io.mayStartPieces() || ![...context.pipelines.keys()].some((p) => context.picker.outstanding(p) > 0);
-  const blocks = context.picker.pick(peer, want, startPieces);
+  const nothingRequested = ![...context.pipelines.keys()].some((p) => context.picker.outstanding(p) > 0);
+  const blocks = context.picker.pick(peer, want, context.io.mayStartPieces(nothingRequested));
   if (blocks.length > 0) context.io.request(peer, blocks);
 }
 

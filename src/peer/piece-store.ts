@@ -228,6 +228,11 @@ export class PieceStore implements PieceSource {
     return this.unwrittenBytes + this.buffers.size * this.meta.pieceLengthBytes;
   }
 
+  /** Pieces are being hashed or written: memory will be freed soon. */
+  writesPending(): boolean {
+    return this.inflight.size > 0;
+  }
+
   /** `listener` hears when a verified piece has been written out (memory was freed). */
   onWritten(listener: () => void): void {
     this.writtenListeners.push(listener);

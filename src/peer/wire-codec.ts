@@ -188,8 +188,10 @@ export interface WireDecoderOptions {
   /** Largest piece count accepted; bounds the bitfield at ceil(maxPieces / 8) bytes. */
   maxPieces?: number;
   /**
-   * The caller reuses the arrays it pushes (a reused read buffer): after each push the decoder
-   * keeps a copy of the unconsumed bytes, never a view of the pushed array.
+   * The caller reuses the arrays it pushes (a reused read buffer) and uses what push() returns
+   * before pushing again: the decoder then keeps a copy of the unconsumed bytes, never a view of
+   * the pushed array, and assembles a frame split across pushes in a buffer of its own that the
+   * next push reuses. No allocation per read, however the reads fall.
    */
   copyRemainder?: boolean;
 }
@@ -215,6 +217,10 @@ export class WireDecoder {
   private frameChecked = false;
   private failure: WireError | null = null;
   private readonly copyRemainder: boolean;
+  /** copyRemainder mode: two buffers for the unconsumed tail (alternating), one for a split frame. */
+  private tails: [Uint8Array, Uint8Array] | null = null;
+  private tailIndex = 0;
+  private assembly: Uint8Array | null = null;
 
   constructor(options: WireDecoderOptions = {}) {
     this.copyRemainder = options.copyRemainder ?? false;
@@ -266,11 +272,6 @@ export class WireDecoder {
         this.frameLength = -1;
         out.push(this.parse(body));
       }
-      if (this.copyRemainder && this.buffered > 0) {
-        this.chunks = [this.take(this.buffered).slice()];
-        this.head = 0;
-        this.buffered = this.chunks[0]!.length;
-      }
       return out;
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
@@ -279,6 +280,9 @@ export class WireDecoder {
       this.head = 0;
       this.buffered = 0;
       throw error;
+    } finally {
+      // Every way out (the early return inside the handshake too) keeps no view of `bytes`.
+      if (this.copyRemainder && this.buffered > 0) this.keepTail();
     }
   }
 
@@ -378,6 +382,22 @@ export class WireDecoder {
     }
   }
 
+  /** Copies the unconsumed bytes into the tail buffer not in use (they may lie in the other). */
+  private keepTail(): void {
+    const size = this.maxFrameBytes + HEADER_BYTES + HANDSHAKE_BYTES;
+    this.tails ??= [new Uint8Array(size), new Uint8Array(size)];
+    this.tailIndex ^= 1;
+    const tail = this.tails[this.tailIndex]!;
+    let filled = 0;
+    for (const [i, chunk] of this.chunks.entries()) {
+      const part = i === 0 ? chunk.subarray(this.head) : chunk;
+      tail.set(part, filled);
+      filled += part.length;
+    }
+    this.chunks = [tail.subarray(0, filled)];
+    this.head = 0;
+  }
+
   /** The next `count` bytes: a view when they lie in one chunk, else one copy. */
   private take(count: number): Uint8Array {
     const first = this.chunks[0]!;
@@ -386,7 +406,9 @@ export class WireDecoder {
       this.skip(count);
       return out;
     }
-    const out = new Uint8Array(count);
+    // A frame split across pushes: in copyRemainder mode, assembled in a reused buffer.
+    if (this.copyRemainder) this.assembly ??= new Uint8Array(this.maxFrameBytes + HEADER_BYTES + HANDSHAKE_BYTES);
+    const out = this.copyRemainder ? this.assembly!.subarray(0, count) : new Uint8Array(count);
     let filled = 0;
     let index = 0;
     let head = this.head;
