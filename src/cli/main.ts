@@ -10,6 +10,7 @@ import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
 import { clusterInit, runTrackerNode, showStatus } from './tracker-commands.js';
 import { clusterUp } from './cluster-up.js';
+import { runShell, type ShellOptions } from './shell.js';
 import { emitJson, peerGet, peerKeygen, peerMeta, peerSeed, peerTicket, type GetOptions, type SeedOptions } from './peer-commands.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { stdoutSink } from './line-sink.js';
@@ -117,6 +118,18 @@ function buildProgram(): Command {
     .option('--quiet', 'print only the summary, not the trace', false)
     .action(async (options: { seed: string; steps: number; nodes: number; clients: number; historyOut?: string; replay?: string; quiet: boolean }) => {
       process.exitCode = await runSim(createRealWorld().fs, options, stdoutSink());
+    });
+
+  program
+    .command('shell')
+    .description('The peer: tracker commands, sharing and downloads, one command a line (interactive or scripted)')
+    .option('--cluster <file>', "the trackers' cluster.json", '.clique/cluster.json')
+    .option('--listen <host:port>', 'where this peer serves its files', '127.0.0.1:0')
+    .option('--home <dir>', "this peer's own state (journal of pieces, shared files)", '.clique/peer')
+    .option('--json', 'answer every command with one JSON line', false)
+    .option('--serve', 'after the end of input, keep serving until SIGINT or SIGTERM', false)
+    .action(async (options: ShellOptions) => {
+      process.exitCode = await runShell(createRealWorld(), options);
     });
 
   const peer = program.command('peer').description('The peer data plane on its own, with tickets given directly (tests and benchmarks)');

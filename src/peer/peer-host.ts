@@ -114,6 +114,11 @@ export class PeerHost {
     for (const served of this.served.values()) if (served.key.startsWith(`${fileId}/`)) served.wire.close('UNSHARED');
   }
 
+  /** Stops serving everything (logout): every downloader's connection is closed. */
+  unshareAll(): void {
+    for (const fileId of [...this.shares.keys()]) this.unshare(fileId);
+  }
+
   isSharing(fileId: string): boolean {
     return this.shares.has(fileId);
   }

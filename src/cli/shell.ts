@@ -1,0 +1,120 @@
+// Why this file exists: `clique shell`, the peer a user touches (DESIGN.md §1). It starts the
+// peer (tracker client, serving host, home), then reads one command a line — from a terminal
+// with a prompt and completion, or from a script — and answers each: one JSON line with
+// --json, else a short human answer; errors are one line with their code. At the end of input
+// it waits for running downloads; the exit status is 0 if every command and download
+// succeeded, 1 if any failed, 2 for bad usage. With --serve it keeps serving until a signal.
+
+import { createInterface } from 'node:readline';
+import { ed25519PublicKeyFromRaw } from '../log/domain/ticket.js';
+import { PeerError, PeerNode } from '../peer/peer-node.js';
+import { loadClusterConfig } from '../raft/cluster-config.js';
+import { isWorldError, type World } from '../sim/world.js';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
+import { parseAddress } from './peer-commands.js';
+import { formatResult } from './shell-format.js';
+
+export interface ShellOptions {
+  cluster?: string;
+  listen: string;
+  home: string;
+  json: boolean;
+  serve: boolean;
+}
+
+type Answer = { ok: true; command: string; result: unknown } | { ok: false; command: string; error: { code: string; message: string } };
+
+async function startPeer(world: World, options: ShellOptions): Promise<PeerNode> {
+  if (options.cluster === undefined) throw new CliError('BAD_USAGE', 'give --cluster FILE (the cluster.json of the trackers)', EXIT_USAGE);
+  const config = await loadClusterConfig(world.fs, options.cluster);
+  const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(config.publicKey, 'base64')));
+  try {
+    return await PeerNode.start(world, {
+      trackerNodes: config.nodes.map((n) => n.client),
+      clusterPublicKey: publicKey,
+      listen: parseAddress(options.listen),
+      home: options.home,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+  } catch (error) {
+    if (isWorldError(error, 'LOCKED')) throw new CliError('HOME_IN_USE', `${options.home} is in use by another shell`);
+    throw error;
+  }
+}
+
+/** Runs one line; never throws. */
+export async function runLine(peer: PeerNode, line: string): Promise<Answer | null> {
+  const words = splitWords(line.trim());
+  if (words === null) return { ok: false, command: '', error: { code: 'BAD_QUOTES', message: 'a quote is not closed' } };
+  if (words.length === 0) return null;
+  const [name, ...args] = words as [string, ...string[]];
+  try {
+    if (name === 'help') {
+      if (args.length > 1) throw new PeerError('BAD_ARGUMENTS', 'usage: help [command]');
+      return { ok: true, command: name, result: helpText(args[0]) };
+    }
+    const command = SHELL_COMMANDS[name];
+    if (!command) throw new PeerError('UNKNOWN_COMMAND', `no command ${name}; try help`);
+    if (args.length !== command.args) throw new PeerError('BAD_ARGUMENTS', `usage: ${command.usage}`);
+    return { ok: true, command: name, result: (await command.run(peer, args)) ?? null };
+  } catch (error) {
+    const code = error instanceof PeerError ? error.code : 'INTERNAL';
+    return { ok: false, command: name, error: { code, message: error instanceof Error ? error.message : String(error) } };
+  }
+}
+
+function print(answer: Answer, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(answer) + '\n');
+  } else if (answer.ok) {
+    const text = formatResult(answer.command, answer.result);
+    if (text.length > 0) process.stdout.write(text + '\n');
+  } else {
+    process.stdout.write(`error ${answer.error.code}: ${answer.error.message}\n`);
+  }
+}
+
+export async function runShell(world: World, options: ShellOptions): Promise<number> {
+  const peer = await startPeer(world, options);
+  const interactive = process.stdin.isTTY === true;
+  const lines = createInterface({
+    input: process.stdin,
+    output: interactive ? process.stdout : undefined,
+    terminal: interactive,
+    completer: (line: string) => {
+      const names = [...Object.keys(SHELL_COMMANDS), 'help', 'quit'];
+      const hits = names.filter((n) => n.startsWith(line.trim()));
+      return [hits.length > 0 ? hits : names, line];
+    },
+  });
+  if (interactive) {
+    lines.setPrompt('clique> ');
+    lines.prompt();
+  }
+  let failures = 0;
+  for await (const line of lines) {
+    if (line.trim() === 'quit') break;
+    const answer = await runLine(peer, line);
+    if (answer) {
+      if (!answer.ok) failures++;
+      print(answer, options.json);
+    }
+    if (interactive) lines.prompt();
+  }
+  lines.close();
+  // The end of input waits for running downloads, as `wait` does.
+  const ending = await runLine(peer, 'wait');
+  if (ending && !ending.ok) {
+    failures++;
+    print(ending, options.json);
+  }
+  if (options.serve) {
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  }
+  await peer.close();
+  return failures === 0 ? EXIT_OK : EXIT_FAILED;
+}

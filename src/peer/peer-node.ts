@@ -1,0 +1,369 @@
+// Why this file exists: the peer as one object the shell drives (DESIGN.md §1, §5): a tracker
+// client and its session (login, heartbeats, logout), the serving host, the files this user
+// shares (remembered in the home so sharing resumes at the next login) and the downloads.
+// Every method either returns a result or throws a PeerError with a stable code; a refused
+// command changes nothing.
+
+import type { KeyObject } from 'node:crypto';
+import { fromUtf8, toHex, utf8 } from '../log/domain/bytes.js';
+import type { FileMeta } from '../log/domain/commands.js';
+import type { FileDetail } from '../log/domain/queries.js';
+import type { SessionCredential, SessionQuery } from '../raft/client-protocol.js';
+import { TrackerClient, TrackerError, TrackerUnavailableError } from '../raft/tracker-client.js';
+import type { KvStore, NetAddress, Timer, World } from '../sim/world.js';
+import { CompleteFile } from './complete-file.js';
+import { Download, type DownloadCounters, type DownloadOutcome } from './download.js';
+import { hashFile } from './file-meta.js';
+import { PeerHost } from './peer-host.js';
+import { PieceStoreError } from './piece-store.js';
+
+/** A refusal the user can act on: a stable upper-snake code and one line. */
+export class PeerError extends Error {
+  override name = 'PeerError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PeerNodeOptions {
+  trackerNodes: string[];
+  clusterPublicKey: KeyObject;
+  listen: NetAddress;
+  /** The peer's home: its LevelDB (journal of pieces, shared files). */
+  home: string;
+  heartbeatMs?: number;
+  log?: (line: string) => void;
+}
+
+interface SharedFile {
+  group: string;
+  path: string;
+  meta: FileMeta;
+}
+
+export interface DownloadView {
+  id: number;
+  group: string;
+  name: string;
+  destination: string;
+  state: 'running' | 'complete' | 'failed';
+  sizeBytes: number;
+  verifiedBytes: number;
+  bytesPerSecond: number;
+  peers: number;
+  failure?: { code: string; message: string };
+  counters: DownloadCounters;
+}
+
+interface RunningDownload {
+  id: number;
+  group: string;
+  meta: FileMeta;
+  destination: string;
+  download: Download;
+  outcome: DownloadOutcome | null;
+  renew: Timer | null;
+  /** (time, verified bytes) a few seconds back, for the rate. */
+  samples: Array<[number, number]>;
+}
+
+const SHARE_PREFIX = 'share:';
+
+export class PeerNode {
+  readonly peerId: Uint8Array;
+  private session: (SessionCredential & { user: string }) | null = null;
+  private heartbeat: Timer | null = null;
+  private readonly downloads: RunningDownload[] = [];
+  private ticketCache = new Map<string, { ticket: string; expires: number }>();
+
+  private constructor(
+    private readonly world: World,
+    private readonly options: PeerNodeOptions,
+    private readonly tracker: TrackerClient,
+    private readonly host: PeerHost,
+    private readonly home: KvStore,
+    peerId: Uint8Array,
+  ) {
+    this.peerId = peerId;
+  }
+
+  static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
+    await world.fs.mkdir(options.home, { recursive: true });
+    const home = await world.kv.open(`${options.home}/db`, { createIfMissing: true });
+    const peerId = world.rng.bytes(20);
+    const host = await PeerHost.start(world, { listen: options.listen, peerId, clusterPublicKey: options.clusterPublicKey, ...(options.log ? { log: options.log } : {}) });
+    const tracker = new TrackerClient(world, { nodes: options.trackerNodes, clientId: 'peer' });
+    return new PeerNode(world, options, tracker, host, home, peerId);
+  }
+
+  get address(): NetAddress {
+    return this.host.address;
+  }
+
+  get user(): string | null {
+    return this.session?.user ?? null;
+  }
+
+  // ---- tracker calls, with their errors as PeerErrors ----
+
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof TrackerError) throw new PeerError(error.code, error.message);
+      if (error instanceof TrackerUnavailableError) throw new PeerError('TRACKER_UNAVAILABLE', error.message);
+      throw error;
+    }
+  }
+
+  private requireSession(): SessionCredential & { user: string } {
+    if (!this.session) throw new PeerError('NOT_LOGGED_IN', 'log in first');
+    return this.session;
+  }
+
+  async createUser(user: string, password: string): Promise<{ user: string }> {
+    await this.call(() => this.tracker.createUser(user, password));
+    return { user };
+  }
+
+  /** Logs in, starts heartbeats, and shares again every file this home shared that is still on disk. */
+  async login(user: string, password: string): Promise<{ user: string; resumed: string[] }> {
+    if (this.session) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.session.user}; log out first`);
+    const address = `${this.host.address.host}:${this.host.address.port}`;
+    this.session = await this.call(() => this.tracker.login(user, password, address));
+    this.startHeartbeat();
+    const resumed: string[] = [];
+    for (const shared of await this.sharedFiles(user)) {
+      const source = await CompleteFile.open(this.world, shared.path, shared.meta);
+      if (source === null) continue; // moved or changed: not offered again
+      try {
+        await this.call(() => this.tracker.command(this.session!, { type: 'ShareFile', group: shared.group, file: shared.meta }));
+        this.host.share({ meta: shared.meta, group: shared.group, source });
+        resumed.push(`${shared.group}/${shared.meta.name}`);
+      } catch (error) {
+        this.options.log?.(`not sharing ${shared.meta.name} again: ${error instanceof Error ? error.message : String(error)}`);
+        await source.close();
+      }
+    }
+    return { user, resumed };
+  }
+
+  /** Closes the session (the tracker forgets what it held) and stops serving. */
+  async logout(): Promise<{ user: string }> {
+    const session = this.requireSession();
+    await this.call(() => this.tracker.command(session, { type: 'CloseSession' }));
+    this.endSession();
+    return { user: session.user };
+  }
+
+  private endSession(): void {
+    this.heartbeat?.cancel();
+    this.heartbeat = null;
+    this.session = null;
+    this.ticketCache.clear();
+    this.host.unshareAll();
+  }
+
+  private startHeartbeat(): void {
+    const beat = (): void => {
+      const session = this.session;
+      if (!session) return;
+      this.tracker.heartbeat(session).then(
+        () => undefined,
+        (error: unknown) => this.options.log?.(`heartbeat: ${error instanceof Error ? error.message : String(error)}`),
+      );
+      this.heartbeat = this.world.clock.setTimer(this.options.heartbeatMs ?? 5_000, beat);
+    };
+    this.heartbeat = this.world.clock.setTimer(this.options.heartbeatMs ?? 5_000, beat);
+  }
+
+  async command(command: Record<string, unknown>): Promise<{ index: number }> {
+    const session = this.requireSession();
+    return this.call(() => this.tracker.command(session, command));
+  }
+
+  async query(query: SessionQuery): Promise<unknown> {
+    const session = this.requireSession();
+    return this.call(() => this.tracker.query(session, query));
+  }
+
+  // ---- sharing ----
+
+  /** Hashes the file, tells the tracker, serves it, and remembers it for the next login. */
+  async uploadFile(path: string, group: string): Promise<{ group: string; name: string; fileId: string; sizeBytes: number }> {
+    const session = this.requireSession();
+    const name = path.split('/').pop() ?? path;
+    const meta = await hashFile(this.world, path, name);
+    if (meta === null) throw new PeerError('FILE_NOT_FOUND', `${path} is not a regular file`);
+    const source = await CompleteFile.open(this.world, path, meta);
+    if (source === null) throw new PeerError('FILE_CHANGED', `${path} changed while it was read`);
+    try {
+      await this.call(() => this.tracker.command(session, { type: 'ShareFile', group, file: meta }));
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
+    this.host.share({ meta, group, source });
+    await this.remember(session.user, { group, path, meta });
+    return { group, name, fileId: meta.fileId, sizeBytes: meta.sizeBytes };
+  }
+
+  async stopShare(group: string, name: string): Promise<{ group: string; name: string }> {
+    const session = this.requireSession();
+    await this.call(() => this.tracker.command(session, { type: 'StopShare', group, name }));
+    for (const shared of await this.sharedFiles(session.user)) {
+      if (shared.group === group && shared.meta.name === name) {
+        this.host.unshare(shared.meta.fileId);
+        await this.home.batch([{ type: 'del', key: shareKey(session.user, group, shared.meta.fileId) }], { sync: true });
+      }
+    }
+    return { group, name };
+  }
+
+  private async remember(user: string, shared: SharedFile): Promise<void> {
+    await this.home.batch([{ type: 'put', key: shareKey(user, shared.group, shared.meta.fileId), value: utf8(JSON.stringify(shared)) }], { sync: true });
+  }
+
+  private async sharedFiles(user: string): Promise<SharedFile[]> {
+    const out: SharedFile[] = [];
+    const prefix = `${SHARE_PREFIX}${user}\u0000`;
+    for await (const chunk of this.home.iterate({ gte: prefix, lt: `${prefix}\uffff` })) {
+      for (const [, value] of chunk) out.push(JSON.parse(fromUtf8(value)) as SharedFile);
+    }
+    return out;
+  }
+
+  // ---- downloading ----
+
+  /** Starts a download and answers at once; `destination` is a directory (the file keeps its name) or a file path. */
+  async downloadFile(group: string, name: string, destination: string): Promise<{ download: number; group: string; name: string; destination: string }> {
+    const session = this.requireSession();
+    const detail = (await this.query({ name: 'file', group, file: name })) as FileDetail;
+    const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
+    const path = await this.destinationPath(destination, detail.name);
+    if (detail.holders.length === 0) throw new PeerError('NO_HOLDERS', `nobody online holds ${name} in ${group}`);
+    if (this.downloads.some((d) => d.outcome === null && d.destination === path)) throw new PeerError('ALREADY_DOWNLOADING', `${path} is being downloaded`);
+    const ticket = await this.freshTicket(session, group, meta.fileId);
+    const download = await Download.start(this.world, {
+      meta,
+      destinationPath: path,
+      journal: this.home,
+      peerId: this.peerId,
+      ticket: () => this.ticketCache.get(`${group}/${meta.fileId}`)?.ticket ?? ticket.ticket,
+      holders: detail.holders.map((h) => parseHostPort(h.address)),
+      ...(this.options.log ? { log: this.options.log } : {}),
+    });
+    if (download instanceof PieceStoreError) throw new PeerError(download.code, download.message);
+    const running: RunningDownload = { id: this.downloads.length + 1, group, meta, destination: path, download, outcome: null, renew: null, samples: [] };
+    this.downloads.push(running);
+    // Serve what we have verified at once, and tell the tracker we hold part of it.
+    this.host.share({ meta, group, source: download.store });
+    this.call(() => this.tracker.command(session, { type: 'HoldPartial', group, fileId: meta.fileId })).catch(() => undefined);
+    this.scheduleRenewal(running, ticket.expires);
+    void download.done.then((outcome) => this.finished(running, outcome));
+    return { download: running.id, group, name: detail.name, destination: path };
+  }
+
+  private async destinationPath(destination: string, name: string): Promise<string> {
+    const stat = await this.world.fs.stat(destination);
+    if (stat?.isDirectory) return `${destination.replace(/\/+$/, '')}/${name}`;
+    if (stat !== null) throw new PeerError('DESTINATION_EXISTS', `${destination} exists`);
+    const parent = destination.includes('/') ? destination.slice(0, destination.lastIndexOf('/')) || '/' : '.';
+    const parentStat = await this.world.fs.stat(parent);
+    if (parentStat === null || !parentStat.isDirectory) throw new PeerError('BAD_DESTINATION', `${parent} is not a directory`);
+    return destination;
+  }
+
+  private async freshTicket(session: SessionCredential, group: string, fileId: string): Promise<{ ticket: string; expires: number }> {
+    const ticket = await this.call(() => this.tracker.ticket(session, group, fileId, toHex(this.peerId)));
+    this.ticketCache.set(`${group}/${fileId}`, ticket);
+    return ticket;
+  }
+
+  /** Renews the ticket at half its life while the download runs (leaving the group stops renewal). */
+  private scheduleRenewal(running: RunningDownload, expiresMs: number): void {
+    const delayMs = Math.max(1_000, (expiresMs - this.world.clock.nowMs()) / 2);
+    running.renew = this.world.clock.setTimer(delayMs, () => {
+      const session = this.session;
+      if (running.outcome !== null || !session) return;
+      this.freshTicket(session, running.group, running.meta.fileId).then(
+        (ticket) => this.scheduleRenewal(running, ticket.expires),
+        (error: unknown) => {
+          this.options.log?.(`ticket renewal for ${running.meta.name}: ${error instanceof Error ? error.message : String(error)}`);
+          this.scheduleRenewal(running, this.world.clock.nowMs() + 10_000);
+        },
+      );
+    });
+  }
+
+  private async finished(running: RunningDownload, outcome: DownloadOutcome): Promise<void> {
+    running.outcome = outcome;
+    running.renew?.cancel();
+    const session = this.session;
+    if (outcome.state !== 'complete' || !session) return;
+    // Complete: a holder and sharer of the file like its first owner; resumed at the next login.
+    try {
+      await this.call(() => this.tracker.command(session, { type: 'ShareFile', group: running.group, file: running.meta }));
+      await this.remember(session.user, { group: running.group, path: running.destination, meta: running.meta });
+    } catch (error) {
+      this.options.log?.(`could not announce ${running.meta.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  showDownloads(): DownloadView[] {
+    const nowMs = this.world.clock.nowMs();
+    return this.downloads.map((d) => {
+      const verifiedBytes = d.outcome?.state === 'complete' ? d.meta.sizeBytes : d.download.store.verifiedBytes();
+      d.samples.push([nowMs, verifiedBytes]);
+      while (d.samples.length > 2 && nowMs - d.samples[0]![0] > 5_000) d.samples.shift();
+      const [t0, b0] = d.samples[0]!;
+      const counters = d.download.counters();
+      return {
+        id: d.id,
+        group: d.group,
+        name: d.meta.name,
+        destination: d.destination,
+        state: d.outcome?.state ?? 'running',
+        sizeBytes: d.meta.sizeBytes,
+        verifiedBytes,
+        bytesPerSecond: nowMs > t0 ? Math.round(((verifiedBytes - b0) * 1000) / (nowMs - t0)) : 0,
+        peers: Object.keys(counters.bytesFromPeer).length,
+        ...(d.outcome?.state === 'failed' ? { failure: { code: d.outcome.code, message: d.outcome.message } } : {}),
+        counters,
+      };
+    });
+  }
+
+  /** Waits for every running download; the failed ones. */
+  async waitDownloads(): Promise<DownloadView[]> {
+    await Promise.all(this.downloads.map((d) => d.download.done));
+    // Let the completion announcements settle before answering.
+    await Promise.all(this.downloads.map((d) => (d.outcome === null ? d.download.done : Promise.resolve())));
+    return this.showDownloads().filter((d) => d.state === 'failed');
+  }
+
+  /** Logs out if logged in, stops serving, closes everything. */
+  async close(): Promise<void> {
+    if (this.session) await this.logout().catch(() => this.endSession());
+    for (const d of this.downloads) {
+      d.renew?.cancel();
+      if (d.outcome === null) await d.download.stop();
+      await d.download.close();
+    }
+    await this.host.close();
+    this.tracker.close();
+    await this.home.close();
+  }
+}
+
+function shareKey(user: string, group: string, fileId: string): string {
+  return `${SHARE_PREFIX}${user}\u0000${group}\u0000${fileId}`;
+}
+
+export function parseHostPort(text: string): NetAddress {
+  const at = text.lastIndexOf(':');
+  return { host: text.slice(0, at), port: Number(text.slice(at + 1)) };
+}
