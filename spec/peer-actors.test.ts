@@ -1,13 +1,15 @@
-// The peer's XState machines on the simulated clock (issue 6): the fetching and serving
+// The peer's XState machines on the simulated clock (issues 6, 7): the fetching and serving
 // connections (timeouts, refusal, admission, choke, keep-alive, idleness), the scheduler
-// (pipeline depth from the measured rate, snubbing a stalled peer, strikes and a ban), and the
-// upload choker (bounded slots plus an optimistic one, fastest first, rotation).
+// (pipeline depth from the measured rate, snubbing a stalled peer, strikes and a ban), the
+// upload choker (bounded slots plus an optimistic one, fastest first, rotation), and the
+// session (login, heartbeats through a failover, expiry, logout).
 
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { fetchConnectionMachine, type FetchConnectionIo } from '../src/actors/fetch-connection.js';
 import { BAN_STRIKES, schedulerMachine, type SchedulerIo } from '../src/actors/scheduler.js';
 import { serveConnectionMachine, type ServeConnectionIo } from '../src/actors/serve-connection.js';
+import { sessionMachine, type SessionIo } from '../src/actors/session.js';
 import { uploadChokerMachine } from '../src/actors/upload-choker.js';
 import { DEFAULT_CONNECTION_TIMINGS } from '../src/actors/wire-events.js';
 import { Bitfield } from '../src/peer/bitfield.js';
@@ -300,5 +302,70 @@ describe('upload choker', () => {
       for (const key of unchoked) if (key !== 'e' && key !== 'f') optimists.add(key);
     }
     expect(optimists.size).toBeGreaterThan(1);
+  });
+});
+
+describe('session', () => {
+  class Refusal extends Error {
+    constructor(readonly code: string) {
+      super(code);
+    }
+  }
+  function start(heartbeat: () => Promise<void>) {
+    const { sim, clock } = simClock();
+    const calls: string[] = [];
+    const io: SessionIo = {
+      login: async (user, password) => {
+        if (password !== 'pw') throw new Refusal('BAD_CREDENTIALS');
+        return { user, sessionId: 's1', token: 't' };
+      },
+      heartbeat: async () => {
+        calls.push(`heartbeat at ${clock.nowMs() - start0}`);
+        return heartbeat();
+      },
+      logout: async () => void calls.push('logout'),
+      opened: async () => ['g/f'],
+      ended: (reason) => void calls.push(`ended ${reason}`),
+      codeOf: (error) => (error instanceof Refusal ? error.code : 'INTERNAL'),
+    };
+    const start0 = clock.nowMs();
+    const actor = createActor(sessionMachine, { clock: xstateClock(clock), input: { io, heartbeatMs: 5_000 } }).start();
+    return { sim, calls, actor };
+  }
+
+  it('refuses a bad password and stays logged out', async () => {
+    const { sim, actor } = start(async () => {});
+    actor.send({ type: 'LOGIN', user: 'alice', password: 'nope' });
+    await sim.runFor(1);
+    expect(actor.getSnapshot().value).toBe('loggedOut');
+    expect(actor.getSnapshot().context.error).toMatchObject({ code: 'BAD_CREDENTIALS' });
+  });
+
+  it('beats every heartbeatMs, rides out a tracker failover, and ends when the tracker expired it', async () => {
+    let answer: () => Promise<void> = async () => {};
+    const { sim, calls, actor } = start(() => answer());
+    actor.send({ type: 'LOGIN', user: 'alice', password: 'pw' });
+    await sim.runFor(1);
+    expect(actor.getSnapshot().matches('active')).toBe(true);
+    expect(actor.getSnapshot().context.openedResult).toEqual(['g/f']);
+    await sim.runFor(10_000);
+    expect(calls).toEqual(['heartbeat at 5000', 'heartbeat at 10000']);
+    answer = async () => Promise.reject(new Refusal('TRACKER_UNAVAILABLE'));
+    await sim.runFor(5_000);
+    expect(actor.getSnapshot().matches('active')).toBe(true);
+    answer = async () => Promise.reject(new Refusal('NOT_LOGGED_IN'));
+    await sim.runFor(5_000);
+    expect(actor.getSnapshot().value).toBe('loggedOut');
+    expect(calls.at(-1)).toBe('ended expired');
+  });
+
+  it('logs out: the tracker hears of it and serving stops', async () => {
+    const { sim, calls, actor } = start(async () => {});
+    actor.send({ type: 'LOGIN', user: 'alice', password: 'pw' });
+    await sim.runFor(1);
+    actor.send({ type: 'LOGOUT' });
+    await sim.runFor(1);
+    expect(actor.getSnapshot().value).toBe('loggedOut');
+    expect(calls).toEqual(['logout', 'ended logout']);
   });
 });

@@ -5,6 +5,9 @@
 // command changes nothing.
 
 import type { KeyObject } from 'node:crypto';
+import { createActor, waitFor, type Actor } from 'xstate';
+import { sessionMachine, type Credential } from '../actors/session.js';
+import { xstateClock } from '../sim/xstate-clock.js';
 import { fromUtf8, toHex, utf8 } from '../log/domain/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
 import type { FileDetail } from '../log/domain/queries.js';
@@ -74,8 +77,7 @@ const SHARE_PREFIX = 'share:';
 
 export class PeerNode {
   readonly peerId: Uint8Array;
-  private session: (SessionCredential & { user: string }) | null = null;
-  private heartbeat: Timer | null = null;
+  private readonly sessionActor: Actor<typeof sessionMachine>;
   private readonly downloads: RunningDownload[] = [];
   private ticketCache = new Map<string, { ticket: string; expires: number }>();
 
@@ -88,6 +90,28 @@ export class PeerNode {
     peerId: Uint8Array,
   ) {
     this.peerId = peerId;
+    this.sessionActor = createActor(sessionMachine, {
+      clock: xstateClock(world.clock),
+      input: {
+        heartbeatMs: options.heartbeatMs ?? 5_000,
+        io: {
+          login: (user, password) => this.tracker.login(user, password, `${this.host.address.host}:${this.host.address.port}`),
+          heartbeat: (session) => this.tracker.heartbeat(session),
+          logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
+          opened: (session) => this.offerSharedFiles(session),
+          ended: (reason) => {
+            this.options.log?.(`session ended (${reason}): no longer serving`);
+            this.ticketCache.clear();
+            this.host.unshareAll();
+          },
+          codeOf: (error) => (error instanceof TrackerError ? error.code : error instanceof TrackerUnavailableError ? 'TRACKER_UNAVAILABLE' : 'INTERNAL'),
+        },
+      },
+    }).start();
+  }
+
+  private get session(): Credential | null {
+    return this.sessionActor.getSnapshot().context.session;
   }
 
   static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
@@ -119,9 +143,10 @@ export class PeerNode {
     }
   }
 
-  private requireSession(): SessionCredential & { user: string } {
-    if (!this.session) throw new PeerError('NOT_LOGGED_IN', 'log in first');
-    return this.session;
+  private requireSession(): Credential {
+    const session = this.session;
+    if (!session || !this.sessionActor.getSnapshot().matches('active')) throw new PeerError('NOT_LOGGED_IN', 'log in first');
+    return session;
   }
 
   async createUser(user: string, password: string): Promise<{ user: string }> {
@@ -129,18 +154,32 @@ export class PeerNode {
     return { user };
   }
 
-  /** Logs in, starts heartbeats, and shares again every file this home shared that is still on disk. */
+  /** Logs in (the session actor then beats) and offers again every file this home shared that is still on disk. */
   async login(user: string, password: string): Promise<{ user: string; resumed: string[] }> {
-    if (this.session) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.session.user}; log out first`);
-    const address = `${this.host.address.host}:${this.host.address.port}`;
-    this.session = await this.call(() => this.tracker.login(user, password, address));
-    this.startHeartbeat();
+    if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
+    this.sessionActor.send({ type: 'LOGIN', user, password });
+    const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingIn'));
+    if (!after.matches('active')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'login failed');
+    return { user, resumed: after.context.openedResult as string[] };
+  }
+
+  /** Closes the session (the tracker forgets what it held) and stops serving. */
+  async logout(): Promise<{ user: string }> {
+    const session = this.requireSession();
+    this.sessionActor.send({ type: 'LOGOUT' });
+    const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingOut'));
+    if (!after.matches('loggedOut')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'logout failed');
+    return { user: session.user };
+  }
+
+  /** Shares again, with the tracker and the serving host, what this home shared before. */
+  private async offerSharedFiles(session: Credential): Promise<string[]> {
     const resumed: string[] = [];
-    for (const shared of await this.sharedFiles(user)) {
+    for (const shared of await this.sharedFiles(session.user)) {
       const source = await CompleteFile.open(this.world, shared.path, shared.meta);
       if (source === null) continue; // moved or changed: not offered again
       try {
-        await this.call(() => this.tracker.command(this.session!, { type: 'ShareFile', group: shared.group, file: shared.meta }));
+        await this.call(() => this.tracker.command(session, { type: 'ShareFile', group: shared.group, file: shared.meta }));
         this.host.share({ meta: shared.meta, group: shared.group, source });
         resumed.push(`${shared.group}/${shared.meta.name}`);
       } catch (error) {
@@ -148,36 +187,7 @@ export class PeerNode {
         await source.close();
       }
     }
-    return { user, resumed };
-  }
-
-  /** Closes the session (the tracker forgets what it held) and stops serving. */
-  async logout(): Promise<{ user: string }> {
-    const session = this.requireSession();
-    await this.call(() => this.tracker.command(session, { type: 'CloseSession' }));
-    this.endSession();
-    return { user: session.user };
-  }
-
-  private endSession(): void {
-    this.heartbeat?.cancel();
-    this.heartbeat = null;
-    this.session = null;
-    this.ticketCache.clear();
-    this.host.unshareAll();
-  }
-
-  private startHeartbeat(): void {
-    const beat = (): void => {
-      const session = this.session;
-      if (!session) return;
-      this.tracker.heartbeat(session).then(
-        () => undefined,
-        (error: unknown) => this.options.log?.(`heartbeat: ${error instanceof Error ? error.message : String(error)}`),
-      );
-      this.heartbeat = this.world.clock.setTimer(this.options.heartbeatMs ?? 5_000, beat);
-    };
-    this.heartbeat = this.world.clock.setTimer(this.options.heartbeatMs ?? 5_000, beat);
+    return resumed;
   }
 
   async command(command: Record<string, unknown>): Promise<{ index: number }> {
@@ -347,7 +357,9 @@ export class PeerNode {
 
   /** Logs out if logged in, stops serving, closes everything. */
   async close(): Promise<void> {
-    if (this.session) await this.logout().catch(() => this.endSession());
+    if (this.sessionActor.getSnapshot().matches('active')) await this.logout().catch(() => undefined);
+    this.sessionActor.stop();
+    this.host.unshareAll();
     for (const d of this.downloads) {
       d.renew?.cancel();
       if (d.outcome === null) await d.download.stop();
