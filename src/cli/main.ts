@@ -128,6 +128,7 @@ function buildProgram(): Command {
     .option('--home <dir>', "this peer's own state (journal of pieces, shared files)", '.clique/peer')
     .option('--json', 'answer every command with one JSON line', false)
     .option('--serve', 'after the end of input, keep serving until SIGINT or SIGTERM', false)
+    .option('--max-upload-rate <bytes-per-second>', 'upload limit', parseCount(1e9))
     .action(async (options: ShellOptions) => {
       process.exitCode = await runShell(createRealWorld(), options);
     });

@@ -21,6 +21,7 @@ export interface ShellOptions {
   home: string;
   json: boolean;
   serve: boolean;
+  maxUploadRate?: number;
 }
 
 type Answer = { ok: true; command: string; result: unknown } | { ok: false; command: string; error: { code: string; message: string } };
@@ -35,6 +36,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
       clusterPublicKey: publicKey,
       listen: parseAddress(options.listen),
       home: options.home,
+      ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
       log: (line) => process.stderr.write(`${line}\n`),
     });
   } catch (error) {

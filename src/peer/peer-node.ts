@@ -38,6 +38,8 @@ export interface PeerNodeOptions {
   /** The peer's home: its LevelDB (journal of pieces, shared files). */
   home: string;
   heartbeatMs?: number;
+  /** Upload limit over all connections, bytes per second. */
+  maxUploadBytesPerSecond?: number;
   log?: (line: string) => void;
 }
 
@@ -118,7 +120,13 @@ export class PeerNode {
     await world.fs.mkdir(options.home, { recursive: true });
     const home = await world.kv.open(`${options.home}/db`, { createIfMissing: true });
     const peerId = world.rng.bytes(20);
-    const host = await PeerHost.start(world, { listen: options.listen, peerId, clusterPublicKey: options.clusterPublicKey, ...(options.log ? { log: options.log } : {}) });
+    const host = await PeerHost.start(world, {
+      listen: options.listen,
+      peerId,
+      clusterPublicKey: options.clusterPublicKey,
+      ...(options.maxUploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadBytesPerSecond }),
+      ...(options.log ? { log: options.log } : {}),
+    });
     const tracker = new TrackerClient(world, { nodes: options.trackerNodes, clientId: 'peer' });
     return new PeerNode(world, options, tracker, host, home, peerId);
   }
