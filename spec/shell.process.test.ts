@@ -189,6 +189,10 @@ describe('clique shell, scripted', () => {
     for (const a of answers) if (!a.ok) expect(a.error!.message).not.toContain('\n');
     const [groups] = ok(await s.run('list_groups'));
     expect((groups as Array<{ group: string }>).map((g) => g.group)).not.toContain('../etc');
+    // A second shell on the same home is refused.
+    const twin = shell('frank');
+    expect(await twin.end()).toBe(1);
+    expect(twin.stderr.join('\n')).toMatch(/^error HOME_IN_USE: /m);
     expect(await s.end()).toBe(1);
   }, 60_000);
 });

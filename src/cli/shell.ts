@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { ed25519PublicKeyFromRaw } from '../log/domain/ticket.js';
 import { PeerError, PeerNode } from '../peer/peer-node.js';
 import { loadClusterConfig } from '../raft/cluster-config.js';
-import { isWorldError, type World } from '../sim/world.js';
+import type { World } from '../sim/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
 import { parseAddress } from './peer-commands.js';
@@ -18,7 +18,9 @@ import { formatResult } from './shell-format.js';
 export interface ShellOptions {
   cluster?: string;
   listen: string;
-  home: string;
+  /** A fixed home; by default one home per user under homes. */
+  home?: string;
+  homes: string;
   json: boolean;
   serve: boolean;
   maxUploadRate?: number;
@@ -35,12 +37,12 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
       trackerNodes: config.nodes.map((n) => n.client),
       clusterPublicKey: publicKey,
       listen: parseAddress(options.listen),
-      home: options.home,
+      home: options.home ?? { perUser: options.homes },
       ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
       log: (line) => process.stderr.write(`${line}\n`),
     });
   } catch (error) {
-    if (isWorldError(error, 'LOCKED')) throw new CliError('HOME_IN_USE', `${options.home} is in use by another shell`);
+    if (error instanceof PeerError) throw new CliError(error.code, error.message);
     throw error;
   }
 }

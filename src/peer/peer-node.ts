@@ -13,7 +13,7 @@ import type { FileMeta } from '../log/domain/commands.js';
 import type { FileDetail } from '../log/domain/queries.js';
 import type { SessionCredential, SessionQuery } from '../raft/client-protocol.js';
 import { TrackerClient, TrackerError, TrackerUnavailableError } from '../raft/tracker-client.js';
-import type { KvStore, NetAddress, Timer, World } from '../sim/world.js';
+import { isWorldError, type KvStore, type NetAddress, type Timer, type World } from '../sim/world.js';
 import { CompleteFile } from './complete-file.js';
 import { Download, type DownloadCounters, type DownloadOutcome } from './download.js';
 import { hashFile } from './file-meta.js';
@@ -35,8 +35,11 @@ export interface PeerNodeOptions {
   trackerNodes: string[];
   clusterPublicKey: KeyObject;
   listen: NetAddress;
-  /** The peer's home: its LevelDB (journal of pieces, shared files). */
-  home: string;
+  /**
+   * The peer's home: its LevelDB (journal of pieces, shared files). A fixed directory, or
+   * `{ perUser: root }` for one home per user under root, opened at login.
+   */
+  home: string | { perUser: string };
   heartbeatMs?: number;
   /** Upload limit over all connections, bytes per second. */
   maxUploadBytesPerSecond?: number;
@@ -88,7 +91,6 @@ export class PeerNode {
     private readonly options: PeerNodeOptions,
     private readonly tracker: TrackerClient,
     private readonly host: PeerHost,
-    private readonly home: KvStore,
     peerId: Uint8Array,
   ) {
     this.peerId = peerId;
@@ -116,9 +118,33 @@ export class PeerNode {
     return this.sessionActor.getSnapshot().context.session;
   }
 
+  /** The open home (a login opens it). */
+  private homeStore: { path: string; kv: KvStore } | null = null;
+
+  private get home(): KvStore {
+    if (!this.homeStore) throw new PeerError('NOT_LOGGED_IN', 'log in first');
+    return this.homeStore.kv;
+  }
+
+  /** Opens the home for `user` (refused with HOME_IN_USE when another shell holds it). */
+  private async openHome(user: string): Promise<void> {
+    const home = this.options.home;
+    const path = typeof home === 'string' ? home : `${home.perUser}/${user}`;
+    if (this.homeStore?.path === path) return;
+    if (this.downloads.some((d) => d.outcome === null)) throw new PeerError('DOWNLOADS_RUNNING', 'downloads of the previous user are still running');
+    await this.world.fs.mkdir(path, { recursive: true });
+    let kv: KvStore;
+    try {
+      kv = await this.world.kv.open(`${path}/db`, { createIfMissing: true });
+    } catch (error) {
+      if (isWorldError(error, 'LOCKED')) throw new PeerError('HOME_IN_USE', `${path} is in use by another shell`);
+      throw error;
+    }
+    await this.homeStore?.kv.close();
+    this.homeStore = { path, kv };
+  }
+
   static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
-    await world.fs.mkdir(options.home, { recursive: true });
-    const home = await world.kv.open(`${options.home}/db`, { createIfMissing: true });
     const peerId = world.rng.bytes(20);
     const host = await PeerHost.start(world, {
       listen: options.listen,
@@ -128,7 +154,18 @@ export class PeerNode {
       ...(options.log ? { log: options.log } : {}),
     });
     const tracker = new TrackerClient(world, { nodes: options.trackerNodes, clientId: 'peer' });
-    return new PeerNode(world, options, tracker, host, home, peerId);
+    const node = new PeerNode(world, options, tracker, host, peerId);
+    // A fixed home is taken at start, so a second shell on it is refused at once.
+    if (typeof options.home === 'string') {
+      try {
+        await node.openHome('');
+      } catch (error) {
+        await host.close();
+        tracker.close();
+        throw error;
+      }
+    }
+    return node;
   }
 
   get address(): NetAddress {
@@ -165,6 +202,7 @@ export class PeerNode {
   /** Logs in (the session actor then beats) and offers again every file this home shared that is still on disk. */
   async login(user: string, password: string): Promise<{ user: string; resumed: string[] }> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
+    await this.openHome(user);
     this.sessionActor.send({ type: 'LOGIN', user, password });
     const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingIn'));
     if (!after.matches('active')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'login failed');
@@ -375,7 +413,7 @@ export class PeerNode {
     }
     await this.host.close();
     this.tracker.close();
-    await this.home.close();
+    await this.homeStore?.kv.close();
   }
 }
 
