@@ -130,6 +130,7 @@ function buildProgram(): Command {
     .option('--json', 'answer every command with one JSON line', false)
     .option('--serve', 'after the end of input, keep serving until SIGINT or SIGTERM', false)
     .option('--max-upload-rate <bytes-per-second>', 'upload limit', parseCount(1e9))
+    .option('--local', 'start a local 3-node cluster in .clique first, and stop it when the shell ends (npm start)', false)
     .action(async (options: ShellOptions) => {
       process.exitCode = await runShell(createRealWorld(), options);
     });

@@ -35,6 +35,18 @@ export function formatResult(command: string, result: unknown): string {
     }
     case 'help':
       return String(result);
+    case 'login': {
+      const r = result as { user: string; resumed: string[] };
+      return `logged in as ${r.user}${r.resumed.length > 0 ? `; sharing again: ${r.resumed.join(', ')}` : ''}`;
+    }
+    case 'logout':
+      return 'logged out; your files are no longer offered';
+    case 'whoami':
+      return (result as { user: string }).user;
+    case 'upload_file': {
+      const r = result as { group: string; name: string; sizeBytes: number; fileId: string };
+      return `sharing ${r.name} in ${r.group} (${mib(r.sizeBytes)}, ${r.fileId})`;
+    }
     default:
       return typeof result === 'object' && result !== null ? `ok ${JSON.stringify(result)}` : 'ok';
   }

@@ -12,6 +12,8 @@ import { loadClusterConfig } from '../raft/cluster-config.js';
 import type { World } from '../sim/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
+import { startLocalCluster } from './cluster-up.js';
+import { stdoutSink } from './line-sink.js';
 import { parseAddress } from './peer-commands.js';
 import { formatResult } from './shell-format.js';
 
@@ -24,6 +26,8 @@ export interface ShellOptions {
   json: boolean;
   serve: boolean;
   maxUploadRate?: number;
+  /** Start a local 3-node cluster in .clique first (npm start), and stop it at the end. */
+  local: boolean;
 }
 
 type Answer = { ok: true; command: string; result: unknown } | { ok: false; command: string; error: { code: string; message: string } };
@@ -80,6 +84,17 @@ function print(answer: Answer, json: boolean): void {
 }
 
 export async function runShell(world: World, options: ShellOptions): Promise<number> {
+  if (!options.local) return runShellOn(world, options);
+  const cluster = await startLocalCluster(world, { nodes: 3, dir: '.clique', basePort: 7100 }, stdoutSink((text) => process.stderr.write(text)));
+  process.stderr.write(`other shells join with: npx clique shell --cluster ${cluster.clusterPath}\n`);
+  try {
+    return await runShellOn(world, { ...options, cluster: cluster.clusterPath });
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function runShellOn(world: World, options: ShellOptions): Promise<number> {
   const peer = await startPeer(world, options);
   const interactive = process.stdin.isTTY === true;
   const lines = createInterface({
