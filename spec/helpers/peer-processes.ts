@@ -92,8 +92,8 @@ export class ShellProcess {
   readonly exited: Promise<number | null>;
   private readonly waiter: OutputWaiter;
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'shell', '--json', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(args: string[], options: { cwd?: string } = {}) {
+    this.child = spawn(process.execPath, [CLI, 'shell', '--json', ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
     this.waiter = new OutputWaiter(this.child, this.stderr);
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       this.answers.push(JSON.parse(line) as ShellAnswer);
