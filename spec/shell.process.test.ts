@@ -156,6 +156,17 @@ describe('clique shell, scripted', () => {
     cluster.start(leader);
   }, 180_000);
 
+  it('starts in the original form: IP:PORT tracker_info.txt (the public key comes from a tracker)', async () => {
+    const info = join(dir, 'tracker_info.txt');
+    writeFileSync(info, cluster.config.nodes.map((n) => n.client).join('\n') + '\n');
+    const s = new ShellProcess(['127.0.0.1:0', info, '--home', join(dir, 'home-olga')]);
+    shells.push(s);
+    const [, , status] = ok(await s.run('create_user olga pw', 'login olga pw', 'status'));
+    expect(status).toMatchObject({ user: 'olga', listening: expect.stringMatching(/^127\.0\.0\.1:[0-9]+$/) });
+    ok(await s.run('list_groups', 'logout'));
+    expect(await s.end()).toBe(0);
+  }, 60_000);
+
   it('answers bad commands with their codes and changes nothing', async () => {
     const s = shell('frank');
     const answers = await s.run(
@@ -189,6 +200,11 @@ describe('clique shell, scripted', () => {
     for (const a of answers) if (!a.ok) expect(a.error!.message).not.toContain('\n');
     const [groups] = ok(await s.run('list_groups'));
     expect((groups as Array<{ group: string }>).map((g) => g.group)).not.toContain('../etc');
+    // Every command with one word too many is refused before it runs.
+    const names = ['create_user', 'login', 'logout', 'create_group', 'join_group', 'leave_group', 'list_requests', 'accept_request', 'reject_request',
+      'list_groups', 'list_files', 'upload_file', 'download_file', 'show_downloads', 'stop_share', 'wait', 'whoami', 'status'];
+    const arity = await s.run(...names.map((n) => `${n} ${'x '.repeat(4)}`));
+    expect(arity.map(code)).toEqual(names.map(() => 'BAD_ARGUMENTS'));
     // A second shell on the same home is refused.
     const twin = shell('frank');
     expect(await twin.end()).toBe(1);

@@ -131,8 +131,11 @@ function buildProgram(): Command {
     .option('--serve', 'after the end of input, keep serving until SIGINT or SIGTERM', false)
     .option('--max-upload-rate <bytes-per-second>', 'upload limit', parseCount(1e9))
     .option('--local', 'start a local 3-node cluster in .clique first, and stop it when the shell ends (npm start)', false)
-    .action(async (options: ShellOptions) => {
-      process.exitCode = await runShell(createRealWorld(), options);
+    .argument('[listen]', 'the original form: this peer\'s IP:PORT (as --listen)')
+    .argument('[tracker_info]', 'the original form: a file of tracker host:port lines (instead of --cluster)')
+    .action(async (listen: string | undefined, trackerInfo: string | undefined, options: ShellOptions) => {
+      if (listen !== undefined && trackerInfo === undefined) throw new CliError('BAD_USAGE', 'give both IP:PORT and tracker_info.txt, or neither', EXIT_USAGE);
+      process.exitCode = await runShell(createRealWorld(), { ...options, ...(listen === undefined ? {} : { listen }), ...(trackerInfo === undefined ? {} : { trackerInfo }) });
     });
 
   const peer = program.command('peer').description('The peer data plane on its own, with tickets given directly (tests and benchmarks)');

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { ed25519PublicKeyFromRaw } from '../log/domain/ticket.js';
 import { PeerError, PeerNode } from '../peer/peer-node.js';
 import { loadClusterConfig } from '../raft/cluster-config.js';
+import { TrackerClient } from '../raft/tracker-client.js';
 import type { World } from '../sim/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
@@ -28,17 +29,46 @@ export interface ShellOptions {
   maxUploadRate?: number;
   /** Start a local 3-node cluster in .clique first (npm start), and stop it at the end. */
   local: boolean;
+  /** The original start-up form: a file listing one tracker host:port a line. */
+  trackerInfo?: string;
+}
+
+/** The trackers' client addresses and public key: from cluster.json, or from tracker_info.txt and a tracker's status. */
+async function trackers(world: World, options: ShellOptions): Promise<{ nodes: string[]; publicKey: string }> {
+  if (options.trackerInfo === undefined) {
+    const config = await loadClusterConfig(world.fs, options.cluster!);
+    return { nodes: config.nodes.map((n) => n.client), publicKey: config.publicKey };
+  }
+  let text: string;
+  try {
+    text = new TextDecoder().decode(await world.fs.readFile(options.trackerInfo));
+  } catch {
+    throw new CliError('FILE_NOT_FOUND', `cannot read ${options.trackerInfo}`);
+  }
+  const nodes = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('#'));
+  for (const node of nodes) parseAddress(node);
+  if (nodes.length === 0) throw new CliError('BAD_TRACKER_INFO', `${options.trackerInfo} lists no tracker host:port`);
+  const client = new TrackerClient(world, { nodes, clientId: 'probe' });
+  try {
+    for (const node of nodes) {
+      const status = await client.status(node);
+      if (status?.publicKey !== undefined) return { nodes, publicKey: status.publicKey };
+    }
+  } finally {
+    client.close();
+  }
+  throw new CliError('TRACKER_UNAVAILABLE', `no tracker in ${options.trackerInfo} answered`);
 }
 
 type Answer = { ok: true; command: string; result: unknown } | { ok: false; command: string; error: { code: string; message: string } };
 
 async function startPeer(world: World, options: ShellOptions): Promise<PeerNode> {
-  if (options.cluster === undefined) throw new CliError('BAD_USAGE', 'give --cluster FILE (the cluster.json of the trackers)', EXIT_USAGE);
-  const config = await loadClusterConfig(world.fs, options.cluster);
-  const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(config.publicKey, 'base64')));
+  if (options.cluster === undefined && options.trackerInfo === undefined) throw new CliError('BAD_USAGE', 'give --cluster FILE or IP:PORT tracker_info.txt', EXIT_USAGE);
+  const cluster = await trackers(world, options);
+  const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(cluster.publicKey, 'base64')));
   try {
     return await PeerNode.start(world, {
-      trackerNodes: config.nodes.map((n) => n.client),
+      trackerNodes: cluster.nodes,
       clusterPublicKey: publicKey,
       listen: parseAddress(options.listen),
       home: options.home ?? { perUser: options.homes },

@@ -50,6 +50,8 @@ export type ClientResponse = { id: number } & (
 
 export interface NodeStatus {
   id: string;
+  /** The cluster's ticket-signing public key, base64 (for peers that know only node addresses). */
+  publicKey?: string;
   role: string;
   term: number;
   leader: string | null;

@@ -26,6 +26,8 @@ export class ClientServer {
     private readonly archives: ArchiveExports,
     private readonly clientAddressOf: (nodeId: string) => string | null,
     private readonly log: TransportLog,
+    /** The cluster's ticket-signing public key (base64), public: peers ask for it with `status`. */
+    private readonly publicKey: string | null = null,
   ) {}
 
   async listen(address: NetAddress): Promise<NetAddress> {
@@ -112,7 +114,7 @@ export class ClientServer {
   private async handle(request: ClientRequest): Promise<ClientResponse> {
     switch (request.type) {
       case 'status':
-        return { id: request.id, ok: true, result: this.node.status() };
+        return { id: request.id, ok: true, result: { ...this.node.status(), ...(this.publicKey === null ? {} : { publicKey: this.publicKey }) } };
       case 'createUser':
         return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
       case 'login':

@@ -69,7 +69,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   service.start();
   const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
   const archives = new ArchiveExports(world, node, self.id, nodeSecret);
-  const clients = new ClientServer(world, node, service, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log);
+  const clients = new ClientServer(world, node, service, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log, config.publicKey);
   await clients.listen(parseAddress(self.client));
   options.log('tracker_started', { id: self.id, peer: self.peer, client: self.client, applied: node.store.appliedIndex });
   return {
