@@ -167,6 +167,19 @@ describe('clique shell, scripted', () => {
     expect(await s.end()).toBe(0);
   }, 60_000);
 
+  it('a shell killed with kill -9 and restarted on its home closes its old session first', async () => {
+    const first = shell('paul');
+    ok(await first.run('create_user paul pw', 'login paul pw', 'create_group p1', `upload_file ${join(dir, 'movie.bin')} p1`));
+    first.kill('SIGKILL');
+    await first.exited;
+    const again = shell('paul');
+    const [login, files] = ok(await again.run('login paul pw', 'list_files p1'));
+    expect(login).toEqual({ user: 'paul', resumed: ['p1/movie.bin'] });
+    // The dead shell's session (and its holding) is gone at once, not after the session TTL.
+    expect(files).toEqual([expect.objectContaining({ completeHolders: 1 })]);
+    expect(await again.end()).toBe(0);
+  }, 60_000);
+
   it('answers bad commands with their codes and changes nothing', async () => {
     const s = shell('frank');
     const answers = await s.run(

@@ -79,6 +79,8 @@ interface RunningDownload {
 }
 
 const SHARE_PREFIX = 'share:';
+/** The open session's credential, so a restarted shell can close a session its crash left open. */
+const SESSION_KEY = 'session';
 
 export class PeerNode {
   readonly peerId: Uint8Array;
@@ -99,7 +101,7 @@ export class PeerNode {
       input: {
         heartbeatMs: options.heartbeatMs ?? 5_000,
         io: {
-          login: (user, password) => this.tracker.login(user, password, `${this.host.address.host}:${this.host.address.port}`),
+          login: (user, password) => this.openSession(user, password),
           heartbeat: (session) => this.tracker.heartbeat(session),
           logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
           opened: (session) => this.offerSharedFiles(session),
@@ -107,6 +109,7 @@ export class PeerNode {
             this.options.log?.(`session ended (${reason}): no longer serving`);
             this.ticketCache.clear();
             this.host.unshareAll();
+            void this.homeStore?.kv.batch([{ type: 'del', key: SESSION_KEY }], { sync: true }).catch(() => undefined);
           },
           codeOf: (error) => (error instanceof TrackerError ? error.code : error instanceof TrackerUnavailableError ? 'TRACKER_UNAVAILABLE' : 'INTERNAL'),
         },
@@ -216,6 +219,22 @@ export class PeerNode {
     const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingOut'));
     if (!after.matches('loggedOut')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'logout failed');
     return { user: session.user };
+  }
+
+  /**
+   * Logs in. A session this home left open (the shell was killed) is closed first, so the
+   * tracker stops offering a holder that is gone; the new one is recorded in its place.
+   */
+  private async openSession(user: string, password: string): Promise<Credential> {
+    const previous = await this.home.get(SESSION_KEY);
+    if (previous !== undefined) {
+      const old = JSON.parse(fromUtf8(previous)) as Credential;
+      await this.tracker.command(old, { type: 'CloseSession' }).catch(() => undefined); // already expired: fine
+      this.options.log?.(`closed the session left open by an earlier shell of ${old.user}`);
+    }
+    const session = await this.tracker.login(user, password, `${this.host.address.host}:${this.host.address.port}`);
+    await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
+    return session;
   }
 
   /** Shares again, with the tracker and the serving host, what this home shared before. */
