@@ -13,6 +13,7 @@ import { TrackerClient } from '../raft/tracker-client.js';
 import type { World } from '../sim/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
+import { complete, ProgressPrompt } from './shell-terminal.js';
 import { startLocalCluster } from './cluster-up.js';
 import { stdoutSink } from './line-sink.js';
 import { parseAddress } from './peer-commands.js';
@@ -131,16 +132,13 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
     input: process.stdin,
     output: interactive ? process.stdout : undefined,
     terminal: interactive,
-    completer: (line: string) => {
-      const names = [...Object.keys(SHELL_COMMANDS), 'help', 'quit'];
-      const hits = names.filter((n) => n.startsWith(line.trim()));
-      return [hits.length > 0 ? hits : names, line];
+    historySize: 1000,
+    completer: (line: string, callback: (error: Error | null, result: [string[], string]) => void) => {
+      complete(peer, line).then((result) => callback(null, result), () => callback(null, [[], line]));
     },
   });
-  if (interactive) {
-    lines.setPrompt('clique> ');
-    lines.prompt();
-  }
+  const progress = interactive ? new ProgressPrompt(world, peer, lines, process.stdout) : null;
+  progress?.start();
   let failures = 0;
   for await (const line of lines) {
     if (line.trim() === 'quit') break;
@@ -152,6 +150,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
     if (interactive) lines.prompt();
   }
   lines.close();
+  progress?.stop();
   // The end of input waits for running downloads, as `wait` does.
   const ending = await runLine(peer, 'wait');
   if (ending && !ending.ok) {

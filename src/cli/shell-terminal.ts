@@ -1,0 +1,109 @@
+// Why this file exists: the shell at a terminal. Tab completes command names, then group ids
+// and file names (asked of the tracker), and the running downloads' progress lives in the
+// prompt itself — `[D] [g] name 42%  31.0 MiB/s  ETA 3s  peers 3 | clique> ` — which readline
+// redraws with the user's half-typed line intact, so progress never garbles what is typed. A
+// finished download prints its `[C]` (or `[F]`) line once, above the prompt.
+
+import { clearLine, cursorTo, type Interface } from 'node:readline';
+import type { FileSummary, GroupSummary } from '../log/domain/queries.js';
+import type { PeerNode } from '../peer/peer-node.js';
+import type { Timer, World } from '../sim/world.js';
+import { SHELL_COMMANDS } from './shell-commands.js';
+import { downloadLine } from './shell-format.js';
+
+const PROMPT = 'clique> ';
+const REFRESH_MS = 500;
+
+/** Which argument of which command is a group id or a file name (its group the argument before). */
+const GROUP_ARGUMENT: Readonly<Record<string, number>> = {
+  join_group: 1,
+  leave_group: 1,
+  list_requests: 1,
+  accept_request: 1,
+  reject_request: 1,
+  list_files: 1,
+  download_file: 1,
+  stop_share: 1,
+  upload_file: 2,
+};
+const FILE_ARGUMENT: Readonly<Record<string, number>> = { download_file: 2, stop_share: 2 };
+
+type Completion = [string[], string];
+
+/** Tab completion: `line` is what is typed so far. */
+export async function complete(peer: PeerNode, line: string): Promise<Completion> {
+  const words = line.split(/\s+/);
+  const current = words.at(-1) ?? '';
+  const position = words.length - 1;
+  // A whole word is completed with the space after it, as shells do.
+  const pick = (candidates: string[]): Completion => {
+    const hits = candidates.filter((c) => c.startsWith(current));
+    return [hits.length === 1 ? [`${hits[0]} `] : hits, current];
+  };
+  if (position === 0) return pick([...Object.keys(SHELL_COMMANDS), 'help', 'quit']);
+  const command = words[0]!;
+  if (command === 'help' && position === 1) return pick(Object.keys(SHELL_COMMANDS));
+  if (peer.user === null) return [[], current];
+  try {
+    if (GROUP_ARGUMENT[command] === position) {
+      const groups = (await peer.query({ name: 'listGroups' })) as GroupSummary[];
+      return pick(groups.map((g) => g.group));
+    }
+    if (FILE_ARGUMENT[command] === position) {
+      const files = (await peer.query({ name: 'listFiles', group: words[position - 1]! })) as FileSummary[];
+      return pick(files.map((f) => f.name));
+    }
+  } catch {
+    // not a member, tracker unreachable: nothing to offer
+  }
+  return [[], current];
+}
+
+/** Keeps the prompt showing the running downloads, and prints each one's end once. */
+export class ProgressPrompt {
+  private timer: Timer | null = null;
+  private readonly reported = new Set<number>();
+
+  constructor(
+    private readonly world: World,
+    private readonly peer: PeerNode,
+    private readonly lines: Interface,
+    private readonly output: NodeJS.WriteStream,
+  ) {}
+
+  start(): void {
+    this.lines.setPrompt(PROMPT);
+    this.lines.prompt();
+    const tick = (): void => {
+      this.refresh();
+      this.timer = this.world.clock.setTimer(REFRESH_MS, tick);
+    };
+    this.timer = this.world.clock.setTimer(REFRESH_MS, tick);
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+  }
+
+  /** Redraws the prompt with the running downloads; prints each ended download's line once. */
+  private refresh(): void {
+    const downloads = this.peer.showDownloads();
+    for (const d of downloads) {
+      if (d.state === 'running' || this.reported.has(d.id)) continue;
+      this.reported.add(d.id);
+      this.printAbove(downloadLine(d));
+    }
+    const running = downloads.filter((d) => d.state === 'running');
+    const prompt = running.length === 0 ? PROMPT : `${downloadLine(running[0]!)}${running.length > 1 ? ` (+${running.length - 1})` : ''} | ${PROMPT}`;
+    this.lines.setPrompt(prompt);
+    this.lines.prompt(true);
+  }
+
+  /** A line above the prompt; the prompt and the typed text are drawn again below it. */
+  private printAbove(text: string): void {
+    cursorTo(this.output, 0);
+    clearLine(this.output, 0);
+    this.output.write(`${text}\n`);
+    this.lines.prompt(true);
+  }
+}
