@@ -8,6 +8,7 @@ import { createRealWorld } from '../sim/real-world.js';
 import { fetchLiveStore } from './audit-live.js';
 import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
+import { runSystemSim } from './sim-system-command.js';
 import { clusterInit, runTrackerNode, showStatus } from './tracker-commands.js';
 import { clusterUp } from './cluster-up.js';
 import { runShell, type ShellOptions } from './shell.js';
@@ -116,7 +117,13 @@ function buildProgram(): Command {
     .option('--history-out <file>', 'write the client history as JSON [{clientId, input, call, output, return}]')
     .option('--replay <file>', 'replay a schedule written by a failed run')
     .option('--quiet', 'print only the summary, not the trace', false)
-    .action(async (options: { seed: string; steps: number; nodes: number; clients: number; historyOut?: string; replay?: string; quiet: boolean }) => {
+    .option('--peers <k>', 'the whole system instead: trackers and K peers (an owner, members, a non-member) sharing a file', parseCount(32))
+    .action(async (options: { seed: string; steps: number; nodes: number; clients: number; historyOut?: string; replay?: string; quiet: boolean; peers?: number }) => {
+      if (options.peers !== undefined) {
+        if (options.peers < 3) throw new CliError('BAD_USAGE', '--peers needs at least 3 (an owner, a member, a non-member)', EXIT_USAGE);
+        process.exitCode = await runSystemSim({ seed: options.seed, peers: options.peers, quiet: options.quiet }, stdoutSink());
+        return;
+      }
       process.exitCode = await runSim(createRealWorld().fs, options, stdoutSink());
     });
 

@@ -12,7 +12,7 @@ import type { FileMeta } from '../log/domain/commands.js';
 import type { KvStore, NetAddress, Timer, World } from '../sim/world.js';
 import { xstateClock } from '../sim/xstate-clock.js';
 import { fetchConnectionMachine, type FetchConnectionIo } from '../actors/fetch-connection.js';
-import { schedulerMachine, type SchedulerContext, type SchedulerTimings } from '../actors/scheduler.js';
+import { schedulerMachine, type SchedulerContext, type SchedulerEvent, type SchedulerTimings } from '../actors/scheduler.js';
 import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
 import { Bitfield } from './bitfield.js';
 import { PeerWire } from './peer-wire.js';
@@ -158,7 +158,7 @@ export class Download {
       rng: world.rng,
     });
     const download = new Download(world, options, store, picker);
-    store.onWritten(() => download.scheduler.send({ type: 'CAPACITY' }));
+    store.onWritten(() => download.toScheduler({ type: 'CAPACITY' }));
     download.begin();
     return download;
   }
@@ -286,10 +286,10 @@ export class Download {
         const bitfield = Bitfield.fromBytes(this.picker.pieceCount, bytes);
         return typeof bitfield === 'string' ? bitfield : null;
       },
-      joined: (bytes) => this.scheduler.send({ type: 'PEER_JOINED', peer, bitfield: Bitfield.fromBytes(this.picker.pieceCount, bytes) as Bitfield }),
-      have: (pieceIndex) => this.scheduler.send({ type: 'PEER_HAVE', peer, pieceIndex }),
-      choked: () => this.scheduler.send({ type: 'PEER_CHOKED', peer }),
-      unchoked: () => this.scheduler.send({ type: 'PEER_UNCHOKED', peer }),
+      joined: (bytes) => this.toScheduler({ type: 'PEER_JOINED', peer, bitfield: Bitfield.fromBytes(this.picker.pieceCount, bytes) as Bitfield }),
+      have: (pieceIndex) => this.toScheduler({ type: 'PEER_HAVE', peer, pieceIndex }),
+      choked: () => this.toScheduler({ type: 'PEER_CHOKED', peer }),
+      unchoked: () => this.toScheduler({ type: 'PEER_UNCHOKED', peer }),
       close: (reason) => {
         wire.close(reason ?? 'closed');
         this.linkEnded(holder, reason ?? 'CLOSED: the holder closed the connection');
@@ -303,7 +303,7 @@ export class Download {
     holder.wire = null;
     holder.actor = null;
     holder.lastReason = reason;
-    if (wasConnected) this.scheduler.send({ type: 'PEER_GONE', peer: holder.key });
+    if (wasConnected) this.toScheduler({ type: 'PEER_GONE', peer: holder.key });
     if (this.outcome) return;
     if (this.scheduler.getSnapshot().context.banned.has(holder.key)) {
       holder.state = 'banned';
@@ -320,6 +320,11 @@ export class Download {
       }
     }
     this.checkSources();
+  }
+
+  /** Events for the scheduler; after it ended (complete or failed) they have nowhere to go. */
+  toScheduler(event: SchedulerEvent): void {
+    if (this.scheduler.getSnapshot().status === 'active') this.scheduler.send(event);
   }
 
   private wireOf(peer: string): PeerWire | null {
@@ -360,14 +365,14 @@ export class Download {
     if (batch.bytes === 0) return;
     this.lastProgressAtMs = this.world.clock.nowMs();
     holder.batch = { bytes: 0, completedPieces: [], cancels: [] };
-    this.scheduler.send({ type: 'BLOCKS', peer: holder.key, ...batch });
+    this.toScheduler({ type: 'BLOCKS', peer: holder.key, ...batch });
   }
 
   private verify(pieceIndex: number): void {
     this.store.verifyPiece(pieceIndex).then(
       (result) => {
         if (this.outcome) return;
-        this.scheduler.send({ type: result === 'verified' ? 'PIECE_VERIFIED' : 'PIECE_FAILED', pieceIndex });
+        this.toScheduler({ type: result === 'verified' ? 'PIECE_VERIFIED' : 'PIECE_FAILED', pieceIndex });
       },
       (error: unknown) => void this.end({ state: 'failed', code: 'DISK_ERROR', message: error instanceof Error ? error.message : String(error) }),
     );
@@ -442,7 +447,7 @@ export class Download {
     if (this.outcome) return;
     this.outcome = outcome;
     this.log(`failed ${outcome.code}: ${outcome.message}`);
-    this.scheduler.send({ type: 'FAIL', reason: outcome.message });
+    this.toScheduler({ type: 'FAIL', reason: outcome.message });
     this.closeLinks(outcome.code);
     await this.store.close();
     this.settle(outcome);

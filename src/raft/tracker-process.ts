@@ -22,6 +22,8 @@ export interface TrackerProcessOptions {
   sessionTtlMs?: number;
   /** Snapshot the store and compact the Raft log every this many entries (default 50,000). */
   compactEveryEntries?: number;
+  /** A fatal storage error (default: exit 70, so a supervisor restarts the node from disk). */
+  onFatal?: (error: Error) => void;
 }
 
 export interface RunningTracker {
@@ -61,7 +63,8 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     heartbeatTicks: 1,
     onFatal: (error) => {
       options.log('fatal', { reason: error.message });
-      process.exit(70); // a supervisor restarts the node from what is on disk
+      if (options.onFatal) options.onFatal(error);
+      else process.exit(70); // a supervisor restarts the node from what is on disk
     },
   });
   const { privateKey } = ed25519FromSeed(new Uint8Array(Buffer.from(secret.signingKey, 'base64')));
