@@ -180,6 +180,27 @@ describe('clique shell, scripted', () => {
     expect(await again.end()).toBe(0);
   }, 60_000);
 
+  it('refuses every session command before login with NOT_LOGGED_IN', async () => {
+    const s = shell('nobody');
+    const lines = [
+      'logout',
+      'create_group g',
+      'join_group g',
+      'leave_group g',
+      'list_requests g',
+      'accept_request g u',
+      'reject_request g u',
+      'list_groups',
+      'list_files g',
+      `upload_file ${join(dir, 'movie.bin')} g`,
+      `download_file g f ${dir}`,
+      'stop_share g f',
+      'whoami',
+    ];
+    expect((await s.run(...lines)).map(code)).toEqual(lines.map(() => 'NOT_LOGGED_IN'));
+    expect(await s.end()).toBe(1);
+  }, 60_000);
+
   it('answers bad commands with their codes and changes nothing', async () => {
     const s = shell('frank');
     const answers = await s.run(
