@@ -311,10 +311,15 @@ describe('session', () => {
       super(code);
     }
   }
-  function start(heartbeat: () => Promise<void>) {
+  function start(heartbeat: () => Promise<void>, renew: () => Promise<void> = async () => Promise.reject(new Refusal('BAD_REFRESH'))) {
     const { sim, clock } = simClock();
     const calls: string[] = [];
     const io: SessionIo = {
+      renew: async (old) => {
+        calls.push(`renew ${old.sessionId}`);
+        await renew();
+        return { user: old.user, sessionId: 's2', token: 't2', refresh: 'r2' };
+      },
       login: async (user, password) => {
         if (password !== 'pw') throw new Refusal('BAD_CREDENTIALS');
         return { user, sessionId: 's1', token: 't' };
@@ -341,7 +346,19 @@ describe('session', () => {
     expect(actor.getSnapshot().context.error).toMatchObject({ code: 'BAD_CREDENTIALS' });
   });
 
-  it('beats every heartbeatMs, rides out a tracker failover, and ends when the tracker expired it', async () => {
+  it('re-opens an expired session with its refresh credential and offers its files again', async () => {
+    let answer: () => Promise<void> = async () => {};
+    const { sim, calls, actor } = start(() => answer(), async () => {});
+    actor.send({ type: 'LOGIN', user: 'alice', password: 'pw' });
+    await sim.runFor(1);
+    answer = async () => Promise.reject(new Refusal('NOT_LOGGED_IN'));
+    await sim.runFor(5_000);
+    expect(actor.getSnapshot().matches('active')).toBe(true);
+    expect(actor.getSnapshot().context.session).toMatchObject({ sessionId: 's2', refresh: 'r2' });
+    expect(calls).toEqual(['heartbeat at 5000', 'renew s1']);
+  });
+
+  it('beats every heartbeatMs, rides out a tracker failover, and ends when the tracker expired it and the refresh fails', async () => {
     let answer: () => Promise<void> = async () => {};
     const { sim, calls, actor } = start(() => answer());
     actor.send({ type: 'LOGIN', user: 'alice', password: 'pw' });
@@ -356,7 +373,7 @@ describe('session', () => {
     answer = async () => Promise.reject(new Refusal('NOT_LOGGED_IN'));
     await sim.runFor(5_000);
     expect(actor.getSnapshot().value).toBe('loggedOut');
-    expect(calls.at(-1)).toBe('ended expired');
+    expect(calls.slice(-2)).toEqual(['renew s1', 'ended expired']);
   });
 
   it('logs out: the tracker hears of it and serving stops', async () => {

@@ -1,18 +1,22 @@
 // Why this file exists: the peer's session with the tracker as an actor (DESIGN.md §5 "session"):
 // logged out → logging in → active, beating every heartbeatMs (any tracker node will do: the
 // client follows leader hints and retries elsewhere when a node dies) → logging out. A session
-// the tracker has expired (NOT_LOGGED_IN on a heartbeat) ends, and the peer stops serving, so
-// nobody is offered a holder that the tracker no longer lists. The tracker calls and what the
-// session means for serving are the io's business.
+// the tracker has expired (NOT_LOGGED_IN on a heartbeat: the peer was cut off longer than the
+// session TTL) is re-opened with the login's refresh credential, and what the peer shares is
+// offered again; if that fails too, the session ends and the peer stops serving, so nobody is
+// offered a holder the tracker no longer lists. The tracker calls and what the session means
+// for serving are the io's business.
 
 import { assign, fromPromise, setup } from 'xstate';
 import type { SessionCredential } from '../raft/client-protocol.js';
 
-export type Credential = SessionCredential & { user: string };
+export type Credential = SessionCredential & { user: string; refresh?: string };
 
 export interface SessionIo {
   login(user: string, password: string): Promise<Credential>;
   heartbeat(session: Credential): Promise<void>;
+  /** A new session from the old one's refresh credential. */
+  renew(session: Credential): Promise<Credential>;
   logout(session: Credential): Promise<void>;
   /** The session is open (after login): start serving, offer held files again. */
   opened(session: Credential): Promise<unknown>;
@@ -51,6 +55,10 @@ export const sessionMachine = setup({
       return { session, opened: await input.io.opened(session) };
     }),
     heartbeat: fromPromise(({ input }: { input: { io: SessionIo; session: Credential } }) => input.io.heartbeat(input.session)),
+    renew: fromPromise(async ({ input }: { input: { io: SessionIo; session: Credential } }) => {
+      const session = await input.io.renew(input.session);
+      return { session, opened: await input.io.opened(session) };
+    }),
     logout: fromPromise(({ input }: { input: { io: SessionIo; session: Credential } }) => input.io.logout(input.session)),
   },
   delays: { heartbeat: ({ context }) => context.heartbeatMs },
@@ -88,9 +96,21 @@ export const sessionMachine = setup({
             input: ({ context }) => ({ io: context.io, session: context.session! }),
             onDone: 'idle',
             onError: [
-              { guard: ({ context, event }) => context.io.codeOf(event.error) === 'NOT_LOGGED_IN', target: '#session.expired' },
+              { guard: ({ context, event }) => context.io.codeOf(event.error) === 'NOT_LOGGED_IN', target: 'renewing' },
               // A tracker that is briefly unreachable (a failover): beat again later.
               { target: 'idle' },
+            ],
+          },
+        },
+        renewing: {
+          invoke: {
+            src: 'renew',
+            input: ({ context }) => ({ io: context.io, session: context.session! }),
+            onDone: { target: 'idle', actions: assign({ session: ({ event }) => event.output.session, openedResult: ({ event }) => event.output.opened }) },
+            onError: [
+              // Unreachable again: try the heartbeat (and so the renewal) later.
+              { guard: ({ context, event }) => context.io.codeOf(event.error) === 'TRACKER_UNAVAILABLE', target: 'idle' },
+              { target: '#session.expired' },
             ],
           },
         },

@@ -137,6 +137,7 @@ function buildProgram(): Command {
     .option('--json', 'answer every command with one JSON line', false)
     .option('--serve', 'after the end of input, keep serving until SIGINT or SIGTERM', false)
     .option('--max-upload-rate <bytes-per-second>', 'upload limit', parseCount(1e9))
+    .option('--heartbeat-ms <ms>', "how often the session tells the tracker it is alive (below the trackers' --session-ttl)", parseCount(3_600_000), 5_000)
     .option('--local', 'start a local 3-node cluster in .clique first, and stop it when the shell ends (npm start)', false)
     .argument('[listen]', 'the original form: this peer\'s IP:PORT (as --listen)')
     .argument('[tracker_info]', 'the original form: a file of tracker host:port lines (instead of --cluster)')

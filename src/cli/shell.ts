@@ -28,6 +28,7 @@ export interface ShellOptions {
   json: boolean;
   serve: boolean;
   maxUploadRate?: number;
+  heartbeatMs?: number;
   /** Start a local 3-node cluster in .clique first (npm start), and stop it at the end. */
   local: boolean;
   /** The original start-up form: a file listing one tracker host:port a line. */
@@ -74,6 +75,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
       listen: parseAddress(options.listen),
       home: options.home ?? { perUser: options.homes },
       ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
+      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       log: (line) => process.stderr.write(`${line}\n`),
     });
   } catch (error) {

@@ -103,6 +103,7 @@ export class PeerNode {
         io: {
           login: (user, password) => this.openSession(user, password),
           heartbeat: (session) => this.tracker.heartbeat(session),
+          renew: (session) => this.renewSession(session),
           logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
           opened: (session) => this.offerSharedFiles(session),
           ended: (reason) => {
@@ -237,19 +238,31 @@ export class PeerNode {
     return session;
   }
 
+  /** The tracker expired our session (we were cut off): a new one from the refresh credential. */
+  private async renewSession(old: Credential): Promise<Credential> {
+    if (old.refresh === undefined) throw new PeerError('NOT_LOGGED_IN', 'the session expired and has no refresh credential');
+    const session = await this.tracker.renew(old.user, old.refresh, `${this.host.address.host}:${this.host.address.port}`);
+    await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
+    this.ticketCache.clear();
+    this.options.log?.(`session renewed for ${session.user} after it expired`);
+    return session;
+  }
+
   /** Shares again, with the tracker and the serving host, what this home shared before. */
   private async offerSharedFiles(session: Credential): Promise<string[]> {
     const resumed: string[] = [];
     for (const shared of await this.sharedFiles(session.user)) {
-      const source = await CompleteFile.open(this.world, shared.path, shared.meta);
-      if (source === null) continue; // moved or changed: not offered again
+      // After a renewal the host still serves it: only the tracker needs telling.
+      const serving = this.host.isSharing(shared.meta.fileId);
+      const source = serving ? null : await CompleteFile.open(this.world, shared.path, shared.meta);
+      if (!serving && source === null) continue; // moved or changed: not offered again
       try {
         await this.call(() => this.tracker.command(session, { type: 'ShareFile', group: shared.group, file: shared.meta }));
-        this.host.share({ meta: shared.meta, group: shared.group, source });
+        if (source) this.host.share({ meta: shared.meta, group: shared.group, source });
         resumed.push(`${shared.group}/${shared.meta.name}`);
       } catch (error) {
         this.options.log?.(`not sharing ${shared.meta.name} again: ${error instanceof Error ? error.message : String(error)}`);
-        await source.close();
+        await source?.close();
       }
     }
     return resumed;

@@ -26,7 +26,10 @@ export type ClientRequest = { id: number } & (
   /** The node derives the password's scrypt hash with a fresh salt. */
   | ({ type: 'createUser'; user: string; password: string } & Write)
   /** The node checks the password against linearizable state, then opens the session. */
-  | ({ type: 'login'; user: string; password: string; address: string; session: SessionCredential } & Write)
+  /** With `refresh`: a secret (its SHA-256 is kept) that can later re-open the session without the password. */
+  | ({ type: 'login'; user: string; password: string; address: string; session: SessionCredential; refresh?: string } & Write)
+  /** A new session from a refresh credential (the old session is closed if still open); `newRefresh` replaces it. */
+  | ({ type: 'renew'; user: string; refresh: string; newRefresh: string; address: string; session: SessionCredential } & Write)
   /** A command as a session: the node fills in its auth from the token. */
   | ({ type: 'command'; session: SessionCredential; command: Record<string, unknown> } & Write)
   | { type: 'query'; session: SessionCredential; query: SessionQuery }
@@ -105,7 +108,9 @@ export function isClientRequest(value: unknown): value is ClientRequest {
     case 'createUser':
       return isWrite(r) && isText(r.user) && isText(r.password, 1024);
     case 'login':
-      return isWrite(r) && isText(r.user) && isText(r.password, 1024) && isText(r.address) && isSession(r.session);
+      return isWrite(r) && isText(r.user) && isText(r.password, 1024) && isText(r.address) && isSession(r.session) && (r.refresh === undefined || isText(r.refresh, 256));
+    case 'renew':
+      return isWrite(r) && isText(r.user) && isText(r.refresh, 256) && isText(r.newRefresh, 256) && isText(r.address) && isSession(r.session);
     case 'command':
       return isWrite(r) && isSession(r.session) && typeof r.command === 'object' && r.command !== null && !Array.isArray(r.command);
     case 'query':

@@ -118,7 +118,12 @@ export class ClientServer {
       case 'createUser':
         return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
       case 'login':
-        return this.respond(request.id, await this.service.login(request.clientId, request.requestId, request.user, request.password, request.address, request.session));
+        return this.respond(request.id, await this.service.login(request.clientId, request.requestId, request.user, request.password, request.address, request.session, request.refresh));
+      case 'renew':
+        return this.respond(
+          request.id,
+          await this.service.renew(request.clientId, request.requestId, request.user, request.refresh, request.newRefresh, request.address, request.session),
+        );
       case 'command':
         return this.respond(request.id, await this.service.command(request.clientId, request.requestId, request.session, request.command));
       case 'query':

@@ -5,7 +5,7 @@
 // linearizable membership check, and — on the leader — expires sessions whose heartbeats stop.
 
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { SYSTEM_COMMANDS, type PasswordRecord } from '../log/domain/commands.js';
+import { CREDENTIAL_COMMANDS, SYSTEM_COMMANDS, type PasswordRecord } from '../log/domain/commands.js';
 import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile } from '../log/domain/queries.js';
 import type { TrackerState } from '../log/domain/state.js';
 import { signTicket, TICKET_VERSION } from '../log/domain/ticket.js';
@@ -81,7 +81,7 @@ export class SessionService {
   }
 
   /** Password checked by this node against ReadIndex state, in constant time; then OpenSession. */
-  async login(clientId: string, requestId: number, user: string, password: string, address: string, session: SessionCredential): Promise<ServiceOutcome> {
+  async login(clientId: string, requestId: number, user: string, password: string, address: string, session: SessionCredential, refresh?: string): Promise<ServiceOutcome> {
     const read = await this.node.read((state) => {
       const record = state.users.get(user);
       return record ? { password: record.password, credentialsIndex: record.credentialsIndex } : null;
@@ -101,7 +101,31 @@ export class SessionService {
       keyLengthBytes: expected.length,
     });
     if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) return bad;
-    const command = { type: 'OpenSession', user, sessionId: session.sessionId, tokenHash: tokenHashOf(session.token), address, credentialsIndex: record.credentialsIndex };
+    const command = {
+      type: 'OpenSession',
+      user,
+      sessionId: session.sessionId,
+      tokenHash: tokenHashOf(session.token),
+      address,
+      credentialsIndex: record.credentialsIndex,
+      ...(refresh === undefined ? {} : { refreshHash: tokenHashOf(refresh) }),
+    };
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), (index) => ({ index, sessionId: session.sessionId, user }));
+    if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    return outcome;
+  }
+
+  /** A new session from a refresh credential: only hashes reach the log; the domain checks and uses it up. */
+  async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, address: string, session: SessionCredential): Promise<ServiceOutcome> {
+    const command = {
+      type: 'RenewSession',
+      user,
+      refreshHash: tokenHashOf(refresh),
+      sessionId: session.sessionId,
+      tokenHash: tokenHashOf(session.token),
+      address,
+      newRefreshHash: tokenHashOf(newRefresh),
+    };
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), (index) => ({ index, sessionId: session.sessionId, user }));
     if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
     return outcome;
@@ -110,7 +134,7 @@ export class SessionService {
   /** A command as a session: the auth the log keeps is the token's hash, never the token. */
   async command(clientId: string, requestId: number, session: SessionCredential, command: Record<string, unknown>): Promise<ServiceOutcome> {
     const type = command.type;
-    if (typeof type !== 'string' || SYSTEM_COMMANDS.has(type as never) || type === 'CreateUser' || type === 'OpenSession') {
+    if (typeof type !== 'string' || SYSTEM_COMMANDS.has(type as never) || CREDENTIAL_COMMANDS.has(type as never)) {
       return { ok: false, code: 'BAD_COMMAND', message: `${typeof type === 'string' ? type.slice(0, 40) : typeof type} is not a session command` };
     }
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };

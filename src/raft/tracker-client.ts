@@ -110,11 +110,31 @@ export class TrackerClient {
     return (await this.call({ type: 'createUser', clientId: this.clientId, requestId: ++this.requestId, user, password })) as { index: number };
   }
 
-  /** Logs in; the session id and token are made here, so a retried login opens one session. */
-  async login(user: string, password: string, address: string): Promise<SessionCredential & { user: string }> {
-    const session = { sessionId: this.world.rng.id(21), token: Buffer.from(this.world.rng.bytes(32)).toString('base64url') };
-    await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, address, session });
-    return { ...session, user };
+  /**
+   * Logs in; the session id, token and refresh credential are made here, so a retried login
+   * opens one session. The refresh credential re-opens the session later without the password.
+   */
+  async login(user: string, password: string, address: string): Promise<SessionCredential & { user: string; refresh: string }> {
+    const session = this.newCredential();
+    const refresh = this.secret();
+    await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, address, session, refresh });
+    return { ...session, user, refresh };
+  }
+
+  /** A new session from a refresh credential (which is used up; the result carries its successor). */
+  async renew(user: string, refresh: string, address: string): Promise<SessionCredential & { user: string; refresh: string }> {
+    const session = this.newCredential();
+    const newRefresh = this.secret();
+    await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, address, session });
+    return { ...session, user, refresh: newRefresh };
+  }
+
+  private newCredential(): SessionCredential {
+    return { sessionId: this.world.rng.id(21), token: this.secret() };
+  }
+
+  private secret(): string {
+    return Buffer.from(this.world.rng.bytes(32)).toString('base64url');
   }
 
   /** A session command such as {type: 'CreateGroup', group}; its auth is filled in by the node. */

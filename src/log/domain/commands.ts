@@ -35,7 +35,9 @@ export interface FileMeta {
 
 export type Command =
   | { type: 'CreateUser'; user: string; password: PasswordRecord }
-  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; address: string; credentialsIndex: number }
+  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; address: string; credentialsIndex: number; refreshHash?: string }
+  /** A session re-opened with a refresh credential (its SHA-256), e.g. after it expired; the credential is used up. */
+  | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; address: string; newRefreshHash: string }
   | { type: 'CloseSession'; auth: Auth }
   | { type: 'ExpireSession'; sessionId: string }
   | { type: 'CreateGroup'; auth: Auth; group: string }
@@ -52,15 +54,20 @@ export type CommandType = Command['type'];
 
 /** Commands only a tracker node may propose; clients are refused them at the door. */
 export const SYSTEM_COMMANDS: ReadonlySet<CommandType> = new Set(['ExpireSession']);
+/** Commands a node builds after checking a secret itself (password, refresh credential); never taken from a client as they are. */
+export const CREDENTIAL_COMMANDS: ReadonlySet<CommandType> = new Set(['CreateUser', 'OpenSession', 'RenewSession']);
 
 /** Session ids are nanoid-like: 8–64 URL-safe characters. */
 export const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
-type Shape = Record<string, 'string' | 'integer' | 'auth' | 'password' | 'file'>;
+type Kind = 'string' | 'integer' | 'auth' | 'password' | 'file';
+/** A field's kind; a trailing '?' makes it optional. */
+type Shape = Record<string, Kind | `${Kind}?`>;
 
 const SHAPES: { readonly [T in CommandType]: Shape } = {
   CreateUser: { user: 'string', password: 'password' },
-  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', address: 'string', credentialsIndex: 'integer' },
+  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', address: 'string', credentialsIndex: 'integer', refreshHash: 'string?' },
+  RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', address: 'string', newRefreshHash: 'string' },
   CloseSession: { auth: 'auth' },
   ExpireSession: { sessionId: 'string' },
   CreateGroup: { auth: 'auth', group: 'string' },
@@ -159,11 +166,14 @@ export function parseCommand(value: unknown): Command | DomainError {
   }
   const shape = SHAPES[type];
   const fields = Object.keys(shape);
-  if (!hasExactKeys(value, ['type', ...fields])) {
-    return domainError('BAD_COMMAND', `${type} takes exactly: ${fields.join(', ')}`);
+  const required = fields.filter((field) => !shape[field]!.endsWith('?'));
+  const keys = Object.keys(value);
+  if (!required.every((field) => Object.hasOwn(value, field)) || !keys.every((key) => key === 'type' || Object.hasOwn(shape, key))) {
+    return domainError('BAD_COMMAND', `${type} takes exactly: ${fields.map((f) => (shape[f]!.endsWith('?') ? `[${f}]` : f)).join(', ')}`);
   }
   for (const field of fields) {
-    const kind = shape[field]!;
+    if (!Object.hasOwn(value, field)) continue;
+    const kind = shape[field]!.replace('?', '') as Kind;
     if (!CHECKS[kind](value[field])) return domainError('BAD_COMMAND', `${type}.${field} is not a valid ${kind}`);
   }
   return value as Command;

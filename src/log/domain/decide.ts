@@ -24,8 +24,14 @@ export function decide(state: TrackerState, command: Command): Decision {
       return createUser(state, command.user, command);
     case 'OpenSession':
       return openSession(state, command);
+    case 'RenewSession':
+      return renewSession(state, command);
     case 'CloseSession':
-      return withUser(state, command.auth, (user) => endSession(state, command.auth.sessionId, user, 'SessionClosed'));
+      // A logout also withdraws the refresh credential the session was issued with.
+      return withUser(state, command.auth, (user) => [
+        ...(endSession(state, command.auth.sessionId, user, 'SessionClosed') as Event[]),
+        ...refreshesOf(state, command.auth.sessionId).map((refreshHash): Event => ({ type: 'RefreshRevoked', refreshHash, user })),
+      ]);
     case 'ExpireSession': {
       const session = state.sessions.get(command.sessionId);
       if (!session) return domainError('NO_SUCH_SESSION', `no open session ${command.sessionId}`);
@@ -81,7 +87,48 @@ function openSession(state: TrackerState, command: Extract<Command, { type: 'Ope
   if (badAddress) return badAddress;
   if (state.sessions.has(command.sessionId)) return domainError('SESSION_EXISTS', `session ${command.sessionId} exists`);
   const { sessionId, user, tokenHash, address } = command;
+  if (command.refreshHash !== undefined) {
+    const badRefresh = checkNewRefresh(state, command.refreshHash);
+    if (badRefresh) return badRefresh;
+    return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, refreshHash: command.refreshHash }];
+  }
   return [{ type: 'SessionOpened', sessionId, user, tokenHash, address }];
+}
+
+function checkNewRefresh(state: TrackerState, refreshHash: string): DomainError | null {
+  if (!isHex(refreshHash, 32)) return domainError('BAD_COMMAND', 'refresh hash is not 32 bytes of hex');
+  if (state.refreshes.has(refreshHash)) return domainError('BAD_COMMAND', 'that refresh credential is in use');
+  return null;
+}
+
+function refreshesOf(state: TrackerState, sessionId: string): string[] {
+  return [...state.refreshes].flatMap(([hash, record]) => (record.sessionId === sessionId ? [hash] : []));
+}
+
+/**
+ * A refresh credential opens a new session for its user (after the old one expired, or while
+ * it is still open: then it is closed first) and is used up; the new session gets a new one.
+ */
+function renewSession(state: TrackerState, command: Extract<Command, { type: 'RenewSession' }>): Decision {
+  const refresh = state.refreshes.get(command.refreshHash);
+  if (!refresh || refresh.user !== command.user || !state.users.has(command.user)) {
+    return domainError('BAD_REFRESH', 'that refresh credential is unknown or used up');
+  }
+  if (!SESSION_ID.test(command.sessionId)) return domainError('BAD_COMMAND', 'session id is not 8–64 URL-safe characters');
+  if (!isHex(command.tokenHash, 32)) return domainError('BAD_COMMAND', 'token hash is not 32 bytes of hex');
+  const badAddress = checkAddress(command.address);
+  if (badAddress) return badAddress;
+  if (state.sessions.has(command.sessionId)) return domainError('SESSION_EXISTS', `session ${command.sessionId} exists`);
+  if (command.newRefreshHash === command.refreshHash) return domainError('BAD_COMMAND', 'the new refresh credential must differ');
+  const badRefresh = checkNewRefresh(state, command.newRefreshHash);
+  if (badRefresh) return badRefresh;
+  const { user, sessionId, tokenHash, address } = command;
+  const old = state.sessions.get(refresh.sessionId);
+  return [
+    ...(old ? (endSession(state, old.sessionId, user, 'SessionClosed') as Event[]) : []),
+    { type: 'RefreshRevoked', refreshHash: command.refreshHash, user },
+    { type: 'SessionOpened', sessionId, user, tokenHash, address, refreshHash: command.newRefreshHash },
+  ];
 }
 
 /** A session ends: it stops holding anything, then it is gone. */

@@ -174,7 +174,7 @@ function rejection(state: TrackerState, raw: unknown, error: DomainError): Event
   if (isAuth(record.auth)) {
     const session = state.sessions.get(record.auth.sessionId);
     if (session && session.tokenHash === record.auth.tokenHash) user = session.user;
-  } else if ((type === 'CreateUser' || type === 'OpenSession') && typeof record.user === 'string') {
+  } else if ((type === 'CreateUser' || type === 'OpenSession' || type === 'RenewSession') && typeof record.user === 'string') {
     user = record.user.slice(0, 64);
   }
   const group = typeof record.group === 'string' ? record.group.slice(0, 64) : null;

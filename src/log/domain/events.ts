@@ -7,7 +7,9 @@ import type { DomainErrorCode } from './errors.js';
 
 export type Event =
   | { type: 'UserRegistered'; user: string; password: PasswordRecord }
-  | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string }
+  | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string; refreshHash?: string }
+  /** A refresh credential is used up (a renewal) or withdrawn (a logout). */
+  | { type: 'RefreshRevoked'; refreshHash: string; user: string }
   | { type: 'SessionClosed'; sessionId: string; user: string }
   | { type: 'SessionExpired'; sessionId: string; user: string }
   | { type: 'GroupCreated'; group: string; owner: string }

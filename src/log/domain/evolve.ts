@@ -3,7 +3,7 @@
 // made them), and it asserts the invariants it relies on so a corrupt log stops loudly.
 
 import type { Event } from './events.js';
-import { holdingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
+import { holdingKey, MAX_REFRESHES_PER_USER, type FileRecord, type GroupRecord, type RefreshRecord, type TrackerState } from './state.js';
 
 export class InvariantError extends Error {
   override name = 'InvariantError';
@@ -42,6 +42,7 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
       break;
     case 'SessionOpened':
       assert(state.users.has(event.user), `session for unknown user ${event.user}`);
+      if (event.refreshHash !== undefined) addRefresh(state, event.refreshHash, { user: event.user, sessionId: event.sessionId });
       state.sessions.set(event.sessionId, {
         sessionId: event.sessionId,
         user: event.user,
@@ -50,6 +51,9 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
         openedIndex: index,
         holdings: new Set(),
       });
+      break;
+    case 'RefreshRevoked':
+      state.refreshes.delete(event.refreshHash);
       break;
     case 'SessionClosed':
     case 'SessionExpired': {
@@ -142,4 +146,11 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
 
 function assertNever(event: never): never {
   throw new InvariantError(`unknown event ${JSON.stringify(event)}`);
+}
+
+/** Records a refresh credential; a user over MAX_REFRESHES_PER_USER loses their oldest. */
+function addRefresh(state: TrackerState, refreshHash: string, record: RefreshRecord): void {
+  const mine = [...state.refreshes].filter(([, r]) => r.user === record.user);
+  if (mine.length >= MAX_REFRESHES_PER_USER) state.refreshes.delete(mine[0]![0]);
+  state.refreshes.set(refreshHash, record);
 }

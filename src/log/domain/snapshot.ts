@@ -25,6 +25,8 @@ export interface StateJson {
   sessions: SessionJson[];
   groups: GroupJson[];
   replies: [string, CachedReply][];
+  /** [refreshHash, user, sessionId], oldest first; absent in snapshots made before refresh credentials. */
+  refreshes?: [string, string, string][];
 }
 
 export function encodeState(state: TrackerState): StateJson {
@@ -47,6 +49,7 @@ export function encodeState(state: TrackerState): StateJson {
       })),
     })),
     replies: [...state.replies],
+    refreshes: [...state.refreshes].map(([hash, r]): [string, string, string] => [hash, r.user, r.sessionId]),
   };
 }
 
@@ -174,5 +177,11 @@ export function decodeState(value: unknown): TrackerState {
     sessions: new Map(sessions.map((session) => [session.sessionId, session])),
     groups: new Map(groups.map((g) => [g.group, g])),
     replies: new Map(arr(s.replies, 'replies').map((r, i) => pair(r, `replies[${i}]`, str, reply))),
+    refreshes: new Map(
+      (s.refreshes === undefined ? [] : arr(s.refreshes, 'refreshes')).map((v, i) => {
+        const t = arr(v, `refreshes[${i}]`);
+        return [str(t[0], `refreshes[${i}][0]`), { user: str(t[1], `refreshes[${i}][1]`), sessionId: str(t[2], `refreshes[${i}][2]`) }] as const;
+      }),
+    ),
   };
 }

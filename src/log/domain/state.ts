@@ -75,7 +75,17 @@ export interface TrackerState {
   groups: Map<string, GroupRecord>;
   /** clientId → reply to its latest request; oldest first. */
   replies: Map<string, CachedReply>;
+  /** Refresh credentials (SHA-256 hex) → the user and the session they were issued with; oldest first. */
+  refreshes: Map<string, RefreshRecord>;
 }
+
+export interface RefreshRecord {
+  user: string;
+  sessionId: string;
+}
+
+/** A user keeps at most this many refresh credentials (one per shell home, roughly); the oldest go first. */
+export const MAX_REFRESHES_PER_USER = 16;
 
 export function initialState(): TrackerState {
   return {
@@ -85,6 +95,7 @@ export function initialState(): TrackerState {
     sessions: new Map(),
     groups: new Map(),
     replies: new Map(),
+    refreshes: new Map(),
   };
 }
 
