@@ -81,11 +81,8 @@ function openSession(state: TrackerState, command: Extract<Command, { type: 'Ope
   if (!record || record.credentialsIndex !== command.credentialsIndex) {
     return domainError('BAD_CREDENTIALS', 'wrong user id or password');
   }
-  if (!SESSION_ID.test(command.sessionId)) return domainError('BAD_COMMAND', 'session id is not 8–64 URL-safe characters');
-  if (!isHex(command.tokenHash, 32)) return domainError('BAD_COMMAND', 'token hash is not 32 bytes of hex');
-  const badAddress = checkAddress(command.address);
-  if (badAddress) return badAddress;
-  if (state.sessions.has(command.sessionId)) return domainError('SESSION_EXISTS', `session ${command.sessionId} exists`);
+  const badSession = checkNewSession(state, command);
+  if (badSession) return badSession;
   const { sessionId, user, tokenHash, address } = command;
   if (command.refreshHash !== undefined) {
     const badRefresh = checkNewRefresh(state, command.refreshHash);
@@ -93,6 +90,16 @@ function openSession(state: TrackerState, command: Extract<Command, { type: 'Ope
     return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, refreshHash: command.refreshHash }];
   }
   return [{ type: 'SessionOpened', sessionId, user, tokenHash, address }];
+}
+
+/** A new session's id, token hash and address are well formed and the id is free. */
+function checkNewSession(state: TrackerState, session: { sessionId: string; tokenHash: string; address: string }): DomainError | null {
+  if (!SESSION_ID.test(session.sessionId)) return domainError('BAD_COMMAND', 'session id is not 8–64 URL-safe characters');
+  if (!isHex(session.tokenHash, 32)) return domainError('BAD_COMMAND', 'token hash is not 32 bytes of hex');
+  const badAddress = checkAddress(session.address);
+  if (badAddress) return badAddress;
+  if (state.sessions.has(session.sessionId)) return domainError('SESSION_EXISTS', `session ${session.sessionId} exists`);
+  return null;
 }
 
 function checkNewRefresh(state: TrackerState, refreshHash: string): DomainError | null {
@@ -114,11 +121,8 @@ function renewSession(state: TrackerState, command: Extract<Command, { type: 'Re
   if (!refresh || refresh.user !== command.user || !state.users.has(command.user)) {
     return domainError('BAD_REFRESH', 'that refresh credential is unknown or used up');
   }
-  if (!SESSION_ID.test(command.sessionId)) return domainError('BAD_COMMAND', 'session id is not 8–64 URL-safe characters');
-  if (!isHex(command.tokenHash, 32)) return domainError('BAD_COMMAND', 'token hash is not 32 bytes of hex');
-  const badAddress = checkAddress(command.address);
-  if (badAddress) return badAddress;
-  if (state.sessions.has(command.sessionId)) return domainError('SESSION_EXISTS', `session ${command.sessionId} exists`);
+  const badSession = checkNewSession(state, command);
+  if (badSession) return badSession;
   if (command.newRefreshHash === command.refreshHash) return domainError('BAD_COMMAND', 'the new refresh credential must differ');
   const badRefresh = checkNewRefresh(state, command.newRefreshHash);
   if (badRefresh) return badRefresh;
