@@ -1,7 +1,8 @@
 // The whole system on the simulated World (issue 7): three tracker nodes as `clique tracker`
 // runs them and K peers as `clique shell` runs them, with fast-check choosing the seed, the
 // number of peers, the file size, slow, lossy, duplicating and reordering peer links, and when
-// the tracker leader is killed. Properties: every member's download ends with the exact bytes;
+// the tracker leader is killed, and how long access tickets last (short ones are renewed while
+// downloads run, through the failover too). Properties: every member's download ends with the exact bytes;
 // the non-member is refused by the tracker and gets no byte; nothing fatal happens; and the
 // same seed gives the same run.
 
@@ -18,6 +19,7 @@ const specArb: fc.Arbitrary<SystemSpec> = fc.record(
     peers: fc.integer({ min: 3, max: 6 }),
     sizeBytes: fc.oneof(fc.constantFrom(0, 1, PIECE_LENGTH_BYTES, PIECE_LENGTH_BYTES + 1), fc.integer({ min: 2, max: 6 * PIECE_LENGTH_BYTES })),
     killLeaderAtMs: fc.integer({ min: 0, max: 300 }),
+    ticketLifetimeMs: fc.integer({ min: 500, max: 5_000 }),
     peerLinks: fc.record({
       latencyMs: fc.integer({ min: 1, max: 40 }),
       jitterMs: fc.integer({ min: 0, max: 10 }),
@@ -30,7 +32,7 @@ const specArb: fc.Arbitrary<SystemSpec> = fc.record(
   { requiredKeys: ['seed', 'peers', 'sizeBytes'] },
 );
 
-const coverage = { runs: 0, leaderKills: 0, downloads: 0, fromSeveralPeers: 0, emptyFiles: 0 };
+const coverage = { runs: 0, leaderKills: 0, downloads: 0, fromSeveralPeers: 0, emptyFiles: 0, ticketRenewals: 0 };
 
 function check(spec: SystemSpec, result: SystemResult): void {
   coverage.runs++;
@@ -43,6 +45,7 @@ function check(spec: SystemSpec, result: SystemResult): void {
   }
   expect(result.nonMember).toEqual({ code: 'NOT_A_MEMBER', bytesOnDisk: 0 });
   coverage.leaderKills += result.leaderKills;
+  coverage.ticketRenewals += result.ticketRenewals;
   if (spec.sizeBytes === 0) coverage.emptyFiles++;
 }
 

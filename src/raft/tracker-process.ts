@@ -20,6 +20,8 @@ export interface TrackerProcessOptions {
   tickMs?: number;
   electionTicks?: number;
   sessionTtlMs?: number;
+  /** How long an access ticket is valid (default 5 minutes). */
+  ticketLifetimeMs?: number;
   /** Snapshot the store and compact the Raft log every this many entries (default 50,000). */
   compactEveryEntries?: number;
   /** A fatal storage error (default: exit 70, so a supervisor restarts the node from disk). */
@@ -68,7 +70,10 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     },
   });
   const { privateKey } = ed25519FromSeed(new Uint8Array(Buffer.from(secret.signingKey, 'base64')));
-  const service = new SessionService(world, node, privateKey, options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs });
+  const service = new SessionService(world, node, privateKey, {
+    ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
+    ...(options.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: options.ticketLifetimeMs }),
+  });
   service.start();
   const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
   const archives = new ArchiveExports(world, node, self.id, nodeSecret);

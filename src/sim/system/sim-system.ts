@@ -25,6 +25,8 @@ export interface SystemSpec {
   killLeaderAtMs?: number;
   /** Link faults between every pair of peers. */
   peerLinks?: Partial<LinkFaults>;
+  /** Access ticket lifetime (default 5 min): short ones make downloads renew theirs. */
+  ticketLifetimeMs?: number;
 }
 
 export interface SystemResult {
@@ -33,6 +35,8 @@ export interface SystemResult {
   /** What the tracker told the non-member, and whether any byte reached her disk. */
   nonMember: { code: string | null; bytesOnDisk: number };
   leaderKills: number;
+  /** Tickets renewed by the members while downloading. */
+  ticketRenewals: number;
   violations: string[];
   elapsedMs: number;
   trace: string;
@@ -76,6 +80,7 @@ export async function runSystem(spec: SystemSpec): Promise<SystemResult> {
       dataDir: '/var/clique',
       log: (event, fields) => world.trace(`${event} ${JSON.stringify(fields)}`),
       onFatal: (error) => violations.push(`fatal on ${id}: ${error.message}`),
+      ...(spec.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: spec.ticketLifetimeMs }),
     });
     trackers.set(host, tracker);
   };
@@ -169,6 +174,7 @@ export async function runSystem(spec: SystemSpec): Promise<SystemResult> {
     downloads,
     nonMember: { code: outsiderCode, bytesOnDisk: outsiderFile?.sizeBytes ?? 0 },
     leaderKills,
+    ticketRenewals: members.reduce((sum, m) => sum + m.ticketRenewals, 0),
     violations,
     elapsedMs,
     trace: lines.join('\n'),
