@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  encodeRequests,
   BLOCK_BYTES,
   decodeExtendedHandshake,
   decodeHandshake,
@@ -144,6 +145,12 @@ describe('messages', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('encode a batch of requests as the same bytes as one message each', () => {
+    const blocks = [{ pieceIndex: 0, beginBytes: 0, lengthBytes: 16384 }, { pieceIndex: 7, beginBytes: 16384, lengthBytes: 100 }];
+    expect(encodeRequests(blocks)).toEqual(concatBytes(blocks.map((b) => encodeMessage({ type: 'request', index: b.pieceIndex, begin: b.beginBytes, length: b.lengthBytes }))));
+    expect(() => encodeRequests([{ pieceIndex: 0, beginBytes: 0, lengthBytes: 16385 }])).toThrow(WireError);
   });
 
   it('have the BEP 3 byte layout', () => {

@@ -344,7 +344,7 @@ export class Download {
   // ---- data plane ----
 
   private sendRequests(peer: string, blocks: readonly BlockRef[]): void {
-    this.wireOf(peer)?.sendAll(blocks.map((b) => ({ type: 'request', index: b.pieceIndex, begin: b.beginBytes, length: b.lengthBytes })));
+    this.wireOf(peer)?.sendRequests(blocks);
   }
 
   private onBlock(holder: Holder, pieceIndex: number, beginBytes: number, block: Uint8Array): void {

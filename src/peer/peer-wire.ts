@@ -3,9 +3,8 @@
 // plane and everything else to the connection actor, encodes what we send, and tracks the
 // times and byte counts the actors' timers and the counters need. It decides nothing.
 
-import { concatBytes } from '../log/domain/bytes.js';
 import type { Connection, NetError, World } from '../sim/world.js';
-import { encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, WireDecoder, WireError } from './wire-codec.js';
+import { encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, encodeRequests, WireDecoder, WireError } from './wire-codec.js';
 import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from './wire-codec.js';
 
 export interface PeerWireHandlers {
@@ -82,11 +81,11 @@ export class PeerWire {
     return this.connection.writeAll([header, block]);
   }
 
-  /** Several messages in one write (a batch of requests). */
-  sendAll(messages: readonly WireMessage[]): boolean {
-    if (messages.length === 1) return this.send(messages[0]!);
-    return this.write(concatBytes(messages.map(encodeMessage)));
+  /** A batch of requests in one write. */
+  sendRequests(blocks: ReadonlyArray<{ pieceIndex: number; beginBytes: number; lengthBytes: number }>): boolean {
+    return this.write(encodeRequests(blocks));
   }
+
 
   /** Closes the connection, remembering why (the reason reaches `closed`). */
   close(reason: string): void {

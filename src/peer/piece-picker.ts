@@ -32,8 +32,31 @@ export interface PiecePickerOptions {
   randomFirstPieces?: number;
 }
 
-/** A block is open (null), requested from one or more peers (their set), or received (true). */
-type BlockState = null | Set<string> | true;
+/**
+ * A block is open (null), requested from one peer (its key) or, in endgame, from several (their
+ * set), or received (true). One peer is the common case and costs no allocation.
+ */
+type BlockState = null | string | Set<string> | true;
+
+/** The peers a requested block is asked of. */
+function requesters(slot: string | Set<string>): Iterable<string> {
+  return typeof slot === 'string' ? [slot] : slot;
+}
+
+function requestedBy(slot: string | Set<string>, peer: string): boolean {
+  return typeof slot === 'string' ? slot === peer : slot.has(peer);
+}
+
+function requesterCount(slot: string | Set<string>): number {
+  return typeof slot === 'string' ? 1 : slot.size;
+}
+
+/** The slot without `peer` (null when nobody is left). */
+function withoutRequester(slot: string | Set<string>, peer: string): BlockState {
+  if (typeof slot === 'string') return slot === peer ? null : slot;
+  slot.delete(peer);
+  return slot.size === 0 ? null : slot.size === 1 ? slot.values().next().value! : slot;
+}
 
 interface PartialPiece {
   readonly blocks: BlockState[];
@@ -51,6 +74,9 @@ interface PeerState {
   /** Outstanding requests, by block key. */
   readonly requests: Map<string, BlockRef>;
 }
+
+/** The common verdict (accepted, piece not complete, nothing to cancel), shared: no allocation per block. */
+const ACCEPTED: BlockVerdict = Object.freeze({ accepted: true as const, pieceComplete: false, cancels: Object.freeze([]) as unknown as Array<{ peer: string; block: BlockRef }> });
 
 export type BlockVerdict =
   | { accepted: false; reason: 'unrequested' | 'duplicate' | 'bad-shape' }
@@ -147,11 +173,9 @@ export class PiecePicker {
     const released = [...state.requests.values()];
     for (const block of released) {
       const piece = this.partial.get(block.pieceIndex);
-      const slot = piece?.blocks[block.beginBytes / BLOCK_LENGTH_BYTES];
-      if (piece && slot instanceof Set) {
-        slot.delete(peer);
-        if (slot.size === 0) piece.blocks[block.beginBytes / BLOCK_LENGTH_BYTES] = null;
-      }
+      const blockIndex = block.beginBytes / BLOCK_LENGTH_BYTES;
+      const slot = piece?.blocks[blockIndex];
+      if (piece && slot !== undefined && slot !== null && slot !== true) piece.blocks[blockIndex] = withoutRequester(slot, peer);
     }
     state.requests.clear();
     const resetPieces: number[] = [];
@@ -202,10 +226,11 @@ export class PiecePicker {
         const slot = piece.blocks[b]!;
         if (slot === true) continue;
         // In endgame a block is asked of at most two peers: enough to beat a slow one, little waste.
-        if (slot !== null && (!duplicates || slot.has(peer) || slot.size >= MAX_ENDGAME_COPIES)) continue;
+        if (slot !== null && (!duplicates || requestedBy(slot, peer) || requesterCount(slot) >= MAX_ENDGAME_COPIES)) continue;
         if (slot !== null) this.endgameRequests++;
         const block = this.blockRef(pieceIndex, b);
-        if (slot === null) piece.blocks[b] = new Set([peer]);
+        if (slot === null) piece.blocks[b] = peer;
+        else if (typeof slot === 'string') piece.blocks[b] = new Set([slot, peer]);
         else slot.add(peer);
         state.requests.set(blockKey(pieceIndex, block.beginBytes), block);
         out.push(block);
@@ -236,20 +261,27 @@ export class PiecePicker {
     return out;
   }
 
+  /** Two passes and one draw, no allocation: the rarest pieces are counted, then the k-th is taken. */
   private choosePiece(peerPieces: Bitfield): number | undefined {
-    const candidates: number[] = [];
-    let rarest = Infinity;
     const random = this.have.count < this.randomFirstPieces;
+    const eligible = (i: number): boolean => peerPieces.has(i) && !this.have.has(i) && !this.partial.has(i) && !this.verifying.has(i);
+    let rarest = Infinity;
+    let ties = 0;
     for (let i = 0; i < this.pieceCount; i++) {
-      if (!peerPieces.has(i) || this.have.has(i) || this.partial.has(i) || this.verifying.has(i)) continue;
+      if (!eligible(i)) continue;
       const availability = random ? 0 : this.availability[i]!;
       if (availability < rarest) {
         rarest = availability;
-        candidates.length = 0;
+        ties = 0;
       }
-      if (availability === rarest) candidates.push(i);
+      if (availability === rarest) ties++;
     }
-    return candidates.length === 0 ? undefined : candidates[this.options.rng.int(candidates.length)];
+    if (ties === 0) return undefined;
+    let k = this.options.rng.int(ties);
+    for (let i = 0; i < this.pieceCount; i++) {
+      if (eligible(i) && (random ? 0 : this.availability[i]!) === rarest && k-- === 0) return i;
+    }
+    return undefined; // unreachable: the second pass sees the same ties
   }
 
   private startPiece(pieceIndex: number, owner: string): PartialPiece {
@@ -297,14 +329,14 @@ export class PiecePicker {
     const slot = piece.blocks[blockIndex]!;
     if (slot === true) return { accepted: false, reason: 'duplicate' };
     if (piece.parole && piece.owner !== peer) return { accepted: false, reason: 'unrequested' };
-    const cancels: Array<{ peer: string; block: BlockRef }> = [];
+    let cancels: Array<{ peer: string; block: BlockRef }> | null = null;
     if (slot !== null) {
-      for (const other of slot) {
+      for (const other of requesters(slot)) {
         if (other === peer) continue;
         const block = this.peers.get(other)?.requests.get(key);
         if (block) {
           this.peers.get(other)!.requests.delete(key);
-          cancels.push({ peer: other, block });
+          (cancels ??= []).push({ peer: other, block });
         }
       }
     }
@@ -317,7 +349,8 @@ export class PiecePicker {
       this.verifying.add(pieceIndex);
       this.pendingContributors.set(pieceIndex, [...piece.contributors]);
     }
-    return { accepted: true, pieceComplete, cancels };
+    if (!pieceComplete && cancels === null) return ACCEPTED;
+    return { accepted: true, pieceComplete, cancels: cancels ?? [] };
   }
 
   onPieceVerified(pieceIndex: number): void {
@@ -341,8 +374,8 @@ export class PiecePicker {
     const piece = this.partial.get(pieceIndex);
     if (!piece) return;
     piece.blocks.forEach((slot, blockIndex) => {
-      if (!(slot instanceof Set)) return;
-      for (const peer of slot) this.peers.get(peer)?.requests.delete(blockKey(pieceIndex, blockIndex * BLOCK_LENGTH_BYTES));
+      if (slot === null || slot === true) return;
+      for (const peer of requesters(slot)) this.peers.get(peer)?.requests.delete(blockKey(pieceIndex, blockIndex * BLOCK_LENGTH_BYTES));
     });
     this.partial.delete(pieceIndex);
   }

@@ -130,6 +130,24 @@ export function encodePieceHeader(index: number, begin: number, blockLength: num
   return out;
 }
 
+/** Many request messages in one array (one allocation for a pipeline refill). */
+export function encodeRequests(requests: ReadonlyArray<{ pieceIndex: number; beginBytes: number; lengthBytes: number }>): Uint8Array {
+  const out = new Uint8Array(17 * requests.length);
+  const view = new DataView(out.buffer);
+  requests.forEach((r, i) => {
+    checkU32(r.pieceIndex, 'index');
+    checkU32(r.beginBytes, 'begin');
+    checkRequestLength(r.lengthBytes);
+    const at = 17 * i;
+    view.setUint32(at, 13);
+    out[at + 4] = ID.request;
+    view.setUint32(at + 5, r.pieceIndex);
+    view.setUint32(at + 9, r.beginBytes);
+    view.setUint32(at + 13, r.lengthBytes);
+  });
+  return out;
+}
+
 /** One message with its length prefix. Throws WireError('BAD_MESSAGE') on out-of-range fields. */
 export function encodeMessage(m: WireMessage): Uint8Array {
   switch (m.type) {
