@@ -33,7 +33,8 @@ function start(args: string[]): PeerProcess {
 async function journaledPieces(home: string, fileId: string): Promise<number> {
   const db = new ClassicLevel<string, Uint8Array>(join(home, 'db'), { valueEncoding: 'view' });
   let count = 0;
-  for await (const key of db.keys({ gte: `piece:${fileId}:`, lt: `piece:${fileId};` })) if (key) count++;
+  // The journal of this file's download (whatever its destination): keys piece:<fileId>/<dest>:<index>.
+  for await (const key of db.keys({ gte: `piece:${fileId}/`, lt: `piece:${fileId}0` })) if (key) count++;
   await db.close();
   return count;
 }

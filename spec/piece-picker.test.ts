@@ -93,10 +93,11 @@ describe('piece picker', () => {
     expect(p.endgameRequests).toBe(7);
     const verdict = p.onBlock('b', fromA[0]!.pieceIndex, fromA[0]!.beginBytes, fromA[0]!.lengthBytes);
     expect(verdict).toMatchObject({ accepted: true, cancels: [{ peer: 'a', block: fromA[0] }] });
-    expect(p.onBlock('a', fromA[0]!.pieceIndex, fromA[0]!.beginBytes, fromA[0]!.lengthBytes)).toEqual({ accepted: false, reason: 'duplicate' });
+    // a's copy arrives after the cancel: its request is gone, so it is not taken.
+    expect(p.onBlock('a', fromA[0]!.pieceIndex, fromA[0]!.beginBytes, fromA[0]!.lengthBytes)).toEqual({ accepted: false, reason: 'unrequested' });
   });
 
-  it('refuses blocks nobody asked for, of the wrong shape, or for pieces we hold', () => {
+  it('refuses blocks nobody asked for (or asked of another peer), of the wrong shape, or for pieces we hold', () => {
     const p = picker(2, { have: [1] });
     p.addPeer('a', bits(2, 'all'));
     expect(p.onBlock('a', 0, 0, BLOCK_LENGTH_BYTES)).toEqual({ accepted: false, reason: 'unrequested' });
@@ -104,6 +105,10 @@ describe('piece picker', () => {
     expect(p.onBlock('a', 0, 100, BLOCK_LENGTH_BYTES)).toEqual({ accepted: false, reason: 'bad-shape' });
     expect(p.onBlock('a', 0, 0, 10)).toEqual({ accepted: false, reason: 'bad-shape' });
     expect(p.onBlock('a', 1, 0, BLOCK_LENGTH_BYTES)).toEqual({ accepted: false, reason: 'unrequested' });
+    // A block of a piece in progress that was asked of another peer is refused too.
+    p.addPeer('b', bits(2, 'all'));
+    expect(p.onBlock('b', 0, 0, BLOCK_LENGTH_BYTES)).toEqual({ accepted: false, reason: 'unrequested' });
+    expect(p.onBlock('a', 0, 0, BLOCK_LENGTH_BYTES)).toMatchObject({ accepted: true });
   });
 
   it('blames the sole author of a bad piece; a piece from several authors goes on parole to one peer', () => {

@@ -209,6 +209,30 @@ describe('piece store', () => {
     });
   });
 
+  it('keeps one journal per destination: a download elsewhere never vouches for this one', async () => {
+    const file = fileBytes(3 * PIECE_LENGTH_BYTES, 13);
+    const meta = fileMeta('twice.bin', file);
+    const peer = await startPeer(new SimWorld({ seed: 12 }));
+    const open = async (name: string): Promise<PieceStore> => {
+      const store = await PieceStore.open(peer.world, { meta, destinationPath: `${DIR}/${name}`, journal: peer.kv });
+      if (store instanceof PieceStoreError) throw store;
+      return store;
+    };
+    const a = await open('a.bin');
+    await writePiece(a, file, 0);
+    expect(await a.verifyPiece(0)).toBe('verified');
+    await a.close();
+    const b = await open('b.bin');
+    for (const i of [1, 2]) {
+      await writePiece(b, file, i);
+      expect(await b.verifyPiece(i)).toBe('verified');
+    }
+    await b.close();
+    const again = await open('a.bin');
+    expect(again.missing()).toEqual([1, 2]);
+    expect(await again.recheckUnrecorded()).toEqual([]); // a.bin.part holds zeros there
+  });
+
   it('does not trust the journal when the partial file is gone', async () => {
     const file = fileBytes(PIECE_LENGTH_BYTES * 2);
     const meta = fileMeta('gone.bin', file);

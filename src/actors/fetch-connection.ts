@@ -78,6 +78,8 @@ export const fetchConnectionMachine = setup({
           },
           { target: 'awaitingAccess' },
         ],
+        // CLOSED is named here too: the wildcard below would otherwise take it first.
+        CLOSED: { target: 'closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
         '*': { target: 'closed', actions: assign({ reason: 'PROTOCOL: message before the handshake' }) },
       },
     },
@@ -101,6 +103,7 @@ export const fetchConnectionMachine = setup({
           { target: 'active', actions: ({ context, event }) => context.io.joined(event.bitfield) },
         ],
         KEEP_ALIVE: {},
+        CLOSED: { target: 'closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
         '*': { target: 'closed', actions: assign({ reason: 'PROTOCOL: message before the bitfield' }) },
       },
     },

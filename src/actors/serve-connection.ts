@@ -95,6 +95,8 @@ export const serveConnectionMachine = setup({
         CHOKE_PEER: {},
         UNCHOKE_PEER: {},
         PIECE_AVAILABLE: {},
+        // A downloader that leaves before its ticket is no refusal (the wildcard would take CLOSED first).
+        CLOSED: { target: 'closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
         '*': { target: 'refused', actions: assign({ refusal: { code: 'TICKET_MISSING', message: 'a message came before the ticket' } }) },
       },
     },

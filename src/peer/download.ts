@@ -430,11 +430,14 @@ export class Download {
     if (this.outcome) return;
     this.outcome = { state: 'complete' };
     this.closeLinks('COMPLETE');
-    const finished = await this.store.finish();
-    if (finished !== 'complete') {
-      this.outcome = { state: 'failed', code: 'DISK_ERROR', message: finished.message };
+    try {
+      const finished = await this.store.finish();
+      if (finished !== 'complete') this.outcome = { state: 'failed', code: 'DISK_ERROR', message: finished.message };
+    } catch (error) {
+      // The rename or the last sync failed (EACCES, ENOSPC, EIO): the partial file stays a .part.
+      this.outcome = { state: 'failed', code: 'DISK_ERROR', message: error instanceof Error ? error.message : String(error) };
     }
-    this.log(`complete in ${this.elapsedMs()} ms`);
+    this.log(this.outcome.state === 'complete' ? `complete in ${this.elapsedMs()} ms` : `failed DISK_ERROR at the end`);
     this.settle(this.outcome);
   }
 
@@ -449,7 +452,7 @@ export class Download {
     this.log(`failed ${outcome.code}: ${outcome.message}`);
     this.toScheduler({ type: 'FAIL', reason: outcome.message });
     this.closeLinks(outcome.code);
-    await this.store.close();
+    await this.store.close().catch(() => undefined); // the outcome stands whatever the close says
     this.settle(outcome);
   }
 

@@ -4,19 +4,22 @@
 
 import type { KvStore } from '../sim/world.js';
 
-/** Every key of a file lies in [`piece:<fileId>:`, `piece:<fileId>;`) since ';' follows ':'. */
-function keyPrefix(fileId: string): string {
-  return `piece:${fileId}:`;
+/**
+ * Every key of a journal lies in [`piece:<journalId>:`, `piece:<journalId>;`) since ';' follows
+ * ':'. A journal id names one download: the file's info-hash and its destination.
+ */
+function keyPrefix(journalId: string): string {
+  return `piece:${journalId}:`;
 }
 
-export function journalKey(fileId: string, pieceIndex: number): string {
-  return `${keyPrefix(fileId)}${pieceIndex}`;
+export function journalKey(journalId: string, pieceIndex: number): string {
+  return `${keyPrefix(journalId)}${pieceIndex}`;
 }
 
 export class PieceJournal {
   constructor(
     private readonly kv: KvStore,
-    private readonly fileId: string,
+    private readonly journalId: string,
   ) {}
 
   /** Recorded pieces: index → the SHA1 recorded with it. Keys that do not parse are ignored. */
@@ -24,7 +27,7 @@ export class PieceJournal {
     const recorded = new Map<number, Uint8Array>();
     for await (const chunk of this.kv.iterate(this.range())) {
       for (const [key, value] of chunk) {
-        const indexText = key.slice(keyPrefix(this.fileId).length);
+        const indexText = key.slice(keyPrefix(this.journalId).length);
         if (/^(0|[1-9][0-9]{0,9})$/.test(indexText)) recorded.set(Number(indexText), value);
       }
     }
@@ -33,13 +36,13 @@ export class PieceJournal {
 
   /** Durable when the promise resolves (a synced batch). */
   async record(pieceIndex: number, pieceSha1: Uint8Array): Promise<void> {
-    await this.kv.batch([{ type: 'put', key: journalKey(this.fileId, pieceIndex), value: pieceSha1 }], { sync: true });
+    await this.kv.batch([{ type: 'put', key: journalKey(this.journalId, pieceIndex), value: pieceSha1 }], { sync: true });
   }
 
   /** Records several pieces in one synced batch. */
   async recordMany(pieces: ReadonlyArray<readonly [pieceIndex: number, pieceSha1: Uint8Array]>): Promise<void> {
     if (pieces.length === 0) return;
-    await this.kv.batch(pieces.map(([i, hash]) => ({ type: 'put' as const, key: journalKey(this.fileId, i), value: hash })), { sync: true });
+    await this.kv.batch(pieces.map(([i, hash]) => ({ type: 'put' as const, key: journalKey(this.journalId, i), value: hash })), { sync: true });
   }
 
   /** Forgets every piece of this file, in one synced batch. */
@@ -52,6 +55,6 @@ export class PieceJournal {
   }
 
   private range(): { gte: string; lt: string } {
-    return { gte: keyPrefix(this.fileId), lt: `piece:${this.fileId};` };
+    return { gte: keyPrefix(this.journalId), lt: `piece:${this.journalId};` };
   }
 }

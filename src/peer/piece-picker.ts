@@ -313,19 +313,19 @@ export class PiecePicker {
   // ---- blocks and verdicts ----
 
   /**
-   * A block arrived from `peer`. Accepted when its piece is in progress and the block is still
-   * missing (even if we had released the request after a choke: the bytes are good to have).
+   * A block arrived from `peer`. Accepted only when that peer has a request out for it (not
+   * released by a choke or a snub, not cancelled) and the block is still missing: a peer cannot
+   * slip bytes nobody asked it for into a piece others are filling, and so dodge its strikes.
    */
   onBlock(peer: string, pieceIndex: number, beginBytes: number, lengthBytes: number): BlockVerdict {
     const piece = this.partial.get(pieceIndex);
     const blockIndex = beginBytes / BLOCK_LENGTH_BYTES;
     const key = blockKey(pieceIndex, beginBytes);
-    const state = this.peers.get(peer);
-    state?.requests.delete(key);
     if (!piece) return { accepted: false, reason: 'unrequested' };
     if (!Number.isInteger(blockIndex) || blockIndex >= piece.blocks.length || this.blockRef(pieceIndex, blockIndex).lengthBytes !== lengthBytes) {
       return { accepted: false, reason: 'bad-shape' };
     }
+    if (!(this.peers.get(peer)?.requests.delete(key) ?? false)) return { accepted: false, reason: 'unrequested' };
     const slot = piece.blocks[blockIndex]!;
     if (slot === true) return { accepted: false, reason: 'duplicate' };
     if (piece.parole && piece.owner !== peer) return { accepted: false, reason: 'unrequested' };

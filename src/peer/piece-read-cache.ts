@@ -17,8 +17,8 @@ export class PieceReadCache {
     private readonly maxPieces = DEFAULT_CACHED_PIECES,
   ) {}
 
-  /** The caller has checked that the block lies inside the piece. */
-  async readBlock(pieceIndex: number, beginBytes: number, lengthBytes: number): Promise<Uint8Array> {
+  /** The caller has checked that the block lies inside the piece; null when the file is shorter now. */
+  async readBlock(pieceIndex: number, beginBytes: number, lengthBytes: number): Promise<Uint8Array | null> {
     let piece = this.pieces.get(pieceIndex);
     if (piece === undefined) {
       const startBytes = pieceIndex * this.pieceLengthBytes;
@@ -30,7 +30,8 @@ export class PieceReadCache {
     }
     this.pieces.set(pieceIndex, piece);
     while (this.pieces.size > this.maxPieces) this.pieces.delete(this.pieces.keys().next().value!);
-    return (await piece).subarray(beginBytes, beginBytes + lengthBytes);
+    const block = (await piece).subarray(beginBytes, beginBytes + lengthBytes);
+    return block.length === lengthBytes ? block : null;
   }
 
   clear(): void {

@@ -7,9 +7,9 @@
 // pieces, resumes after kill -9 by re-checking only unjournaled pieces, and renames the finished
 // file into place atomically, so a partial file never looks complete.
 
-import { fromBase64 } from '../log/domain/bytes.js';
+import { fromBase64, utf8 } from '../log/domain/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
-import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1 } from '../log/domain/infohash.js';
+import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1, sha1Hex } from '../log/domain/infohash.js';
 import { checkFileName } from '../log/domain/names.js';
 import type { FileHandle, KvStore, World } from '../sim/world.js';
 import { GroupCommit } from './group-commit.js';
@@ -121,7 +121,8 @@ export class PieceStore implements PieceSource {
     if (badName) return new PieceStoreError('BAD_NAME', badName.message);
     const pieceHashes = checkedPieceHashes(meta);
     if (pieceHashes === null) return new PieceStoreError('BAD_PIECE_LIST', `piece list of ${meta.fileId} does not match its info-hash`);
-    const journal = new PieceJournal(options.journal, meta.fileId);
+    // One journal per (file, destination): two downloads of one file to two places never share it.
+    const journal = new PieceJournal(options.journal, `${meta.fileId}/${sha1Hex(utf8(destinationPath)).slice(0, 16)}`);
 
     const existing = await world.fs.stat(destinationPath);
     if (existing !== null) {
@@ -332,6 +333,7 @@ export class PieceStore implements PieceSource {
     await this.commits.drain();
     await this.file.sync();
     this.finished = true;
+    this.spareBuffers.length = 0;
     await this.world.fs.rename(this.partPath, this.destinationPath);
     await this.journal.clear();
     return 'complete';
@@ -343,6 +345,7 @@ export class PieceStore implements PieceSource {
     this.closed = true;
     this.buffers.clear();
     this.received.clear();
+    this.spareBuffers.length = 0;
     await Promise.allSettled([...this.inflight]);
     await this.commits.drain();
     this.cache.clear();

@@ -56,6 +56,7 @@ export class UploadQueue {
     void this.pump();
   }
 
+  /** Sends queued blocks; a failed read (the shared file changed or vanished) closes this connection only. */
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
@@ -79,6 +80,8 @@ export class UploadQueue {
         this.onSent(bytes.length);
         if (!more) this.waitingForDrain = true;
       }
+    } catch (error) {
+      this.wire.close(`READ_FAILED: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       this.pumping = false;
     }
