@@ -376,6 +376,17 @@ describe('session', () => {
     expect(calls.slice(-2)).toEqual(['renew s1', 'ended expired']);
   });
 
+  it('a logout the tracker answers NOT_LOGGED_IN (it had expired the session) still logs out', async () => {
+    const { sim, actor } = start(async () => {});
+    actor.send({ type: 'LOGIN', user: 'alice', password: 'pw' });
+    await sim.runFor(1);
+    const io = actor.getSnapshot().context.io;
+    io.logout = async () => Promise.reject(new Refusal('NOT_LOGGED_IN'));
+    actor.send({ type: 'LOGOUT' });
+    await sim.runFor(1);
+    expect(actor.getSnapshot().value).toBe('loggedOut');
+  });
+
   it('logs out: the tracker hears of it and serving stops', async () => {
     const { sim, calls, actor } = start(async () => {});
     actor.send({ type: 'LOGIN', user: 'alice', password: 'pw' });

@@ -100,6 +100,18 @@ describe('tickets at a serving peer', () => {
     expect(result.refusals).toEqual({});
   });
 
+  it('closes a connection that never sends its handshake', async () => {
+    const sim = new SimWorld({ seed: 2 });
+    await PeerHost.start(sim.forHost('server'), { listen: { host: 'server', port: 6881 }, peerId: new Uint8Array(20), clusterPublicKey: cluster.publicKey });
+    const connection = await connectOnSim(sim, sim.forHost('client').net.connect({ host: 'server', port: 6881 }));
+    let closedAtMs: number | null = null;
+    const startMs = sim.elapsedMs();
+    connection.attach({ data: () => {}, close: () => (closedAtMs = sim.elapsedMs() - startMs) });
+    expect(await sim.runUntil(() => closedAtMs !== null, 60_000)).toBe(true);
+    expect(closedAtMs).toBeGreaterThanOrEqual(10_000);
+    expect(closedAtMs).toBeLessThan(11_000);
+  });
+
   it('refuses a handshake for a file it does not share', async () => {
     const sim = new SimWorld({ seed: 1 });
     const logs: string[] = [];

@@ -38,7 +38,9 @@ interface Context {
 function refusalOf(payload: Uint8Array): string | null {
   try {
     const handshake = decodeExtendedHandshake(payload);
-    return handshake.refused === undefined ? null : `REFUSED ${handshake.refused}`;
+    if (handshake.refused === undefined) return null;
+    // The code is the peer's text: only a plain upper-snake word is repeated.
+    return /^[A-Z][A-Z0-9_]{0,63}$/.test(handshake.refused) ? `REFUSED ${handshake.refused}` : 'REFUSED (with an unreadable code)';
   } catch (error) {
     if (error instanceof WireError) return `PROTOCOL: ${error.message}`;
     throw error;

@@ -128,7 +128,15 @@ export const sessionMachine = setup({
         src: 'logout',
         input: ({ context }) => ({ io: context.io, session: context.session! }),
         onDone: { target: 'loggedOut', actions: [({ context }) => context.io.ended('logout'), assign({ session: null })] },
-        onError: { target: 'active', actions: assign({ error: ({ context, event }) => refusal(context.io, event.error) }) },
+        onError: [
+          // The tracker had ended the session already: logged out all the same.
+          {
+            guard: ({ context, event }) => context.io.codeOf(event.error) === 'NOT_LOGGED_IN',
+            target: 'loggedOut',
+            actions: [({ context }) => context.io.ended('logout'), assign({ session: null })],
+          },
+          { target: 'active', actions: assign({ error: ({ context, event }) => refusal(context.io, event.error) }) },
+        ],
       },
     },
   },

@@ -97,6 +97,12 @@ export interface DownloadCounters {
   connectAttempts: number;
 }
 
+/** A reason that may hold a peer's text, made safe for one terminal line: no control characters, at most 200 characters. */
+function printable(text: string): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length > 200 ? `${clean.slice(0, 199)}…` : clean;
+}
+
 export class Download {
   readonly fileId: string;
   readonly done: Promise<DownloadOutcome>;
@@ -297,8 +303,9 @@ export class Download {
     };
   }
 
-  private linkEnded(holder: Holder, reason: string): void {
+  private linkEnded(holder: Holder, rawReason: string): void {
     if (holder.state !== 'connected' && holder.state !== 'connecting') return;
+    const reason = printable(rawReason);
     const wasConnected = holder.wire !== null;
     holder.wire = null;
     holder.actor = null;

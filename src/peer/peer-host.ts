@@ -53,6 +53,9 @@ function sendIfRunning(served: Served, event: ServeConnectionEvent): void {
   if (served.actor?.getSnapshot().status === 'active') served.actor.send(event);
 }
 
+/** How long a refused downloader has to read the refusal before its connection is cut. */
+const REFUSAL_GRACE_MS = 5_000;
+
 interface Served {
   readonly key: string;
   readonly wire: PeerWire;
@@ -108,15 +111,24 @@ export class PeerHost {
     this.shares.set(share.meta.fileId, share);
   }
 
-  /** Stops serving a file: its connections are closed. */
-  unshare(fileId: string): void {
+  /**
+   * Stops serving a file: its connections are closed. Returns what was served, for its owner
+   * to close (a CompleteFile) or keep (a download's store).
+   */
+  unshare(fileId: string): PieceSource | undefined {
+    const share = this.shares.get(fileId);
     this.shares.delete(fileId);
     for (const served of this.served.values()) if (served.key.startsWith(`${fileId}/`)) served.wire.close('UNSHARED');
+    return share?.source;
   }
 
   /** Stops serving everything (logout): every downloader's connection is closed. */
-  unshareAll(): void {
-    for (const fileId of [...this.shares.keys()]) this.unshare(fileId);
+  unshareAll(): PieceSource[] {
+    return [...this.shares.keys()].flatMap((fileId) => this.unshare(fileId) ?? []);
+  }
+
+  sourceOf(fileId: string): PieceSource | undefined {
+    return this.shares.get(fileId)?.source;
   }
 
   isSharing(fileId: string): boolean {
@@ -127,6 +139,7 @@ export class PeerHost {
     await this.listener?.close();
     this.listener = null;
     for (const served of [...this.served.values()]) served.wire.close('SHUTDOWN');
+    for (const wire of [...this.arriving]) wire.close('SHUTDOWN');
     this.choker.stop();
   }
 
@@ -139,15 +152,24 @@ export class PeerHost {
   }
 
   /** The first event must be a handshake for a file we share; then the serve actor takes over. */
+  /** Connections whose handshake has not arrived yet (closed by a timer, or at shutdown). */
+  private readonly arriving = new Set<PeerWire>();
+
   private accept(wire: PeerWire): void {
     this.counters.connectionsAccepted++;
     let served: Served | null = null;
+    this.arriving.add(wire);
+    const deadline = this.world.clock.setTimer(this.timings.handshakeTimeoutMs, () => {
+      if (served === null) wire.close('HANDSHAKE_TIMEOUT');
+    });
     wire.attach({
       message: (event) => {
         if (served) {
           sendIfRunning(served, toActorEvent(event));
           return;
         }
+        deadline.cancel();
+        this.arriving.delete(wire);
         if (event.type !== 'handshake') return wire.close('PROTOCOL: no handshake');
         const share = this.shares.get(toHex(event.infoHash));
         if (!share) {
@@ -159,6 +181,8 @@ export class PeerHost {
       },
       block: () => wire.close('PROTOCOL: a downloader sent a piece'),
       closed: (reason) => {
+        deadline.cancel();
+        this.arriving.delete(wire);
         if (served) sendIfRunning(served, { type: 'CLOSED', reason });
       },
       drain: () => served?.queue?.drained(),
@@ -190,6 +214,8 @@ export class PeerHost {
         this.refused(code);
         wire.sendExtendedHandshake({ m: {}, refused: code });
         wire.end(`REFUSED ${code}`);
+        // A downloader that never closes its side is cut off after a grace period.
+        this.world.clock.setTimer(REFUSAL_GRACE_MS, () => wire.close(`REFUSED ${code}`));
       },
       interested: (isInterested) => this.choker.send({ type: isInterested ? 'INTERESTED' : 'NOT_INTERESTED', peerKey: key }),
       sendChoke: () => wire.send({ type: 'choke' }),

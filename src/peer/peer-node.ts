@@ -18,6 +18,7 @@ import { CompleteFile } from './complete-file.js';
 import { Download, type DownloadCounters, type DownloadOutcome } from './download.js';
 import { hashFile } from './file-meta.js';
 import { PeerHost } from './peer-host.js';
+import type { PieceSource } from './piece-source.js';
 import { PieceStoreError } from './piece-store.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
@@ -111,7 +112,7 @@ export class PeerNode {
           ended: (reason) => {
             this.options.log?.(`session ended (${reason}): no longer serving`);
             this.ticketCache.clear();
-            this.host.unshareAll();
+            for (const source of this.host.unshareAll()) void release(source);
             void this.homeStore?.kv.batch([{ type: 'del', key: SESSION_KEY }], { sync: true }).catch(() => undefined);
           },
           codeOf: (error) => (error instanceof TrackerError ? error.code : error instanceof TrackerUnavailableError ? 'TRACKER_UNAVAILABLE' : 'INTERNAL'),
@@ -245,7 +246,7 @@ export class PeerNode {
     if (old.refresh === undefined) throw new PeerError('NOT_LOGGED_IN', 'the session expired and has no refresh credential');
     const session = await this.tracker.renew(old.user, old.refresh, `${this.host.address.host}:${this.host.address.port}`);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
-    this.ticketCache.clear();
+    // Tickets are bound to our peer id, not to the session: the ones we hold stay good.
     this.options.log?.(`session renewed for ${session.user} after it expired`);
     return session;
   }
@@ -296,6 +297,7 @@ export class PeerNode {
       await source.close();
       throw error;
     }
+    await release(this.host.sourceOf(meta.fileId)); // shared again: the new handle replaces the old
     this.host.share({ meta, group, source });
     await this.remember(session.user, { group, path, meta });
     return { group, name, fileId: meta.fileId, sizeBytes: meta.sizeBytes };
@@ -306,7 +308,7 @@ export class PeerNode {
     await this.call(() => this.tracker.command(session, { type: 'StopShare', group, name }));
     for (const shared of await this.sharedFiles(session.user)) {
       if (shared.group === group && shared.meta.name === name) {
-        this.host.unshare(shared.meta.fileId);
+        await release(this.host.unshare(shared.meta.fileId));
         await this.home.batch([{ type: 'del', key: shareKey(session.user, group, shared.meta.fileId) }], { sync: true });
       }
     }
@@ -335,7 +337,9 @@ export class PeerNode {
     const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
     const path = await this.destinationPath(destination, detail.name);
     if (detail.holders.length === 0) throw new PeerError('NO_HOLDERS', `nobody online holds ${name} in ${group}`);
-    if (this.downloads.some((d) => d.outcome === null && d.destination === path)) throw new PeerError('ALREADY_DOWNLOADING', `${path} is being downloaded`);
+    if (this.downloads.some((d) => d.outcome === null && (d.destination === path || d.meta.fileId === meta.fileId))) {
+      throw new PeerError('ALREADY_DOWNLOADING', `${meta.name} is being downloaded`);
+    }
     const ticket = await this.freshTicket(session, group, meta.fileId);
     const download = await Download.start(this.world, {
       meta,
@@ -349,9 +353,12 @@ export class PeerNode {
     if (download instanceof PieceStoreError) throw new PeerError(download.code, download.message);
     const running: RunningDownload = { id: this.downloads.length + 1, group, meta, destination: path, download, outcome: null, renew: null, samples: [] };
     this.downloads.push(running);
-    // Serve what we have verified at once, and tell the tracker we hold part of it.
-    this.host.share({ meta, group, source: download.store });
-    this.call(() => this.tracker.command(session, { type: 'HoldPartial', group, fileId: meta.fileId })).catch(() => undefined);
+    // Serve what we have verified at once, and tell the tracker we hold part of it — unless we
+    // already serve this file complete (then that share stays).
+    if (!this.host.isSharing(meta.fileId)) {
+      this.host.share({ meta, group, source: download.store });
+      this.call(() => this.tracker.command(session, { type: 'HoldPartial', group, fileId: meta.fileId })).catch(() => undefined);
+    }
     this.scheduleRenewal(running, ticket.expires);
     void download.done.then((outcome) => this.finished(running, outcome));
     return { download: running.id, group, name: detail.name, destination: path };
@@ -378,7 +385,9 @@ export class PeerNode {
     const delayMs = Math.max(250, (expiresMs - this.world.clock.nowMs()) / 2);
     running.renew = this.world.clock.setTimer(delayMs, () => {
       const session = this.session;
-      if (running.outcome !== null || !session) return;
+      if (running.outcome !== null) return;
+      // No session right now (logged out, or being renewed): try again later.
+      if (!session) return this.scheduleRenewal(running, this.world.clock.nowMs() + 10_000);
       this.freshTicket(session, running.group, running.meta.fileId).then(
         (ticket) => {
           this.ticketRenewals++;
@@ -396,7 +405,13 @@ export class PeerNode {
     running.outcome = outcome;
     running.renew?.cancel();
     const session = this.session;
-    if (outcome.state !== 'complete' || !session) return;
+    if (outcome.state === 'failed') {
+      // Its store is closed: stop offering it here and at the tracker.
+      if (this.host.sourceOf(running.meta.fileId) === running.download.store) this.host.unshare(running.meta.fileId);
+      if (session) await this.call(() => this.tracker.command(session, { type: 'DropHolding', group: running.group, fileId: running.meta.fileId })).catch(() => undefined);
+      return;
+    }
+    if (!session) return;
     // Complete: a holder and sharer of the file like its first owner; resumed at the next login.
     try {
       await this.call(() => this.tracker.command(session, { type: 'ShareFile', group: running.group, file: running.meta }));
@@ -452,6 +467,11 @@ export class PeerNode {
     this.tracker.close();
     await this.homeStore?.kv.close();
   }
+}
+
+/** Closes what the peer opened to serve a shared file; a download's store belongs to its download. */
+async function release(source: PieceSource | undefined): Promise<void> {
+  if (source instanceof CompleteFile) await source.close();
 }
 
 function shareKey(user: string, group: string, fileId: string): string {

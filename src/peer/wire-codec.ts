@@ -478,7 +478,10 @@ function textBytes(text: string, max: number, what: string): Uint8Array {
 function checkExtensionIds(entries: [string, unknown][]): void {
   if (entries.length > MAX_EXTENSION_NAMES) throw new WireError('BAD_MESSAGE', `more than ${MAX_EXTENSION_NAMES} extensions`);
   for (const [name, id] of entries) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 255) throw new WireError('BAD_MESSAGE', `extension "${name}" has id ${String(id)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 255) {
+      // The name is the peer's text: quoted, escaped and cut, so it cannot reach a terminal raw.
+      throw new WireError('BAD_MESSAGE', `extension ${JSON.stringify(name.slice(0, 32))} has a bad id`);
+    }
   }
 }
 
