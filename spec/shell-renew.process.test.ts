@@ -62,5 +62,19 @@ describe('an expired session', () => {
     expect((whoami as { sessionId: string }).sessionId).not.toBe(before);
     results(await bob.run(`download_file g notes.bin ${join(dir, 'bob-notes.bin')}`, 'wait'));
     expect(readFileSync(join(dir, 'bob-notes.bin')).equals(file)).toBe(true);
+
+    // Killed, and restarted on its home only after the tracker expired the session: the old
+    // refresh credential is used up and the session it opens closed, so none stays valid.
+    const withAlice = await holders(); // bob holds it too now
+    alice.kill('SIGKILL');
+    await alice.exited;
+    await until('the tracker to expire the dead session', async () => ((await holders()) === withAlice - 1 ? true : null), 30_000);
+    const again = shell('alice');
+    results(await again.run('login alice pw'));
+    const audit = cluster.cli('audit', '--cluster', cluster.clusterPath, '--user', 'alice', '--json');
+    expect(audit.status).toBe(0);
+    const events = (JSON.parse(audit.stdout) as { entries: Array<{ events: Array<{ type: string }> }> }).entries.flatMap((e) => e.events.map((x) => x.type));
+    // renewal after SIGSTOP (1), renewal and close of the leftover session (2).
+    expect(events.filter((t) => t === 'RefreshRevoked')).toHaveLength(3);
   }, 120_000);
 });

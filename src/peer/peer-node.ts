@@ -231,14 +231,26 @@ export class PeerNode {
    */
   private async openSession(user: string, password: string): Promise<Credential> {
     const previous = await this.home.get(SESSION_KEY);
-    if (previous !== undefined) {
-      const old = JSON.parse(fromUtf8(previous)) as Credential;
-      await this.tracker.command(old, { type: 'CloseSession' }).catch(() => undefined); // already expired: fine
-      this.options.log?.(`closed the session left open by an earlier shell of ${old.user}`);
-    }
+    if (previous !== undefined) await this.closeLeftover(JSON.parse(fromUtf8(previous)) as Credential);
     const session = await this.tracker.login(user, password, `${this.host.address.host}:${this.host.address.port}`);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     return session;
+  }
+
+  /**
+   * Closes the session an earlier shell on this home left behind. If the tracker expired it
+   * already, its refresh credential would stay valid: it is used up (renewed) and the renewed
+   * session closed, which withdraws both.
+   */
+  private async closeLeftover(old: Credential): Promise<void> {
+    try {
+      await this.tracker.command(old, { type: 'CloseSession' });
+    } catch (error) {
+      if (!(error instanceof TrackerError) || error.code !== 'NOT_LOGGED_IN' || old.refresh === undefined) return;
+      const renewed = await this.tracker.renew(old.user, old.refresh, `${this.host.address.host}:${this.host.address.port}`).catch(() => null);
+      if (renewed) await this.tracker.command(renewed, { type: 'CloseSession' }).catch(() => undefined);
+    }
+    this.options.log?.(`closed the session left by an earlier shell of ${old.user}`);
   }
 
   /** The tracker expired our session (we were cut off): a new one from the refresh credential. */
