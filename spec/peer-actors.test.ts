@@ -166,7 +166,7 @@ describe('scheduler', () => {
     const calls: string[] = [];
     const queued: Array<{ peer: string; block: BlockRef }> = [];
     const io = recorder<SchedulerIo>(
-      { nowMs: () => clock.nowMs(), mayStartPieces: (nothingRequested) => !memory.short || nothingRequested, request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
+      { nowMs: () => clock.nowMs(), mayStartPieces: (nothingRequested) => !memory.short || nothingRequested(), request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
       calls,
     );
     const picker = new PiecePicker({ sizeBytes: pieces * PIECE, pieceLengthBytes: PIECE, have: () => false, rng: new SeededRng(2), randomFirstPieces: 0 });

@@ -8,19 +8,35 @@ import { CLI } from './tracker-processes.js';
 
 export type PeerEvent = Record<string, unknown> & { event?: string };
 
-/** Waits for a condition on a child process's output: woken by each new line and by the exit. */
-class OutputWaiter {
+/** A `clique` child process whose stdout is JSON lines: collected, and waited on line by line. */
+class JsonLinesProcess<T> {
+  readonly child: ChildProcess;
+  readonly lines: T[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: Array<() => void> = [];
 
-  constructor(private readonly child: ChildProcess, private readonly stderr: string[]) {}
-
-  wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+  constructor(args: string[], options: { stdin: 'pipe' | 'ignore'; cwd?: string }) {
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: [options.stdin, 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}) });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      this.lines.push(JSON.parse(line) as T);
+      this.wake();
+    });
+    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        resolve({ code, signal });
+        this.wake();
+      }),
+    );
   }
 
-  async until(what: string, done: () => boolean, timeoutMs = 60_000): Promise<void> {
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Resolves once `done()` holds; fails if the process exits first or `timeoutMs` passes. */
+  protected async until(what: string, done: () => boolean, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!done()) {
       if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`process exited before ${what}: ${this.stderr.slice(-5).join(' | ')}`);
@@ -34,6 +50,12 @@ class OutputWaiter {
       });
     }
   }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
 }
 
 /** Runs `clique peer …` to completion and returns its stdout's first line. */
@@ -43,37 +65,20 @@ export function peerCli(args: string[]): string {
   return result.stdout.split('\n')[0]!;
 }
 
-export class PeerProcess {
-  readonly child: ChildProcess;
-  readonly events: PeerEvent[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly waiter: OutputWaiter;
-
+/** `clique peer …`, its JSON events collected. */
+export class PeerProcess extends JsonLinesProcess<PeerEvent> {
   constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'peer', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.waiter = new OutputWaiter(this.child, this.stderr);
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      this.events.push(JSON.parse(line) as PeerEvent);
-      this.waiter.wake();
-    });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
-    this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code, signal) => {
-        resolve({ code, signal });
-        this.waiter.wake();
-      }),
-    );
+    super(['peer', ...args], { stdin: 'ignore' });
+  }
+
+  get events(): PeerEvent[] {
+    return this.lines;
   }
 
   /** The first event that matches; fails if the process exits first or `timeoutMs` passes. */
   async waitFor(what: string, match: (event: PeerEvent) => boolean, timeoutMs = 60_000): Promise<PeerEvent> {
-    await this.waiter.until(what, () => this.events.some(match), timeoutMs);
-    return this.events.find(match)!;
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    await this.until(what, () => this.lines.some(match), timeoutMs);
+    return this.lines.find(match)!;
   }
 }
 
@@ -85,44 +90,26 @@ export interface ShellAnswer {
 }
 
 /** A `clique shell --json` process fed line by line: each command is answered by one JSON line. */
-export class ShellProcess {
-  readonly child: ChildProcess;
-  readonly answers: ShellAnswer[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<number | null>;
-  private readonly waiter: OutputWaiter;
-
+export class ShellProcess extends JsonLinesProcess<ShellAnswer> {
   constructor(args: string[], options: { cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [CLI, 'shell', '--json', ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
-    this.waiter = new OutputWaiter(this.child, this.stderr);
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      this.answers.push(JSON.parse(line) as ShellAnswer);
-      this.waiter.wake();
-    });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
-    this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code) => {
-        resolve(code);
-        this.waiter.wake();
-      }),
-    );
+    super(['shell', '--json', ...args], { stdin: 'pipe', ...options });
+  }
+
+  get answers(): ShellAnswer[] {
+    return this.lines;
   }
 
   /** Sends commands and resolves with their answers (one each, in order). */
   async run(...lines: string[]): Promise<ShellAnswer[]> {
-    const first = this.answers.length;
+    const first = this.lines.length;
     this.child.stdin!.write(lines.map((l) => `${l}\n`).join(''));
-    await this.waiter.until(`${lines.length} answers to ${lines[0]}`, () => this.answers.length >= first + lines.length);
-    return this.answers.slice(first, first + lines.length);
+    await this.until(`${lines.length} answers to ${lines[0]}`, () => this.lines.length >= first + lines.length);
+    return this.lines.slice(first, first + lines.length);
   }
 
   /** Ends the input; resolves with the exit status. */
   async end(): Promise<number | null> {
     this.child.stdin!.end();
-    return this.exited;
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return (await this.exited).code;
   }
 }

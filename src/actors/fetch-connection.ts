@@ -60,13 +60,15 @@ export const fetchConnectionMachine = setup({
   },
   actions: {
     closeWire: ({ context }) => context.io.close(context.reason),
+    /** The first reason wins: ours (a timeout, a refusal) over the socket's. */
+    rememberClose: assign({ reason: ({ context, event }) => context.reason ?? (event as Extract<WireActorEvent, { type: 'CLOSED' }>).reason }),
   },
 }).createMachine({
   id: 'fetchConnection',
   context: ({ input }) => ({ io: input.io, timings: input.timings, reason: null, peerChoking: true }),
   initial: 'handshaking',
   on: {
-    CLOSED: { target: '.closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
+    CLOSED: { target: '.closed', actions: 'rememberClose' },
   },
   states: {
     handshaking: {
@@ -81,7 +83,7 @@ export const fetchConnectionMachine = setup({
           { target: 'awaitingAccess' },
         ],
         // CLOSED is named here too: the wildcard below would otherwise take it first.
-        CLOSED: { target: 'closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
+        CLOSED: { target: 'closed', actions: 'rememberClose' },
         '*': { target: 'closed', actions: assign({ reason: 'PROTOCOL: message before the handshake' }) },
       },
     },
@@ -105,7 +107,7 @@ export const fetchConnectionMachine = setup({
           { target: 'active', actions: ({ context, event }) => context.io.joined(event.bitfield) },
         ],
         KEEP_ALIVE: {},
-        CLOSED: { target: 'closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
+        CLOSED: { target: 'closed', actions: 'rememberClose' },
         '*': { target: 'closed', actions: assign({ reason: 'PROTOCOL: message before the bitfield' }) },
       },
     },

@@ -16,10 +16,10 @@ export interface SchedulerIo {
   nowMs(): number;
   /**
    * False while the download holds too many bytes in memory (the disk is behind): no new pieces
-   * are begun. `nothingRequested`: no request is outstanding with any peer (memory held only by
-   * pieces that cannot progress must not stop the download for good).
+   * are begun. `nothingRequested()`: no request is outstanding with any peer (memory held only
+   * by pieces that cannot progress must not stop the download for good); asked only when short.
    */
-  mayStartPieces(nothingRequested: boolean): boolean;
+  mayStartPieces(nothingRequested: () => boolean): boolean;
   request(peer: string, blocks: readonly BlockRef[]): void;
   cancel(peer: string, block: BlockRef): void;
   setInterested(peer: string, interested: boolean): void;
@@ -112,7 +112,7 @@ function fill(context: SchedulerContext, peer: string): void {
   const want = pipeline.depth - outstanding;
   // Refill in batches of a quarter of the depth (fewer, larger writes); never let it run dry.
   if (want <= 0 || (outstanding > 0 && want < Math.ceil(pipeline.depth / 4))) return;
-  const nothingRequested = ![...context.pipelines.keys()].some((p) => context.picker.outstanding(p) > 0);
+  const nothingRequested = (): boolean => ![...context.pipelines.keys()].some((p) => context.picker.outstanding(p) > 0);
   const blocks = context.picker.pick(peer, want, context.io.mayStartPieces(nothingRequested));
   if (blocks.length > 0) context.io.request(peer, blocks);
 }

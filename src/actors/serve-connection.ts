@@ -74,13 +74,15 @@ export const serveConnectionMachine = setup({
   },
   actions: {
     closeWire: ({ context }) => context.io.close(context.reason),
+    /** The first reason wins: ours (a timeout, a refusal) over the socket's. */
+    rememberClose: assign({ reason: ({ context, event }) => context.reason ?? (event as Extract<WireActorEvent, { type: 'CLOSED' }>).reason }),
   },
 }).createMachine({
   id: 'serveConnection',
   context: ({ input }) => ({ io: input.io, timings: input.timings, reason: null, refusal: null, amChoking: true }),
   initial: 'awaitingTicket',
   on: {
-    CLOSED: { target: '.closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
+    CLOSED: { target: '.closed', actions: 'rememberClose' },
   },
   states: {
     awaitingTicket: {
@@ -96,7 +98,7 @@ export const serveConnectionMachine = setup({
         UNCHOKE_PEER: {},
         PIECE_AVAILABLE: {},
         // A downloader that leaves before its ticket is no refusal (the wildcard would take CLOSED first).
-        CLOSED: { target: 'closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
+        CLOSED: { target: 'closed', actions: 'rememberClose' },
         '*': { target: 'refused', actions: assign({ refusal: { code: 'TICKET_MISSING', message: 'a message came before the ticket' } }) },
       },
     },

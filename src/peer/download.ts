@@ -139,7 +139,7 @@ export class Download {
           nowMs: () => world.clock.nowMs(),
           // Over the cap, wait for the disk; but if nothing is requested and nothing is being
           // written, the memory is held by pieces that cannot progress: begin others anyway.
-          mayStartPieces: (nothingRequested) => store.bufferedBytes() < MAX_BUFFERED_BYTES || (nothingRequested && !store.writesPending()),
+          mayStartPieces: (nothingRequested) => store.bufferedBytes() < MAX_BUFFERED_BYTES || (nothingRequested() && !store.writesPending()),
           request: (peer, blocks) => this.sendRequests(peer, blocks),
           cancel: (peer, block) => this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes }),
           setInterested: (peer, interested) => this.wireOf(peer)?.send({ type: interested ? 'interested' : 'not-interested' }),

@@ -8,8 +8,6 @@ export class GroupCommit<T> {
   private pending: T[] = [];
   private waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   private running: Promise<void> | null = null;
-  /** Commits run (a coverage and tuning counter). */
-  commitsRun = 0;
 
   constructor(private readonly commit: (items: readonly T[]) => Promise<void>) {}
 
@@ -37,7 +35,6 @@ export class GroupCommit<T> {
         this.waiters = [];
         try {
           await this.commit(items);
-          this.commitsRun++;
           for (const waiter of waiters) waiter.resolve();
         } catch (error) {
           for (const waiter of waiters) waiter.reject(error);

@@ -77,6 +77,8 @@ interface RunningDownload {
   renew: Timer | null;
   /** (time, verified bytes) a few seconds back, for the rate. */
   samples: Array<[number, number]>;
+  /** Settles once the outcome is handled (a complete file announced to the tracker). */
+  settled: Promise<void>;
 }
 
 const SHARE_PREFIX = 'share:';
@@ -363,7 +365,17 @@ export class PeerNode {
       ...(this.options.log ? { log: this.options.log } : {}),
     });
     if (download instanceof PieceStoreError) throw new PeerError(download.code, download.message);
-    const running: RunningDownload = { id: this.downloads.length + 1, group, meta, destination: path, download, outcome: null, renew: null, samples: [] };
+    const running: RunningDownload = {
+      id: this.downloads.length + 1,
+      group,
+      meta,
+      destination: path,
+      download,
+      outcome: null,
+      renew: null,
+      samples: [],
+      settled: Promise.resolve(),
+    };
     this.downloads.push(running);
     // Serve what we have verified at once, and tell the tracker we hold part of it — unless we
     // already serve this file complete (then that share stays).
@@ -372,7 +384,7 @@ export class PeerNode {
       this.call(() => this.tracker.command(session, { type: 'HoldPartial', group, fileId: meta.fileId })).catch(() => undefined);
     }
     this.scheduleRenewal(running, ticket.expires);
-    void download.done.then((outcome) => this.finished(running, outcome));
+    running.settled = download.done.then((outcome) => this.finished(running, outcome));
     return { download: running.id, group, name: detail.name, destination: path };
   }
 
@@ -459,9 +471,8 @@ export class PeerNode {
 
   /** Waits for every running download; the failed ones. */
   async waitDownloads(): Promise<DownloadView[]> {
-    await Promise.all(this.downloads.map((d) => d.download.done));
-    // Let the completion announcements settle before answering.
-    await Promise.all(this.downloads.map((d) => (d.outcome === null ? d.download.done : Promise.resolve())));
+    // Each download's end is handled (a complete file announced as shared) before the answer.
+    await Promise.all(this.downloads.map((d) => d.settled));
     return this.showDownloads().filter((d) => d.state === 'failed');
   }
 

@@ -2,8 +2,6 @@
 // download (PieceStore: only verified pieces) and a complete shared file (CompleteFile). This
 // is what both offer to a serving connection.
 
-import type { Bitfield } from './bitfield.js';
-
 export interface PieceSource {
   readonly pieceCount: number;
   has(pieceIndex: number): boolean;
@@ -14,5 +12,3 @@ export interface PieceSource {
   /** Hears of pieces that become servable later; returns the unsubscribe. */
   onVerified(listener: (pieceIndex: number) => void): () => void;
 }
-
-export type { Bitfield };

@@ -156,7 +156,6 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
     ticket: () => ticket,
     holders: holderKeys.map((key) => ({ host: key.split(':')[0]!, port: PEER_PORT })),
     timings: SIM_DOWNLOAD_TIMINGS,
-    log: process.env.SWARM_LOG ? (l) => console.log(world.clock.nowMs() - nowMs, l) : undefined,
   });
   if (download instanceof PieceStoreError) throw download;
   await sim.runUntil(() => download.state !== 'running', spec.maxVirtualMs ?? 600_000);
