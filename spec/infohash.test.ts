@@ -62,8 +62,9 @@ describe('info-hash', () => {
     );
   });
 
+  // Under CI the tools are installed by .ci/run; a missing tool there is a failure, not a skip.
   const tools = hasTool('mktorrent') && hasTool('aria2c');
-  it.skipIf(!tools)('equals what mktorrent -l 19 writes and aria2c -S prints, for fresh files', () => {
+  it.skipIf(!tools && process.env.CI !== 'true')('equals what mktorrent -l 19 writes and aria2c -S prints, for fresh files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'clique-infohash-'));
     for (const [size, seed] of [
       [3, 1],

@@ -73,7 +73,8 @@ describe('audit --verify', () => {
         const offset = at % segment.value.length;
         expect(await flipAndVerify(kv, segment, offset, xor)).toBe(entryOfByte(segment, offset));
       }),
-      { numRuns: 300 },
+      // The example turns a byte of entry 58 into a newline (0x22 ^ 40): once blamed on entry 1.
+      { numRuns: 300, examples: [[0, 1425000669, 40]] },
     );
   });
 

@@ -70,8 +70,10 @@ export async function* readLines(kv: KvStore, fromIndex = 1): AsyncGenerator<Lin
   for await (const chunk of prefetched(kv.iterate(segmentsFrom(fromIndex), SEGMENTS_PER_READ))) {
     for (const [key, value] of chunk) {
       const lines = decoder.decode(value).split('\n');
-      // The first segment read may start before fromIndex: its lines are numbered back from its key.
-      let firstIndex: number = nextIndex ?? (indexOfKey(key, SEGMENT_PREFIX) ?? fromIndex) - lines.length + 1;
+      // The archive starts at entry 1. Read from elsewhere, the first segment may start before
+      // fromIndex: its lines are numbered back from its key. Numbering forward from 1 keeps a
+      // corrupted segment (a byte turned into a newline) from shifting the blame to entry 1.
+      let firstIndex: number = nextIndex ?? (fromIndex === 1 ? 1 : (indexOfKey(key, SEGMENT_PREFIX) ?? fromIndex) - lines.length + 1);
       nextIndex = firstIndex + lines.length;
       if (firstIndex < fromIndex) {
         lines.splice(0, fromIndex - firstIndex);
