@@ -16,9 +16,9 @@ const dist = new URL('../dist/', import.meta.url);
 const { TrackerStore } = await import(new URL('log/store/tracker-store.js', dist));
 const { auditStore } = await import(new URL('log/store/audit.js', dist));
 const { verifyStore } = await import(new URL('log/store/read.js', dist));
-const { createRealWorld } = await import(new URL('sim/real-world.js', dist));
-const { hashPieces, infoHash, PIECE_LENGTH_BYTES } = await import(new URL('log/domain/infohash.js', dist));
-const { toBase64 } = await import(new URL('log/domain/bytes.js', dist));
+const { createRealWorld } = await import(new URL('world/real/real-world.js', dist));
+const { hashPieces, infoHash, PIECE_LENGTH_BYTES } = await import(new URL('torrent/infohash.js', dist));
+const { toBase64 } = await import(new URL('torrent/bytes.js', dist));
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => {

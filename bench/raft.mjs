@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/', import.meta.url);
-const { makeCluster, writeCluster } = await import(new URL('raft/cluster-config.js', dist));
-const { TrackerClient } = await import(new URL('raft/tracker-client.js', dist));
-const { createRealWorld } = await import(new URL('sim/real-world.js', dist));
+const { makeCluster, writeCluster } = await import(new URL('tracker/cluster-config.js', dist));
+const { TrackerClient } = await import(new URL('tracker/tracker-client.js', dist));
+const { createRealWorld } = await import(new URL('world/real/real-world.js', dist));
 const CLI = fileURLToPath(new URL('cli/main.js', dist));
 
 const args = process.argv.slice(2);

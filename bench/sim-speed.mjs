@@ -7,7 +7,7 @@
 const dist = new URL('../dist/', import.meta.url);
 const { SimCluster } = await import(new URL('sim/cluster/sim-cluster.js', dist));
 const { generateSchedule } = await import(new URL('sim/cluster/schedule.js', dist));
-const { SeededRng } = await import(new URL('sim/rng.js', dist));
+const { SeededRng } = await import(new URL('world/rng.js', dist));
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--seconds');

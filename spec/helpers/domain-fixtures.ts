@@ -3,9 +3,9 @@
 
 import { createHash } from 'node:crypto';
 import type { Auth, Command, FileMeta, PasswordRecord } from '../../src/log/domain/commands.js';
-import { toBase64 } from '../../src/log/domain/bytes.js';
+import { toBase64 } from '../../src/torrent/bytes.js';
 import { applyEntry, type Applied } from '../../src/log/domain/entry.js';
-import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../src/log/domain/infohash.js';
+import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';
 import { initialState, type TrackerState } from '../../src/log/domain/state.js';
 
 /** Byte i of the file is (i * 31 + seed) % 251, like the shared info-hash vectors. */

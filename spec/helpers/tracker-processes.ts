@@ -7,11 +7,11 @@ import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NodeStatus } from '../../src/raft/client-protocol.js';
-import { makeCluster, writeCluster, type ClusterConfig } from '../../src/raft/cluster-config.js';
-import { TrackerClient } from '../../src/raft/tracker-client.js';
-import { createRealWorld } from '../../src/sim/real-world.js';
-import type { World } from '../../src/sim/world.js';
+import type { NodeStatus } from '../../src/tracker/client-protocol.js';
+import { makeCluster, writeCluster, type ClusterConfig } from '../../src/tracker/cluster-config.js';
+import { TrackerClient } from '../../src/tracker/tracker-client.js';
+import { createRealWorld } from '../../src/world/real/real-world.js';
+import type { World } from '../../src/world/world.js';
 
 export const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 

@@ -5,7 +5,7 @@
 // Which blocks to request is not its business: it tells the download's scheduler, which asks.
 
 import { assign, setup } from 'xstate';
-import { decodeExtendedHandshake, WireError } from '../peer/wire-codec.js';
+import { decodeExtendedHandshake, WireError } from '../torrent/wire-codec.js';
 import { idleReason, isIdle, keepAlive, type ConnectionTimings, type LivenessIo, type WireActorEvent } from './wire-events.js';
 
 export interface FetchConnectionIo extends LivenessIo {

@@ -9,8 +9,8 @@
 // duplicate requests to cancel.
 
 import { setup } from 'xstate';
-import { BLOCK_LENGTH_BYTES, type BlockRef, type PiecePicker } from '../peer/piece-picker.js';
-import type { Bitfield } from '../peer/bitfield.js';
+import { BLOCK_LENGTH_BYTES, type BlockRef, type PiecePicker } from './piece-picker.js';
+import type { Bitfield } from '../torrent/bitfield.js';
 
 export interface SchedulerIo {
   nowMs(): number;

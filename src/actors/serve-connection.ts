@@ -6,8 +6,8 @@
 // (the upload queue reads and sends the bytes), and announces pieces we verify later.
 
 import { assign, setup } from 'xstate';
-import type { TicketCheck } from '../log/domain/ticket.js';
-import { decodeExtendedHandshake, WireError } from '../peer/wire-codec.js';
+import type { TicketCheck } from '../torrent/ticket.js';
+import { decodeExtendedHandshake, WireError } from '../torrent/wire-codec.js';
 import { idleReason, isIdle, keepAlive, type ConnectionTimings, type LivenessIo, type WireActorEvent } from './wire-events.js';
 
 export interface ServeConnectionIo extends LivenessIo {

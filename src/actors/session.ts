@@ -8,7 +8,7 @@
 // for serving are the io's business.
 
 import { assign, fromPromise, setup } from 'xstate';
-import type { SessionCredential } from '../raft/client-protocol.js';
+import type { SessionCredential } from '../tracker/client-protocol.js';
 
 export type Credential = SessionCredential & { user: string; refresh?: string };
 

@@ -2,7 +2,7 @@
 // messages. This maps one onto the other (piece blocks never become events: their bytes go
 // from the socket to the store) and names the timers both connection kinds share.
 
-import type { WireEvent } from '../peer/wire-codec.js';
+import type { WireEvent } from '../torrent/wire-codec.js';
 
 export type WireActorEvent =
   | { type: 'HANDSHAKE'; infoHash: Uint8Array; peerId: Uint8Array; extensions: boolean }

@@ -2,11 +2,11 @@
 // hands over its store as one blob (proof of the cluster secret required); it is loaded into an
 // in-memory LevelDB and audited by the same code as a store on disk.
 
-import { loadClusterConfig, loadClusterSecret, secretPathFor } from '../raft/cluster-config.js';
-import { TrackerClient } from '../raft/tracker-client.js';
+import { loadClusterConfig, loadClusterSecret, secretPathFor } from '../tracker/cluster-config.js';
+import { TrackerClient } from '../tracker/tracker-client.js';
 import { TrackerStore } from '../log/store/tracker-store.js';
-import { SimWorld } from '../sim/sim-world.js';
-import type { KvFactory, World } from '../sim/world.js';
+import { SimWorld } from '../world/sim/sim-world.js';
+import type { KvFactory, World } from '../world/world.js';
 import { CliError } from './exit-codes.js';
 
 export async function fetchLiveStore(world: World, clusterPath: string, nodeId: string | undefined): Promise<{ kv: KvFactory; path: string }> {

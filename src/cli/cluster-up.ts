@@ -4,9 +4,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { loadClusterConfig, makeCluster, writeCluster } from '../raft/cluster-config.js';
-import { TrackerClient } from '../raft/tracker-client.js';
-import { isWorldError, type FileHandle, type World } from '../sim/world.js';
+import { loadClusterConfig, makeCluster, writeCluster } from '../tracker/cluster-config.js';
+import { TrackerClient } from '../tracker/tracker-client.js';
+import { isWorldError, type FileHandle, type World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes.js';
 

@@ -4,7 +4,7 @@
 // 0 success, 1 a failed command (one line `error CODE: message` on stderr), 2 bad usage.
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { createRealWorld } from '../sim/real-world.js';
+import { createRealWorld } from '../world/real/real-world.js';
 import { fetchLiveStore } from './audit-live.js';
 import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';

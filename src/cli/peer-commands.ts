@@ -4,15 +4,15 @@
 // serves one, `get` downloads one from given holders (serving what it has with --listen).
 // Output is JSON lines on stdout, so scripts can follow a run.
 
-import { ed25519FromSeed, ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signTicket } from '../log/domain/ticket.js';
-import { fromHex, fromUtf8, toHex } from '../log/domain/bytes.js';
+import { ed25519FromSeed, ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signTicket } from '../torrent/ticket.js';
+import { fromHex, fromUtf8, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
 import { CompleteFile } from '../peer/complete-file.js';
 import { Download } from '../peer/download.js';
 import { hashFile } from '../peer/file-meta.js';
 import { PeerHost } from '../peer/peer-host.js';
 import { PieceStoreError } from '../peer/piece-store.js';
-import type { NetAddress, World } from '../sim/world.js';
+import type { NetAddress, World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 type Emit = (event: Record<string, unknown>) => void;

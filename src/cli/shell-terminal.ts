@@ -7,7 +7,7 @@
 import { clearLine, cursorTo, type Interface } from 'node:readline';
 import type { FileSummary, GroupSummary } from '../log/domain/queries.js';
 import type { PeerNode } from '../peer/peer-node.js';
-import type { Timer, World } from '../sim/world.js';
+import type { Timer, World } from '../world/world.js';
 import { SHELL_COMMANDS } from './shell-commands.js';
 import { downloadLine } from './shell-format.js';
 

@@ -6,11 +6,11 @@
 // succeeded, 1 if any failed, 2 for bad usage. With --serve it keeps serving until a signal.
 
 import { createInterface } from 'node:readline';
-import { ed25519PublicKeyFromRaw } from '../log/domain/ticket.js';
+import { ed25519PublicKeyFromRaw } from '../torrent/ticket.js';
 import { PeerError, PeerNode } from '../peer/peer-node.js';
-import { loadClusterConfig } from '../raft/cluster-config.js';
-import { TrackerClient } from '../raft/tracker-client.js';
-import type { World } from '../sim/world.js';
+import { loadClusterConfig } from '../tracker/cluster-config.js';
+import { TrackerClient } from '../tracker/tracker-client.js';
+import type { World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
 import { complete, ProgressPrompt } from './shell-terminal.js';

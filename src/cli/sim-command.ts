@@ -5,8 +5,8 @@
 
 import { SimCluster, type SimResult } from '../sim/cluster/sim-cluster.js';
 import { generateSchedule, type Schedule } from '../sim/cluster/schedule.js';
-import { SeededRng } from '../sim/rng.js';
-import type { FileSystem } from '../sim/world.js';
+import { SeededRng } from '../world/rng.js';
+import type { FileSystem } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { LineSink } from './audit-command.js';
 

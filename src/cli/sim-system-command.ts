@@ -3,7 +3,7 @@
 // when the tracker leader dies; the run prints the trace (unless --quiet), each member's
 // download, what the non-member got, and exits 1 if a check failed. Same seed, same output.
 
-import { SeededRng } from '../sim/rng.js';
+import { SeededRng } from '../world/rng.js';
 import { runSystem, type SystemSpec } from '../sim/system/sim-system.js';
 import type { LineSink } from './audit-command.js';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes.js';

@@ -2,10 +2,10 @@
 // its secret), `clique tracker` (run one node until a signal), `clique status` (every node's
 // role, term, commit and applied index, and who leads).
 
-import { makeCluster, loadClusterConfig, writeCluster, secretPathFor } from '../raft/cluster-config.js';
-import { TrackerClient } from '../raft/tracker-client.js';
-import { startTracker } from '../raft/tracker-process.js';
-import type { World } from '../sim/world.js';
+import { makeCluster, loadClusterConfig, writeCluster, secretPathFor } from '../tracker/cluster-config.js';
+import { TrackerClient } from '../tracker/tracker-client.js';
+import { startTracker } from '../tracker/tracker-process.js';
+import type { World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
 import { CliError, EXIT_FAILED, EXIT_OK } from './exit-codes.js';
 

@@ -3,9 +3,9 @@
 // when it was shared; a file changed on disk since then is caught by the downloader's SHA1 check.
 
 import type { FileMeta } from '../log/domain/commands.js';
-import { pieceCount } from '../log/domain/infohash.js';
-import type { FileHandle, World } from '../sim/world.js';
-import { Bitfield } from './bitfield.js';
+import { pieceCount } from '../torrent/infohash.js';
+import type { FileHandle, World } from '../world/world.js';
+import { Bitfield } from '../torrent/bitfield.js';
 import { PieceReadCache } from './piece-read-cache.js';
 import type { PieceSource } from './piece-source.js';
 

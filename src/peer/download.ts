@@ -7,16 +7,16 @@
 // destination. Counters: bytes from each holder, pieces re-checked, strikes, bans.
 
 import { createActor, type Actor } from 'xstate';
-import { fromHex, toHex } from '../log/domain/bytes.js';
+import { fromHex, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
-import type { KvStore, NetAddress, Timer, World } from '../sim/world.js';
-import { xstateClock } from '../sim/xstate-clock.js';
+import type { KvStore, NetAddress, Timer, World } from '../world/world.js';
+import { xstateClock } from '../world/xstate-clock.js';
 import { fetchConnectionMachine, type FetchConnectionIo } from '../actors/fetch-connection.js';
 import { schedulerMachine, type SchedulerContext, type SchedulerEvent, type SchedulerTimings } from '../actors/scheduler.js';
 import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
-import { Bitfield } from './bitfield.js';
+import { Bitfield } from '../torrent/bitfield.js';
 import { PeerWire } from './peer-wire.js';
-import { PiecePicker, type BlockRef } from './piece-picker.js';
+import { PiecePicker, type BlockRef } from '../actors/piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
 
 export const CLIENT_VERSION = 'clique 0.1';

@@ -2,10 +2,10 @@
 // info-hash the tracker and every downloader check (DESIGN.md §6). It reads the file a piece at
 // a time, so a file of any size hashes in constant memory.
 
-import { toBase64 } from '../log/domain/bytes.js';
+import { toBase64 } from '../torrent/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
-import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1 } from '../log/domain/infohash.js';
-import type { World } from '../sim/world.js';
+import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1 } from '../torrent/infohash.js';
+import type { World } from '../world/world.js';
 
 /** The metadata of the file at `path`, shared under `name`; null when it is not a regular file. */
 export async function hashFile(world: World, path: string, name: string): Promise<FileMeta | null> {

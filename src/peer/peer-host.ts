@@ -7,11 +7,11 @@
 
 import type { KeyObject } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
-import { fromHex, toHex } from '../log/domain/bytes.js';
+import { fromHex, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
-import { verifyTicket } from '../log/domain/ticket.js';
-import type { Listener, NetAddress, World } from '../sim/world.js';
-import { xstateClock } from '../sim/xstate-clock.js';
+import { verifyTicket } from '../torrent/ticket.js';
+import type { Listener, NetAddress, World } from '../world/world.js';
+import { xstateClock } from '../world/xstate-clock.js';
 import { serveConnectionMachine, type ServeConnectionEvent, type ServeConnectionIo } from '../actors/serve-connection.js';
 import { uploadChokerMachine } from '../actors/upload-choker.js';
 import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';

@@ -7,13 +7,13 @@
 import type { KeyObject } from 'node:crypto';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { sessionMachine, type Credential } from '../actors/session.js';
-import { xstateClock } from '../sim/xstate-clock.js';
-import { fromUtf8, toHex, utf8 } from '../log/domain/bytes.js';
+import { xstateClock } from '../world/xstate-clock.js';
+import { fromUtf8, toHex, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
 import type { FileDetail } from '../log/domain/queries.js';
-import type { SessionCredential, SessionQuery } from '../raft/client-protocol.js';
-import { TrackerClient, TrackerError, TrackerUnavailableError } from '../raft/tracker-client.js';
-import { isWorldError, type KvStore, type NetAddress, type Timer, type World } from '../sim/world.js';
+import type { SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
+import { TrackerClient, TrackerError, TrackerUnavailableError } from '../tracker/tracker-client.js';
+import { isWorldError, type KvStore, type NetAddress, type Timer, type World } from '../world/world.js';
 import { CompleteFile } from './complete-file.js';
 import { Download, type DownloadCounters, type DownloadOutcome } from './download.js';
 import { hashFile } from './file-meta.js';

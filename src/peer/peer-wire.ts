@@ -3,9 +3,9 @@
 // plane and everything else to the connection actor, encodes what we send, and tracks the
 // times and byte counts the actors' timers and the counters need. It decides nothing.
 
-import type { Connection, NetError, World } from '../sim/world.js';
-import { encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, encodeRequests, WireDecoder, WireError } from './wire-codec.js';
-import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from './wire-codec.js';
+import type { Connection, NetError, World } from '../world/world.js';
+import { encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, encodeRequests, WireDecoder, WireError } from '../torrent/wire-codec.js';
+import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from '../torrent/wire-codec.js';
 
 export interface PeerWireHandlers {
   /** Every decoded event except piece blocks. */

@@ -2,7 +2,7 @@
 // file. This journal, kept in the peer's home LevelDB, records each piece once its bytes are
 // verified and synced; a restarted download trusts exactly the recorded pieces.
 
-import type { KvStore } from '../sim/world.js';
+import type { KvStore } from '../world/world.js';
 
 /**
  * Every key of a journal lies in [`piece:<journalId>:`, `piece:<journalId>;`) since ';' follows

@@ -2,7 +2,7 @@
 // serving peer that read each block separately would make 32 small reads per piece. This
 // cache reads whole pieces and keeps the last few, so serving costs one read per piece.
 
-import type { FileHandle } from '../sim/world.js';
+import type { FileHandle } from '../world/world.js';
 
 const DEFAULT_CACHED_PIECES = 8;
 

@@ -7,11 +7,11 @@
 // pieces, resumes after kill -9 by re-checking only unjournaled pieces, and renames the finished
 // file into place atomically, so a partial file never looks complete.
 
-import { fromBase64, utf8 } from '../log/domain/bytes.js';
+import { fromBase64, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../log/domain/commands.js';
-import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1, sha1Hex } from '../log/domain/infohash.js';
+import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1, sha1Hex } from '../torrent/infohash.js';
 import { checkFileName } from '../log/domain/names.js';
-import type { FileHandle, KvStore, World } from '../sim/world.js';
+import type { FileHandle, KvStore, World } from '../world/world.js';
 import { GroupCommit } from './group-commit.js';
 import { PieceJournal } from './piece-journal.js';
 import { PieceReadCache } from './piece-read-cache.js';

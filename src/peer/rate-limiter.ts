@@ -2,7 +2,7 @@
 // and tests slow seeders down to watch a download midway. A token bucket on the World's clock:
 // bytes are spent as they are sent; when the bucket is empty the sender waits until it refills.
 
-import type { Clock } from '../sim/world.js';
+import type { Clock } from '../world/world.js';
 
 export class RateLimiter {
   private tokens: number;

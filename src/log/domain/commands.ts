@@ -2,7 +2,7 @@
 // tracker. They arrive as untrusted data inside log entries, so parseCommand validates their
 // shape before decide sees them; a malformed command is a BAD_COMMAND refusal, never a crash.
 
-import { isHex } from './bytes.js';
+import { isHex } from '../../torrent/bytes.js';
 import { domainError, type DomainError } from './errors.js';
 
 /** The scrypt hash of a password with its salt and parameters (never the password). */

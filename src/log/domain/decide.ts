@@ -2,11 +2,11 @@
 // every node at apply time (so two racing commands cannot both succeed), never writes, and
 // answers with the events that happened or a typed refusal.
 
-import { fromBase64, isHex } from './bytes.js';
+import { fromBase64, isHex } from '../../torrent/bytes.js';
 import { SESSION_ID, type Auth, type Command, type FileMeta } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 import type { Event } from './events.js';
-import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount } from './infohash.js';
+import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount } from '../../torrent/infohash.js';
 import { checkAddress, checkFileName, checkId } from './names.js';
 import { authenticate } from './queries.js';
 import { splitHoldingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';

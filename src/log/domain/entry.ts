@@ -4,7 +4,7 @@
 // event (the audit shows denied attempts too). replayEntry redoes an applied entry from its
 // stored events alone, with the same bookkeeping, so replay == apply.
 
-import { canonicalJson, CanonicalError } from './canonical.js';
+import { canonicalJson, CanonicalError } from '../../torrent/canonical.js';
 import { isAuth, parseCommand } from './commands.js';
 import { decide } from './decide.js';
 import { domainError, isDomainError, type DomainError } from './errors.js';

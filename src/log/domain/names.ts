@@ -1,7 +1,7 @@
 // Why this file exists: names come from users and travel into logs, paths and terminals. One
 // place decides what a user id, a group id, a file name and a peer address may look like.
 
-import { utf8Length } from './bytes.js';
+import { utf8Length } from '../../torrent/bytes.js';
 import { domainError, type DomainError } from './errors.js';
 
 /** User and group ids: 1–64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -6,7 +6,7 @@ import { isAuth } from '../domain/commands.js';
 import { replayEntry } from '../domain/entry.js';
 import type { Event } from '../domain/events.js';
 import { initialState, type TrackerState } from '../domain/state.js';
-import type { KvStore } from '../../sim/world.js';
+import type { KvStore } from '../../world/world.js';
 import type { StoredOutcome } from './chain.js';
 import { readEntries, readMeta } from './read.js';
 

@@ -8,7 +8,7 @@
 // verification names the first broken entry. Canonical JSON holds no tab or newline.
 
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../domain/canonical.js';
+import { canonicalJson } from '../../torrent/canonical.js';
 import type { AppliedEntry, EntryOutcome } from '../domain/entry.js';
 import type { Event } from '../domain/events.js';
 

@@ -2,11 +2,11 @@
 // audit, a full chain verification that names the first bad entry, and a comparison of two
 // stores that names the first divergence. Everything read from disk is untrusted.
 
-import { canonicalJson } from '../domain/canonical.js';
+import { canonicalJson } from '../../torrent/canonical.js';
 import { replayEntry } from '../domain/entry.js';
 import { encodeState } from '../domain/snapshot.js';
 import { initialState, type TrackerState } from '../domain/state.js';
-import type { KvEntry, KvStore } from '../../sim/world.js';
+import type { KvEntry, KvStore } from '../../world/world.js';
 import { chainHash, decodeBody, LineFormatError, sha256Hex, splitLine, type StoredOutcome } from './chain.js';
 import { GENESIS_HASH, indexOfKey, META_KEY, SEGMENT_PREFIX, segmentsFrom, SNAPSHOT_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
 

@@ -3,7 +3,7 @@
 // up by snapshot still holds the whole history (DESIGN.md §4). Length-prefixed records, checked
 // on the way in: the blob comes from another node.
 
-import type { KvEntry } from '../../sim/world.js';
+import type { KvEntry } from '../../world/world.js';
 
 const MAGIC = 0x434c5153; // "CLQS"
 const VERSION = 1;

@@ -3,12 +3,12 @@
 // head — in one atomic LevelDB batch, snapshots the projection every N entries (repacking the
 // segments since the last snapshot), and on open restores snapshot + tail.
 
-import { canonicalJson } from '../domain/canonical.js';
+import { canonicalJson } from '../../torrent/canonical.js';
 import { applyEntry, replayEntry, type Applied, type ProposedEntry } from '../domain/entry.js';
 import { InvariantError } from '../domain/evolve.js';
 import { decodeState, encodeState } from '../domain/snapshot.js';
 import { initialState, type TrackerState } from '../domain/state.js';
-import type { KvEntry, KvOp, KvStore } from '../../sim/world.js';
+import type { KvEntry, KvOp, KvStore } from '../../world/world.js';
 import { chainHash, encodeLine, sha256Hex, type StoredEntry } from './chain.js';
 import {
   GENESIS_HASH,

@@ -3,8 +3,8 @@
 // nodes on timeouts (the reply cache makes a retried write apply once), and gives up after a
 // deadline — recording the outcome as unknown, as a real client would have to.
 
-import type { SimWorld } from '../sim-world.js';
-import type { World } from '../world.js';
+import type { SimWorld } from '../../world/sim/sim-world.js';
+import type { World } from '../../world/world.js';
 import type { ClientRequestOp, ClientResponseOutcome, Packet } from './protocol.js';
 
 export interface ClientTimings {

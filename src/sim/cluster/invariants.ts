@@ -2,7 +2,7 @@
 // nodes after every step of a simulation: election safety, log matching, leader completeness,
 // state machine safety, and — for our store — every node's hash chain a prefix of the others'.
 
-import type { TrackerNode } from '../../raft/tracker-node.js';
+import type { TrackerNode } from '../../tracker/tracker-node.js';
 
 interface CommittedEntry {
   term: number;

@@ -3,7 +3,7 @@
 // leadership transfers — so fast-check can generate and shrink it and a failing run can be
 // written to a file and replayed exactly.
 
-import type { Rng } from '../world.js';
+import type { Rng } from '../../world/world.js';
 
 export const GROUP_COUNT = 3;
 

@@ -5,18 +5,18 @@
 // generate and shrink them.
 
 import type { KeyObject } from 'node:crypto';
-import { toHex } from '../../log/domain/bytes.js';
+import { toHex } from '../../torrent/bytes.js';
 import type { FileMeta } from '../../log/domain/commands.js';
-import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../log/domain/infohash.js';
-import { ed25519FromSeed, signTicket } from '../../log/domain/ticket.js';
+import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../torrent/infohash.js';
+import { ed25519FromSeed, signTicket } from '../../torrent/ticket.js';
 import { CompleteFile } from '../../peer/complete-file.js';
 import { Download, type DownloadOutcome, type DownloadTimings } from '../../peer/download.js';
 import { PeerHost } from '../../peer/peer-host.js';
 import { PieceStore, PieceStoreError } from '../../peer/piece-store.js';
-import type { LinkFaults } from '../sim-packets.js';
-import { SeededRng } from '../rng.js';
-import { SimWorld } from '../sim-world.js';
-import type { World } from '../world.js';
+import type { LinkFaults } from '../../world/sim/sim-packets.js';
+import { SeededRng } from '../../world/rng.js';
+import { SimWorld } from '../../world/sim/sim-world.js';
+import type { World } from '../../world/world.js';
 
 export interface HolderSpec {
   /** Pieces held; 'all' for a complete file. */

@@ -6,14 +6,14 @@
 // asks too; faults kill the tracker leader mid-download and make peer links slow and lossy.
 // The checks: every member's download ends with the exact bytes, and the non-member gets none.
 
-import { ed25519PublicKeyFromRaw } from '../../log/domain/ticket.js';
-import { makeCluster, writeCluster, type ClusterConfig } from '../../raft/cluster-config.js';
-import { TrackerClient } from '../../raft/tracker-client.js';
-import { startTracker, type RunningTracker } from '../../raft/tracker-process.js';
+import { ed25519PublicKeyFromRaw } from '../../torrent/ticket.js';
+import { makeCluster, writeCluster, type ClusterConfig } from '../../tracker/cluster-config.js';
+import { TrackerClient } from '../../tracker/tracker-client.js';
+import { startTracker, type RunningTracker } from '../../tracker/tracker-process.js';
 import { PeerError, PeerNode, type DownloadView } from '../../peer/peer-node.js';
-import type { LinkFaults } from '../sim-packets.js';
-import { SeededRng } from '../rng.js';
-import { SimWorld } from '../sim-world.js';
+import type { LinkFaults } from '../../world/sim/sim-packets.js';
+import { SeededRng } from '../../world/rng.js';
+import { SimWorld } from '../../world/sim/sim-world.js';
 import { swarmFile } from '../swarm/sim-swarm.js';
 
 export interface SystemSpec {

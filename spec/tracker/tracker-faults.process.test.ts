@@ -1,0 +1,126 @@
+// Real tracker processes under faults: a follower kept down while the log is compacted past it
+// catches up by InstallSnapshot and still tells the whole history; garbage, oversized length
+// prefixes and Raft messages without the cluster secret on every port are refused and logged,
+// and the nodes stay up.
+
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFrame } from '../../src/tracker/frame-codec.js';
+import { parseAddress } from '../../src/tracker/cluster-config.js';
+import { TrackerProcesses, until } from '../helpers/tracker-processes.js';
+
+const cluster = new TrackerProcesses(['--compact-every', '50']);
+
+beforeAll(async () => {
+  await cluster.init(3);
+  cluster.startAll();
+  await until('a leader', () => cluster.leader());
+});
+
+afterAll(() => cluster.dispose());
+
+
+/** Sends bytes to host:port and resolves once the node closes the connection. */
+function sendAndAwaitClose(address: string, bytes: Uint8Array): Promise<void> {
+  const { host, port } = parseAddress(address);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port }, () => socket.write(bytes));
+    socket.on('error', () => {});
+    socket.resume(); // read whatever the node answers, so its close is seen
+    socket.on('close', () => resolve());
+    setTimeout(() => reject(new Error(`${address} kept a bad connection open`)), 10_000).unref();
+  });
+}
+
+describe.sequential('tracker processes under faults', () => {
+  it('a follower down while the log is compacted past it catches up by snapshot, with the whole history', async () => {
+    const leader = (await cluster.leader())!;
+    const follower = cluster.config.nodes.map((n) => n.id).find((id) => id !== leader)!;
+    await cluster.kill9(follower);
+    const statusBefore = await until('the follower to be down', async () => ((await cluster.statuses()).get(follower) === null ? true : null));
+    expect(statusBefore).toBe(true);
+    const client = cluster.client('snapshot-test');
+    await client.createUser('snap', 'pw-snap');
+    const session = await client.login('snap', 'pw-snap', '127.0.0.1:6881');
+    for (let i = 0; i < 300; i++) await client.command(session, { type: 'CreateGroup', group: `s${i}` });
+    client.close();
+    const leaderStatus = (await cluster.statuses()).get(leader)!;
+    expect(leaderStatus.snapshotIndex).toBeGreaterThan(250); // compacted far past where the follower stopped
+    cluster.start(follower);
+    const applied = await cluster.allCaughtUp();
+    expect(applied).toBeGreaterThanOrEqual(303);
+    expect((await cluster.statuses()).get(follower)!.snapshotIndex).toBeGreaterThan(250); // it holds a snapshot, not the entries
+    // The live audit asks a running node (the one that caught up by snapshot) for its store.
+    const live = cluster.cli('audit', '--cluster', cluster.clusterPath, '--node', follower);
+    expect(live.status).toBe(0);
+    expect(cluster.cli('audit', '--cluster', cluster.clusterPath, '--verify').stdout).toMatch(/^verify ok: \d+ entries/);
+    await cluster.stopAll();
+    const audits = cluster.config.nodes.map((n) => cluster.cli('audit', '--data', join(cluster.dataDir(n.id), 'tracker')));
+    expect(live.stdout).toBe(audits[0]!.stdout); // the same history, live or from the stopped node's disk
+    expect(audits[0]!.stdout).toContain('-- ' + applied + ' of ' + applied + ' applied entries replayed');
+    for (const audit of audits) expect(audit.stdout).toBe(audits[0]!.stdout); // the whole history, on every node
+    const verify = cluster.cli('audit', '--data', join(cluster.dataDir(follower), 'tracker'), '--verify');
+    expect(verify).toMatchObject({ status: 0, stdout: expect.stringContaining(`verify ok: ${applied} entries`) });
+    cluster.startAll();
+    await until('a leader', () => cluster.leader());
+  });
+
+  it('refuses garbage, oversized frames and unauthenticated Raft messages on every port, logs them, and stays up', async () => {
+    const oversized = Uint8Array.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]);
+    const garbage = new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const forgedRaft = encodeFrame({ type: 'raft', message: { type: 'Heartbeat', from: 'n1', to: 'n2', term: 999, commit: 0, context: null } });
+    const forgedHello = Buffer.concat([encodeFrame({ type: 'hello', from: 'n1', nonce: 'AAAA' }), encodeFrame({ type: 'auth', mac: 'forged' })]);
+    const badRequest = encodeFrame({ id: 1, type: 'DropTables' });
+    // Values of the wrong type where strings belong once crashed a node from the outside.
+    const oddType = encodeFrame({ type: { toString: 1 } });
+    const oddCommand = encodeFrame({ id: 2, type: 'command', clientId: 'x', requestId: 1, session: { sessionId: 's', token: 't' }, command: { type: { toString: 1 } } });
+    for (const node of cluster.config.nodes) {
+      for (const [i, bytes] of [oversized, garbage, forgedRaft, forgedHello, oddType].entries()) await sendAndAwaitClose(node.peer, bytes).catch((e: Error) => { throw new Error(`peer payload ${i} to ${node.id}: ${e.message}`); });
+      for (const [i, bytes] of [oversized, garbage, badRequest].entries()) await sendAndAwaitClose(node.client, bytes).catch((e: Error) => { throw new Error(`client payload ${i}: ${e.message}`); });
+    }
+    for (const node of cluster.config.nodes) {
+      // A well-framed command of the wrong shape is answered, not fatal.
+      const { host, port } = parseAddress(node.client);
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect({ host, port }, () => socket.write(oddCommand));
+        socket.on('data', (d) => {
+          resolve(Buffer.from(d).subarray(4).toString());
+          socket.destroy();
+        });
+        socket.on('error', () => resolve('error'));
+      });
+      expect(answer).toMatch(/"ok":false/);
+    }
+    for (const node of cluster.config.nodes) {
+      const log = readFileSync(cluster.logPath(node.id), 'utf8');
+      for (const event of ['peer_frame_refused', 'peer_auth_failed', 'client_frame_refused', 'client_request_refused']) expect(log, `${node.id}: ${event}`).toContain(`"event":"${event}"`);
+    }
+    const statuses = await cluster.statuses();
+    for (const status of statuses.values()) expect(status).not.toBeNull();
+    expect([...statuses.values()].every((s) => s!.term < 999)).toBe(true); // the forged term never counted
+    const client = cluster.client('after-garbage');
+    expect(await client.createUser('still-up', 'pw')).toMatchObject({ index: expect.any(Number) });
+    client.close();
+  });
+});
+
+describe.sequential('a live audit', () => {
+  it('needs the cluster secret', async () => {
+    const { copyFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const bare = join(mkdtempSync(join(tmpdir(), 'clique-bare-')), 'cluster.json');
+    copyFileSync(cluster.clusterPath, bare);
+    const refused = cluster.cli('audit', '--cluster', bare);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^error NO_CLUSTER_SECRET: /);
+    expect(cluster.cli('audit', '--cluster', cluster.clusterPath, '--data', '/tmp').status).toBe(2);
+    const { makeCluster, writeCluster } = await import('../../src/tracker/cluster-config.js');
+    const forged = join(mkdtempSync(join(tmpdir(), 'clique-forged-')), 'cluster.json');
+    await writeCluster(cluster.world.fs, forged, { config: cluster.config, secret: makeCluster(cluster.world.rng, { nodes: 3, host: '127.0.0.1', basePort: 1 }).secret });
+    const wrong = cluster.cli('audit', '--cluster', forged);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/^error NOT_AUTHORIZED: /);
+  });
+});

@@ -1,0 +1,153 @@
+// The real World on this machine: TCP on 127.0.0.1, LevelDB and files in a temp dir, scrypt.
+
+import { scryptSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isNetFailure } from '../../src/world/net-error.js';
+import { createRealWorld } from '../../src/world/real/real-world.js';
+import { isWorldError, type Connection, type NetError, type World, type WorldErrorCode } from '../../src/world/world.js';
+
+const world: World = createRealWorld();
+let dir = '';
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'clique-real-world-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const failsWith = (code: WorldErrorCode) => (error: unknown) => isWorldError(error, code);
+const sleep = (delayMs: number) => new Promise<void>((resolve) => world.clock.setTimer(delayMs, resolve));
+
+function collect(connection: Connection): { bytes: () => Uint8Array; lengthBytes: () => number; closed: Promise<NetError | null> } {
+  const chunks: Uint8Array[] = [];
+  let lengthBytes = 0;
+  const closed = new Promise<NetError | null>((resolve) => {
+    connection.attach({
+      data: (bytes) => {
+        chunks.push(bytes);
+        lengthBytes += bytes.length;
+      },
+      close: resolve,
+    });
+  });
+  const bytes = (): Uint8Array => {
+    const out = new Uint8Array(lengthBytes);
+    let offset = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
+  };
+  return { bytes, lengthBytes: () => lengthBytes, closed };
+}
+
+describe('real network', () => {
+  it('echoes over 127.0.0.1 on a port picked by the OS, holding early data until attach', async () => {
+    const listener = await world.net.listen({ host: '127.0.0.1', port: 0 }, (connection) => {
+      connection.write(new TextEncoder().encode('hi:')); // before the client attaches
+      connection.attach({
+        data: (bytes) => connection.write(bytes),
+        close: () => {},
+      });
+    });
+    expect(listener.address.port).toBeGreaterThan(0);
+    const client = await world.net.connect(listener.address);
+    expect(client.remote.port).toBe(listener.address.port);
+    await sleep(50);
+    const received = collect(client);
+    const payload = new Uint8Array(200_000).map((_, i) => (i * 7) % 256);
+    client.write(payload);
+    while (received.lengthBytes() < payload.length + 3) await sleep(5);
+    client.end();
+    expect(await received.closed).toBeNull();
+    const bytes = received.bytes();
+    expect(new TextDecoder().decode(bytes.subarray(0, 3))).toBe('hi:');
+    expect(Buffer.compare(bytes.subarray(3), payload)).toBe(0); // (toEqual on 200 kB is slow)
+    await listener.close();
+  });
+
+  it('maps refused connections and ports in use', async () => {
+    const listener = await world.net.listen({ host: '127.0.0.1', port: 0 }, (connection) => connection.destroy());
+    await expect(world.net.listen({ host: '127.0.0.1', port: listener.address.port }, () => {})).rejects.toSatisfy((e: unknown) =>
+      isNetFailure(e, 'EADDRINUSE'),
+    );
+    await listener.close();
+    await expect(world.net.connect(listener.address, { timeoutMs: 2000 })).rejects.toSatisfy((e: unknown) => isNetFailure(e, 'ECONNREFUSED'));
+  });
+});
+
+describe('real kv (LevelDB)', () => {
+  it('stores, iterates in chunks, and maps LOCKED and NOT_FOUND', async () => {
+    const path = join(dir, 'db');
+    await expect(world.kv.open(path, { createIfMissing: false })).rejects.toSatisfy(failsWith('NOT_FOUND'));
+    const store = await world.kv.open(path, { createIfMissing: true });
+    await expect(world.kv.open(path, { createIfMissing: true })).rejects.toSatisfy(failsWith('LOCKED'));
+    await store.batch(
+      ['c', 'a', 'b'].map((key, i) => ({ type: 'put' as const, key, value: new Uint8Array([i]) })),
+      { sync: true },
+    );
+    await store.batch([{ type: 'del', key: 'c' }], { sync: false });
+    const value = await store.get('a');
+    expect(value).toEqual(new Uint8Array([1]));
+    expect(value?.constructor).toBe(Uint8Array);
+    expect(await store.get('c')).toBeUndefined();
+    const chunks: string[][] = [];
+    for await (const chunk of store.iterate({ gte: 'a' }, 1)) chunks.push(chunk.map(([key]) => key));
+    expect(chunks).toEqual([['a'], ['b']]);
+    await store.close();
+    await expect(store.get('a')).rejects.toSatisfy(failsWith('CLOSED'));
+    const reopened = await world.kv.open(path, { createIfMissing: false });
+    expect(await reopened.get('b')).toEqual(new Uint8Array([2]));
+    await reopened.close();
+  });
+});
+
+describe('real fs', () => {
+  it('round-trips files and maps error codes', async () => {
+    const fs = world.fs;
+    await fs.mkdir(join(dir, 'files/nested'), { recursive: true });
+    const path = join(dir, 'files/nested/f.bin');
+    await fs.writeFile(path, new Uint8Array([1, 2, 3]), { sync: true });
+    expect(await fs.readFile(path)).toEqual(new Uint8Array([1, 2, 3]));
+    const handle = await fs.open(path, 'r+');
+    await handle.write(5, new Uint8Array([9]));
+    await handle.sync();
+    expect(await handle.sizeBytes()).toBe(6);
+    expect(await handle.read(2, 10)).toEqual(new Uint8Array([3, 0, 0, 9]));
+    await handle.truncate(2);
+    await handle.close();
+    await fs.rename(path, join(dir, 'files/g.bin'));
+    expect(await fs.readdir(join(dir, 'files'))).toEqual(['g.bin', 'nested']);
+    expect(await fs.stat(join(dir, 'files/g.bin'))).toEqual({ sizeBytes: 2, isDirectory: false });
+    expect(await fs.stat(path)).toBeNull();
+    await expect(fs.readFile(path)).rejects.toSatisfy(failsWith('ENOENT'));
+    await expect(fs.mkdir(join(dir, 'files'))).rejects.toSatisfy(failsWith('EEXIST'));
+    await expect(fs.readdir(join(dir, 'files/g.bin'))).rejects.toSatisfy(failsWith('ENOTDIR'));
+    await fs.unlink(join(dir, 'files/g.bin'));
+  });
+});
+
+describe('real kdf and clock', () => {
+  it("derives with scrypt exactly as node's scryptSync does", async () => {
+    const salt = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    const params = world.kdf.params;
+    expect(params).toMatchObject({ algorithm: 'scrypt', costN: 16_384, blockSizeR: 8, parallelP: 1, keyLengthBytes: 32 });
+    const derived = await world.kdf.derive('correct horse', salt, params);
+    const expected = scryptSync('correct horse', salt, 32, { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    expect(derived).toEqual(new Uint8Array(expected));
+  });
+
+  it('fires timers and can cancel them', async () => {
+    let fired = false;
+    world.clock.setTimer(1, () => (fired = true)).cancel();
+    const startMs = world.clock.nowMs();
+    await sleep(20);
+    expect(world.clock.nowMs() - startMs).toBeGreaterThanOrEqual(15);
+    expect(fired).toBe(false);
+  });
+});

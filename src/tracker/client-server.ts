@@ -1,0 +1,141 @@
+// Why this file exists: a tracker node's door for clients. It decodes framed requests, refuses
+// malformed ones (logged, connection closed), answers writes once applied and reads through
+// ReadIndex, and points clients at the leader when this node does not lead.
+
+import type { Connection, Listener, NetAddress, World } from '../world/world.js';
+import type { ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
+import { isClientRequest } from './client-protocol.js';
+import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import type { ArchiveExports } from './archive-export.js';
+import type { ServiceOutcome, SessionService } from './session-service.js';
+import type { TrackerNode } from './tracker-node.js';
+import type { TransportLog } from './tcp-transport.js';
+
+const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
+const MAX_CONNECTIONS = 4096;
+
+export class ClientServer {
+  private listener: Listener | null = null;
+  private readonly connections = new Set<Connection>();
+
+  constructor(
+    private readonly world: World,
+    private readonly node: TrackerNode,
+    private readonly service: SessionService,
+    private readonly archives: ArchiveExports,
+    private readonly clientAddressOf: (nodeId: string) => string | null,
+    private readonly log: TransportLog,
+    /** The cluster's ticket-signing public key (base64), public: peers ask for it with `status`. */
+    private readonly publicKey: string | null = null,
+  ) {}
+
+  async listen(address: NetAddress): Promise<NetAddress> {
+    this.listener = await this.world.net.listen(address, (connection) => this.accept(connection));
+    return this.listener.address;
+  }
+
+  close(): void {
+    for (const connection of this.connections) connection.destroy();
+    void this.listener?.close();
+  }
+
+  private leaderHint(): LeaderHint | null {
+    const leader = this.node.raft.status().leader;
+    const client = leader === null ? null : this.clientAddressOf(leader);
+    return leader === null || client === null ? null : { id: leader, client };
+  }
+
+  private accept(connection: Connection): void {
+    if (this.connections.size >= MAX_CONNECTIONS) {
+      this.log('client_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many connections' });
+      return connection.destroy();
+    }
+    this.connections.add(connection);
+    const decoder = new FrameDecoder(MAX_REQUEST_BYTES);
+    // A request counts as in flight until its answer has left the write buffer: a client that
+    // sends and never reads runs into the limit instead of filling this node's memory.
+    let inFlight = 0;
+    let unflushed = 0;
+    let open = true;
+    const reply = (response: ClientResponse): void => {
+      if (!open) return;
+      let frame: Uint8Array;
+      try {
+        frame = encodeFrame(response);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        frame = encodeFrame({ id: response.id, ok: false, error: { code: 'TOO_LARGE', message: message.slice(0, 200) }, leader: null } satisfies ClientResponse);
+      }
+      if (connection.write(frame)) inFlight--;
+      else unflushed++;
+    };
+    connection.attach({
+      drain: () => {
+        inFlight -= unflushed;
+        unflushed = 0;
+      },
+      data: (bytes) => {
+        const requests = decoder.tryPush(bytes);
+        if (requests instanceof FrameError) {
+          this.log('client_frame_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: requests.message });
+          return connection.destroy();
+        }
+        for (const request of requests) {
+          if (!isClientRequest(request)) {
+            this.log('client_request_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'malformed request' });
+            return connection.destroy();
+          }
+          if (++inFlight > MAX_IN_FLIGHT_PER_CONNECTION) {
+            this.log('client_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many requests in flight (not reading its answers?)' });
+            return connection.destroy();
+          }
+          void this.handle(request)
+            .catch((error: unknown): ClientResponse => {
+              this.log('client_request_failed', { reason: error instanceof Error ? error.message.slice(0, 200) : 'unknown' });
+              return { id: request.id, ok: false, error: { code: 'INTERNAL', message: 'the node could not answer this request' }, leader: null };
+            })
+            .then(reply);
+        }
+      },
+      close: () => {
+        open = false;
+        this.connections.delete(connection);
+      },
+    });
+  }
+
+  private respond(id: number, outcome: ServiceOutcome): ClientResponse {
+    if (outcome.ok) return { id, ok: true, result: outcome.result };
+    const hint = outcome.code === 'NOT_LEADER' || outcome.code === 'RETRY' ? this.leaderHint() : null;
+    return { id, ok: false, error: { code: outcome.code, message: outcome.message }, leader: hint };
+  }
+
+  private async handle(request: ClientRequest): Promise<ClientResponse> {
+    switch (request.type) {
+      case 'status':
+        return { id: request.id, ok: true, result: { ...this.node.status(), ...(this.publicKey === null ? {} : { publicKey: this.publicKey }) } };
+      case 'createUser':
+        return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
+      case 'login':
+        return this.respond(request.id, await this.service.login(request.clientId, request.requestId, request.user, request.password, request.address, request.session, request.refresh));
+      case 'renew':
+        return this.respond(
+          request.id,
+          await this.service.renew(request.clientId, request.requestId, request.user, request.refresh, request.newRefresh, request.address, request.session),
+        );
+      case 'command':
+        return this.respond(request.id, await this.service.command(request.clientId, request.requestId, request.session, request.command));
+      case 'query':
+        return this.respond(request.id, await this.service.query(request.session, request.query));
+      case 'ticket':
+        return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
+      case 'heartbeat':
+        return this.respond(request.id, this.service.heartbeat(request.session));
+      case 'archiveChallenge':
+        return this.respond(request.id, this.archives.challenge());
+      case 'archive':
+        return this.respond(request.id, await this.archives.serve(request.nonce, request.proof, request.exportId, request.offset));
+    }
+  }
+}

@@ -1,0 +1,93 @@
+// Why this file exists: Raft's durable state on a KvStore (LevelDB through the World): the hard
+// state, the entries and the last snapshot's meta. Every Ready is written as one synced batch
+// before its messages leave, so a restart recovers exactly what the node promised (§3.8).
+
+import type { KvOp, KvStore } from '../world/world.js';
+import type { Entry, HardState, Ready, SnapshotMeta } from '../raft/types.js';
+
+const HARD_KEY = 'raft:hard';
+const SNAPSHOT_KEY = 'raft:snapshot';
+const ENTRY_PREFIX = 'raft:entry:';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function entryKey(index: number): string {
+  return ENTRY_PREFIX + index.toString().padStart(16, '0');
+}
+
+function json(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+export class RaftStorageError extends Error {
+  override name = 'RaftStorageError';
+}
+
+export interface StoredRaftState {
+  hardState: HardState;
+  snapshot: SnapshotMeta;
+  entries: Entry[];
+}
+
+export class RaftStorage {
+  /** The entries on disk are [firstIndex, lastIndex]. */
+  private firstIndex: number;
+  private lastIndex: number;
+
+  private constructor(
+    private readonly kv: KvStore,
+    loaded: StoredRaftState,
+  ) {
+    this.firstIndex = loaded.snapshot.index + 1;
+    this.lastIndex = loaded.snapshot.index + loaded.entries.length;
+  }
+
+  static async open(kv: KvStore): Promise<{ storage: RaftStorage; state: StoredRaftState }> {
+    const hardBytes = await kv.get(HARD_KEY);
+    const snapBytes = await kv.get(SNAPSHOT_KEY);
+    const hardState = hardBytes ? (JSON.parse(decoder.decode(hardBytes)) as HardState) : { term: 0, vote: null, commit: 0 };
+    const snapshot = snapBytes ? (JSON.parse(decoder.decode(snapBytes)) as SnapshotMeta) : { index: 0, term: 0 };
+    const entries: Entry[] = [];
+    for await (const chunk of kv.iterate({ gt: entryKey(snapshot.index), lt: ENTRY_PREFIX + '~' }, 1024)) {
+      for (const [, value] of chunk) {
+        const entry = JSON.parse(decoder.decode(value)) as Entry;
+        const expected = snapshot.index + entries.length + 1;
+        if (entry.index !== expected) throw new RaftStorageError(`raft log has entry ${entry.index} where ${expected} belongs`);
+        entries.push(entry);
+      }
+    }
+    const state = { hardState, snapshot, entries };
+    return { storage: new RaftStorage(kv, state), state };
+  }
+
+  /** Writes the Ready's hard state, snapshot meta and entries in one synced batch. */
+  async persist(rd: Ready): Promise<void> {
+    const ops: KvOp[] = [];
+    if (rd.snapshot) {
+      // A snapshot from the leader replaces the whole log.
+      for (let i = this.firstIndex; i <= this.lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
+      ops.push({ type: 'put', key: SNAPSHOT_KEY, value: json(rd.snapshot.meta) });
+      this.firstIndex = rd.snapshot.meta.index + 1;
+      this.lastIndex = rd.snapshot.meta.index;
+    }
+    const first = rd.entries[0];
+    if (first) {
+      // Entries from `first` on replace whatever was there (a suffix the new leader overwrote).
+      for (let i = first.index; i <= this.lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
+      for (const entry of rd.entries) ops.push({ type: 'put', key: entryKey(entry.index), value: json(entry) });
+      this.lastIndex = rd.entries[rd.entries.length - 1]!.index;
+    }
+    if (rd.hardState) ops.push({ type: 'put', key: HARD_KEY, value: json(rd.hardState) });
+    if (ops.length > 0) await this.kv.batch(ops, { sync: true });
+  }
+
+  /** Drops entries up to `meta.index`: the application's synced snapshot covers them. */
+  async compact(meta: SnapshotMeta): Promise<void> {
+    if (meta.index < this.firstIndex) return;
+    const ops: KvOp[] = [{ type: 'put', key: SNAPSHOT_KEY, value: json(meta) }];
+    for (let i = this.firstIndex; i <= meta.index; i++) ops.push({ type: 'del', key: entryKey(i) });
+    this.firstIndex = meta.index + 1;
+    await this.kv.batch(ops, { sync: true });
+  }
+}

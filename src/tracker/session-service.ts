@@ -1,0 +1,225 @@
+// Why this file exists: what a tracker node does for users beyond passing commands to Raft
+// (DESIGN.md §4, §7). It derives password hashes (the password never enters the log), checks a
+// login against linearizable state before proposing OpenSession, turns a session's token into
+// the SHA-256 the log keeps, answers a user's queries, signs access tickets after a
+// linearizable membership check, and — on the leader — expires sessions whose heartbeats stop.
+
+import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { CREDENTIAL_COMMANDS, SYSTEM_COMMANDS, type PasswordRecord } from '../log/domain/commands.js';
+import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile } from '../log/domain/queries.js';
+import type { TrackerState } from '../log/domain/state.js';
+import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
+import type { Timer, World } from '../world/world.js';
+import type { SessionCredential, SessionQuery } from './client-protocol.js';
+import type { SubmitOutcome, TrackerNode } from './tracker-node.js';
+
+export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string };
+
+export interface SessionServiceOptions {
+  /** A session with no heartbeat for this long is expired by the leader. */
+  sessionTtlMs?: number;
+  ticketLifetimeMs?: number;
+}
+
+const notLeader: ServiceOutcome = { ok: false, code: 'NOT_LEADER', message: 'this node does not lead; retry at the leader' };
+
+export function tokenHashOf(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function fromSubmit(outcome: SubmitOutcome, result: (index: number) => unknown = (index) => ({ index })): ServiceOutcome {
+  if (outcome.kind === 'not-leader') return notLeader;
+  if (outcome.kind === 'lost') return { ok: false, code: 'RETRY', message: 'leadership changed before the write applied; retry' };
+  const error = outcome.reply.error;
+  return error ? { ok: false, code: error.code, message: error.message } : { ok: true, result: result(outcome.index) };
+}
+
+export class SessionService {
+  private readonly lastSeenMs = new Map<string, number>();
+  private leaderSinceMs: number | null = null;
+  private leaderTerm: number | null = null;
+  private readonly expiring = new Set<string>();
+  private timer: Timer | null = null;
+  private readonly ttlMs: number;
+  private readonly ticketMs: number;
+
+  constructor(
+    private readonly world: World,
+    private readonly node: TrackerNode,
+    private readonly signingKey: KeyObject,
+    options: SessionServiceOptions = {},
+  ) {
+    this.ttlMs = options.sessionTtlMs ?? 30_000;
+    this.ticketMs = options.ticketLifetimeMs ?? 5 * 60_000;
+  }
+
+  start(): void {
+    const tick = (): void => {
+      this.expireSilentSessions();
+      this.timer = this.world.clock.setTimer(Math.max(100, this.ttlMs / 10), tick);
+    };
+    tick();
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+  }
+
+  async createUser(clientId: string, requestId: number, user: string, password: string): Promise<ServiceOutcome> {
+    const params = this.world.kdf.params;
+    const salt = this.world.rng.bytes(16);
+    const hash = await this.world.kdf.derive(password, salt, params);
+    const record: PasswordRecord = {
+      algorithm: 'scrypt',
+      costN: params.costN,
+      blockSizeR: params.blockSizeR,
+      parallelP: params.parallelP,
+      salt: Buffer.from(salt).toString('hex'),
+      hash: Buffer.from(hash).toString('hex'),
+    };
+    return fromSubmit(await this.node.submit(clientId, requestId, { type: 'CreateUser', user, password: record }));
+  }
+
+  /** Password checked by this node against ReadIndex state, in constant time; then OpenSession. */
+  async login(clientId: string, requestId: number, user: string, password: string, address: string, session: SessionCredential, refresh?: string): Promise<ServiceOutcome> {
+    const read = await this.node.read((state) => {
+      const record = state.users.get(user);
+      return record ? { password: record.password, credentialsIndex: record.credentialsIndex } : null;
+    });
+    if (read.kind !== 'ok') return notLeader;
+    const bad: ServiceOutcome = { ok: false, code: 'BAD_CREDENTIALS', message: 'wrong user id or password' };
+    const record = read.value;
+    // An unknown user costs the same derivation as a known one: timing tells nothing.
+    const { costN, blockSizeR, parallelP } = this.world.kdf.params;
+    const stored = record?.password ?? { costN, blockSizeR, parallelP, salt: '00'.repeat(16), hash: '00'.repeat(32) };
+    const expected = Buffer.from(stored.hash, 'hex');
+    const derived = await this.world.kdf.derive(password, Buffer.from(stored.salt, 'hex'), {
+      algorithm: 'scrypt',
+      costN: stored.costN,
+      blockSizeR: stored.blockSizeR,
+      parallelP: stored.parallelP,
+      keyLengthBytes: expected.length,
+    });
+    if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) return bad;
+    const command = {
+      type: 'OpenSession',
+      user,
+      sessionId: session.sessionId,
+      tokenHash: tokenHashOf(session.token),
+      address,
+      credentialsIndex: record.credentialsIndex,
+      ...(refresh === undefined ? {} : { refreshHash: tokenHashOf(refresh) }),
+    };
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), (index) => ({ index, sessionId: session.sessionId, user }));
+    if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    return outcome;
+  }
+
+  /** A new session from a refresh credential: only hashes reach the log; the domain checks and uses it up. */
+  async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, address: string, session: SessionCredential): Promise<ServiceOutcome> {
+    const command = {
+      type: 'RenewSession',
+      user,
+      refreshHash: tokenHashOf(refresh),
+      sessionId: session.sessionId,
+      tokenHash: tokenHashOf(session.token),
+      address,
+      newRefreshHash: tokenHashOf(newRefresh),
+    };
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), (index) => ({ index, sessionId: session.sessionId, user }));
+    if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    return outcome;
+  }
+
+  /** A command as a session: the auth the log keeps is the token's hash, never the token. */
+  async command(clientId: string, requestId: number, session: SessionCredential, command: Record<string, unknown>): Promise<ServiceOutcome> {
+    const type = command.type;
+    if (typeof type !== 'string' || SYSTEM_COMMANDS.has(type as never) || CREDENTIAL_COMMANDS.has(type as never)) {
+      return { ok: false, code: 'BAD_COMMAND', message: `${typeof type === 'string' ? type.slice(0, 40) : typeof type} is not a session command` };
+    }
+    const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, { ...command, auth }));
+    // Only a command the session's token was good for counts as a sign of life.
+    if (outcome.ok || (outcome.code !== 'NOT_LOGGED_IN' && outcome.code !== 'NOT_LEADER' && outcome.code !== 'RETRY')) {
+      this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    }
+    return outcome;
+  }
+
+  async query(session: SessionCredential, query: SessionQuery): Promise<ServiceOutcome> {
+    const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    const read = await this.node.read((state) => answer(state, auth, query));
+    return read.kind === 'ok' ? read.value : notLeader;
+  }
+
+  /** A ticket for one file, to a member, after a linearizable check (DESIGN.md §7). */
+  async ticket(session: SessionCredential, group: string, fileId: string, peerId: string): Promise<ServiceOutcome> {
+    if (!/^[0-9a-f]{40}$/.test(peerId) || !/^[0-9a-f]{40}$/.test(fileId)) return { ok: false, code: 'BAD_COMMAND', message: 'peer id and file id are 20 bytes of hex' };
+    const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    const read = await this.node.read((state) => {
+      const user = authenticate(state, auth);
+      if (typeof user !== 'string') return { user: null, allowed: false };
+      return { user, allowed: mayAccessFile(state, user, group, fileId) };
+    });
+    if (read.kind !== 'ok') return notLeader;
+    if (read.value.user === null) return { ok: false, code: 'NOT_LOGGED_IN', message: 'not logged in (no such session)' };
+    if (!read.value.allowed) return { ok: false, code: 'NOT_A_MEMBER', message: `${read.value.user} may not fetch that file in ${group.slice(0, 64)}` };
+    const nowMs = this.world.clock.nowMs();
+    const claims = { v: TICKET_VERSION, user: read.value.user, peerId, group, fileId, notBefore: nowMs, expires: nowMs + this.ticketMs };
+    return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };
+  }
+
+  /** Heartbeats live in the leader's memory only; a follower points the client at the leader. */
+  heartbeat(session: SessionCredential): ServiceOutcome {
+    if (this.node.raft.status().role !== 'leader') return notLeader;
+    const user = authenticate(this.node.store.state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
+    if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
+    this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    return { ok: true, result: { ttlMs: this.ttlMs } };
+  }
+
+  /** On the leader: sessions silent for the TTL are expired. A new leader gives every session a fresh TTL. */
+  private expireSilentSessions(): void {
+    const { role, term } = this.node.raft.status();
+    const nowMs = this.world.clock.nowMs();
+    if (role !== 'leader' || term !== this.leaderTerm) {
+      // Not leading, or leading anew (perhaps after another node led): every session starts fresh.
+      this.leaderSinceMs = null;
+      this.lastSeenMs.clear();
+      this.leaderTerm = role === 'leader' ? term : null;
+      if (role !== 'leader') return;
+    }
+    this.leaderSinceMs ??= nowMs;
+    for (const sessionId of this.lastSeenMs.keys()) if (!this.node.store.state.sessions.has(sessionId)) this.lastSeenMs.delete(sessionId);
+    for (const sessionId of this.node.store.state.sessions.keys()) {
+      const seenMs = Math.max(this.lastSeenMs.get(sessionId) ?? 0, this.leaderSinceMs);
+      if (nowMs - seenMs < this.ttlMs || this.expiring.has(sessionId)) continue;
+      this.expiring.add(sessionId);
+      void this.node.submit(null, null, { type: 'ExpireSession', sessionId }).finally(() => {
+        this.expiring.delete(sessionId);
+        this.lastSeenMs.delete(sessionId);
+      });
+    }
+  }
+}
+
+function answer(state: TrackerState, auth: { sessionId: string; tokenHash: string }, query: SessionQuery): ServiceOutcome {
+  const user = authenticate(state, auth);
+  if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
+  const wrap = (value: unknown): ServiceOutcome =>
+    typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'error'
+      ? { ok: false, code: (value as { code: string }).code, message: (value as { message: string }).message }
+      : { ok: true, result: value };
+  switch (query.name) {
+    case 'whoami':
+      return { ok: true, result: { user, sessionId: auth.sessionId } };
+    case 'listGroups':
+      return { ok: true, result: listGroups(state, user) };
+    case 'listRequests':
+      return wrap(listRequests(state, user, query.group));
+    case 'listFiles':
+      return wrap(listFiles(state, user, query.group));
+    case 'file':
+      return wrap(fileDetail(state, user, query.group, { name: query.file }, auth.sessionId));
+  }
+}

@@ -1,0 +1,264 @@
+// Why this file exists: the client side of the tracker protocol, for the shell, the tools and
+// the tests. It keeps one connection to a node, follows NOT_LEADER hints, and retries a write
+// with the same (clientId, requestId) through other nodes when a node dies or times out, so
+// the write applies exactly once.
+
+import type { Connection, World } from '../world/world.js';
+import type { ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery } from './client-protocol.js';
+import { parseAddress } from './cluster-config.js';
+import { archiveProof, archiveSeal } from './archive-export.js';
+import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+
+type Pending = (response: ClientResponse | null) => void;
+
+export class TrackerUnavailableError extends Error {
+  override name = 'TrackerUnavailableError';
+  readonly code = 'TRACKER_UNAVAILABLE';
+}
+
+/** The tracker refused: a stable code (NOT_A_MEMBER, BAD_CREDENTIALS, …) and a one-line message. */
+export class TrackerError extends Error {
+  override name = 'TrackerError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One connection to one node. */
+class NodeConnection {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  closed = false;
+
+  private constructor(private readonly connection: Connection) {
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    connection.attach({
+      data: (bytes) => {
+        const messages = decoder.tryPush(bytes);
+        if (messages instanceof FrameError) return connection.destroy();
+        for (const m of messages) {
+          const response = m as ClientResponse;
+          const resolve = this.pending.get(response.id);
+          this.pending.delete(response.id);
+          resolve?.(response);
+        }
+      },
+      close: () => {
+        this.closed = true;
+        for (const resolve of this.pending.values()) resolve(null);
+        this.pending.clear();
+      },
+    });
+  }
+
+  static async open(world: World, address: string, timeoutMs: number): Promise<NodeConnection> {
+    return new NodeConnection(await world.net.connect(parseAddress(address), { timeoutMs }));
+  }
+
+  request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {
+    const id = ++this.nextId;
+    return new Promise((resolve) => {
+      const timer = world.clock.setTimer(timeoutMs, () => {
+        if (this.pending.delete(id)) resolve(null);
+      });
+      this.pending.set(id, (response) => {
+        timer.cancel();
+        resolve(response);
+      });
+      this.connection.write(encodeFrame({ ...body, id }));
+    });
+  }
+
+  close(): void {
+    this.connection.destroy();
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export interface TrackerClientOptions {
+  /** Client addresses of the nodes, host:port. */
+  nodes: string[];
+  clientId: string;
+  requestTimeoutMs?: number;
+  /** Give up on an operation after this long. */
+  deadlineMs?: number;
+}
+
+export class TrackerClient {
+  private requestId = 0;
+  private connection: NodeConnection | null = null;
+  private connectedTo: string | null = null;
+  private target: string;
+
+  constructor(
+    private readonly world: World,
+    private readonly options: TrackerClientOptions,
+  ) {
+    if (options.nodes.length === 0) throw new Error('a tracker client needs at least one node address');
+    this.target = options.nodes[0]!;
+    this.clientId = `${options.clientId.slice(0, 40)}-${world.rng.id(12)}`;
+  }
+
+  /** The caller's name plus a random suffix: a new client never meets an old one's cached replies. */
+  readonly clientId: string;
+
+  async createUser(user: string, password: string): Promise<{ index: number }> {
+    return (await this.call({ type: 'createUser', clientId: this.clientId, requestId: ++this.requestId, user, password })) as { index: number };
+  }
+
+  /**
+   * Logs in; the session id, token and refresh credential are made here, so a retried login
+   * opens one session. The refresh credential re-opens the session later without the password.
+   */
+  async login(user: string, password: string, address: string): Promise<SessionCredential & { user: string; refresh: string }> {
+    const session = this.newCredential();
+    const refresh = this.secret();
+    await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, address, session, refresh });
+    return { ...session, user, refresh };
+  }
+
+  /** A new session from a refresh credential (which is used up; the result carries its successor). */
+  async renew(user: string, refresh: string, address: string): Promise<SessionCredential & { user: string; refresh: string }> {
+    const session = this.newCredential();
+    const newRefresh = this.secret();
+    await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, address, session });
+    return { ...session, user, refresh: newRefresh };
+  }
+
+  private newCredential(): SessionCredential {
+    return { sessionId: this.world.rng.id(21), token: this.secret() };
+  }
+
+  private secret(): string {
+    return Buffer.from(this.world.rng.bytes(32)).toString('base64url');
+  }
+
+  /** A session command such as {type: 'CreateGroup', group}; its auth is filled in by the node. */
+  async command(session: SessionCredential, command: Record<string, unknown>): Promise<{ index: number }> {
+    return (await this.call({ type: 'command', clientId: this.clientId, requestId: ++this.requestId, session, command })) as { index: number };
+  }
+
+  async query(session: SessionCredential, query: SessionQuery): Promise<unknown> {
+    return this.call({ type: 'query', session, query });
+  }
+
+  async ticket(session: SessionCredential, group: string, fileId: string, peerId: string): Promise<{ ticket: string; expires: number }> {
+    return (await this.call({ type: 'ticket', session, group, fileId, peerId })) as { ticket: string; expires: number };
+  }
+
+  async heartbeat(session: SessionCredential): Promise<void> {
+    await this.call({ type: 'heartbeat', session });
+  }
+
+  /**
+   * One node's whole store as a blob (meta, snapshot, archive). Needs the cluster's node secret;
+   * the node proves the blob with a seal over the challenge, its id and the blob's hash.
+   */
+  async archive(address: string, nodeId: string, nodeSecret: Uint8Array): Promise<Uint8Array> {
+    const connection = await NodeConnection.open(this.world, address, 2_000);
+    try {
+      const ask = async (body: DistributiveOmit<ClientRequest, 'id'>): Promise<Record<string, unknown>> => {
+        const response = await connection.request(this.world, body, 60_000);
+        if (response === null) throw new TrackerUnavailableError(`${address} did not answer`);
+        if (!response.ok) throw new TrackerError(response.error.code, response.error.message);
+        return response.result as Record<string, unknown>;
+      };
+      const { nonce, node } = (await ask({ type: 'archiveChallenge' })) as { nonce: string; node: string };
+      if (node !== nodeId) throw new TrackerError('WRONG_NODE', `${address} says it is ${String(node).slice(0, 32)}, not ${nodeId}`);
+      const proof = archiveProof(nodeSecret, nonce, nodeId);
+      const parts: Uint8Array[] = [];
+      let exportId: string | null = null;
+      let offset = 0;
+      let seal: string | null = null;
+      for (let total = Infinity; offset < total; ) {
+        const result = (await ask({ type: 'archive', nonce, proof, exportId, offset })) as { exportId: string; totalBytes: number; chunk: Uint8Array; seal: string | null };
+        exportId = result.exportId;
+        total = result.totalBytes;
+        if (result.chunk.length === 0 && offset < total) throw new TrackerError('BAD_ARCHIVE', 'empty chunk before the end');
+        parts.push(result.chunk);
+        offset += result.chunk.length;
+        seal = result.seal;
+      }
+      const blob = new Uint8Array(Buffer.concat(parts));
+      if (seal !== archiveSeal(nodeSecret, nonce, nodeId, blob)) throw new TrackerError('BAD_ARCHIVE', `${nodeId}'s archive does not carry the cluster's seal`);
+      return blob;
+    } finally {
+      connection.close();
+    }
+  }
+
+  /** One node's status, without following the leader. */
+  async status(address: string): Promise<NodeStatus | null> {
+    let connection: NodeConnection | null = null;
+    try {
+      connection = await NodeConnection.open(this.world, address, 1_000);
+      const response = await connection.request(this.world, { type: 'status' }, 1_000);
+      return response?.ok ? (response.result as NodeStatus) : null;
+    } catch {
+      return null;
+    } finally {
+      connection?.close();
+    }
+  }
+
+  close(): void {
+    this.connection?.close();
+    this.connection = null;
+  }
+
+  private async call(body: DistributiveOmit<ClientRequest, 'id'>): Promise<unknown> {
+    const deadline = this.world.clock.nowMs() + (this.options.deadlineMs ?? 10_000);
+    let lastError = 'no node answered';
+    while (this.world.clock.nowMs() < deadline) {
+      const connection = await this.connect();
+      if (!connection) {
+        lastError = `cannot reach ${this.target}`;
+        this.moveOn(null);
+        await this.sleep(50);
+        continue;
+      }
+      const response = await connection.request(this.world, body, this.options.requestTimeoutMs ?? 2_000);
+      if (response === null) {
+        lastError = `${this.target} did not answer`;
+        this.moveOn(null);
+        continue;
+      }
+      if (response.ok) return response.result;
+      if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY') {
+        lastError = response.error.message;
+        this.moveOn(response.leader?.client ?? null);
+        if (!response.leader) await this.sleep(50);
+        continue;
+      }
+      throw new TrackerError(response.error.code, response.error.message);
+    }
+    throw new TrackerUnavailableError(`tracker unavailable: ${lastError}`);
+  }
+
+  private async connect(): Promise<NodeConnection | null> {
+    if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
+    this.connection?.close();
+    try {
+      this.connection = await NodeConnection.open(this.world, this.target, 1_000);
+      this.connectedTo = this.target;
+      return this.connection;
+    } catch {
+      this.connection = null;
+      return null;
+    }
+  }
+
+  /** Next target: the hinted leader, or the next node in the list. */
+  private moveOn(hint: string | null): void {
+    const nodes = this.options.nodes;
+    this.target = hint ?? nodes[(nodes.indexOf(this.target) + 1) % nodes.length]!;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.world.clock.setTimer(ms, resolve));
+  }
+}

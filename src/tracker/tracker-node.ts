@@ -1,0 +1,335 @@
+// Why this file exists: one tracker node — the Raft core glued to its durable log, the tracker
+// store and a transport, driven by the World's clock. It runs the Ready loop (persist, then send,
+// then apply, then advance), answers client writes once their entry applies (or says who leads),
+// serves linearizable reads through ReadIndex, and compacts the Raft log below the store's
+// synced snapshots.
+
+import type { CachedReply, TrackerState } from '../log/domain/state.js';
+import { TrackerStore, type TermEntry } from '../log/store/tracker-store.js';
+import type { KvStore, Timer, World } from '../world/world.js';
+import { Raft, type RaftConfig } from '../raft/raft.js';
+import { RaftStorage } from './raft-storage.js';
+import type { RaftTransport } from './transport.js';
+import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from '../raft/types.js';
+
+export interface TrackerNodeConfig {
+  id: NodeId;
+  voters: readonly NodeId[];
+  world: World;
+  transport: RaftTransport;
+  raftKv: KvStore;
+  storeKv: KvStore;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Compact the Raft log (and refresh the snapshot followers get) after this many applied entries. */
+  compactEveryEntries?: number;
+  storeSnapshotEveryEntries?: number;
+  snapshotChunkBytes?: number;
+  unsafe?: RaftConfig['unsafe'];
+  /** The node cannot go on (a failed disk write, a corrupt store): stop it and say why. Default: throw. */
+  onFatal?: (error: Error) => void;
+  /** Raft's in-flight window per follower, in messages. */
+  maxInflightMessages?: number;
+}
+
+/**
+ * Store snapshot and Raft compaction interval. Each costs an encode of the whole projection and
+ * a repack of the archive since the last one: at 10,000 it cost a third of the throughput at 64
+ * clients (bench/RESULTS.md); restart replays at most this many entries.
+ */
+export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
+
+export type SubmitOutcome =
+  | { kind: 'applied'; index: number; reply: CachedReply }
+  | { kind: 'not-leader'; leader: NodeId | null }
+  /** The entry was overwritten by another leader's: it did not apply; retry. */
+  | { kind: 'lost' };
+
+export type ReadOutcome<T> = { kind: 'ok'; index: number; value: T } | { kind: 'not-leader'; leader: NodeId | null };
+
+/** What a client write carries in its log entry: the command and the node's time. */
+interface Proposal {
+  /** Null for the tracker's own commands (session expiry). */
+  c: string | null;
+  r: number | null;
+  t: number;
+  cmd: unknown;
+}
+
+export class TrackerNode {
+  private timer: Timer | null = null;
+  private pumping = false;
+  private pumpAgain = false;
+  private stopped = false;
+  private readonly pendingWrites = new Map<number, { term: number; resolve: (outcome: SubmitOutcome) => void }>();
+  private readonly pendingReads = new Map<string, (index: number) => void>();
+  private readonly waitingForApply: { index: number; run: () => void }[] = [];
+  private readsIssued = 0;
+  private readonly storeTasks: (() => Promise<void>)[] = [];
+
+  private constructor(
+    private readonly config: TrackerNodeConfig,
+    readonly raft: Raft,
+    private readonly storage: RaftStorage,
+    private trackerStore: TrackerStore,
+  ) {}
+
+  static async start(config: TrackerNodeConfig): Promise<TrackerNode> {
+    const { storage, state } = await RaftStorage.open(config.raftKv);
+    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES });
+    const raftConfig: RaftConfig = {
+      id: config.id,
+      voters: config.voters,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      random: () => config.world.rng.float(),
+      ...(config.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: config.snapshotChunkBytes }),
+      ...(config.maxInflightMessages === undefined ? {} : { maxInflightMessages: config.maxInflightMessages }),
+      ...(config.unsafe === undefined ? {} : { unsafe: config.unsafe }),
+    };
+    // A snapshot from the leader goes into the store before Raft's log records it; a crash in
+    // between leaves the store ahead of the Raft log, which then restarts from the store's point.
+    if (store.appliedIndex < state.snapshot.index) {
+      throw new Error(`${config.id}: the tracker store (applied ${store.appliedIndex}) is behind the Raft snapshot (${state.snapshot.index}): data was lost`);
+    }
+    // Does the Raft log hold the entry the store applied last? If not (a snapshot was imported
+    // and the process died before Raft recorded it), the log after it is not this history's
+    // (§5: a snapshot with news the log lacks replaces the whole log).
+    const termInLog =
+      store.appliedIndex === state.snapshot.index ? state.snapshot.term : state.entries[store.appliedIndex - state.snapshot.index - 1]?.term;
+    const storeAhead = store.appliedIndex > 0 && termInLog !== store.appliedTerm;
+    const restored = storeAhead
+      ? {
+          hardState: { ...state.hardState, commit: store.appliedIndex },
+          snapshot: { meta: { index: store.appliedIndex, term: store.appliedTerm }, data: new Uint8Array(0) },
+          entries: [],
+          applied: store.appliedIndex,
+        }
+      : {
+          // What the store applied was committed, whatever the hard state last said.
+          hardState: { ...state.hardState, commit: Math.max(state.hardState.commit, store.appliedIndex) },
+          // The snapshot's bytes are the store's: exported below, once the core exists.
+          snapshot: state.snapshot.index > 0 ? { meta: state.snapshot, data: new Uint8Array(0) } : null,
+          entries: state.entries,
+          applied: store.appliedIndex,
+        };
+    const raft = new Raft(raftConfig, restored);
+    const node = new TrackerNode(config, raft, storage, store);
+    // A compacted log's snapshot bytes are exported when a follower first needs them.
+    config.transport.onMessage((message) => {
+      if (node.stopped) return;
+      node.raft.step(message);
+      node.pump();
+    });
+    node.scheduleTick();
+    return node;
+  }
+
+  get store(): TrackerStore {
+    return this.trackerStore;
+  }
+
+  status(): ReturnType<Raft['status']> & { storeApplied: number; chainHead: string } {
+    return { ...this.raft.status(), storeApplied: this.trackerStore.appliedIndex, chainHead: this.trackerStore.chainHead };
+  }
+
+  /** Proposes a client's command; resolves once its entry applies (with the domain's reply), or at once with a hint. */
+  submit(clientId: string | null, requestId: number | null, command: unknown): Promise<SubmitOutcome> {
+    const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command };
+    const result = this.raft.propose(JSON.stringify(proposal));
+    if (!result.ok) return Promise.resolve({ kind: 'not-leader', leader: result.leader });
+    // A write still waiting at this index was cut from the log (this node led before, lost its
+    // tail and leads again): it never applies.
+    this.pendingWrites.get(result.index)?.resolve({ kind: 'lost' });
+    const promise = new Promise<SubmitOutcome>((resolve) => this.pendingWrites.set(result.index, { term: result.term, resolve }));
+    this.pump();
+    return promise;
+  }
+
+  /** A linearizable read (§6.4): the query runs on the state once it has applied the read index. */
+  read<T>(query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
+    const { role, leader } = this.raft.status();
+    if (role !== 'leader') return Promise.resolve({ kind: 'not-leader', leader });
+    const context = `${this.config.id}/${++this.readsIssued}`;
+    const promise = new Promise<ReadOutcome<T>>((resolve) => {
+      // A leader that cannot confirm its leadership never releases the read: give up after two
+      // election timeouts and let the client ask again (perhaps elsewhere).
+      const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => {
+        if (this.pendingReads.delete(context)) resolve({ kind: 'not-leader', leader: this.raft.status().leader });
+      });
+      this.pendingReads.set(context, (index) => {
+        giveUp.cancel();
+        resolve({ kind: 'ok', index, value: query(this.trackerStore.state) });
+      });
+    });
+    this.raft.readIndex(context);
+    this.pump();
+    return promise;
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.raft.transferLeadership(to);
+    this.pump();
+  }
+
+  /** Stops ticking and answering; the caller closes the stores. */
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.config.transport.close();
+  }
+
+  private scheduleTick(): void {
+    this.timer = this.config.world.clock.setTimer(this.config.tickMs, () => {
+      if (this.stopped) return;
+      this.raft.tick();
+      this.pump();
+      this.scheduleTick();
+    });
+  }
+
+  /** Runs Ready cycles until the core has nothing more; one cycle at a time. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    this.runReadyLoop().then(
+      () => {
+        this.pumping = false;
+      },
+      (error: unknown) => {
+        // State on disk and in memory may disagree now: this node must not go on.
+        this.stop();
+        const fatal = error instanceof Error ? error : new Error(String(error));
+        if (this.config.onFatal) this.config.onFatal(fatal);
+        else throw fatal;
+      },
+    );
+  }
+
+  private async runReadyLoop(): Promise<void> {
+    do {
+      this.pumpAgain = false;
+      while (!this.stopped && this.raft.hasReady()) await this.handleReady(this.raft.ready());
+      const task = this.storeTasks.shift();
+      if (task) {
+        await task();
+        this.pumpAgain = true;
+      }
+    } while (this.pumpAgain && !this.stopped);
+  }
+
+  /** Runs `read` on the store between Ready cycles, when no apply is under way. */
+  withQuietStore<T>(read: (store: TrackerStore) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.storeTasks.push(() => read(this.trackerStore).then(resolve, reject));
+      this.pump();
+    });
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.snapshot) await this.installSnapshot(rd); // into the store first: see start()
+    for (const message of rd.messages) if (mayPrecedePersistence(message)) this.config.transport.send(message);
+    await this.storage.persist(rd); // synced before any message that depends on it leaves
+    if (this.stopped) return;
+    for (const message of rd.messages) if (!mayPrecedePersistence(message)) this.config.transport.send(message);
+    if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
+    for (const read of rd.readStates) {
+      const answer = this.pendingReads.get(read.context);
+      this.pendingReads.delete(read.context);
+      if (answer) this.whenApplied(read.index, () => answer(read.index));
+    }
+    this.raft.advance(rd);
+    if (rd.snapshotWanted) await this.refreshSnapshot();
+    else await this.maybeCompact();
+  }
+
+  private async installSnapshot(rd: Ready): Promise<void> {
+    const snapshot = rd.snapshot!;
+    this.trackerStore = await TrackerStore.importSnapshot(this.config.storeKv, snapshot.data, {
+      snapshotEveryEntries: this.config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES,
+    });
+    for (const [index, pending] of this.pendingWrites) {
+      if (index <= snapshot.meta.index) {
+        this.pendingWrites.delete(index);
+        pending.resolve({ kind: 'lost' });
+      }
+    }
+    this.config.world.trace(`installed snapshot at ${snapshot.meta.index}`);
+    this.releaseWaitingReads();
+  }
+
+  private async apply(entries: readonly Entry[]): Promise<void> {
+    const toApply = entries.filter((entry) => entry.index > this.trackerStore.appliedIndex).map((entry) => this.termEntry(entry));
+    const results = await this.trackerStore.apply(toApply, { sync: false });
+    for (let i = 0; i < toApply.length; i++) {
+      const entry = toApply[i]!;
+      const pending = this.pendingWrites.get(entry.index);
+      if (!pending) continue;
+      this.pendingWrites.delete(entry.index);
+      const reply = results[i]!.reply;
+      const answer = reply ?? { requestId: 0, index: entry.index, error: null };
+      if (pending.term === entry.term) pending.resolve({ kind: 'applied', index: entry.index, reply: answer });
+      else pending.resolve({ kind: 'lost' });
+    }
+    this.releaseWaitingReads();
+  }
+
+  /** Reads whose index the store has reached run now. */
+  private releaseWaitingReads(): void {
+    const applied = this.trackerStore.appliedIndex;
+    for (let i = this.waitingForApply.length - 1; i >= 0; i--) {
+      const waiting = this.waitingForApply[i]!;
+      if (waiting.index <= applied) {
+        this.waitingForApply.splice(i, 1);
+        waiting.run();
+      }
+    }
+  }
+
+  private whenApplied(index: number, run: () => void): void {
+    if (index <= this.trackerStore.appliedIndex) run();
+    else this.waitingForApply.push({ index, run });
+  }
+
+  private termEntry(entry: Entry): TermEntry {
+    if (entry.data === null) return { index: entry.index, term: entry.term, timeMs: 0, clientId: null, requestId: null, command: null };
+    try {
+      const p = JSON.parse(entry.data) as Proposal;
+      return { index: entry.index, term: entry.term, timeMs: p.t, clientId: p.c, requestId: p.r, command: p.cmd };
+    } catch {
+      return { index: entry.index, term: entry.term, timeMs: 0, clientId: null, requestId: null, command: entry.data.slice(0, 64) };
+    }
+  }
+
+  /**
+   * Every N entries: a synced store snapshot, and the Raft log compacted up to it. The blob a
+   * lagging follower needs (the whole archive) is exported only when one asks (snapshotWanted):
+   * exporting it at every compaction stalled the leader for tens of milliseconds.
+   */
+  private async maybeCompact(): Promise<void> {
+    const every = this.config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES;
+    if (this.trackerStore.appliedIndex - this.raft.log.snapshotMeta().index < every) return;
+    const index = this.trackerStore.appliedIndex;
+    const term = this.raft.log.term(index);
+    if (term === undefined) return;
+    await this.trackerStore.snapshot();
+    if (this.stopped) return;
+    this.raft.compact({ meta: { index, term }, data: new Uint8Array(0) });
+    await this.storage.compact({ index, term });
+  }
+
+  /** Exports the store (synced) at its applied index; the Raft log is compacted up to there. */
+  private async refreshSnapshot(): Promise<void> {
+    const index = this.trackerStore.appliedIndex;
+    const term = this.raft.log.term(index);
+    if (term === undefined || index === 0) return;
+    const data = await this.trackerStore.exportSnapshot();
+    if (this.stopped) return;
+    this.raft.compact({ meta: { index, term }, data });
+    await this.storage.compact({ index, term });
+  }
+}

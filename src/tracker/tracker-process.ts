@@ -1,0 +1,94 @@
+// Why this file exists: one tracker node as a process: it reads the cluster file and secret,
+// opens its two LevelDB stores under its data directory, joins its peers over authenticated
+// TCP and serves clients. Logs are JSON lines; no password or token ever reaches them.
+
+import type { World } from '../world/world.js';
+import { ed25519FromSeed } from '../torrent/ticket.js';
+import { ArchiveExports } from './archive-export.js';
+import { ClientServer } from './client-server.js';
+import { SessionService } from './session-service.js';
+import { loadClusterConfig, loadClusterSecret, parseAddress, secretPathFor, type ClusterConfig } from './cluster-config.js';
+import { TcpRaftTransport } from './tcp-transport.js';
+import { TrackerNode } from './tracker-node.js';
+
+export interface TrackerProcessOptions {
+  id: string;
+  clusterPath: string;
+  dataDir: string;
+  log: (event: string, fields: Record<string, unknown>) => void;
+  /** Raft timing; the defaults give a 300–600 ms election timeout. */
+  tickMs?: number;
+  electionTicks?: number;
+  sessionTtlMs?: number;
+  /** How long an access ticket is valid (default 5 minutes). */
+  ticketLifetimeMs?: number;
+  /** Snapshot the store and compact the Raft log every this many entries (default 50,000). */
+  compactEveryEntries?: number;
+  /** A fatal storage error (default: exit 70, so a supervisor restarts the node from disk). */
+  onFatal?: (error: Error) => void;
+}
+
+export interface RunningTracker {
+  node: TrackerNode;
+  config: ClusterConfig;
+  stop(): Promise<void>;
+}
+
+export class TrackerStartError extends Error {
+  override name = 'TrackerStartError';
+}
+
+export async function startTracker(world: World, options: TrackerProcessOptions): Promise<RunningTracker> {
+  const config = await loadClusterConfig(world.fs, options.clusterPath);
+  const secret = await loadClusterSecret(world.fs, secretPathFor(options.clusterPath));
+  const self = config.nodes.find((node) => node.id === options.id);
+  if (!self) throw new TrackerStartError(`no node ${options.id} in ${options.clusterPath} (it has ${config.nodes.map((n) => n.id).join(', ')})`);
+  await world.fs.mkdir(options.dataDir, { recursive: true });
+  const raftKv = await world.kv.open(`${options.dataDir}/raft`, { createIfMissing: true });
+  const storeKv = await world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true });
+  const peers = new Map(config.nodes.map((node) => [node.id, parseAddress(node.peer)]));
+  const transport = new TcpRaftTransport(world, self.id, peers, new Uint8Array(Buffer.from(secret.nodeSecret, 'base64')), options.log);
+
+  await transport.listen(parseAddress(self.peer));
+  const node = await TrackerNode.start({
+    id: self.id,
+    voters: config.nodes.map((n) => n.id),
+    world,
+    transport,
+    raftKv,
+    storeKv,
+    ...(options.compactEveryEntries === undefined
+      ? {}
+      : { compactEveryEntries: options.compactEveryEntries, storeSnapshotEveryEntries: options.compactEveryEntries }),
+    tickMs: options.tickMs ?? 50,
+    electionTicks: options.electionTicks ?? 6,
+    heartbeatTicks: 1,
+    onFatal: (error) => {
+      options.log('fatal', { reason: error.message });
+      if (options.onFatal) options.onFatal(error);
+      else process.exit(70); // a supervisor restarts the node from what is on disk
+    },
+  });
+  const { privateKey } = ed25519FromSeed(new Uint8Array(Buffer.from(secret.signingKey, 'base64')));
+  const service = new SessionService(world, node, privateKey, {
+    ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
+    ...(options.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: options.ticketLifetimeMs }),
+  });
+  service.start();
+  const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
+  const archives = new ArchiveExports(world, node, self.id, nodeSecret);
+  const clients = new ClientServer(world, node, service, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log, config.publicKey);
+  await clients.listen(parseAddress(self.client));
+  options.log('tracker_started', { id: self.id, peer: self.peer, client: self.client, applied: node.store.appliedIndex });
+  return {
+    node,
+    config,
+    async stop(): Promise<void> {
+      service.stop();
+      clients.close();
+      node.stop();
+      await raftKv.close();
+      await storeKv.close();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+// The real FileSystem over node:fs/promises. Node's error codes that the World names become
+// WorldErrors; others (EACCES, ENOSPC, ...) pass through unchanged. To match the simulation's
+// "directory operations are durable at once", rename and a synced writeFile also fsync the
+// directories they change.
+
+import { open as openFile, mkdir, readdir, readFile, rename, stat, unlink, type FileHandle as NodeFileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { WorldError, type FileHandle, type FileStat, type FileSystem, type WorldErrorCode } from '../world.js';
+
+const MAPPED_CODES: readonly WorldErrorCode[] = ['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EBADF'];
+
+function codeOf(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+}
+
+function mapError(error: unknown): unknown {
+  const code = codeOf(error);
+  const known = MAPPED_CODES.find((candidate) => candidate === code);
+  if (known === undefined) return error;
+  return new WorldError(known, error instanceof Error ? error.message : String(error));
+}
+
+async function mapped<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapError(error);
+  }
+}
+
+/** fsync a directory so the names in it are durable. */
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await openFile(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+class RealFileHandle implements FileHandle {
+  constructor(private readonly handle: NodeFileHandle) {}
+
+  read(positionBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    return mapped(async () => {
+      const out = new Uint8Array(lengthBytes);
+      let filled = 0;
+      while (filled < lengthBytes) {
+        const { bytesRead } = await this.handle.read(out, filled, lengthBytes - filled, positionBytes + filled);
+        if (bytesRead === 0) break; // end of file: a short read
+        filled += bytesRead;
+      }
+      return filled === lengthBytes ? out : out.slice(0, filled);
+    });
+  }
+
+  write(positionBytes: number, bytes: Uint8Array): Promise<void> {
+    return mapped(async () => {
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await this.handle.write(bytes, written, bytes.length - written, positionBytes + written);
+        written += bytesWritten;
+      }
+    });
+  }
+
+  truncate(sizeBytes: number): Promise<void> {
+    return mapped(() => this.handle.truncate(sizeBytes));
+  }
+
+  sizeBytes(): Promise<number> {
+    return mapped(async () => (await this.handle.stat()).size);
+  }
+
+  /** fdatasync: the data and what is needed to read it back (the size), not the timestamps. */
+  sync(): Promise<void> {
+    return mapped(() => this.handle.datasync());
+  }
+
+  close(): Promise<void> {
+    return mapped(() => this.handle.close());
+  }
+}
+
+export function realFileSystem(): FileSystem {
+  return {
+    open: (path, mode) => mapped(async () => new RealFileHandle(await openFile(path, mode))),
+    readFile: (path) =>
+      mapped(async () => {
+        const buffer = await readFile(path);
+        return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      }),
+    writeFile: (path, bytes, options) =>
+      mapped(async () => {
+        const handle = await openFile(path, 'w', options?.mode);
+        try {
+          await handle.writeFile(bytes);
+          if (options?.sync === true) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        if (options?.sync === true) await syncDirectory(dirname(path));
+      }),
+    rename: (from, to) =>
+      mapped(async () => {
+        await rename(from, to);
+        await syncDirectory(dirname(to));
+        if (dirname(from) !== dirname(to)) await syncDirectory(dirname(from));
+      }),
+    unlink: (path) => mapped(() => unlink(path)),
+    mkdir: (path, options) =>
+      mapped(async () => {
+        await mkdir(path, { recursive: options?.recursive ?? false });
+      }),
+    readdir: (path) => mapped(async () => (await readdir(path)).sort()),
+    stat: (path) =>
+      mapped(async (): Promise<FileStat | null> => {
+        try {
+          const info = await stat(path);
+          return { sizeBytes: info.size, isDirectory: info.isDirectory() };
+        } catch (error) {
+          const code = codeOf(error);
+          if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+          throw error;
+        }
+      }),
+  };
+}

@@ -1,0 +1,82 @@
+// The real KvFactory: LevelDB through `level` (classic-level), with its open failures mapped to
+// the World's codes (LOCKED, NOT_FOUND) and values handed out as plain Uint8Arrays.
+
+import { Level } from 'level';
+import { DEFAULT_CHUNK_SIZE, iterateLevel } from '../level-iterate.js';
+import { WorldError, type KvEntry, type KvFactory, type KvOp, type KvRange, type KvStore } from '../world.js';
+
+type Db = Level<string, Uint8Array>;
+
+function fieldOf(value: unknown, field: string): unknown {
+  return typeof value === 'object' && value !== null && field in value ? (value as Record<string, unknown>)[field] : undefined;
+}
+
+/** classic-level wraps the reason in `cause`: LEVEL_LOCKED, or LevelDB's "does not exist" message. */
+function mapOpenError(error: unknown, path: string): unknown {
+  const cause = fieldOf(error, 'cause');
+  const codes = [fieldOf(error, 'code'), fieldOf(cause, 'code')];
+  if (codes.includes('LEVEL_LOCKED')) return new WorldError('LOCKED', `kv store ${path} is locked by another process or handle`);
+  const message = String(fieldOf(cause, 'message') ?? fieldOf(error, 'message') ?? '');
+  if (message.includes('does not exist')) return new WorldError('NOT_FOUND', `no kv store at ${path}`);
+  return error;
+}
+
+/** A detached plain Uint8Array (classic-level hands out Buffers). */
+function plainCopy(value: Uint8Array): Uint8Array {
+  return new Uint8Array(value);
+}
+
+class RealKvStore implements KvStore {
+  private closed = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly path: string,
+  ) {}
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    this.checkOpen();
+    const value = await this.db.get(key);
+    return value === undefined ? undefined : plainCopy(value);
+  }
+
+  async batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void> {
+    this.checkOpen();
+    await this.db.batch(
+      ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key })),
+      { sync: options.sync },
+    );
+  }
+
+  iterate(range: KvRange, chunkSize: number = DEFAULT_CHUNK_SIZE): AsyncIterable<readonly KvEntry[]> {
+    return iterateLevel(this.db, range, chunkSize, () => this.checkOpen(), plainCopy);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new WorldError('CLOSED', `kv store ${this.path} is closed`);
+  }
+}
+
+export function realKvFactory(): KvFactory {
+  return {
+    open: async (path, options) => {
+      const db: Db = new Level<string, Uint8Array>(path, {
+        createIfMissing: options.createIfMissing,
+        keyEncoding: 'utf8',
+        valueEncoding: 'view',
+      });
+      try {
+        await db.open();
+      } catch (error) {
+        throw mapOpenError(error, path);
+      }
+      return new RealKvStore(db, path);
+    },
+  };
+}

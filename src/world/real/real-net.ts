@@ -1,0 +1,142 @@
+// The real Network over node:net. A Connection wraps a net.Socket that stays paused until
+// attach(), so bytes that arrive early wait in the socket; errors become NetError codes.
+// Timeouts use the socket's own idle timer, so no global timer is needed here.
+
+import { createConnection, createServer, type Socket } from 'node:net';
+import { NetFailure, netErrorCodeOf } from '../net-error.js';
+import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network } from '../world.js';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Size of the reused read buffer (ConnectOptions.reuseReadBuffer): a read takes up to this much. */
+const REUSED_READ_BUFFER_BYTES = 256 * 1024;
+
+/** Where a socket created with `onread` sends its bytes once its Connection is attached. */
+interface ReadTarget {
+  deliver: ((bytes: Uint8Array) => void) | null;
+}
+
+function toNetError(error: unknown): NetError {
+  return { code: netErrorCodeOf(error), message: error instanceof Error ? error.message : String(error) };
+}
+
+class RealConnection implements Connection {
+  readonly local: NetAddress;
+  readonly remote: NetAddress;
+  private handlers: ConnectionHandlers | undefined;
+  private lastError: NetError | null = null;
+  private closedBeforeAttach = false;
+
+  /** `socket` must be connected and paused; `readTarget` is set when it reads into a reused buffer. */
+  constructor(
+    private readonly socket: Socket,
+    private readonly readTarget: ReadTarget | null = null,
+  ) {
+    this.local = { host: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    this.remote = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    socket.setNoDelay(true);
+    // Listen for errors at once: an unhandled 'error' event would crash the process.
+    socket.on('error', (error) => {
+      this.lastError ??= toNetError(error);
+    });
+    socket.on('close', () => {
+      if (this.handlers === undefined) this.closedBeforeAttach = true;
+      else this.handlers.close(this.lastError);
+    });
+  }
+
+  attach(handlers: ConnectionHandlers): void {
+    if (this.handlers !== undefined) throw new Error('attach() called twice on one connection');
+    this.handlers = handlers;
+    if (this.readTarget) this.readTarget.deliver = (bytes) => handlers.data(bytes);
+    else this.socket.on('data', (chunk: Buffer) => handlers.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+    this.socket.on('drain', () => handlers.drain?.());
+    if (this.closedBeforeAttach) {
+      // 'close' came already; report it after this call returns, like any other event.
+      process.nextTick(() => handlers.close(this.lastError));
+      return;
+    }
+    this.socket.resume();
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    return this.socket.write(bytes);
+  }
+
+  writeAll(chunks: readonly Uint8Array[]): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    // Corked writes leave as one writev.
+    this.socket.cork();
+    let belowHighWater = true;
+    for (const chunk of chunks) belowHighWater = this.socket.write(chunk);
+    this.socket.uncork();
+    return belowHighWater;
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): Network {
+  return {
+    listen: (address, onConnection) =>
+      new Promise<Listener>((resolve, reject) => {
+        const server = createServer({ pauseOnConnect: true }, (socket) => onConnection(new RealConnection(socket)));
+        server.once('error', (error) => reject(new NetFailure(netErrorCodeOf(error), error.message)));
+        server.listen({ host: address.host, port: address.port }, () => {
+          const bound = server.address();
+          if (bound === null || typeof bound === 'string') throw new Error('a TCP server has an address object');
+          // Later server errors (rare: e.g. EMFILE on accept) must not crash the process.
+          server.on('error', () => {});
+          resolve({
+            address: { host: address.host, port: bound.port },
+            // Stops accepting at once; connections already accepted live on.
+            close: async () => {
+              server.close(() => {});
+            },
+          });
+        });
+      }),
+    connect: (address, options) =>
+      new Promise<Connection>((resolve, reject) => {
+        const timeoutMs = options?.timeoutMs ?? defaultConnectTimeoutMs;
+        const readTarget: ReadTarget | null = options?.reuseReadBuffer ? { deliver: null } : null;
+        const buffer = readTarget ? Buffer.allocUnsafe(REUSED_READ_BUFFER_BYTES) : null;
+        const socket = createConnection({
+          host: address.host,
+          port: address.port,
+          ...(readTarget && buffer
+            ? {
+                onread: {
+                  buffer,
+                  callback: (bytesRead: number): boolean => {
+                    readTarget.deliver?.(new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead));
+                    return true;
+                  },
+                },
+              }
+            : {}),
+        });
+        const fail = (error: NetFailure): void => {
+          socket.destroy();
+          reject(error);
+        };
+        const onTimeout = (): void => fail(new NetFailure('ETIMEDOUT', `connect to ${address.host}:${address.port} timed out`));
+        const onError = (error: Error): void => fail(new NetFailure(netErrorCodeOf(error), error.message));
+        socket.setTimeout(timeoutMs, onTimeout);
+        socket.once('error', onError);
+        socket.once('connect', () => {
+          socket.setTimeout(0);
+          socket.off('timeout', onTimeout);
+          socket.off('error', onError);
+          socket.pause();
+          resolve(new RealConnection(socket, readTarget));
+        });
+      }),
+  };
+}

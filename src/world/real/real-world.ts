@@ -1,0 +1,44 @@
+// The real World: Node's clock and timers, crypto randomness, TCP, the disk, LevelDB and scrypt
+// in the thread pool. This is the only file allowed to read Date.now or call setTimeout.
+
+import { threadPoolKdf, REAL_KDF_PARAMS } from '../kdf.js';
+import { realFileSystem } from './real-fs.js';
+import { realKvFactory } from './real-kv.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, realNetwork } from './real-net.js';
+import { cryptoRng } from '../rng.js';
+import type { Clock, KdfParams, World } from '../world.js';
+
+export interface RealWorldOptions {
+  /** Receives each trace line; without it, trace lines are dropped. */
+  traceSink?: (line: string) => void;
+  kdfParams?: KdfParams;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Timers are left ref'd on purpose: a pending timer (an election timeout, a retry) is work the
+ * process still has to do, so it keeps Node alive; shutting down means cancelling them.
+ */
+function realClock(): Clock {
+  return {
+    nowMs: () => Date.now(),
+    setTimer: (delayMs, fire) => {
+      if (!Number.isFinite(delayMs)) throw new RangeError(`timer delay must be finite, got ${delayMs}`);
+      const handle = setTimeout(fire, Math.max(0, delayMs));
+      return { cancel: () => clearTimeout(handle) };
+    },
+  };
+}
+
+export function createRealWorld(options: RealWorldOptions = {}): World {
+  const sink = options.traceSink;
+  return {
+    clock: realClock(),
+    rng: cryptoRng(),
+    net: realNetwork(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+    fs: realFileSystem(),
+    kv: realKvFactory(),
+    kdf: threadPoolKdf(options.kdfParams ?? REAL_KDF_PARAMS),
+    trace: sink === undefined ? () => {} : (line) => sink(line),
+  };
+}

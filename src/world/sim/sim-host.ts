@@ -1,0 +1,90 @@
+// One incarnation of a simulated host: the World a process on it sees. It owns the process's
+// timers (cancelled by a crash) and its possibly skewed clock. A crash ends the incarnation;
+// the next forHost() starts a fresh one over the same surviving disk.
+
+import type { Scheduler, ScheduledEvent } from './event-queue.js';
+import type { Clock, FileSystem, KvFactory, Network, PasswordKdf, Rng, Timer, World } from '../world.js';
+
+export interface ClockSkew {
+  /** Added to the host's clock. */
+  offsetMs: number;
+  /** The host's clock runs this many parts per million fast (negative: slow). */
+  ratePpm: number;
+}
+
+export interface SimHostParts {
+  readonly scheduler: Scheduler;
+  readonly epochMs: number;
+  readonly skew: () => ClockSkew;
+  readonly rng: Rng;
+  readonly net: Network;
+  readonly fs: FileSystem;
+  readonly kv: KvFactory;
+  readonly kdf: PasswordKdf;
+  readonly trace: (line: string) => void;
+}
+
+const NO_TIMER: Timer = { cancel: () => {} };
+
+export class SimHost {
+  readonly world: World;
+  private alive = true;
+  private readonly timers = new Set<ScheduledEvent>();
+
+  constructor(
+    readonly name: string,
+    readonly incarnation: number,
+    private readonly parts: SimHostParts,
+  ) {
+    const clock: Clock = {
+      nowMs: () => this.localNowMs(),
+      setTimer: (delayMs, fire) => this.setTimer(delayMs, fire),
+    };
+    this.world = {
+      clock,
+      rng: parts.rng,
+      net: parts.net,
+      fs: parts.fs,
+      kv: parts.kv,
+      kdf: parts.kdf,
+      trace: (line) => {
+        if (this.alive) parts.trace(line);
+      },
+    };
+  }
+
+  get isAlive(): boolean {
+    return this.alive;
+  }
+
+  /** The process dies: its timers never fire and its trace lines are dropped. */
+  kill(): void {
+    this.alive = false;
+    for (const event of this.timers) this.parts.scheduler.cancel(event);
+    this.timers.clear();
+  }
+
+  private localNowMs(): number {
+    const { offsetMs, ratePpm } = this.parts.skew();
+    const elapsedMs = this.parts.scheduler.elapsedMs();
+    return this.parts.epochMs + offsetMs + Math.floor(elapsedMs * (1 + ratePpm / 1_000_000));
+  }
+
+  private setTimer(delayMs: number, fire: () => void): Timer {
+    if (!Number.isFinite(delayMs)) throw new RangeError(`timer delay must be finite, got ${delayMs}`);
+    if (!this.alive) return NO_TIMER;
+    // A fast clock's milliseconds are shorter: the timer fires sooner in virtual time.
+    const virtualDelayMs = Math.max(0, delayMs) / (1 + this.parts.skew().ratePpm / 1_000_000);
+    const event = this.parts.scheduler.after(virtualDelayMs, () => {
+      this.timers.delete(event);
+      if (this.alive) fire();
+    });
+    this.timers.add(event);
+    return {
+      cancel: () => {
+        this.parts.scheduler.cancel(event);
+        this.timers.delete(event);
+      },
+    };
+  }
+}
