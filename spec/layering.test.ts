@@ -1,39 +1,55 @@
-// The layering rules of DESIGN.md §2, checked on the source: the domain imports nothing of
-// Node but node:crypto and nothing outside itself; production code reaches time, randomness,
-// the network and the disk only through the World.
+// The layering rules of DESIGN.md §2, checked on the source: every import points to the
+// file's own layer or a lower floor (type-only imports too); the domain and src/torrent are
+// pure; production code reaches time, randomness, processes, the network and the disk only
+// through the World. `CLIQUE_LAYERING_TABLE=1` prints the folder-to-folder import counts.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { importCounts, importsOf, layeringViolations, layerOf, sourcesOf } from './helpers/layering.js';
 
 const SRC = new URL('../src/', import.meta.url).pathname;
-
-function sources(dir: string): string[] {
-  return readdirSync(join(SRC, dir), { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
-  );
-}
-
-function importsOf(file: string): string[] {
-  const text = readFileSync(join(SRC, file), 'utf8');
-  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
-}
+const FIXTURE = new URL('./fixtures/layering/', import.meta.url).pathname;
 
 describe('layering', () => {
-  it('src/log/domain imports nothing of Node but node:crypto, and nothing of ours outside it', () => {
-    const files = sources('log/domain');
-    expect(files.length).toBeGreaterThan(5);
-    for (const file of files) {
-      for (const specifier of importsOf(file)) {
-        const allowed = specifier === 'node:crypto' || (specifier.startsWith('./') && !specifier.includes('..'));
-        expect(allowed, `${file} imports ${specifier}`).toBe(true);
-      }
+  it('every file belongs to a layer, and every import points down or stays in its layer', () => {
+    const files = sourcesOf(SRC);
+    expect(files.length).toBeGreaterThan(100);
+    expect(files.filter((file) => layerOf(file) === null)).toEqual([]);
+    expect(layeringViolations(SRC)).toEqual([]);
+    if (process.env.CLIQUE_LAYERING_TABLE === '1') {
+      const rows = [...importCounts(SRC)].sort(([a], [b]) => a.localeCompare(b)).map(([arrow, count]) => `| ${arrow} | ${count} |`);
+      console.log(['| from -> to | imports |', '| --- | --- |', ...rows].join('\n'));
     }
   });
 
-  it('production code outside src/sim touches no clock, timer, randomness, socket or file directly', () => {
-    const forbidden = /\b(Date\.now|new Date\(\)|Math\.random|setTimeout|setInterval|setImmediate)\b|from ['"]node:(fs|net|fs\/promises|dgram|timers)['"]|from ['"](level|classic-level|memory-level)['"]/;
-    for (const file of sources('.').filter((f) => !f.startsWith('sim/'))) {
+  it('finds a planted upward import, type-only as it is', () => {
+    expect(layeringViolations(FIXTURE)).toEqual(['tracker/node.ts -> ../peer/peer.js: tracker (floor 4) may not import peer (floor 5)']);
+  });
+
+  it('src/log/domain imports nothing of Node but node:crypto, and of ours only itself and src/torrent', () => {
+    const files = sourcesOf(SRC).filter((file) => file.startsWith('log/domain/'));
+    expect(files.length).toBeGreaterThan(5);
+    for (const imported of files.flatMap((file) => importsOf(SRC, file))) {
+      const allowed = imported.specifier === 'node:crypto' || imported.target?.startsWith('log/domain/') || imported.target?.startsWith('torrent/');
+      expect(allowed, `${imported.file} imports ${imported.specifier}`).toBe(true);
+    }
+  });
+
+  it('src/torrent imports nothing but node:crypto and itself', () => {
+    const files = sourcesOf(SRC).filter((file) => file.startsWith('torrent/'));
+    expect(files.length).toBeGreaterThan(5);
+    for (const imported of files.flatMap((file) => importsOf(SRC, file))) {
+      const allowed = imported.specifier === 'node:crypto' || imported.target?.startsWith('torrent/');
+      expect(allowed, `${imported.file} imports ${imported.specifier}`).toBe(true);
+    }
+  });
+
+  it('production code outside src/world/real and src/world/sim touches no clock, timer, randomness, process, socket or file directly', () => {
+    const forbidden =
+      /\b(Date\.now|new Date\(\)|Math\.random|performance\.now|process\.hrtime)\b|(?<![\w$])(setTimeout|setInterval|setImmediate)\s*\(|from ['"]node:(fs|net|tls|http|https|http2|child_process|fs\/promises|dgram|timers)['"]|from ['"](level|classic-level|memory-level)['"]/;
+    const files = sourcesOf(SRC).filter((file) => !file.startsWith('world/real/') && !file.startsWith('world/sim/'));
+    for (const file of files) {
       const text = readFileSync(join(SRC, file), 'utf8');
       expect(forbidden.exec(text)?.[0], file).toBeUndefined();
     }

@@ -2,7 +2,8 @@
 // session tokens, and a tiny driver that applies commands with consecutive indices.
 
 import { createHash } from 'node:crypto';
-import type { Auth, Command, FileMeta, PasswordRecord } from '../../src/log/domain/commands.js';
+import type { Auth, Command, PasswordRecord } from '../../src/log/domain/commands.js';
+import type { FileMeta } from '../../src/torrent/file-meta.js';
 import { toBase64 } from '../../src/torrent/bytes.js';
 import { applyEntry, type Applied } from '../../src/log/domain/entry.js';
 import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';

@@ -4,7 +4,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/torrent/canonical.js';
-import type { Command, FileMeta } from '../../src/log/domain/commands.js';
+import type { Command } from '../../src/log/domain/commands.js';
+import type { FileMeta } from '../../src/torrent/file-meta.js';
 import { isDomainError } from '../../src/log/domain/errors.js';
 import { listFiles, listGroups, listRequests } from '../../src/log/domain/queries.js';
 import { encodeState } from '../../src/log/domain/snapshot.js';

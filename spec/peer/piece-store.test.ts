@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FileMeta } from '../../src/log/domain/commands.js';
+import type { FileMeta } from '../../src/torrent/file-meta.js';
 import { PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';
 import { PieceStore, PieceStoreError } from '../../src/peer/piece-store.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';

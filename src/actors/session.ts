@@ -8,9 +8,14 @@
 // for serving are the io's business.
 
 import { assign, fromPromise, setup } from 'xstate';
-import type { SessionCredential } from '../tracker/client-protocol.js';
 
-export type Credential = SessionCredential & { user: string; refresh?: string };
+/** An open session as the peer holds it: the secret token, and the refresh credential if any. */
+export interface Credential {
+  sessionId: string;
+  token: string;
+  user: string;
+  refresh?: string;
+}
 
 export interface SessionIo {
   login(user: string, password: string): Promise<Credential>;

@@ -2,10 +2,10 @@
 // init if needed, every node as a child process (logs in DIR/<id>.log, data in DIR/<id>), the
 // status once a leader is elected, and all of them stopped on Ctrl-C.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadClusterConfig, makeCluster, writeCluster } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
+import { spawnNode, type ChildHandle } from '../world/real/real-process.js';
 import { isWorldError, type FileHandle, type World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes.js';
@@ -45,25 +45,13 @@ export async function startLocalCluster(world: World, options: ClusterUpOptions,
     out.line(`made a ${options.nodes}-node cluster in ${options.dir}`);
   }
   const config = await loadClusterConfig(world.fs, clusterPath);
-  const children: ChildProcess[] = [];
+  const children: ChildHandle[] = [];
   for (const node of config.nodes) {
     const log = await appendTo(world, `${options.dir}/${node.id}.log`);
-    const args = [MAIN, 'tracker', '--id', node.id, '--cluster', clusterPath, '--data', `${options.dir}/${node.id}`];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', (chunk: Uint8Array) => log(chunk));
-    children.push(child);
+    children.push(spawnNode([MAIN, 'tracker', '--id', node.id, '--cluster', clusterPath, '--data', `${options.dir}/${node.id}`], log));
   }
   const stop = async (): Promise<void> => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(children.map((child) => child.stop()));
   };
   const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), clientId: 'cluster-up' });
   const deadline = world.clock.nowMs() + 15_000;

@@ -6,7 +6,7 @@
 
 import { ed25519FromSeed, ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signTicket } from '../torrent/ticket.js';
 import { fromHex, fromUtf8, toHex } from '../torrent/bytes.js';
-import type { FileMeta } from '../log/domain/commands.js';
+import type { FileMeta } from '../torrent/file-meta.js';
 import { CompleteFile } from '../peer/complete-file.js';
 import { Download } from '../peer/download.js';
 import { hashFile } from '../peer/file-meta.js';

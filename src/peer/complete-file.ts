@@ -2,7 +2,7 @@
 // it needs no journal or partial state, just reads of whole pieces. Its piece list was hashed
 // when it was shared; a file changed on disk since then is caught by the downloader's SHA1 check.
 
-import type { FileMeta } from '../log/domain/commands.js';
+import type { FileMeta } from '../torrent/file-meta.js';
 import { pieceCount } from '../torrent/infohash.js';
 import type { FileHandle, World } from '../world/world.js';
 import { Bitfield } from '../torrent/bitfield.js';

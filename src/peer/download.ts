@@ -8,18 +8,18 @@
 
 import { createActor, type Actor } from 'xstate';
 import { fromHex, toHex } from '../torrent/bytes.js';
-import type { FileMeta } from '../log/domain/commands.js';
+import type { FileMeta } from '../torrent/file-meta.js';
 import type { KvStore, NetAddress, Timer, World } from '../world/world.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fetchConnectionMachine, type FetchConnectionIo } from '../actors/fetch-connection.js';
 import { schedulerMachine, type SchedulerContext, type SchedulerEvent, type SchedulerTimings } from '../actors/scheduler.js';
 import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
 import { Bitfield } from '../torrent/bitfield.js';
+import { CLIENT_VERSION } from '../torrent/wire-codec.js';
 import { PeerWire } from './peer-wire.js';
 import { PiecePicker, type BlockRef } from '../actors/piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
 
-export const CLIENT_VERSION = 'clique 0.1';
 /** Above this many bytes of pieces in memory (the disk is behind), no new pieces are begun. */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 

@@ -3,7 +3,7 @@
 // a time, so a file of any size hashes in constant memory.
 
 import { toBase64 } from '../torrent/bytes.js';
-import type { FileMeta } from '../log/domain/commands.js';
+import type { FileMeta } from '../torrent/file-meta.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1 } from '../torrent/infohash.js';
 import type { World } from '../world/world.js';
 

@@ -8,14 +8,14 @@
 import type { KeyObject } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import { fromHex, toHex } from '../torrent/bytes.js';
-import type { FileMeta } from '../log/domain/commands.js';
+import type { FileMeta } from '../torrent/file-meta.js';
 import { verifyTicket } from '../torrent/ticket.js';
+import { CLIENT_VERSION } from '../torrent/wire-codec.js';
 import type { Listener, NetAddress, World } from '../world/world.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { serveConnectionMachine, type ServeConnectionEvent, type ServeConnectionIo } from '../actors/serve-connection.js';
 import { uploadChokerMachine } from '../actors/upload-choker.js';
 import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
-import { CLIENT_VERSION } from './download.js';
 import { PeerWire } from './peer-wire.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';

@@ -9,7 +9,7 @@ import { createActor, waitFor, type Actor } from 'xstate';
 import { sessionMachine, type Credential } from '../actors/session.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fromUtf8, toHex, utf8 } from '../torrent/bytes.js';
-import type { FileMeta } from '../log/domain/commands.js';
+import type { FileMeta } from '../torrent/file-meta.js';
 import type { FileDetail } from '../log/domain/queries.js';
 import type { SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
 import { TrackerClient, TrackerError, TrackerUnavailableError } from '../tracker/tracker-client.js';

@@ -8,7 +8,7 @@
 // file into place atomically, so a partial file never looks complete.
 
 import { fromBase64, utf8 } from '../torrent/bytes.js';
-import type { FileMeta } from '../log/domain/commands.js';
+import type { FileMeta } from '../torrent/file-meta.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1, sha1Hex } from '../torrent/infohash.js';
 import { checkFileName } from '../log/domain/names.js';
 import type { FileHandle, KvStore, World } from '../world/world.js';

@@ -15,6 +15,8 @@ export const BLOCK_BYTES = 16 * 1024;
 export const MAX_EXTENDED_PAYLOAD_BYTES = 64 * 1024;
 export const MAX_TICKET_BYTES = 1024;
 export const MAX_CLIENT_VERSION_BYTES = 256;
+/** What our extension handshakes say we are (BEP 10 `v`). */
+export const CLIENT_VERSION = 'clique 0.1';
 export const MAX_EXTENSION_NAMES = 64;
 /** Default for WireDecoder's maxPieces: 131072 pieces of 512 KiB (64 GiB), a 16 KiB bitfield. */
 export const DEFAULT_MAX_PIECES = 1 << 17;

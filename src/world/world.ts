@@ -1,6 +1,6 @@
 // The World: the one door through which Clique touches time, randomness, the network and the
 // disk (DESIGN.md §3). Production code receives a World and never imports node:fs, node:net,
-// timers or Math.random itself, so the same code runs on the real machine (real-world.ts) and
+// timers or an unseeded random source itself, so the same code runs on the real machine (real-world.ts) and
 // inside a seeded, single-threaded simulation (sim-world.ts) whose runs replay byte for byte.
 
 /** Wall-clock time and timers. In a simulation both are virtual. */

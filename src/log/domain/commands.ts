@@ -3,6 +3,7 @@
 // shape before decide sees them; a malformed command is a BAD_COMMAND refusal, never a crash.
 
 import { isHex } from '../../torrent/bytes.js';
+import type { FileMeta } from '../../torrent/file-meta.js';
 import { domainError, type DomainError } from './errors.js';
 
 /** The scrypt hash of a password with its salt and parameters (never the password). */
@@ -21,16 +22,6 @@ export interface PasswordRecord {
 export interface Auth {
   sessionId: string;
   tokenHash: string;
-}
-
-export interface FileMeta {
-  /** hex info-hash */
-  fileId: string;
-  name: string;
-  sizeBytes: number;
-  pieceLengthBytes: number;
-  /** base64 of the concatenated 20-byte SHA1 of every piece */
-  pieces: string;
 }
 
 export type Command =

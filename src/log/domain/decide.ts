@@ -3,7 +3,8 @@
 // answers with the events that happened or a typed refusal.
 
 import { fromBase64, isHex } from '../../torrent/bytes.js';
-import { SESSION_ID, type Auth, type Command, type FileMeta } from './commands.js';
+import type { FileMeta } from '../../torrent/file-meta.js';
+import { SESSION_ID, type Auth, type Command } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 import type { Event } from './events.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount } from '../../torrent/infohash.js';

@@ -6,7 +6,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { toHex } from '../../torrent/bytes.js';
-import type { FileMeta } from '../../log/domain/commands.js';
+import type { FileMeta } from '../../torrent/file-meta.js';
 import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../torrent/infohash.js';
 import { ed25519FromSeed, signTicket } from '../../torrent/ticket.js';
 import { CompleteFile } from '../../peer/complete-file.js';
