@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/tracker/frame-codec.js';
-import { parseAddress } from '../../src/tracker/cluster-config.js';
+import { parseNetAddress } from '../../src/world/net-address.js';
 import { TrackerProcesses, until } from '../helpers/tracker-processes.js';
 
 const cluster = new TrackerProcesses(['--compact-every', '50']);
@@ -24,7 +24,7 @@ afterAll(() => cluster.dispose());
 
 /** Sends bytes to host:port and resolves once the node closes the connection. */
 function sendAndAwaitClose(address: string, bytes: Uint8Array): Promise<void> {
-  const { host, port } = parseAddress(address);
+  const { host, port } = parseNetAddress(address);
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port }, () => socket.write(bytes));
     socket.on('error', () => {});
@@ -82,7 +82,7 @@ describe.sequential('tracker processes under faults', () => {
     }
     for (const node of cluster.config.nodes) {
       // A well-framed command of the wrong shape is answered, not fatal.
-      const { host, port } = parseAddress(node.client);
+      const { host, port } = parseNetAddress(node.client);
       const answer = await new Promise<string>((resolve) => {
         const socket = connect({ host, port }, () => socket.write(oddCommand));
         socket.on('data', (d) => {

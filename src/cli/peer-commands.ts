@@ -14,15 +14,20 @@ import { PeerHost } from '../peer/peer-host.js';
 import { PieceStoreError } from '../peer/piece-store.js';
 import type { NetAddress, World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { AddressError, formatNetAddress, parseNetAddress } from '../world/net-address.js';
 
 type Emit = (event: Record<string, unknown>) => void;
 
 export const emitJson: Emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 
-export function parseAddress(text: string): NetAddress {
-  const match = /^(.+):([0-9]{1,5})$/.exec(text);
-  if (!match || Number(match[2]) > 65_535) throw new CliError('BAD_ADDRESS', `${JSON.stringify(text)} is not HOST:PORT`, EXIT_USAGE);
-  return { host: match[1]!, port: Number(match[2]) };
+/** An address typed on the command line; port 0 only for a listen address. Bad usage otherwise. */
+export function addressArgument(text: string, options: { listen?: boolean } = {}): NetAddress {
+  try {
+    return parseNetAddress(text, { allowPortZero: options.listen === true });
+  } catch (error) {
+    if (error instanceof AddressError) throw new CliError(error.code, error.message, EXIT_USAGE);
+    throw error;
+  }
 }
 
 function hexArgument(text: string, lengthBytes: number, what: string): Uint8Array {
@@ -94,14 +99,14 @@ export async function peerSeed(world: World, options: SeedOptions, emit: Emit): 
   const source = await CompleteFile.open(world, options.file, meta);
   if (source === null) throw new CliError('FILE_NOT_FOUND', `${options.file} is missing or not ${meta.sizeBytes} bytes`);
   const host = await PeerHost.start(world, {
-    listen: parseAddress(options.listen),
+    listen: addressArgument(options.listen, { listen: true }),
     peerId: world.rng.bytes(20),
     clusterPublicKey: ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key')),
     log: logToStderr,
     ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
   });
   host.share({ meta, group: options.group, source });
-  emit({ event: 'listening', address: `${host.address.host}:${host.address.port}` });
+  emit({ event: 'listening', address: formatNetAddress(host.address) });
   await untilSignal();
   await host.close();
   await source.close();
@@ -126,14 +131,14 @@ export interface GetOptions {
 export async function peerGet(world: World, options: GetOptions, emit: Emit): Promise<number> {
   const meta = await readMeta(world, options.meta);
   const peerId = hexArgument(options.peerId, 20, '--peer-id');
-  const holders = options.from.split(',').filter((s) => s.length > 0).map(parseAddress);
+  const holders = options.from.split(',').filter((s) => s.length > 0).map((text) => addressArgument(text));
   await world.fs.mkdir(options.home, { recursive: true });
   const journal = await world.kv.open(`${options.home}/db`, { createIfMissing: true });
   try {
     if (options.listen !== undefined && (options.publicKey === undefined || options.group === undefined)) {
       throw new CliError('BAD_USAGE', '--listen needs --public-key and --group', EXIT_USAGE);
     }
-    const listen = options.listen === undefined ? null : parseAddress(options.listen);
+    const listen = options.listen === undefined ? null : addressArgument(options.listen, { listen: true });
     const publicKey = options.publicKey === undefined ? null : ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key'));
     const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr });
     if (download instanceof PieceStoreError) throw new CliError(download.code, download.message);
@@ -142,7 +147,7 @@ export async function peerGet(world: World, options: GetOptions, emit: Emit): Pr
     if (listen !== null && publicKey !== null) {
       host = await PeerHost.start(world, { listen, peerId, clusterPublicKey: publicKey, log: logToStderr });
       host.share({ meta, group: options.group!, source: download.store });
-      emit({ event: 'listening', address: `${host.address.host}:${host.address.port}` });
+      emit({ event: 'listening', address: formatNetAddress(host.address) });
     }
     if (options.verbose) {
       download.store.onVerified((pieceIndex) => emit({ event: 'verified', pieceIndex, verifiedPieces: download.store.pieceCount - download.store.missing().length }));

@@ -4,6 +4,7 @@
 
 import type { PeerNode } from '../peer/peer-node.js';
 import { PeerError } from '../peer/peer-node.js';
+import { formatNetAddress } from '../world/net-address.js';
 
 export interface ShellCommand {
   usage: string;
@@ -54,7 +55,7 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     usage: 'status',
     summary: 'this peer: user, listening address, downloads',
     args: 0,
-    run: async (p) => ({ user: p.user, listening: `${p.address.host}:${p.address.port}`, downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
+    run: async (p) => ({ user: p.user, listening: formatNetAddress(p.address), downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
   },
 };
 

@@ -16,7 +16,7 @@ import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
 import { complete, ProgressPrompt } from './shell-terminal.js';
 import { startLocalCluster } from './cluster-up.js';
 import { stdoutSink } from './line-sink.js';
-import { parseAddress } from './peer-commands.js';
+import { addressArgument } from './peer-commands.js';
 import { formatResult } from './shell-format.js';
 
 export interface ShellOptions {
@@ -48,7 +48,7 @@ async function trackers(world: World, options: ShellOptions): Promise<{ nodes: s
     throw new CliError('FILE_NOT_FOUND', `cannot read ${options.trackerInfo}`);
   }
   const nodes = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('#'));
-  for (const node of nodes) parseAddress(node);
+  for (const node of nodes) addressArgument(node);
   if (nodes.length === 0) throw new CliError('BAD_TRACKER_INFO', `${options.trackerInfo} lists no tracker host:port`);
   const client = new TrackerClient(world, { nodes, clientId: 'probe' });
   try {
@@ -72,7 +72,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
     return await PeerNode.start(world, {
       trackerNodes: cluster.nodes,
       clusterPublicKey: publicKey,
-      listen: parseAddress(options.listen),
+      listen: addressArgument(options.listen, { listen: true }),
       home: options.home ?? { perUser: options.homes },
       ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),

@@ -19,6 +19,7 @@ import { CLIENT_VERSION } from '../torrent/wire-codec.js';
 import { PeerWire } from './peer-wire.js';
 import { PiecePicker, type BlockRef } from '../actors/piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
+import { formatNetAddress } from '../world/net-address.js';
 
 /** Above this many bytes of pieces in memory (the disk is behind), no new pieces are begun. */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -196,7 +197,7 @@ export class Download {
   /** More holders learned while running (e.g. from the tracker). */
   addHolders(addresses: readonly NetAddress[]): void {
     for (const address of addresses) {
-      const key = `${address.host}:${address.port}`;
+      const key = formatNetAddress(address);
       if (this.holders.has(key) || this.outcome) continue;
       const holder: Holder = {
         key,

@@ -20,6 +20,7 @@ import { hashFile } from './file-meta.js';
 import { PeerHost } from './peer-host.js';
 import type { PieceSource } from './piece-source.js';
 import { PieceStoreError } from './piece-store.js';
+import { formatNetAddress, parseNetAddress } from '../world/net-address.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
 export class PeerError extends Error {
@@ -234,7 +235,7 @@ export class PeerNode {
   private async openSession(user: string, password: string): Promise<Credential> {
     const previous = await this.home.get(SESSION_KEY);
     if (previous !== undefined) await this.closeLeftover(JSON.parse(fromUtf8(previous)) as Credential);
-    const session = await this.tracker.login(user, password, `${this.host.address.host}:${this.host.address.port}`);
+    const session = await this.tracker.login(user, password, formatNetAddress(this.host.address));
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     return session;
   }
@@ -249,7 +250,7 @@ export class PeerNode {
       await this.tracker.command(old, { type: 'CloseSession' });
     } catch (error) {
       if (!(error instanceof TrackerError) || error.code !== 'NOT_LOGGED_IN' || old.refresh === undefined) return;
-      const renewed = await this.tracker.renew(old.user, old.refresh, `${this.host.address.host}:${this.host.address.port}`).catch(() => null);
+      const renewed = await this.tracker.renew(old.user, old.refresh, formatNetAddress(this.host.address)).catch(() => null);
       if (renewed) await this.tracker.command(renewed, { type: 'CloseSession' }).catch(() => undefined);
     }
     this.options.log?.(`closed the session left by an earlier shell of ${old.user}`);
@@ -258,7 +259,7 @@ export class PeerNode {
   /** The tracker expired our session (we were cut off): a new one from the refresh credential. */
   private async renewSession(old: Credential): Promise<Credential> {
     if (old.refresh === undefined) throw new PeerError('NOT_LOGGED_IN', 'the session expired and has no refresh credential');
-    const session = await this.tracker.renew(old.user, old.refresh, `${this.host.address.host}:${this.host.address.port}`);
+    const session = await this.tracker.renew(old.user, old.refresh, formatNetAddress(this.host.address));
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     // Tickets are bound to our peer id, not to the session: the ones we hold stay good.
     this.options.log?.(`session renewed for ${session.user} after it expired`);
@@ -361,7 +362,7 @@ export class PeerNode {
       journal: this.home,
       peerId: this.peerId,
       ticket: () => this.ticketCache.get(`${group}/${meta.fileId}`)?.ticket ?? ticket.ticket,
-      holders: detail.holders.map((h) => parseHostPort(h.address)),
+      holders: detail.holders.map((h) => parseNetAddress(h.address)),
       ...(this.options.log ? { log: this.options.log } : {}),
     });
     if (download instanceof PieceStoreError) throw new PeerError(download.code, download.message);
@@ -499,9 +500,4 @@ async function release(source: PieceSource | undefined): Promise<void> {
 
 function shareKey(user: string, group: string, fileId: string): string {
   return `${SHARE_PREFIX}${user}\u0000${group}\u0000${fileId}`;
-}
-
-export function parseHostPort(text: string): NetAddress {
-  const at = text.lastIndexOf(':');
-  return { host: text.slice(0, at), port: Number(text.slice(at + 1)) };
 }

@@ -6,6 +6,7 @@
 import type { Connection, NetError, World } from '../world/world.js';
 import { encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, encodeRequests, WireDecoder, WireError } from '../torrent/wire-codec.js';
 import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from '../torrent/wire-codec.js';
+import { formatNetAddress } from '../world/net-address.js';
 
 export interface PeerWireHandlers {
   /** Every decoded event except piece blocks. */
@@ -40,7 +41,7 @@ export class PeerWire {
     private readonly connection: Connection,
     options: { maxPieces: number; reusedReadBuffer?: boolean },
   ) {
-    this.remoteKey = `${connection.remote.host}:${connection.remote.port}`;
+    this.remoteKey = formatNetAddress(connection.remote);
     this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces), copyRemainder: options.reusedReadBuffer ?? false });
     this.lastReceivedAtMs = this.lastSentAtMs = world.clock.nowMs();
   }

@@ -10,6 +10,7 @@ import type { ArchiveExports } from './archive-export.js';
 import type { ServiceOutcome, SessionService } from './session-service.js';
 import type { TrackerNode } from './tracker-node.js';
 import type { TransportLog } from './tcp-transport.js';
+import { formatNetAddress } from '../world/net-address.js';
 
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
@@ -48,7 +49,7 @@ export class ClientServer {
 
   private accept(connection: Connection): void {
     if (this.connections.size >= MAX_CONNECTIONS) {
-      this.log('client_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many connections' });
+      this.log('client_refused', { remote: formatNetAddress(connection.remote), reason: 'too many connections' });
       return connection.destroy();
     }
     this.connections.add(connection);
@@ -78,16 +79,16 @@ export class ClientServer {
       data: (bytes) => {
         const requests = decoder.tryPush(bytes);
         if (requests instanceof FrameError) {
-          this.log('client_frame_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: requests.message });
+          this.log('client_frame_refused', { remote: formatNetAddress(connection.remote), reason: requests.message });
           return connection.destroy();
         }
         for (const request of requests) {
           if (!isClientRequest(request)) {
-            this.log('client_request_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'malformed request' });
+            this.log('client_request_refused', { remote: formatNetAddress(connection.remote), reason: 'malformed request' });
             return connection.destroy();
           }
           if (++inFlight > MAX_IN_FLIGHT_PER_CONNECTION) {
-            this.log('client_refused', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many requests in flight (not reading its answers?)' });
+            this.log('client_refused', { remote: formatNetAddress(connection.remote), reason: 'too many requests in flight (not reading its answers?)' });
             return connection.destroy();
           }
           void this.handle(request)

@@ -5,6 +5,7 @@
 
 import { ed25519FromSeed, ed25519PublicKeyToRaw } from '../torrent/ticket.js';
 import type { FileSystem, NetAddress, Rng } from '../world/world.js';
+import { AddressError, formatNetAddress, parseNetAddress } from '../world/net-address.js';
 
 export interface NodeConfig {
   id: string;
@@ -37,11 +38,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
-export function parseAddress(text: string): NetAddress {
-  const colon = text.lastIndexOf(':');
-  const port = Number(text.slice(colon + 1));
-  if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new ClusterConfigError(`${JSON.stringify(text)} is not host:port`);
-  return { host: text.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port };
+/** A node address from the cluster file. */
+export function nodeAddress(text: string): NetAddress {
+  try {
+    return parseNetAddress(text);
+  } catch (error) {
+    if (error instanceof AddressError) throw new ClusterConfigError(error.message);
+    throw error;
+  }
 }
 
 export function secretPathFor(clusterPath: string): string {
@@ -54,8 +58,8 @@ export function makeCluster(rng: Rng, options: { nodes: number; host: string; ba
   const { publicKey } = ed25519FromSeed(seed);
   const nodes = Array.from({ length: options.nodes }, (_, i) => ({
     id: `n${i + 1}`,
-    peer: `${options.host}:${options.basePort + i}`,
-    client: `${options.host}:${options.basePort + 100 + i}`,
+    peer: formatNetAddress({ host: options.host, port: options.basePort + i }),
+    client: formatNetAddress({ host: options.host, port: options.basePort + 100 + i }),
   }));
   return {
     config: { version: 1, nodes, publicKey: b64(ed25519PublicKeyToRaw(publicKey)) },
@@ -95,8 +99,8 @@ export async function loadClusterConfig(fs: FileSystem, path: string): Promise<C
     }
     if (ids.has(n.id)) throw new ClusterConfigError(`${path}: node id ${n.id} appears twice`);
     ids.add(n.id);
-    parseAddress(n.peer);
-    parseAddress(n.client);
+    nodeAddress(n.peer);
+    nodeAddress(n.client);
     return { id: n.id, peer: n.peer, client: n.client };
   });
   return { version: 1, nodes, publicKey: base64Of(raw.publicKey, 32, `${path}: publicKey`) };

@@ -11,6 +11,7 @@ import type { Connection, Listener, NetAddress, Timer, World } from '../world/wo
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import type { RaftTransport } from './transport.js';
 import type { Message, NodeId } from '../raft/types.js';
+import { formatNetAddress } from '../world/net-address.js';
 
 export const MAX_QUEUED_FRAMES = 4096;
 const HANDSHAKE_FRAME_BYTES = 64 * 1024;
@@ -191,7 +192,7 @@ export class TcpRaftTransport implements RaftTransport {
   /** A peer dialled us: it must prove the secret before its messages count. */
   private accept(connection: Connection): void {
     if (this.inbound.size >= MAX_INBOUND_CONNECTIONS) {
-      this.log('peer_auth_failed', { remote: `${connection.remote.host}:${connection.remote.port}`, reason: 'too many connections' });
+      this.log('peer_auth_failed', { remote: formatNetAddress(connection.remote), reason: 'too many connections' });
       return connection.destroy();
     }
     this.inbound.add(connection);
@@ -202,7 +203,7 @@ export class TcpRaftTransport implements RaftTransport {
     let dialerNonce = '';
     let authenticated = false;
     const refuse = (event: string, reason: string): void => {
-      this.log(event, { remote: `${connection.remote.host}:${connection.remote.port}`, peer, reason });
+      this.log(event, { remote: formatNetAddress(connection.remote), peer, reason });
       connection.destroy();
     };
     const timeout = this.world.clock.setTimer(HANDSHAKE_TIMEOUT_MS, () => {

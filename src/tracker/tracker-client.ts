@@ -5,7 +5,7 @@
 
 import type { Connection, World } from '../world/world.js';
 import type { ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery } from './client-protocol.js';
-import { parseAddress } from './cluster-config.js';
+import { nodeAddress } from './cluster-config.js';
 import { archiveProof, archiveSeal } from './archive-export.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 
@@ -55,7 +55,7 @@ class NodeConnection {
   }
 
   static async open(world: World, address: string, timeoutMs: number): Promise<NodeConnection> {
-    return new NodeConnection(await world.net.connect(parseAddress(address), { timeoutMs }));
+    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs }));
   }
 
   request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {

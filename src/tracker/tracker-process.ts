@@ -7,7 +7,7 @@ import { ed25519FromSeed } from '../torrent/ticket.js';
 import { ArchiveExports } from './archive-export.js';
 import { ClientServer } from './client-server.js';
 import { SessionService } from './session-service.js';
-import { loadClusterConfig, loadClusterSecret, parseAddress, secretPathFor, type ClusterConfig } from './cluster-config.js';
+import { loadClusterConfig, loadClusterSecret, nodeAddress, secretPathFor, type ClusterConfig } from './cluster-config.js';
 import { TcpRaftTransport } from './tcp-transport.js';
 import { TrackerNode } from './tracker-node.js';
 
@@ -46,10 +46,10 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   await world.fs.mkdir(options.dataDir, { recursive: true });
   const raftKv = await world.kv.open(`${options.dataDir}/raft`, { createIfMissing: true });
   const storeKv = await world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true });
-  const peers = new Map(config.nodes.map((node) => [node.id, parseAddress(node.peer)]));
+  const peers = new Map(config.nodes.map((node) => [node.id, nodeAddress(node.peer)]));
   const transport = new TcpRaftTransport(world, self.id, peers, new Uint8Array(Buffer.from(secret.nodeSecret, 'base64')), options.log);
 
-  await transport.listen(parseAddress(self.peer));
+  await transport.listen(nodeAddress(self.peer));
   const node = await TrackerNode.start({
     id: self.id,
     voters: config.nodes.map((n) => n.id),
@@ -78,7 +78,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
   const archives = new ArchiveExports(world, node, self.id, nodeSecret);
   const clients = new ClientServer(world, node, service, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log, config.publicKey);
-  await clients.listen(parseAddress(self.client));
+  await clients.listen(nodeAddress(self.client));
   options.log('tracker_started', { id: self.id, peer: self.peer, client: self.client, applied: node.store.appliedIndex });
   return {
     node,

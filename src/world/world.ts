@@ -3,6 +3,8 @@
 // timers or an unseeded random source itself, so the same code runs on the real machine (real-world.ts) and
 // inside a seeded, single-threaded simulation (sim-world.ts) whose runs replay byte for byte.
 
+import type { NetAddress } from './net-address.js';
+
 /** Wall-clock time and timers. In a simulation both are virtual. */
 export interface Clock {
   /** Milliseconds since the Unix epoch (virtual in a simulation, possibly skewed per host). */
@@ -28,10 +30,7 @@ export interface Rng {
   id(size?: number): string;
 }
 
-export interface NetAddress {
-  host: string;
-  port: number;
-}
+export type { NetAddress };
 
 /** Why a connection ended; null for an orderly close by either side. */
 export interface NetError {

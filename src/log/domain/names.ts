@@ -41,7 +41,7 @@ export function checkFileName(value: unknown): DomainError | null {
   return null;
 }
 
-/** A peer's listening address, `host:port`, host a DNS name or IPv4 literal, or [IPv6]. */
+/** A peer's listening address, `host:port`, host a DNS name or IPv4 literal, or [IPv6]: what world/net-address.ts parses. */
 export function checkAddress(value: unknown): DomainError | null {
   const bad = domainError('BAD_ADDRESS', `peer address ${describe(value)} is not host:port`);
   if (typeof value !== 'string') return bad;
@@ -53,7 +53,7 @@ export function checkAddress(value: unknown): DomainError | null {
   const port = Number(portText);
   if (port < 1 || port > 65535) return bad;
   if (host.length > MAX_HOST_LENGTH) return bad;
-  const isBracketedV6 = /^\[[0-9A-Fa-f:.]+\]$/.test(host);
+  const isBracketedV6 = /^\[[0-9A-Fa-f:.]+\]$/.test(host) && host.includes(':');
   const isNameOrV4 = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host);
   return isBracketedV6 || isNameOrV4 ? null : bad;
 }

@@ -5,6 +5,7 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import { NetFailure, netErrorCodeOf } from '../net-error.js';
 import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network } from '../world.js';
+import { formatNetAddress } from '../net-address.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Size of the reused read buffer (ConnectOptions.reuseReadBuffer): a read takes up to this much. */
@@ -126,7 +127,7 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           socket.destroy();
           reject(error);
         };
-        const onTimeout = (): void => fail(new NetFailure('ETIMEDOUT', `connect to ${address.host}:${address.port} timed out`));
+        const onTimeout = (): void => fail(new NetFailure('ETIMEDOUT', `connect to ${formatNetAddress(address)} timed out`));
         const onError = (error: Error): void => fail(new NetFailure(netErrorCodeOf(error), error.message));
         socket.setTimeout(timeoutMs, onTimeout);
         socket.once('error', onError);
