@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionCommand } from '../../src/log/domain/commands.js';
 import type { SessionCredential } from '../../src/tracker/client-protocol.js';
 import type { TrackerClient } from '../../src/tracker/tracker-client.js';
 import { ed25519PublicKeyFromRaw, verifyTicket } from '../../src/torrent/ticket.js';
@@ -75,7 +76,12 @@ describe.sequential('users on a tracker cluster', () => {
     expect(await client.query(bob, { name: 'listFiles', group: 'g' })).toMatchObject([{ name: 'notes.txt', sizeBytes: 700_000, sharers: ['alice'], completeHolders: 1 }]);
     expect(await code(client.query(carol, { name: 'listFiles', group: 'g' }))).toBe('NOT_A_MEMBER');
     expect(await code(client.query(dave, { name: 'listFiles', group: 'g' }))).toBe('NOT_A_MEMBER');
-    expect(await code(client.command(dave, { type: 'ExpireSession', sessionId: bob.sessionId }))).toBe('BAD_COMMAND');
+    // What a hostile client could put on the wire: a system command, and a session command of the wrong shape.
+    const hostile = (command: unknown) => client.command(dave, command as SessionCommand);
+    expect(await code(hostile({ type: 'ExpireSession', sessionId: bob.sessionId }))).toBe('BAD_COMMAND');
+    expect(await code(hostile({ type: 'CreateGroup', group: 'h', extra: 1 }))).toBe('BAD_COMMAND');
+    expect(await code(hostile({ type: 'CreateGroup', group: 'h', auth: { sessionId: bob.sessionId, tokenHash: '0'.repeat(64) } }))).toBe('BAD_COMMAND');
+    expect(await code(client.query(dave, { name: 'listGroups' }))).toBe('OK');
   });
 
   it('issues access tickets to members only, signed by the cluster key and bound to the peer id', async () => {

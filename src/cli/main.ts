@@ -118,10 +118,14 @@ function buildProgram(): Command {
     .option('--replay <file>', 'replay a schedule written by a failed run')
     .option('--quiet', 'print only the summary, not the trace', false)
     .option('--peers <k>', 'the whole system instead: trackers and K peers (an owner, members, a non-member) sharing a file', parseCount(32))
-    .action(async (options: { seed: string; steps: number; nodes: number; clients: number; historyOut?: string; replay?: string; quiet: boolean; peers?: number }) => {
+    .option('--trace <what>', "with --peers, 'wire': also each connection's handshakes, bitfields, chokes and the piece verdicts")
+    .action(async (options: { seed: string; steps: number; nodes: number; clients: number; historyOut?: string; replay?: string; quiet: boolean; peers?: number; trace?: string }) => {
+      if (options.trace !== undefined && (options.trace !== 'wire' || options.peers === undefined)) {
+        throw new CliError('BAD_USAGE', "--trace takes 'wire', with --peers", EXIT_USAGE);
+      }
       if (options.peers !== undefined) {
         if (options.peers < 3) throw new CliError('BAD_USAGE', '--peers needs at least 3 (an owner, a member, a non-member)', EXIT_USAGE);
-        process.exitCode = await runSystemSim({ seed: options.seed, peers: options.peers, quiet: options.quiet }, stdoutSink());
+        process.exitCode = await runSystemSim({ seed: options.seed, peers: options.peers, quiet: options.quiet, traceWire: options.trace === 'wire' }, stdoutSink());
         return;
       }
       process.exitCode = await runSim(createRealWorld().fs, options, stdoutSink());

@@ -5,7 +5,6 @@
 // finished download prints its `[C]` (or `[F]`) line once, above the prompt.
 
 import { clearLine, cursorTo, type Interface } from 'node:readline';
-import type { FileSummary, GroupSummary } from '../log/domain/queries.js';
 import type { PeerNode } from '../peer/peer-node.js';
 import type { Timer, World } from '../world/world.js';
 import { SHELL_COMMANDS } from './shell-commands.js';
@@ -46,11 +45,11 @@ export async function complete(peer: PeerNode, line: string): Promise<Completion
   if (peer.user === null) return [[], current];
   try {
     if (GROUP_ARGUMENT[command] === position) {
-      const groups = (await peer.query({ name: 'listGroups' })) as GroupSummary[];
+      const groups = await peer.query({ name: 'listGroups' });
       return pick(groups.map((g) => g.group));
     }
     if (FILE_ARGUMENT[command] === position) {
-      const files = (await peer.query({ name: 'listFiles', group: words[position - 1]! })) as FileSummary[];
+      const files = await peer.query({ name: 'listFiles', group: words[position - 1]! });
       return pick(files.map((f) => f.name));
     }
   } catch {

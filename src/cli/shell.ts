@@ -17,7 +17,6 @@ import { complete, ProgressPrompt } from './shell-terminal.js';
 import { startLocalCluster } from './cluster-up.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
-import { formatResult } from './shell-format.js';
 
 export interface ShellOptions {
   cluster?: string;
@@ -62,7 +61,8 @@ async function trackers(world: World, options: ShellOptions): Promise<{ nodes: s
   throw new CliError('TRACKER_UNAVAILABLE', `no tracker in ${options.trackerInfo} answered`);
 }
 
-type Answer = { ok: true; command: string; result: unknown } | { ok: false; command: string; error: { code: string; message: string } };
+/** One command's answer: its result (what --json prints) and the text a person reads. */
+type Answer = { ok: true; command: string; result: unknown; text: string } | { ok: false; command: string; error: { code: string; message: string } };
 
 async function startPeer(world: World, options: ShellOptions): Promise<PeerNode> {
   if (options.cluster === undefined && options.trackerInfo === undefined) throw new CliError('BAD_USAGE', 'give --cluster FILE or IP:PORT tracker_info.txt', EXIT_USAGE);
@@ -93,12 +93,13 @@ export async function runLine(peer: PeerNode, line: string): Promise<Answer | nu
   try {
     if (name === 'help') {
       if (args.length > 1) throw new PeerError('BAD_ARGUMENTS', 'usage: help [command]');
-      return { ok: true, command: name, result: helpText(args[0]) };
+      const text = helpText(args[0]);
+      return { ok: true, command: name, result: text, text };
     }
     const command = SHELL_COMMANDS[name];
     if (!command) throw new PeerError('UNKNOWN_COMMAND', `no command ${name}; try help`);
     if (args.length !== command.args) throw new PeerError('BAD_ARGUMENTS', `usage: ${command.usage}`);
-    return { ok: true, command: name, result: (await command.run(peer, args)) ?? null };
+    return { ok: true, command: name, ...(await command.execute(peer, args)) };
   } catch (error) {
     const code = error instanceof PeerError ? error.code : 'INTERNAL';
     return { ok: false, command: name, error: { code, message: error instanceof Error ? error.message : String(error) } };
@@ -107,10 +108,10 @@ export async function runLine(peer: PeerNode, line: string): Promise<Answer | nu
 
 function print(answer: Answer, json: boolean): void {
   if (json) {
-    process.stdout.write(JSON.stringify(answer) + '\n');
+    const line = answer.ok ? { ok: true, command: answer.command, result: answer.result } : answer;
+    process.stdout.write(JSON.stringify(line) + '\n');
   } else if (answer.ok) {
-    const text = formatResult(answer.command, answer.result);
-    if (text.length > 0) process.stdout.write(text + '\n');
+    if (answer.text.length > 0) process.stdout.write(answer.text + '\n');
   } else {
     process.stdout.write(`error ${answer.error.code}: ${answer.error.message}\n`);
   }

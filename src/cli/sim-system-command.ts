@@ -19,8 +19,8 @@ export function systemSpecFor(seed: string, peers: number): SystemSpec {
   };
 }
 
-export async function runSystemSim(options: { seed: string; peers: number; quiet: boolean }, out: LineSink): Promise<number> {
-  const spec = systemSpecFor(options.seed, options.peers);
+export async function runSystemSim(options: { seed: string; peers: number; quiet: boolean; traceWire?: boolean }, out: LineSink): Promise<number> {
+  const spec = { ...systemSpecFor(options.seed, options.peers), traceWire: options.traceWire === true };
   out.line(`sim: seed ${options.seed}, 3 trackers, ${spec.peers} peers (an owner, ${spec.peers - 2} members, a non-member), a ${spec.sizeBytes}-byte file`);
   out.line(`sim: peer links ${JSON.stringify(spec.peerLinks)}; the tracker leader dies ${spec.killLeaderAtMs} ms into the downloads`);
   const result = await runSystem(spec);

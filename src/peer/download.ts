@@ -62,6 +62,8 @@ export interface DownloadOptions {
   holders: readonly NetAddress[];
   timings?: Partial<DownloadTimings>;
   log?: (line: string) => void;
+  /** Hears the wire's conversation, a line per message that shapes it (golden traces). */
+  trace?: (line: string) => void;
 }
 
 export type DownloadFailureCode = 'NO_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR';
@@ -250,7 +252,7 @@ export class Download {
           connection.destroy();
           return;
         }
-        const wire = new PeerWire(this.world, connection, { maxPieces: this.picker.pieceCount, reusedReadBuffer: true });
+        const wire = new PeerWire(this.world, connection, { maxPieces: this.picker.pieceCount, reusedReadBuffer: true, ...(this.options.trace ? { trace: this.options.trace } : {}) });
         holder.wire = wire;
         holder.state = 'connected';
         holder.delivered = false;
@@ -380,6 +382,7 @@ export class Download {
     this.store.verifyPiece(pieceIndex).then(
       (result) => {
         if (this.outcome) return;
+        this.options.trace?.(`piece ${pieceIndex} ${result === 'verified' ? 'verified' : 'failed its SHA1'}`);
         this.toScheduler({ type: result === 'verified' ? 'PIECE_VERIFIED' : 'PIECE_FAILED', pieceIndex });
       },
       (error: unknown) => void this.end({ state: 'failed', code: 'DISK_ERROR', message: error instanceof Error ? error.message : String(error) }),

@@ -37,6 +37,8 @@ export interface PeerHostOptions {
   /** Upload limit over all connections, bytes per second. */
   maxUploadBytesPerSecond?: number;
   log?: (line: string) => void;
+  /** Hears the wire's conversation, a line per message that shapes it (golden traces). */
+  trace?: (line: string) => void;
   /** Test hook: a lying peer changes the blocks it sends; null drops the block (a stalled peer). */
   tamperForTests?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array | null;
 }
@@ -98,7 +100,7 @@ export class PeerHost {
 
   static async start(world: World, options: PeerHostOptions): Promise<PeerHost> {
     const host = new PeerHost(world, options);
-    host.listener = await world.net.listen(options.listen, (connection) => host.accept(new PeerWire(world, connection, { maxPieces: 1 << 17 })));
+    host.listener = await world.net.listen(options.listen, (connection) => host.accept(new PeerWire(world, connection, { maxPieces: 1 << 17, ...(options.trace ? { trace: options.trace } : {}) })));
     return host;
   }
 

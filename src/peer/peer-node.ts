@@ -10,8 +10,8 @@ import { sessionMachine, type Credential } from '../actors/session.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fromUtf8, toHex, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
-import type { FileDetail } from '../log/domain/queries.js';
-import type { SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
+import type { SessionCommand } from '../log/domain/commands.js';
+import type { QueryResult, SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
 import { TrackerClient, TrackerError, TrackerUnavailableError } from '../tracker/tracker-client.js';
 import { isWorldError, type KvStore, type NetAddress, type Timer, type World } from '../world/world.js';
 import { CompleteFile } from './complete-file.js';
@@ -46,6 +46,8 @@ export interface PeerNodeOptions {
   /** Upload limit over all connections, bytes per second. */
   maxUploadBytesPerSecond?: number;
   log?: (line: string) => void;
+  /** Hears every connection's conversation (handshakes, bitfields, chokes) and piece verdicts. */
+  wireTrace?: (line: string) => void;
 }
 
 interface SharedFile {
@@ -162,6 +164,7 @@ export class PeerNode {
       clusterPublicKey: options.clusterPublicKey,
       ...(options.maxUploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadBytesPerSecond }),
       ...(options.log ? { log: options.log } : {}),
+      ...(options.wireTrace ? { trace: options.wireTrace } : {}),
     });
     const tracker = new TrackerClient(world, { nodes: options.trackerNodes, clientId: 'peer' });
     const node = new PeerNode(world, options, tracker, host, peerId);
@@ -286,12 +289,12 @@ export class PeerNode {
     return resumed;
   }
 
-  async command(command: Record<string, unknown>): Promise<{ index: number }> {
+  async command(command: SessionCommand): Promise<{ index: number }> {
     const session = this.requireSession();
     return this.call(() => this.tracker.command(session, command));
   }
 
-  async query(query: SessionQuery): Promise<unknown> {
+  async query<Q extends SessionQuery>(query: Q): Promise<QueryResult<Q>> {
     const session = this.requireSession();
     return this.call(() => this.tracker.query(session, query));
   }
@@ -348,7 +351,7 @@ export class PeerNode {
   /** Starts a download and answers at once; `destination` is a directory (the file keeps its name) or a file path. */
   async downloadFile(group: string, name: string, destination: string): Promise<{ download: number; group: string; name: string; destination: string }> {
     const session = this.requireSession();
-    const detail = (await this.query({ name: 'file', group, file: name })) as FileDetail;
+    const detail = await this.query({ name: 'file', group, file: name });
     const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
     const path = await this.destinationPath(destination, detail.name);
     if (detail.holders.length === 0) throw new PeerError('NO_HOLDERS', `nobody online holds ${name} in ${group}`);
@@ -364,6 +367,7 @@ export class PeerNode {
       ticket: () => this.ticketCache.get(`${group}/${meta.fileId}`)?.ticket ?? ticket.ticket,
       holders: detail.holders.map((h) => parseNetAddress(h.address)),
       ...(this.options.log ? { log: this.options.log } : {}),
+      ...(this.options.wireTrace ? { trace: this.options.wireTrace } : {}),
     });
     if (download instanceof PieceStoreError) throw new PeerError(download.code, download.message);
     const running: RunningDownload = {

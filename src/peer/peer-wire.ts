@@ -1,10 +1,13 @@
 // Why this file exists: one place where a World connection meets the BitTorrent codec. It
 // decodes what arrives (refusing bad streams with a reason), hands piece blocks to the data
 // plane and everything else to the connection actor, encodes what we send, and tracks the
-// times and byte counts the actors' timers and the counters need. It decides nothing.
+// times and byte counts the actors' timers and the counters need. It decides nothing. With a
+// trace hook it also tells, per connection, the messages that shape a conversation (handshakes,
+// bitfields, chokes and interest; not the bulk of requests and blocks), for golden traces.
 
 import type { Connection, NetError, World } from '../world/world.js';
-import { encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, encodeRequests, WireDecoder, WireError } from '../torrent/wire-codec.js';
+import { toHex } from '../torrent/bytes.js';
+import { decodeExtendedHandshake, encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, encodeRequests, WireDecoder, WireError } from '../torrent/wire-codec.js';
 import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from '../torrent/wire-codec.js';
 import { formatNetAddress } from '../world/net-address.js';
 
@@ -25,6 +28,40 @@ function describe(error: NetError | null): string | null {
   return error === null ? null : `${error.code}: ${error.message}`;
 }
 
+function setBits(bytes: Uint8Array): number {
+  let count = 0;
+  for (const byte of bytes) for (let bit = byte; bit !== 0; bit &= bit - 1) count++;
+  return count;
+}
+
+function describeExtended(handshake: ExtendedHandshake): string {
+  if (handshake.refused !== undefined) return `extended refused ${handshake.refused}`;
+  return handshake.ticket === undefined ? 'extended' : 'extended with ticket';
+}
+
+/** The trace's words for a message, or null for the bulk (requests, blocks, haves, keep-alives). */
+function traceOf(message: WireEvent): string | null {
+  switch (message.type) {
+    case 'handshake':
+      return `handshake ${toHex(message.infoHash).slice(0, 8)} from peer ${toHex(message.peerId).slice(0, 8)}`;
+    case 'extended':
+      try {
+        return describeExtended(decodeExtendedHandshake(message.payload));
+      } catch {
+        return `extended ${message.extId} (unreadable)`;
+      }
+    case 'bitfield':
+      return `bitfield ${setBits(message.bitfield)} pieces`;
+    case 'choke':
+    case 'unchoke':
+    case 'interested':
+    case 'not-interested':
+      return message.type;
+    default:
+      return null;
+  }
+}
+
 export class PeerWire {
   readonly remoteKey: string;
   bytesReceived = 0;
@@ -35,12 +72,14 @@ export class PeerWire {
   private handlers: PeerWireHandlers | undefined;
   private closeReason: string | null = null;
   private isClosed = false;
+  private readonly trace: ((line: string) => void) | null;
 
   constructor(
     private readonly world: World,
     private readonly connection: Connection,
-    options: { maxPieces: number; reusedReadBuffer?: boolean },
+    options: { maxPieces: number; reusedReadBuffer?: boolean; trace?: (line: string) => void },
   ) {
+    this.trace = options.trace ?? null;
     this.remoteKey = formatNetAddress(connection.remote);
     this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces), copyRemainder: options.reusedReadBuffer ?? false });
     this.lastReceivedAtMs = this.lastSentAtMs = world.clock.nowMs();
@@ -61,15 +100,21 @@ export class PeerWire {
   }
 
   sendHandshake(handshake: HandshakeInit): void {
+    this.trace?.(`${this.remoteKey} > handshake ${toHex(handshake.infoHash).slice(0, 8)} from peer ${toHex(handshake.peerId).slice(0, 8)}`);
     this.write(encodeHandshake(handshake));
   }
 
   sendExtendedHandshake(handshake: ExtendedHandshake): void {
-    this.send({ type: 'extended', extId: 0, payload: encodeExtendedHandshake(handshake) });
+    this.trace?.(`${this.remoteKey} > ${describeExtended(handshake)}`);
+    this.write(encodeMessage({ type: 'extended', extId: 0, payload: encodeExtendedHandshake(handshake) }));
   }
 
   /** False when the send queue is above its high-water mark (wait for drain). */
   send(message: WireMessage): boolean {
+    if (this.trace !== null && message.type !== 'extended') {
+      const words = traceOf(message);
+      if (words !== null) this.trace(`${this.remoteKey} > ${words}`);
+    }
     return this.write(encodeMessage(message));
   }
 
@@ -120,8 +165,15 @@ export class PeerWire {
     }
     for (const event of events) {
       if (this.closeReason !== null) break;
-      if (event.type === 'piece') this.handlers!.block(event.index, event.begin, event.block);
-      else this.handlers!.message(event);
+      if (event.type === 'piece') {
+        this.handlers!.block(event.index, event.begin, event.block);
+        continue;
+      }
+      if (this.trace !== null) {
+        const words = traceOf(event);
+        if (words !== null) this.trace(`${this.remoteKey} < ${words}`);
+      }
+      this.handlers!.message(event);
     }
     // Also after a close in mid-read: blocks already taken must be reported.
     this.handlers!.readEnd?.();
@@ -130,6 +182,7 @@ export class PeerWire {
   private finish(reason: string | null): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.trace?.(`${this.remoteKey} closed${reason === null ? '' : ` ${reason}`}`);
     this.handlers?.closed(reason);
   }
 }

@@ -2,6 +2,10 @@
 // Requests carry an id the response echoes; writes carry (clientId, requestId) so a retry
 // through any node applies once. A node that does not lead answers NOT_LEADER with a hint.
 
+import { parseSessionCommand, type SessionCommand } from '../log/domain/commands.js';
+import { isDomainError } from '../log/domain/errors.js';
+import type { FileDetail, FileSummary, GroupSummary } from '../log/domain/queries.js';
+
 /** A session as the client holds it: the secret token travels, only its SHA-256 is stored. */
 export interface SessionCredential {
   sessionId: string;
@@ -15,6 +19,17 @@ export type SessionQuery =
   | { name: 'listRequests'; group: string }
   | { name: 'listFiles'; group: string }
   | { name: 'file'; group: string; file: string };
+
+/** What each query answers. */
+export interface QueryResults {
+  whoami: { user: string; sessionId: string };
+  listGroups: GroupSummary[];
+  listRequests: Array<{ user: string; requestedIndex: number }>;
+  listFiles: FileSummary[];
+  file: FileDetail;
+}
+
+export type QueryResult<Q extends SessionQuery> = QueryResults[Q['name']];
 
 interface Write {
   clientId: string;
@@ -31,7 +46,7 @@ export type ClientRequest = { id: number } & (
   /** A new session from a refresh credential (the old session is closed if still open); `newRefresh` replaces it. */
   | ({ type: 'renew'; user: string; refresh: string; newRefresh: string; address: string; session: SessionCredential } & Write)
   /** A command as a session: the node fills in its auth from the token. */
-  | ({ type: 'command'; session: SessionCredential; command: Record<string, unknown> } & Write)
+  | ({ type: 'command'; session: SessionCredential; command: SessionCommand } & Write)
   | { type: 'query'; session: SessionCredential; query: SessionQuery }
   | { type: 'ticket'; session: SessionCredential; group: string; fileId: string; peerId: string }
   | { type: 'heartbeat'; session: SessionCredential }
@@ -97,8 +112,19 @@ function isSessionQuery(value: unknown): value is SessionQuery {
   }
 }
 
-/** Shape checks of an untrusted request; values are judged by the domain. */
-export function isClientRequest(value: unknown): value is ClientRequest {
+/**
+ * An untrusted request, checked: a request, or a refusal to answer under its id (a command that
+ * is not a session command), or null when it cannot be answered at all (not a request).
+ */
+export function parseClientRequest(value: unknown): ClientRequest | { id: number; code: string; message: string } | null {
+  if (!isClientRequest(value)) return null;
+  if (value.type !== 'command') return value;
+  const command = parseSessionCommand(value.command);
+  return isDomainError(command) ? { id: value.id, code: command.code, message: command.message } : value;
+}
+
+/** Shape checks of an untrusted request; values are judged by the domain (a command's by parseClientRequest). */
+function isClientRequest(value: unknown): value is ClientRequest {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
   if (!Number.isSafeInteger(r.id)) return false;

@@ -4,7 +4,7 @@
 
 import type { Connection, Listener, NetAddress, World } from '../world/world.js';
 import type { ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
-import { isClientRequest } from './client-protocol.js';
+import { parseClientRequest } from './client-protocol.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import type { ArchiveExports } from './archive-export.js';
 import type { ServiceOutcome, SessionService } from './session-service.js';
@@ -82,14 +82,19 @@ export class ClientServer {
           this.log('client_frame_refused', { remote: formatNetAddress(connection.remote), reason: requests.message });
           return connection.destroy();
         }
-        for (const request of requests) {
-          if (!isClientRequest(request)) {
+        for (const value of requests) {
+          const request = parseClientRequest(value);
+          if (request === null) {
             this.log('client_request_refused', { remote: formatNetAddress(connection.remote), reason: 'malformed request' });
             return connection.destroy();
           }
           if (++inFlight > MAX_IN_FLIGHT_PER_CONNECTION) {
             this.log('client_refused', { remote: formatNetAddress(connection.remote), reason: 'too many requests in flight (not reading its answers?)' });
             return connection.destroy();
+          }
+          if (!('type' in request)) {
+            reply({ id: request.id, ok: false, error: { code: request.code, message: request.message }, leader: null });
+            continue;
           }
           void this.handle(request)
             .catch((error: unknown): ClientResponse => {

@@ -5,7 +5,7 @@
 // linearizable membership check, and — on the leader — expires sessions whose heartbeats stop.
 
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { CREDENTIAL_COMMANDS, SYSTEM_COMMANDS, type PasswordRecord } from '../log/domain/commands.js';
+import { withAuth, type Command, type PasswordRecord, type SessionCommand } from '../log/domain/commands.js';
 import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile } from '../log/domain/queries.js';
 import type { TrackerState } from '../log/domain/state.js';
 import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
@@ -101,7 +101,7 @@ export class SessionService {
       keyLengthBytes: expected.length,
     });
     if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) return bad;
-    const command = {
+    const command: Command = {
       type: 'OpenSession',
       user,
       sessionId: session.sessionId,
@@ -117,7 +117,7 @@ export class SessionService {
 
   /** A new session from a refresh credential: only hashes reach the log; the domain checks and uses it up. */
   async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, address: string, session: SessionCredential): Promise<ServiceOutcome> {
-    const command = {
+    const command: Command = {
       type: 'RenewSession',
       user,
       refreshHash: tokenHashOf(refresh),
@@ -132,13 +132,9 @@ export class SessionService {
   }
 
   /** A command as a session: the auth the log keeps is the token's hash, never the token. */
-  async command(clientId: string, requestId: number, session: SessionCredential, command: Record<string, unknown>): Promise<ServiceOutcome> {
-    const type = command.type;
-    if (typeof type !== 'string' || SYSTEM_COMMANDS.has(type as never) || CREDENTIAL_COMMANDS.has(type as never)) {
-      return { ok: false, code: 'BAD_COMMAND', message: `${typeof type === 'string' ? type.slice(0, 40) : typeof type} is not a session command` };
-    }
+  async command(clientId: string, requestId: number, session: SessionCredential, command: SessionCommand): Promise<ServiceOutcome> {
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
-    const outcome = fromSubmit(await this.node.submit(clientId, requestId, { ...command, auth }));
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, withAuth(command, auth)));
     // Only a command the session's token was good for counts as a sign of life.
     if (outcome.ok || (outcome.code !== 'NOT_LOGGED_IN' && outcome.code !== 'NOT_LEADER' && outcome.code !== 'RETRY')) {
       this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());

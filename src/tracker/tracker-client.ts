@@ -4,7 +4,8 @@
 // the write applies exactly once.
 
 import type { Connection, World } from '../world/world.js';
-import type { ClientRequest, ClientResponse, NodeStatus, SessionCredential, SessionQuery } from './client-protocol.js';
+import type { SessionCommand } from '../log/domain/commands.js';
+import type { ClientRequest, ClientResponse, NodeStatus, QueryResult, SessionCredential, SessionQuery } from './client-protocol.js';
 import { nodeAddress } from './cluster-config.js';
 import { archiveProof, archiveSeal } from './archive-export.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
@@ -138,12 +139,13 @@ export class TrackerClient {
   }
 
   /** A session command such as {type: 'CreateGroup', group}; its auth is filled in by the node. */
-  async command(session: SessionCredential, command: Record<string, unknown>): Promise<{ index: number }> {
+  async command(session: SessionCredential, command: SessionCommand): Promise<{ index: number }> {
     return (await this.call({ type: 'command', clientId: this.clientId, requestId: ++this.requestId, session, command })) as { index: number };
   }
 
-  async query(session: SessionCredential, query: SessionQuery): Promise<unknown> {
-    return this.call({ type: 'query', session, query });
+  /** The tracker's answer, typed by the query (the cluster is trusted to answer in its own protocol). */
+  async query<Q extends SessionQuery>(session: SessionCredential, query: Q): Promise<QueryResult<Q>> {
+    return (await this.call({ type: 'query', session, query })) as QueryResult<Q>;
   }
 
   async ticket(session: SessionCredential, group: string, fileId: string, peerId: string): Promise<{ ticket: string; expires: number }> {

@@ -11,6 +11,7 @@ import { Raft, type RaftConfig } from '../raft/raft.js';
 import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
 import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from '../raft/types.js';
+import type { Command } from '../log/domain/commands.js';
 
 export interface TrackerNodeConfig {
   id: NodeId;
@@ -135,7 +136,7 @@ export class TrackerNode {
   }
 
   /** Proposes a client's command; resolves once its entry applies (with the domain's reply), or at once with a hint. */
-  submit(clientId: string | null, requestId: number | null, command: unknown): Promise<SubmitOutcome> {
+  submit(clientId: string | null, requestId: number | null, command: Command): Promise<SubmitOutcome> {
     const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command };
     const result = this.raft.propose(JSON.stringify(proposal));
     if (!result.ok) return Promise.resolve({ kind: 'not-leader', leader: result.leader });

@@ -43,10 +43,21 @@ export type Command =
 
 export type CommandType = Command['type'];
 
-/** Commands only a tracker node may propose; clients are refused them at the door. */
-export const SYSTEM_COMMANDS: ReadonlySet<CommandType> = new Set(['ExpireSession']);
-/** Commands a node builds after checking a secret itself (password, refresh credential); never taken from a client as they are. */
-export const CREDENTIAL_COMMANDS: ReadonlySet<CommandType> = new Set(['CreateUser', 'OpenSession', 'RenewSession']);
+type WithoutAuth<C> = C extends { auth: Auth } ? Omit<C, 'auth'> : never;
+/**
+ * A command as a logged-in client sends it: every command that carries an `auth`, without it
+ * (the node fills it in from the session's token). The others are the tracker's own
+ * (ExpireSession) or built by a node after it checked a secret (CreateUser, OpenSession,
+ * RenewSession): never taken from a client as they are.
+ */
+export type SessionCommand = WithoutAuth<Command>;
+
+/** The command a session's request becomes once the node has its auth. */
+export function withAuth(command: SessionCommand, auth: Auth): Command {
+  // Adding `auth` back to a member of the union gives the member it came from; TypeScript
+  // cannot follow that through the distributive Omit.
+  return { ...command, auth } as Command;
+}
 
 /** Session ids are nanoid-like: 8–64 URL-safe characters. */
 export const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
@@ -155,7 +166,24 @@ export function parseCommand(value: unknown): Command | DomainError {
     const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : typeof type;
     return domainError('BAD_COMMAND', `unknown command ${shown}`);
   }
-  const shape = SHAPES[type];
+  const bad = shapeError(type, SHAPES[type], value);
+  return bad ?? (value as Command);
+}
+
+/** Validates an untrusted session command (a command with auth, sent without it). */
+export function parseSessionCommand(value: unknown): SessionCommand | DomainError {
+  if (!isRecord(value)) return domainError('BAD_COMMAND', 'a command is an object');
+  const type = value.type;
+  if (!isCommandType(type) || SHAPES[type].auth === undefined) {
+    const shown = typeof type === 'string' ? type.slice(0, 40) : typeof type;
+    return domainError('BAD_COMMAND', `${shown} is not a session command`);
+  }
+  const { auth: _auth, ...shape } = SHAPES[type];
+  const bad = shapeError(type, shape, value);
+  return bad ?? (value as SessionCommand);
+}
+
+function shapeError(type: CommandType, shape: Shape, value: Record<string, unknown>): DomainError | null {
   const fields = Object.keys(shape);
   const required = fields.filter((field) => !shape[field]!.endsWith('?'));
   const keys = Object.keys(value);
@@ -167,5 +195,5 @@ export function parseCommand(value: unknown): Command | DomainError {
     const kind = shape[field]!.replace('?', '') as Kind;
     if (!CHECKS[kind](value[field])) return domainError('BAD_COMMAND', `${type}.${field} is not a valid ${kind}`);
   }
-  return value as Command;
+  return null;
 }

@@ -2,9 +2,10 @@
 // tracker nodes, and a minimal request/response protocol between clients and nodes (the real
 // client protocol over TCP comes with the tracker processes).
 
+import type { Command } from '../../log/domain/commands.js';
 import type { Message } from '../../raft/types.js';
 
-export type ClientRequestOp = { type: 'write'; command: unknown } | { type: 'read'; group: string };
+export type ClientRequestOp = { type: 'write'; command: Command } | { type: 'read'; group: string };
 
 export type ClientResponseOutcome =
   | { type: 'applied'; index: number; code: string }

@@ -27,6 +27,8 @@ export interface SystemSpec {
   peerLinks?: Partial<LinkFaults>;
   /** Access ticket lifetime (default 5 min): short ones make downloads renew theirs. */
   ticketLifetimeMs?: number;
+  /** Trace the peers' wire conversations (handshakes, bitfields, chokes, piece verdicts). */
+  traceWire?: boolean;
 }
 
 export interface SystemResult {
@@ -101,7 +103,7 @@ export async function runSystem(spec: SystemSpec): Promise<SystemResult> {
   const peers: PeerNode[] = [];
   for (const name of names) {
     const world = sim.forHost(name);
-    peers.push(await drive(sim, PeerNode.start(world, { trackerNodes: cluster.config.nodes.map((n) => n.client), clusterPublicKey: publicKey, listen: { host: name, port: 6881 }, home: '/home/peer', log: (line) => world.trace(line) })));
+    peers.push(await drive(sim, PeerNode.start(world, { trackerNodes: cluster.config.nodes.map((n) => n.client), clusterPublicKey: publicKey, listen: { host: name, port: 6881 }, home: '/home/peer', log: (line) => world.trace(line), ...(spec.traceWire === true ? { wireTrace: (line: string) => world.trace(`wire ${line}`) } : {}) })));
   }
   if (spec.peerLinks) for (const a of names) for (const b of names) if (a !== b) sim.net.setLink(a, b, spec.peerLinks);
   const [owner, ...rest] = peers;
