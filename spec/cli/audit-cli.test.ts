@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import type { AuditRecord } from '../../src/log/store/audit.js';
 import { TrackerStore, type TermEntry } from '../../src/log/store/tracker-store.js';
 import { createRealWorld } from '../../src/world/real/real-world.js';
@@ -29,8 +30,8 @@ function story(): TermEntry[] {
   const commands: unknown[] = [
     { type: 'CreateUser', user: 'alice', password: passwordRecord('a') },
     { type: 'CreateUser', user: 'bob', password: passwordRecord('b') },
-    { type: 'OpenSession', user: 'alice', sessionId: 'session-alice', tokenHash: tokenHashOf('token-alice'), address: '127.0.0.1:7001', credentialsIndex: 1 },
-    { type: 'OpenSession', user: 'bob', sessionId: 'session-bob', tokenHash: tokenHashOf('token-bob'), address: '127.0.0.1:7002', credentialsIndex: 2 },
+    { type: 'OpenSession', user: 'alice', sessionId: 'session-alice', tokenHash: tokenHashOf('token-alice'), observed: { host: '127.0.0.1', port: 7001 }, credentialsIndex: 1 },
+    { type: 'OpenSession', user: 'bob', sessionId: 'session-bob', tokenHash: tokenHashOf('token-bob'), observed: { host: '127.0.0.1', port: 7002 }, credentialsIndex: 2 },
     { type: 'CreateGroup', auth: alice, group: 'g1' },
     { type: 'RequestJoin', auth: bob, group: 'g1' },
     { type: 'AcceptRequest', auth: bob, group: 'g1', user: 'bob' }, // #7: denied, bob is not the owner
@@ -45,6 +46,7 @@ function story(): TermEntry[] {
     timeMs: 1_700_000_000_000 + i * 1000,
     clientId: command === null ? null : 'cli-test',
     requestId: command === null ? null : i + 1,
+    rulesVersion: RULES_VERSION,
     command,
   }));
 }

@@ -6,6 +6,8 @@ import type { Auth, Command, PasswordRecord } from '../../src/log/domain/command
 import type { FileMeta } from '../../src/torrent/file-meta.js';
 import { toBase64 } from '../../src/torrent/bytes.js';
 import { applyEntry, type Applied } from '../../src/log/domain/entry.js';
+import { RULES_VERSION } from '../../src/log/domain/rules.js';
+import type { NetAddress } from '../../src/world/net-address.js';
 import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';
 import { initialState, type TrackerState } from '../../src/log/domain/state.js';
 
@@ -49,13 +51,15 @@ export class Driver {
 
   constructor(readonly clientId = 'test-client') {}
 
-  run(command: Command | unknown): Applied {
+  /** Applies `command` as the next entry, under today's rules unless told otherwise. */
+  run(command: Command | unknown, rulesVersion = RULES_VERSION): Applied {
     this.timeMs += 1000;
     const applied = applyEntry(this.state, {
       index: this.state.appliedIndex + 1,
       timeMs: this.timeMs,
       clientId: this.clientId,
       requestId: ++this.requestId,
+      rulesVersion,
       command,
     });
     this.applied.push(applied);
@@ -71,8 +75,8 @@ export class Driver {
     return this.run({ type: 'CreateUser', user, password: passwordRecord(user) });
   }
 
-  login(user: string, sessionId: string, token: string, address = '127.0.0.1:6881'): Applied {
+  login(user: string, sessionId: string, token: string, observed: NetAddress = { host: '127.0.0.1', port: 6881 }): Applied {
     const credentialsIndex = this.state.users.get(user)?.credentialsIndex ?? 0;
-    return this.run({ type: 'OpenSession', user, sessionId, tokenHash: tokenHashOf(token), address, credentialsIndex });
+    return this.run({ type: 'OpenSession', user, sessionId, tokenHash: tokenHashOf(token), observed, credentialsIndex });
   }
 }

@@ -3,6 +3,7 @@
 // credentials. The same seed gives the same entries.
 
 import { applyEntry, type ProposedEntry } from '../../src/log/domain/entry.js';
+import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import { initialState, type TrackerState } from '../../src/log/domain/state.js';
 import type { TermEntry } from '../../src/log/store/tracker-store.js';
 import { authFor, fileBytes, fileMeta, passwordRecord, tokenHashOf } from './domain-fixtures.js';
@@ -59,7 +60,7 @@ export function makeWorkload(seed: number, count: number): Workload {
       const token = `token-${n}-${seed}-${pick(1_000_000)}`;
       tokens.push(token);
       sessions.push({ id, token });
-      command = { type: 'OpenSession', user, sessionId: id, tokenHash: tokenHashOf(token), address: `10.0.0.${pick(250) + 1}:6881`, credentialsIndex: state.users.get(user)?.credentialsIndex ?? 0 };
+      command = { type: 'OpenSession', user, sessionId: id, tokenHash: tokenHashOf(token), observed: { host: `10.0.0.${pick(250) + 1}`, port: 6881 }, credentialsIndex: state.users.get(user)?.credentialsIndex ?? 0 };
     } else if (r < 21) command = { type: 'CloseSession', auth };
     else if (r < 23) command = { type: 'ExpireSession', sessionId: session.id };
     else if (r < 30) command = { type: 'CreateGroup', auth, group: choose(GROUPS) };
@@ -78,7 +79,8 @@ export function makeWorkload(seed: number, count: number): Workload {
       applyEntry(state, { ...previous, index, timeMs });
       continue;
     } else command = choose([{ type: 'Nonsense' }, { type: 'CreateGroup', auth, group: 'bad/name' }, 'garbage', { type: 'CreateGroup', auth }]);
-    const entry: ProposedEntry = command === null ? { index, timeMs, clientId: null, requestId: null, command } : { index, timeMs, clientId, requestId, command };
+    const entry: ProposedEntry =
+      command === null ? { index, timeMs, clientId: null, requestId: null, rulesVersion: RULES_VERSION, command } : { index, timeMs, clientId, requestId, rulesVersion: RULES_VERSION, command };
     if (command !== null) requestIds.set(clientId, requestId);
     entries.push({ ...entry, term });
     applyEntry(state, entry);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/torrent/canonical.js';
 import { applyEntry } from '../../src/log/domain/entry.js';
+import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import { DOMAIN_ERROR_CODES } from '../../src/log/domain/errors.js';
 import { encodeState } from '../../src/log/domain/snapshot.js';
 import { authFor, Driver, fileBytes, fileMeta, passwordRecord, tokenHashOf } from '../helpers/domain-fixtures.js';
@@ -101,11 +102,11 @@ describe('bad input to every command', () => {
     expectRefused(d, { type: 'CreateGroup', auth: { sessionId: 'x', tokenHash: 'y' }, group: 'h' }, 'BAD_COMMAND');
     const credentialsIndex = d.state.users.get('alice')!.credentialsIndex;
     const open = { type: 'OpenSession', user: 'alice', sessionId: 'session-b', tokenHash: tokenHashOf('tb'), credentialsIndex };
-    for (const address of ['', 'host', 'host:0', 'host:70000', 'a b:1', 'x'.repeat(300) + ':1', '/etc:1']) {
-      expectRefused(d, { ...open, address }, 'BAD_ADDRESS');
+    for (const observed of [{ host: '', port: 1 }, { host: 'host', port: 0 }, { host: 'host', port: 70000 }, { host: 'a b', port: 1 }, { host: 'x'.repeat(254), port: 1 }, { host: '/etc', port: 1 }, { host: '[::1]', port: 1 }]) {
+      expectRefused(d, { ...open, observed }, 'BAD_ADDRESS');
     }
-    expectRefused(d, { ...open, address: '127.0.0.1:1', credentialsIndex: credentialsIndex + 1 }, 'BAD_CREDENTIALS');
-    expectRefused(d, { ...open, address: '127.0.0.1:1', sessionId: 'session-a' }, 'SESSION_EXISTS');
+    expectRefused(d, { ...open, observed: { host: '127.0.0.1', port: 1 }, credentialsIndex: credentialsIndex + 1 }, 'BAD_CREDENTIALS');
+    expectRefused(d, { ...open, observed: { host: '127.0.0.1', port: 1 }, sessionId: 'session-a' }, 'SESSION_EXISTS');
     const good = fileMeta('ok.bin', fileBytes(700_000));
     expectRefused(d, { type: 'ShareFile', auth, group: 'g', file: { ...good, fileId: 'ab'.repeat(20) } }, 'BAD_FILE');
     expectRefused(d, { type: 'ShareFile', auth, group: 'g', file: { ...good, sizeBytes: good.sizeBytes + 524_288 } }, 'BAD_FILE');
@@ -121,7 +122,7 @@ describe('bad input to every command', () => {
     const stale = d.run({ type: 'CreateGroup', auth: authFor('session-a', 'ta'), group: 'h' });
     expect(stale.reply?.error).toBeNull();
     // A request id older than the client's latest cannot be answered again.
-    const old = applyEntry(d.state, { index: d.state.appliedIndex + 1, timeMs: 0, clientId: 'test-client', requestId: 1, command: { type: 'CreateGroup', auth: authFor('session-a', 'ta'), group: 'k' } });
+    const old = applyEntry(d.state, { index: d.state.appliedIndex + 1, timeMs: 0, clientId: 'test-client', requestId: 1, rulesVersion: RULES_VERSION, command: { type: 'CreateGroup', auth: authFor('session-a', 'ta'), group: 'k' } });
     expect(old.reply?.error?.code).toBe('STALE_REQUEST');
     expect(d.state.groups.has('k')).toBe(false);
     expect(projection(d)).not.toBe(before); // h exists

@@ -11,6 +11,7 @@ import { applyEntry } from '../../src/log/domain/entry.js';
 import { auditStore } from '../../src/log/store/audit.js';
 import { readMeta, verifyStore } from '../../src/log/store/read.js';
 import { TrackerStore, type TermEntry } from '../../src/log/store/tracker-store.js';
+import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import type { KvStore } from '../../src/world/world.js';
 import { makeWorkload } from '../helpers/workload.js';
@@ -77,7 +78,7 @@ describe('the tracker store', () => {
     const { costN, blockSizeR, parallelP } = host.kdf.params;
     const record = { algorithm: 'scrypt' as const, costN, blockSizeR, parallelP, salt: Buffer.from(salt).toString('hex'), hash: Buffer.from(hash).toString('hex') };
     const index = store.appliedIndex + 1;
-    await store.apply([{ index, term: 9, timeMs: 0, clientId: 'c', requestId: 1, command: { type: 'CreateUser', user: 'zoe', password: record } }], { sync: true });
+    await store.apply([{ index, term: 9, timeMs: 0, clientId: 'c', requestId: 1, rulesVersion: RULES_VERSION, command: { type: 'CreateUser', user: 'zoe', password: record } }], { sync: true });
     expect(store.state.users.get('zoe')?.password.hash).toBe(record.hash);
     await store.snapshot();
     workload.tokens.push(password);
@@ -154,8 +155,8 @@ describe('a command canonical JSON cannot encode', () => {
     const kv = await openKv(world);
     const store = await TrackerStore.open(kv);
     const poison = [{ type: 'CreateGroup', n: 1.5 }, { type: 'CreateUser', user: 'x', big: 2 ** 60 }, { type: 'x', nested: { a: [NaN] } }];
-    const entries: TermEntry[] = poison.map((command, i) => ({ index: i + 1, term: 1, timeMs: 0, clientId: 'c', requestId: i + 1, command }));
-    entries.push({ index: 4, term: 1, timeMs: 0, clientId: 'c', requestId: 1.5, command: { type: 'CreateGroup' } }); // malformed request id
+    const entries: TermEntry[] = poison.map((command, i) => ({ index: i + 1, term: 1, timeMs: 0, clientId: 'c', requestId: i + 1, rulesVersion: RULES_VERSION, command }));
+    entries.push({ index: 4, term: 1, timeMs: 0, clientId: 'c', requestId: 1.5, rulesVersion: RULES_VERSION, command: { type: 'CreateGroup' } }); // malformed request id
     const applied = await store.apply(entries, { sync: true });
     for (const a of applied) expect(a.entry.events.map((e) => e.type)).toEqual(['CommandRejected']);
     expect(applied[0]!.entry.command).toMatchObject({ type: '?', unencodable: '{"type":"CreateGroup","n":1.5}' });
@@ -164,5 +165,19 @@ describe('a command canonical JSON cannot encode', () => {
     await store.apply(more, { sync: true });
     expect((await verifyStore(kv)).ok).toBe(true);
     expect(stateText((await TrackerStore.open(kv)).state)).toBe(stateText(store.state));
+  });
+});
+
+describe('a store of a format this build does not know', () => {
+  it('is refused with STORE_VERSION, and left as it is', async () => {
+    const world = new SimWorld({ seed: 4 });
+    const kv = await openKv(world);
+    const store = await TrackerStore.open(kv);
+    await store.apply([{ index: 1, term: 1, timeMs: 0, clientId: null, requestId: null, rulesVersion: RULES_VERSION, command: null }], { sync: true });
+    const meta = JSON.parse(Buffer.from((await kv.get('meta'))!).toString()) as { v: number };
+    const future = Buffer.from(JSON.stringify({ ...meta, v: meta.v + 1 }));
+    await kv.batch([{ type: 'put', key: 'meta', value: future }], { sync: true });
+    await expect(TrackerStore.open(kv)).rejects.toMatchObject({ code: 'STORE_VERSION' });
+    expect(Buffer.from((await kv.get('meta'))!).equals(future)).toBe(true);
   });
 });

@@ -23,7 +23,7 @@ class Load {
     this.client = client;
     this.done = (async () => {
       await client.createUser(`user-${prefix}`, `pw-${prefix}`);
-      const session = await client.login(`user-${prefix}`, `pw-${prefix}`, '127.0.0.1:6881');
+      const session = await client.login(`user-${prefix}`, `pw-${prefix}`, 6881);
       for (let i = 0; !this.stopped; i++) {
         const group = `${prefix}${i}`;
         await client.command(session, { type: 'CreateGroup', group }); // throws on a refusal

@@ -43,7 +43,7 @@ describe.sequential('tracker processes under faults', () => {
     expect(statusBefore).toBe(true);
     const client = cluster.client('snapshot-test');
     await client.createUser('snap', 'pw-snap');
-    const session = await client.login('snap', 'pw-snap', '127.0.0.1:6881');
+    const session = await client.login('snap', 'pw-snap', 6881);
     for (let i = 0; i < 300; i++) await client.command(session, { type: 'CreateGroup', group: `s${i}` });
     client.close();
     const leaderStatus = (await cluster.statuses()).get(leader)!;

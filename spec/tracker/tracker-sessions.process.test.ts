@@ -53,12 +53,12 @@ describe.sequential('users on a tracker cluster', () => {
       secrets.push(password);
       await client.createUser(user, password);
       expect(await code(client.createUser(user, 'another'))).toBe('USER_EXISTS');
-      expect(await code(client.login(user, `${password}x`, '127.0.0.1:6881'))).toBe('BAD_CREDENTIALS');
-      const session = await client.login(user, password, '127.0.0.1:6881');
+      expect(await code(client.login(user, `${password}x`, 6881))).toBe('BAD_CREDENTIALS');
+      const session = await client.login(user, password, 6881);
       sessions.set(user, session);
       secrets.push(session.token);
     }
-    expect(await code(client.login('nobody', 'whatever', '127.0.0.1:6881'))).toBe('BAD_CREDENTIALS');
+    expect(await code(client.login('nobody', 'whatever', 6881))).toBe('BAD_CREDENTIALS');
     expect(await client.query(sessions.get('bob')!, { name: 'whoami' })).toEqual({ user: 'bob', sessionId: sessions.get('bob')!.sessionId });
   });
 

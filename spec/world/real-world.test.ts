@@ -71,6 +71,18 @@ describe('real network', () => {
     await listener.close();
   });
 
+  it('gives an IPv4 peer of a dual-stack listener as its IPv4 address, not ::ffff:a.b.c.d', async () => {
+    let accepted: Connection | null = null;
+    const listener = await world.net.listen({ host: '::', port: 0 }, (connection) => (accepted = connection));
+    const client = await world.net.connect({ host: '127.0.0.1', port: listener.address.port });
+    while (accepted === null) await sleep(5);
+    expect((accepted as Connection).remote).toEqual({ host: '127.0.0.1', port: client.local.port });
+    expect((accepted as Connection).local.host).toBe('127.0.0.1');
+    client.destroy();
+    (accepted as Connection).destroy();
+    await listener.close();
+  });
+
   it('maps refused connections and ports in use', async () => {
     const listener = await world.net.listen({ host: '127.0.0.1', port: 0 }, (connection) => connection.destroy());
     await expect(world.net.listen({ host: '127.0.0.1', port: listener.address.port }, () => {})).rejects.toSatisfy((e: unknown) =>

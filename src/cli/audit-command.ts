@@ -22,9 +22,15 @@ export interface LineSink {
   flush(): void;
 }
 
+/** Opens a tracker store read for the audit: `dir` itself, or the store inside a node's data directory (`dir/tracker`). */
 export async function openStoreForAudit(kv: KvFactory, dir: string): Promise<KvStore> {
   try {
-    return await kv.open(dir, { createIfMissing: false });
+    try {
+      return await kv.open(dir, { createIfMissing: false });
+    } catch (error) {
+      if (!isWorldError(error, 'NOT_FOUND')) throw error;
+      return await kv.open(`${dir.replace(/\/+$/, '')}/tracker`, { createIfMissing: false });
+    }
   } catch (error) {
     if (isWorldError(error, 'LOCKED')) {
       throw new CliError('STORE_LOCKED', `${dir} is in use by a running tracker; stop that node, or ask the live cluster with --cluster FILE`);

@@ -5,6 +5,7 @@
 import type { Event } from '../log/domain/events.js';
 import type { GroupDetail } from '../log/domain/queries.js';
 import type { AuditRecord } from '../log/store/audit.js';
+import { formatNetAddress, type NetAddress } from '../world/net-address.js';
 
 export function shown(value: unknown): string {
   if (typeof value === 'string') return /^[A-Za-z0-9._@:+-]+$/.test(value) ? value : JSON.stringify(value);
@@ -34,6 +35,10 @@ function formatEvent(event: Event): string {
   return parts.length === 0 ? type : `${type}(${parts.join(' ')})`;
 }
 
+function isNetAddress(value: unknown): value is NetAddress {
+  return typeof value === 'object' && value !== null && typeof (value as NetAddress).host === 'string' && typeof (value as NetAddress).port === 'number';
+}
+
 /** The arguments worth showing for a request: names, not secrets. */
 function formatRequest(record: AuditRecord): string {
   const request = record.request;
@@ -41,6 +46,8 @@ function formatRequest(record: AuditRecord): string {
   const parts: string[] = [];
   for (const key of ['group', 'user', 'name', 'address', 'sessionId', 'fileId'] as const) {
     if (typeof request[key] === 'string') parts.push(shown(request[key]));
+    // Rules version 2 logins record the observed address as {host, port}; shown as version 1 showed its text.
+    if (key === 'address' && isNetAddress(request.observed)) parts.push(shown(formatNetAddress(request.observed)));
   }
   const file = request.file as { name?: unknown; sizeBytes?: unknown } | undefined;
   if (file && typeof file === 'object') parts.push(`${shown(file.name)} (${shown(file.sizeBytes)} B)`);

@@ -23,6 +23,12 @@ function parseCount(max: number): (text: string) => number {
   };
 }
 
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^[0-9]{1,5}$/.test(text) || port < 1 || port > 65_535) throw new InvalidArgumentError('a port from 1 to 65535');
+  return port;
+}
+
 function parseIndex(text: string): number {
   if (!/^[0-9]{1,15}$/.test(text)) throw new InvalidArgumentError('an index is a non-negative integer');
   return Number(text);
@@ -135,7 +141,8 @@ function buildProgram(): Command {
     .command('shell')
     .description('The peer: tracker commands, sharing and downloads, one command a line (interactive or scripted)')
     .option('--cluster <file>', "the trackers' cluster.json", '.clique/cluster.json')
-    .option('--listen <host:port>', 'where this peer serves its files', '127.0.0.1:0')
+    .option('--listen <host:port>', 'where this peer serves its files (default: every interface, port 6881, or a free port if taken)')
+    .option('--announce-port <port>', 'the port other peers dial, if not the one listened on (a forwarded port); the address is always the one the tracker sees', parsePort)
     .option('--home <dir>', "this peer's own state (journal of pieces, shared files); default: one per user under --homes")
     .option('--homes <dir>', 'where the per-user homes are', '.clique/homes')
     .option('--json', 'answer every command with one JSON line', false)

@@ -20,7 +20,10 @@ import { addressArgument } from './peer-commands.js';
 
 export interface ShellOptions {
   cluster?: string;
-  listen: string;
+  /** Where the peer serves; by default every interface on port 6881 (a free one if taken). */
+  listen?: string;
+  /** The port other peers dial, when forwarded to ours. */
+  announcePort?: number;
   /** A fixed home; by default one home per user under homes. */
   home?: string;
   homes: string;
@@ -72,7 +75,8 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
     return await PeerNode.start(world, {
       trackerNodes: cluster.nodes,
       clusterPublicKey: publicKey,
-      listen: addressArgument(options.listen, { listen: true }),
+      ...(options.listen === undefined ? {} : { listen: addressArgument(options.listen, { listen: true }) }),
+      ...(options.announcePort === undefined ? {} : { announcePort: options.announcePort }),
       home: options.home ?? { perUser: options.homes },
       ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),

@@ -2,12 +2,12 @@
 // its secret), `clique tracker` (run one node until a signal), `clique status` (every node's
 // role, term, commit and applied index, and who leads).
 
-import { makeCluster, loadClusterConfig, writeCluster, secretPathFor } from '../tracker/cluster-config.js';
+import { makeCluster, loadClusterConfig, resolveNodeId, writeCluster, secretPathFor } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { startTracker } from '../tracker/tracker-process.js';
 import type { World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
-import { CliError, EXIT_FAILED, EXIT_OK } from './exit-codes.js';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 export async function clusterInit(world: World, options: { nodes: number; dir: string; basePort: number; host: string; force: boolean }, out: LineSink): Promise<number> {
   const path = `${options.dir}/cluster.json`;
@@ -25,11 +25,14 @@ export async function clusterInit(world: World, options: { nodes: number; dir: s
 
 /** Runs a node until SIGINT/SIGTERM; logs JSON lines to stderr. */
 export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number }): Promise<number> {
+  const config = await loadClusterConfig(world.fs, options.cluster);
+  const id = resolveNodeId(config, options.id);
+  if (id === null) throw new CliError('UNKNOWN_NODE', `no node ${options.id} in ${options.cluster} (it has ${config.nodes.map((n) => n.id).join(', ')})`, EXIT_USAGE);
   const log = (event: string, fields: Record<string, unknown>): void => {
-    process.stderr.write(JSON.stringify({ timeMs: world.clock.nowMs(), node: options.id, event, ...fields }) + '\n');
+    process.stderr.write(JSON.stringify({ timeMs: world.clock.nowMs(), node: id, event, ...fields }) + '\n');
   };
   const tracker = await startTracker(world, {
-    id: options.id,
+    id,
     clusterPath: options.cluster,
     dataDir: options.data,
     log,

@@ -100,7 +100,12 @@ export class PeerHost {
 
   static async start(world: World, options: PeerHostOptions): Promise<PeerHost> {
     const host = new PeerHost(world, options);
-    host.listener = await world.net.listen(options.listen, (connection) => host.accept(new PeerWire(world, connection, { maxPieces: 1 << 17, ...(options.trace ? { trace: options.trace } : {}) })));
+    try {
+      host.listener = await world.net.listen(options.listen, (connection) => host.accept(new PeerWire(world, connection, { maxPieces: 1 << 17, ...(options.trace ? { trace: options.trace } : {}) })));
+    } catch (error) {
+      host.choker.stop(); // its timers would keep the process alive
+      throw error;
+    }
     return host;
   }
 

@@ -17,10 +17,11 @@ import { isWorldError, type KvStore, type NetAddress, type Timer, type World } f
 import { CompleteFile } from './complete-file.js';
 import { Download, type DownloadCounters, type DownloadOutcome } from './download.js';
 import { hashFile } from './file-meta.js';
-import { PeerHost } from './peer-host.js';
+import { PeerHost, type PeerHostOptions } from './peer-host.js';
 import type { PieceSource } from './piece-source.js';
 import { PieceStoreError } from './piece-store.js';
-import { formatNetAddress, parseNetAddress } from '../world/net-address.js';
+import { parseNetAddress } from '../world/net-address.js';
+import { isNetFailure } from '../world/net-error.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
 export class PeerError extends Error {
@@ -36,7 +37,13 @@ export class PeerError extends Error {
 export interface PeerNodeOptions {
   trackerNodes: string[];
   clusterPublicKey: KeyObject;
-  listen: NetAddress;
+  /** Where to serve; by default every interface (IPv6 and IPv4) on DEFAULT_PEER_PORT, or a free port if that is taken. */
+  listen?: NetAddress;
+  /**
+   * The port other peers dial, when it is not the one we listen on (a port forwarded to us).
+   * The host is never ours to say: the tracker records the source address it sees.
+   */
+  announcePort?: number;
   /**
    * The peer's home: its LevelDB (journal of pieces, shared files). A fixed directory, or
    * `{ perUser: root }` for one home per user under root, opened at login.
@@ -158,8 +165,7 @@ export class PeerNode {
 
   static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
     const peerId = world.rng.bytes(20);
-    const host = await PeerHost.start(world, {
-      listen: options.listen,
+    const host = await startHost(world, options, {
       peerId,
       clusterPublicKey: options.clusterPublicKey,
       ...(options.maxUploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadBytesPerSecond }),
@@ -183,6 +189,11 @@ export class PeerNode {
 
   get address(): NetAddress {
     return this.host.address;
+  }
+
+  /** The port the tracker pairs with the source address it sees. */
+  private get announcedPort(): number {
+    return this.options.announcePort ?? this.host.address.port;
   }
 
   get user(): string | null {
@@ -238,7 +249,7 @@ export class PeerNode {
   private async openSession(user: string, password: string): Promise<Credential> {
     const previous = await this.home.get(SESSION_KEY);
     if (previous !== undefined) await this.closeLeftover(JSON.parse(fromUtf8(previous)) as Credential);
-    const session = await this.tracker.login(user, password, formatNetAddress(this.host.address));
+    const session = await this.tracker.login(user, password, this.announcedPort);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     return session;
   }
@@ -253,7 +264,7 @@ export class PeerNode {
       await this.tracker.command(old, { type: 'CloseSession' });
     } catch (error) {
       if (!(error instanceof TrackerError) || error.code !== 'NOT_LOGGED_IN' || old.refresh === undefined) return;
-      const renewed = await this.tracker.renew(old.user, old.refresh, formatNetAddress(this.host.address)).catch(() => null);
+      const renewed = await this.tracker.renew(old.user, old.refresh, this.announcedPort).catch(() => null);
       if (renewed) await this.tracker.command(renewed, { type: 'CloseSession' }).catch(() => undefined);
     }
     this.options.log?.(`closed the session left by an earlier shell of ${old.user}`);
@@ -262,7 +273,7 @@ export class PeerNode {
   /** The tracker expired our session (we were cut off): a new one from the refresh credential. */
   private async renewSession(old: Credential): Promise<Credential> {
     if (old.refresh === undefined) throw new PeerError('NOT_LOGGED_IN', 'the session expired and has no refresh credential');
-    const session = await this.tracker.renew(old.user, old.refresh, formatNetAddress(this.host.address));
+    const session = await this.tracker.renew(old.user, old.refresh, this.announcedPort);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     // Tickets are bound to our peer id, not to the session: the ones we hold stay good.
     this.options.log?.(`session renewed for ${session.user} after it expired`);
@@ -495,6 +506,34 @@ export class PeerNode {
     this.tracker.close();
     await this.homeStore?.kv.close();
   }
+}
+
+/** The port a peer serves on unless told otherwise (BitTorrent's first). */
+export const DEFAULT_PEER_PORT = 6881;
+
+/**
+ * Starts the serving host on the address asked for, or by default on every interface (IPv6 with
+ * IPv4 beside it, or IPv4 alone where IPv6 is off) on DEFAULT_PEER_PORT, falling back to a free
+ * port when another program holds that one.
+ */
+async function startHost(world: World, options: PeerNodeOptions, host: Omit<PeerHostOptions, 'listen'>): Promise<PeerHost> {
+  if (options.listen !== undefined) return PeerHost.start(world, { ...host, listen: options.listen });
+  const candidates: NetAddress[] = [
+    { host: '::', port: DEFAULT_PEER_PORT },
+    { host: '0.0.0.0', port: DEFAULT_PEER_PORT },
+    { host: '::', port: 0 },
+    { host: '0.0.0.0', port: 0 },
+  ];
+  let last: unknown = null;
+  for (const listen of candidates) {
+    try {
+      return await PeerHost.start(world, { ...host, listen });
+    } catch (error) {
+      if (!isNetFailure(error)) throw error;
+      last = error;
+    }
+  }
+  throw last;
 }
 
 /** Closes what the peer opened to serve a shared file; a download's store belongs to its download. */

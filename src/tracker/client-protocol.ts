@@ -40,11 +40,15 @@ export type ClientRequest = { id: number } & (
   | { type: 'status' }
   /** The node derives the password's scrypt hash with a fresh salt. */
   | ({ type: 'createUser'; user: string; password: string } & Write)
-  /** The node checks the password against linearizable state, then opens the session. */
-  /** With `refresh`: a secret (its SHA-256 is kept) that can later re-open the session without the password. */
-  | ({ type: 'login'; user: string; password: string; address: string; session: SessionCredential; refresh?: string } & Write)
+  /**
+   * The node checks the password against linearizable state, then opens the session. Other peers
+   * will reach this one at the source address the node sees on this connection and at `port`,
+   * the port the peer listens on (or the one forwarded to it). With `refresh`: a secret (its
+   * SHA-256 is kept) that can later re-open the session without the password.
+   */
+  | ({ type: 'login'; user: string; password: string; port: number; session: SessionCredential; refresh?: string } & Write)
   /** A new session from a refresh credential (the old session is closed if still open); `newRefresh` replaces it. */
-  | ({ type: 'renew'; user: string; refresh: string; newRefresh: string; address: string; session: SessionCredential } & Write)
+  | ({ type: 'renew'; user: string; refresh: string; newRefresh: string; port: number; session: SessionCredential } & Write)
   /** A command as a session: the node fills in its auth from the token. */
   | ({ type: 'command'; session: SessionCredential; command: SessionCommand } & Write)
   | { type: 'query'; session: SessionCredential; query: SessionQuery }
@@ -83,6 +87,10 @@ const MAX_FIELD = 4096;
 
 function isText(value: unknown, max = MAX_FIELD): value is string {
   return typeof value === 'string' && value.length <= max;
+}
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65_535;
 }
 
 function isWrite(r: Record<string, unknown>): boolean {
@@ -134,9 +142,9 @@ function isClientRequest(value: unknown): value is ClientRequest {
     case 'createUser':
       return isWrite(r) && isText(r.user) && isText(r.password, 1024);
     case 'login':
-      return isWrite(r) && isText(r.user) && isText(r.password, 1024) && isText(r.address) && isSession(r.session) && (r.refresh === undefined || isText(r.refresh, 256));
+      return isWrite(r) && isText(r.user) && isText(r.password, 1024) && isPort(r.port) && isSession(r.session) && (r.refresh === undefined || isText(r.refresh, 256));
     case 'renew':
-      return isWrite(r) && isText(r.user) && isText(r.refresh, 256) && isText(r.newRefresh, 256) && isText(r.address) && isSession(r.session);
+      return isWrite(r) && isText(r.user) && isText(r.refresh, 256) && isText(r.newRefresh, 256) && isPort(r.port) && isSession(r.session);
     case 'command':
       return isWrite(r) && isSession(r.session) && typeof r.command === 'object' && r.command !== null && !Array.isArray(r.command);
     case 'query':

@@ -96,7 +96,7 @@ export class ClientServer {
             reply({ id: request.id, ok: false, error: { code: request.code, message: request.message }, leader: null });
             continue;
           }
-          void this.handle(request)
+          void this.handle(request, connection.remote)
             .catch((error: unknown): ClientResponse => {
               this.log('client_request_failed', { reason: error instanceof Error ? error.message.slice(0, 200) : 'unknown' });
               return { id: request.id, ok: false, error: { code: 'INTERNAL', message: 'the node could not answer this request' }, leader: null };
@@ -117,18 +117,22 @@ export class ClientServer {
     return { id, ok: false, error: { code: outcome.code, message: outcome.message }, leader: hint };
   }
 
-  private async handle(request: ClientRequest): Promise<ClientResponse> {
+  /** `remote`: where the request came from; a login records its host (with the port the peer names) as where other peers reach it. */
+  private async handle(request: ClientRequest, remote: NetAddress): Promise<ClientResponse> {
     switch (request.type) {
       case 'status':
         return { id: request.id, ok: true, result: { ...this.node.status(), ...(this.publicKey === null ? {} : { publicKey: this.publicKey }) } };
       case 'createUser':
         return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
       case 'login':
-        return this.respond(request.id, await this.service.login(request.clientId, request.requestId, request.user, request.password, request.address, request.session, request.refresh));
+        return this.respond(
+          request.id,
+          await this.service.login(request.clientId, request.requestId, request.user, request.password, { host: remote.host, port: request.port }, request.session, request.refresh),
+        );
       case 'renew':
         return this.respond(
           request.id,
-          await this.service.renew(request.clientId, request.requestId, request.user, request.refresh, request.newRefresh, request.address, request.session),
+          await this.service.renew(request.clientId, request.requestId, request.user, request.refresh, request.newRefresh, { host: remote.host, port: request.port }, request.session),
         );
       case 'command':
         return this.respond(request.id, await this.service.command(request.clientId, request.requestId, request.session, request.command));

@@ -48,6 +48,13 @@ export function nodeAddress(text: string): NetAddress {
   }
 }
 
+/** A node of the cluster by its id, or by the bare number of an id `n<number>` (`1` for `n1`). */
+export function resolveNodeId(config: ClusterConfig, id: string): string | null {
+  if (config.nodes.some((node) => node.id === id)) return id;
+  if (/^[0-9]+$/.test(id) && config.nodes.some((node) => node.id === `n${id}`)) return `n${id}`;
+  return null;
+}
+
 export function secretPathFor(clusterPath: string): string {
   return clusterPath.replace(/\.json$/, '') + '.secret';
 }

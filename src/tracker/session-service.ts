@@ -9,7 +9,7 @@ import { withAuth, type Command, type PasswordRecord, type SessionCommand } from
 import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile } from '../log/domain/queries.js';
 import type { TrackerState } from '../log/domain/state.js';
 import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
-import type { Timer, World } from '../world/world.js';
+import type { NetAddress, Timer, World } from '../world/world.js';
 import type { SessionCredential, SessionQuery } from './client-protocol.js';
 import type { SubmitOutcome, TrackerNode } from './tracker-node.js';
 
@@ -81,7 +81,7 @@ export class SessionService {
   }
 
   /** Password checked by this node against ReadIndex state, in constant time; then OpenSession. */
-  async login(clientId: string, requestId: number, user: string, password: string, address: string, session: SessionCredential, refresh?: string): Promise<ServiceOutcome> {
+  async login(clientId: string, requestId: number, user: string, password: string, observed: NetAddress, session: SessionCredential, refresh?: string): Promise<ServiceOutcome> {
     const read = await this.node.read((state) => {
       const record = state.users.get(user);
       return record ? { password: record.password, credentialsIndex: record.credentialsIndex } : null;
@@ -106,7 +106,7 @@ export class SessionService {
       user,
       sessionId: session.sessionId,
       tokenHash: tokenHashOf(session.token),
-      address,
+      observed,
       credentialsIndex: record.credentialsIndex,
       ...(refresh === undefined ? {} : { refreshHash: tokenHashOf(refresh) }),
     };
@@ -116,14 +116,14 @@ export class SessionService {
   }
 
   /** A new session from a refresh credential: only hashes reach the log; the domain checks and uses it up. */
-  async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, address: string, session: SessionCredential): Promise<ServiceOutcome> {
+  async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, observed: NetAddress, session: SessionCredential): Promise<ServiceOutcome> {
     const command: Command = {
       type: 'RenewSession',
       user,
       refreshHash: tokenHashOf(refresh),
       sessionId: session.sessionId,
       tokenHash: tokenHashOf(session.token),
-      address,
+      observed,
       newRefreshHash: tokenHashOf(newRefresh),
     };
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), (index) => ({ index, sessionId: session.sessionId, user }));

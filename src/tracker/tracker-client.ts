@@ -114,19 +114,20 @@ export class TrackerClient {
   /**
    * Logs in; the session id, token and refresh credential are made here, so a retried login
    * opens one session. The refresh credential re-opens the session later without the password.
+   * `port`: where this peer listens; the tracker pairs it with the source address it sees.
    */
-  async login(user: string, password: string, address: string): Promise<SessionCredential & { user: string; refresh: string }> {
+  async login(user: string, password: string, port: number): Promise<SessionCredential & { user: string; refresh: string }> {
     const session = this.newCredential();
     const refresh = this.secret();
-    await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, address, session, refresh });
+    await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, port, session, refresh });
     return { ...session, user, refresh };
   }
 
   /** A new session from a refresh credential (which is used up; the result carries its successor). */
-  async renew(user: string, refresh: string, address: string): Promise<SessionCredential & { user: string; refresh: string }> {
+  async renew(user: string, refresh: string, port: number): Promise<SessionCredential & { user: string; refresh: string }> {
     const session = this.newCredential();
     const newRefresh = this.secret();
-    await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, address, session });
+    await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, port, session });
     return { ...session, user, refresh: newRefresh };
   }
 

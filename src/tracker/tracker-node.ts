@@ -12,6 +12,7 @@ import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
 import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from '../raft/types.js';
 import type { Command } from '../log/domain/commands.js';
+import { FIRST_RULES_VERSION, RULES_VERSION } from '../log/domain/rules.js';
 
 export interface TrackerNodeConfig {
   id: NodeId;
@@ -49,13 +50,15 @@ export type SubmitOutcome =
 
 export type ReadOutcome<T> = { kind: 'ok'; index: number; value: T } | { kind: 'not-leader'; leader: NodeId | null };
 
-/** What a client write carries in its log entry: the command and the node's time. */
+/** What a client write carries in its log entry: the command, the node's time and the rules it is proposed under. */
 interface Proposal {
   /** Null for the tracker's own commands (session expiry). */
   c: string | null;
   r: number | null;
   t: number;
   cmd: unknown;
+  /** The rules version (rules.ts); absent in entries written before versions were recorded. */
+  v?: number;
 }
 
 export class TrackerNode {
@@ -137,7 +140,7 @@ export class TrackerNode {
 
   /** Proposes a client's command; resolves once its entry applies (with the domain's reply), or at once with a hint. */
   submit(clientId: string | null, requestId: number | null, command: Command): Promise<SubmitOutcome> {
-    const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command };
+    const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command, v: RULES_VERSION };
     const result = this.raft.propose(JSON.stringify(proposal));
     if (!result.ok) return Promise.resolve({ kind: 'not-leader', leader: result.leader });
     // A write still waiting at this index was cut from the log (this node led before, lost its
@@ -297,12 +300,15 @@ export class TrackerNode {
   }
 
   private termEntry(entry: Entry): TermEntry {
-    if (entry.data === null) return { index: entry.index, term: entry.term, timeMs: 0, clientId: null, requestId: null, command: null };
+    const base = { index: entry.index, term: entry.term, rulesVersion: RULES_VERSION };
+    if (entry.data === null) return { ...base, timeMs: 0, clientId: null, requestId: null, command: null };
     try {
       const p = JSON.parse(entry.data) as Proposal;
-      return { index: entry.index, term: entry.term, timeMs: p.t, clientId: p.c, requestId: p.r, command: p.cmd };
+      // A version that is not a number is not one this build knows: decide refuses it (STORE_VERSION).
+      const rulesVersion = p.v === undefined ? FIRST_RULES_VERSION : typeof p.v === 'number' ? p.v : Number.NaN;
+      return { ...base, rulesVersion, timeMs: p.t, clientId: p.c, requestId: p.r, command: p.cmd };
     } catch {
-      return { index: entry.index, term: entry.term, timeMs: 0, clientId: null, requestId: null, command: entry.data.slice(0, 64) };
+      return { ...base, timeMs: 0, clientId: null, requestId: null, command: entry.data.slice(0, 64) };
     }
   }
 

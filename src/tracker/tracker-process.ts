@@ -10,6 +10,7 @@ import { SessionService } from './session-service.js';
 import { loadClusterConfig, loadClusterSecret, nodeAddress, secretPathFor, type ClusterConfig } from './cluster-config.js';
 import { TcpRaftTransport } from './tcp-transport.js';
 import { TrackerNode } from './tracker-node.js';
+import { RulesVersionError } from '../log/domain/rules.js';
 
 export interface TrackerProcessOptions {
   id: string;
@@ -64,9 +65,11 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     electionTicks: options.electionTicks ?? 6,
     heartbeatTicks: 1,
     onFatal: (error) => {
-      options.log('fatal', { reason: error.message });
+      options.log('fatal', { code: error instanceof RulesVersionError ? error.code : 'INTERNAL', reason: error.message });
       if (options.onFatal) options.onFatal(error);
-      else process.exit(70); // a supervisor restarts the node from what is on disk
+      // An entry of rules this build does not know needs another build, not a restart (78: a
+      // configuration error); anything else: a supervisor restarts the node from what is on disk.
+      else process.exit(error instanceof RulesVersionError ? 78 : 70);
     },
   });
   const { privateKey } = ed25519FromSeed(new Uint8Array(Buffer.from(secret.signingKey, 'base64')));

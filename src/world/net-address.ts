@@ -36,6 +36,13 @@ export function parseNetAddress(text: string, options: { allowPortZero?: boolean
   return { host, port };
 }
 
+const IPV4_MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
+
+/** A host as a socket reports it, with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) given as the IPv4 address it is. */
+export function normalizeHost(host: string): string {
+  return IPV4_MAPPED.exec(host)?.[1] ?? host;
+}
+
 /** `host:port`, the host in brackets when it is IPv6. */
 export function formatNetAddress(address: NetAddress): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;

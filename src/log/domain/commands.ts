@@ -4,6 +4,7 @@
 
 import { isHex } from '../../torrent/bytes.js';
 import type { FileMeta } from '../../torrent/file-meta.js';
+import type { NetAddress } from '../../world/net-address.js';
 import { domainError, type DomainError } from './errors.js';
 
 /** The scrypt hash of a password with its salt and parameters (never the password). */
@@ -26,9 +27,14 @@ export interface Auth {
 
 export type Command =
   | { type: 'CreateUser'; user: string; password: PasswordRecord }
-  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; address: string; credentialsIndex: number; refreshHash?: string }
+  /**
+   * A login, proposed by the node that checked the password. `observed` is where other peers
+   * reach this one: the source IP that node saw on the client's connection, and the port the
+   * peer listens on (a non-deterministic input, filled in by the node as time is).
+   */
+  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; observed: NetAddress; credentialsIndex: number; refreshHash?: string }
   /** A session re-opened with a refresh credential (its SHA-256), e.g. after it expired; the credential is used up. */
-  | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; address: string; newRefreshHash: string }
+  | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; observed: NetAddress; newRefreshHash: string }
   | { type: 'CloseSession'; auth: Auth }
   | { type: 'ExpireSession'; sessionId: string }
   | { type: 'CreateGroup'; auth: Auth; group: string }
@@ -62,14 +68,14 @@ export function withAuth(command: SessionCommand, auth: Auth): Command {
 /** Session ids are nanoid-like: 8–64 URL-safe characters. */
 export const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
-type Kind = 'string' | 'integer' | 'auth' | 'password' | 'file';
+type Kind = 'string' | 'integer' | 'auth' | 'password' | 'file' | 'address';
 /** A field's kind; a trailing '?' makes it optional. */
 type Shape = Record<string, Kind | `${Kind}?`>;
 
 const SHAPES: { readonly [T in CommandType]: Shape } = {
   CreateUser: { user: 'string', password: 'password' },
-  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', address: 'string', credentialsIndex: 'integer', refreshHash: 'string?' },
-  RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', address: 'string', newRefreshHash: 'string' },
+  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', credentialsIndex: 'integer', refreshHash: 'string?' },
+  RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', newRefreshHash: 'string' },
   CloseSession: { auth: 'auth' },
   ExpireSession: { sessionId: 'string' },
   CreateGroup: { auth: 'auth', group: 'string' },
@@ -150,12 +156,18 @@ function isFileMeta(value: unknown): value is FileMeta {
   );
 }
 
+/** The shape of an address; whether it is one a peer can be reached at is decide's to say. */
+function isAddressShape(value: unknown): value is NetAddress {
+  return isRecord(value) && hasExactKeys(value, ['host', 'port']) && isBoundedString(value.host, 256) && isNonNegativeInteger(value.port);
+}
+
 const CHECKS = {
   string: (value: unknown) => isBoundedString(value),
   integer: isNonNegativeInteger,
   auth: isAuth,
   password: isPasswordRecord,
   file: isFileMeta,
+  address: isAddressShape,
 } as const;
 
 /** Validates the shape (fields, types, bounds) of an untrusted command. Names are checked by decide. */

@@ -8,7 +8,8 @@ import { SESSION_ID, type Auth, type Command } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 import type { Event } from './events.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount } from '../../torrent/infohash.js';
-import { checkAddress, checkFileName, checkId } from './names.js';
+import { formatNetAddress, type NetAddress } from '../../world/net-address.js';
+import { checkFileName, checkId, checkPeerAddress } from './names.js';
 import { authenticate } from './queries.js';
 import { splitHoldingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
 
@@ -84,7 +85,8 @@ function openSession(state: TrackerState, command: Extract<Command, { type: 'Ope
   }
   const badSession = checkNewSession(state, command);
   if (badSession) return badSession;
-  const { sessionId, user, tokenHash, address } = command;
+  const { sessionId, user, tokenHash } = command;
+  const address = formatNetAddress(command.observed);
   if (command.refreshHash !== undefined) {
     const badRefresh = checkNewRefresh(state, command.refreshHash);
     if (badRefresh) return badRefresh;
@@ -94,10 +96,10 @@ function openSession(state: TrackerState, command: Extract<Command, { type: 'Ope
 }
 
 /** A new session's id, token hash and address are well formed and the id is free. */
-function checkNewSession(state: TrackerState, session: { sessionId: string; tokenHash: string; address: string }): DomainError | null {
+function checkNewSession(state: TrackerState, session: { sessionId: string; tokenHash: string; observed: NetAddress }): DomainError | null {
   if (!SESSION_ID.test(session.sessionId)) return domainError('BAD_COMMAND', 'session id is not 8–64 URL-safe characters');
   if (!isHex(session.tokenHash, 32)) return domainError('BAD_COMMAND', 'token hash is not 32 bytes of hex');
-  const badAddress = checkAddress(session.address);
+  const badAddress = checkPeerAddress(session.observed);
   if (badAddress) return badAddress;
   if (state.sessions.has(session.sessionId)) return domainError('SESSION_EXISTS', `session ${session.sessionId} exists`);
   return null;
@@ -127,7 +129,8 @@ function renewSession(state: TrackerState, command: Extract<Command, { type: 'Re
   if (command.newRefreshHash === command.refreshHash) return domainError('BAD_COMMAND', 'the new refresh credential must differ');
   const badRefresh = checkNewRefresh(state, command.newRefreshHash);
   if (badRefresh) return badRefresh;
-  const { user, sessionId, tokenHash, address } = command;
+  const { user, sessionId, tokenHash } = command;
+  const address = formatNetAddress(command.observed);
   const old = state.sessions.get(refresh.sessionId);
   return [
     ...(old ? (endSession(state, old.sessionId, user, 'SessionClosed') as Event[]) : []),

@@ -5,10 +5,11 @@
 // stored events alone, with the same bookkeeping, so replay == apply.
 
 import { canonicalJson, CanonicalError } from '../../torrent/canonical.js';
-import { isAuth, parseCommand } from './commands.js';
+import { isAuth } from './commands.js';
 import { decide } from './decide.js';
 import { domainError, isDomainError, type DomainError } from './errors.js';
 import type { Event } from './events.js';
+import { commandUnderRules } from './rules.js';
 import { evolve, InvariantError } from './evolve.js';
 import type { CachedReply, TrackerState } from './state.js';
 
@@ -28,6 +29,8 @@ export interface ProposedEntry {
   timeMs: number;
   clientId: string | null;
   requestId: number | null;
+  /** The rules the command was proposed under (rules.ts); it is decided by those. */
+  rulesVersion: number;
   /** Untrusted until parsed. */
   command: unknown;
 }
@@ -162,7 +165,7 @@ function decideEntry(state: TrackerState, proposed: ProposedEntry): readonly Eve
   if (cached !== undefined && requestId !== null && requestId < cached.requestId) {
     return domainError('STALE_REQUEST', `request ${requestId} is older than this client's latest (${cached.requestId})`);
   }
-  const command = parseCommand(proposed.command);
+  const command = commandUnderRules(proposed.rulesVersion, proposed.command);
   return isDomainError(command) ? command : decide(state, command);
 }
 

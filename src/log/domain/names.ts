@@ -2,6 +2,7 @@
 // place decides what a user id, a group id, a file name and a peer address may look like.
 
 import { utf8Length } from '../../torrent/bytes.js';
+import { formatNetAddress, parseNetAddress, type NetAddress } from '../../world/net-address.js';
 import { domainError, type DomainError } from './errors.js';
 
 /** User and group ids: 1–64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -9,7 +10,6 @@ const ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 export const MAX_ID_LENGTH = 64;
 /** A file name is a name, never a path: at most 255 UTF-8 bytes, as on ext4. */
 export const MAX_FILE_NAME_BYTES = 255;
-const MAX_HOST_LENGTH = 253;
 
 function describe(value: unknown): string {
   if (typeof value !== 'string') return `a ${typeof value}`;
@@ -41,21 +41,16 @@ export function checkFileName(value: unknown): DomainError | null {
   return null;
 }
 
-/** A peer's listening address, `host:port`, host a DNS name or IPv4 literal, or [IPv6]: what world/net-address.ts parses. */
-export function checkAddress(value: unknown): DomainError | null {
-  const bad = domainError('BAD_ADDRESS', `peer address ${describe(value)} is not host:port`);
-  if (typeof value !== 'string') return bad;
-  const colon = value.lastIndexOf(':');
-  if (colon <= 0) return bad;
-  const host = value.slice(0, colon);
-  const portText = value.slice(colon + 1);
-  if (!/^[0-9]{1,5}$/.test(portText)) return bad;
-  const port = Number(portText);
-  if (port < 1 || port > 65535) return bad;
-  if (host.length > MAX_HOST_LENGTH) return bad;
-  const isBracketedV6 = /^\[[0-9A-Fa-f:.]+\]$/.test(host) && host.includes(':');
-  const isNameOrV4 = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host);
-  return isBracketedV6 || isNameOrV4 ? null : bad;
+/** Where a peer is reached: a host name, an IPv4 or an IPv6 address, and a port from 1 to 65535. */
+export function checkPeerAddress(address: NetAddress): DomainError | null {
+  const text = formatNetAddress(address);
+  try {
+    const parsed = parseNetAddress(text);
+    if (parsed.host === address.host && parsed.port === address.port) return null;
+  } catch {
+    // refused below
+  }
+  return domainError('BAD_ADDRESS', `peer address ${describe(text)} is not host:port`);
 }
 
 function isWellFormedUtf16(value: string): boolean {

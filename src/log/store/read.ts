@@ -23,6 +23,12 @@ export class StoreCorruptError extends Error {
   }
 }
 
+/** A store written by a build that this one cannot read. */
+export class StoreVersionError extends Error {
+  override name = 'StoreVersionError';
+  readonly code = 'STORE_VERSION';
+}
+
 export async function readMeta(kv: KvStore): Promise<StoreMeta | null> {
   const bytes = await kv.get(META_KEY);
   if (bytes === undefined) return null;
@@ -33,6 +39,9 @@ export async function readMeta(kv: KvStore): Promise<StoreMeta | null> {
     throw new StoreCorruptError(0, 'store meta record is not JSON');
   }
   const m = meta as Partial<StoreMeta> | null;
+  if (m && typeof m.v === 'number' && m.v !== STORE_FORMAT_VERSION) {
+    throw new StoreVersionError(`the store is of format ${m.v}; this build reads format ${STORE_FORMAT_VERSION}: run a newer build`);
+  }
   if (!m || m.v !== STORE_FORMAT_VERSION || !Number.isSafeInteger(m.appliedIndex) || !Number.isSafeInteger(m.appliedTerm) || typeof m.chainHead !== 'string') {
     throw new StoreCorruptError(0, 'store meta record is malformed');
   }

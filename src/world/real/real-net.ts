@@ -5,7 +5,7 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import { NetFailure, netErrorCodeOf } from '../net-error.js';
 import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network } from '../world.js';
-import { formatNetAddress } from '../net-address.js';
+import { formatNetAddress, normalizeHost } from '../net-address.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Size of the reused read buffer (ConnectOptions.reuseReadBuffer): a read takes up to this much. */
@@ -32,8 +32,9 @@ class RealConnection implements Connection {
     private readonly socket: Socket,
     private readonly readTarget: ReadTarget | null = null,
   ) {
-    this.local = { host: socket.localAddress ?? '', port: socket.localPort ?? 0 };
-    this.remote = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; everything above sees a.b.c.d.
+    this.local = { host: normalizeHost(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+    this.remote = { host: normalizeHost(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
     socket.setNoDelay(true);
     // Listen for errors at once: an unhandled 'error' event would crash the process.
     socket.on('error', (error) => {
