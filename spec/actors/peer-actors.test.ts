@@ -45,53 +45,56 @@ describe('fetch connection', () => {
     const calls: string[] = [];
     let lastReceivedAtMs = clock.nowMs();
     const startMs = clock.nowMs();
-    const io = recorder<FetchConnectionIo>(
-      { nowMs: () => clock.nowMs(), lastReceivedAtMs: () => lastReceivedAtMs, lastSentAtMs: () => startMs, checkHandshake: () => null, bitfieldError: () => null, ...overrides },
-      calls,
-    );
+    const io = recorder<FetchConnectionIo>({ nowMs: () => clock.nowMs(), lastReceivedAtMs: () => lastReceivedAtMs, lastSentAtMs: () => startMs, bitfieldError: () => null, ...overrides }, calls);
     const actor = createActor(fetchConnectionMachine, { clock: xstateClock(clock), input: { io, timings } }).start();
     return { sim, clock, calls, actor, received: () => (lastReceivedAtMs = clock.nowMs()) };
   }
-  const handshake = { type: 'HANDSHAKE' as const, infoHash: new Uint8Array(20), peerId: new Uint8Array(20), extensions: true };
 
-  it('gives up on a silent holder after the handshake timeout, not a millisecond before', async () => {
+  it('gives up on a holder that answers our ticket with nothing, after the access timeout and not a millisecond before; only our fetching ends', async () => {
     const { sim, calls, actor } = start();
-    await sim.runFor(timings.handshakeTimeoutMs - 1);
-    expect(actor.getSnapshot().value).toBe('handshaking');
+    await sim.runFor(timings.accessTimeoutMs - 1);
+    expect(actor.getSnapshot().value).toBe('awaitingAccess');
     await sim.runFor(1);
     expect(actor.getSnapshot().value).toBe('closed');
-    expect(calls).toContain('close HANDSHAKE_TIMEOUT');
+    expect(calls.at(-1)).toBe('close ACCESS_TIMEOUT: no answer to our ticket false');
   });
 
-  it('reports a refusal with its code', () => {
+  it('reports a refusal with its code, and ends only our fetching', () => {
     const { calls, actor } = start();
-    actor.send(handshake);
     actor.send({ type: 'EXTENDED', extId: 0, payload: encodeExtendedHandshake({ m: {}, refused: 'TICKET_EXPIRED' }) });
     expect(actor.getSnapshot().value).toBe('closed');
-    expect(calls.at(-1)).toBe('close REFUSED TICKET_EXPIRED');
+    expect(calls.at(-1)).toBe('close REFUSED TICKET_EXPIRED false');
   });
 
-  it('joins on the bitfield, follows choke and have, and closes on a bad bitfield', () => {
+  it('joins on the bitfield, follows choke and have, and takes the link down on a bad bitfield', () => {
     const { calls, actor } = start();
-    actor.send(handshake);
-    actor.send({ type: 'EXTENDED', extId: 0, payload: encodeExtendedHandshake({ m: {} }) });
+    actor.send({ type: 'EXTENDED', extId: 0, payload: encodeExtendedHandshake({ m: {}, p: 6881 }) });
     actor.send({ type: 'BITFIELD', bitfield: new Uint8Array([0x80]) });
     expect(actor.getSnapshot().value).toBe('active');
     actor.send({ type: 'UNCHOKE' });
     actor.send({ type: 'UNCHOKE' }); // no change, no report
     actor.send({ type: 'HAVE', pieceIndex: 3 });
     actor.send({ type: 'CHOKE' });
-    expect(calls.filter((c) => !/^(nowMs|last)/.test(c))).toEqual(['checkHandshake <20 bytes> <20 bytes>', 'bitfieldError <1 bytes>', 'joined <1 bytes>', 'unchoked', 'have 3', 'choked']);
+    expect(calls.filter((c) => !/^(nowMs|last)/.test(c))).toEqual(['bitfieldError <1 bytes>', 'joined <1 bytes>', 'unchoked', 'have 3', 'choked']);
 
     const bad = start({ bitfieldError: () => 'bitfield has spare bits set' });
-    bad.actor.send(handshake);
     bad.actor.send({ type: 'BITFIELD', bitfield: new Uint8Array([0xff]) });
-    expect(bad.calls.at(-1)).toBe('close PROTOCOL: bitfield has spare bits set');
+    expect(bad.calls.at(-1)).toBe('close PROTOCOL: bitfield has spare bits set true');
+    const early = start();
+    early.actor.send({ type: 'HAVE', pieceIndex: 0 });
+    expect(early.calls.at(-1)).toBe('close PROTOCOL: message before the bitfield true');
   });
 
-  it('sends keep-alives while quiet and closes a holder that says nothing for the idle timeout', async () => {
+  it('ends our fetching when the download is done with the peer, keeping the link', () => {
+    const { calls, actor } = start();
+    actor.send({ type: 'BITFIELD', bitfield: new Uint8Array([0x80]) });
+    actor.send({ type: 'STOP', reason: 'COMPLETE' });
+    expect(actor.getSnapshot().value).toBe('closed');
+    expect(calls.at(-1)).toBe('close COMPLETE false');
+  });
+
+  it('sends keep-alives while quiet and takes down a link that says nothing for the idle timeout', async () => {
     const { sim, calls, actor, received } = start();
-    actor.send(handshake);
     actor.send({ type: 'BITFIELD', bitfield: new Uint8Array([0x80]) });
     received();
     await sim.runFor(timings.keepAliveMs + timings.tickMs);
@@ -99,7 +102,7 @@ describe('fetch connection', () => {
     expect(actor.getSnapshot().value).toBe('active');
     await sim.runFor(timings.idleTimeoutMs);
     expect(actor.getSnapshot().value).toBe('closed');
-    expect(calls.at(-1)).toMatch(/^close IDLE/);
+    expect(calls.at(-1)).toMatch(/^close IDLE.* true$/);
   });
 });
 

@@ -83,9 +83,11 @@ describe('tickets at a serving peer', () => {
   for (const [what, code, ticket] of refusals) {
     it(`refuses ${what} with ${code} and sends no byte of the file`, async () => {
       const result = await attempt(ticket);
-      expect(result.events.map((e) => e.type)).toEqual(['handshake', 'extended']);
-      const answer = result.events[1] as Extract<WireEvent, { type: 'extended' }>;
-      expect(decodeExtendedHandshake(answer.payload).refused).toBe(code);
+      // Its own extension handshake (where it listens), then the refusal.
+      expect(result.events.map((e) => e.type)).toEqual(['handshake', 'extended', 'extended']);
+      const [own, answer] = result.events.slice(1).map((e) => decodeExtendedHandshake((e as Extract<WireEvent, { type: 'extended' }>).payload));
+      expect(own).toEqual({ m: {}, v: 'clique 0.1', p: 6881 });
+      expect(answer!.refused).toBe(code);
       expect(result.refusals).toEqual({ [code]: 1 });
       expect(result.logs).toEqual([expect.stringMatching(new RegExp(`^refused client:[0-9]+ ${code}: `))]);
     });

@@ -252,11 +252,12 @@ describe('extension handshake', () => {
       ticket: fc.string({ unit: 'binary-ascii', maxLength: 1024 }),
       v: fc.string({ maxLength: 40 }),
       refused: fc.constantFrom('TICKET_EXPIRED', 'UNKNOWN_FILE', 'NO_TICKET'),
+      p: fc.integer({ min: 1, max: 65535 }),
     },
     { requiredKeys: ['m'] },
   );
 
-  it('round-trips m, the ticket, the client version and a refusal', () => {
+  it('round-trips m, the ticket, the client version, a refusal and the listen port', () => {
     fc.assert(
       fc.property(extended, (h) => {
         const payload = encodeExtendedHandshake(h);
@@ -273,7 +274,7 @@ describe('extension handshake', () => {
     expect(new TextDecoder().decode(payload)).toBe('d13:clique_ticket2:T11:md11:ut_metadatai1ee1:v10:clique 0.1e');
     expect(decodeExtendedHandshake(encodeExtendedHandshake({ m: {}, ticket: '\ufeffT' })).ticket).toBe('\ufeffT');
     const withExtras = new TextEncoder().encode('d1:md6:ut_pexi2ee1:pi6881e4:reqqi250e6:yourip4:\x7f\x00\x00\x01e');
-    expect(decodeExtendedHandshake(withExtras)).toEqual({ m: { ut_pex: 2 } });
+    expect(decodeExtendedHandshake(withExtras)).toEqual({ m: { ut_pex: 2 }, p: 6881 });
   });
 
   it('refuses wrong types, out-of-range ids, oversized tickets and bad bencode', () => {
@@ -289,6 +290,9 @@ describe('extension handshake', () => {
       'd1:mdeee', // trailing byte
       'd1:mde', // truncated
       `d13:clique_ticket1025:${'a'.repeat(1025)}1:mdee`, // ticket over 1024 bytes
+      'd1:mde1:pi0ee', // listen port 0
+      'd1:mde1:pi65536ee', // listen port above 65535
+      'd1:mde1:p4:6881e', // listen port not an integer
     ];
     for (const input of refused) {
       expect(() => decodeExtendedHandshake(new TextEncoder().encode(input)), input).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
@@ -296,6 +300,7 @@ describe('extension handshake', () => {
     expect(decodeExtendedHandshake(new TextEncoder().encode(`d13:clique_ticket1024:${'a'.repeat(1024)}1:mdee`)).ticket).toHaveLength(1024);
     expect(() => encodeExtendedHandshake({ m: {}, ticket: 'a'.repeat(1025) })).toThrow(WireError);
     expect(() => encodeExtendedHandshake({ m: { x: 300 } })).toThrow(WireError);
+    expect(() => encodeExtendedHandshake({ m: {}, p: 0 })).toThrow(WireError);
   });
 });
 

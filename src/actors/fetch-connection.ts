@@ -1,16 +1,16 @@
-// Why this file exists: the connection we open to a holder to fetch a file (DESIGN.md §5). It
-// owns that connection's protocol: the other side's handshake must name our file; a serving
-// peer answers our ticket with its bitfield or with a refusal code; after that it follows their
-// choke state and what they have, and keeps the link alive or drops it when it goes silent.
-// Which blocks to request is not its business: it tells the download's scheduler, which asks.
+// Why this file exists: our fetching side of a link to a holder (DESIGN.md §5). The link has
+// checked the handshake and sent our ticket; the serving side answers it with its bitfield or a
+// refusal code. After that it follows their choke state and what they have, and keeps the link
+// alive or ends it when it goes silent. Which blocks to request is not its business: it tells
+// the download's scheduler, which asks. Its end is the link's end only when the link is unsound
+// (a protocol error, silence); a refusal or no answer ends only our fetching, so the link can
+// go on carrying what we serve them.
 
 import { assign, setup } from 'xstate';
 import { decodeExtendedHandshake, WireError } from '../torrent/wire-codec.js';
 import { idleReason, isIdle, keepAlive, type ConnectionTimings, type LivenessIo, type WireActorEvent } from './wire-events.js';
 
 export interface FetchConnectionIo extends LivenessIo {
-  /** Null when the handshake is for our file; otherwise why not. */
-  checkHandshake(infoHash: Uint8Array, peerId: Uint8Array): string | null;
   /** Null when the bitfield fits our file (length, spare bits), else why not. */
   bitfieldError(bitfield: Uint8Array): string | null;
   /** The holder let us in: its pieces. */
@@ -18,8 +18,11 @@ export interface FetchConnectionIo extends LivenessIo {
   have(pieceIndex: number): void;
   choked(): void;
   unchoked(): void;
-  /** Closes the wire; the download hears `reason` (null after an orderly close). */
-  close(reason: string | null): void;
+  /**
+   * Our fetching is over (`reason` null after an orderly close by them). `fatal`: the link is
+   * unsound and goes too; otherwise only our fetching ends.
+   */
+  close(reason: string | null, fatal: boolean): void;
 }
 
 export interface FetchConnectionInput {
@@ -31,8 +34,13 @@ interface Context {
   io: FetchConnectionIo;
   timings: ConnectionTimings;
   reason: string | null;
+  /** Whether the end takes the link with it. */
+  fatal: boolean;
   peerChoking: boolean;
 }
+
+/** Events beside the wire's: the download is done with this peer (complete, stopped). */
+export type FetchConnectionEvent = WireActorEvent | { type: 'STOP'; reason: string };
 
 /** A refusal from the serving peer ("REFUSED TICKET_EXPIRED"), a bad payload, or null. */
 function refusalOf(payload: Uint8Array): string | null {
@@ -50,43 +58,27 @@ function refusalOf(payload: Uint8Array): string | null {
 export const fetchConnectionMachine = setup({
   types: {
     context: {} as Context,
-    events: {} as WireActorEvent,
+    events: {} as FetchConnectionEvent,
     input: {} as FetchConnectionInput,
   },
   delays: {
-    handshakeTimeout: ({ context }) => context.timings.handshakeTimeoutMs,
     accessTimeout: ({ context }) => context.timings.accessTimeoutMs,
     tick: ({ context }) => context.timings.tickMs,
   },
   actions: {
-    closeWire: ({ context }) => context.io.close(context.reason),
+    closeWire: ({ context }) => context.io.close(context.reason, context.fatal),
     /** The first reason wins: ours (a timeout, a refusal) over the socket's. */
     rememberClose: assign({ reason: ({ context, event }) => context.reason ?? (event as Extract<WireActorEvent, { type: 'CLOSED' }>).reason }),
   },
 }).createMachine({
   id: 'fetchConnection',
-  context: ({ input }) => ({ io: input.io, timings: input.timings, reason: null, peerChoking: true }),
-  initial: 'handshaking',
+  context: ({ input }) => ({ io: input.io, timings: input.timings, reason: null, fatal: false, peerChoking: true }),
+  initial: 'awaitingAccess',
   on: {
     CLOSED: { target: '.closed', actions: 'rememberClose' },
+    STOP: { target: '.closed', actions: assign({ reason: ({ context, event }) => context.reason ?? event.reason }) },
   },
   states: {
-    handshaking: {
-      after: { handshakeTimeout: { target: 'closed', actions: assign({ reason: 'HANDSHAKE_TIMEOUT' }) } },
-      on: {
-        HANDSHAKE: [
-          {
-            guard: ({ context, event }) => context.io.checkHandshake(event.infoHash, event.peerId) !== null,
-            target: 'closed',
-            actions: assign({ reason: ({ context, event }) => context.io.checkHandshake(event.infoHash, event.peerId) }),
-          },
-          { target: 'awaitingAccess' },
-        ],
-        // CLOSED is named here too: the wildcard below would otherwise take it first.
-        CLOSED: { target: 'closed', actions: 'rememberClose' },
-        '*': { target: 'closed', actions: assign({ reason: 'PROTOCOL: message before the handshake' }) },
-      },
-    },
     awaitingAccess: {
       after: { accessTimeout: { target: 'closed', actions: assign({ reason: 'ACCESS_TIMEOUT: no answer to our ticket' }) } },
       on: {
@@ -102,13 +94,14 @@ export const fetchConnectionMachine = setup({
           {
             guard: ({ context, event }) => context.io.bitfieldError(event.bitfield) !== null,
             target: 'closed',
-            actions: assign({ reason: ({ context, event }) => `PROTOCOL: ${context.io.bitfieldError(event.bitfield)}` }),
+            actions: assign({ reason: ({ context, event }) => `PROTOCOL: ${context.io.bitfieldError(event.bitfield)}`, fatal: true }),
           },
           { target: 'active', actions: ({ context, event }) => context.io.joined(event.bitfield) },
         ],
         KEEP_ALIVE: {},
         CLOSED: { target: 'closed', actions: 'rememberClose' },
-        '*': { target: 'closed', actions: assign({ reason: 'PROTOCOL: message before the bitfield' }) },
+        STOP: { target: 'closed', actions: assign({ reason: ({ event }) => event.reason }) },
+        '*': { target: 'closed', actions: assign({ reason: 'PROTOCOL: message before the bitfield', fatal: true }) },
       },
     },
     active: {
@@ -117,7 +110,7 @@ export const fetchConnectionMachine = setup({
           {
             guard: ({ context }) => isIdle(context.io, context.timings),
             target: 'closed',
-            actions: assign({ reason: ({ context }) => idleReason(context.timings) }),
+            actions: assign({ reason: ({ context }) => idleReason(context.timings), fatal: true }),
           },
           { target: 'active', reenter: true, actions: ({ context }) => keepAlive(context.io, context.timings) },
         ],
@@ -132,15 +125,9 @@ export const fetchConnectionMachine = setup({
           guard: ({ context }) => context.peerChoking,
           actions: [assign({ peerChoking: false }), ({ context }) => context.io.unchoked()],
         },
-        // They do not fetch over this connection: interest and requests are ignored.
-        INTERESTED: {},
-        NOT_INTERESTED: {},
-        REQUEST: {},
-        CANCEL: {},
         KEEP_ALIVE: {},
         EXTENDED: {},
-        HANDSHAKE: { target: 'closed', actions: assign({ reason: 'PROTOCOL: second handshake' }) },
-        BITFIELD: { target: 'closed', actions: assign({ reason: 'PROTOCOL: second bitfield' }) },
+        BITFIELD: { target: 'closed', actions: assign({ reason: 'PROTOCOL: second bitfield', fatal: true }) },
       },
     },
     closed: { type: 'final', entry: 'closeWire' },

@@ -1,9 +1,10 @@
-// Why this file exists: the connection a downloader opens to us (DESIGN.md §5, §7). Nothing of
-// the file leaves before the downloader's ticket is verified — signature, validity window with
-// ±30 s skew, file, group, and the peer id of this very handshake; a refusal is logged with
-// its code, told to the other side, and the connection closed. Once in, it tells the upload
-// choker of the peer's interest, honours choke and unchoke, queues requests while unchoked
-// (the upload queue reads and sends the bytes), and announces pieces we verify later.
+// Why this file exists: our serving side of a link (DESIGN.md §5, §7), begun when the other
+// side sends a ticket. Nothing of the file leaves before the ticket is verified — signature,
+// validity window with ±30 s skew, file, group, and the peer id of this very handshake; a
+// refusal is logged with its code and told to the other side, and our serving ends. Once in,
+// it tells the upload choker of the peer's interest, honours choke and unchoke, queues requests
+// while unchoked (the upload queue reads and sends the bytes), and announces pieces we verify
+// later.
 
 import { assign, setup } from 'xstate';
 import type { TicketCheck } from '../torrent/ticket.js';
@@ -13,9 +14,9 @@ import { idleReason, isIdle, keepAlive, type ConnectionTimings, type LivenessIo,
 export interface ServeConnectionIo extends LivenessIo {
   /** Verifies a ticket against this connection (its handshake's peer id, our file and group, now). */
   checkTicket(ticket: string | undefined): TicketCheck | { ok: false; code: 'TICKET_MISSING'; message: string };
-  /** Sends our extension handshake and our bitfield. */
+  /** Sends our bitfield: they are in. */
   admit(): void;
-  /** Logs the refusal, sends it in an extension handshake, and ends the connection. */
+  /** Logs the refusal, sends it in an extension handshake, and ends our serving. */
   refuse(code: string, message: string): void;
   interested(isInterested: boolean): void;
   sendChoke(): void;

@@ -140,13 +140,17 @@ export async function peerGet(world: World, options: GetOptions, emit: Emit): Pr
     }
     const listen = options.listen === undefined ? null : addressArgument(options.listen, { listen: true });
     const publicKey = options.publicKey === undefined ? null : ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key'));
-    const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr });
-    if (download instanceof PieceStoreError) throw new CliError(download.code, download.message);
-    // Listen only once the file can be served, so no early downloader is turned away.
-    let host: PeerHost | null = null;
-    if (listen !== null && publicKey !== null) {
-      host = await PeerHost.start(world, { listen, peerId, clusterPublicKey: publicKey, log: logToStderr });
+    // With --listen, one host dials for the download and serves what it verifies, over the
+    // same links; it listens only once the file can be served, so no early downloader is turned away.
+    const host = listen !== null && publicKey !== null ? await PeerHost.start(world, { listen: null, peerId, clusterPublicKey: publicKey, log: logToStderr }) : null;
+    const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr, ...(host ? { host } : {}) });
+    if (download instanceof PieceStoreError) {
+      await host?.close();
+      throw new CliError(download.code, download.message);
+    }
+    if (host !== null && listen !== null) {
       host.share({ meta, group: options.group!, source: download.store });
+      await host.listen(listen);
       emit({ event: 'listening', address: formatNetAddress(host.address) });
     }
     if (options.verbose) {

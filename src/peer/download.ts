@@ -1,22 +1,25 @@
 // Why this file exists: one download, wired together (DESIGN.md §5 "download"). It opens the
 // piece store (piece list checked against the info-hash; a resumed download re-hashes only
-// unjournaled pieces), dials every holder with retries and backoff, runs one fetch-connection
-// actor per holder and the scheduler actor, and is the data plane: a piece block goes from the
-// socket straight into the store once the picker says it was wanted. It ends complete (the
-// file renamed into place) or failed with a code and a reason, never half-done at the
-// destination. Counters: bytes from each holder, pieces re-checked, strikes, bans.
+// unjournaled pieces), dials every holder through the peer's host with retries and backoff,
+// fetches over every link of its file — the ones it dialed and the ones that dialed us with a
+// valid ticket — with one fetch-connection actor per link and the scheduler actor, and is the
+// data plane: a piece block goes from the socket straight into the store once the picker says
+// it was wanted. It ends complete (the file renamed into place) or failed with a code and a
+// reason, never half-done at the destination; either way the links go on carrying what we
+// serve. Counters: bytes from each peer, pieces re-checked, strikes, bans.
 
 import { createActor, type Actor } from 'xstate';
-import { fromHex, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import type { KvStore, NetAddress, Timer, World } from '../world/world.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fetchConnectionMachine, type FetchConnectionIo } from '../actors/fetch-connection.js';
 import { schedulerMachine, type SchedulerContext, type SchedulerEvent, type SchedulerTimings } from '../actors/scheduler.js';
-import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
+import { DEFAULT_CONNECTION_TIMINGS, type ConnectionTimings } from '../actors/wire-events.js';
 import { Bitfield } from '../torrent/bitfield.js';
-import { CLIENT_VERSION } from '../torrent/wire-codec.js';
-import { PeerWire } from './peer-wire.js';
+import type { KeyObject } from 'node:crypto';
+import { PeerHost, type Fetcher } from './peer-host.js';
+import type { PeerLink } from './peer-link.js';
+import type { PeerWire } from './peer-wire.js';
 import { PiecePicker, type BlockRef } from '../actors/piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
 import { formatNetAddress } from '../world/net-address.js';
@@ -60,6 +63,12 @@ export interface DownloadOptions {
   /** The current access ticket (renewed by the caller while the download runs). */
   ticket: () => string;
   holders: readonly NetAddress[];
+  /**
+   * The peer's host: links to other peers go through it, so we fetch over the links of peers
+   * that dial us too, and serve over the links we dial. Without one the download has a host of
+   * its own that only dials and serves nothing.
+   */
+  host?: PeerHost;
   timings?: Partial<DownloadTimings>;
   log?: (line: string) => void;
   /** Hears the wire's conversation, a line per message that shapes it (golden traces). */
@@ -72,16 +81,25 @@ export type DownloadOutcome = { state: 'complete' } | { state: 'failed'; code: D
 
 type HolderState = 'idle' | 'connecting' | 'connected' | 'given-up' | 'banned';
 
+/** An address the tracker gave us, dialed with retries. */
 interface Holder {
   readonly key: string;
   readonly address: NetAddress;
   state: HolderState;
   attempts: number;
   lastReason: string | null;
-  wire: PeerWire | null;
-  actor: Actor<typeof fetchConnectionMachine> | null;
+  /** The peer it turned out to be (its handshake's peer id), once linked. */
+  peerId: string | null;
   retry: Timer | null;
-  /** Blocks accepted from it on the current connection (a connection that delivered resets the attempts). */
+}
+
+/** Our fetching from one peer, over its link. */
+interface FetchPeer {
+  /** The scheduler's name for it: its address as we see it and the port it listens on. */
+  readonly key: string;
+  readonly link: PeerLink;
+  readonly actor: Actor<typeof fetchConnectionMachine>;
+  /** Blocks accepted from it on this link (a link that delivered resets its holder's attempts). */
   delivered: boolean;
   /** Accepted since the last BLOCKS event: sent once per read from the socket. */
   batch: { bytes: number; completedPieces: number[]; cancels: Array<{ peer: string; block: BlockRef }> };
@@ -106,15 +124,18 @@ function printable(text: string): string {
   return clean.length > 200 ? `${clean.slice(0, 199)}…` : clean;
 }
 
-export class Download {
+export class Download implements Fetcher {
   readonly fileId: string;
   readonly done: Promise<DownloadOutcome>;
   private outcome: DownloadOutcome | null = null;
   private settle!: (outcome: DownloadOutcome) => void;
   private readonly holders = new Map<string, Holder>();
+  /** Our fetching, by peer key. */
+  private readonly peers = new Map<string, FetchPeer>();
+  /** Peers banned for this download, by peer id: no link of theirs is fetched over again. */
+  private readonly bannedPeerIds = new Set<string>();
   private readonly scheduler: Actor<typeof schedulerMachine>;
   private readonly timings: DownloadTimings;
-  private readonly infoHash: Uint8Array;
   private unavailableSinceMs: number | null = null;
   private watchdog: Timer | null = null;
   private wastedBytes = 0;
@@ -127,9 +148,11 @@ export class Download {
     private readonly options: DownloadOptions,
     readonly store: PieceStore,
     private readonly picker: PiecePicker,
+    private readonly host: PeerHost,
+    /** A host made for this download alone (closed with it). */
+    private readonly ownsHost: boolean,
   ) {
     this.fileId = options.meta.fileId;
-    this.infoHash = fromHex(options.meta.fileId, 20)!;
     this.timings = { ...DEFAULT_DOWNLOAD_TIMINGS, ...options.timings };
     this.startedAtMs = this.lastProgressAtMs = world.clock.nowMs();
     this.done = new Promise((resolve) => (this.settle = resolve));
@@ -143,7 +166,7 @@ export class Download {
           // Over the cap, wait for the disk; but if nothing is requested and nothing is being
           // written, the memory is held by pieces that cannot progress: begin others anyway.
           mayStartPieces: (nothingRequested) => store.bufferedBytes() < MAX_BUFFERED_BYTES || (nothingRequested() && !store.writesPending()),
-          request: (peer, blocks) => this.sendRequests(peer, blocks),
+          request: (peer, blocks) => this.wireOf(peer)?.sendRequests(blocks),
           cancel: (peer, block) => this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes }),
           setInterested: (peer, interested) => this.wireOf(peer)?.send({ type: interested ? 'interested' : 'not-interested' }),
           verify: (pieceIndex) => this.verify(pieceIndex),
@@ -166,10 +189,27 @@ export class Download {
       have: (i) => store.has(i),
       rng: world.rng,
     });
-    const download = new Download(world, options, store, picker);
+    const host =
+      options.host ??
+      (await PeerHost.start(world, {
+        listen: null,
+        peerId: options.peerId,
+        clusterPublicKey: null as KeyObject | null,
+        ...(options.trace ? { trace: options.trace } : {}),
+        ...(options.timings?.connection ? { timings: options.timings.connection } : {}),
+      }));
+    const download = new Download(world, options, store, picker, host, options.host === undefined);
     store.onWritten(() => download.toScheduler({ type: 'CAPACITY' }));
     download.begin();
     return download;
+  }
+
+  get pieceCount(): number {
+    return this.picker.pieceCount;
+  }
+
+  ticket(): string {
+    return this.options.ticket();
   }
 
   get state(): 'running' | DownloadOutcome['state'] {
@@ -201,18 +241,7 @@ export class Download {
     for (const address of addresses) {
       const key = formatNetAddress(address);
       if (this.holders.has(key) || this.outcome) continue;
-      const holder: Holder = {
-        key,
-        address,
-        state: 'idle',
-        attempts: 0,
-        lastReason: null,
-        wire: null,
-        actor: null,
-        retry: null,
-        delivered: false,
-        batch: { bytes: 0, completedPieces: [], cancels: [] },
-      };
+      const holder: Holder = { key, address, state: 'idle', attempts: 0, lastReason: null, peerId: null, retry: null };
       this.holders.set(key, holder);
       this.dial(holder);
     }
@@ -229,68 +258,70 @@ export class Download {
       // Everything was on disk already (a resume after the last piece).
       return;
     }
+    this.host.attach(this);
     this.addHolders(this.options.holders);
     if (this.holders.size === 0) void this.end({ state: 'failed', code: 'NO_SOURCES', message: 'no holder to fetch from' });
     this.armWatchdog();
   }
 
-
   private log(line: string): void {
     this.options.log?.(`download ${this.fileId.slice(0, 8)}: ${line}`);
   }
 
-  // ---- holders ----
+  // ---- holders and links ----
 
   private dial(holder: Holder): void {
     if (this.outcome || holder.state === 'banned' || holder.state === 'given-up') return;
     holder.state = 'connecting';
     holder.retry = null;
     this.connectAttempts++;
-    this.world.net.connect(holder.address, { timeoutMs: this.timings.connectTimeoutMs, reuseReadBuffer: true }).then(
-      (connection) => {
-        if (this.outcome || holder.state !== 'connecting') {
-          connection.destroy();
-          return;
-        }
-        const wire = new PeerWire(this.world, connection, { maxPieces: this.picker.pieceCount, reusedReadBuffer: true, ...(this.options.trace ? { trace: this.options.trace } : {}) });
-        holder.wire = wire;
-        holder.state = 'connected';
-        holder.delivered = false;
-        const actor = createActor(fetchConnectionMachine, {
-          clock: xstateClock(this.world.clock),
-          input: { timings: this.timings.connection, io: this.fetchIo(holder, wire) },
-        });
-        holder.actor = actor;
-        actor.start();
-        wire.attach({
-          message: (event) => {
-            if (actor.getSnapshot().status === 'active') actor.send(toActorEvent(event));
-          },
-          block: (pieceIndex, beginBytes, block) => this.onBlock(holder, pieceIndex, beginBytes, block),
-          readEnd: () => this.flushBlocks(holder),
-          closed: (reason) => {
-            if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSED', reason });
-          },
-        });
-        wire.sendHandshake({ infoHash: this.infoHash, peerId: this.options.peerId, extensions: true });
-        wire.sendExtendedHandshake({ m: {}, ticket: this.options.ticket(), v: CLIENT_VERSION });
-      },
-      (error: unknown) => this.linkEnded(holder, `CONNECT_FAILED: ${error instanceof Error ? error.message : String(error)}`),
-    );
+    this.host.connect(this.fileId, holder.address, (outcome) => {
+      if (holder.state !== 'connecting') return;
+      if (!outcome.ok) return this.holderLost(holder, outcome.reason);
+      holder.peerId = outcome.link.remotePeerId;
+      holder.state = 'connected';
+      this.linkReady(outcome.link);
+    }, this.timings.connectTimeoutMs);
   }
 
-  private fetchIo(holder: Holder, wire: PeerWire): FetchConnectionIo {
-    const peer = holder.key;
+  /** A link of our file (one we dialed, or one whose peer showed a valid ticket): we fetch over it. */
+  linkReady(link: PeerLink): void {
+    if (this.outcome || link.fetch !== null || link.closed || this.bannedPeerIds.has(link.remotePeerId)) return;
+    const key = link.peerKey;
+    if (this.peers.has(key)) return; // that address is being fetched from over another link already
+    const actor = createActor(fetchConnectionMachine, { clock: xstateClock(this.world.clock), input: { timings: this.timings.connection, io: this.fetchIo(key, link) } });
+    const peer: FetchPeer = { key, link, actor, delivered: false, batch: { bytes: 0, completedPieces: [], cancels: [] } };
+    this.peers.set(key, peer);
+    for (const holder of this.holders.values()) {
+      if (holder.peerId === link.remotePeerId && holder.state === 'idle') {
+        holder.retry?.cancel();
+        holder.state = 'connected';
+      }
+    }
+    link.fetch = {
+      message: (event) => {
+        if (actor.getSnapshot().status === 'active') actor.send(event);
+      },
+      block: (pieceIndex, beginBytes, block) => this.onBlock(peer, pieceIndex, beginBytes, block),
+      readEnd: () => this.flushBlocks(peer),
+      closed: (reason) => {
+        if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSED', reason });
+      },
+    };
+    actor.start();
+    if (!link.ticketSent) {
+      link.ticketSent = true;
+      link.wire.sendExtendedHandshake({ m: {}, ticket: this.options.ticket() });
+    }
+  }
+
+  private fetchIo(peer: string, link: PeerLink): FetchConnectionIo {
+    const { wire } = link;
     return {
       nowMs: () => this.world.clock.nowMs(),
       lastReceivedAtMs: () => wire.lastReceivedAtMs,
       lastSentAtMs: () => wire.lastSentAtMs,
       sendKeepAlive: () => wire.send({ type: 'keep-alive' }),
-      checkHandshake: (infoHash, peerId) => {
-        if (toHex(infoHash) !== this.fileId) return 'PROTOCOL: handshake for another file';
-        if (toHex(peerId) === toHex(this.options.peerId)) return 'SELF: connected to ourselves';
-        return null;
-      },
       bitfieldError: (bytes) => {
         const bitfield = Bitfield.fromBytes(this.picker.pieceCount, bytes);
         return typeof bitfield === 'string' ? bitfield : null;
@@ -299,27 +330,39 @@ export class Download {
       have: (pieceIndex) => this.toScheduler({ type: 'PEER_HAVE', peer, pieceIndex }),
       choked: () => this.toScheduler({ type: 'PEER_CHOKED', peer }),
       unchoked: () => this.toScheduler({ type: 'PEER_UNCHOKED', peer }),
-      close: (reason) => {
-        wire.close(reason ?? 'closed');
-        this.linkEnded(holder, reason ?? 'CLOSED: the holder closed the connection');
+      close: (reason, fatal) => {
+        const fetched = this.peers.get(peer);
+        if (fetched?.link !== link) return;
+        this.peers.delete(peer);
+        const why = reason ?? 'CLOSED: the peer closed the link';
+        if (fatal) link.close(why);
+        else link.endFetch(why);
+        this.toScheduler({ type: 'PEER_GONE', peer });
+        for (const holder of this.holders.values()) {
+          if (holder.peerId === link.remotePeerId && holder.state === 'connected') this.holderLost(holder, why, fetched.delivered);
+        }
+        this.checkSources();
       },
     };
   }
 
-  private linkEnded(holder: Holder, rawReason: string): void {
+  /** A holder's link went (or never came): dial again after a backoff, or give it up. */
+  private holderLost(holder: Holder, rawReason: string, delivered = false): void {
     if (holder.state !== 'connected' && holder.state !== 'connecting') return;
     const reason = printable(rawReason);
-    const wasConnected = holder.wire !== null;
-    holder.wire = null;
-    holder.actor = null;
     holder.lastReason = reason;
-    if (wasConnected) this.toScheduler({ type: 'PEER_GONE', peer: holder.key });
-    if (this.outcome) return;
-    if (this.scheduler.getSnapshot().context.banned.has(holder.key)) {
+    if (this.outcome) {
+      holder.state = 'idle';
+      return;
+    }
+    if (holder.peerId !== null && this.bannedPeerIds.has(holder.peerId)) {
       holder.state = 'banned';
+    } else if (reason === 'DUPLICATE') {
+      // Another link to the same peer survived: it carries this holder; look again soon.
+      holder.state = 'idle';
+      holder.retry = this.world.clock.setTimer(this.timings.retryBaseMs, () => this.dial(holder));
     } else {
-      holder.attempts = holder.delivered ? 1 : holder.attempts + 1;
-      holder.delivered = false;
+      holder.attempts = delivered ? 1 : holder.attempts + 1;
       if (holder.attempts >= this.timings.maxAttempts) {
         holder.state = 'given-up';
         this.log(`gave up ${holder.key} after ${holder.attempts} attempts: ${reason}`);
@@ -338,44 +381,46 @@ export class Download {
   }
 
   private wireOf(peer: string): PeerWire | null {
-    return this.holders.get(peer)?.wire ?? null;
+    return this.peers.get(peer)?.link.wire ?? null;
   }
 
   private ban(peer: string, reason: string): void {
-    const holder = this.holders.get(peer);
+    const fetched = this.peers.get(peer);
     this.log(`${peer} ${reason}`);
-    if (!holder) return;
-    holder.wire?.close(reason);
-    holder.state = 'banned';
-    holder.lastReason = reason;
+    if (!fetched) return;
+    this.bannedPeerIds.add(fetched.link.remotePeerId);
+    for (const holder of this.holders.values()) {
+      if (holder.peerId === fetched.link.remotePeerId) {
+        holder.retry?.cancel();
+        holder.state = 'banned';
+        holder.lastReason = reason;
+      }
+    }
+    fetched.link.close(reason);
     this.checkSources();
   }
 
   // ---- data plane ----
 
-  private sendRequests(peer: string, blocks: readonly BlockRef[]): void {
-    this.wireOf(peer)?.sendRequests(blocks);
-  }
-
-  private onBlock(holder: Holder, pieceIndex: number, beginBytes: number, block: Uint8Array): void {
-    const verdict = this.picker.onBlock(holder.key, pieceIndex, beginBytes, block.length);
+  private onBlock(peer: FetchPeer, pieceIndex: number, beginBytes: number, block: Uint8Array): void {
+    const verdict = this.picker.onBlock(peer.key, pieceIndex, beginBytes, block.length);
     if (!verdict.accepted) {
       this.wastedBytes += block.length;
       return;
     }
     this.store.writeBlock(pieceIndex, beginBytes, block);
-    holder.delivered = true;
-    holder.batch.bytes += block.length;
-    if (verdict.pieceComplete) holder.batch.completedPieces.push(pieceIndex);
-    if (verdict.cancels.length > 0) holder.batch.cancels.push(...verdict.cancels);
+    peer.delivered = true;
+    peer.batch.bytes += block.length;
+    if (verdict.pieceComplete) peer.batch.completedPieces.push(pieceIndex);
+    if (verdict.cancels.length > 0) peer.batch.cancels.push(...verdict.cancels);
   }
 
-  private flushBlocks(holder: Holder): void {
-    const { batch } = holder;
+  private flushBlocks(peer: FetchPeer): void {
+    const { batch } = peer;
     if (batch.bytes === 0) return;
     this.lastProgressAtMs = this.world.clock.nowMs();
-    holder.batch = { bytes: 0, completedPieces: [], cancels: [] };
-    this.toScheduler({ type: 'BLOCKS', peer: holder.key, ...batch });
+    peer.batch = { bytes: 0, completedPieces: [], cancels: [] };
+    this.toScheduler({ type: 'BLOCKS', peer: peer.key, ...batch });
   }
 
   private verify(pieceIndex: number): void {
@@ -395,7 +440,7 @@ export class Download {
   private checkSources(): void {
     if (this.outcome) return;
     const live = [...this.holders.values()].filter((h) => h.state !== 'given-up' && h.state !== 'banned');
-    if (live.length === 0) {
+    if (live.length === 0 && this.peers.size === 0) {
       void this.end({ state: 'failed', code: 'NO_SOURCES', message: `no holder left to fetch from (${this.describeHolders()})` });
       return;
     }
@@ -404,7 +449,8 @@ export class Download {
       void this.end({ state: 'failed', code: 'STALLED', message: `no block arrived for ${this.timings.stallTimeoutMs} ms (${this.describeHolders()})` });
       return;
     }
-    const settled = live.every((h) => h.state === 'connected' && h.actor?.getSnapshot().value === 'active');
+    const fetching = (h: Holder): boolean => [...this.peers.values()].some((p) => p.link.remotePeerId === h.peerId && p.actor.getSnapshot().value === 'active');
+    const settled = live.every((h) => h.state === 'connected' && fetching(h));
     const unavailable = settled ? this.picker.unavailablePieces().length : 0;
     if (unavailable === 0) {
       this.unavailableSinceMs = null;
@@ -422,7 +468,8 @@ export class Download {
     return [...this.holders.values()]
       .map((h) => {
         if (h.state === 'connected') {
-          const pipeline = pipelines.get(h.key);
+          const peer = [...this.peers.values()].find((p) => p.link.remotePeerId === h.peerId);
+          const pipeline = peer === undefined ? undefined : pipelines.get(peer.key);
           return `${h.key}: ${pipeline === undefined ? 'connecting' : pipeline.unchoked ? 'unchoked' : 'choked'}`;
         }
         return `${h.key}: ${h.state === 'given-up' ? 'gave up' : h.state}${h.lastReason === null ? '' : `: ${h.lastReason}`}`;
@@ -440,7 +487,7 @@ export class Download {
   private async complete(): Promise<void> {
     if (this.outcome) return;
     this.outcome = { state: 'complete' };
-    this.closeLinks('COMPLETE');
+    this.stopFetching('COMPLETE');
     try {
       const finished = await this.store.finish();
       if (finished !== 'complete') this.outcome = { state: 'failed', code: 'DISK_ERROR', message: finished.message };
@@ -454,6 +501,7 @@ export class Download {
 
   /** Ends serving from the store (after completion it serves the finished file). */
   async close(): Promise<void> {
+    if (this.ownsHost) await this.host.close();
     await this.store.close();
   }
 
@@ -462,16 +510,18 @@ export class Download {
     this.outcome = outcome;
     this.log(`failed ${outcome.code}: ${outcome.message}`);
     this.toScheduler({ type: 'FAIL', reason: outcome.message });
-    this.closeLinks(outcome.code);
+    this.stopFetching(outcome.code);
     await this.store.close().catch(() => undefined); // the outcome stands whatever the close says
     this.settle(outcome);
   }
 
-  private closeLinks(reason: string): void {
+  /** Our fetching ends on every link; a link stays where we serve the other side. */
+  private stopFetching(reason: string): void {
     this.watchdog?.cancel();
-    for (const holder of this.holders.values()) {
-      holder.retry?.cancel();
-      holder.wire?.close(reason);
+    this.host.detach(this.fileId, this);
+    for (const holder of this.holders.values()) holder.retry?.cancel();
+    for (const peer of [...this.peers.values()]) {
+      if (peer.actor.getSnapshot().status === 'active') peer.actor.send({ type: 'STOP', reason });
     }
   }
 }

@@ -1,21 +1,25 @@
-// Why this file exists: the serving half of a peer (DESIGN.md §5 "upload"). It listens for
-// downloaders, reads each one's handshake to find which shared file it wants, runs a
-// serve-connection actor per downloader (ticket first, nothing of the file before), one upload
-// choker for all of them, and an upload queue per connection that reads verified blocks and
-// writes them with the socket's backpressure. Complete files and partial downloads are served
-// alike; a piece becomes servable the moment the store has verified and synced it.
+// Why this file exists: a peer's connections to other peers (DESIGN.md §5). It listens, dials
+// for its downloads, and turns each connection into a link once both handshakes are through:
+// one link per peer and file (when both dial at once, the connection dialed by the lower peer
+// id survives), each carrying both directions. It serves the files it shares over any link —
+// nothing of a file before the other side's ticket is verified, then a serve-connection actor
+// per link, one upload choker for all of them, and an upload queue per link that reads
+// verified blocks and writes them with the socket's backpressure — and hands links to the
+// download of their file, which fetches over them too. Complete files and partial downloads
+// are served alike; a piece becomes servable the moment the store has verified and synced it.
 
 import type { KeyObject } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import { fromHex, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { verifyTicket } from '../torrent/ticket.js';
-import { CLIENT_VERSION } from '../torrent/wire-codec.js';
+import { CLIENT_VERSION, decodeExtendedHandshake, WireError, type ExtendedHandshake } from '../torrent/wire-codec.js';
 import type { Listener, NetAddress, World } from '../world/world.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { serveConnectionMachine, type ServeConnectionEvent, type ServeConnectionIo } from '../actors/serve-connection.js';
 import { uploadChokerMachine } from '../actors/upload-choker.js';
-import { DEFAULT_CONNECTION_TIMINGS, toActorEvent, type ConnectionTimings } from '../actors/wire-events.js';
+import { DEFAULT_CONNECTION_TIMINGS, type ConnectionTimings, type WireActorEvent } from '../actors/wire-events.js';
+import { PeerLink } from './peer-link.js';
 import { PeerWire } from './peer-wire.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
@@ -27,12 +31,26 @@ export interface Share {
   source: PieceSource;
 }
 
+/** What a download offers the host: its ticket, and a hand for the links of its file. */
+export interface Fetcher {
+  readonly fileId: string;
+  readonly pieceCount: number;
+  /** Our current access ticket for the file. */
+  ticket(): string;
+  /** A link of the file that the download may fetch over (one that dialed us has shown a valid ticket). */
+  linkReady(link: PeerLink): void;
+}
+
 export interface PeerHostOptions {
-  listen: NetAddress;
+  /** Where to accept connections; null for a host that only dials (it serves over the links it dialed). */
+  listen: NetAddress | null;
   peerId: Uint8Array;
-  /** The tracker cluster's ticket-signing public key. */
-  clusterPublicKey: KeyObject;
+  /** The tracker cluster's ticket-signing public key; null for a host that serves nothing. */
+  clusterPublicKey: KeyObject | null;
+  /** The port others dial us at, when it is not the one we listen on (a forwarded port). */
+  announcePort?: number;
   timings?: Partial<ConnectionTimings>;
+  connectTimeoutMs?: number;
   uploadSlots?: number;
   /** Upload limit over all connections, bytes per second. */
   maxUploadBytesPerSecond?: number;
@@ -46,40 +64,49 @@ export interface PeerHostOptions {
 export interface PeerHostCounters {
   bytesUploaded: number;
   connectionsAccepted: number;
+  /** Links closed because another link to the same peer and file survived. */
+  duplicateLinks: number;
   /** Refusals by code (TICKET_EXPIRED, UNKNOWN_FILE, …). */
   refusals: Record<string, number>;
 }
 
-/** A refused or closed connection's actor has stopped; late wire events have nowhere to go. */
-function sendIfRunning(served: Served, event: ServeConnectionEvent): void {
-  if (served.actor?.getSnapshot().status === 'active') served.actor.send(event);
-}
+export type ConnectOutcome = { ok: true; link: PeerLink } | { ok: false; reason: string };
 
-/** How long a refused downloader has to read the refusal before its connection is cut. */
-const REFUSAL_GRACE_MS = 5_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 interface Served {
-  readonly key: string;
-  readonly wire: PeerWire;
+  readonly link: PeerLink;
   actor: Actor<typeof serveConnectionMachine> | null;
   queue: UploadQueue | null;
   unsubscribe: () => void;
 }
 
+/** A refused or closed connection's actor has stopped; late events have nowhere to go. */
+function sendIfRunning(served: Served, event: ServeConnectionEvent): void {
+  if (served.actor?.getSnapshot().status === 'active') served.actor.send(event);
+}
+
 export class PeerHost {
-  readonly counters: PeerHostCounters = { bytesUploaded: 0, connectionsAccepted: 0, refusals: {} };
+  readonly counters: PeerHostCounters = { bytesUploaded: 0, connectionsAccepted: 0, duplicateLinks: 0, refusals: {} };
   private readonly shares = new Map<string, Share>();
+  private readonly fetchers = new Map<string, Fetcher>();
+  /** Open links by `fileId/remote peer id`. */
+  private readonly links = new Map<string, PeerLink>();
   private readonly served = new Map<string, Served>();
+  /** Connections whose handshakes are not through yet (closed by a timer, or at shutdown). */
+  private readonly arriving = new Set<PeerWire>();
   private readonly choker: Actor<typeof uploadChokerMachine>;
   private readonly timings: ConnectionTimings;
   private readonly limiter: RateLimiter | undefined;
+  private readonly peerIdHex: string;
   private listener: Listener | null = null;
-  private nextConnectionId = 1;
+  private nextLinkId = 1;
 
   private constructor(
     private readonly world: World,
     private readonly options: PeerHostOptions,
   ) {
+    this.peerIdHex = toHex(options.peerId);
     this.timings = { ...DEFAULT_CONNECTION_TIMINGS, ...options.timings };
     this.limiter = options.maxUploadBytesPerSecond === undefined ? undefined : new RateLimiter(world.clock, options.maxUploadBytesPerSecond);
     this.choker = createActor(uploadChokerMachine, {
@@ -91,7 +118,7 @@ export class PeerHost {
             const served = this.served.get(key);
             if (served) sendIfRunning(served, { type: choked ? 'CHOKE_PEER' : 'UNCHOKE_PEER' });
           },
-          uploadedBytes: (key) => this.served.get(key)?.wire.bytesSent ?? 0,
+          uploadedBytes: (key) => this.served.get(key)?.link.wire.bytesSent ?? 0,
           randomInt: (bound) => world.rng.int(bound),
         },
       },
@@ -100,13 +127,24 @@ export class PeerHost {
 
   static async start(world: World, options: PeerHostOptions): Promise<PeerHost> {
     const host = new PeerHost(world, options);
-    try {
-      host.listener = await world.net.listen(options.listen, (connection) => host.accept(new PeerWire(world, connection, { maxPieces: 1 << 17, ...(options.trace ? { trace: options.trace } : {}) })));
-    } catch (error) {
-      host.choker.stop(); // its timers would keep the process alive
-      throw error;
+    if (options.listen !== null) {
+      try {
+        await host.listen(options.listen);
+      } catch (error) {
+        host.choker.stop(); // its timers would keep the process alive
+        throw error;
+      }
     }
     return host;
+  }
+
+  /** Starts accepting connections (once). */
+  async listen(address: NetAddress): Promise<void> {
+    if (this.listener) throw new Error('the peer host listens already');
+    this.listener = await this.world.net.listen(address, (connection) => {
+      this.counters.connectionsAccepted++;
+      this.handshake(new PeerWire(this.world, connection, { maxPieces: 1 << 17, ...this.traceOption() }), null);
+    });
   }
 
   get address(): NetAddress {
@@ -114,22 +152,31 @@ export class PeerHost {
     return this.listener.address;
   }
 
+  get listening(): boolean {
+    return this.listener !== null;
+  }
+
   share(share: Share): void {
     this.shares.set(share.meta.fileId, share);
   }
 
   /**
-   * Stops serving a file: its connections are closed. Returns what was served, for its owner
-   * to close (a CompleteFile) or keep (a download's store).
+   * Stops serving a file: our serving ends on its links (links we also fetch over stay). Returns
+   * what was served, for its owner to close (a CompleteFile) or keep (a download's store).
    */
   unshare(fileId: string): PieceSource | undefined {
     const share = this.shares.get(fileId);
     this.shares.delete(fileId);
-    for (const served of this.served.values()) if (served.key.startsWith(`${fileId}/`)) served.wire.close('UNSHARED');
+    for (const served of [...this.served.values()]) {
+      if (served.link.fileId !== fileId) continue;
+      this.forget(served);
+      served.actor?.stop();
+      served.link.endServe('UNSHARED');
+    }
     return share?.source;
   }
 
-  /** Stops serving everything (logout): every downloader's connection is closed. */
+  /** Stops serving everything (logout). */
   unshareAll(): PieceSource[] {
     return [...this.shares.keys()].flatMap((fileId) => this.unshare(fileId) ?? []);
   }
@@ -142,12 +189,47 @@ export class PeerHost {
     return this.shares.has(fileId);
   }
 
+  /** A download of `fetcher.fileId` fetches over the links of its file, from now on. */
+  attach(fetcher: Fetcher): void {
+    this.fetchers.set(fetcher.fileId, fetcher);
+  }
+
+  detach(fileId: string, fetcher: Fetcher): void {
+    if (this.fetchers.get(fileId) === fetcher) this.fetchers.delete(fileId);
+  }
+
+  /**
+   * Dials a holder of an attached download's file. `done` hears, once, the link to that peer
+   * when the handshakes are through — this connection's, or the one that already links us (one
+   * link per peer and file) — or why there is none. It is called in the same turn as the link
+   * comes up, so the download is on it before any message after the handshakes is read.
+   */
+  connect(fileId: string, address: NetAddress, done: (outcome: ConnectOutcome) => void, timeoutMs?: number): void {
+    const fetcher = this.fetchers.get(fileId);
+    if (!fetcher) return done({ ok: false, reason: 'STOPPED: no download of that file' });
+    this.world.net.connect(address, { timeoutMs: timeoutMs ?? this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, reuseReadBuffer: true }).then(
+      (connection) => {
+        if (this.fetchers.get(fileId) !== fetcher) {
+          connection.destroy();
+          return done({ ok: false, reason: 'STOPPED: the download ended' });
+        }
+        const wire = new PeerWire(this.world, connection, { maxPieces: fetcher.pieceCount, reusedReadBuffer: true, ...this.traceOption() });
+        this.handshake(wire, { fileId, resolve: done });
+      },
+      (error: unknown) => done({ ok: false, reason: `CONNECT_FAILED: ${error instanceof Error ? error.message : String(error)}` }),
+    );
+  }
+
   async close(): Promise<void> {
     await this.listener?.close();
     this.listener = null;
-    for (const served of [...this.served.values()]) served.wire.close('SHUTDOWN');
+    for (const link of [...this.links.values()]) link.close('SHUTDOWN');
     for (const wire of [...this.arriving]) wire.close('SHUTDOWN');
     this.choker.stop();
+  }
+
+  private traceOption(): { trace?: (line: string) => void } {
+    return this.options.trace ? { trace: this.options.trace } : {};
   }
 
   private log(line: string): void {
@@ -158,49 +240,154 @@ export class PeerHost {
     this.counters.refusals[code] = (this.counters.refusals[code] ?? 0) + 1;
   }
 
-  /** The first event must be a handshake for a file we share; then the serve actor takes over. */
-  /** Connections whose handshake has not arrived yet (closed by a timer, or at shutdown). */
-  private readonly arriving = new Set<PeerWire>();
+  /** Our extension handshake: the port others dial us at, and our ticket when we fetch the file. */
+  private extendedHandshake(ticket: string | null): ExtendedHandshake {
+    const port = this.options.announcePort ?? this.listener?.address.port;
+    return { m: {}, v: CLIENT_VERSION, ...(port === undefined || port === 0 ? {} : { p: port }), ...(ticket === null ? {} : { ticket }) };
+  }
 
-  private accept(wire: PeerWire): void {
-    this.counters.connectionsAccepted++;
-    let served: Served | null = null;
+  /**
+   * Both handshakes, then the link. The dialer sends its handshake and its extension handshake
+   * (with its ticket) at once; the other side answers once it knows the file is one it shares or
+   * fetches. The link exists when each side has the other's extension handshake.
+   */
+  private handshake(wire: PeerWire, dialed: { fileId: string; resolve: (outcome: ConnectOutcome) => void } | null): void {
+    let settled = false;
+    // The dialer hears one outcome, whatever happens after (a timeout, then the close).
+    const dial = dialed && {
+      fileId: dialed.fileId,
+      resolve: (outcome: ConnectOutcome): void => {
+        if (settled) return;
+        settled = true;
+        dialed.resolve(outcome);
+      },
+    };
     this.arriving.add(wire);
-    const deadline = this.world.clock.setTimer(this.timings.handshakeTimeoutMs, () => {
-      if (served === null) wire.close('HANDSHAKE_TIMEOUT');
-    });
+    let link: PeerLink | null = null;
+    let fileId = dial?.fileId ?? null;
+    let remotePeerId: string | null = null;
+    const fail = (reason: string): void => {
+      wire.close(reason);
+      dial?.resolve({ ok: false, reason });
+    };
+    const deadline = this.world.clock.setTimer(this.timings.handshakeTimeoutMs, () => fail('HANDSHAKE_TIMEOUT'));
     wire.attach({
       message: (event) => {
-        if (served) {
-          sendIfRunning(served, toActorEvent(event));
+        if (link) return link.message(event);
+        if (remotePeerId === null) {
+          if (event.type !== 'handshake') return fail('PROTOCOL: no handshake');
+          const wanted = toHex(event.infoHash);
+          if (dial && wanted !== dial.fileId) return fail('PROTOCOL: handshake for another file');
+          if (!dial && !this.shares.has(wanted) && !this.fetchers.has(wanted)) {
+            this.log(`refused ${wire.remoteKey} UNKNOWN_FILE: ${wanted}`);
+            this.refused('UNKNOWN_FILE');
+            return fail('UNKNOWN_FILE');
+          }
+          if (toHex(event.peerId) === this.peerIdHex) return fail('SELF: connected to ourselves');
+          fileId = wanted;
+          remotePeerId = toHex(event.peerId);
+          // One that dialed us shows its ticket before we show ours.
+          if (!dial) this.sendHandshakes(wire, wanted, null);
           return;
+        }
+        if (event.type !== 'extended' || event.extId !== 0) return fail('PROTOCOL: no extension handshake');
+        let handshake: ExtendedHandshake;
+        try {
+          handshake = decodeExtendedHandshake(event.payload);
+        } catch (error) {
+          if (error instanceof WireError) return fail(`PROTOCOL: ${error.message}`);
+          throw error;
         }
         deadline.cancel();
         this.arriving.delete(wire);
-        if (event.type !== 'handshake') return wire.close('PROTOCOL: no handshake');
-        const share = this.shares.get(toHex(event.infoHash));
-        if (!share) {
-          this.log(`refused ${wire.remoteKey} UNKNOWN_FILE: ${toHex(event.infoHash)}`);
-          this.refused('UNKNOWN_FILE');
-          return wire.close('UNKNOWN_FILE');
-        }
-        served = this.admitHandshake(wire, share, event.peerId);
+        link = this.linkUp(wire, fileId!, remotePeerId, dial, handshake.p ?? null);
+        if (!link) return;
+        // One that dialed us wants the file: without a ticket there is nothing to do for it.
+        if (!dial && handshake.ticket === undefined) return this.refuse(link, 'TICKET_MISSING', 'no ticket in the extension handshake');
+        this.extended(link, { type: 'EXTENDED', extId: 0, payload: event.payload });
       },
-      block: () => wire.close('PROTOCOL: a downloader sent a piece'),
+      block: (pieceIndex, beginBytes, block) => (link ? link.block(pieceIndex, beginBytes, block) : fail('PROTOCOL: a block before the handshakes')),
+      readEnd: () => link?.readEnd(),
       closed: (reason) => {
         deadline.cancel();
         this.arriving.delete(wire);
-        if (served) sendIfRunning(served, { type: 'CLOSED', reason });
+        if (link) link.wireClosed(reason);
+        else dial?.resolve({ ok: false, reason: reason ?? 'CLOSED: the peer closed before the handshakes' });
       },
-      drain: () => served?.queue?.drained(),
+      drain: () => link?.drain(),
     });
+    if (dial) this.sendHandshakes(wire, dial.fileId, this.fetchers.get(dial.fileId)?.ticket() ?? null);
   }
 
-  private admitHandshake(wire: PeerWire, share: Share, peerId: Uint8Array): Served {
-    const key = `${share.meta.fileId}/${this.nextConnectionId++}/${wire.remoteKey}`;
-    const served: Served = { key, wire, actor: null, queue: null, unsubscribe: () => {} };
-    this.served.set(key, served);
-    wire.sendHandshake({ infoHash: fromHex(share.meta.fileId, 20)!, peerId: this.options.peerId, extensions: true });
+  private sendHandshakes(wire: PeerWire, fileId: string, ticket: string | null): void {
+    wire.sendHandshake({ infoHash: fromHex(fileId, 20)!, peerId: this.options.peerId, extensions: true });
+    wire.sendExtendedHandshake(this.extendedHandshake(ticket));
+  }
+
+  /**
+   * The handshakes are through: a link, unless one to the same peer for the same file survives
+   * it. Of two, the one dialed by the lower peer id survives, so both ends keep the same one.
+   */
+  private linkUp(wire: PeerWire, fileId: string, remotePeerId: string, dial: { resolve: (outcome: ConnectOutcome) => void } | null, remoteListenPort: number | null): PeerLink | null {
+    const link = new PeerLink(
+      this.world,
+      `${fileId}/${this.nextLinkId++}/${wire.remoteKey}`,
+      wire,
+      fileId,
+      remotePeerId,
+      dial !== null,
+      remoteListenPort,
+      (l, event) => this.extended(l, event),
+      (l) => {
+        if (this.links.get(`${l.fileId}/${l.remotePeerId}`) === l) this.links.delete(`${l.fileId}/${l.remotePeerId}`);
+      },
+    );
+    link.ticketSent = dial !== null && this.fetchers.has(fileId);
+    const key = `${fileId}/${remotePeerId}`;
+    const existing = this.links.get(key);
+    if (existing && !existing.closed) {
+      const dialer = (l: PeerLink): string => (l.dialedByUs ? this.peerIdHex : l.remotePeerId);
+      this.counters.duplicateLinks++;
+      // The same dialer twice (a redial while the old link lingers): the newer one.
+      if (dialer(existing) !== dialer(link) && dialer(existing) < dialer(link)) {
+        link.close('DUPLICATE');
+        dial?.resolve({ ok: true, link: existing });
+        return null;
+      }
+      existing.close('DUPLICATE');
+    }
+    this.links.set(key, link);
+    dial?.resolve({ ok: true, link });
+    return link;
+  }
+
+  /** An extension handshake on a link: a ticket begins our serving; a refusal or a port is noted. */
+  private extended(link: PeerLink, event: Extract<WireActorEvent, { type: 'EXTENDED' }>): void {
+    let handshake: ExtendedHandshake;
+    try {
+      handshake = decodeExtendedHandshake(event.payload);
+    } catch (error) {
+      if (error instanceof WireError) return link.close(`PROTOCOL: ${error.message}`);
+      throw error;
+    }
+    if (handshake.p !== undefined) link.remoteListenPort = handshake.p;
+    link.fetch?.message(event);
+    if (handshake.ticket === undefined) return;
+    const served = this.served.get(link.id);
+    if (served) return sendIfRunning(served, event); // a renewed ticket
+    const share = this.shares.get(link.fileId);
+    if (!share || this.options.clusterPublicKey === null) {
+      // We fetch over this link but serve nothing of the file: said at once, so they stop waiting.
+      link.wire.sendExtendedHandshake({ m: {}, refused: 'NOT_SHARED' });
+      return;
+    }
+    this.serveOn(link, share, this.options.clusterPublicKey).actor?.send(event);
+  }
+
+  private serveOn(link: PeerLink, share: Share, clusterPublicKey: KeyObject): Served {
+    const { wire } = link;
+    const served: Served = { link, actor: null, queue: null, unsubscribe: () => {} };
+    this.served.set(link.id, served);
     served.queue = new UploadQueue(share.source, wire, (bytes) => (this.counters.bytesUploaded += bytes), this.options.tamperForTests, this.limiter);
     const io: ServeConnectionIo = {
       nowMs: () => this.world.clock.nowMs(),
@@ -210,21 +397,18 @@ export class PeerHost {
       checkTicket: (ticket) =>
         ticket === undefined
           ? { ok: false, code: 'TICKET_MISSING', message: 'no ticket in the extension handshake' }
-          : verifyTicket(ticket, this.options.clusterPublicKey, { nowMs: this.world.clock.nowMs(), fileId: share.meta.fileId, peerId: toHex(peerId), group: share.group }),
+          : verifyTicket(ticket, clusterPublicKey, { nowMs: this.world.clock.nowMs(), fileId: share.meta.fileId, peerId: link.remotePeerId, group: share.group }),
       admit: () => {
-        wire.sendExtendedHandshake({ m: {}, v: CLIENT_VERSION });
         wire.send({ type: 'bitfield', bitfield: share.source.bitfield() });
         served.unsubscribe = share.source.onVerified((pieceIndex) => sendIfRunning(served, { type: 'PIECE_AVAILABLE', pieceIndex }));
+        // They showed a valid ticket: a download of ours may fetch from them too.
+        if (link.fetch === null) this.fetchers.get(link.fileId)?.linkReady(link);
       },
       refuse: (code, message) => {
-        this.log(`refused ${wire.remoteKey} ${code}: ${message}`);
-        this.refused(code);
-        wire.sendExtendedHandshake({ m: {}, refused: code });
-        wire.end(`REFUSED ${code}`);
-        // A downloader that never closes its side is cut off after a grace period.
-        this.world.clock.setTimer(REFUSAL_GRACE_MS, () => wire.close(`REFUSED ${code}`));
+        this.forget(served);
+        this.refuse(link, code, message);
       },
-      interested: (isInterested) => this.choker.send({ type: isInterested ? 'INTERESTED' : 'NOT_INTERESTED', peerKey: key }),
+      interested: (isInterested) => this.choker.send({ type: isInterested ? 'INTERESTED' : 'NOT_INTERESTED', peerKey: link.id }),
       sendChoke: () => wire.send({ type: 'choke' }),
       sendUnchoke: () => wire.send({ type: 'unchoke' }),
       sendHave: (pieceIndex) => wire.send({ type: 'have', index: pieceIndex }),
@@ -232,9 +416,14 @@ export class PeerHost {
       cancelRequest: (pieceIndex, beginBytes, lengthBytes) => served.queue?.cancel(pieceIndex, beginBytes, lengthBytes),
       dropRequests: () => served.queue?.clear(),
       close: (reason) => {
-        wire.close(reason ?? 'closed');
         this.forget(served);
+        if (reason !== null && !link.closed) link.close(reason);
       },
+    };
+    link.serve = {
+      message: (event) => sendIfRunning(served, event),
+      drain: () => served.queue?.drained(),
+      closed: (reason) => sendIfRunning(served, { type: 'CLOSED', reason }),
     };
     served.actor = createActor(serveConnectionMachine, { clock: xstateClock(this.world.clock), input: { io, timings: this.timings } });
     served.actor.subscribe({ complete: () => this.forget(served) });
@@ -242,10 +431,18 @@ export class PeerHost {
     return served;
   }
 
+  /** Tells the other side why we do not serve it (logged and counted); the link goes unless we fetch over it. */
+  private refuse(link: PeerLink, code: string, message: string): void {
+    this.log(`refused ${link.wire.remoteKey} ${code}: ${message}`);
+    this.refused(code);
+    link.wire.sendExtendedHandshake({ m: {}, refused: code });
+    link.endServe(`REFUSED ${code}`);
+  }
+
   private forget(served: Served): void {
-    if (!this.served.delete(served.key)) return;
+    if (!this.served.delete(served.link.id)) return;
     served.unsubscribe();
     served.queue?.clear();
-    this.choker.send({ type: 'GONE', peerKey: served.key });
+    this.choker.send({ type: 'GONE', peerKey: served.link.id });
   }
 }

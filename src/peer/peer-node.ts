@@ -167,6 +167,7 @@ export class PeerNode {
     const peerId = world.rng.bytes(20);
     const host = await startHost(world, options, {
       peerId,
+      ...(options.announcePort === undefined ? {} : { announcePort: options.announcePort }),
       clusterPublicKey: options.clusterPublicKey,
       ...(options.maxUploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadBytesPerSecond }),
       ...(options.log ? { log: options.log } : {}),
@@ -377,6 +378,7 @@ export class PeerNode {
       peerId: this.peerId,
       ticket: () => this.ticketCache.get(`${group}/${meta.fileId}`)?.ticket ?? ticket.ticket,
       holders: detail.holders.map((h) => parseNetAddress(h.address)),
+      host: this.host,
       ...(this.options.log ? { log: this.options.log } : {}),
       ...(this.options.wireTrace ? { trace: this.options.wireTrace } : {}),
     });

@@ -5,7 +5,7 @@
 // trace hook it also tells, per connection, the messages that shape a conversation (handshakes,
 // bitfields, chokes and interest; not the bulk of requests and blocks), for golden traces.
 
-import type { Connection, NetError, World } from '../world/world.js';
+import type { Connection, NetAddress, NetError, World } from '../world/world.js';
 import { toHex } from '../torrent/bytes.js';
 import { decodeExtendedHandshake, encodeExtendedHandshake, encodeHandshake, encodeMessage, encodePieceHeader, encodeRequests, WireDecoder, WireError } from '../torrent/wire-codec.js';
 import type { ExtendedHandshake, HandshakeInit, WireEvent, WireMessage } from '../torrent/wire-codec.js';
@@ -63,6 +63,7 @@ function traceOf(message: WireEvent): string | null {
 }
 
 export class PeerWire {
+  readonly remote: NetAddress;
   readonly remoteKey: string;
   bytesReceived = 0;
   bytesSent = 0;
@@ -80,6 +81,7 @@ export class PeerWire {
     options: { maxPieces: number; reusedReadBuffer?: boolean; trace?: (line: string) => void },
   ) {
     this.trace = options.trace ?? null;
+    this.remote = connection.remote;
     this.remoteKey = formatNetAddress(connection.remote);
     this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces), copyRemainder: options.reusedReadBuffer ?? false });
     this.lastReceivedAtMs = this.lastSentAtMs = world.clock.nowMs();

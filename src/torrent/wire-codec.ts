@@ -466,6 +466,8 @@ export interface ExtendedHandshake {
   v?: string;
   /** Why the serving peer refuses this connection (an error code such as TICKET_EXPIRED). */
   refused?: string;
+  /** The TCP port the sender listens on (BEP 10 `p`): where others dial it, whoever dialed this connection. */
+  p?: number;
 }
 
 const utf8 = new TextEncoder();
@@ -487,6 +489,10 @@ function checkExtensionIds(entries: [string, unknown][]): void {
   }
 }
 
+function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65_535;
+}
+
 /** The bencoded payload of extended message 0. Throws WireError('BAD_MESSAGE') on bad fields. */
 export function encodeExtendedHandshake(h: ExtendedHandshake): Uint8Array {
   const entries = Object.entries(h.m);
@@ -495,6 +501,10 @@ export function encodeExtendedHandshake(h: ExtendedHandshake): Uint8Array {
   if (h.ticket !== undefined) dict.set(TICKET_KEY, textBytes(h.ticket, MAX_TICKET_BYTES, 'ticket'));
   if (h.v !== undefined) dict.set('v', textBytes(h.v, MAX_CLIENT_VERSION_BYTES, 'client version'));
   if (h.refused !== undefined) dict.set(REFUSED_KEY, textBytes(h.refused, MAX_REFUSED_BYTES, 'refusal'));
+  if (h.p !== undefined) {
+    if (!isPort(h.p)) throw new WireError('BAD_MESSAGE', `listen port ${h.p} is not 1–65535`);
+    dict.set('p', h.p);
+  }
   try {
     return bencode(dict);
   } catch (error) {
@@ -535,5 +545,10 @@ export function decodeExtendedHandshake(payload: Uint8Array): ExtendedHandshake 
   if (v !== undefined) out.v = v;
   const refused = readText(root.get(REFUSED_KEY), MAX_REFUSED_BYTES, 'refusal');
   if (refused !== undefined) out.refused = refused;
+  const p = root.get('p');
+  if (p !== undefined) {
+    if (!isPort(p)) throw new WireError('BAD_MESSAGE', 'listen port "p" is not an integer 1–65535');
+    out.p = p;
+  }
   return out;
 }
