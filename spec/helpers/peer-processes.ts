@@ -2,11 +2,19 @@
 // lines on stdout, wait for a line that matches (an observed state, never a sleep), feed a shell
 // commands and collect their answers, kill it with SIGKILL or stop it.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { CLI } from './tracker-processes.js';
 
 export type PeerEvent = Record<string, unknown> & { event?: string };
+
+/** How a process is started: here by default, or inside a test host's network namespace. */
+export type Spawner = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+
+export interface ProcessOptions {
+  cwd?: string;
+  spawn?: Spawner;
+}
 
 /** A `clique` child process whose stdout is JSON lines: collected, and waited on line by line. */
 class JsonLinesProcess<T> {
@@ -16,8 +24,9 @@ class JsonLinesProcess<T> {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: Array<() => void> = [];
 
-  constructor(args: string[], options: { stdin: 'pipe' | 'ignore'; cwd?: string }) {
-    this.child = spawn(process.execPath, [CLI, ...args], { stdio: [options.stdin, 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}) });
+  constructor(args: string[], options: ProcessOptions & { stdin: 'pipe' | 'ignore' }) {
+    const start: Spawner = options.spawn ?? ((command, rest, spawnOptions) => spawn(command, rest, spawnOptions));
+    this.child = start(process.execPath, [CLI, ...args], { stdio: [options.stdin, 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}) });
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       this.lines.push(JSON.parse(line) as T);
       this.wake();
@@ -67,8 +76,8 @@ export function peerCli(args: string[]): string {
 
 /** `clique peer …`, its JSON events collected. */
 export class PeerProcess extends JsonLinesProcess<PeerEvent> {
-  constructor(args: string[]) {
-    super(['peer', ...args], { stdin: 'ignore' });
+  constructor(args: string[], options: ProcessOptions = {}) {
+    super(['peer', ...args], { stdin: 'ignore', ...options });
   }
 
   get events(): PeerEvent[] {
@@ -91,7 +100,7 @@ export interface ShellAnswer {
 
 /** A `clique shell --json` process fed line by line: each command is answered by one JSON line. */
 export class ShellProcess extends JsonLinesProcess<ShellAnswer> {
-  constructor(args: string[], options: { cwd?: string } = {}) {
+  constructor(args: string[], options: ProcessOptions = {}) {
     super(['shell', '--json', ...args], { stdin: 'pipe', ...options });
   }
 

@@ -32,6 +32,7 @@ async function leecher(world: World, name: string, holders: string[], serve: boo
     ticket: () => ticket,
     holders: holders.map((h) => ({ host: h, port: 6881 })),
     timings: SIM_DOWNLOAD_TIMINGS,
+    ...(host ? { host } : {}),
   });
   if (download instanceof PieceStoreError) throw download;
   host?.share({ meta, group: 'g', source: download.store });

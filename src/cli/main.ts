@@ -77,8 +77,9 @@ function buildProgram(): Command {
     .option('--dir <dir>', 'where to write them', '.clique')
     .option('--base-port <port>', 'first peer port; client ports start 100 above', parseCount(65_000), 7100)
     .option('--host <host>', 'the address nodes listen on', '127.0.0.1')
+    .option('--hosts <list>', 'one node on each machine of a comma-separated list (all on --base-port and 100 above); instead of --nodes and --host', (text: string) => text.split(',').map((h) => h.trim()).filter((h) => h.length > 0))
     .option('--force', 'overwrite an existing cluster file', false)
-    .action(async (options: { nodes: number; dir: string; basePort: number; host: string; force: boolean }) => {
+    .action(async (options: { nodes: number; dir: string; basePort: number; host: string; hosts?: string[]; force: boolean }) => {
       process.exitCode = await clusterInit(createRealWorld(), options, stdoutSink());
     });
 

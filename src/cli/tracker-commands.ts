@@ -2,22 +2,28 @@
 // its secret), `clique tracker` (run one node until a signal), `clique status` (every node's
 // role, term, commit and applied index, and who leads).
 
-import { makeCluster, loadClusterConfig, resolveNodeId, writeCluster, secretPathFor } from '../tracker/cluster-config.js';
+import { ClusterConfigError, makeCluster, loadClusterConfig, resolveNodeId, writeCluster, secretPathFor } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { startTracker } from '../tracker/tracker-process.js';
 import type { World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
-export async function clusterInit(world: World, options: { nodes: number; dir: string; basePort: number; host: string; force: boolean }, out: LineSink): Promise<number> {
+export async function clusterInit(world: World, options: { nodes: number; dir: string; basePort: number; host: string; hosts?: string[]; force: boolean }, out: LineSink): Promise<number> {
   const path = `${options.dir}/cluster.json`;
   if (!options.force && (await world.fs.stat(path)) !== null) {
     throw new CliError('CLUSTER_EXISTS', `${path} exists; keep it, or pass --force to make a new cluster (its nodes' data will no longer fit)`);
   }
+  let cluster: ReturnType<typeof makeCluster>;
+  try {
+    cluster = makeCluster(world.rng, options.hosts === undefined ? options : { hosts: options.hosts, basePort: options.basePort });
+  } catch (error) {
+    if (error instanceof ClusterConfigError) throw new CliError('BAD_USAGE', error.message, EXIT_USAGE);
+    throw error;
+  }
   await world.fs.mkdir(options.dir, { recursive: true });
-  const cluster = makeCluster(world.rng, { nodes: options.nodes, host: options.host, basePort: options.basePort });
   await writeCluster(world.fs, path, cluster);
-  out.line(`wrote ${path} (${options.nodes} nodes: ${cluster.config.nodes.map((n) => `${n.id} peer ${n.peer} client ${n.client}`).join('; ')})`);
+  out.line(`wrote ${path} (${cluster.config.nodes.length} nodes: ${cluster.config.nodes.map((n) => `${n.id} peer ${n.peer} client ${n.client}`).join('; ')})`);
   out.line(`wrote ${secretPathFor(path)} (mode 0600: the ticket signing key and the node secret; tracker nodes only)`);
   out.flush();
   return EXIT_OK;

@@ -288,13 +288,20 @@ export class Download implements Fetcher {
   linkReady(link: PeerLink): void {
     if (this.outcome || link.fetch !== null || link.closed || this.bannedPeerIds.has(link.remotePeerId)) return;
     const key = link.peerKey;
-    if (this.peers.has(key)) return; // that address is being fetched from over another link already
+    const current = this.peers.get(key);
+    if (current) {
+      // Fetching from that peer over another link already: keep it, unless the host let it go for this one.
+      if (this.host.linkFor(this.fileId, current.link.remotePeerId) === current.link) return;
+      this.retire(current);
+    }
     const actor = createActor(fetchConnectionMachine, { clock: xstateClock(this.world.clock), input: { timings: this.timings.connection, io: this.fetchIo(key, link) } });
     const peer: FetchPeer = { key, link, actor, delivered: false, batch: { bytes: 0, completedPieces: [], cancels: [] } };
     this.peers.set(key, peer);
+    // A holder the link is (by its peer id, or by where it listens) needs no dial of its own.
     for (const holder of this.holders.values()) {
-      if (holder.peerId === link.remotePeerId && holder.state === 'idle') {
+      if ((holder.peerId === link.remotePeerId || holder.key === key) && holder.state === 'idle') {
         holder.retry?.cancel();
+        holder.peerId = link.remotePeerId;
         holder.state = 'connected';
       }
     }
@@ -338,12 +345,23 @@ export class Download implements Fetcher {
         if (fatal) link.close(why);
         else link.endFetch(why);
         this.toScheduler({ type: 'PEER_GONE', peer });
+        // The peer is still linked, by the link that survived this one: fetch over that.
+        const survivor = why === 'DUPLICATE' ? this.host.linkFor(this.fileId, link.remotePeerId) : null;
+        if (survivor) return this.linkReady(survivor);
         for (const holder of this.holders.values()) {
           if (holder.peerId === link.remotePeerId && holder.state === 'connected') this.holderLost(holder, why, fetched.delivered);
         }
         this.checkSources();
       },
     };
+  }
+
+  /** Stops fetching over a link the host closed for a duplicate, before its close arrives: its successor takes over at once. */
+  private retire(peer: FetchPeer): void {
+    this.peers.delete(peer.key);
+    peer.link.fetch = null;
+    peer.actor.stop();
+    this.toScheduler({ type: 'PEER_GONE', peer: peer.key });
   }
 
   /** A holder's link went (or never came): dial again after a backoff, or give it up. */

@@ -189,6 +189,17 @@ export class PeerHost {
     return this.shares.has(fileId);
   }
 
+  /** The open link to a peer (by its hex peer id) for a file, if there is one. */
+  linkFor(fileId: string, peerId: string): PeerLink | null {
+    const link = this.links.get(`${fileId}/${peerId}`);
+    return link && !link.closed ? link : null;
+  }
+
+  /** Open links (after both handshakes): one per peer and file. */
+  linkCount(): number {
+    return this.links.size;
+  }
+
   /** A download of `fetcher.fileId` fetches over the links of its file, from now on. */
   attach(fetcher: Fetcher): void {
     this.fetchers.set(fetcher.fileId, fetcher);
@@ -349,7 +360,9 @@ export class PeerHost {
       const dialer = (l: PeerLink): string => (l.dialedByUs ? this.peerIdHex : l.remotePeerId);
       this.counters.duplicateLinks++;
       // The same dialer twice (a redial while the old link lingers): the newer one.
-      if (dialer(existing) !== dialer(link) && dialer(existing) < dialer(link)) {
+      const keepExisting = dialer(existing) !== dialer(link) && dialer(existing) < dialer(link);
+      this.log(`two links to ${wire.remoteKey} for ${fileId.slice(0, 8)}: kept the one dialed by ${dialer(keepExisting ? existing : link).slice(0, 8)}`);
+      if (keepExisting) {
         link.close('DUPLICATE');
         dial?.resolve({ ok: true, link: existing });
         return null;

@@ -59,15 +59,28 @@ export function secretPathFor(clusterPath: string): string {
   return clusterPath.replace(/\.json$/, '') + '.secret';
 }
 
-export function makeCluster(rng: Rng, options: { nodes: number; host: string; basePort: number }): { config: ClusterConfig; secret: ClusterSecret } {
-  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) throw new ClusterConfigError('a cluster has 1 to 9 nodes');
+/**
+ * A new cluster: `nodes` nodes on one host (ports basePort + i for nodes, + 100 for clients), or
+ * one node on each of `hosts` (every machine the same two ports).
+ */
+export function makeCluster(
+  rng: Rng,
+  options: { nodes: number; host: string; basePort: number } | { hosts: readonly string[]; basePort: number },
+): { config: ClusterConfig; secret: ClusterSecret } {
+  const count = 'hosts' in options ? options.hosts.length : options.nodes;
+  if (!Number.isInteger(count) || count < 1 || count > 9) throw new ClusterConfigError('a cluster has 1 to 9 nodes');
+  const place = (i: number): { host: string; port: number } =>
+    'hosts' in options ? { host: options.hosts[i]!.replace(/^\[(.*)\]$/, '$1'), port: options.basePort } : { host: options.host, port: options.basePort + i };
   const seed = rng.bytes(32);
   const { publicKey } = ed25519FromSeed(seed);
-  const nodes = Array.from({ length: options.nodes }, (_, i) => ({
-    id: `n${i + 1}`,
-    peer: formatNetAddress({ host: options.host, port: options.basePort + i }),
-    client: formatNetAddress({ host: options.host, port: options.basePort + 100 + i }),
-  }));
+  const nodes = Array.from({ length: count }, (_, i) => {
+    const { host, port } = place(i);
+    return { id: `n${i + 1}`, peer: formatNetAddress({ host, port }), client: formatNetAddress({ host, port: port + 100 }) };
+  });
+  for (const node of nodes) {
+    nodeAddress(node.peer);
+    nodeAddress(node.client);
+  }
   return {
     config: { version: 1, nodes, publicKey: b64(ed25519PublicKeyToRaw(publicKey)) },
     secret: { version: 1, signingKey: b64(seed), nodeSecret: b64(rng.bytes(32)) },

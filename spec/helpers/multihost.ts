@@ -1,0 +1,102 @@
+// Clique on test hosts (spec/helpers/netns.ts): the README's commands for several machines,
+// read from its ```sh cluster|tracker|peer``` blocks and run as written inside the hosts' own
+// network namespaces, each host with a working directory of its own (its disk), the
+// tracker machines' addresses put in place of 10.0.0.k. Probes (status, audit) run inside a host
+// too: the machine running the test is on none of the lab's networks.
+
+import type { ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Host, RunResult } from './netns.js';
+import { ShellProcess, type ProcessOptions } from './peer-processes.js';
+import { CLI } from './tracker-processes.js';
+
+const README = new URL('../../README.md', import.meta.url).pathname;
+
+/** The arguments after `npx clique` of the README's one-line block ```sh <name>```. */
+export function readmeCommand(name: 'cluster' | 'tracker' | 'peer'): string[] {
+  const block = new RegExp('```sh ' + name + '\\n([\\s\\S]*?)```').exec(readFileSync(README, 'utf8'));
+  if (!block) throw new Error(`the README has no \`\`\`sh ${name} block`);
+  const line = block[1]!.trim();
+  if (!line.startsWith('npx clique ')) throw new Error(`the README's ${name} block is not one \`npx clique\` line: ${line}`);
+  return line.slice('npx clique '.length).split(/\s+/);
+}
+
+export interface TrackerHosts {
+  /** The three tracker machines, in node order (n1 on the first). */
+  hosts: readonly Host[];
+  /** Each tracker host's address as the cluster file names it (IPv4 unless asked otherwise). */
+  addressOf: (host: Host) => string;
+}
+
+/** Runs the clique CLI inside a host, in its directory. */
+export function clique(host: Host, dir: string, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+  return host.run(process.execPath, [CLI, ...args], { cwd: dir, timeoutMs });
+}
+
+export class MultiHostClique {
+  readonly root = mkdtempSync(join(tmpdir(), 'clique-multihost-'));
+  private readonly dirs = new Map<Host, string>();
+  private readonly shells: ShellProcess[] = [];
+
+  constructor(private readonly trackers: TrackerHosts) {}
+
+  /** A host's own directory: its disk. */
+  dirOf(host: Host): string {
+    let dir = this.dirs.get(host);
+    if (!dir) {
+      dir = join(this.root, host.name);
+      mkdirSync(dir, { recursive: true });
+      this.dirs.set(host, dir);
+    }
+    return dir;
+  }
+
+  /** The README's `cluster init` on the first tracker machine, then its folder copied to every host given. */
+  async initCluster(copyTo: readonly Host[]): Promise<void> {
+    const first = this.trackers.hosts[0]!;
+    const args = readmeCommand('cluster').map((arg) => arg.replace(/10\.0\.0\.(\d)/g, (_m, k: string) => this.trackers.addressOf(this.trackers.hosts[Number(k) - 1]!)));
+    const made = await clique(first, this.dirOf(first), args);
+    if (made.code !== 0) throw new Error(`cluster init: ${made.stderr}`);
+    const dirArg = args[args.indexOf('--dir') + 1]!;
+    for (const host of copyTo) if (host !== first) cpSync(join(this.dirOf(first), dirArg), join(this.dirOf(host), dirArg), { recursive: true });
+  }
+
+  /** The README's `clique tracker` on machine k (1-based), in the background. */
+  startTracker(k: number): ChildProcess {
+    const host = this.trackers.hosts[k - 1]!;
+    const args = readmeCommand('tracker').map((arg) => (arg === 'k' ? String(k) : arg));
+    return host.spawn(process.execPath, [CLI, ...args], { cwd: this.dirOf(host), stdio: 'ignore' });
+  }
+
+  /** Each tracker node's status as seen from inside `from` (null for one that does not answer). */
+  async statuses(from: Host, clusterFile: string): Promise<Array<{ id: string; reachable: boolean; role?: string; term?: number; applied?: number; commit?: number }>> {
+    const status = await clique(from, this.dirOf(from), ['status', '--cluster', clusterFile, '--json'], 15_000);
+    return (JSON.parse(status.stdout || '{"nodes":[]}') as { nodes: Array<{ id: string; reachable: boolean; role?: string; term?: number; applied?: number; commit?: number }> }).nodes;
+  }
+
+  /** `clique status --json` from inside `from`, until a leader answers (an observed state). */
+  async leader(from: Host, clusterFile: string, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await clique(from, this.dirOf(from), ['status', '--cluster', clusterFile, '--json'], 10_000);
+      const leader = status.code === null ? null : (JSON.parse(status.stdout || '{}') as { leader?: string | null }).leader;
+      if (typeof leader === 'string') return leader;
+      if (Date.now() > deadline) throw new Error(`no leader within ${timeoutMs} ms: ${status.stdout} ${status.stderr}`);
+    }
+  }
+
+  /** The README's `clique shell` (with --json, the scripting form) on a host, in its directory. */
+  shell(host: Host, extra: readonly string[] = []): ShellProcess {
+    const options: ProcessOptions = { cwd: this.dirOf(host), spawn: (command, args, spawnOptions) => host.spawn(command, args, spawnOptions) };
+    const shell = new ShellProcess([...readmeCommand('peer').slice(1), ...extra], options);
+    this.shells.push(shell);
+    return shell;
+  }
+
+  dispose(): void {
+    for (const shell of this.shells) shell.kill('SIGKILL');
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
