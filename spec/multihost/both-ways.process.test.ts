@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { clique as cliqueOn, MultiHostClique } from '../helpers/multihost.js';
-import { describeMultiHost, Lab, type Host } from '../helpers/netns.js';
+import { describeMultiHost } from '../helpers/multihost-suite.js';
+import { Lab, type Host } from '../helpers/netns.js';
 import { PeerProcess, type PeerEvent } from '../helpers/peer-processes.js';
 
 describeMultiHost('links between peers', () => {

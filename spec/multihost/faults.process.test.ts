@@ -10,7 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { clique as cliqueOn, MultiHostClique } from '../helpers/multihost.js';
-import { describeMultiHost, Lab, type Host } from '../helpers/netns.js';
+import { describeMultiHost } from '../helpers/multihost-suite.js';
+import { Lab, type Host } from '../helpers/netns.js';
 import type { ShellAnswer, ShellProcess } from '../helpers/peer-processes.js';
 
 const CLUSTER = 'cluster/cluster.json';

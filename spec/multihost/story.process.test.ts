@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { MultiHostClique } from '../helpers/multihost.js';
-import { describeMultiHost, Lab, type Host } from '../helpers/netns.js';
+import { describeMultiHost } from '../helpers/multihost-suite.js';
+import { Lab, type Host } from '../helpers/netns.js';
 import type { ShellAnswer } from '../helpers/peer-processes.js';
 
 function ok(answers: ShellAnswer[]): unknown[] {

@@ -6,7 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeMultiHost, Lab, multiHostPlan, netnsAvailable, processAlive, tbfBurstBytes, type Host } from '../helpers/netns.js';
+import { describeMultiHost, multiHostPlan } from '../helpers/multihost-suite.js';
+import { Lab, netnsAvailable, processAlive, tbfBurstBytes, type Host } from '../helpers/netns.js';
 
 /** Listens on both families; answers each connection with the address it came from, then closes. */
 const ECHO_SERVER = `
