@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ShellProcess, type ShellAnswer } from '../helpers/peer-processes.js';
+import { ok, ShellProcess, type ShellAnswer } from '../helpers/peer-processes.js';
 import { TrackerProcesses, until } from '../helpers/tracker-processes.js';
 
 const cluster = new TrackerProcesses();
@@ -22,11 +22,6 @@ function shell(name: string, extra: string[] = []): ShellProcess {
   const s = new ShellProcess(['--cluster', cluster.clusterPath, '--home', join(dir, `home-${name}`), ...extra]);
   shells.push(s);
   return s;
-}
-
-function ok(answers: ShellAnswer[]): unknown[] {
-  for (const a of answers) expect(a, JSON.stringify(a)).toMatchObject({ ok: true });
-  return answers.map((a) => a.result);
 }
 
 function code(answer: ShellAnswer | undefined): string | undefined {

@@ -4,6 +4,7 @@
 
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { expect } from 'vitest';
 import { CLI } from './tracker-processes.js';
 
 export type PeerEvent = Record<string, unknown> & { event?: string };
@@ -96,6 +97,12 @@ export interface ShellAnswer {
   command: string;
   result?: unknown;
   error?: { code: string; message: string };
+}
+
+/** Every answer succeeded (each named in the failure); their results. */
+export function ok(answers: ShellAnswer[]): unknown[] {
+  for (const a of answers) expect(a, JSON.stringify(a)).toMatchObject({ ok: true });
+  return answers.map((a) => a.result);
 }
 
 /** A `clique shell --json` process fed line by line: each command is answered by one JSON line. */

@@ -10,15 +10,10 @@ import { afterAll, expect, it } from 'vitest';
 import { clique as cliqueOn, MultiHostClique } from '../helpers/multihost.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
 import { Lab, type Host } from '../helpers/netns.js';
-import type { ShellAnswer } from '../helpers/peer-processes.js';
+import { ok } from '../helpers/peer-processes.js';
 
 const CLUSTER = 'cluster/cluster.json';
 const DIST = new URL('../../dist/', import.meta.url).pathname;
-
-function ok(answers: ShellAnswer[]): unknown[] {
-  for (const a of answers) expect(a, JSON.stringify(a)).toMatchObject({ ok: true });
-  return answers.map((a) => a.result);
-}
 
 /** Listens on a port of every interface of a host; prints one line per connection, with where it came from. */
 const CANARY = `

@@ -12,14 +12,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { clique as cliqueOn, MultiHostClique } from '../helpers/multihost.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
 import { Lab, type Host } from '../helpers/netns.js';
-import type { ShellAnswer, ShellProcess } from '../helpers/peer-processes.js';
+import { ok, type ShellProcess } from '../helpers/peer-processes.js';
 
 const CLUSTER = 'cluster/cluster.json';
-
-function ok(answers: ShellAnswer[]): unknown[] {
-  for (const a of answers) expect(a, JSON.stringify(a)).toMatchObject({ ok: true });
-  return answers.map((a) => a.result);
-}
 
 interface DownloadShown {
   name: string;

@@ -11,12 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import { MultiHostClique } from '../helpers/multihost.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
 import { Lab, type Host } from '../helpers/netns.js';
-import type { ShellAnswer } from '../helpers/peer-processes.js';
-
-function ok(answers: ShellAnswer[]): unknown[] {
-  for (const a of answers) expect(a, JSON.stringify(a)).toMatchObject({ ok: true });
-  return answers.map((a) => a.result);
-}
+import { ok } from '../helpers/peer-processes.js';
 
 describeMultiHost('Clique on several machines', () => {
   let lab: Lab | null = null;
