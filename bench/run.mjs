@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['audit-replay.mjs', 'sim-speed.mjs', 'raft.mjs', 'swarm.mjs', 'flash-crowd.mjs'];
+const benches = ['audit-replay.mjs', 'sim-speed.mjs', 'raft.mjs', 'swarm.mjs', 'flash-crowd.mjs', 'multihost.mjs'];
 let failed = 0;
 for (const bench of benches) {
   console.log(`== ${bench}`);

@@ -1,10 +1,11 @@
 // Our side of the download benchmarks, through the built CLI (`node dist/cli/main.js peer …`):
-// keys, the file's metadata, one ticket per leecher, seeders on loopback, and leechers that
-// print JSON lines (listening, progress, complete or failed).
+// keys, the file's metadata, one ticket per leecher, seeders on loopback (or each on a host of a
+// lab of spec/helpers/netns), and leechers that print JSON lines (listening, progress, complete
+// or failed).
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, logTail, onLines, stop, timed } from './harness.mjs';
@@ -62,18 +63,28 @@ export function cliqueSwarm(dir, file) {
     return home;
   };
 
-  /** Starts `n` seeders; resolves to { seeders, addresses } once all listen. */
-  async function startSeeders(n) {
+  /**
+   * Starts `n` seeders; resolves to { seeders, addresses } once all listen. With `hosts` (lab
+   * hosts, one per seeder), seeder i runs on hosts[i], from a hard link of the file in its own
+   * dir, listening on 0.0.0.0:`port`; its address is then the host's IPv4:`port`.
+   */
+  async function startSeeders(n, { hosts, port = 6881 } = {}) {
     const seeders = [];
     for (let i = 0; i < n; i++) {
       const home = freshHome('s');
-      const argv = [CLI, 'peer', 'seed', '--file', file, '--meta', metaPath, '--group', GROUP, '--public-key', keys.publicKey,
-        '--listen', '127.0.0.1:0'];
-      const child = launch(process.execPath, argv, { log: join(home, 'log'), stdout: 'pipe' });
-      seeders.push({ child, waitFor: watch(child), log: join(home, 'log') });
+      const host = hosts?.[i];
+      const source = host ? join(home, 'f.bin') : file;
+      if (host) linkSync(file, source);
+      const argv = [CLI, 'peer', 'seed', '--file', source, '--meta', metaPath, '--group', GROUP, '--public-key', keys.publicKey,
+        '--listen', host ? `0.0.0.0:${port}` : '127.0.0.1:0'];
+      const child = launch(process.execPath, argv, { log: join(home, 'log'), stdout: 'pipe', host, cwd: home });
+      seeders.push({ child, waitFor: watch(child), log: join(home, 'log'), address: host ? `${host.ipv4}:${port}` : null });
     }
     const children = seeders.map((s) => s.child);
-    const addresses = await Promise.all(seeders.map((s) => waitListening(s.waitFor, s.log))).catch(async (error) => {
+    const addresses = await Promise.all(seeders.map(async (s) => {
+      const listening = await waitListening(s.waitFor, s.log);
+      return s.address ?? listening;
+    })).catch(async (error) => {
       await Promise.all(children.map((child) => stop(child)));
       throw error;
     });
@@ -91,9 +102,9 @@ export function cliqueSwarm(dir, file) {
   /**
    * Starts one leecher with `credentials` from mintTicket, downloading from `from`. With `listen` it
    * serves verified pieces on that address and keeps serving after completion; with `timeFile` it
-   * runs under /usr/bin/time -v.
+   * runs under /usr/bin/time -v; with `host` (a lab host), on that host, in its own dir.
    */
-  function startLeecher({ credentials, from, listen, timeFile }) {
+  function startLeecher({ credentials, from, listen, timeFile, host }) {
     const home = freshHome('l');
     const { peerId, ticket } = credentials;
     const dest = join(home, 'f.bin');
@@ -102,7 +113,8 @@ export function cliqueSwarm(dir, file) {
     if (listen) argv.push('--listen', listen, '--public-key', keys.publicKey, '--group', GROUP, '--keep-serving');
     const log = join(home, 'log');
     const startedAt = performance.now();
-    const child = timeFile ? launch(...timed(timeFile, process.execPath, argv), { log, stdout: 'pipe' }) : launch(process.execPath, argv, { log, stdout: 'pipe' });
+    const how = { log, stdout: 'pipe', host, cwd: home };
+    const child = timeFile ? launch(...timed(timeFile, process.execPath, argv), how) : launch(process.execPath, argv, how);
     const waitFor = watch(child);
     /** Resolves to the complete event (with `at`), or throws with the failure. */
     const completed = Promise.race([waitFor('complete'), waitFor('failed'), waitFor('exit')]).then((event) => {

@@ -55,10 +55,14 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Starts a process in its own process group (so wrappers and their children end together). */
-export function launch(command, argv, { log, stdout = 'log' }) {
+/**
+ * Starts a process in its own process group (so wrappers and their children end together); with
+ * `host` (a Host of spec/helpers/netns), inside that host's network namespace, in `cwd` if given.
+ */
+export function launch(command, argv, { log, stdout = 'log', host, cwd }) {
   const logFd = openSync(log, 'a');
-  const child = spawn(command, argv, { detached: true, stdio: ['ignore', stdout === 'pipe' ? 'pipe' : logFd, logFd] });
+  const options = { detached: true, stdio: ['ignore', stdout === 'pipe' ? 'pipe' : logFd, logFd], ...(cwd ? { cwd } : {}) };
+  const child = host ? host.spawn(command, argv, options) : spawn(command, argv, options);
   closeSync(logFd);
   child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   children.add(child);
@@ -154,6 +158,8 @@ export function readTimeV(timeFile) {
   const field = (label) => Number(new RegExp(`${label}[^:]*: ([\\d.]+)`).exec(text)?.[1]);
   return {
     cpuSeconds: field('User time') + field('System time'),
+    userSeconds: field('User time'),
+    systemSeconds: field('System time'),
     peakRssMiB: field('Maximum resident set size') / 1024,
   };
 }
