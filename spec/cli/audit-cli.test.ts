@@ -30,8 +30,8 @@ function story(): TermEntry[] {
   const commands: unknown[] = [
     { type: 'CreateUser', user: 'alice', password: passwordRecord('a') },
     { type: 'CreateUser', user: 'bob', password: passwordRecord('b') },
-    { type: 'OpenSession', user: 'alice', sessionId: 'session-alice', tokenHash: tokenHashOf('token-alice'), observed: { host: '127.0.0.1', port: 7001 }, credentialsIndex: 1 },
-    { type: 'OpenSession', user: 'bob', sessionId: 'session-bob', tokenHash: tokenHashOf('token-bob'), observed: { host: '127.0.0.1', port: 7002 }, credentialsIndex: 2 },
+    { type: 'OpenSession', user: 'alice', sessionId: 'session-alice', tokenHash: tokenHashOf('token-alice'), observed: { host: '127.0.0.1', port: 7001 }, reachable: true, credentialsIndex: 1 },
+    { type: 'OpenSession', user: 'bob', sessionId: 'session-bob', tokenHash: tokenHashOf('token-bob'), observed: { host: '127.0.0.1', port: 7002 }, reachable: true, credentialsIndex: 2 },
     { type: 'CreateGroup', auth: alice, group: 'g1' },
     { type: 'RequestJoin', auth: bob, group: 'g1' },
     { type: 'AcceptRequest', auth: bob, group: 'g1', user: 'bob' }, // #7: denied, bob is not the owner

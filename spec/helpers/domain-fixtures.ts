@@ -77,6 +77,6 @@ export class Driver {
 
   login(user: string, sessionId: string, token: string, observed: NetAddress = { host: '127.0.0.1', port: 6881 }): Applied {
     const credentialsIndex = this.state.users.get(user)?.credentialsIndex ?? 0;
-    return this.run({ type: 'OpenSession', user, sessionId, tokenHash: tokenHashOf(token), observed, credentialsIndex });
+    return this.run({ type: 'OpenSession', user, sessionId, tokenHash: tokenHashOf(token), observed, reachable: true, credentialsIndex });
   }
 }

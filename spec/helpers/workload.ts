@@ -60,7 +60,7 @@ export function makeWorkload(seed: number, count: number): Workload {
       const token = `token-${n}-${seed}-${pick(1_000_000)}`;
       tokens.push(token);
       sessions.push({ id, token });
-      command = { type: 'OpenSession', user, sessionId: id, tokenHash: tokenHashOf(token), observed: { host: `10.0.0.${pick(250) + 1}`, port: 6881 }, credentialsIndex: state.users.get(user)?.credentialsIndex ?? 0 };
+      command = { type: 'OpenSession', user, sessionId: id, tokenHash: tokenHashOf(token), observed: { host: `10.0.0.${pick(250) + 1}`, port: 6881 }, reachable: true, credentialsIndex: state.users.get(user)?.credentialsIndex ?? 0 };
     } else if (r < 21) command = { type: 'CloseSession', auth };
     else if (r < 23) command = { type: 'ExpireSession', sessionId: session.id };
     else if (r < 30) command = { type: 'CreateGroup', auth, group: choose(GROUPS) };

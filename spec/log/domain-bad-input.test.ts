@@ -101,7 +101,7 @@ describe('bad input to every command', () => {
     expectRefused(d, { type: 'CreateGroup', auth: { ...auth, tokenHash: tokenHashOf('wrong') }, group: 'h' }, 'NOT_LOGGED_IN');
     expectRefused(d, { type: 'CreateGroup', auth: { sessionId: 'x', tokenHash: 'y' }, group: 'h' }, 'BAD_COMMAND');
     const credentialsIndex = d.state.users.get('alice')!.credentialsIndex;
-    const open = { type: 'OpenSession', user: 'alice', sessionId: 'session-b', tokenHash: tokenHashOf('tb'), credentialsIndex };
+    const open = { type: 'OpenSession', user: 'alice', sessionId: 'session-b', tokenHash: tokenHashOf('tb'), reachable: true, credentialsIndex };
     for (const observed of [{ host: '', port: 1 }, { host: 'host', port: 0 }, { host: 'host', port: 70000 }, { host: 'a b', port: 1 }, { host: 'x'.repeat(254), port: 1 }, { host: '/etc', port: 1 }, { host: '[::1]', port: 1 }]) {
       expectRefused(d, { ...open, observed }, 'BAD_ADDRESS');
     }

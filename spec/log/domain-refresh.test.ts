@@ -17,7 +17,7 @@ function setUp(): Driver {
   d.createUser('alice');
   d.createUser('bob');
   const credentialsIndex = d.state.users.get('alice')!.credentialsIndex;
-  d.run({ type: 'OpenSession', user: 'alice', sessionId: 'session-a1', tokenHash: tokenHashOf('t1'), observed: { host: '10.0.0.1', port: 6881 }, credentialsIndex, refreshHash: R1 });
+  d.run({ type: 'OpenSession', user: 'alice', sessionId: 'session-a1', tokenHash: tokenHashOf('t1'), observed: { host: '10.0.0.1', port: 6881 }, reachable: true, credentialsIndex, refreshHash: R1 });
   return d;
 }
 
@@ -28,6 +28,7 @@ const renew = (refreshHash: string, sessionId: string, newRefreshHash: string, u
   sessionId,
   tokenHash: tokenHashOf(`token-${sessionId}`),
   observed: { host: '10.0.0.1', port: 6881 },
+  reachable: true,
   newRefreshHash,
 });
 

@@ -2,7 +2,8 @@
 // runs them and K peers as `clique shell` runs them, with fast-check choosing the seed, the
 // number of peers, the file size, slow, lossy, duplicating and reordering peer links, and when
 // the tracker leader is killed, and how long access tickets last (short ones are renewed while
-// downloads run, through the failover too). Properties: every member's download ends with the exact bytes;
+// downloads run, through the failover too), and whether the owner sits behind a home router
+// (then members get its pieces only over links it dials back). Properties: every member's download ends with the exact bytes;
 // the non-member is refused by the tracker and gets no byte; nothing fatal happens; and the
 // same seed gives the same run.
 
@@ -20,6 +21,7 @@ const specArb: fc.Arbitrary<SystemSpec> = fc.record(
     sizeBytes: fc.oneof(fc.constantFrom(0, 1, PIECE_LENGTH_BYTES, PIECE_LENGTH_BYTES + 1), fc.integer({ min: 2, max: 6 * PIECE_LENGTH_BYTES })),
     killLeaderAtMs: fc.integer({ min: 0, max: 300 }),
     ticketLifetimeMs: fc.integer({ min: 500, max: 5_000 }),
+    ownerBehindRouter: fc.boolean(),
     peerLinks: fc.record({
       latencyMs: fc.integer({ min: 1, max: 40 }),
       jitterMs: fc.integer({ min: 0, max: 10 }),
@@ -32,7 +34,7 @@ const specArb: fc.Arbitrary<SystemSpec> = fc.record(
   { requiredKeys: ['seed', 'peers', 'sizeBytes'] },
 );
 
-const coverage = { runs: 0, leaderKills: 0, downloads: 0, fromSeveralPeers: 0, emptyFiles: 0, ticketRenewals: 0 };
+const coverage = { runs: 0, leaderKills: 0, downloads: 0, fromSeveralPeers: 0, emptyFiles: 0, ticketRenewals: 0, reversals: 0 };
 
 function check(spec: SystemSpec, result: SystemResult): void {
   coverage.runs++;
@@ -42,6 +44,8 @@ function check(spec: SystemSpec, result: SystemResult): void {
     expect(d, JSON.stringify(d)).toMatchObject({ state: 'complete', exact: true });
     coverage.downloads++;
     if (Object.values(d.bytesFromPeer).filter((b) => b > 0).length > 1) coverage.fromSeveralPeers++;
+    // The owner behind a router served only over links it dialed (the tracker asked it to).
+    if (spec.ownerBehindRouter === true && (d.bytesFromPeer['owner:6881'] ?? 0) > 0) coverage.reversals++;
   }
   expect(result.nonMember).toEqual({ code: 'NOT_A_MEMBER', bytesOnDisk: 0 });
   coverage.leaderKills += result.leaderKills;

@@ -120,11 +120,18 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     text: okText,
   }),
   whoami: define({ usage: 'whoami', summary: 'who you are logged in as', args: 0, run: (p) => p.query({ name: 'whoami' }), text: (r) => r.user }),
+  news: define({
+    usage: 'news',
+    summary: 'what happened in your groups and to you, as the tracker told it (with log indices)',
+    args: 0,
+    run: async (p) => p.news(),
+    text: (items) => items.map((item) => `#${item.index} ${item.events.map((e) => e.type).join(', ')}`).join('\n') || 'no news',
+  }),
   status: define({
     usage: 'status',
-    summary: 'this peer: user, listening address, downloads',
+    summary: 'this peer: user, listening address, where the tracker sees it and whether it can be dialed, downloads',
     args: 0,
-    run: async (p) => ({ user: p.user, listening: formatNetAddress(p.address), downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
+    run: async (p) => ({ user: p.user, listening: formatNetAddress(p.address), ...p.connectivity(), downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
     text: okText,
   }),
 };

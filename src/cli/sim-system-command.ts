@@ -15,13 +15,14 @@ export function systemSpecFor(seed: string, peers: number): SystemSpec {
     peers,
     sizeBytes: rng.int(4 * 1024 * 1024),
     killLeaderAtMs: rng.int(300),
+    ownerBehindRouter: true,
     peerLinks: { latencyMs: 1 + rng.int(40), jitterMs: rng.int(10), dropProbability: rng.float() * 0.001, duplicateProbability: rng.float() * 0.01 },
   };
 }
 
 export async function runSystemSim(options: { seed: string; peers: number; quiet: boolean; traceWire?: boolean }, out: LineSink): Promise<number> {
   const spec = { ...systemSpecFor(options.seed, options.peers), traceWire: options.traceWire === true };
-  out.line(`sim: seed ${options.seed}, 3 trackers, ${spec.peers} peers (an owner, ${spec.peers - 2} members, a non-member), a ${spec.sizeBytes}-byte file`);
+  out.line(`sim: seed ${options.seed}, 3 trackers, ${spec.peers} peers (an owner${spec.ownerBehindRouter === true ? ' behind a router' : ''}, ${spec.peers - 2} members, a non-member), a ${spec.sizeBytes}-byte file`);
   out.line(`sim: peer links ${JSON.stringify(spec.peerLinks)}; the tracker leader dies ${spec.killLeaderAtMs} ms into the downloads`);
   const result = await runSystem(spec);
   if (!options.quiet) for (const line of result.trace.split('\n')) if (line.length > 0) out.line(line);

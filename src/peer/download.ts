@@ -40,6 +40,8 @@ export interface DownloadTimings {
   unavailableTimeoutMs: number;
   /** How long the download may go without accepting a single block before it fails (STALLED). */
   stallTimeoutMs: number;
+  /** With only holders that cannot be dialed: how long to wait for one of them to link to us. */
+  unreachableTimeoutMs: number;
 }
 
 export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
@@ -51,6 +53,7 @@ export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
   maxAttempts: 5,
   unavailableTimeoutMs: 60_000,
   stallTimeoutMs: 300_000,
+  unreachableTimeoutMs: 8_000,
 };
 
 export interface DownloadOptions {
@@ -64,6 +67,14 @@ export interface DownloadOptions {
   ticket: () => string;
   holders: readonly NetAddress[];
   /**
+   * When the tracker says no holder can be dialed (all behind routers): their users, and whether
+   * we can be dialed (then they were asked to dial us). With no link by `unreachableTimeoutMs`,
+   * the download fails NO_REACHABLE_SOURCES, naming them.
+   */
+  unreachable?: { users: readonly string[]; weCanBeDialed: boolean };
+  /** A link we fetched over went (not for a duplicate): a holder that dialed us may have to be asked again. */
+  onLinkLost?: () => void;
+  /**
    * The peer's host: links to other peers go through it, so we fetch over the links of peers
    * that dial us too, and serve over the links we dial. Without one the download has a host of
    * its own that only dials and serves nothing.
@@ -75,7 +86,7 @@ export interface DownloadOptions {
   trace?: (line: string) => void;
 }
 
-export type DownloadFailureCode = 'NO_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR';
+export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR';
 
 export type DownloadOutcome = { state: 'complete' } | { state: 'failed'; code: DownloadFailureCode; message: string };
 
@@ -212,6 +223,10 @@ export class Download implements Fetcher {
     return this.options.ticket();
   }
 
+  expectsDialFrom(host: string): boolean {
+    return [...this.holders.values()].some((holder) => holder.address.host === host);
+  }
+
   get state(): 'running' | DownloadOutcome['state'] {
     return this.outcome?.state ?? 'running';
   }
@@ -262,6 +277,8 @@ export class Download implements Fetcher {
     this.addHolders(this.options.holders);
     if (this.holders.size === 0) void this.end({ state: 'failed', code: 'NO_SOURCES', message: 'no holder to fetch from' });
     this.armWatchdog();
+    const unreachable = this.options.unreachable;
+    if (unreachable) this.world.clock.setTimer(this.timings.unreachableTimeoutMs, () => this.noneLinked(unreachable));
   }
 
   private log(line: string): void {
@@ -276,8 +293,12 @@ export class Download implements Fetcher {
     holder.retry = null;
     this.connectAttempts++;
     this.host.connect(this.fileId, holder.address, (outcome) => {
-      if (holder.state !== 'connecting') return;
-      if (!outcome.ok) return this.holderLost(holder, outcome.reason);
+      if (!outcome.ok) {
+        if (holder.state === 'connecting') this.holderLost(holder, outcome.reason);
+        return;
+      }
+      // Also when another link covered the holder meanwhile: this one may be the survivor.
+      if (holder.state === 'banned' || holder.state === 'given-up') return;
       holder.peerId = outcome.link.remotePeerId;
       holder.state = 'connected';
       this.linkReady(outcome.link);
@@ -299,7 +320,7 @@ export class Download implements Fetcher {
     this.peers.set(key, peer);
     // A holder the link is (by its peer id, or by where it listens) needs no dial of its own.
     for (const holder of this.holders.values()) {
-      if ((holder.peerId === link.remotePeerId || holder.key === key) && holder.state === 'idle') {
+      if ((holder.peerId === link.remotePeerId || holder.key === key) && (holder.state === 'idle' || holder.state === 'connecting')) {
         holder.retry?.cancel();
         holder.peerId = link.remotePeerId;
         holder.state = 'connected';
@@ -348,6 +369,7 @@ export class Download implements Fetcher {
         // The peer is still linked, by the link that survived this one: fetch over that.
         const survivor = why === 'DUPLICATE' ? this.host.linkFor(this.fileId, link.remotePeerId) : null;
         if (survivor) return this.linkReady(survivor);
+        if (!this.outcome) this.options.onLinkLost?.();
         for (const holder of this.holders.values()) {
           if (holder.peerId === link.remotePeerId && holder.state === 'connected') this.holderLost(holder, why, fetched.delivered);
         }
@@ -493,6 +515,16 @@ export class Download implements Fetcher {
         return `${h.key}: ${h.state === 'given-up' ? 'gave up' : h.state}${h.lastReason === null ? '' : `: ${h.lastReason}`}`;
       })
       .join('; ');
+  }
+
+  /** No holder could be dialed, and none has linked to us: say who, and why. */
+  private noneLinked(unreachable: { users: readonly string[]; weCanBeDialed: boolean }): void {
+    if (this.outcome || this.scheduler.getSnapshot().context.pipelines.size > 0) return;
+    const who = unreachable.users.join(', ');
+    const message = unreachable.weCanBeDialed
+      ? `${who} cannot be dialed (behind a router) and did not dial us back within ${this.timings.unreachableTimeoutMs} ms`
+      : `${who} cannot be dialed (behind a router), and neither can this peer`;
+    void this.end({ state: 'failed', code: 'NO_REACHABLE_SOURCES', message });
   }
 
   private armWatchdog(): void {

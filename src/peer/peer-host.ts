@@ -24,6 +24,7 @@ import { PeerWire } from './peer-wire.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
 import { UploadQueue } from './upload-queue.js';
+import { formatNetAddress } from '../world/net-address.js';
 
 export interface Share {
   meta: FileMeta;
@@ -39,6 +40,8 @@ export interface Fetcher {
   ticket(): string;
   /** A link of the file that the download may fetch over (one that dialed us has shown a valid ticket). */
   linkReady(link: PeerLink): void;
+  /** Whether a peer at this host may dial us without a ticket: a holder the tracker asked to dial us. */
+  expectsDialFrom(host: string): boolean;
 }
 
 export interface PeerHostOptions {
@@ -218,13 +221,28 @@ export class PeerHost {
   connect(fileId: string, address: NetAddress, done: (outcome: ConnectOutcome) => void, timeoutMs?: number): void {
     const fetcher = this.fetchers.get(fileId);
     if (!fetcher) return done({ ok: false, reason: 'STOPPED: no download of that file' });
+    this.dial(fileId, address, fetcher.pieceCount, () => this.fetchers.get(fileId) === fetcher, done, timeoutMs);
+  }
+
+  /**
+   * Connection reversal: the tracker asked us to dial a downloader that cannot dial us (we are
+   * behind a router); we serve it the file over that link once it shows its ticket.
+   */
+  dialToServe(fileId: string, address: NetAddress, done: (outcome: ConnectOutcome) => void = () => {}): void {
+    const share = this.shares.get(fileId);
+    if (!share) return done({ ok: false, reason: 'UNSHARED: we do not share that file' });
+    this.log(`dialing ${formatNetAddress(address)} back for ${fileId.slice(0, 8)}, as the tracker asked`);
+    this.dial(fileId, address, share.source.pieceCount, () => this.shares.has(fileId), done);
+  }
+
+  private dial(fileId: string, address: NetAddress, pieceCount: number, stillWanted: () => boolean, done: (outcome: ConnectOutcome) => void, timeoutMs?: number): void {
     this.world.net.connect(address, { timeoutMs: timeoutMs ?? this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, reuseReadBuffer: true }).then(
       (connection) => {
-        if (this.fetchers.get(fileId) !== fetcher) {
+        if (!stillWanted()) {
           connection.destroy();
-          return done({ ok: false, reason: 'STOPPED: the download ended' });
+          return done({ ok: false, reason: 'STOPPED: no longer wanted' });
         }
-        const wire = new PeerWire(this.world, connection, { maxPieces: fetcher.pieceCount, reusedReadBuffer: true, ...this.traceOption() });
+        const wire = new PeerWire(this.world, connection, { maxPieces: pieceCount, reusedReadBuffer: true, ...this.traceOption() });
         this.handshake(wire, { fileId, resolve: done });
       },
       (error: unknown) => done({ ok: false, reason: `CONNECT_FAILED: ${error instanceof Error ? error.message : String(error)}` }),
@@ -313,8 +331,13 @@ export class PeerHost {
         this.arriving.delete(wire);
         link = this.linkUp(wire, fileId!, remotePeerId, dial, handshake.p ?? null);
         if (!link) return;
-        // One that dialed us wants the file: without a ticket there is nothing to do for it.
-        if (!dial && handshake.ticket === undefined) return this.refuse(link, 'TICKET_MISSING', 'no ticket in the extension handshake');
+        if (!dial && handshake.ticket === undefined) {
+          // A holder the tracker sent to us dials to serve, not to fetch: we show our ticket first.
+          const fetcher = this.fetchers.get(link.fileId);
+          if (fetcher?.expectsDialFrom(wire.remote.host)) return fetcher.linkReady(link);
+          // Anyone else who dials us wants the file: without a ticket there is nothing to do for it.
+          return this.refuse(link, 'TICKET_MISSING', 'no ticket in the extension handshake');
+        }
         this.extended(link, { type: 'EXTENDED', extId: 0, payload: event.payload });
       },
       block: (pieceIndex, beginBytes, block) => (link ? link.block(pieceIndex, beginBytes, block) : fail('PROTOCOL: a block before the handshakes')),

@@ -12,7 +12,7 @@ import { fromUtf8, toHex, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import type { SessionCommand } from '../log/domain/commands.js';
 import type { QueryResult, SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
-import { TrackerClient, TrackerError, TrackerUnavailableError } from '../tracker/tracker-client.js';
+import { TrackerClient, TrackerError, TrackerUnavailableError, type SessionOpening } from '../tracker/tracker-client.js';
 import { isWorldError, type KvStore, type NetAddress, type Timer, type World } from '../world/world.js';
 import { CompleteFile } from './complete-file.js';
 import { Download, type DownloadCounters, type DownloadOutcome } from './download.js';
@@ -22,6 +22,8 @@ import type { PieceSource } from './piece-source.js';
 import { PieceStoreError } from './piece-store.js';
 import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
+import { TrackerSubscription } from '../tracker/subscription.js';
+import type { Event } from '../log/domain/events.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
 export class PeerError extends Error {
@@ -92,6 +94,15 @@ interface RunningDownload {
 }
 
 const SHARE_PREFIX = 'share:';
+/** A download asks holders behind routers to dial it back at most this often. */
+const DIAL_BACK_AGAIN_MS = 3_000;
+/** News kept for `news` (the oldest go first). */
+const MAX_NEWS = 1_000;
+
+export interface NewsItem {
+  index: number;
+  events: readonly Event[];
+}
 /** The open session's credential, so a restarted shell can close a session its crash left open. */
 const SESSION_KEY = 'session';
 
@@ -102,6 +113,11 @@ export class PeerNode {
   private readonly sessionActor: Actor<typeof sessionMachine>;
   private readonly downloads: RunningDownload[] = [];
   private ticketCache = new Map<string, { ticket: string; expires: number }>();
+  /** What the tracker said of the open session: where it sees us, and whether it could dial us. */
+  private opening: SessionOpening | null = null;
+  private subscription: TrackerSubscription | null = null;
+  /** Events the push channel brought, newest last (at most MAX_NEWS). */
+  private readonly newsItems: NewsItem[] = [];
 
   private constructor(
     private readonly world: World,
@@ -120,9 +136,15 @@ export class PeerNode {
           heartbeat: (session) => this.tracker.heartbeat(session),
           renew: (session) => this.renewSession(session),
           logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
-          opened: (session) => this.offerSharedFiles(session),
+          opened: (session) => {
+            this.subscribe(session);
+            return this.offerSharedFiles(session);
+          },
           ended: (reason) => {
             this.options.log?.(`session ended (${reason}): no longer serving`);
+            this.subscription?.close();
+            this.subscription = null;
+            this.opening = null;
             this.ticketCache.clear();
             for (const source of this.host.unshareAll()) void release(source);
             void this.homeStore?.kv.batch([{ type: 'del', key: SESSION_KEY }], { sync: true }).catch(() => undefined);
@@ -252,7 +274,29 @@ export class PeerNode {
     if (previous !== undefined) await this.closeLeftover(JSON.parse(fromUtf8(previous)) as Credential);
     const session = await this.tracker.login(user, password, this.announcedPort);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
+    this.opening = { index: session.index, address: session.address, reachable: session.reachable };
+    if (!session.reachable) this.options.log?.(`the tracker cannot dial this peer at ${session.address}: holders will be asked to dial back instead`);
     return session;
+  }
+
+  /** The push channel of a session just opened: news, and requests such as dialBack. */
+  private subscribe(session: Credential): void {
+    this.subscription?.close();
+    const opening = this.opening;
+    if (opening === null) return;
+    this.subscription = new TrackerSubscription(this.world, this.options.trackerNodes, { sessionId: session.sessionId, token: session.token }, opening.index, {
+      events: (index, events) => {
+        this.newsItems.push({ index, events });
+        if (this.newsItems.length > MAX_NEWS) this.newsItems.shift();
+      },
+      request: (request) => {
+        if (request.type !== 'dialBack' || !this.host.isSharing(request.fileId)) return;
+        this.host.dialToServe(request.fileId, parseNetAddress(request.address), (outcome) => {
+          if (!outcome.ok) this.options.log?.(`could not dial ${request.user} back at ${request.address}: ${outcome.reason}`);
+        });
+      },
+      ended: (code, message) => this.options.log?.(`push channel over (${code}): ${message}`),
+    });
   }
 
   /**
@@ -276,6 +320,7 @@ export class PeerNode {
     if (old.refresh === undefined) throw new PeerError('NOT_LOGGED_IN', 'the session expired and has no refresh credential');
     const session = await this.tracker.renew(old.user, old.refresh, this.announcedPort);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
+    this.opening = { index: session.index, address: session.address, reachable: session.reachable };
     // Tickets are bound to our peer id, not to the session: the ones we hold stay good.
     this.options.log?.(`session renewed for ${session.user} after it expired`);
     return session;
@@ -371,6 +416,19 @@ export class PeerNode {
       throw new PeerError('ALREADY_DOWNLOADING', `${meta.name} is being downloaded`);
     }
     const ticket = await this.freshTicket(session, group, meta.fileId);
+    // Holders the tracker could not dial are behind routers: if we can be dialed, they are asked
+    // to dial us (reversal); if none can be dialed and nobody links to us, the download says so.
+    const cannotDial = detail.holders.filter((h) => !h.reachable);
+    const weCanBeDialed = this.opening?.reachable === true;
+    let askedAtMs = -Infinity;
+    const askDialBack = (): void => {
+      if (cannotDial.length === 0 || !weCanBeDialed || this.world.clock.nowMs() - askedAtMs < DIAL_BACK_AGAIN_MS) return;
+      askedAtMs = this.world.clock.nowMs();
+      this.call(() => this.tracker.dialBack(session, group, meta.fileId)).then(
+        ({ asked }) => this.options.log?.(`asked ${asked.join(', ') || 'nobody'} to dial back for ${meta.name}`),
+        (error: unknown) => this.options.log?.(`could not ask for a dial back: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    };
     const download = await Download.start(this.world, {
       meta,
       destinationPath: path,
@@ -378,6 +436,8 @@ export class PeerNode {
       peerId: this.peerId,
       ticket: () => this.ticketCache.get(`${group}/${meta.fileId}`)?.ticket ?? ticket.ticket,
       holders: detail.holders.map((h) => parseNetAddress(h.address)),
+      ...(cannotDial.length === detail.holders.length ? { unreachable: { users: [...new Set(cannotDial.map((h) => h.user))], weCanBeDialed } } : {}),
+      onLinkLost: askDialBack,
       host: this.host,
       ...(this.options.log ? { log: this.options.log } : {}),
       ...(this.options.wireTrace ? { trace: this.options.wireTrace } : {}),
@@ -403,6 +463,7 @@ export class PeerNode {
     }
     this.scheduleRenewal(running, ticket.expires);
     running.settled = download.done.then((outcome) => this.finished(running, outcome));
+    askDialBack();
     return { download: running.id, group, name: detail.name, destination: path };
   }
 
@@ -494,8 +555,19 @@ export class PeerNode {
     return this.showDownloads().filter((d) => d.state === 'failed');
   }
 
+  /** What the push channel brought: the events about us and our groups, each with its log index. */
+  news(): NewsItem[] {
+    return [...this.newsItems];
+  }
+
+  /** Where the tracker sees this peer, whether it could dial it there, and which node the push channel is on. */
+  connectivity(): { address: string | null; reachable: boolean | null; pushChannel: string | null } {
+    return { address: this.opening?.address ?? null, reachable: this.opening?.reachable ?? null, pushChannel: this.subscription?.node ?? null };
+  }
+
   /** Logs out if logged in, stops serving, closes everything. */
   async close(): Promise<void> {
+    this.subscription?.close();
     if (this.sessionActor.getSnapshot().matches('active')) await this.logout().catch(() => undefined);
     this.sessionActor.stop();
     this.host.unshareAll();

@@ -4,6 +4,7 @@
 
 import { parseSessionCommand, type SessionCommand } from '../log/domain/commands.js';
 import { isDomainError } from '../log/domain/errors.js';
+import type { Event } from '../log/domain/events.js';
 import type { FileDetail, FileSummary, GroupSummary } from '../log/domain/queries.js';
 
 /** A session as the client holds it: the secret token travels, only its SHA-256 is stored. */
@@ -54,11 +55,38 @@ export type ClientRequest = { id: number } & (
   | { type: 'query'; session: SessionCredential; query: SessionQuery }
   | { type: 'ticket'; session: SessionCredential; group: string; fileId: string; peerId: string }
   | { type: 'heartbeat'; session: SessionCredential }
+  /**
+   * Opens the session's push channel on this connection: the committed events after
+   * `afterIndex` that concern the user or the user's groups, then each as it commits, and the
+   * one-off requests addressed to the session (PushFrame, under this request's id).
+   */
+  | { type: 'subscribe'; session: SessionCredential; afterIndex: number }
+  /** Asks the holders of a file that cannot be dialed to dial us (connection reversal); the leader's. */
+  | { type: 'dialBack'; session: SessionCredential; group: string; fileId: string }
   /** A single-use nonce for an archive request (see archive-export.ts). */
   | { type: 'archiveChallenge' }
   /** The node's store as one blob (meta, snapshot, whole archive), in chunks, for a live audit. */
   | { type: 'archive'; nonce: string; proof: string; exportId: string | null; offset: number }
 );
+
+/** A one-off request the tracker pushes to one session. */
+export type PushRequest =
+  /** Dial `address` (a downloader who cannot reach you) and serve it `fileId` over that link. */
+  { type: 'dialBack'; group: string; fileId: string; address: string; user: string };
+
+/** What travels down a push channel. */
+export type Push =
+  /** The committed events at log index `index` that concern the subscriber. */
+  | { kind: 'events'; index: number; events: Event[] }
+  | { kind: 'request'; request: PushRequest }
+  /** The channel is over (the session ended, the node stops); subscribe again if it makes sense. */
+  | { kind: 'end'; code: string; message: string };
+
+export interface PushFrame {
+  /** The subscribe request's id. */
+  id: number;
+  push: Push;
+}
 
 export interface LeaderHint {
   id: string;
@@ -153,6 +181,10 @@ function isClientRequest(value: unknown): value is ClientRequest {
       return isSession(r.session) && isText(r.group) && isText(r.fileId, 64) && isText(r.peerId, 64);
     case 'heartbeat':
       return isSession(r.session);
+    case 'subscribe':
+      return isSession(r.session) && Number.isSafeInteger(r.afterIndex) && (r.afterIndex as number) >= 0;
+    case 'dialBack':
+      return isSession(r.session) && isText(r.group) && isText(r.fileId, 64);
     case 'archiveChallenge':
       return true;
     case 'archive':

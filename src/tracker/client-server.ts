@@ -1,13 +1,16 @@
 // Why this file exists: a tracker node's door for clients. It decodes framed requests, refuses
 // malformed ones (logged, connection closed), answers writes once applied and reads through
-// ReadIndex, and points clients at the leader when this node does not lead.
+// ReadIndex, points clients at the leader when this node does not lead, and turns a connection
+// that subscribes into a session's push channel (push-hub.ts).
 
 import type { Connection, Listener, NetAddress, World } from '../world/world.js';
-import type { ClientRequest, ClientResponse, LeaderHint } from './client-protocol.js';
+import type { ClientRequest, ClientResponse, LeaderHint, PushFrame } from './client-protocol.js';
+import { authenticate } from '../log/domain/queries.js';
+import type { PushHub, PushSink } from './push-hub.js';
 import { parseClientRequest } from './client-protocol.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import type { ArchiveExports } from './archive-export.js';
-import type { ServiceOutcome, SessionService } from './session-service.js';
+import { tokenHashOf, type ServiceOutcome, type SessionService } from './session-service.js';
 import type { TrackerNode } from './tracker-node.js';
 import type { TransportLog } from './tcp-transport.js';
 import { formatNetAddress } from '../world/net-address.js';
@@ -15,6 +18,10 @@ import { formatNetAddress } from '../world/net-address.js';
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
 const MAX_CONNECTIONS = 4096;
+/** Push frames a subscriber may leave unread before it is dropped (it catches up when it subscribes again). */
+const MAX_UNREAD_PUSHES = 4096;
+/** How long a subscribe waits for this node to apply the entry it names (the login) before asking the client to retry. */
+const SUBSCRIBE_WAIT_MS = 5_000;
 
 export class ClientServer {
   private listener: Listener | null = null;
@@ -24,6 +31,7 @@ export class ClientServer {
     private readonly world: World,
     private readonly node: TrackerNode,
     private readonly service: SessionService,
+    private readonly hub: PushHub,
     private readonly archives: ArchiveExports,
     private readonly clientAddressOf: (nodeId: string) => string | null,
     private readonly log: TransportLog,
@@ -58,6 +66,8 @@ export class ClientServer {
     // sends and never reads runs into the limit instead of filling this node's memory.
     let inFlight = 0;
     let unflushed = 0;
+    let unreadPushes = 0;
+    let subscribed: { sessionId: string; sink: PushSink } | null = null;
     let open = true;
     const reply = (response: ClientResponse): void => {
       if (!open) return;
@@ -75,6 +85,7 @@ export class ClientServer {
       drain: () => {
         inFlight -= unflushed;
         unflushed = 0;
+        unreadPushes = 0;
       },
       data: (bytes) => {
         const requests = decoder.tryPush(bytes);
@@ -96,6 +107,23 @@ export class ClientServer {
             reply({ id: request.id, ok: false, error: { code: request.code, message: request.message }, leader: null });
             continue;
           }
+          if (request.type === 'subscribe') {
+            if (subscribed !== null) {
+              reply({ id: request.id, ok: false, error: { code: 'BAD_COMMAND', message: 'one subscription per connection' }, leader: null });
+              continue;
+            }
+            const sink: PushSink = {
+              send: (push) => {
+                if (!open) return false;
+                if (!connection.write(encodeFrame({ id: request.id, push } satisfies PushFrame))) unreadPushes++;
+                return unreadPushes < MAX_UNREAD_PUSHES;
+              },
+              close: () => connection.end(),
+            };
+            subscribed = { sessionId: request.session.sessionId, sink };
+            void this.subscribe(request, sink, reply);
+            continue;
+          }
           void this.handle(request, connection.remote)
             .catch((error: unknown): ClientResponse => {
               this.log('client_request_failed', { reason: error instanceof Error ? error.message.slice(0, 200) : 'unknown' });
@@ -107,8 +135,19 @@ export class ClientServer {
       close: () => {
         open = false;
         this.connections.delete(connection);
+        if (subscribed) this.hub.unsubscribe(subscribed.sessionId, subscribed.sink);
       },
     });
+  }
+
+  /** A push channel: once this node has applied the entry the client names, and the session is good here. */
+  private async subscribe(request: Extract<ClientRequest, { type: 'subscribe' }>, sink: PushSink, reply: (response: ClientResponse) => void): Promise<void> {
+    const refuse = (code: string, message: string): void => reply({ id: request.id, ok: false, error: { code, message }, leader: null });
+    if (!(await this.node.untilApplied(request.afterIndex, SUBSCRIBE_WAIT_MS))) return refuse('RETRY', `this node has not applied entry ${request.afterIndex} yet; retry, perhaps elsewhere`);
+    const user = authenticate(this.node.store.state, { sessionId: request.session.sessionId, tokenHash: tokenHashOf(request.session.token) });
+    if (typeof user !== 'string') return refuse(user.code, user.message);
+    reply({ id: request.id, ok: true, result: { node: this.node.raft.status().id } });
+    this.hub.subscribe(request.session.sessionId, user, request.afterIndex, sink);
   }
 
   private respond(id: number, outcome: ServiceOutcome): ClientResponse {
@@ -142,6 +181,10 @@ export class ClientServer {
         return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
       case 'heartbeat':
         return this.respond(request.id, this.service.heartbeat(request.session));
+      case 'dialBack':
+        return this.respond(request.id, await this.service.dialBack(request.session, request.group, request.fileId));
+      case 'subscribe':
+        return { id: request.id, ok: false, error: { code: 'BAD_COMMAND', message: 'subscribe is handled on its connection' }, leader: null };
       case 'archiveChallenge':
         return this.respond(request.id, this.archives.challenge());
       case 'archive':

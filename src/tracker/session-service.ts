@@ -12,6 +12,9 @@ import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
 import type { NetAddress, Timer, World } from '../world/world.js';
 import type { SessionCredential, SessionQuery } from './client-protocol.js';
 import type { SubmitOutcome, TrackerNode } from './tracker-node.js';
+import { canDial, DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
+import { formatNetAddress } from '../world/net-address.js';
+import type { PushHub } from './push-hub.js';
 
 export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string };
 
@@ -19,6 +22,8 @@ export interface SessionServiceOptions {
   /** A session with no heartbeat for this long is expired by the leader. */
   sessionTtlMs?: number;
   ticketLifetimeMs?: number;
+  /** How long a login's dial to the peer may take before the peer counts as unreachable. */
+  reachabilityTimeoutMs?: number;
 }
 
 const notLeader: ServiceOutcome = { ok: false, code: 'NOT_LEADER', message: 'this node does not lead; retry at the leader' };
@@ -42,6 +47,9 @@ export class SessionService {
   private timer: Timer | null = null;
   private readonly ttlMs: number;
   private readonly ticketMs: number;
+  private readonly reachabilityTimeoutMs: number;
+  /** Where one-off requests for sessions go (the push channel); set by the process. */
+  hub: PushHub | null = null;
 
   constructor(
     private readonly world: World,
@@ -51,6 +59,7 @@ export class SessionService {
   ) {
     this.ttlMs = options.sessionTtlMs ?? 30_000;
     this.ticketMs = options.ticketLifetimeMs ?? 5 * 60_000;
+    this.reachabilityTimeoutMs = options.reachabilityTimeoutMs ?? DEFAULT_REACHABILITY_TIMEOUT_MS;
   }
 
   start(): void {
@@ -101,22 +110,27 @@ export class SessionService {
       keyLengthBytes: expected.length,
     });
     if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) return bad;
+    const reachable = await canDial(this.world, observed, this.reachabilityTimeoutMs);
     const command: Command = {
       type: 'OpenSession',
       user,
       sessionId: session.sessionId,
       tokenHash: tokenHashOf(session.token),
       observed,
+      reachable,
       credentialsIndex: record.credentialsIndex,
       ...(refresh === undefined ? {} : { refreshHash: tokenHashOf(refresh) }),
     };
-    const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), (index) => ({ index, sessionId: session.sessionId, user }));
+    const answer = (index: number) => ({ index, sessionId: session.sessionId, user, address: formatNetAddress(observed), reachable });
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), answer);
     if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
     return outcome;
   }
 
   /** A new session from a refresh credential: only hashes reach the log; the domain checks and uses it up. */
   async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, observed: NetAddress, session: SessionCredential): Promise<ServiceOutcome> {
+    // Renewed from wherever the peer is now: its address, and so whether it can be dialed, is tested again.
+    const reachable = await canDial(this.world, observed, this.reachabilityTimeoutMs);
     const command: Command = {
       type: 'RenewSession',
       user,
@@ -124,9 +138,11 @@ export class SessionService {
       sessionId: session.sessionId,
       tokenHash: tokenHashOf(session.token),
       observed,
+      reachable,
       newRefreshHash: tokenHashOf(newRefresh),
     };
-    const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), (index) => ({ index, sessionId: session.sessionId, user }));
+    const answer = (index: number) => ({ index, sessionId: session.sessionId, user, address: formatNetAddress(observed), reachable });
+    const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), answer);
     if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
     return outcome;
   }
@@ -163,6 +179,34 @@ export class SessionService {
     const nowMs = this.world.clock.nowMs();
     const claims = { v: TICKET_VERSION, user: read.value.user, peerId, group, fileId, notBefore: nowMs, expires: nowMs + this.ticketMs };
     return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };
+  }
+
+  /**
+   * Connection reversal (DESIGN.md §5): the requester wants a file whose holders cannot be
+   * dialed; if the requester can be, those holders are asked, over their push channels, to
+   * dial it. Answered with the users asked.
+   */
+  async dialBack(session: SessionCredential, group: string, fileId: string): Promise<ServiceOutcome> {
+    if (this.node.raft.status().role !== 'leader') return notLeader;
+    const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    const read = await this.node.read((state) => {
+      const user = authenticate(state, auth);
+      if (typeof user !== 'string') return { refusal: { code: user.code, message: user.message } };
+      if (!mayAccessFile(state, user, group, fileId)) return { refusal: { code: 'NOT_A_MEMBER', message: `${user} may not fetch that file in ${group.slice(0, 64)}` } };
+      const own = state.sessions.get(auth.sessionId)!;
+      const holders = [...state.groups.get(group)!.files.get(fileId)!.holders];
+      const targets = holders.flatMap(([sessionId, holder]) => {
+        const held = state.sessions.get(sessionId);
+        return held && sessionId !== auth.sessionId && !held.reachable ? [{ sessionId, user: holder.user }] : [];
+      });
+      return { refusal: undefined, user, address: own.address, reachable: own.reachable, targets };
+    });
+    if (read.kind !== 'ok') return notLeader;
+    const value = read.value;
+    if (value.refusal !== undefined) return { ok: false, code: value.refusal.code, message: value.refusal.message };
+    if (!value.reachable) return { ok: false, code: 'UNREACHABLE', message: `${value.user} cannot be dialed at ${value.address} either, so no holder can dial it` };
+    for (const target of value.targets) this.hub?.request(target.sessionId, { type: 'dialBack', group, fileId, address: value.address, user: value.user });
+    return { ok: true, result: { asked: value.targets.map((t) => t.user) } };
   }
 
   /** Heartbeats live in the leader's memory only; a follower points the client at the leader. */

@@ -4,7 +4,8 @@
 // a nonce, the listener answers with a nonce of its own and an HMAC over both nonces and both
 // node ids, the dialer answers with its own HMAC over the same. Frames queued in one turn of
 // the event loop go out in one write; a full queue drops the oldest (Raft recovers from lost
-// messages).
+// messages). The same links carry the push channel's one-off requests between nodes (relay).
+
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Connection, Listener, NetAddress, Timer, World } from '../world/world.js';
@@ -12,6 +13,7 @@ import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError } from '
 import type { RaftTransport } from './transport.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { formatNetAddress } from '../world/net-address.js';
+import type { PushRelay, RelayedPush } from './push-hub.js';
 
 export const MAX_QUEUED_FRAMES = 4096;
 const HANDSHAKE_FRAME_BYTES = 64 * 1024;
@@ -25,7 +27,8 @@ type Handshake =
   | { type: 'hello'; from: NodeId; nonce: string }
   | { type: 'challenge'; nonce: string; mac: string }
   | { type: 'auth'; mac: string }
-  | { type: 'raft'; message: Message };
+  | { type: 'raft'; message: Message }
+  | { type: 'relay'; push: RelayedPush };
 
 export interface TransportLog {
   (event: string, fields: Record<string, unknown>): void;
@@ -154,8 +157,9 @@ class PeerLink {
   }
 }
 
-export class TcpRaftTransport implements RaftTransport {
+export class TcpRaftTransport implements RaftTransport, PushRelay {
   private handler: (message: Message) => void = () => {};
+  private relayHandler: (push: RelayedPush) => void = () => {};
   private readonly links = new Map<NodeId, PeerLink>();
   private listener: Listener | null = null;
   private readonly inbound = new Set<Connection>();
@@ -181,6 +185,16 @@ export class TcpRaftTransport implements RaftTransport {
 
   onMessage(handler: (message: Message) => void): void {
     this.handler = handler;
+  }
+
+  /** A one-off push request, to every other node (best effort, like Raft messages). */
+  relay(push: RelayedPush): void {
+    const frame = encodeFrame({ type: 'relay', push } satisfies Handshake);
+    for (const link of this.links.values()) link.send(frame);
+  }
+
+  onRelay(handler: (push: RelayedPush) => void): void {
+    this.relayHandler = handler;
   }
 
   close(): void {
@@ -217,7 +231,10 @@ export class TcpRaftTransport implements RaftTransport {
         while (!(messages instanceof FrameError) && messages.length > 0) {
           for (const raw of messages) {
             const m = raw as Handshake;
-            if (authenticated && m.type === 'raft') {
+            if (authenticated && m.type === 'relay') {
+              if (!isRelayedPush(m.push)) return refuse('peer_message_refused', 'malformed push relay');
+              this.relayHandler(m.push);
+            } else if (authenticated && m.type === 'raft') {
               if (!isMessageFrom(m.message, peer!, this.self)) return refuse('peer_message_refused', 'malformed or misaddressed Raft message');
               try {
                 this.handler(m.message);
@@ -264,6 +281,14 @@ const MESSAGE_TYPES = new Set([
   'ReadIndex',
   'ReadIndexResponse',
 ]);
+
+function isRelayedPush(value: unknown): value is RelayedPush {
+  if (typeof value !== 'object' || value === null) return false;
+  const { sessionId, request } = value as { sessionId?: unknown; request?: unknown };
+  if (typeof sessionId !== 'string' || sessionId.length > 64 || typeof request !== 'object' || request === null) return false;
+  const r = request as Record<string, unknown>;
+  return r.type === 'dialBack' && [r.group, r.fileId, r.address, r.user].every((field) => typeof field === 'string' && field.length <= 256);
+}
 
 function isMessageFrom(value: unknown, from: NodeId, to: NodeId): value is Message {
   if (typeof value !== 'object' || value === null) return false;

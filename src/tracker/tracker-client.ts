@@ -9,8 +9,12 @@ import type { ClientRequest, ClientResponse, NodeStatus, QueryResult, SessionCre
 import { nodeAddress } from './cluster-config.js';
 import { archiveProof, archiveSeal } from './archive-export.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import { DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
 
 type Pending = (response: ClientResponse | null) => void;
+
+/** A login waits this much longer: the node tries to dial the peer first (reachability.ts). */
+const LOGIN_DIAL_WAIT_MS = DEFAULT_REACHABILITY_TIMEOUT_MS + 1_000;
 
 export class TrackerUnavailableError extends Error {
   override name = 'TrackerUnavailableError';
@@ -80,6 +84,16 @@ class NodeConnection {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** What the tracker says of a session it opened: where it sees the peer, and whether it could dial it there. */
+export interface SessionOpening {
+  /** The log index of the OpenSession: the push channel starts after it. */
+  index: number;
+  address: string;
+  reachable: boolean;
+}
+
+export type OpenedSession = SessionCredential & SessionOpening & { user: string; refresh: string };
+
 export interface TrackerClientOptions {
   /** Client addresses of the nodes, host:port. */
   nodes: string[];
@@ -116,19 +130,24 @@ export class TrackerClient {
    * opens one session. The refresh credential re-opens the session later without the password.
    * `port`: where this peer listens; the tracker pairs it with the source address it sees.
    */
-  async login(user: string, password: string, port: number): Promise<SessionCredential & { user: string; refresh: string }> {
+  async login(user: string, password: string, port: number): Promise<OpenedSession> {
     const session = this.newCredential();
     const refresh = this.secret();
-    await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, port, session, refresh });
-    return { ...session, user, refresh };
+    const opened = (await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, port, session, refresh }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
+    return { ...session, user, refresh, ...opened };
   }
 
   /** A new session from a refresh credential (which is used up; the result carries its successor). */
-  async renew(user: string, refresh: string, port: number): Promise<SessionCredential & { user: string; refresh: string }> {
+  async renew(user: string, refresh: string, port: number): Promise<OpenedSession> {
     const session = this.newCredential();
     const newRefresh = this.secret();
-    await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, port, session });
-    return { ...session, user, refresh: newRefresh };
+    const opened = (await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, port, session }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
+    return { ...session, user, refresh: newRefresh, ...opened };
+  }
+
+  /** Asks the holders of a file that cannot be dialed to dial us; the users asked. */
+  async dialBack(session: SessionCredential, group: string, fileId: string): Promise<{ asked: string[] }> {
+    return (await this.call({ type: 'dialBack', session, group, fileId })) as { asked: string[] };
   }
 
   private newCredential(): SessionCredential {
@@ -213,7 +232,7 @@ export class TrackerClient {
     this.connection = null;
   }
 
-  private async call(body: DistributiveOmit<ClientRequest, 'id'>): Promise<unknown> {
+  private async call(body: DistributiveOmit<ClientRequest, 'id'>, extraWaitMs = 0): Promise<unknown> {
     const deadline = this.world.clock.nowMs() + (this.options.deadlineMs ?? 10_000);
     let lastError = 'no node answered';
     while (this.world.clock.nowMs() < deadline) {
@@ -224,7 +243,7 @@ export class TrackerClient {
         await this.sleep(50);
         continue;
       }
-      const response = await connection.request(this.world, body, this.options.requestTimeoutMs ?? 2_000);
+      const response = await connection.request(this.world, body, (this.options.requestTimeoutMs ?? 2_000) + extraWaitMs);
       if (response === null) {
         lastError = `${this.target} did not answer`;
         this.moveOn(null);

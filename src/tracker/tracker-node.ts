@@ -13,6 +13,7 @@ import type { RaftTransport } from './transport.js';
 import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from '../raft/types.js';
 import type { Command } from '../log/domain/commands.js';
 import { FIRST_RULES_VERSION, RULES_VERSION } from '../log/domain/rules.js';
+import type { EntryOutcome } from '../log/domain/entry.js';
 
 export interface TrackerNodeConfig {
   id: NodeId;
@@ -71,6 +72,7 @@ export class TrackerNode {
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
   private readonly storeTasks: (() => Promise<void>)[] = [];
+  private readonly appliedListeners: Array<(entries: readonly EntryOutcome[]) => void> = [];
 
   private constructor(
     private readonly config: TrackerNodeConfig,
@@ -128,6 +130,11 @@ export class TrackerNode {
     });
     node.scheduleTick();
     return node;
+  }
+
+  /** Hears every batch of entries this node applies, in order (a snapshot install jumps over some). */
+  onApplied(listener: (entries: readonly EntryOutcome[]) => void): void {
+    this.appliedListeners.push(listener);
   }
 
   get store(): TrackerStore {
@@ -269,6 +276,7 @@ export class TrackerNode {
   private async apply(entries: readonly Entry[]): Promise<void> {
     const toApply = entries.filter((entry) => entry.index > this.trackerStore.appliedIndex).map((entry) => this.termEntry(entry));
     const results = await this.trackerStore.apply(toApply, { sync: false });
+    if (results.length > 0) for (const listener of this.appliedListeners) listener(results.map((r) => r.entry));
     for (let i = 0; i < toApply.length; i++) {
       const entry = toApply[i]!;
       const pending = this.pendingWrites.get(entry.index);
@@ -292,6 +300,17 @@ export class TrackerNode {
         waiting.run();
       }
     }
+  }
+
+  /** Resolves true once this node's store has applied `index`, false after `timeoutMs`. */
+  untilApplied(index: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = this.config.world.clock.setTimer(timeoutMs, () => resolve(false));
+      this.whenApplied(index, () => {
+        timer.cancel();
+        resolve(true);
+      });
+    });
   }
 
   private whenApplied(index: number, run: () => void): void {

@@ -11,6 +11,7 @@ import { loadClusterConfig, loadClusterSecret, nodeAddress, secretPathFor, type 
 import { TcpRaftTransport } from './tcp-transport.js';
 import { TrackerNode } from './tracker-node.js';
 import { RulesVersionError } from '../log/domain/rules.js';
+import { PushHub } from './push-hub.js';
 
 export interface TrackerProcessOptions {
   id: string;
@@ -78,9 +79,11 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     ...(options.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: options.ticketLifetimeMs }),
   });
   service.start();
+  const hub = new PushHub(node, transport);
+  service.hub = hub;
   const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
   const archives = new ArchiveExports(world, node, self.id, nodeSecret);
-  const clients = new ClientServer(world, node, service, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log, config.publicKey);
+  const clients = new ClientServer(world, node, service, hub, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log, config.publicKey);
   await clients.listen(nodeAddress(self.client));
   options.log('tracker_started', { id: self.id, peer: self.peer, client: self.client, applied: node.store.appliedIndex });
   return {
@@ -88,6 +91,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     config,
     async stop(): Promise<void> {
       service.stop();
+      hub.close();
       clients.close();
       node.stop();
       await raftKv.close();

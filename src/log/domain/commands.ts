@@ -30,11 +30,13 @@ export type Command =
   /**
    * A login, proposed by the node that checked the password. `observed` is where other peers
    * reach this one: the source IP that node saw on the client's connection, and the port the
-   * peer listens on (a non-deterministic input, filled in by the node as time is).
+   * peer listens on; `reachable`: whether that node could open a connection there (a peer
+   * behind a router cannot be dialed). Both are non-deterministic inputs, filled in by the node
+   * as time is.
    */
-  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; observed: NetAddress; credentialsIndex: number; refreshHash?: string }
+  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; observed: NetAddress; reachable: boolean; credentialsIndex: number; refreshHash?: string }
   /** A session re-opened with a refresh credential (its SHA-256), e.g. after it expired; the credential is used up. */
-  | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; observed: NetAddress; newRefreshHash: string }
+  | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; observed: NetAddress; reachable: boolean; newRefreshHash: string }
   | { type: 'CloseSession'; auth: Auth }
   | { type: 'ExpireSession'; sessionId: string }
   | { type: 'CreateGroup'; auth: Auth; group: string }
@@ -68,14 +70,14 @@ export function withAuth(command: SessionCommand, auth: Auth): Command {
 /** Session ids are nanoid-like: 8–64 URL-safe characters. */
 export const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
-type Kind = 'string' | 'integer' | 'auth' | 'password' | 'file' | 'address';
+type Kind = 'string' | 'integer' | 'boolean' | 'auth' | 'password' | 'file' | 'address';
 /** A field's kind; a trailing '?' makes it optional. */
 type Shape = Record<string, Kind | `${Kind}?`>;
 
 const SHAPES: { readonly [T in CommandType]: Shape } = {
   CreateUser: { user: 'string', password: 'password' },
-  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', credentialsIndex: 'integer', refreshHash: 'string?' },
-  RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', newRefreshHash: 'string' },
+  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', reachable: 'boolean', credentialsIndex: 'integer', refreshHash: 'string?' },
+  RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', reachable: 'boolean', newRefreshHash: 'string' },
   CloseSession: { auth: 'auth' },
   ExpireSession: { sessionId: 'string' },
   CreateGroup: { auth: 'auth', group: 'string' },
@@ -164,6 +166,7 @@ function isAddressShape(value: unknown): value is NetAddress {
 const CHECKS = {
   string: (value: unknown) => isBoundedString(value),
   integer: isNonNegativeInteger,
+  boolean: (value: unknown) => typeof value === 'boolean',
   auth: isAuth,
   password: isPasswordRecord,
   file: isFileMeta,

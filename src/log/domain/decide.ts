@@ -87,12 +87,13 @@ function openSession(state: TrackerState, command: Extract<Command, { type: 'Ope
   if (badSession) return badSession;
   const { sessionId, user, tokenHash } = command;
   const address = formatNetAddress(command.observed);
+  const unreachable = command.reachable ? {} : { reachable: false as const };
   if (command.refreshHash !== undefined) {
     const badRefresh = checkNewRefresh(state, command.refreshHash);
     if (badRefresh) return badRefresh;
-    return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, refreshHash: command.refreshHash }];
+    return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, ...unreachable, refreshHash: command.refreshHash }];
   }
-  return [{ type: 'SessionOpened', sessionId, user, tokenHash, address }];
+  return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, ...unreachable }];
 }
 
 /** A new session's id, token hash and address are well formed and the id is free. */
@@ -135,7 +136,7 @@ function renewSession(state: TrackerState, command: Extract<Command, { type: 'Re
   return [
     ...(old ? (endSession(state, old.sessionId, user, 'SessionClosed') as Event[]) : []),
     { type: 'RefreshRevoked', refreshHash: command.refreshHash, user },
-    { type: 'SessionOpened', sessionId, user, tokenHash, address, refreshHash: command.newRefreshHash },
+    { type: 'SessionOpened', sessionId, user, tokenHash, address, ...(command.reachable ? {} : { reachable: false as const }), refreshHash: command.newRefreshHash },
   ];
 }
 

@@ -7,7 +7,8 @@ import type { DomainErrorCode } from './errors.js';
 
 export type Event =
   | { type: 'UserRegistered'; user: string; password: PasswordRecord }
-  | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string; refreshHash?: string }
+  /** `reachable: false` when the peer could not be dialed at its address (absent: it could, or nobody asked). */
+  | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string; reachable?: false; refreshHash?: string }
   /** A refresh credential is used up (a renewal) or withdrawn (a logout). */
   | { type: 'RefreshRevoked'; refreshHash: string; user: string }
   | { type: 'SessionClosed'; sessionId: string; user: string }

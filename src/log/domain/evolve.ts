@@ -48,6 +48,7 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
         user: event.user,
         tokenHash: event.tokenHash,
         address: event.address,
+        reachable: event.reachable !== false,
         openedIndex: index,
         holdings: new Set(),
       });

@@ -4,6 +4,7 @@
 
 import type { Auth } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
+import type { Event } from './events.js';
 import type { FileRecord, GroupRecord, TrackerState } from './state.js';
 
 export type Relation = 'owner' | 'member' | 'pending' | 'none';
@@ -28,6 +29,8 @@ export interface HolderView {
   sessionId: string;
   user: string;
   address: string;
+  /** Whether the tracker could dial it at `address` (false: behind a router; it dials out only). */
+  reachable: boolean;
   complete: boolean;
 }
 
@@ -118,7 +121,7 @@ export function fileDetail(
   const holders: HolderView[] = [];
   for (const [sessionId, holder] of file.holders) {
     const session = state.sessions.get(sessionId);
-    if (session && sessionId !== exceptSessionId) holders.push({ sessionId, user: holder.user, address: session.address, complete: holder.complete });
+    if (session && sessionId !== exceptSessionId) holders.push({ sessionId, user: holder.user, address: session.address, reachable: session.reachable, complete: holder.complete });
   }
   return { ...summarize(file), group: groupId, pieceLengthBytes: file.pieceLengthBytes, pieces: file.pieces, holders };
 }
@@ -148,4 +151,19 @@ export function sessionsOf(state: TrackerState, user: string): { sessionId: stri
     if (session.user === user) out.push({ sessionId: session.sessionId, address: session.address, openedIndex: session.openedIndex });
   }
   return out;
+}
+
+const NAMING_FIELDS = ['user', 'by', 'from', 'to', 'owner'] as const;
+
+/**
+ * The events a user's push channel carries: those that name the user, and those of a group the
+ * user owns, belongs to or asked to join (as the state stands now).
+ */
+export function eventsFor(state: TrackerState, user: string, events: readonly Event[]): Event[] {
+  return events.filter((event) => {
+    if (NAMING_FIELDS.some((field) => field in event && (event as Record<string, unknown>)[field] === user)) return true;
+    if (!('group' in event) || typeof event.group !== 'string') return false;
+    const group = state.groups.get(event.group);
+    return group !== undefined && (group.owner === user || group.members.has(user) || group.requests.has(user));
+  });
 }

@@ -9,12 +9,14 @@
 //      `host:port` text the client chose.
 //   2  OpenSession and RenewSession carry `observed: {host, port}`, filled in by the receiving
 //      node (the source IP it saw and the port the peer listens on).
+//   3  ... and `reachable`, whether that node could dial the peer there. Version 2 knew no such
+//      thing: every peer counted as reachable, and its logins read as such.
 
 import { parseNetAddress } from '../../world/net-address.js';
 import { parseCommand, type Command } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 
-export const RULES_VERSION = 2;
+export const RULES_VERSION = 3;
 /** The version of entries that carry none: everything written before versions were recorded. */
 export const FIRST_RULES_VERSION = 1;
 
@@ -23,30 +25,43 @@ export class RulesVersionError extends Error {
   readonly code = 'STORE_VERSION';
 }
 
+type Raw = Record<string, unknown>;
+/** A command brought up a version, or the refusal the older rules gave it. */
+type Upgraded = { command: Raw } | { refusal: DomainError };
+
 /** An untrusted command read by the rules of `rulesVersion`, in today's shape, or the refusal those rules give. */
 export function commandUnderRules(rulesVersion: number, raw: unknown): Command | DomainError {
-  switch (rulesVersion) {
-    case 1:
-      return fromVersion1(raw);
-    case 2:
-      return parseCommand(raw);
-    default:
-      throw new RulesVersionError(`an entry of rules version ${String(rulesVersion)}; this build knows 1 to ${RULES_VERSION}: run a newer build`);
+  if (!Number.isInteger(rulesVersion) || rulesVersion < FIRST_RULES_VERSION || rulesVersion > RULES_VERSION) {
+    throw new RulesVersionError(`an entry of rules version ${String(rulesVersion)}; this build knows ${FIRST_RULES_VERSION} to ${RULES_VERSION}: run a newer build`);
+  }
+  const login = sessionOpening(raw);
+  if (login === null || rulesVersion === RULES_VERSION) return parseCommand(raw);
+  const version2 = rulesVersion === 1 ? fromVersion1(login) : { command: login };
+  if ('refusal' in version2) return version2.refusal;
+  const version3 = fromVersion2(version2.command);
+  return 'refusal' in version3 ? version3.refusal : parseCommand(version3.command);
+}
+
+/** OpenSession and RenewSession are what the versions tell apart; null for every other command. */
+function sessionOpening(raw: unknown): Raw | null {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const type = (raw as Raw).type;
+  return type === 'OpenSession' || type === 'RenewSession' ? (raw as Raw) : null;
+}
+
+/** Version 1 took the address the client named; a malformed one was BAD_ADDRESS. */
+function fromVersion1(raw: Raw): Upgraded {
+  const { address, ...rest } = raw;
+  if (typeof address !== 'string' || 'observed' in rest || 'reachable' in rest) return { refusal: domainError('BAD_COMMAND', `${String(rest.type)} of rules version 1 takes an address string`) };
+  try {
+    return { command: { ...rest, observed: parseNetAddress(address) } };
+  } catch {
+    return { refusal: domainError('BAD_ADDRESS', `peer address ${JSON.stringify(address.slice(0, 40))} is not host:port`) };
   }
 }
 
-/**
- * Version 1 took the address the client named; a malformed one was BAD_ADDRESS. Read into
- * today's shape, it gives the same events (SessionOpened's address is the same text).
- */
-function fromVersion1(raw: unknown): Command | DomainError {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return parseCommand(raw);
-  const { address, ...rest } = raw as Record<string, unknown>;
-  if (rest.type !== 'OpenSession' && rest.type !== 'RenewSession') return parseCommand(raw);
-  if (typeof address !== 'string' || 'observed' in rest) return domainError('BAD_COMMAND', `${rest.type} of rules version 1 takes an address string`);
-  try {
-    return parseCommand({ ...rest, observed: parseNetAddress(address) });
-  } catch {
-    return domainError('BAD_ADDRESS', `peer address ${JSON.stringify(address.slice(0, 40))} is not host:port`);
-  }
+/** Versions 1 and 2 had no reachability: every session opened as reachable. */
+function fromVersion2(raw: Raw): Upgraded {
+  if ('reachable' in raw) return { refusal: domainError('BAD_COMMAND', `${String(raw.type)} of rules version 2 has no reachable field`) };
+  return { command: { ...raw, reachable: true } };
 }

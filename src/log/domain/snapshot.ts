@@ -15,7 +15,7 @@ type GroupJson = Omit<GroupRecord, 'members' | 'requests' | 'files' | 'fileNames
   requests: [string, number][];
   files: FileJson[];
 };
-type SessionJson = Omit<SessionRecord, 'holdings'> & { holdings: string[] };
+type SessionJson = Omit<SessionRecord, 'holdings' | 'reachable'> & { holdings: string[]; reachable?: false };
 
 export interface StateJson {
   v: number;
@@ -35,7 +35,8 @@ export function encodeState(state: TrackerState): StateJson {
     appliedIndex: state.appliedIndex,
     lastTimeMs: state.lastTimeMs,
     users: [...state.users.values()],
-    sessions: [...state.sessions.values()].map((session) => ({ ...session, holdings: [...session.holdings] })),
+    // `reachable` only when false: snapshots of stores from before reachability encode the same.
+    sessions: [...state.sessions.values()].map(({ reachable, ...session }) => ({ ...session, ...(reachable ? {} : { reachable }), holdings: [...session.holdings] })),
     groups: [...state.groups.values()].map((group) => ({
       group: group.group,
       owner: group.owner,
@@ -165,6 +166,7 @@ export function decodeState(value: unknown): TrackerState {
       user: str(r.user, `sessions[${i}].user`),
       tokenHash: str(r.tokenHash, `sessions[${i}].tokenHash`),
       address: str(r.address, `sessions[${i}].address`),
+      reachable: r.reachable !== false,
       openedIndex: int(r.openedIndex, `sessions[${i}].openedIndex`),
       holdings: new Set(arr(r.holdings, `sessions[${i}].holdings`).map((h, j) => str(h, `sessions[${i}].holdings[${j}]`))),
     };

@@ -22,6 +22,8 @@ export interface SessionRecord {
   user: string;
   tokenHash: string;
   address: string;
+  /** Whether the tracker could dial the peer at its address when the session opened. */
+  reachable: boolean;
   openedIndex: number;
   /** Keys `group\u0000fileId` of the files this session holds. */
   holdings: Set<string>;

@@ -4,7 +4,7 @@
 // segments since the last snapshot), and on open restores snapshot + tail.
 
 import { canonicalJson } from '../../torrent/canonical.js';
-import { applyEntry, replayEntry, type Applied, type ProposedEntry } from '../domain/entry.js';
+import { applyEntry, replayEntry, type Applied, type EntryOutcome, type ProposedEntry } from '../domain/entry.js';
 import { InvariantError } from '../domain/evolve.js';
 import { decodeState, encodeState } from '../domain/snapshot.js';
 import { initialState, type TrackerState } from '../domain/state.js';
@@ -94,6 +94,11 @@ export class TrackerStore {
    * Applies consecutive entries and makes them durable in one atomic batch. With sync:false a
    * crash may lose the batch whole (Raft re-applies it); never a part of it.
    */
+  /** The archive from `fromIndex` on, a segment at a time: what a push channel catches up from. */
+  async *archiveFrom(fromIndex: number): AsyncGenerator<readonly EntryOutcome[]> {
+    for await (const batch of readEntries(this.kv, fromIndex)) yield batch.map((line) => line.entry);
+  }
+
   async apply(entries: readonly TermEntry[], options: { sync: boolean }): Promise<Applied[]> {
     if (entries.length === 0) return [];
     if (this.applying) throw new InvariantError('TrackerStore.apply called while another apply runs');

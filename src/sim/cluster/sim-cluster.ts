@@ -199,7 +199,7 @@ export class SimCluster {
       const created = await this.untilDone(client.run({ type: 'write', command: { type: 'CreateUser', user, password: { algorithm: 'scrypt', costN: 16, blockSizeR: 1, parallelP: 1, salt, hash: 'ab'.repeat(32) } } }));
       if (created?.type !== 'applied') throw new Error(`setup: creating ${user} did not apply`);
       const opened = await this.untilDone(
-        client.run({ type: 'write', command: { type: 'OpenSession', user, sessionId, tokenHash, observed: { host: `10.0.0.${i + 1}`, port: 6881 }, credentialsIndex: created.index } }),
+        client.run({ type: 'write', command: { type: 'OpenSession', user, sessionId, tokenHash, observed: { host: `10.0.0.${i + 1}`, port: 6881 }, reachable: true, credentialsIndex: created.index } }),
       );
       if (opened?.type !== 'applied' || opened.code !== 'OK') throw new Error(`setup: opening ${user}'s session failed (${JSON.stringify(opened)})`);
       this.users.push({ user, sessionId, tokenHash });

@@ -29,6 +29,8 @@ export interface SystemSpec {
   ticketLifetimeMs?: number;
   /** Trace the peers' wire conversations (handshakes, bitfields, chokes, piece verdicts). */
   traceWire?: boolean;
+  /** The owner sits behind a home router: nobody can dial it, so members get its pieces by reversal (it dials them). */
+  ownerBehindRouter?: boolean;
 }
 
 export interface SystemResult {
@@ -106,6 +108,7 @@ export async function runSystem(spec: SystemSpec): Promise<SystemResult> {
     peers.push(await drive(sim, PeerNode.start(world, { trackerNodes: cluster.config.nodes.map((n) => n.client), clusterPublicKey: publicKey, listen: { host: name, port: 6881 }, home: '/home/peer', log: (line) => world.trace(line), ...(spec.traceWire === true ? { wireTrace: (line: string) => world.trace(`wire ${line}`) } : {}) })));
   }
   if (spec.peerLinks) for (const a of names) for (const b of names) if (a !== b) sim.net.setLink(a, b, spec.peerLinks);
+  if (spec.ownerBehindRouter === true) sim.net.setBehindRouter('owner');
   const [owner, ...rest] = peers;
   const outsider = rest.pop()!;
   const members = rest;

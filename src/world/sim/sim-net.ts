@@ -32,6 +32,7 @@ export interface SimNetOptions {
 
 export class SimNet {
   readonly packets: PacketLayer;
+  private readonly behindRouter = new Set<string>();
   readonly counters: StreamCounters = {
     connectionsOpened: 0,
     connectionsRefused: 0,
@@ -62,6 +63,15 @@ export class SimNet {
 
   setLink(from: string, to: string, faults: Partial<LinkFaults>): void {
     this.packets.setLink(from, to, faults);
+  }
+
+  /**
+   * A host behind a home router: connections it opens work both ways, but a connection opened
+   * to it from another host is never answered (the router drops it), so the dialer times out.
+   */
+  setBehindRouter(hostName: string, behind = true): void {
+    if (behind) this.behindRouter.add(hostName);
+    else this.behindRouter.delete(hostName);
   }
 
   partition(groupA: readonly string[], groupB: readonly string[], options: { symmetric?: boolean } = {}): void {
@@ -190,6 +200,8 @@ export class SimNet {
       const onSyn = (): void => {
         if (synSeen || settled || this.hosts.get(client.name) !== client) return;
         synSeen = true;
+        // A router in front of the server drops the unsolicited connection: the dialer times out.
+        if (this.behindRouter.has(serverName) && serverName !== client.name) return;
         const server = this.hosts.get(serverName);
         const onConnection = server?.listeners.get(address.port);
         if (server === undefined || onConnection === undefined) {
