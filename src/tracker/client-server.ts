@@ -146,7 +146,7 @@ export class ClientServer {
     if (!(await this.node.untilApplied(request.afterIndex, SUBSCRIBE_WAIT_MS))) return refuse('RETRY', `this node has not applied entry ${request.afterIndex} yet; retry, perhaps elsewhere`);
     const user = authenticate(this.node.store.state, { sessionId: request.session.sessionId, tokenHash: tokenHashOf(request.session.token) });
     if (typeof user !== 'string') return refuse(user.code, user.message);
-    reply({ id: request.id, ok: true, result: { node: this.node.raft.status().id } });
+    reply({ id: request.id, ok: true, result: { node: this.node.raft.status().id, leader: this.leaderHint() } });
     this.hub.subscribe(request.session.sessionId, user, request.afterIndex, sink);
   }
 

@@ -1,7 +1,8 @@
 // Why this file exists: the peer's end of the push channel. It keeps one subscription open to
 // some tracker node, hands on the events (each once, in index order) and the one-off requests
 // that arrive, and when the stream breaks — the node died, the leader moved — subscribes again,
-// at the next node, from the last index it saw. It stops for good when the session ends.
+// at the next node, from the last index it saw. It moves to the leader when the node it reached
+// names one (requests such as dialBack start there). It stops for good when the session ends.
 
 import type { Event } from '../log/domain/events.js';
 import type { Connection, Timer, World } from '../world/world.js';
@@ -57,12 +58,24 @@ export class TrackerSubscription {
     this.connection = null;
   }
 
-  private open(): void {
+  private open(preferred: string | null = null): void {
     if (this.closed) return;
-    const address = this.nodes[this.nextNode++ % this.nodes.length]!;
+    const address = preferred ?? this.nodes[this.nextNode++ % this.nodes.length]!;
     this.world.net.connect(nodeAddress(address), { timeoutMs: CONNECT_TIMEOUT_MS }).then(
       (connection) => this.attach(connection, address),
       () => this.again(),
+    );
+  }
+
+  /** Leaves a follower's stream for the leader's, once; the follower's serves meanwhile. */
+  private toLeader(connection: Connection, leader: string): void {
+    this.world.net.connect(nodeAddress(leader), { timeoutMs: CONNECT_TIMEOUT_MS }).then(
+      (moved) => {
+        if (this.closed || this.connection !== connection) return moved.destroy();
+        this.attach(moved, leader);
+        connection.destroy();
+      },
+      () => undefined,
     );
   }
 
@@ -73,17 +86,19 @@ export class TrackerSubscription {
     let ended = false;
     connection.attach({
       data: (bytes) => {
+        if (this.connection !== connection) return; // a stream we left (for the leader's)
         const frames = decoder.tryPush(bytes);
         if (frames instanceof FrameError) return connection.destroy();
         for (const frame of frames) {
           if (ended) return;
           if ('push' in (frame as object)) ended = this.pushed((frame as PushFrame).push);
-          else ended = this.answered(frame as ClientResponse, address);
+          else ended = this.answered(frame as ClientResponse, address, connection);
           if (ended) connection.destroy();
         }
       },
       close: () => {
-        if (this.connection === connection) this.connection = null;
+        if (this.connection !== connection) return;
+        this.connection = null;
         this.node = null;
         this.again();
       },
@@ -92,10 +107,12 @@ export class TrackerSubscription {
   }
 
   /** The answer to our subscribe; true when this stream is over. */
-  private answered(response: ClientResponse, address: string): boolean {
+  private answered(response: ClientResponse, address: string, connection: Connection): boolean {
     if (response.ok) {
       this.node = address;
       this.retryMs = RETRY_MIN_MS;
+      const leader = (response.result as { leader?: { client?: unknown } | null }).leader?.client;
+      if (typeof leader === 'string' && leader !== address) this.toLeader(connection, leader);
       return false;
     }
     if (FINAL_CODES.has(response.error.code)) this.finish(response.error.code, response.error.message);
