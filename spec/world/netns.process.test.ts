@@ -1,13 +1,19 @@
 // The multi-host harness itself (spec/helpers/netns.ts), before any suite trusts it: hosts in
 // their own namespaces reach each other over IPv4 and IPv6 and not over the family they lack,
-// partitions drop both ways and heal exactly, link limits hold their rate, and destroy() leaves
-// no namespace, link or process behind, even when the test body throws.
+// partitions drop both ways and heal exactly, link limits hold their rate, home routers NAT the
+// hosts behind them as a home router does, and destroy() leaves no namespace, link or process
+// behind, even when the test body throws.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, describe, expect, it } from 'vitest';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeMultiHost, multiHostPlan } from '../helpers/multihost-suite.js';
-import { Lab, netnsAvailable, processAlive, tbfBurstBytes, type Host } from '../helpers/netns.js';
+import { Lab, netnsAvailable, processAlive, tbfBurstBytes, type Host, type Router } from '../helpers/netns.js';
 
 /** Listens on both families; answers each connection with the address it came from, then closes. */
 const ECHO_SERVER = `
@@ -61,6 +67,80 @@ socket.resume();
 socket.on('close', () => process.exit(0));
 `;
 
+/** Answers a TCP connection unasked after a pause, then echoes each line as `re <line>`. */
+const TALK_SERVER = `
+const server = require('node:net').createServer((socket) => {
+  setTimeout(() => socket.write('unasked\\n'), 300);
+  require('node:readline').createInterface({ input: socket }).on('line', (line) => socket.write('re ' + line + '\\n'));
+  socket.on('end', () => socket.end());
+});
+server.listen(0, '::', () => console.log(JSON.stringify({ port: server.address().port })));
+`;
+
+/** Waits for the server's unasked line, then says two lines 300 ms apart; prints { heard } or { heard, error }. */
+const TALK_CLIENT = `
+const [host, port] = process.argv.slice(1);
+const heard = [];
+const done = (result) => { console.log(JSON.stringify({ heard, ...result })); process.exit(0); };
+const timer = setTimeout(() => done({ error: 'timeout' }), 5000);
+const socket = require('node:net').connect({ host, port: Number(port) });
+socket.on('error', (error) => done({ error: error.code }));
+require('node:readline').createInterface({ input: socket }).on('line', (line) => {
+  heard.push(line);
+  if (line === 'unasked') socket.write('one\\n');
+  if (line === 're one') setTimeout(() => socket.write('two\\n'), 300);
+  if (line === 're two') { clearTimeout(timer); done({}); }
+});
+`;
+
+/** A UDP port that answers each datagram with { seen: "address:port" } at once, and with "late" 300 ms later. */
+const UDP_SERVER = `
+const socket = require('node:dgram').createSocket('udp4');
+socket.on('message', (message, from) => {
+  const reply = (text) => socket.send(text, from.port, from.address);
+  reply(JSON.stringify({ seen: from.address + ':' + from.port }));
+  setTimeout(() => reply('late'), 300);
+});
+socket.bind(0, () => console.log(JSON.stringify({ port: socket.address().port })));
+`;
+
+/** Sends one datagram from a UDP port of its own, then prints { local }, each datagram that comes back as { from, text }, and { done } after listenMs. */
+const UDP_CLIENT = `
+const [host, port, listenMs] = process.argv.slice(1);
+const socket = require('node:dgram').createSocket('udp4');
+socket.on('message', (message, from) => console.log(JSON.stringify({ from: from.address + ':' + from.port, text: message.toString() })));
+socket.bind(0, () => {
+  console.log(JSON.stringify({ local: socket.address().port }));
+  socket.send('hello', Number(port), host);
+  setTimeout(() => { console.log(JSON.stringify({ done: true })); process.exit(0); }, Number(listenMs));
+});
+`;
+
+/** Prints each datagram's text that reaches its UDP port. */
+const UDP_LISTEN = `
+const socket = require('node:dgram').createSocket('udp4');
+socket.on('message', (message) => console.log(message.toString()));
+socket.bind(0, () => console.log(JSON.stringify({ port: socket.address().port })));
+`;
+
+/** Sends one datagram and exits. */
+const UDP_SEND = `
+const [host, port, text] = process.argv.slice(1);
+const socket = require('node:dgram').createSocket('udp4');
+socket.send(text, Number(port), host, () => process.exit(0));
+`;
+
+/** A run that builds a router with a host behind it, starts a process in each, prints what it made, and waits to be killed (argv: the harness compiled). */
+const CRASHING_RUN = `
+const { Lab } = await import(process.argv[1]);
+const lab = await Lab.create();
+const router = await lab.addRouter('r');
+const host = await lab.addHost('h', { behind: router, downMbit: 20 });
+const pids = [host.spawn('sleep', ['1000'], { stdio: 'ignore' }).pid, router.spawn('sleep', ['1000'], { stdio: 'ignore' }).pid];
+console.log(JSON.stringify({ namespaces: lab.namespaces, links: lab.links, pids }));
+setInterval(() => {}, 1000);
+`;
+
 /** Ignores SIGTERM; says so once the handler is in place. */
 const STUBBORN = `process.on('SIGTERM', () => {}); setInterval(() => {}, 1000); console.log('ready');`;
 
@@ -68,6 +148,8 @@ const STUBBORN = `process.on('SIGTERM', () => {}); setInterval(() => {}, 1000); 
 const CONNECT_TIMEOUT_MS = 5_000;
 /** How long a connection attempt that must fail gets: a partition drops silently, so it times out. */
 const BLOCKED_TIMEOUT_MS = 800;
+/** How long a connection a home router must not let in gets: it drops silently too. */
+const NAT_BLOCKED_TIMEOUT_MS = 2_000;
 
 type Reach = { ok: true; from: string } | { ok: false; error: string };
 
@@ -115,6 +197,17 @@ async function reach(from: Host, address: string | null, port: number, timeoutMs
   return JSON.parse(last) as Reach;
 }
 
+/** 'ok', or how each attempt failed. */
+async function outcomes(attempts: ReadonlyArray<Promise<Reach>>): Promise<string[]> {
+  return (await Promise.all(attempts)).map((result) => (result.ok ? 'ok' : result.error));
+}
+
+/** One datagram, one way: what a partition must drop even with no answer to drop. */
+async function sendDatagram(from: Host, address: string | null, port: number, text: string): Promise<void> {
+  const result = await from.run(process.execPath, ['-e', UDP_SEND, address ?? '', String(port), text], { timeoutMs: 5_000 });
+  expect(result.code, result.stderr).toBe(0);
+}
+
 async function transfer(from: Host, to: Host, mib: number): Promise<{ seconds: number; mbit: number }> {
   const sink = await startServer(to, SINK);
   await from.run(process.execPath, ['-e', SOURCE, to.ipv4 ?? '', String(sink.port), String(mib)], { timeoutMs: 30_000 });
@@ -137,17 +230,21 @@ async function ipOutput(...args: string[]): Promise<string> {
   });
 }
 
-/** Nothing of the lab in `ip netns list`, in `ip -o link` and among running processes. */
-async function expectGone(lab: Lab, pids: readonly number[]): Promise<void> {
+/** None of these namespaces (nor any named with the prefix), of these links (in the machine's namespace or any other named one), of these processes. */
+async function expectNoneLeft(prefix: string, made: { namespaces: readonly string[]; links: readonly string[]; pids: readonly number[] }): Promise<void> {
   const namespaces = (await ipOutput('netns', 'list')).split('\n').map((line) => line.split(' ')[0] ?? '');
-  const prefix = `clq${process.pid}x${lab.labNo}-`;
   expect(namespaces.filter((name) => name.startsWith(prefix))).toEqual([]);
-  for (const namespace of lab.namespaces) expect(namespaces).not.toContain(namespace);
-  const links = await ipOutput('-o', 'link');
-  for (const link of lab.links) expect(links).not.toMatch(new RegExp(`: ${link}[@:]`));
+  for (const namespace of made.namespaces) expect(namespaces).not.toContain(namespace);
+  const links = (await ipOutput('-o', 'link')) + (await ipOutput('-all', 'netns', 'exec', 'ip', '-o', 'link'));
+  for (const link of made.links) expect(links).not.toMatch(new RegExp(`: ${link}[@:]`));
   const deadline = Date.now() + 5_000;
-  while (pids.some(processAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(pids.filter(processAlive)).toEqual([]);
+  while (made.pids.some(processAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(made.pids.filter(processAlive)).toEqual([]);
+}
+
+/** Nothing of the lab in `ip netns list`, in any namespace's `ip -o link` and among running processes. */
+async function expectGone(lab: Lab, pids: readonly number[]): Promise<void> {
+  await expectNoneLeft(`clq${process.pid}x${lab.labNo}-`, { namespaces: lab.namespaces, links: lab.links, pids });
   expect(lab.pids).toEqual([]);
 }
 
@@ -292,6 +389,201 @@ describeMultiHost('netns lab', () => {
     });
   });
 
+  describe('home routers (NAT)', () => {
+    let lab: Lab;
+    let pub: Host;
+    let pub2: Host;
+    let r1: Router;
+    let r2: Router;
+    let h1: Host;
+    let h1b: Host;
+    let h2: Host;
+    /** The echo server's port on each host, by name. */
+    const at = new Map<string, number>();
+    const port = (host: Host): number => at.get(host.name) ?? 0;
+    afterAll(() => lab?.destroy());
+
+    beforeAll(async () => {
+      lab = await Lab.create();
+      pub = await lab.addHost('pub');
+      r1 = await lab.addRouter('r1');
+      h1 = await lab.addHost('h1', { behind: r1 });
+      h1b = await lab.addHost('h1b', { behind: r1 });
+      r2 = await lab.addRouter('r2');
+      h2 = await lab.addHost('h2', { behind: r2 });
+      pub2 = await lab.addHost('pub2');
+      const hosts = [pub, pub2, r1, r2, h1, h1b, h2];
+      const servers = await Promise.all(hosts.map((host) => startServer(host, ECHO_SERVER)));
+      hosts.forEach((host, i) => at.set(host.name, servers[i]?.port ?? 0));
+    });
+
+    it("a host behind a router is IPv4-only on 192.168.<lanNet>, and reaches a public host, which sees the router's WAN address", async () => {
+      expect([r1.ipv4, r1.ipv6, r1.lanIpv4, r1.lanNet, r1.publicIpv4]).toEqual([`10.${lab.net}.0.2`, `fd${lab.net}::2`, '192.168.1.1', 1, r1.ipv4]);
+      expect([h1.ipv4, h1b.ipv4, h1.ipv6, h1.publicIpv4]).toEqual(['192.168.1.2', '192.168.1.3', null, r1.ipv4]);
+      expect([r2.lanIpv4, h2.ipv4, h2.publicIpv4, pub.publicIpv4]).toEqual(['192.168.2.1', '192.168.2.2', r2.ipv4, pub.ipv4]);
+      expect(h1.router).toBe(r1);
+      expect(h2.router).toBe(r2);
+      expect([r1.router, pub.router]).toEqual([null, null]);
+      // Numbers count every host: h1 and h1b (3 and 4) leave a gap in the public addresses.
+      expect([r2.ipv4, pub2.ipv4]).toEqual([`10.${lab.net}.0.5`, `10.${lab.net}.0.7`]);
+
+      const [overV4, overV6, h2ToPub] = await Promise.all([reach(h1, pub.ipv4, port(pub)), reach(h1, pub.ipv6, port(pub)), reach(h2, pub2.ipv4, port(pub2))]);
+      expect(overV4).toEqual({ ok: true, from: r1.ipv4 });
+      expect(h2ToPub).toEqual({ ok: true, from: r2.ipv4 });
+      expect(overV6).toEqual({ ok: false, error: 'ENETUNREACH' });
+    });
+
+    it('hosts behind one router reach each other, and the router, on their LAN by their own addresses', async () => {
+      // With br_netfilter loaded, frames bridged on the LAN would meet the router's forward policy (drop).
+      const results = await Promise.all([reach(h1b, h1.ipv4, port(h1)), reach(h1, h1b.ipv4, port(h1b)), reach(h1, r1.lanIpv4, port(r1)), reach(h1, r1.ipv4, port(r1))]);
+      expect(results).toEqual([
+        { ok: true, from: h1b.ipv4 },
+        { ok: true, from: h1.ipv4 },
+        { ok: true, from: h1.ipv4 },
+        { ok: true, from: h1.ipv4 },
+      ]);
+    });
+
+    it("a public host cannot open a connection to a host behind a router: not at its 192.168 address, routed through the router or not, nor at the router's WAN address", async () => {
+      expect(await reach(pub2, h1.ipv4, port(h1))).toEqual({ ok: false, error: 'ENETUNREACH' }); // no route to a private LAN
+      const route = await pub2.run('ip', ['route', 'add', '192.168.1.0/24', 'via', r1.ipv4]);
+      expect(route.code, route.stderr).toBe(0);
+      const blocked = await outcomes([
+        reach(pub2, h1.ipv4, port(h1), NAT_BLOCKED_TIMEOUT_MS), // routed into the LAN: the router drops it
+        reach(pub, r1.ipv4, port(h1), NAT_BLOCKED_TIMEOUT_MS), // the inner host's port at the router: nothing forwarded
+        reach(pub, r1.ipv4, port(r1), NAT_BLOCKED_TIMEOUT_MS), // the router's own server: not open to the WAN
+        reach(pub, r2.ipv4, port(h2), NAT_BLOCKED_TIMEOUT_MS),
+      ]);
+      // Dropped, not refused: a home router answers nothing it was not asked for.
+      expect(blocked).toEqual(['timeout', 'timeout', 'timeout', 'timeout']);
+      await pub2.run('ip', ['route', 'del', '192.168.1.0/24']);
+    });
+
+    it('two hosts behind different routers cannot connect to each other either way, even on equal LANs, yet each reaches a public host', async () => {
+      const r3 = await lab.addRouter('r3', { lanNet: 1 });
+      const h3 = await lab.addHost('h3', { behind: r3 });
+      const atH3 = await startServer(h3, ECHO_SERVER);
+      expect([r3.lanIpv4, h3.ipv4]).toEqual([r1.lanIpv4, h1.ipv4]); // two homes on 192.168.1.0/24
+      const [blocked, open] = await Promise.all([
+        outcomes([
+          reach(h1, h2.ipv4, port(h2), NAT_BLOCKED_TIMEOUT_MS), // r1 has no route to r2's LAN
+          reach(h1, r2.ipv4, port(h2), NAT_BLOCKED_TIMEOUT_MS),
+          reach(h2, h1.ipv4, port(h1), NAT_BLOCKED_TIMEOUT_MS),
+          reach(h2, r1.ipv4, port(h1), NAT_BLOCKED_TIMEOUT_MS),
+          reach(h3, r1.ipv4, port(h1), NAT_BLOCKED_TIMEOUT_MS),
+          reach(h1, r3.ipv4, atH3.port, NAT_BLOCKED_TIMEOUT_MS),
+        ]),
+        Promise.all([reach(h1, pub.ipv4, port(pub)), reach(h2, pub.ipv4, port(pub)), reach(h3, pub.ipv4, port(pub))]),
+      ]);
+      expect(blocked).toEqual(['ENETUNREACH', 'timeout', 'ENETUNREACH', 'timeout', 'timeout', 'timeout']);
+      expect(open).toEqual([
+        { ok: true, from: r1.ipv4 },
+        { ok: true, from: r2.ipv4 },
+        { ok: true, from: r3.ipv4 },
+      ]);
+    });
+
+    it('what a host behind a router opened stays open both ways: TCP over time, UDP from the address and port it sent to only', async () => {
+      const talk = await startServer(pub, TALK_SERVER);
+      const udp = await startServer(pub, UDP_SERVER);
+      const client = h1.spawn(process.execPath, ['-e', UDP_CLIENT, pub.ipv4 ?? '', String(udp.port), '1500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const next = lines(client);
+      const { local } = JSON.parse(await next()) as { local: number };
+      const first = JSON.parse(await next()) as { from: string; text: string };
+      expect(first.from).toBe(`${pub.ipv4}:${udp.port}`);
+      const { seen } = JSON.parse(first.text) as { seen: string };
+      // The router's address, and the host's own port: Linux keeps a source port that is free.
+      expect(seen).toBe(`${r1.ipv4}:${local}`);
+      const [mappedAddress, mappedPort] = seen.split(':');
+      const strangers = await Promise.all([
+        pub2.run(process.execPath, ['-e', UDP_SEND, mappedAddress ?? '', mappedPort ?? '', 'from another host'], { timeoutMs: 5_000 }),
+        pub.run(process.execPath, ['-e', UDP_SEND, mappedAddress ?? '', mappedPort ?? '', 'from another port'], { timeoutMs: 5_000 }),
+      ]);
+      expect(strangers.map((result) => result.code)).toEqual([0, 0]);
+      const heard: string[] = [];
+      for (let line = await next(); !line.includes('"done"'); line = await next()) heard.push((JSON.parse(line) as { from: string; text: string }).text);
+      expect(heard).toEqual(['late']);
+
+      const tcp = await h1.run(process.execPath, ['-e', TALK_CLIENT, pub.ipv4 ?? '', String(talk.port)], { timeoutMs: 10_000 });
+      expect(JSON.parse(tcp.stdout.trim())).toEqual({ heard: ['unasked', 're one', 're two'] });
+    });
+
+    it("forwardPort() makes a host behind a router reachable at the router's WAN address, from a public host and from behind another router", async () => {
+      await r1.forwardPort(40_000, h1, port(h1));
+      const results = await Promise.all([
+        reach(pub, r1.ipv4, 40_000),
+        reach(h2, r1.ipv4, 40_000),
+        reach(pub, r1.ipv4, port(h1b), BLOCKED_TIMEOUT_MS), // not forwarded (dropped, as the test before shows)
+      ]);
+      // The forwarded host sees who connects: the router translates the destination only.
+      expect(results).toEqual([
+        { ok: true, from: pub.ipv4 },
+        { ok: true, from: r2.ipv4 },
+        { ok: false, error: 'timeout' },
+      ]);
+      await expect(r1.forwardPort(40_000, h1b)).rejects.toThrow('router r1 forwards port 40000 already');
+      await expect(r1.forwardPort(40_001, h2)).rejects.toThrow('host h2 is not behind router r1');
+      await expect(r1.forwardPort(70_000, h1)).rejects.toThrow(/port number/);
+    });
+
+    it('partitions reach behind routers: a host behind one is cut alone, a router with its LAN; two homes are cut only through a router', async () => {
+      // Datagrams one way, in and out, alongside the connections: each side's drop must hold without the other's.
+      const [udpAtH1, udpAtPub] = await Promise.all([startServer(h1, UDP_LISTEN), startServer(pub, UDP_LISTEN)]);
+      const datagrams = (label: string): Promise<void[]> =>
+        Promise.all([sendDatagram(pub, r1.ipv4, 41_001, `${label} in`), sendDatagram(h1, pub.ipv4, udpAtPub.port, `${label} out`)]);
+      await Promise.all([r1.forwardPort(41_000, h1, port(h1)), r1.forwardPort(41_001, h1, udpAtH1.port), r2.forwardPort(41_000, h2, port(h2))]);
+
+      const alone = await lab.partition([h1], [pub]);
+      await datagrams('alone');
+      expect(
+        await outcomes([
+          reach(h1, pub.ipv4, port(pub), BLOCKED_TIMEOUT_MS),
+          reach(pub, r1.ipv4, 41_000, BLOCKED_TIMEOUT_MS),
+          reach(h1b, pub.ipv4, port(pub)),
+          reach(h1, pub2.ipv4, port(pub2)),
+          reach(pub2, r1.ipv4, 41_000),
+        ]),
+      ).toEqual(['timeout', 'timeout', 'ok', 'ok', 'ok']);
+      await alone.heal();
+
+      await expect(lab.partition([h1], [h2])).rejects.toThrow('hosts h1 and h2 are behind different routers, each a single address from outside: put r1 or r2 in the partition too');
+      const homes = await lab.partition([h1], [r2]); // r2 stands for its home: h2 too
+      expect(
+        await outcomes([
+          reach(h1, r2.ipv4, 41_000, BLOCKED_TIMEOUT_MS),
+          reach(h2, r1.ipv4, 41_000, BLOCKED_TIMEOUT_MS),
+          reach(h1b, r2.ipv4, 41_000),
+          reach(h2, pub.ipv4, port(pub)),
+          reach(h1, pub.ipv4, port(pub)),
+        ]),
+      ).toEqual(['timeout', 'timeout', 'ok', 'ok', 'ok']);
+      await homes.heal();
+
+      const isolated = await lab.isolate(r1);
+      await datagrams('isolated');
+      expect(
+        await outcomes([
+          reach(h1, pub.ipv4, port(pub), BLOCKED_TIMEOUT_MS),
+          reach(h1b, pub2.ipv4, port(pub2), BLOCKED_TIMEOUT_MS),
+          reach(pub, r1.ipv4, 41_000, BLOCKED_TIMEOUT_MS),
+          reach(h2, r1.ipv4, 41_000, BLOCKED_TIMEOUT_MS),
+          reach(h1, r1.lanIpv4, port(r1), BLOCKED_TIMEOUT_MS), // the router itself is cut from its LAN
+          reach(h1, h1b.ipv4, port(h1b)), // which stays a LAN
+          reach(h2, pub.ipv4, port(pub)),
+        ]),
+      ).toEqual(['timeout', 'timeout', 'timeout', 'timeout', 'timeout', 'ok', 'ok']);
+      await isolated.heal();
+      expect(await outcomes([reach(h1, pub.ipv4, port(pub)), reach(pub, r1.ipv4, 41_000), reach(h1, r1.lanIpv4, port(r1)), reach(h1, r2.ipv4, 41_000)])).toEqual([
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+      ]);
+      await datagrams('healed');
+      expect(await Promise.all([udpAtH1.next(), udpAtPub.next()])).toEqual(['healed in', 'healed out']);
+    });
+  });
+
   describe('cleanup', () => {
     it('destroy() leaves nothing behind after a test body throws, a process ignores SIGTERM and another forked', async () => {
       const lab = await Lab.create();
@@ -343,6 +635,58 @@ describeMultiHost('netns lab', () => {
         process.off('SIGTERM', stayAlive);
       }
       await expectGone(lab, pids);
+    });
+
+    it('destroy() removes routers too: their LAN bridges and veths, and the processes of hosts behind them', async () => {
+      const lab = await Lab.create();
+      const pids: number[] = [];
+      try {
+        const router = await lab.addRouter('r', { upMbit: 50, downMbit: 50 });
+        const inner = await lab.addHost('h', { behind: router, upMbit: 20, downMbit: 20 });
+        const outside = await lab.addHost('p');
+        await router.forwardPort(4_000, inner);
+        await lab.partition([inner], [outside]);
+        await lab.isolate(router);
+        expect(inner.switchNamespace).toBe(router.namespace);
+        expect(lab.links).toEqual(expect.arrayContaining([router.switchPort, router.lanBridge, inner.switchPort]));
+        pids.push(pidOf(inner.spawn('sleep', ['1000'], { stdio: 'ignore' })), pidOf(router.spawn('sleep', ['1000'], { stdio: 'ignore' })));
+        const stubborn = inner.spawn(process.execPath, ['-e', STUBBORN], { stdio: ['ignore', 'pipe', 'inherit'] });
+        pids.push(pidOf(stubborn));
+        expect(await lines(stubborn)()).toBe('ready');
+        const forker = inner.spawn('sh', ['-c', 'sleep 1000 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        pids.push(pidOf(forker), Number(await lines(forker)()));
+        expect(pids.every(processAlive)).toBe(true);
+      } finally {
+        await lab.destroy();
+      }
+      await expectGone(lab, pids);
+      expect(lab.namespaces).toHaveLength(4);
+    });
+
+    it('Lab.create() removes what a crashed run with a router left: the router, its LAN, and the processes behind it', async () => {
+      // The harness compiled as benchmarks use it, in a process of its own that is killed without cleaning up.
+      const root = fileURLToPath(new URL('../..', import.meta.url));
+      const dir = await mkdtemp(join(tmpdir(), 'clq-netns-'));
+      let crashed: ChildProcess | null = null;
+      try {
+        await promisify(execFile)(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.bench.json'), '--outDir', dir]);
+        await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
+        const harness = pathToFileURL(join(dir, 'spec/helpers/netns.js')).href;
+        crashed = spawn(process.execPath, ['--input-type=module', '-e', CRASHING_RUN, harness], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const made = JSON.parse(await lines(crashed)()) as { namespaces: string[]; links: string[]; pids: number[] };
+        expect(made.namespaces).toHaveLength(3);
+        expect(made.links).toHaveLength(4); // the switch's bridge, the router's port on it, its LAN bridge, the host's port on that
+        const exited = new Promise((resolve) => crashed?.once('exit', resolve));
+        crashed.kill('SIGKILL');
+        await exited;
+        expect(made.pids.every(processAlive)).toBe(true);
+        const lab = await Lab.create();
+        await lab.destroy();
+        await expectNoneLeft(`clq${crashed.pid}x`, made);
+      } finally {
+        crashed?.kill('SIGKILL');
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('Lab.create() removes what a crashed run left: its namespaces and the processes in them', async () => {
