@@ -1,8 +1,9 @@
 // The seed's story between machines (issue 12), as the README's section on several machines
 // tells it: three tracker hosts and four peer hosts, each in its own network namespace, every
-// command with its default flags and no address typed anywhere but the cluster file. Alice
-// owns a group, Bob and Carol join, Dave is turned down; Alice shares a file; Bob downloads it
-// from Alice, Carol from Alice and Bob at once, each peer known by the address the tracker saw.
+// command with its default flags and no address typed anywhere but the cluster file; Carol sits
+// behind a home router (NAT). Alice owns a group, Bob and Carol join, Dave is turned down; Alice
+// shares a file; Bob downloads it from Alice, Carol from Alice and Bob at once, each peer known
+// by the address the tracker saw; the tracker knows Carol cannot be dialed.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,9 @@ describeMultiHost('Clique on several machines', () => {
     lab = await Lab.create();
     const trackers: Host[] = [];
     for (const name of ['t1', 't2', 't3']) trackers.push(await lab.addHost(name));
-    const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((name) => lab!.addHost(name)));
+    const [alice, bob, dave] = await Promise.all(['alice', 'bob', 'dave'].map((name) => lab!.addHost(name)));
+    const carolsRouter = await lab.addRouter('carol-home');
+    const carol = await lab.addHost('carol', { behind: carolsRouter });
     clique = new MultiHostClique({ hosts: trackers, addressOf: (host) => host.ipv4! });
     await clique.initCluster([...trackers, alice!, bob!, carol!, dave!]);
     for (const k of [1, 2, 3]) clique.startTracker(k);
@@ -54,6 +57,9 @@ describeMultiHost('Clique on several machines', () => {
     const fromPeers = (carolShown as Array<{ counters: { bytesFromPeer: Record<string, number> } }>)[0]!.counters.bytesFromPeer;
     expect(Object.keys(fromPeers).sort()).toEqual([fromAlice, `${bob!.ipv4}:6881`].sort());
     expect(Object.values(fromPeers).reduce((sum, n) => sum + n, 0)).toBe(movie.length);
+
+    const [carolStatus] = ok(await c!.run('status'));
+    expect(carolStatus).toMatchObject({ address: `${carolsRouter.ipv4}:6881`, reachable: false });
 
     const [refused] = await d!.run('download_file film movie.bin dave-movie.bin');
     expect(refused).toMatchObject({ ok: false, error: { code: 'NOT_A_MEMBER' } });
