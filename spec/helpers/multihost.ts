@@ -59,8 +59,16 @@ export class MultiHostClique {
     const args = readmeCommand('cluster').map((arg) => arg.replace(/10\.0\.0\.(\d)/g, (_m, k: string) => this.trackers.addressOf(this.trackers.hosts[Number(k) - 1]!)));
     const made = await clique(first, this.dirOf(first), args);
     if (made.code !== 0) throw new Error(`cluster init: ${made.stderr}`);
-    const dirArg = args[args.indexOf('--dir') + 1]!;
-    for (const host of copyTo) if (host !== first) cpSync(join(this.dirOf(first), dirArg), join(this.dirOf(host), dirArg), { recursive: true });
+    this.clusterDir = args[args.indexOf('--dir') + 1]!;
+    for (const host of copyTo) this.copyCluster(host);
+  }
+
+  private clusterDir = 'cluster';
+
+  /** The cluster folder, copied from the first tracker machine to a host (scp, in the README). */
+  copyCluster(host: Host): void {
+    const first = this.trackers.hosts[0]!;
+    if (host !== first) cpSync(join(this.dirOf(first), this.clusterDir), join(this.dirOf(host), this.clusterDir), { recursive: true });
   }
 
   /** The README's `clique tracker` on machine k (1-based), in the background. */

@@ -111,6 +111,30 @@ describeMultiHost('peers behind home routers', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   }, 60_000);
 
+  it('a peer that could not be dialed is dialed again when its heartbeats come from another address', async () => {
+    const roamer = await lab.addHost('roamer');
+    clique.copyCluster(roamer);
+    // Its own firewall drops connections to its peer port: the tracker cannot dial it at login.
+    const firewall = await roamer.run('nft', ['-f', '-'], { input: 'table inet roam {\n  chain input {\n    type filter hook input priority 0;\n    tcp dport 6881 drop\n  }\n}\n' });
+    expect(firewall.code, firewall.stderr).toBe(0);
+    const shell = clique.shell(roamer);
+    ok(await shell.run('create_user roamer pw', 'login roamer pw'));
+    const status = async () => ok(await shell.run('status'))[0] as { address: string; reachable: boolean };
+    expect(await status()).toMatchObject({ address: `${roamer.ipv4}:6881`, reachable: false });
+    // It moves: the firewall goes, a new address comes and the old one goes.
+    const moved = roamer.ipv4!.replace(/\.\d+$/, '.250');
+    for (const args of [['nft', 'delete', 'table', 'inet', 'roam'], ['sysctl', '-q', '-w', 'net.ipv4.conf.eth0.promote_secondaries=1'], ['ip', 'addr', 'add', `${moved}/16`, 'dev', 'eth0'], ['ip', 'addr', 'del', `${roamer.ipv4}/16`, 'dev', 'eth0']]) {
+      const done = await roamer.run(args[0]!, args.slice(1));
+      expect(done.code, `${args.join(' ')}: ${done.stderr}`).toBe(0);
+    }
+    const deadline = Date.now() + 40_000;
+    let now = await status();
+    while (now.address !== `${moved}:6881` && Date.now() < deadline) now = await status();
+    expect(now).toMatchObject({ address: `${moved}:6881`, reachable: true });
+    const [news] = ok(await shell.run('news'));
+    expect(JSON.stringify(news)).toContain(`"type":"SessionMoved"`);
+  }, 60_000);
+
   it('two peers behind two different routers are told NO_REACHABLE_SOURCES, naming the holder, within 10 s', async () => {
     const diary = randomBytes(1024 * 1024);
     writeFileSync(join(clique.dirOf(inside), 'diary.bin'), diary);

@@ -133,7 +133,7 @@ export class PeerNode {
         heartbeatMs: options.heartbeatMs ?? 5_000,
         io: {
           login: (user, password) => this.openSession(user, password),
-          heartbeat: (session) => this.tracker.heartbeat(session),
+          heartbeat: (session) => this.tracker.heartbeat(session, this.announcedPort),
           renew: (session) => this.renewSession(session),
           logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
           opened: (session) => {
@@ -288,6 +288,12 @@ export class PeerNode {
       events: (index, events) => {
         this.newsItems.push({ index, events });
         if (this.newsItems.length > MAX_NEWS) this.newsItems.shift();
+        for (const event of events) {
+          // The tracker saw us elsewhere and dialed us there.
+          if (event.type === 'SessionMoved' && event.sessionId === session.sessionId && this.opening) {
+            this.opening = { ...this.opening, address: event.address, reachable: event.reachable };
+          }
+        }
       },
       request: (request) => {
         if (request.type !== 'dialBack' || !this.host.isSharing(request.fileId)) return;

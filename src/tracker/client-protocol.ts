@@ -54,7 +54,8 @@ export type ClientRequest = { id: number } & (
   | ({ type: 'command'; session: SessionCredential; command: SessionCommand } & Write)
   | { type: 'query'; session: SessionCredential; query: SessionQuery }
   | { type: 'ticket'; session: SessionCredential; group: string; fileId: string; peerId: string }
-  | { type: 'heartbeat'; session: SessionCredential }
+  /** `port`: where the peer listens now; with the source address of this connection, checked against the session's. */
+  | { type: 'heartbeat'; session: SessionCredential; port?: number }
   /**
    * Opens the session's push channel on this connection: the committed events after
    * `afterIndex` that concern the user or the user's groups, then each as it commits, and the
@@ -79,6 +80,8 @@ export type Push =
   /** The committed events at log index `index` that concern the subscriber. */
   | { kind: 'events'; index: number; events: Event[] }
   | { kind: 'request'; request: PushRequest }
+  /** Nothing new: the stream is alive, and everything up to `index` has been gone through. */
+  | { kind: 'tick'; index: number }
   /** The channel is over (the session ended, the node stops); subscribe again if it makes sense. */
   | { kind: 'end'; code: string; message: string };
 
@@ -180,7 +183,7 @@ function isClientRequest(value: unknown): value is ClientRequest {
     case 'ticket':
       return isSession(r.session) && isText(r.group) && isText(r.fileId, 64) && isText(r.peerId, 64);
     case 'heartbeat':
-      return isSession(r.session);
+      return isSession(r.session) && (r.port === undefined || isPort(r.port));
     case 'subscribe':
       return isSession(r.session) && Number.isSafeInteger(r.afterIndex) && (r.afterIndex as number) >= 0;
     case 'dialBack':

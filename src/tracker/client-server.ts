@@ -180,7 +180,7 @@ export class ClientServer {
       case 'ticket':
         return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
       case 'heartbeat':
-        return this.respond(request.id, this.service.heartbeat(request.session));
+        return this.respond(request.id, this.service.heartbeat(request.session, request.port === undefined ? null : { host: remote.host, port: request.port }));
       case 'dialBack':
         return this.respond(request.id, await this.service.dialBack(request.session, request.group, request.fileId));
       case 'subscribe':

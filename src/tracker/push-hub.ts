@@ -9,6 +9,7 @@
 
 import type { EntryOutcome } from '../log/domain/entry.js';
 import { eventsFor } from '../log/domain/queries.js';
+import type { Timer, World } from '../world/world.js';
 import type { Push, PushRequest } from './client-protocol.js';
 import type { TrackerNode } from './tracker-node.js';
 
@@ -41,10 +42,15 @@ interface Subscriber {
   queued: EntryOutcome[] | null;
 }
 
+/** How often a quiet stream says it is alive (a peer that hears nothing for three of these subscribes again). */
+export const PUSH_TICK_MS = 5_000;
+
 export class PushHub {
   private readonly subscribers = new Map<string, Subscriber>();
+  private ticker: Timer | null = null;
 
   constructor(
+    private readonly world: World,
     private readonly node: TrackerNode,
     private readonly relayTo: PushRelay | null,
   ) {
@@ -52,6 +58,15 @@ export class PushHub {
       for (const subscriber of [...this.subscribers.values()]) this.forward(subscriber, entries);
     });
     relayTo?.onRelay((push) => this.deliverHere(push));
+    this.tick();
+  }
+
+  /** Every live stream hears where it stands: it knows it is alive, and where to resume from. */
+  private tick(): void {
+    this.ticker = this.world.clock.setTimer(PUSH_TICK_MS, () => {
+      for (const subscriber of [...this.subscribers.values()]) this.send(subscriber, { kind: 'tick', index: subscriber.sentUpTo });
+      this.tick();
+    });
   }
 
   /** Begins a session's subscription from `afterIndex` (a new one for the same session replaces the old). */
@@ -74,6 +89,7 @@ export class PushHub {
   }
 
   close(): void {
+    this.ticker?.cancel();
     for (const sessionId of [...this.subscribers.keys()]) this.drop(sessionId, { kind: 'end', code: 'NODE_STOPPING', message: 'this tracker node is stopping; subscribe elsewhere' });
   }
 

@@ -44,6 +44,8 @@ export class SessionService {
   private leaderSinceMs: number | null = null;
   private leaderTerm: number | null = null;
   private readonly expiring = new Set<string>();
+  /** Sessions whose new address is being dialed. */
+  private readonly moving = new Set<string>();
   private timer: Timer | null = null;
   private readonly ttlMs: number;
   private readonly ticketMs: number;
@@ -209,12 +211,24 @@ export class SessionService {
     return { ok: true, result: { asked: value.targets.map((t) => t.user) } };
   }
 
-  /** Heartbeats live in the leader's memory only; a follower points the client at the leader. */
-  heartbeat(session: SessionCredential): ServiceOutcome {
+  /**
+   * Heartbeats live in the leader's memory only; a follower points the client at the leader. A
+   * heartbeat from another address than the session's (the peer moved, or listens elsewhere now)
+   * is dialed there, and the session moved, reachable or not (MoveSession).
+   */
+  heartbeat(session: SessionCredential, observed: NetAddress | null = null): ServiceOutcome {
     if (this.node.raft.status().role !== 'leader') return notLeader;
-    const user = authenticate(this.node.store.state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
+    const state = this.node.store.state;
+    const user = authenticate(state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
     if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
     this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    const recorded = state.sessions.get(session.sessionId)!.address;
+    if (observed !== null && formatNetAddress(observed) !== recorded && !this.moving.has(session.sessionId)) {
+      this.moving.add(session.sessionId);
+      void canDial(this.world, observed, this.reachabilityTimeoutMs)
+        .then((reachable) => this.node.submit(null, null, { type: 'MoveSession', sessionId: session.sessionId, observed, reachable }))
+        .finally(() => this.moving.delete(session.sessionId));
+    }
     return { ok: true, result: { ttlMs: this.ttlMs } };
   }
 

@@ -9,6 +9,7 @@ import type { Connection, Timer, World } from '../world/world.js';
 import type { ClientResponse, Push, PushFrame, PushRequest, SessionCredential } from './client-protocol.js';
 import { nodeAddress } from './cluster-config.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import { PUSH_TICK_MS } from './push-hub.js';
 
 export interface SubscriptionHandlers {
   /** Committed events at `index` that concern the user; each index once, in order. */
@@ -18,6 +19,8 @@ export interface SubscriptionHandlers {
   ended(code: string, message: string): void;
 }
 
+/** A stream silent this long (no event, no tick) is taken for dead: the node or the way to it is gone. */
+const SILENCE_MS = 3 * PUSH_TICK_MS;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -84,9 +87,16 @@ export class TrackerSubscription {
     this.connection = connection;
     const decoder = new FrameDecoder(16 * 1024 * 1024);
     let ended = false;
+    let silence: Timer | null = null;
+    const heard = (): void => {
+      silence?.cancel();
+      silence = this.world.clock.setTimer(SILENCE_MS, () => connection.destroy());
+    };
+    heard();
     connection.attach({
       data: (bytes) => {
         if (this.connection !== connection) return; // a stream we left (for the leader's)
+        heard();
         const frames = decoder.tryPush(bytes);
         if (frames instanceof FrameError) return connection.destroy();
         for (const frame of frames) {
@@ -97,6 +107,7 @@ export class TrackerSubscription {
         }
       },
       close: () => {
+        silence?.cancel();
         if (this.connection !== connection) return;
         this.connection = null;
         this.node = null;
@@ -129,6 +140,10 @@ export class TrackerSubscription {
         return false;
       case 'request':
         this.handlers.request(push.request);
+        return false;
+      case 'tick':
+        // Everything up to there was gone through: a new subscription may start after it.
+        this.seen = Math.max(this.seen, push.index);
         return false;
       case 'end':
         if (FINAL_CODES.has(push.code)) this.finish(push.code, push.message);

@@ -172,8 +172,9 @@ export class TrackerClient {
     return (await this.call({ type: 'ticket', session, group, fileId, peerId })) as { ticket: string; expires: number };
   }
 
-  async heartbeat(session: SessionCredential): Promise<void> {
-    await this.call({ type: 'heartbeat', session });
+  /** `port`: where we listen now (the tracker moves the session if it sees us elsewhere). */
+  async heartbeat(session: SessionCredential, port?: number): Promise<void> {
+    await this.call({ type: 'heartbeat', session, ...(port === undefined ? {} : { port }) });
   }
 
   /**

@@ -79,7 +79,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     ...(options.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: options.ticketLifetimeMs }),
   });
   service.start();
-  const hub = new PushHub(node, transport);
+  const hub = new PushHub(world, node, transport);
   service.hub = hub;
   const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
   const archives = new ArchiveExports(world, node, self.id, nodeSecret);

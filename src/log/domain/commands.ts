@@ -39,6 +39,8 @@ export type Command =
   | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; observed: NetAddress; reachable: boolean; newRefreshHash: string }
   | { type: 'CloseSession'; auth: Auth }
   | { type: 'ExpireSession'; sessionId: string }
+  /** The leader saw a session's heartbeats come from another address (or name another port), and dialed it there. */
+  | { type: 'MoveSession'; sessionId: string; observed: NetAddress; reachable: boolean }
   | { type: 'CreateGroup'; auth: Auth; group: string }
   | { type: 'RequestJoin'; auth: Auth; group: string }
   | { type: 'LeaveGroup'; auth: Auth; group: string }
@@ -55,7 +57,7 @@ type WithoutAuth<C> = C extends { auth: Auth } ? Omit<C, 'auth'> : never;
 /**
  * A command as a logged-in client sends it: every command that carries an `auth`, without it
  * (the node fills it in from the session's token). The others are the tracker's own
- * (ExpireSession) or built by a node after it checked a secret (CreateUser, OpenSession,
+ * (ExpireSession, MoveSession) or built by a node after it checked a secret (CreateUser, OpenSession,
  * RenewSession): never taken from a client as they are.
  */
 export type SessionCommand = WithoutAuth<Command>;
@@ -80,6 +82,7 @@ const SHAPES: { readonly [T in CommandType]: Shape } = {
   RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', reachable: 'boolean', newRefreshHash: 'string' },
   CloseSession: { auth: 'auth' },
   ExpireSession: { sessionId: 'string' },
+  MoveSession: { sessionId: 'string', observed: 'address', reachable: 'boolean' },
   CreateGroup: { auth: 'auth', group: 'string' },
   RequestJoin: { auth: 'auth', group: 'string' },
   LeaveGroup: { auth: 'auth', group: 'string' },

@@ -39,6 +39,15 @@ export function decide(state: TrackerState, command: Command): Decision {
       if (!session) return domainError('NO_SUCH_SESSION', `no open session ${command.sessionId}`);
       return endSession(state, session.sessionId, session.user, 'SessionExpired');
     }
+    case 'MoveSession': {
+      const session = state.sessions.get(command.sessionId);
+      if (!session) return domainError('NO_SUCH_SESSION', `no open session ${command.sessionId}`);
+      const bad = checkPeerAddress(command.observed);
+      if (bad) return bad;
+      const address = formatNetAddress(command.observed);
+      if (address === session.address && command.reachable === session.reachable) return [];
+      return [{ type: 'SessionMoved', sessionId: session.sessionId, user: session.user, address, reachable: command.reachable }];
+    }
     case 'CreateGroup':
       return withUser(state, command.auth, (user) => createGroup(state, user, command.group));
     case 'RequestJoin':

@@ -9,6 +9,8 @@ export type Event =
   | { type: 'UserRegistered'; user: string; password: PasswordRecord }
   /** `reachable: false` when the peer could not be dialed at its address (absent: it could, or nobody asked). */
   | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string; reachable?: false; refreshHash?: string }
+  /** The peer of an open session is now reached at another address (and could, or could not, be dialed there). */
+  | { type: 'SessionMoved'; sessionId: string; user: string; address: string; reachable: boolean }
   /** A refresh credential is used up (a renewal) or withdrawn (a logout). */
   | { type: 'RefreshRevoked'; refreshHash: string; user: string }
   | { type: 'SessionClosed'; sessionId: string; user: string }

@@ -53,6 +53,13 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
         holdings: new Set(),
       });
       break;
+    case 'SessionMoved': {
+      const session = state.sessions.get(event.sessionId);
+      assert(session !== undefined, `moved session ${event.sessionId} is not open`);
+      session.address = event.address;
+      session.reachable = event.reachable;
+      break;
+    }
     case 'RefreshRevoked':
       state.refreshes.delete(event.refreshHash);
       break;

@@ -57,7 +57,7 @@ function actorOf(state: TrackerState, command: unknown): string | null {
     const session = state.sessions.get(fields.auth.sessionId);
     return session && session.tokenHash === fields.auth.tokenHash ? session.user : null;
   }
-  if (fields.type === 'ExpireSession') return 'tracker';
+  if (fields.type === 'ExpireSession' || fields.type === 'MoveSession') return 'tracker';
   return typeof fields.user === 'string' ? fields.user : null;
 }
 
