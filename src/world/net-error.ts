@@ -27,6 +27,7 @@ const NET_ERROR_CODES: readonly NetErrorCode[] = [
   'EPIPE',
   'EADDRINUSE',
   'EIO',
+  'ETLS',
 ];
 
 /** Maps an error from node:net (or anything) to a NetError code; unknown codes become EIO. */

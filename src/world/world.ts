@@ -34,7 +34,8 @@ export type { NetAddress };
 
 /** Why a connection ended; null for an orderly close by either side. */
 export interface NetError {
-  code: 'ECONNRESET' | 'ECONNREFUSED' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'EPIPE' | 'EADDRINUSE' | 'EIO';
+  /** ETLS: the TLS handshake failed, or one end refused the other's certificate (the message says which and why). */
+  code: 'ECONNRESET' | 'ECONNREFUSED' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'EPIPE' | 'EADDRINUSE' | 'EIO' | 'ETLS';
   message: string;
 }
 
@@ -51,6 +52,8 @@ export interface ConnectionHandlers {
 export interface Connection {
   readonly local: NetAddress;
   readonly remote: NetAddress;
+  /** The other end's certificate, as judged, on a secure connection; null on a plain one. */
+  readonly peer: PeerIdentity | null;
   /** Starts delivery; bytes that arrived before attach are held until then. Call once. */
   attach(handlers: ConnectionHandlers): void;
   /** Queues bytes; false when the queue is above its high-water mark (wait for drain). */
@@ -68,7 +71,62 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/** What a certificate says of its holder, as Clique reads it. */
+export interface CertificateIdentity {
+  /** SHA-256 (hex) of the certificate's public key (SPKI DER): what the tracker and tickets pin. */
+  keyFingerprint: string;
+  /** The certificate's URI subject alternative names (`clique:node/n1`). */
+  uris: string[];
+}
+
+/** A private key and its certificate (PEM), with what the certificate says. */
+export interface CertifiedKey {
+  certificatePem: string;
+  keyPem: string;
+  identity: CertificateIdentity;
+}
+
+/** The other end of a secure connection, after the handshake. */
+export interface PeerIdentity extends CertificateIdentity {
+  /** Its certificate chains to the CA we trust (false when we trust none, or it does not). */
+  trusted: boolean;
+}
+
+/** TLS 1.3 on a connection: what we show, whom we trust, and our judgement of the other end. */
+export interface SecureOptions {
+  /** Our key and certificate; a client may show none. */
+  own: CertifiedKey | null;
+  /** The CA (PEM) the other end's certificate must chain to, to be `trusted`. */
+  caPem?: string;
+  /** A server asks the client for its certificate (mutual TLS); a client always gets the server's. */
+  requestPeerCertificate?: boolean;
+  /** After the handshake: null to go on, or why not (the connection then ends, with that reason). */
+  accept(peer: PeerIdentity | null): string | null;
+}
+
+export interface ListenOptions {
+  secure?: SecureOptions;
+  /** With `secure`: a connection whose first byte is no TLS handshake, to answer in clear (then it is closed); without this, it is dropped. */
+  plaintext?: (connection: Connection) => void;
+  /** With `secure`: a connection refused (handshake failed, or `accept` said no), for the log. */
+  refused?: (remote: NetAddress, reason: string) => void;
+}
+
+/** Keys and certificates: ECDSA P-256 and X.509 on the real machine, tokens in a simulation. */
+export interface Certificates {
+  /** A new certificate authority (self-signed). */
+  authority(commonName: string): Promise<CertifiedKey>;
+  /** A new key and a certificate naming `uris`, signed by `issuer`, or self-signed when null. */
+  issue(uris: readonly string[], issuer: CertifiedKey | null): Promise<CertifiedKey>;
+  /** Reads back a key and its certificate; throws WorldError BAD_CERTIFICATE if they do not parse or match. */
+  load(certificatePem: string, keyPem: string): CertifiedKey;
+  /** What a certificate says; throws WorldError BAD_CERTIFICATE if it does not parse. */
+  identityOf(certificatePem: string): CertificateIdentity;
+}
+
 export interface ConnectOptions {
+  /** TLS 1.3 over the connection; it resolves once the handshake and `accept` are through. */
+  secure?: SecureOptions;
   timeoutMs?: number;
   /**
    * Receive into one buffer reused by every read (no allocation per read): data() then gets
@@ -80,7 +138,7 @@ export interface ConnectOptions {
 
 export interface Network {
   /** Port 0 picks a free port. Fails with EADDRINUSE when taken. */
-  listen(address: NetAddress, onConnection: (connection: Connection) => void): Promise<Listener>;
+  listen(address: NetAddress, onConnection: (connection: Connection) => void, options?: ListenOptions): Promise<Listener>;
   connect(address: NetAddress, options?: ConnectOptions): Promise<Connection>;
 }
 
@@ -175,6 +233,7 @@ export interface World {
   readonly fs: FileSystem;
   readonly kv: KvFactory;
   readonly kdf: PasswordKdf;
+  readonly certs: Certificates;
   /** One line of the trace. The simulation prefixes virtual time and host; the real world may drop it. */
   trace(line: string): void;
 }
@@ -189,7 +248,8 @@ export type WorldErrorCode =
   | 'LOCKED'
   | 'NOT_FOUND'
   | 'CLOSED'
-  | 'CRASHED';
+  | 'CRASHED'
+  | 'BAD_CERTIFICATE';
 
 export class WorldError extends Error {
   constructor(

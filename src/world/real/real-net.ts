@@ -4,7 +4,8 @@
 
 import { createConnection, createServer, type Socket } from 'node:net';
 import { NetFailure, netErrorCodeOf } from '../net-error.js';
-import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network } from '../world.js';
+import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network, PeerIdentity } from '../world.js';
+import { secureAcceptor, secureConnect } from './real-tls.js';
 import { formatNetAddress, normalizeHost } from '../net-address.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -31,6 +32,7 @@ class RealConnection implements Connection {
   constructor(
     private readonly socket: Socket,
     private readonly readTarget: ReadTarget | null = null,
+    readonly peer: PeerIdentity | null = null,
   ) {
     // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; everything above sees a.b.c.d.
     this.local = { host: normalizeHost(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
@@ -86,9 +88,18 @@ class RealConnection implements Connection {
 
 export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): Network {
   return {
-    listen: (address, onConnection) =>
+    listen: (address, onConnection, options) =>
       new Promise<Listener>((resolve, reject) => {
-        const server = createServer({ pauseOnConnect: true }, (socket) => onConnection(new RealConnection(socket)));
+        const secure = options?.secure;
+        const accept =
+          secure === undefined
+            ? (socket: Socket) => onConnection(new RealConnection(socket))
+            : secureAcceptor(
+                { ...options, secure },
+                (tls, peer) => onConnection(new RealConnection(tls, null, peer)),
+                (socket) => options?.plaintext?.(new RealConnection(socket)),
+              );
+        const server = createServer({ pauseOnConnect: true }, accept);
         server.once('error', (error) => reject(new NetFailure(netErrorCodeOf(error), error.message)));
         server.listen({ host: address.host, port: address.port }, () => {
           const bound = server.address();
@@ -107,7 +118,8 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
     connect: (address, options) =>
       new Promise<Connection>((resolve, reject) => {
         const timeoutMs = options?.timeoutMs ?? defaultConnectTimeoutMs;
-        const readTarget: ReadTarget | null = options?.reuseReadBuffer ? { deliver: null } : null;
+        // A TLS socket reads for itself: no reused buffer under it.
+        const readTarget: ReadTarget | null = options?.reuseReadBuffer && options.secure === undefined ? { deliver: null } : null;
         const buffer = readTarget ? Buffer.allocUnsafe(REUSED_READ_BUFFER_BYTES) : null;
         const socket = createConnection({
           host: address.host,
@@ -137,7 +149,15 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           socket.off('timeout', onTimeout);
           socket.off('error', onError);
           socket.pause();
-          resolve(new RealConnection(socket, readTarget));
+          const secure = options?.secure;
+          if (secure === undefined) return resolve(new RealConnection(socket, readTarget));
+          secureConnect(socket, address, secure, timeoutMs).then(
+            ({ socket: tls, peer }) => resolve(new RealConnection(tls, null, peer)),
+            (error: unknown) => {
+              socket.destroy();
+              reject(error);
+            },
+          );
         });
       }),
   };

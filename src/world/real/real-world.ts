@@ -2,6 +2,7 @@
 // in the thread pool. This is the only file allowed to read Date.now or call setTimeout.
 
 import { threadPoolKdf, REAL_KDF_PARAMS } from '../kdf.js';
+import { realCertificates } from './real-certs.js';
 import { realFileSystem } from './real-fs.js';
 import { realKvFactory } from './real-kv.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, realNetwork } from './real-net.js';
@@ -39,6 +40,7 @@ export function createRealWorld(options: RealWorldOptions = {}): World {
     fs: realFileSystem(),
     kv: realKvFactory(),
     kdf: threadPoolKdf(options.kdfParams ?? REAL_KDF_PARAMS),
+    certs: realCertificates(),
     trace: sink === undefined ? () => {} : (line) => sink(line),
   };
 }

@@ -4,6 +4,7 @@
 
 import type { Scheduler, ScheduledEvent } from './event-queue.js';
 import type { Clock, FileSystem, KvFactory, Network, PasswordKdf, Rng, Timer, World } from '../world.js';
+import { simCertificates } from './sim-certs.js';
 
 export interface ClockSkew {
   /** Added to the host's clock. */
@@ -47,6 +48,7 @@ export class SimHost {
       fs: parts.fs,
       kv: parts.kv,
       kdf: parts.kdf,
+      certs: simCertificates(parts.rng),
       trace: (line) => {
         if (this.alive) parts.trace(line);
       },

@@ -7,7 +7,8 @@ import { NetFailure } from '../net-error.js';
 import type { SeededRng } from '../rng.js';
 import { PacketLayer, type LinkFaults, type RawPacketHandler } from './sim-packets.js';
 import { DEFAULT_STREAM_OPTIONS, SimConnection, type StreamCounters, type StreamEnv, type StreamOptions } from './sim-stream.js';
-import { WorldError, type Connection, type Listener, type NetAddress, type Network } from '../world.js';
+import { WorldError, type Connection, type Listener, type ListenOptions, type NetAddress, type Network, type PeerIdentity, type SecureOptions } from '../world.js';
+import { simCertificate } from './sim-certs.js';
 
 /** Addresses that mean "this host" from inside a simulated host. */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '0.0.0.0', '::']);
@@ -17,12 +18,42 @@ const LAST_PORT = 65_535;
 
 interface NetHost {
   readonly name: string;
-  readonly listeners: Map<number, (connection: Connection) => void>;
+  readonly listeners: Map<number, Listening>;
   readonly usedPorts: Set<number>;
   readonly connections: Set<SimConnection>;
   readonly connectTimers: Set<ScheduledEvent>;
   nextListenPort: number;
   nextEphemeralPort: number;
+}
+
+interface Listening {
+  onConnection: (connection: Connection) => void;
+  options: ListenOptions | undefined;
+}
+
+/** What one end of a simulated TLS handshake sees of the other: its certificate's statements, judged against its own CA. */
+function viewOf(other: SecureOptions, ownCaPem: string | undefined): PeerIdentity | null {
+  if (other.own === null) return null;
+  const certificate = simCertificate(other.own.certificatePem);
+  const trusted = ownCaPem !== undefined && simCertificate(ownCaPem).keyFingerprint === certificate.issuer;
+  return { keyFingerprint: certificate.keyFingerprint, uris: certificate.uris, trusted };
+}
+
+/**
+ * The simulated TLS handshake: no cryptography, the same judgements. Null when the connection
+ * goes on (with each end's view of the other), or why it does not, for the client.
+ */
+function handshake(server: ListenOptions | undefined, client: SecureOptions | undefined): { plain: boolean; serverView: PeerIdentity | null; clientView: PeerIdentity | null; failure: string | null; serverRefusal: string | null } {
+  const secure = server?.secure;
+  if (secure === undefined && client === undefined) return { plain: true, serverView: null, clientView: null, failure: null, serverRefusal: null };
+  if (secure === undefined) return { plain: false, serverView: null, clientView: null, failure: 'the other end speaks no TLS', serverRefusal: null };
+  if (client === undefined) return { plain: true, serverView: null, clientView: null, failure: null, serverRefusal: null };
+  const serverView = secure.requestPeerCertificate === true ? viewOf(client, secure.caPem) : null;
+  const clientView = viewOf(secure, client.caPem);
+  const serverRefusal = secure.accept(serverView);
+  if (serverRefusal !== null) return { plain: false, serverView, clientView, failure: 'the other end closed the connection during the TLS handshake (it refused us)', serverRefusal };
+  const clientRefusal = client.accept(clientView);
+  return { plain: false, serverView, clientView, failure: clientRefusal, serverRefusal: null };
 }
 
 export interface SimNetOptions {
@@ -98,8 +129,8 @@ export class SimNet {
       return host;
     };
     return {
-      listen: async (address, onConnection) => this.listen(alive(), address, onConnection),
-      connect: async (address, options) => this.connect(alive(), address, options?.timeoutMs ?? this.env.options.connectTimeoutMs),
+      listen: async (address, onConnection, options) => this.listen(alive(), address, onConnection, options),
+      connect: async (address, options) => this.connect(alive(), address, options?.timeoutMs ?? this.env.options.connectTimeoutMs, options?.secure),
     };
   }
 
@@ -130,7 +161,7 @@ export class SimNet {
     return host;
   }
 
-  private listen(host: NetHost, address: NetAddress, onConnection: (connection: Connection) => void): Listener {
+  private listen(host: NetHost, address: NetAddress, onConnection: (connection: Connection) => void, options?: ListenOptions): Listener {
     if (!Number.isInteger(address.port) || address.port < 0 || address.port > LAST_PORT) {
       throw new RangeError(`bad port ${address.port}`);
     }
@@ -142,21 +173,22 @@ export class SimNet {
       throw new NetFailure('EADDRINUSE', `${host.name}:${port} is in use`);
     }
     host.usedPorts.add(port);
-    host.listeners.set(port, onConnection);
+    const listening: Listening = { onConnection, options };
+    host.listeners.set(port, listening);
     let closed = false;
     return {
       address: { host: host.name, port },
       close: async () => {
         if (closed) return;
         closed = true;
-        if (host.listeners.get(port) !== onConnection) return; // the host crashed meanwhile
+        if (host.listeners.get(port) !== listening) return; // the host crashed meanwhile
         host.listeners.delete(port);
         host.usedPorts.delete(port);
       },
     };
   }
 
-  private connect(client: NetHost, address: NetAddress, timeoutMs: number): Promise<Connection> {
+  private connect(client: NetHost, address: NetAddress, timeoutMs: number, secure?: SecureOptions): Promise<Connection> {
     const serverName = LOOPBACK_HOSTS.has(address.host) ? client.name : address.host;
     const clientPort = this.freePort(client, client.nextEphemeralPort, FIRST_EPHEMERAL_PORT, LAST_PORT);
     client.nextEphemeralPort = clientPort + 1 > LAST_PORT ? FIRST_EPHEMERAL_PORT : clientPort + 1;
@@ -192,10 +224,13 @@ export class SimNet {
         client.usedPorts.delete(clientPort);
         reject(new NetFailure('ECONNREFUSED', `nothing listens on ${serverName}:${address.port}`));
       };
+      let tlsFailure: string | null = null;
       const onSynAck = (): void => {
         if (ends === undefined || !settle()) return;
         this.counters.connectionsOpened++;
-        resolve(ends.client);
+        if (tlsFailure === null) return resolve(ends.client);
+        ends.client.destroy();
+        reject(new NetFailure('ETLS', `TLS with ${serverName}:${address.port}: ${tlsFailure}`));
       };
       const onSyn = (): void => {
         if (synSeen || settled || this.hosts.get(client.name) !== client) return;
@@ -203,8 +238,8 @@ export class SimNet {
         // A router in front of the server drops the unsolicited connection: the dialer times out.
         if (this.behindRouter.has(serverName) && serverName !== client.name) return;
         const server = this.hosts.get(serverName);
-        const onConnection = server?.listeners.get(address.port);
-        if (server === undefined || onConnection === undefined) {
+        const listening = server?.listeners.get(address.port);
+        if (server === undefined || listening === undefined) {
           packets.transmit(serverName, client.name, onRefused, () => {});
           return;
         }
@@ -219,7 +254,20 @@ export class SimNet {
         client.connections.add(pair.client);
         server.connections.add(pair.server);
         ends = pair;
-        onConnection(pair.server);
+        const shaken = handshake(listening.options, secure);
+        tlsFailure = shaken.failure;
+        if (shaken.serverRefusal !== null) listening.options?.refused?.(clientAddress, shaken.serverRefusal);
+        if (shaken.plain && listening.options?.secure !== undefined) {
+          // A client without TLS at a TLS listener: answered in clear, or dropped.
+          if (listening.options.plaintext) listening.options.plaintext(pair.server);
+          else pair.server.destroy();
+        } else if (tlsFailure === null) {
+          pair.server.peer = shaken.serverView;
+          pair.client.peer = shaken.clientView;
+          listening.onConnection(pair.server);
+        } else {
+          pair.server.destroy();
+        }
         packets.transmit(serverName, client.name, onSynAck, () =>
           this.scheduler.after(0, () => {
             pair.server.fail({ code: 'ECONNRESET', message: 'handshake lost' });

@@ -5,7 +5,7 @@
 
 import type { Scheduler } from './event-queue.js';
 import type { PacketLayer } from './sim-packets.js';
-import type { Connection, ConnectionHandlers, NetAddress, NetError } from '../world.js';
+import type { Connection, ConnectionHandlers, NetAddress, NetError, PeerIdentity } from '../world.js';
 
 export interface StreamOptions {
   /** Largest payload of one packet; bigger writes are split. */
@@ -62,6 +62,8 @@ export class SimConnection implements Connection {
   private readonly heldSegments = new Map<number, Segment>();
   private inFlightBytes = 0;
   private drainWanted = false;
+  /** On a secure connection, the other end's certificate as judged (set by the network at the handshake). */
+  peer: PeerIdentity | null = null;
 
   constructor(
     readonly local: NetAddress,
@@ -147,7 +149,7 @@ export class SimConnection implements Connection {
   }
 
   private send(segment: Segment): void {
-    const peer = this.peer();
+    const peer = this.otherEnd();
     this.env.counters.segmentsSent++;
     this.env.packets.transmit(
       this.local.host,
@@ -159,14 +161,14 @@ export class SimConnection implements Connection {
   }
 
   private resetBoth(message: string): void {
-    const peer = this.peer();
+    const peer = this.otherEnd();
     if (this.open || peer.open) this.env.counters.resets++;
     this.fail(reset(message));
     peer.fail(reset(message));
   }
 
   private notifyPeerOfReset(message: string): void {
-    const peer = this.peer();
+    const peer = this.otherEnd();
     // The reset itself is not subject to faults or partitions: it only tells the peer what happened.
     const latencyMs = this.env.packets.faultsOf(this.local.host, this.remote.host).latencyMs;
     this.env.scheduler.after(latencyMs, () => peer.fail(reset(message)));
@@ -178,7 +180,7 @@ export class SimConnection implements Connection {
       this.env.counters.duplicateSegmentsDiscarded++;
       return;
     }
-    this.peer().credit(segment);
+    this.otherEnd().credit(segment);
     if (segment.seq > this.nextRecvSeq) {
       this.env.counters.outOfOrderSegmentsHeld++;
       this.heldSegments.set(segment.seq, segment);
@@ -243,7 +245,7 @@ export class SimConnection implements Connection {
     else handlers.close(item.error);
   }
 
-  private peer(): SimConnection {
+  private otherEnd(): SimConnection {
     if (this.peerEnd === undefined) throw new Error('connection end used before pairing');
     return this.peerEnd;
   }

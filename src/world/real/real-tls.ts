@@ -1,0 +1,109 @@
+// Why this file exists: TLS 1.3 for the real World's connections (node:tls). A secure listener
+// reads the first byte of each connection: a TLS handshake (0x16) is wrapped in a TLSSocket, and
+// anything else goes to the caller's plaintext answer (TLS_REQUIRED) or is dropped, so an old
+// client is told at once instead of hanging. After the handshake the other end's certificate is
+// judged by the caller (`accept`): which key, which names, whether it chains to the trusted CA.
+
+import { createSecureContext, TLSSocket, connect as tlsConnect, type SecureContext } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { formatNetAddress, normalizeHost } from '../net-address.js';
+import { NetFailure } from '../net-error.js';
+import type { ListenOptions, NetAddress, PeerIdentity, SecureOptions } from '../world.js';
+import { identityOfCertificate } from './real-certs.js';
+
+const TLS_HANDSHAKE = 0x16;
+/** How long a new connection may take to send its first byte, or finish the handshake. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+function contextOf(options: SecureOptions): SecureContext {
+  return createSecureContext({
+    minVersion: 'TLSv1.3',
+    ...(options.own ? { cert: options.own.certificatePem, key: options.own.keyPem } : {}),
+    ...(options.caPem ? { ca: options.caPem } : {}),
+  });
+}
+
+/**
+ * The other end as the handshake left it: its certificate read, and whether the trusted CA
+ * signed it (checked here for both ends alike: a TLSSocket made by hand on the server side does
+ * not compute `authorized`).
+ */
+function peerOf(socket: TLSSocket, ca: X509Certificate | null): PeerIdentity | null {
+  const certificate = socket.getPeerX509Certificate();
+  if (!certificate) return null;
+  const trusted = ca !== null && certificate.checkIssued(ca) && certificate.verify(ca.publicKey);
+  return { ...identityOfCertificate(certificate), trusted };
+}
+
+function remoteOf(socket: Socket): NetAddress {
+  return { host: normalizeHost(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+}
+
+/**
+ * Serves TLS on accepted sockets (paused on connect): `secured` gets each socket whose handshake
+ * and judgement went through, `plain` each that did not start with a TLS handshake.
+ */
+export function secureAcceptor(options: ListenOptions & { secure: SecureOptions }, secured: (socket: TLSSocket, peer: PeerIdentity | null) => void, plain: (socket: Socket) => void): (socket: Socket) => void {
+  const context = contextOf(options.secure);
+  const ca = options.secure.caPem === undefined ? null : new X509Certificate(options.secure.caPem);
+  const refuse = (socket: Socket, reason: string): void => {
+    options.refused?.(remoteOf(socket), reason);
+    socket.destroy();
+  };
+  return (socket) => {
+    socket.on('error', () => {});
+    const deadline = setTimeout(() => refuse(socket, 'TLS: no handshake in time'), HANDSHAKE_TIMEOUT_MS);
+    socket.once('close', () => clearTimeout(deadline));
+    socket.once('readable', () => {
+      const first = socket.read(1) as Buffer | null;
+      if (first === null) return; // closed before a byte
+      socket.unshift(first);
+      if (first[0] !== TLS_HANDSHAKE) {
+        clearTimeout(deadline);
+        if (options.plaintext) plain(socket);
+        else refuse(socket, 'TLS_REQUIRED: the first byte is not a TLS handshake');
+        return;
+      }
+      const tls = new TLSSocket(socket, { isServer: true, secureContext: context, requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
+      tls.on('error', (error) => refuse(socket, `TLS: ${error.message}`));
+      tls.once('secure', () => {
+        clearTimeout(deadline);
+        tls.removeAllListeners('error');
+        tls.on('error', () => {});
+        const peer = peerOf(tls, ca);
+        const refusal = options.secure.accept(peer);
+        if (refusal !== null) return refuse(tls, refusal);
+        tls.pause();
+        secured(tls, peer);
+      });
+    });
+  };
+}
+
+/** Opens TLS over a connected socket; resolves with the TLS socket once the server is judged acceptable. */
+export function secureConnect(socket: Socket, address: NetAddress, options: SecureOptions, timeoutMs: number): Promise<{ socket: TLSSocket; peer: PeerIdentity | null }> {
+  return new Promise((resolve, reject) => {
+    // Certificates name nodes by URI, not by address: the chain is Node's to check, the name ours (accept).
+    const tls = tlsConnect({ socket, secureContext: contextOf(options), rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+    const fail = (reason: string): void => {
+      clearTimeout(deadline);
+      tls.destroy();
+      reject(new NetFailure('ETLS', reason));
+    };
+    const deadline = setTimeout(() => fail(`TLS handshake with ${formatNetAddress(address)} timed out`), timeoutMs);
+    tls.once('error', (error) => fail(`TLS with ${formatNetAddress(address)}: ${error.message}`));
+    tls.once('close', () => fail(`${formatNetAddress(address)} closed the connection during the TLS handshake (it speaks no TLS, or refused us)`));
+    tls.once('secureConnect', () => {
+      clearTimeout(deadline);
+      tls.removeAllListeners('close');
+      tls.removeAllListeners('error');
+      tls.on('error', () => {});
+      const peer = peerOf(tls, options.caPem === undefined ? null : new X509Certificate(options.caPem));
+      const refusal = options.accept(peer);
+      if (refusal !== null) return fail(refusal);
+      tls.pause();
+      resolve({ socket: tls, peer });
+    });
+  });
+}
