@@ -98,7 +98,7 @@ async function writer(nodes, name, options = {}) {
 async function cliqueCluster() {
   const dir = join(root, 'clique');
   mkdirSync(dir, { recursive: true });
-  const cluster = makeCluster(world.rng, { nodes: 3, host: '127.0.0.1', basePort: await freeBase([0, 1, 2, 100, 101, 102]) });
+  const cluster = await makeCluster(world, { nodes: 3, host: '127.0.0.1', basePort: await freeBase([0, 1, 2, 100, 101, 102]) });
   await writeCluster(world.fs, join(dir, 'cluster.json'), cluster);
   const procs = new Map();
   const start = (id) => procs.set(id, launch(process.execPath, [CLI, 'tracker', '--id', id, '--cluster', join(dir, 'cluster.json'), '--data', join(dir, id)], join(dir, `${id}.log`)));

@@ -52,7 +52,7 @@ export class TrackerProcesses {
   constructor(private readonly extraArgs: string[] = []) {}
 
   async init(nodes = 3): Promise<void> {
-    const cluster = makeCluster(this.world.rng, { nodes, host: '127.0.0.1', basePort: await freeBasePort(nodes) });
+    const cluster = await makeCluster(this.world, { nodes, host: '127.0.0.1', basePort: await freeBasePort(nodes) });
     this.config = cluster.config;
     await writeCluster(this.world.fs, this.clusterPath, cluster);
   }
@@ -98,7 +98,7 @@ export class TrackerProcesses {
   }
 
   client(clientId: string, options: { requestTimeoutMs?: number; deadlineMs?: number } = {}): TrackerClient {
-    return new TrackerClient(this.world, { nodes: this.config.nodes.map((n) => n.client), clientId, ...options });
+    return new TrackerClient(this.world, { nodes: this.config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: this.config.ca }, clientId, ...options });
   }
 
   async statuses(): Promise<Map<string, NodeStatus | null>> {

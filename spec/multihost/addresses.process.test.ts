@@ -31,14 +31,14 @@ server.listen(Number(process.argv[1]), '::', () => console.log(JSON.stringify({ 
 const CRAFTED = `
 const [dist, nodesText, user, password, claimed, port, group, fileJson] = process.argv.slice(1);
 const { encodeFrame, FrameDecoder } = await import(dist + 'tracker/frame-codec.js');
-const net = await import('node:net');
+const tls = await import('node:tls');
 const nodes = nodesText.split(',');
 const session = { sessionId: 'crafted-' + Date.now(), token: 'crafted-token-' + Math.random() };
 let id = 0;
 async function ask(node, body) {
   const [host, p] = node.startsWith('[') ? [node.slice(1, node.indexOf(']')), node.slice(node.indexOf(']') + 2)] : node.split(':');
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port: Number(p) }, () => socket.write(encodeFrame({ id: ++id, ...body })));
+    const socket = tls.connect({ host, port: Number(p), rejectUnauthorized: false }, () => socket.write(encodeFrame({ id: ++id, ...body })));
     const decoder = new FrameDecoder(1 << 20);
     socket.on('data', (bytes) => { for (const m of decoder.tryPush(bytes)) { socket.destroy(); resolve(m); } });
     socket.on('error', reject);

@@ -2,10 +2,11 @@
 // this build: it verifies and audits as it is (from the node's data directory, as `clique
 // tracker --data` was given it), a node started on it serves it and carries on appending, and
 // its Raft log decided again from the start (the old entries under their own rules) gives the
-// very same archive, byte for byte.
+// very same archive, byte for byte. Its cluster was made before TLS: `clique cluster upgrade`
+// gives it a CA and a node certificate and keeps its node, addresses and signing key.
 
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,8 +19,8 @@ const root = mkdtempSync(join(tmpdir(), 'clique-store-v1-'));
 const world = createRealWorld();
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** A copy of the fixture on free ports. */
-async function copy(name: string): Promise<{ dir: string; cluster: string; client: string }> {
+/** A copy of the fixture on free ports, its cluster upgraded to TLS unless `upgrade` is false. */
+async function copy(name: string, upgrade = true): Promise<{ dir: string; cluster: string; client: string }> {
   const dir = join(root, name);
   cpSync(FIXTURE, dir, { recursive: true });
   const cluster = join(dir, 'cluster.json');
@@ -28,6 +29,7 @@ async function copy(name: string): Promise<{ dir: string; cluster: string; clien
   config.nodes[0]!.peer = `127.0.0.1:${base}`;
   config.nodes[0]!.client = `127.0.0.1:${base + 100}`;
   writeFileSync(cluster, JSON.stringify(config));
+  if (upgrade) expect((await clique('cluster', 'upgrade', '--dir', dir)).status).toBe(0);
   return { dir, cluster, client: config.nodes[0]!.client };
 }
 
@@ -47,7 +49,7 @@ async function withNode<T>(copied: { dir: string; cluster: string; client: strin
   const node = spawn(process.execPath, [CLI, 'tracker', '--id', '1', '--cluster', copied.cluster, '--data', join(copied.dir, 'n1')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   node.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const client = new TrackerClient(world, { nodes: [copied.client], clientId: 'store-v1-test' });
+  const client = new TrackerClient(world, { nodes: [copied.client], trust: { kind: 'ca', caPem: (JSON.parse(readFileSync(copied.cluster, 'utf8')) as { ca: string }).ca }, clientId: 'store-v1-test' });
   try {
     await until('the node to lead', async () => ((await client.status(copied.client))?.role === 'leader' ? true : null));
     return await work(client);
@@ -61,6 +63,26 @@ async function withNode<T>(copied: { dir: string; cluster: string; client: strin
     });
   }
 }
+
+describe('a cluster made before TLS', () => {
+  it('is refused with the way out, and upgraded keeping its node, addresses and signing key', async () => {
+    const copied = await copy('upgrade', false);
+    const before = JSON.parse(readFileSync(copied.cluster, 'utf8')) as { nodes: unknown; publicKey: string };
+    const refused = await clique('tracker', '--id', '1', '--cluster', copied.cluster, '--data', join(copied.dir, 'n1'));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`run clique cluster upgrade --dir ${copied.dir}`);
+    const upgraded = await clique('cluster', 'upgrade', '--dir', copied.dir);
+    expect(upgraded.status).toBe(0);
+    expect(upgraded.stdout).toContain('same nodes, addresses and signing key');
+    const after = JSON.parse(readFileSync(copied.cluster, 'utf8')) as { version: number; nodes: unknown; publicKey: string; ca: string };
+    expect(after).toMatchObject({ version: 2, nodes: before.nodes, publicKey: before.publicKey });
+    expect(after.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(existsSync(join(copied.dir, 'cluster.secret'))).toBe(false);
+    expect(statSync(join(copied.dir, 'n1.secret')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(copied.dir, 'ca.secret')).mode & 0o777).toBe(0o600);
+    expect((await clique('cluster', 'upgrade', '--dir', copied.dir)).stdout).toContain('nothing to do');
+  });
+});
 
 describe('a store written before rules versions', () => {
   it('verifies and audits from the data directory the node was given', async () => {

@@ -1,8 +1,8 @@
 // Why this file exists: `clique audit --cluster FILE` — the audit of a running cluster. A node
-// hands over its store as one blob (proof of the cluster secret required); it is loaded into an
+// hands over its store as one blob (proof of a cluster secret required); it is loaded into an
 // in-memory LevelDB and audited by the same code as a store on disk.
 
-import { loadClusterConfig, loadClusterSecret, secretPathFor } from '../tracker/cluster-config.js';
+import { authoritySecretPath, derivedKey, loadClusterConfig, loadSigningKey, nodeSecretPath } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { TrackerStore } from '../log/store/tracker-store.js';
 import { SimWorld } from '../world/sim/sim-world.js';
@@ -11,10 +11,15 @@ import { CliError } from './exit-codes.js';
 
 export async function fetchLiveStore(world: World, clusterPath: string, nodeId: string | undefined): Promise<{ kv: KvFactory; path: string }> {
   const config = await loadClusterConfig(world.fs, clusterPath);
-  const secret = await loadClusterSecret(world.fs, secretPathFor(clusterPath)).catch(() => {
-    throw new CliError('NO_CLUSTER_SECRET', `a live audit needs ${secretPathFor(clusterPath)} (the tracker machines have it)`);
-  });
-  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), clientId: 'audit' });
+  // Any secret file of the cluster proves the right to its archive: ca.secret (the operator's)
+  // or a node's `<id>.secret` (on a tracker machine).
+  const candidates = [authoritySecretPath(clusterPath), ...config.nodes.map((n) => nodeSecretPath(clusterPath, n.id))];
+  let signingKey: string | null = null;
+  for (const path of candidates) {
+    if (signingKey === null && (await world.fs.stat(path)) !== null) signingKey = await loadSigningKey(world.fs, path);
+  }
+  if (signingKey === null) throw new CliError('NO_CLUSTER_SECRET', `a live audit needs ca.secret or a node's <id>.secret beside ${clusterPath} (the operator and the tracker machines have them)`);
+  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, clientId: 'audit' });
   try {
     let target = nodeId === undefined ? undefined : config.nodes.find((n) => n.id === nodeId);
     if (nodeId !== undefined && !target) throw new CliError('NO_SUCH_NODE', `no node ${nodeId} in ${clusterPath}`);
@@ -23,7 +28,7 @@ export async function fetchLiveStore(world: World, clusterPath: string, nodeId: 
       target = (statuses.find((s) => s.status?.role === 'leader') ?? statuses.find((s) => s.status !== null))?.n;
     }
     if (!target) throw new CliError('TRACKER_UNAVAILABLE', `no node of ${clusterPath} answers`);
-    const blob = await client.archive(target.client, target.id, new Uint8Array(Buffer.from(secret.nodeSecret, 'base64')));
+    const blob = await client.archive(target.client, target.id, derivedKey(signingKey, 'audit'));
     // An in-memory LevelDB (memory-level, as in simulations) holds the copy for the audit.
     const memory = new SimWorld({ seed: 'audit' }).forHost('audit');
     const path = `/${target.id}`;

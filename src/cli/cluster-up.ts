@@ -3,7 +3,7 @@
 // status once a leader is elected, and all of them stopped on Ctrl-C.
 
 import { fileURLToPath } from 'node:url';
-import { loadClusterConfig, makeCluster, writeCluster } from '../tracker/cluster-config.js';
+import { loadClusterConfig, makeCluster, upgradeCluster, writeCluster } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { spawnNode, type ChildHandle } from '../world/real/real-process.js';
 import { isWorldError, type FileHandle, type World } from '../world/world.js';
@@ -41,8 +41,11 @@ export async function startLocalCluster(world: World, options: ClusterUpOptions,
   const clusterPath = `${options.dir}/cluster.json`;
   if ((await world.fs.stat(clusterPath)) === null) {
     await world.fs.mkdir(options.dir, { recursive: true });
-    await writeCluster(world.fs, clusterPath, makeCluster(world.rng, { nodes: options.nodes, host: '127.0.0.1', basePort: options.basePort }));
+    await writeCluster(world.fs, clusterPath, await makeCluster(world, { nodes: options.nodes, host: '127.0.0.1', basePort: options.basePort }));
     out.line(`made a ${options.nodes}-node cluster in ${options.dir}`);
+  } else if (await upgradeCluster(world, clusterPath)) {
+    // A local cluster made before TLS: all its secrets are here, so upgrade it in place.
+    out.line(`upgraded the cluster in ${options.dir} to TLS (a CA and a certificate per node)`);
   }
   const config = await loadClusterConfig(world.fs, clusterPath);
   const children: ChildHandle[] = [];
@@ -53,7 +56,7 @@ export async function startLocalCluster(world: World, options: ClusterUpOptions,
   const stop = async (): Promise<void> => {
     await Promise.all(children.map((child) => child.stop()));
   };
-  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), clientId: 'cluster-up' });
+  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, clientId: 'cluster-up' });
   const deadline = world.clock.nowMs() + 15_000;
   let leader: string | null = null;
   while (leader === null && world.clock.nowMs() < deadline) {

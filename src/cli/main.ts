@@ -9,7 +9,7 @@ import { fetchLiveStore } from './audit-live.js';
 import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
 import { runSystemSim } from './sim-system-command.js';
-import { clusterInit, runTrackerNode, showStatus } from './tracker-commands.js';
+import { clusterInit, clusterUpgrade, runTrackerNode, showStatus } from './tracker-commands.js';
 import { clusterUp } from './cluster-up.js';
 import { runShell, type ShellOptions } from './shell.js';
 import { emitJson, peerGet, peerKeygen, peerMeta, peerSeed, peerTicket, type GetOptions, type SeedOptions } from './peer-commands.js';
@@ -45,7 +45,7 @@ function buildProgram(): Command {
     .command('audit')
     .description("Replay a tracker node's log offline: history, a group's or user's state as of an index, verification")
     .option('--data <dir>', "the node's data directory (the node must be stopped)")
-    .option('--cluster <file>', 'ask a live cluster instead (needs cluster.secret beside the file)')
+    .option('--cluster <file>', 'ask a live cluster instead (needs ca.secret or a node\'s <id>.secret beside the file)')
     .option('--node <id>', 'with --cluster: the node to ask (default: the leader)')
     .option('--group <group>', 'only entries about this group, then its state')
     .option('--user <user>', 'only entries by or about this user, then their state')
@@ -72,7 +72,7 @@ function buildProgram(): Command {
   const cluster = program.command('cluster').description('Make or run a tracker cluster');
   cluster
     .command('init')
-    .description('Write DIR/cluster.json (node addresses, public key) and DIR/cluster.secret (mode 0600)')
+    .description('Write DIR/cluster.json (node addresses, public key, CA), DIR/ca.secret and DIR/<id>.secret per node (mode 0600)')
     .option('--nodes <n>', 'tracker nodes', parseCount(9), 3)
     .option('--dir <dir>', 'where to write them', '.clique')
     .option('--base-port <port>', 'first peer port; client ports start 100 above', parseCount(65_000), 7100)
@@ -83,6 +83,13 @@ function buildProgram(): Command {
       process.exitCode = await clusterInit(createRealWorld(), options, stdoutSink());
     });
 
+  cluster
+    .command('upgrade')
+    .description('Give a cluster made before TLS (cluster.json version 1 and cluster.secret) a CA and node certificates, keeping its nodes and data')
+    .option('--dir <dir>', 'where cluster.json and cluster.secret are', '.clique')
+    .action(async (options: { dir: string }) => {
+      process.exitCode = await clusterUpgrade(createRealWorld(), options, stdoutSink());
+    });
   cluster
     .command('up')
     .description('Start a local cluster (init if needed), each node a child process; Ctrl-C stops them all')
@@ -97,7 +104,7 @@ function buildProgram(): Command {
     .command('tracker')
     .description('Run one tracker node until SIGINT or SIGTERM')
     .requiredOption('--id <id>', 'this node, as named in the cluster file')
-    .requiredOption('--cluster <file>', 'cluster.json (its .secret beside it)')
+    .requiredOption('--cluster <file>', 'cluster.json (this node\'s <id>.secret beside it)')
     .requiredOption('--data <dir>', "this node's data directory")
     .option('--session-ttl <ms>', 'expire a session after this long without a heartbeat', parseCount(86_400_000))
     .option('--compact-every <entries>', 'snapshot the store and compact the Raft log after this many entries', parseCount(10_000_000))
@@ -151,6 +158,7 @@ function buildProgram(): Command {
     .option('--max-upload-rate <bytes-per-second>', 'upload limit', parseCount(1e9))
     .option('--heartbeat-ms <ms>', "how often the session tells the tracker it is alive (below the trackers' --session-ttl)", parseCount(3_600_000), 5_000)
     .option('--local', 'start a local 3-node cluster in .clique first, and stop it when the shell ends (npm start)', false)
+    .option('--known-trackers <file>', "with tracker_info.txt: where the trackers' CA is pinned on first use", '.clique/known_trackers')
     .argument('[listen]', 'the original form: this peer\'s IP:PORT (as --listen)')
     .argument('[tracker_info]', 'the original form: a file of tracker host:port lines (instead of --cluster)')
     .action(async (listen: string | undefined, trackerInfo: string | undefined, options: ShellOptions) => {

@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import { ed25519PublicKeyFromRaw } from '../torrent/ticket.js';
 import { PeerError, PeerNode } from '../peer/peer-node.js';
 import { loadClusterConfig } from '../tracker/cluster-config.js';
-import { TrackerClient } from '../tracker/tracker-client.js';
+import type { TrackerTrust } from '../tracker/tracker-trust.js';
+import { knownTrackers } from './known-trackers.js';
 import type { World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
@@ -35,13 +36,15 @@ export interface ShellOptions {
   local: boolean;
   /** The original start-up form: a file listing one tracker host:port a line. */
   trackerInfo?: string;
+  /** With trackerInfo: where the trackers' CA is pinned on first use. */
+  knownTrackers: string;
 }
 
-/** The trackers' client addresses and public key: from cluster.json, or from tracker_info.txt and a tracker's status. */
-async function trackers(world: World, options: ShellOptions): Promise<{ nodes: string[]; publicKey: string }> {
+/** The trackers' client addresses, how their certificates are checked, and their public key: from cluster.json, or from tracker_info.txt and the CA pinned on first use. */
+async function trackers(world: World, options: ShellOptions): Promise<{ nodes: string[]; trust: TrackerTrust; publicKey: string }> {
   if (options.trackerInfo === undefined) {
     const config = await loadClusterConfig(world.fs, options.cluster!);
-    return { nodes: config.nodes.map((n) => n.client), publicKey: config.publicKey };
+    return { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, publicKey: config.publicKey };
   }
   let text: string;
   try {
@@ -52,16 +55,9 @@ async function trackers(world: World, options: ShellOptions): Promise<{ nodes: s
   const nodes = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('#'));
   for (const node of nodes) addressArgument(node);
   if (nodes.length === 0) throw new CliError('BAD_TRACKER_INFO', `${options.trackerInfo} lists no tracker host:port`);
-  const client = new TrackerClient(world, { nodes, clientId: 'probe' });
-  try {
-    for (const node of nodes) {
-      const status = await client.status(node);
-      if (status?.publicKey !== undefined) return { nodes, publicKey: status.publicKey };
-    }
-  } finally {
-    client.close();
-  }
-  throw new CliError('TRACKER_UNAVAILABLE', `no tracker in ${options.trackerInfo} answered`);
+  const known = await knownTrackers(world, nodes, options.knownTrackers);
+  if (known.pinnedNow !== null) process.stderr.write(`${known.pinnedNow}\n`);
+  return { nodes, trust: known.trust, publicKey: known.publicKey };
 }
 
 /** One command's answer: its result (what --json prints) and the text a person reads. */
@@ -74,6 +70,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
   try {
     return await PeerNode.start(world, {
       trackerNodes: cluster.nodes,
+      trackerTrust: cluster.trust,
       clusterPublicKey: publicKey,
       ...(options.listen === undefined ? {} : { listen: addressArgument(options.listen, { listen: true }) }),
       ...(options.announcePort === undefined ? {} : { announcePort: options.announcePort }),

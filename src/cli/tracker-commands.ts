@@ -1,22 +1,23 @@
-// Why this file exists: the tracker's commands — `clique cluster init` (write cluster.json and
-// its secret), `clique tracker` (run one node until a signal), `clique status` (every node's
+// Why this file exists: the tracker's commands — `clique cluster init` (write cluster.json, its
+// CA and the nodes' certificates), `clique cluster upgrade` (a cluster made before TLS), `clique tracker` (run one node until a signal), `clique status` (every node's
 // role, term, commit and applied index, and who leads).
 
-import { ClusterConfigError, makeCluster, loadClusterConfig, resolveNodeId, writeCluster, secretPathFor } from '../tracker/cluster-config.js';
+import { authoritySecretPath, type Cluster, ClusterConfigError, legacySecretPath, makeCluster, loadClusterConfig, nodeSecretPath, resolveNodeId, upgradeCluster, writeCluster } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { startTracker } from '../tracker/tracker-process.js';
 import type { World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { type NodeStatus } from '../tracker/client-protocol.js';
 
 export async function clusterInit(world: World, options: { nodes: number; dir: string; basePort: number; host: string; hosts?: string[]; force: boolean }, out: LineSink): Promise<number> {
   const path = `${options.dir}/cluster.json`;
   if (!options.force && (await world.fs.stat(path)) !== null) {
     throw new CliError('CLUSTER_EXISTS', `${path} exists; keep it, or pass --force to make a new cluster (its nodes' data will no longer fit)`);
   }
-  let cluster: ReturnType<typeof makeCluster>;
+  let cluster: Cluster;
   try {
-    cluster = makeCluster(world.rng, options.hosts === undefined ? options : { hosts: options.hosts, basePort: options.basePort });
+    cluster = await makeCluster(world, options.hosts === undefined ? options : { hosts: options.hosts, basePort: options.basePort });
   } catch (error) {
     if (error instanceof ClusterConfigError) throw new CliError('BAD_USAGE', error.message, EXIT_USAGE);
     throw error;
@@ -24,7 +25,32 @@ export async function clusterInit(world: World, options: { nodes: number; dir: s
   await world.fs.mkdir(options.dir, { recursive: true });
   await writeCluster(world.fs, path, cluster);
   out.line(`wrote ${path} (${cluster.config.nodes.length} nodes: ${cluster.config.nodes.map((n) => `${n.id} peer ${n.peer} client ${n.client}`).join('; ')})`);
-  out.line(`wrote ${secretPathFor(path)} (mode 0600: the ticket signing key and the node secret; tracker nodes only)`);
+  describeSecrets(out, path, cluster);
+  out.flush();
+  return EXIT_OK;
+}
+
+function describeSecrets(out: LineSink, path: string, cluster: Cluster): void {
+  out.line(`wrote ${authoritySecretPath(path)} (mode 0600: the CA key and the ticket signing key; keep it with the operator, it certifies nodes)`);
+  for (const node of cluster.nodes) out.line(`wrote ${nodeSecretPath(path, node.node)} (mode 0600: ${node.node}'s TLS key and certificate and the signing key; copy it to ${node.node}'s machine only)`);
+}
+
+/** `clique cluster upgrade`: a cluster of version 1 (one cluster.secret, no TLS) gets a CA and node certificates. */
+export async function clusterUpgrade(world: World, options: { dir: string }, out: LineSink): Promise<number> {
+  const path = `${options.dir}/cluster.json`;
+  try {
+    if (!(await upgradeCluster(world, path))) {
+      out.line(`${path} has certificates already; nothing to do`);
+      out.flush();
+      return EXIT_OK;
+    }
+  } catch (error) {
+    if (error instanceof ClusterConfigError) throw new CliError('BAD_CLUSTER', error.message);
+    throw error;
+  }
+  out.line(`upgraded ${path}: same nodes, addresses and signing key; a CA and a certificate per node; removed ${legacySecretPath(path)}`);
+  const config = await loadClusterConfig(world.fs, path);
+  for (const node of config.nodes) out.line(`wrote ${nodeSecretPath(path, node.id)}: copy it to ${node.id}'s machine, and cluster.json to every machine, then restart the nodes`);
   out.flush();
   return EXIT_OK;
 }
@@ -57,12 +83,12 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
 
 export async function showStatus(world: World, options: { cluster: string; json: boolean }, out: LineSink): Promise<number> {
   const config = await loadClusterConfig(world.fs, options.cluster);
-  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), clientId: 'status' });
+  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, clientId: 'status' });
   const rows = await Promise.all(config.nodes.map(async (node) => ({ node, status: await client.status(node.client) })));
   client.close();
   const leaders = new Set(rows.flatMap((r) => (r.status?.role === 'leader' ? [r.node.id] : [])));
   if (options.json) {
-    out.line(JSON.stringify({ nodes: rows.map((r) => ({ id: r.node.id, client: r.node.client, reachable: r.status !== null, ...(r.status ?? {}) })), leader: [...leaders][0] ?? null }));
+    out.line(JSON.stringify({ nodes: rows.map((r) => ({ id: r.node.id, client: r.node.client, reachable: r.status !== null, ...withoutCa(r.status) })), leader: [...leaders][0] ?? null }));
   } else {
     for (const { node, status } of rows) {
       out.line(
@@ -75,4 +101,11 @@ export async function showStatus(world: World, options: { cluster: string; json:
   }
   out.flush();
   return rows.every((r) => r.status !== null) && leaders.size === 1 ? EXIT_OK : EXIT_FAILED;
+}
+
+/** A status for `--json`, without the CA's PEM (it is in cluster.json). */
+function withoutCa(status: NodeStatus | null): Omit<NodeStatus, 'ca'> | Record<string, never> {
+  if (status === null) return {};
+  const { ca: _ca, ...rest } = status;
+  return rest;
 }

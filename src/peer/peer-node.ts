@@ -24,6 +24,7 @@ import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
 import { TrackerSubscription } from '../tracker/subscription.js';
 import type { Event } from '../log/domain/events.js';
+import { type TrackerTrust } from '../tracker/tracker-trust.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
 export class PeerError extends Error {
@@ -38,6 +39,8 @@ export class PeerError extends Error {
 
 export interface PeerNodeOptions {
   trackerNodes: string[];
+  /** How the trackers' certificates are checked (the cluster's CA). */
+  trackerTrust: TrackerTrust;
   clusterPublicKey: KeyObject;
   /** Where to serve; by default every interface (IPv6 and IPv4) on DEFAULT_PEER_PORT, or a free port if that is taken. */
   listen?: NetAddress;
@@ -195,7 +198,7 @@ export class PeerNode {
       ...(options.log ? { log: options.log } : {}),
       ...(options.wireTrace ? { trace: options.wireTrace } : {}),
     });
-    const tracker = new TrackerClient(world, { nodes: options.trackerNodes, clientId: 'peer' });
+    const tracker = new TrackerClient(world, { nodes: options.trackerNodes, trust: options.trackerTrust, clientId: 'peer' });
     const node = new PeerNode(world, options, tracker, host, peerId);
     // A fixed home is taken at start, so a second shell on it is refused at once.
     if (typeof options.home === 'string') {
@@ -284,7 +287,7 @@ export class PeerNode {
     this.subscription?.close();
     const opening = this.opening;
     if (opening === null) return;
-    this.subscription = new TrackerSubscription(this.world, this.options.trackerNodes, { sessionId: session.sessionId, token: session.token }, opening.index, {
+    this.subscription = new TrackerSubscription(this.world, this.options.trackerNodes, this.options.trackerTrust, { sessionId: session.sessionId, token: session.token }, opening.index, {
       events: (index, events) => {
         this.newsItems.push({ index, events });
         if (this.newsItems.length > MAX_NEWS) this.newsItems.shift();

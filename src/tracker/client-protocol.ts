@@ -105,6 +105,8 @@ export interface NodeStatus {
   id: string;
   /** The cluster's ticket-signing public key, base64 (for peers that know only node addresses). */
   publicKey?: string;
+  /** The cluster's CA (PEM): a client that knows only addresses pins it on first use. */
+  ca?: string;
   role: string;
   term: number;
   leader: string | null;

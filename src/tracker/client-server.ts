@@ -1,9 +1,11 @@
 // Why this file exists: a tracker node's door for clients. It decodes framed requests, refuses
 // malformed ones (logged, connection closed), answers writes once applied and reads through
 // ReadIndex, points clients at the leader when this node does not lead, and turns a connection
-// that subscribes into a session's push channel (push-hub.ts).
+// that subscribes into a session's push channel (push-hub.ts). It speaks TLS only, showing
+// this node's certificate of the cluster CA; a client speaking plaintext (a build before TLS)
+// gets one framed TLS_REQUIRED answer to its first request, in clear, and the connection ends.
 
-import type { Connection, Listener, NetAddress, World } from '../world/world.js';
+import type { CertifiedKey, Connection, Listener, NetAddress, World } from '../world/world.js';
 import type { ClientRequest, ClientResponse, LeaderHint, PushFrame } from './client-protocol.js';
 import { authenticate } from '../log/domain/queries.js';
 import type { PushHub, PushSink } from './push-hub.js';
@@ -23,6 +25,14 @@ const MAX_UNREAD_PUSHES = 4096;
 /** How long a subscribe waits for this node to apply the entry it names (the login) before asking the client to retry. */
 const SUBSCRIBE_WAIT_MS = 5_000;
 
+/** What a node shows clients: its certificate and key, and the cluster's public key and CA (given by `status`). */
+export interface ClientServerIdentity {
+  own: CertifiedKey;
+  /** base64 of the cluster's ticket-signing Ed25519 public key. */
+  publicKey: string;
+  caPem: string;
+}
+
 export class ClientServer {
   private listener: Listener | null = null;
   private readonly connections = new Set<Connection>();
@@ -35,13 +45,37 @@ export class ClientServer {
     private readonly archives: ArchiveExports,
     private readonly clientAddressOf: (nodeId: string) => string | null,
     private readonly log: TransportLog,
-    /** The cluster's ticket-signing public key (base64), public: peers ask for it with `status`. */
-    private readonly publicKey: string | null = null,
+    private readonly identity: ClientServerIdentity,
   ) {}
 
   async listen(address: NetAddress): Promise<NetAddress> {
-    this.listener = await this.world.net.listen(address, (connection) => this.accept(connection));
+    this.listener = await this.world.net.listen(address, (connection) => this.accept(connection), {
+      secure: { own: this.identity.own, accept: () => null },
+      plaintext: (connection) => this.answerPlaintext(connection),
+      refused: (remote, reason) => this.log('client_refused', { remote: formatNetAddress(remote), reason: reason.slice(0, 200) }),
+    });
     return this.listener.address;
+  }
+
+  /** A client without TLS: the id of its first request, answered TLS_REQUIRED, then the end. */
+  private answerPlaintext(connection: Connection): void {
+    const decoder = new FrameDecoder(64 * 1024);
+    const answer = (id: number): void => {
+      const response: ClientResponse = { id, ok: false, error: { code: 'TLS_REQUIRED', message: 'this tracker speaks TLS only; upgrade clique' }, leader: null };
+      connection.write(encodeFrame(response));
+      connection.end();
+    };
+    this.log('client_refused', { remote: formatNetAddress(connection.remote), reason: 'TLS_REQUIRED: a plaintext client' });
+    const timer = this.world.clock.setTimer(5_000, () => connection.destroy());
+    connection.attach({
+      data: (bytes) => {
+        const frames = decoder.tryPush(bytes, 1);
+        if (frames instanceof FrameError) return answer(0);
+        const first = frames[0] as { id?: unknown } | undefined;
+        if (first !== undefined) answer(Number.isSafeInteger(first.id) ? (first.id as number) : 0);
+      },
+      close: () => timer.cancel(),
+    });
   }
 
   close(): void {
@@ -160,7 +194,7 @@ export class ClientServer {
   private async handle(request: ClientRequest, remote: NetAddress): Promise<ClientResponse> {
     switch (request.type) {
       case 'status':
-        return { id: request.id, ok: true, result: { ...this.node.status(), ...(this.publicKey === null ? {} : { publicKey: this.publicKey }) } };
+        return { id: request.id, ok: true, result: { ...this.node.status(), publicKey: this.identity.publicKey, ca: this.identity.caPem } };
       case 'createUser':
         return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
       case 'login':

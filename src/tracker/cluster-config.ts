@@ -1,11 +1,16 @@
-// Why this file exists: the cluster's description and its secrets. cluster.json (shared with
-// peers) names every node's peer and client addresses and holds the cluster's Ed25519 public
-// key; cluster.secret (mode 0600, tracker nodes only) holds the ticket signing key and the
-// node-to-node secret. Both are validated when read.
+// Why this file exists: the cluster's description and its secrets. cluster.json (handed to
+// every peer) names each node's peer and client addresses and holds the cluster's Ed25519
+// public key and its certificate authority (CA): every node's certificate chains to it and
+// names the node (`clique:node/n1`), not its address, so addresses can be edited later. The
+// secrets are files of their own, mode 0600: `<id>.secret` on each tracker machine (that node's
+// TLS key and certificate, and the ticket signing key), `ca.secret` kept by the operator (the
+// CA's key and the signing key, to add nodes). All are validated when read.
 
+import { createHash } from 'node:crypto';
 import { ed25519FromSeed, ed25519PublicKeyToRaw } from '../torrent/ticket.js';
-import type { FileSystem, NetAddress, Rng } from '../world/world.js';
+import type { Certificates, FileSystem, NetAddress, Rng } from '../world/world.js';
 import { AddressError, formatNetAddress, parseNetAddress } from '../world/net-address.js';
+import { nodeUri } from './tracker-trust.js';
 
 export interface NodeConfig {
   id: string;
@@ -16,18 +21,38 @@ export interface NodeConfig {
 }
 
 export interface ClusterConfig {
-  version: 1;
+  version: 2;
   nodes: NodeConfig[];
   /** base64 of the raw 32-byte Ed25519 public key that verifies access tickets. */
   publicKey: string;
+  /** The cluster CA's certificate (PEM): a node's certificate chains to it and names the node. */
+  ca: string;
 }
 
-export interface ClusterSecret {
-  version: 1;
+/** What one tracker node keeps: its TLS key and certificate, and the ticket signing key. */
+export interface NodeSecret {
+  version: 2;
+  node: string;
+  /** PEM */
+  certificate: string;
+  /** PEM */
+  key: string;
   /** base64 of the 32-byte Ed25519 seed that signs access tickets. */
   signingKey: string;
-  /** base64 of 32 random bytes: the HMAC key nodes prove to each other. */
-  nodeSecret: string;
+}
+
+/** What the operator keeps: the CA's key (to certify new nodes) and the ticket signing key. */
+export interface AuthoritySecret {
+  version: 2;
+  /** PEM */
+  caKey: string;
+  signingKey: string;
+}
+
+export interface Cluster {
+  config: ClusterConfig;
+  authority: AuthoritySecret;
+  nodes: NodeSecret[];
 }
 
 export class ClusterConfigError extends Error {
@@ -55,24 +80,38 @@ export function resolveNodeId(config: ClusterConfig, id: string): string | null 
   return null;
 }
 
-export function secretPathFor(clusterPath: string): string {
+function directoryOf(clusterPath: string): string {
+  const slash = clusterPath.lastIndexOf('/');
+  return slash < 0 ? '.' : clusterPath.slice(0, slash) || '/';
+}
+
+/** `<id>.secret` beside cluster.json: one tracker node's secrets. */
+export function nodeSecretPath(clusterPath: string, id: string): string {
+  return `${directoryOf(clusterPath)}/${id}.secret`;
+}
+
+/** `ca.secret` beside cluster.json: the operator's. */
+export function authoritySecretPath(clusterPath: string): string {
+  return `${directoryOf(clusterPath)}/ca.secret`;
+}
+
+/** The file of secrets before certificates (one for every node): read only to upgrade. */
+export function legacySecretPath(clusterPath: string): string {
   return clusterPath.replace(/\.json$/, '') + '.secret';
 }
 
 /**
  * A new cluster: `nodes` nodes on one host (ports basePort + i for nodes, + 100 for clients), or
- * one node on each of `hosts` (every machine the same two ports).
+ * one node on each of `hosts` (every machine the same two ports); a CA and a certificate per node.
  */
-export function makeCluster(
-  rng: Rng,
+export async function makeCluster(
+  tools: { rng: Rng; certs: Certificates },
   options: { nodes: number; host: string; basePort: number } | { hosts: readonly string[]; basePort: number },
-): { config: ClusterConfig; secret: ClusterSecret } {
+): Promise<Cluster> {
   const count = 'hosts' in options ? options.hosts.length : options.nodes;
   if (!Number.isInteger(count) || count < 1 || count > 9) throw new ClusterConfigError('a cluster has 1 to 9 nodes');
   const place = (i: number): { host: string; port: number } =>
     'hosts' in options ? { host: options.hosts[i]!.replace(/^\[(.*)\]$/, '$1'), port: options.basePort } : { host: options.host, port: options.basePort + i };
-  const seed = rng.bytes(32);
-  const { publicKey } = ed25519FromSeed(seed);
   const nodes = Array.from({ length: count }, (_, i) => {
     const { host, port } = place(i);
     return { id: `n${i + 1}`, peer: formatNetAddress({ host, port }), client: formatNetAddress({ host, port: port + 100 }) };
@@ -81,15 +120,50 @@ export function makeCluster(
     nodeAddress(node.peer);
     nodeAddress(node.client);
   }
+  return certify(tools, nodes, tools.rng.bytes(32));
+}
+
+/** The CA, one certificate per node, and the secrets' files' contents, for nodes and a signing seed. */
+async function certify(tools: { certs: Certificates }, nodes: NodeConfig[], signingSeed: Uint8Array): Promise<Cluster> {
+  const { publicKey } = ed25519FromSeed(signingSeed);
+  const signingKey = b64(signingSeed);
+  const ca = await tools.certs.authority('clique cluster CA');
+  const secrets: NodeSecret[] = [];
+  for (const node of nodes) {
+    const issued = await tools.certs.issue([nodeUri(node.id)], ca);
+    secrets.push({ version: 2, node: node.id, certificate: issued.certificatePem, key: issued.keyPem, signingKey });
+  }
   return {
-    config: { version: 1, nodes, publicKey: b64(ed25519PublicKeyToRaw(publicKey)) },
-    secret: { version: 1, signingKey: b64(seed), nodeSecret: b64(rng.bytes(32)) },
+    config: { version: 2, nodes, publicKey: b64(ed25519PublicKeyToRaw(publicKey)), ca: ca.certificatePem },
+    authority: { version: 2, caKey: ca.keyPem, signingKey },
+    nodes: secrets,
   };
 }
 
-export async function writeCluster(fs: FileSystem, path: string, cluster: { config: ClusterConfig; secret: ClusterSecret }): Promise<void> {
-  await fs.writeFile(path, encoder.encode(JSON.stringify(cluster.config, null, 2) + '\n'), { sync: true });
-  await fs.writeFile(secretPathFor(path), encoder.encode(JSON.stringify(cluster.secret, null, 2) + '\n'), { sync: true, mode: 0o600 });
+/** cluster.json, ca.secret and every `<id>.secret` (secrets mode 0600, written first). */
+export async function writeCluster(fs: FileSystem, path: string, cluster: Cluster): Promise<void> {
+  const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value, null, 2) + '\n');
+  await fs.writeFile(authoritySecretPath(path), json(cluster.authority), { sync: true, mode: 0o600 });
+  for (const secret of cluster.nodes) await fs.writeFile(nodeSecretPath(path, secret.node), json(secret), { sync: true, mode: 0o600 });
+  await fs.writeFile(path, json(cluster.config), { sync: true });
+}
+
+/**
+ * Brings a cluster made before certificates (version 1: one cluster.secret) to version 2: a CA
+ * and node certificates, the same node ids, addresses and signing key, so the nodes' data stays
+ * good. Returns false when the cluster was of version 2 already.
+ */
+export async function upgradeCluster(tools: { certs: Certificates; fs: FileSystem }, path: string): Promise<boolean> {
+  const raw = await readJson(tools.fs, path);
+  if (raw.version === 2) return false;
+  if (raw.version !== 1) throw new ClusterConfigError(`${path}: version ${String(raw.version)} is not one this build knows`);
+  const nodes = nodesOf(raw, path);
+  const legacy = await readJson(tools.fs, legacySecretPath(path));
+  const seed = Buffer.from(base64Of(legacy.signingKey, 32, `${legacySecretPath(path)}: signingKey`), 'base64');
+  const cluster = await certify(tools, nodes, new Uint8Array(seed));
+  await writeCluster(tools.fs, path, cluster);
+  await tools.fs.unlink(legacySecretPath(path));
+  return true;
 }
 
 async function readJson(fs: FileSystem, path: string): Promise<Record<string, unknown>> {
@@ -108,9 +182,8 @@ function base64Of(value: unknown, bytes: number, what: string): string {
   return value;
 }
 
-export async function loadClusterConfig(fs: FileSystem, path: string): Promise<ClusterConfig> {
-  const raw = await readJson(fs, path);
-  if (raw.version !== 1 || !Array.isArray(raw.nodes) || raw.nodes.length === 0) throw new ClusterConfigError(`${path}: want {"version": 1, "nodes": [...]}`);
+function nodesOf(raw: Record<string, unknown>, path: string): NodeConfig[] {
+  if (!Array.isArray(raw.nodes) || raw.nodes.length === 0) throw new ClusterConfigError(`${path}: want {"nodes": [...]}`);
   const ids = new Set<string>();
   const nodes = raw.nodes.map((node: unknown, i: number): NodeConfig => {
     const n = node as Partial<NodeConfig> | null;
@@ -123,11 +196,48 @@ export async function loadClusterConfig(fs: FileSystem, path: string): Promise<C
     nodeAddress(n.client);
     return { id: n.id, peer: n.peer, client: n.client };
   });
-  return { version: 1, nodes, publicKey: base64Of(raw.publicKey, 32, `${path}: publicKey`) };
+  return nodes;
 }
 
-export async function loadClusterSecret(fs: FileSystem, path: string): Promise<ClusterSecret> {
+function pem(value: unknown, label: string, what: string): string {
+  // `label` ends the armor's label: CERTIFICATE, PRIVATE KEY (and a simulation's own labels).
+  if (typeof value !== 'string' || !new RegExp(`-----BEGIN [A-Z ]*${label}-----`).test(value)) throw new ClusterConfigError(`${what} is not a PEM ${label.toLowerCase()}`);
+  return value;
+}
+
+export async function loadClusterConfig(fs: FileSystem, path: string): Promise<ClusterConfig> {
   const raw = await readJson(fs, path);
-  if (raw.version !== 1) throw new ClusterConfigError(`${path}: want {"version": 1, ...}`);
-  return { version: 1, signingKey: base64Of(raw.signingKey, 32, `${path}: signingKey`), nodeSecret: base64Of(raw.nodeSecret, 32, `${path}: nodeSecret`) };
+  if (raw.version === 1) throw new ClusterConfigError(`${path} was made before TLS (it has no certificate authority): run clique cluster upgrade --dir ${directoryOf(path)} on a machine with its cluster.secret`);
+  if (raw.version !== 2) throw new ClusterConfigError(`${path}: want {"version": 2, "nodes": [...], "publicKey", "ca"}`);
+  return { version: 2, nodes: nodesOf(raw, path), publicKey: base64Of(raw.publicKey, 32, `${path}: publicKey`), ca: pem(raw.ca, 'CERTIFICATE', `${path}: ca`) };
+}
+
+/** One node's secrets, from `<id>.secret` beside cluster.json. */
+export async function loadNodeSecret(fs: FileSystem, clusterPath: string, id: string): Promise<NodeSecret> {
+  const path = nodeSecretPath(clusterPath, id);
+  const raw = await readJson(fs, path);
+  if (raw.version !== 2 || raw.node !== id) throw new ClusterConfigError(`${path}: want the secrets of node ${id} ({"version": 2, "node": "${id}", ...})`);
+  return {
+    version: 2,
+    node: id,
+    certificate: pem(raw.certificate, 'CERTIFICATE', `${path}: certificate`),
+    key: pem(raw.key, 'KEY', `${path}: key`),
+    signingKey: base64Of(raw.signingKey, 32, `${path}: signingKey`),
+  };
+}
+
+/** The ticket signing key from any secret file of the cluster (a node's, or ca.secret): what a live audit proves. */
+export async function loadSigningKey(fs: FileSystem, secretPath: string): Promise<string> {
+  const raw = await readJson(fs, secretPath);
+  return base64Of(raw.signingKey, 32, `${secretPath}: signingKey`);
+}
+
+
+/**
+ * A key for one purpose derived from the ticket signing seed (SHA-256 of a label and the seed):
+ * whoever holds a cluster secret file can prove it (a live audit) without the seed itself
+ * crossing the wire.
+ */
+export function derivedKey(signingKey: string, purpose: 'audit'): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(`clique ${purpose} key\0`).update(Buffer.from(signingKey, 'base64')).digest());
 }

@@ -1,50 +1,34 @@
-// Why this file exists: Raft messages between tracker processes over framed TCP. Each node dials
-// every peer (one outgoing connection each, redialled with backoff) and accepts their dials.
-// Before any Raft message counts, both ends prove they hold the cluster secret: the dialer sends
-// a nonce, the listener answers with a nonce of its own and an HMAC over both nonces and both
-// node ids, the dialer answers with its own HMAC over the same. Frames queued in one turn of
+// Why this file exists: Raft messages between tracker processes over framed TCP in mutual TLS.
+// Each node dials every peer (one outgoing connection each, redialled with backoff) and
+// accepts their dials. Both ends show a certificate of the cluster's CA naming them
+// (`clique:node/n2`): the listener learns who dialled from the certificate, the dialer checks
+// it reached the node it meant, and nothing is read before that. Frames queued in one turn of
 // the event loop go out in one write; a full queue drops the oldest (Raft recovers from lost
 // messages). The same links carry the push channel's one-off requests between nodes (relay).
 
-
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Connection, Listener, NetAddress, Timer, World } from '../world/world.js';
+import type { CertifiedKey, Connection, Listener, NetAddress, PeerIdentity, Timer, World } from '../world/world.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import type { RaftTransport } from './transport.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushRelay, RelayedPush } from './push-hub.js';
+import { nodeUri } from './tracker-trust.js';
 
 export const MAX_QUEUED_FRAMES = 4096;
-const HANDSHAKE_FRAME_BYTES = 64 * 1024;
-const EMPTY = new Uint8Array(0);
 const MAX_INBOUND_CONNECTIONS = 256;
-const HANDSHAKE_TIMEOUT_MS = 5_000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1_000;
 
-type Handshake =
-  | { type: 'hello'; from: NodeId; nonce: string }
-  | { type: 'challenge'; nonce: string; mac: string }
-  | { type: 'auth'; mac: string }
-  | { type: 'raft'; message: Message }
-  | { type: 'relay'; push: RelayedPush };
+type Frame = { type: 'raft'; message: Message } | { type: 'relay'; push: RelayedPush };
 
 export interface TransportLog {
   (event: string, fields: Record<string, unknown>): void;
 }
 
-function mac(secret: Uint8Array, ...parts: string[]): string {
-  const h = createHmac('sha256', secret);
-  for (const part of parts) h.update(part).update('\u0000');
-  return h.digest('base64');
-}
-
-function sameMac(a: unknown, b: string): boolean {
-  if (typeof a !== 'string') return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** This node's TLS key and certificate, and the cluster CA every node's certificate chains to. */
+export interface ClusterTls {
+  own: CertifiedKey;
+  caPem: string;
 }
 
 /** Our outgoing connection to one peer. */
@@ -91,15 +75,25 @@ class PeerLink {
   private dial(): void {
     if (this.connecting || this.connection || this.closed || this.retry) return;
     this.connecting = true;
-    this.transport.world.net.connect(this.address, { timeoutMs: 2_000 }).then(
+    const { tls } = this.transport;
+    const expected = nodeUri(this.peer);
+    const secure = {
+      own: tls.own,
+      caPem: tls.caPem,
+      accept: (peer: PeerIdentity | null): string | null =>
+        peer?.trusted && peer.uris.includes(expected) ? null : `the listener is not ${expected} of this cluster`,
+    };
+    this.transport.world.net.connect(this.address, { timeoutMs: 2_000, secure }).then(
       (connection) => {
         this.connecting = false;
         if (this.closed) return connection.destroy();
         this.connection = connection;
-        this.handshake(connection);
+        this.attach(connection);
       },
-      () => {
+      (error: unknown) => {
         this.connecting = false;
+        const code = (error as { code?: unknown }).code;
+        if (code === 'ETLS') this.transport.log('peer_auth_failed', { peer: this.peer, reason: error instanceof Error ? error.message.slice(0, 200) : 'TLS' });
         this.scheduleRedial();
       },
     );
@@ -114,40 +108,20 @@ class PeerLink {
     this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
   }
 
-  private handshake(connection: Connection): void {
-    const { world, self, secret } = this.transport;
-    const nonce = Buffer.from(world.rng.bytes(16)).toString('base64');
-    const decoder = new FrameDecoder(64 * 1024);
-    const timeout = world.clock.setTimer(HANDSHAKE_TIMEOUT_MS, () => connection.destroy());
+  /** The listener is who we meant (checked in the handshake): frames flow at once; it never writes to us. */
+  private attach(connection: Connection): void {
     connection.attach({
-      data: (bytes) => {
-        const messages = decoder.tryPush(bytes);
-        if (messages instanceof FrameError) {
-          this.transport.log('peer_frame_refused', { peer: this.peer, reason: messages.message });
-          return connection.destroy();
-        }
-        for (const raw of messages) {
-          const m = raw as Handshake;
-          if (this.ready || m.type !== 'challenge' || typeof m.nonce !== 'string' || !sameMac(m.mac, mac(secret, 'listener', nonce, m.nonce, self, this.peer))) {
-            this.transport.log('peer_auth_failed', { peer: this.peer, reason: 'bad challenge from the listener' });
-            return connection.destroy();
-          }
-          timeout.cancel();
-          connection.write(encodeFrame({ type: 'auth', mac: mac(secret, 'dialer', nonce, m.nonce, self, this.peer) } satisfies Handshake));
-          this.ready = true;
-          this.backoffMs = BACKOFF_MIN_MS;
-          this.scheduleFlush();
-        }
-      },
+      data: () => {},
       close: () => {
-        timeout.cancel();
         this.connection = null;
         this.ready = false;
         if (this.queue.length > 0) this.scheduleRedial();
       },
       drain: () => this.scheduleFlush(),
     });
-    connection.write(encodeFrame({ type: 'hello', from: self, nonce } satisfies Handshake));
+    this.ready = true;
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.scheduleFlush();
   }
 
   close(): void {
@@ -168,19 +142,28 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
     readonly world: World,
     readonly self: NodeId,
     peers: ReadonlyMap<NodeId, NetAddress>,
-    readonly secret: Uint8Array,
+    readonly tls: ClusterTls,
     readonly log: TransportLog = () => {},
   ) {
     for (const [id, address] of peers) if (id !== self) this.links.set(id, new PeerLink(this, id, address));
   }
 
   async listen(address: NetAddress): Promise<NetAddress> {
-    this.listener = await this.world.net.listen(address, (connection) => this.accept(connection));
+    const peerUris = new Map([...this.links.keys()].map((id) => [nodeUri(id), id]));
+    this.listener = await this.world.net.listen(address, (connection) => this.accept(connection), {
+      secure: {
+        own: this.tls.own,
+        caPem: this.tls.caPem,
+        requestPeerCertificate: true,
+        accept: (peer) => (peer?.trusted && peer.uris.some((uri) => peerUris.has(uri)) ? null : 'not a certificate of another node of this cluster'),
+      },
+      refused: (remote, reason) => this.log('peer_auth_failed', { remote: formatNetAddress(remote), reason: reason.slice(0, 200) }),
+    });
     return this.listener.address;
   }
 
   send(message: Message): void {
-    this.links.get(message.to)?.send(encodeFrame({ type: 'raft', message } satisfies Handshake));
+    this.links.get(message.to)?.send(encodeFrame({ type: 'raft', message } satisfies Frame));
   }
 
   onMessage(handler: (message: Message) => void): void {
@@ -189,7 +172,7 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
 
   /** A one-off push request, to every other node (best effort, like Raft messages). */
   relay(push: RelayedPush): void {
-    const frame = encodeFrame({ type: 'relay', push } satisfies Handshake);
+    const frame = encodeFrame({ type: 'relay', push } satisfies Frame);
     for (const link of this.links.values()) link.send(frame);
   }
 
@@ -203,65 +186,42 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
     void this.listener?.close();
   }
 
-  /** A peer dialled us: it must prove the secret before its messages count. */
+  /** A peer dialled us; its certificate (checked in the handshake) says which. */
   private accept(connection: Connection): void {
-    if (this.inbound.size >= MAX_INBOUND_CONNECTIONS) {
-      this.log('peer_auth_failed', { remote: formatNetAddress(connection.remote), reason: 'too many connections' });
+    const peer = connection.peer?.uris.map((uri) => [...this.links.keys()].find((id) => nodeUri(id) === uri)).find((id) => id !== undefined);
+    if (peer === undefined || this.inbound.size >= MAX_INBOUND_CONNECTIONS) {
+      this.log('peer_auth_failed', { remote: formatNetAddress(connection.remote), reason: peer === undefined ? 'no node certificate' : 'too many connections' });
       return connection.destroy();
     }
     this.inbound.add(connection);
-    // Small frames until the peer has proven the secret; full-size Raft frames after.
-    const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES);
-    const nonce = Buffer.from(this.world.rng.bytes(16)).toString('base64');
-    let peer: NodeId | null = null;
-    let dialerNonce = '';
-    let authenticated = false;
+    const decoder = new FrameDecoder(DEFAULT_MAX_FRAME_BYTES);
     const refuse = (event: string, reason: string): void => {
       this.log(event, { remote: formatNetAddress(connection.remote), peer, reason });
       connection.destroy();
     };
-    const timeout = this.world.clock.setTimer(HANDSHAKE_TIMEOUT_MS, () => {
-      if (!authenticated) refuse('peer_auth_failed', 'no handshake in time');
-    });
     connection.attach({
       data: (bytes) => {
-        // Before the peer has proven the secret, one small frame at a time: the limit rises at
-        // once when the auth frame checks out, even if Raft frames follow in the same bytes.
-        let messages = decoder.tryPush(bytes, authenticated ? Infinity : 1);
-        while (!(messages instanceof FrameError) && messages.length > 0) {
-          for (const raw of messages) {
-            const m = raw as Handshake;
-            if (authenticated && m.type === 'relay') {
-              if (!isRelayedPush(m.push)) return refuse('peer_message_refused', 'malformed push relay');
-              this.relayHandler(m.push);
-            } else if (authenticated && m.type === 'raft') {
-              if (!isMessageFrom(m.message, peer!, this.self)) return refuse('peer_message_refused', 'malformed or misaddressed Raft message');
-              try {
-                this.handler(m.message);
-              } catch (error) {
-                return refuse('peer_message_refused', error instanceof Error ? error.message.slice(0, 200) : 'message could not be handled');
-              }
-            } else if (!authenticated && peer === null && m.type === 'hello' && typeof m.from === 'string' && this.links.has(m.from) && typeof m.nonce === 'string') {
-              peer = m.from;
-              dialerNonce = m.nonce;
-              connection.write(encodeFrame({ type: 'challenge', nonce, mac: mac(this.secret, 'listener', m.nonce, nonce, m.from, this.self) } satisfies Handshake));
-            } else if (!authenticated && peer !== null && m.type === 'auth' && sameMac(m.mac, mac(this.secret, 'dialer', dialerNonce, nonce, peer, this.self))) {
-              authenticated = true;
-              decoder.setMaxFrameBytes(DEFAULT_MAX_FRAME_BYTES);
-              timeout.cancel();
-            } else {
-              const type: unknown = (m as { type?: unknown }).type;
-              return refuse('peer_auth_failed', type === 'raft' ? 'Raft message before proving the cluster secret' : `unexpected ${typeof type === 'string' ? type.slice(0, 20) : typeof type}`);
-            }
-          }
-          messages = decoder.tryPush(EMPTY, authenticated ? Infinity : 1);
-        }
+        const messages = decoder.tryPush(bytes);
         if (messages instanceof FrameError) return refuse('peer_frame_refused', messages.message);
+        for (const raw of messages) {
+          const m = raw as Frame;
+          if (m.type === 'relay') {
+            if (!isRelayedPush(m.push)) return refuse('peer_message_refused', 'malformed push relay');
+            this.relayHandler(m.push);
+          } else if (m.type === 'raft') {
+            if (!isMessageFrom(m.message, peer, this.self)) return refuse('peer_message_refused', 'malformed or misaddressed Raft message');
+            try {
+              this.handler(m.message);
+            } catch (error) {
+              return refuse('peer_message_refused', error instanceof Error ? error.message.slice(0, 200) : 'message could not be handled');
+            }
+          } else {
+            const type: unknown = (m as { type?: unknown }).type;
+            return refuse('peer_message_refused', `unexpected ${typeof type === 'string' ? type.slice(0, 20) : typeof type}`);
+          }
+        }
       },
-      close: () => {
-        timeout.cancel();
-        this.inbound.delete(connection);
-      },
+      close: () => this.inbound.delete(connection),
     });
   }
 }

@@ -1,7 +1,8 @@
 // Why this file exists: the client side of the tracker protocol, for the shell, the tools and
 // the tests. It keeps one connection to a node, follows NOT_LEADER hints, and retries a write
 // with the same (clientId, requestId) through other nodes when a node dies or times out, so
-// the write applies exactly once.
+// the write applies exactly once. Every connection is TLS, the node's certificate checked
+// against the cluster's CA (tracker-trust.ts); a node that fails the check is never sent a word.
 
 import type { Connection, World } from '../world/world.js';
 import type { SessionCommand } from '../log/domain/commands.js';
@@ -10,6 +11,7 @@ import { nodeAddress } from './cluster-config.js';
 import { archiveProof, archiveSeal } from './archive-export.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import { DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
+import { TRACKER_NOT_TRUSTED, trackerSecure, type TrackerTrust } from './tracker-trust.js';
 
 type Pending = (response: ClientResponse | null) => void;
 
@@ -59,8 +61,8 @@ class NodeConnection {
     });
   }
 
-  static async open(world: World, address: string, timeoutMs: number): Promise<NodeConnection> {
-    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs }));
+  static async open(world: World, address: string, trust: TrackerTrust, timeoutMs: number): Promise<NodeConnection> {
+    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs, secure: trackerSecure(trust) }));
   }
 
   request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {
@@ -97,6 +99,8 @@ export type OpenedSession = SessionCredential & SessionOpening & { user: string;
 export interface TrackerClientOptions {
   /** Client addresses of the nodes, host:port. */
   nodes: string[];
+  /** How a node's certificate is checked: the cluster's CA, from cluster.json or pinned. */
+  trust: TrackerTrust;
   clientId: string;
   requestTimeoutMs?: number;
   /** Give up on an operation after this long. */
@@ -182,7 +186,7 @@ export class TrackerClient {
    * the node proves the blob with a seal over the challenge, its id and the blob's hash.
    */
   async archive(address: string, nodeId: string, nodeSecret: Uint8Array): Promise<Uint8Array> {
-    const connection = await NodeConnection.open(this.world, address, 2_000);
+    const connection = await NodeConnection.open(this.world, address, this.options.trust, 2_000);
     try {
       const ask = async (body: DistributiveOmit<ClientRequest, 'id'>): Promise<Record<string, unknown>> => {
         const response = await connection.request(this.world, body, 60_000);
@@ -214,14 +218,20 @@ export class TrackerClient {
     }
   }
 
+  /** Why the last status() gave null: the node did not answer, or its certificate was not trusted. */
+  lastStatusFailure: string | null = null;
+
   /** One node's status, without following the leader. */
   async status(address: string): Promise<NodeStatus | null> {
     let connection: NodeConnection | null = null;
+    this.lastStatusFailure = null;
     try {
-      connection = await NodeConnection.open(this.world, address, 1_000);
+      connection = await NodeConnection.open(this.world, address, this.options.trust, 1_000);
       const response = await connection.request(this.world, { type: 'status' }, 1_000);
+      if (!response?.ok) this.lastStatusFailure = `${address} did not answer`;
       return response?.ok ? (response.result as NodeStatus) : null;
-    } catch {
+    } catch (error) {
+      this.lastStatusFailure = error instanceof Error ? error.message : String(error);
       return null;
     } finally {
       connection?.close();
@@ -236,8 +246,16 @@ export class TrackerClient {
   private async call(body: DistributiveOmit<ClientRequest, 'id'>, extraWaitMs = 0): Promise<unknown> {
     const deadline = this.world.clock.nowMs() + (this.options.deadlineMs ?? 10_000);
     let lastError = 'no node answered';
+    let untrustedInARow = 0;
     while (this.world.clock.nowMs() < deadline) {
       const connection = await this.connect();
+      if (connection === 'untrusted') {
+        // Every node failing the certificate check is no outage to wait out: say so at once.
+        if (++untrustedInARow >= this.options.nodes.length) throw new TrackerError(TRACKER_NOT_TRUSTED, `${this.target}: ${this.untrustedReason}`);
+        this.moveOn(null);
+        continue;
+      }
+      untrustedInARow = 0;
       if (!connection) {
         lastError = `cannot reach ${this.target}`;
         this.moveOn(null);
@@ -262,16 +280,21 @@ export class TrackerClient {
     throw new TrackerUnavailableError(`tracker unavailable: ${lastError}`);
   }
 
-  private async connect(): Promise<NodeConnection | null> {
+  private untrustedReason = '';
+
+  /** The connection to the target; null if it cannot be reached, 'untrusted' if its certificate failed the check. */
+  private async connect(): Promise<NodeConnection | null | 'untrusted'> {
     if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
     this.connection?.close();
     try {
-      this.connection = await NodeConnection.open(this.world, this.target, 1_000);
+      this.connection = await NodeConnection.open(this.world, this.target, this.options.trust, 1_000);
       this.connectedTo = this.target;
       return this.connection;
-    } catch {
+    } catch (error) {
       this.connection = null;
-      return null;
+      if ((error as { code?: unknown }).code !== 'ETLS') return null;
+      this.untrustedReason = (error instanceof Error ? error.message : String(error)).replace(/^.*?TRACKER_NOT_TRUSTED: /, '');
+      return 'untrusted';
     }
   }
 

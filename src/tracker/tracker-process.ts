@@ -1,13 +1,13 @@
-// Why this file exists: one tracker node as a process: it reads the cluster file and secret,
-// opens its two LevelDB stores under its data directory, joins its peers over authenticated
-// TCP and serves clients. Logs are JSON lines; no password or token ever reaches them.
+// Why this file exists: one tracker node as a process: it reads the cluster file and its own
+// secrets (`<id>.secret`: TLS key and certificate, ticket signing key), opens its two LevelDB
+// stores under its data directory, joins its peers over mutual TLS and serves clients over TLS. Logs are JSON lines; no password or token ever reaches them.
 
 import type { World } from '../world/world.js';
 import { ed25519FromSeed } from '../torrent/ticket.js';
 import { ArchiveExports } from './archive-export.js';
 import { ClientServer } from './client-server.js';
 import { SessionService } from './session-service.js';
-import { loadClusterConfig, loadClusterSecret, nodeAddress, secretPathFor, type ClusterConfig } from './cluster-config.js';
+import { derivedKey, loadClusterConfig, loadNodeSecret, nodeAddress, type ClusterConfig } from './cluster-config.js';
 import { TcpRaftTransport } from './tcp-transport.js';
 import { TrackerNode } from './tracker-node.js';
 import { RulesVersionError } from '../log/domain/rules.js';
@@ -42,14 +42,15 @@ export class TrackerStartError extends Error {
 
 export async function startTracker(world: World, options: TrackerProcessOptions): Promise<RunningTracker> {
   const config = await loadClusterConfig(world.fs, options.clusterPath);
-  const secret = await loadClusterSecret(world.fs, secretPathFor(options.clusterPath));
   const self = config.nodes.find((node) => node.id === options.id);
   if (!self) throw new TrackerStartError(`no node ${options.id} in ${options.clusterPath} (it has ${config.nodes.map((n) => n.id).join(', ')})`);
+  const secret = await loadNodeSecret(world.fs, options.clusterPath, self.id);
+  const own = world.certs.load(secret.certificate, secret.key);
   await world.fs.mkdir(options.dataDir, { recursive: true });
   const raftKv = await world.kv.open(`${options.dataDir}/raft`, { createIfMissing: true });
   const storeKv = await world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true });
   const peers = new Map(config.nodes.map((node) => [node.id, nodeAddress(node.peer)]));
-  const transport = new TcpRaftTransport(world, self.id, peers, new Uint8Array(Buffer.from(secret.nodeSecret, 'base64')), options.log);
+  const transport = new TcpRaftTransport(world, self.id, peers, { own, caPem: config.ca }, options.log);
 
   await transport.listen(nodeAddress(self.peer));
   const node = await TrackerNode.start({
@@ -81,9 +82,8 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   service.start();
   const hub = new PushHub(world, node, transport);
   service.hub = hub;
-  const nodeSecret = new Uint8Array(Buffer.from(secret.nodeSecret, 'base64'));
-  const archives = new ArchiveExports(world, node, self.id, nodeSecret);
-  const clients = new ClientServer(world, node, service, hub, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log, config.publicKey);
+  const archives = new ArchiveExports(world, node, self.id, derivedKey(secret.signingKey, 'audit'));
+  const clients = new ClientServer(world, node, service, hub, archives, (id) => config.nodes.find((n) => n.id === id)?.client ?? null, options.log, { own, publicKey: config.publicKey, caPem: config.ca });
   await clients.listen(nodeAddress(self.client));
   options.log('tracker_started', { id: self.id, peer: self.peer, client: self.client, applied: node.store.appliedIndex });
   return {
