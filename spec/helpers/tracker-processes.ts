@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeStatus } from '../../src/tracker/client-protocol.js';
-import { makeCluster, writeCluster, type ClusterConfig } from '../../src/tracker/cluster-config.js';
+import { clusterTrust, makeCluster, writeCluster, type ClusterConfig } from '../../src/tracker/cluster-config.js';
 import { TrackerClient } from '../../src/tracker/tracker-client.js';
 import { createRealWorld } from '../../src/world/real/real-world.js';
 import type { World } from '../../src/world/world.js';
@@ -98,7 +98,7 @@ export class TrackerProcesses {
   }
 
   client(clientId: string, options: { requestTimeoutMs?: number; deadlineMs?: number } = {}): TrackerClient {
-    return new TrackerClient(this.world, { nodes: this.config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: this.config.ca }, clientId, ...options });
+    return new TrackerClient(this.world, { nodes: this.config.nodes.map((n) => n.client), trust: clusterTrust(this.config), clientId, ...options });
   }
 
   async statuses(): Promise<Map<string, NodeStatus | null>> {

@@ -2,7 +2,7 @@
 // hands over its store as one blob (proof of a cluster secret required); it is loaded into an
 // in-memory LevelDB and audited by the same code as a store on disk.
 
-import { authoritySecretPath, derivedKey, loadClusterConfig, loadSigningKey, nodeSecretPath } from '../tracker/cluster-config.js';
+import { authoritySecretPath, derivedKey, loadClusterConfig, loadSigningKey, nodeSecretPath, clusterTrust } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { TrackerStore } from '../log/store/tracker-store.js';
 import { SimWorld } from '../world/sim/sim-world.js';
@@ -19,7 +19,7 @@ export async function fetchLiveStore(world: World, clusterPath: string, nodeId: 
     if (signingKey === null && (await world.fs.stat(path)) !== null) signingKey = await loadSigningKey(world.fs, path);
   }
   if (signingKey === null) throw new CliError('NO_CLUSTER_SECRET', `a live audit needs ca.secret or a node's <id>.secret beside ${clusterPath} (the operator and the tracker machines have them)`);
-  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, clientId: 'audit' });
+  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: clusterTrust(config), clientId: 'audit' });
   try {
     let target = nodeId === undefined ? undefined : config.nodes.find((n) => n.id === nodeId);
     if (nodeId !== undefined && !target) throw new CliError('NO_SUCH_NODE', `no node ${nodeId} in ${clusterPath}`);

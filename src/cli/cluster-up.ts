@@ -3,7 +3,7 @@
 // status once a leader is elected, and all of them stopped on Ctrl-C.
 
 import { fileURLToPath } from 'node:url';
-import { loadClusterConfig, makeCluster, upgradeCluster, writeCluster } from '../tracker/cluster-config.js';
+import { loadClusterConfig, makeCluster, upgradeCluster, writeCluster, clusterTrust } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { spawnNode, type ChildHandle } from '../world/real/real-process.js';
 import { isWorldError, type FileHandle, type World } from '../world/world.js';
@@ -56,7 +56,7 @@ export async function startLocalCluster(world: World, options: ClusterUpOptions,
   const stop = async (): Promise<void> => {
     await Promise.all(children.map((child) => child.stop()));
   };
-  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, clientId: 'cluster-up' });
+  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: clusterTrust(config), clientId: 'cluster-up' });
   const deadline = world.clock.nowMs() + 15_000;
   let leader: string | null = null;
   while (leader === null && world.clock.nowMs() < deadline) {

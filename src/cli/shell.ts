@@ -8,7 +8,7 @@
 import { createInterface } from 'node:readline';
 import { ed25519PublicKeyFromRaw } from '../torrent/ticket.js';
 import { PeerError, PeerNode } from '../peer/peer-node.js';
-import { loadClusterConfig } from '../tracker/cluster-config.js';
+import { loadClusterConfig, clusterTrust } from '../tracker/cluster-config.js';
 import type { TrackerTrust } from '../tracker/tracker-trust.js';
 import { knownTrackers } from './known-trackers.js';
 import type { World } from '../world/world.js';
@@ -44,7 +44,7 @@ export interface ShellOptions {
 async function trackers(world: World, options: ShellOptions): Promise<{ nodes: string[]; trust: TrackerTrust; publicKey: string }> {
   if (options.trackerInfo === undefined) {
     const config = await loadClusterConfig(world.fs, options.cluster!);
-    return { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, publicKey: config.publicKey };
+    return { nodes: config.nodes.map((n) => n.client), trust: clusterTrust(config), publicKey: config.publicKey };
   }
   let text: string;
   try {

@@ -2,7 +2,7 @@
 // CA and the nodes' certificates), `clique cluster upgrade` (a cluster made before TLS), `clique tracker` (run one node until a signal), `clique status` (every node's
 // role, term, commit and applied index, and who leads).
 
-import { authoritySecretPath, type Cluster, ClusterConfigError, legacySecretPath, makeCluster, loadClusterConfig, nodeSecretPath, resolveNodeId, upgradeCluster, writeCluster } from '../tracker/cluster-config.js';
+import { authoritySecretPath, type Cluster, ClusterConfigError, legacySecretPath, makeCluster, loadClusterConfig, nodeSecretPath, resolveNodeId, upgradeCluster, writeCluster, clusterTrust } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { startTracker } from '../tracker/tracker-process.js';
 import type { World } from '../world/world.js';
@@ -83,7 +83,7 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
 
 export async function showStatus(world: World, options: { cluster: string; json: boolean }, out: LineSink): Promise<number> {
   const config = await loadClusterConfig(world.fs, options.cluster);
-  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: config.ca }, clientId: 'status' });
+  const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: clusterTrust(config), clientId: 'status' });
   const rows = await Promise.all(config.nodes.map(async (node) => ({ node, status: await client.status(node.client) })));
   client.close();
   const leaders = new Set(rows.flatMap((r) => (r.status?.role === 'leader' ? [r.node.id] : [])));

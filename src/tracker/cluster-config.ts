@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { ed25519FromSeed, ed25519PublicKeyToRaw } from '../torrent/ticket.js';
 import type { Certificates, FileSystem, NetAddress, Rng } from '../world/world.js';
 import { AddressError, formatNetAddress, parseNetAddress } from '../world/net-address.js';
-import { nodeUri } from './tracker-trust.js';
+import { nodeUri, type TrackerTrust } from './tracker-trust.js';
 
 export interface NodeConfig {
   id: string;
@@ -62,6 +62,11 @@ export class ClusterConfigError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+
+/** How a client checks the cluster's nodes: their CA, and which node is at which client address. */
+export function clusterTrust(config: ClusterConfig): TrackerTrust {
+  return { kind: 'ca', caPem: config.ca, nodeIds: new Map(config.nodes.map((node) => [node.client, node.id])) };
+}
 
 /** A node address from the cluster file. */
 export function nodeAddress(text: string): NetAddress {

@@ -10,7 +10,7 @@ import type { ClientResponse, Push, PushFrame, PushRequest, SessionCredential } 
 import { nodeAddress } from './cluster-config.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import { PUSH_TICK_MS } from './push-hub.js';
-import { trackerSecure, type TrackerTrust } from './tracker-trust.js';
+import { trackerSecure, withNodeAt, type TrackerTrust } from './tracker-trust.js';
 
 export interface SubscriptionHandlers {
   /** Committed events at `index` that concern the user; each index once, in order. */
@@ -41,7 +41,7 @@ export class TrackerSubscription {
   constructor(
     private readonly world: World,
     private readonly nodes: readonly string[],
-    private readonly trust: TrackerTrust,
+    private trust: TrackerTrust,
     private readonly session: SessionCredential,
     afterIndex: number,
     private readonly handlers: SubscriptionHandlers,
@@ -66,7 +66,7 @@ export class TrackerSubscription {
   private open(preferred: string | null = null): void {
     if (this.closed) return;
     const address = preferred ?? this.nodes[this.nextNode++ % this.nodes.length]!;
-    this.world.net.connect(nodeAddress(address), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust) }).then(
+    this.world.net.connect(nodeAddress(address), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, address) }).then(
       (connection) => this.attach(connection, address),
       () => this.again(),
     );
@@ -74,7 +74,7 @@ export class TrackerSubscription {
 
   /** Leaves a follower's stream for the leader's, once; the follower's serves meanwhile. */
   private toLeader(connection: Connection, leader: string): void {
-    this.world.net.connect(nodeAddress(leader), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust) }).then(
+    this.world.net.connect(nodeAddress(leader), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, leader) }).then(
       (moved) => {
         if (this.closed || this.connection !== connection) return moved.destroy();
         this.attach(moved, leader);
@@ -124,8 +124,12 @@ export class TrackerSubscription {
     if (response.ok) {
       this.node = address;
       this.retryMs = RETRY_MIN_MS;
-      const leader = (response.result as { leader?: { client?: unknown } | null }).leader?.client;
-      if (typeof leader === 'string' && leader !== address) this.toLeader(connection, leader);
+      const hint = (response.result as { leader?: { id?: unknown; client?: unknown } | null }).leader;
+      const leader = hint?.client;
+      if (typeof leader === 'string' && typeof hint?.id === 'string' && leader !== address) {
+        this.trust = withNodeAt(this.trust, leader, hint.id);
+        this.toLeader(connection, leader);
+      }
       return false;
     }
     if (FINAL_CODES.has(response.error.code)) this.finish(response.error.code, response.error.message);

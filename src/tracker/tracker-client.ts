@@ -11,7 +11,7 @@ import { nodeAddress } from './cluster-config.js';
 import { archiveProof, archiveSeal } from './archive-export.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import { DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
-import { TRACKER_NOT_TRUSTED, trackerSecure, type TrackerTrust } from './tracker-trust.js';
+import { TRACKER_NOT_TRUSTED, trackerSecure, withNodeAt, type TrackerTrust } from './tracker-trust.js';
 
 type Pending = (response: ClientResponse | null) => void;
 
@@ -62,7 +62,7 @@ class NodeConnection {
   }
 
   static async open(world: World, address: string, trust: TrackerTrust, timeoutMs: number): Promise<NodeConnection> {
-    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs, secure: trackerSecure(trust) }));
+    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs, secure: trackerSecure(trust, address) }));
   }
 
   request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {
@@ -112,6 +112,8 @@ export class TrackerClient {
   private connection: NodeConnection | null = null;
   private connectedTo: string | null = null;
   private target: string;
+  /** The options' trust, and the node ids that leader hints placed at addresses. */
+  private trust: TrackerTrust;
 
   constructor(
     private readonly world: World,
@@ -119,6 +121,7 @@ export class TrackerClient {
   ) {
     if (options.nodes.length === 0) throw new Error('a tracker client needs at least one node address');
     this.target = options.nodes[0]!;
+    this.trust = options.trust;
     this.clientId = `${options.clientId.slice(0, 40)}-${world.rng.id(12)}`;
   }
 
@@ -186,7 +189,7 @@ export class TrackerClient {
    * the node proves the blob with a seal over the challenge, its id and the blob's hash.
    */
   async archive(address: string, nodeId: string, nodeSecret: Uint8Array): Promise<Uint8Array> {
-    const connection = await NodeConnection.open(this.world, address, this.options.trust, 2_000);
+    const connection = await NodeConnection.open(this.world, address, this.trust, 2_000);
     try {
       const ask = async (body: DistributiveOmit<ClientRequest, 'id'>): Promise<Record<string, unknown>> => {
         const response = await connection.request(this.world, body, 60_000);
@@ -226,7 +229,7 @@ export class TrackerClient {
     let connection: NodeConnection | null = null;
     this.lastStatusFailure = null;
     try {
-      connection = await NodeConnection.open(this.world, address, this.options.trust, 1_000);
+      connection = await NodeConnection.open(this.world, address, this.trust, 1_000);
       const response = await connection.request(this.world, { type: 'status' }, 1_000);
       if (!response?.ok) this.lastStatusFailure = `${address} did not answer`;
       return response?.ok ? (response.result as NodeStatus) : null;
@@ -271,6 +274,7 @@ export class TrackerClient {
       if (response.ok) return response.result;
       if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY') {
         lastError = response.error.message;
+        if (response.leader) this.trust = withNodeAt(this.trust, response.leader.client, response.leader.id);
         this.moveOn(response.leader?.client ?? null);
         if (!response.leader) await this.sleep(50);
         continue;
@@ -287,7 +291,7 @@ export class TrackerClient {
     if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
     this.connection?.close();
     try {
-      this.connection = await NodeConnection.open(this.world, this.target, this.options.trust, 1_000);
+      this.connection = await NodeConnection.open(this.world, this.target, this.trust, 1_000);
       this.connectedTo = this.target;
       return this.connection;
     } catch (error) {

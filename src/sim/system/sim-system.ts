@@ -7,7 +7,7 @@
 // The checks: every member's download ends with the exact bytes, and the non-member gets none.
 
 import { ed25519PublicKeyFromRaw } from '../../torrent/ticket.js';
-import { makeCluster, writeCluster, type Cluster } from '../../tracker/cluster-config.js';
+import { makeCluster, writeCluster, type Cluster, clusterTrust } from '../../tracker/cluster-config.js';
 import { simCertificates } from '../../world/sim/sim-certs.js';
 import { TrackerClient } from '../../tracker/tracker-client.js';
 import { startTracker, type RunningTracker } from '../../tracker/tracker-process.js';
@@ -90,7 +90,7 @@ export async function runSystem(spec: SystemSpec): Promise<SystemResult> {
     trackers.set(host, tracker);
   };
   for (let i = 0; i < TRACKERS; i++) await drive(sim, startNode(cluster.config.nodes[i]!.id, `t${i + 1}`));
-  const probe = new TrackerClient(sim.forHost('probe'), { nodes: cluster.config.nodes.map((n) => n.client), trust: { kind: 'ca', caPem: cluster.config.ca }, clientId: 'probe' });
+  const probe = new TrackerClient(sim.forHost('probe'), { nodes: cluster.config.nodes.map((n) => n.client), trust: clusterTrust(cluster.config), clientId: 'probe' });
   const leaderHost = async (): Promise<string | null> => {
     for (let i = 0; i < TRACKERS; i++) {
       const status = await probe.status(`t${i + 1}:7200`);
@@ -106,7 +106,7 @@ export async function runSystem(spec: SystemSpec): Promise<SystemResult> {
   const peers: PeerNode[] = [];
   for (const name of names) {
     const world = sim.forHost(name);
-    peers.push(await drive(sim, PeerNode.start(world, { trackerNodes: cluster.config.nodes.map((n) => n.client), trackerTrust: { kind: 'ca', caPem: cluster.config.ca }, clusterPublicKey: publicKey, listen: { host: name, port: 6881 }, home: '/home/peer', log: (line) => world.trace(line), ...(spec.traceWire === true ? { wireTrace: (line: string) => world.trace(`wire ${line}`) } : {}) })));
+    peers.push(await drive(sim, PeerNode.start(world, { trackerNodes: cluster.config.nodes.map((n) => n.client), trackerTrust: clusterTrust(cluster.config), clusterPublicKey: publicKey, listen: { host: name, port: 6881 }, home: '/home/peer', log: (line) => world.trace(line), ...(spec.traceWire === true ? { wireTrace: (line: string) => world.trace(`wire ${line}`) } : {}) })));
   }
   if (spec.peerLinks) for (const a of names) for (const b of names) if (a !== b) sim.net.setLink(a, b, spec.peerLinks);
   if (spec.ownerBehindRouter === true) sim.net.setBehindRouter('owner');
