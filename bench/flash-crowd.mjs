@@ -60,7 +60,7 @@ async function runClique() {
   const credentials = listens.map((_, i) => swarm.mintTicket(`leecher${i + 1}`));
   const startedAt = performance.now();
   const leechers = listens.map((listen, i) =>
-    swarm.startLeecher({ credentials: credentials[i], listen, from: [seederAddress, ...listens.filter((a) => a !== listen)] }));
+    swarm.startLeecher({ credentials: credentials[i], listen, from: [seederAddress, ...listens.flatMap((a, j) => (a === listen ? [] : [`${credentials[j].keyFingerprint}@${a}`]))] }));
   try {
     const events = await withTimeout(Promise.all(leechers.map((l) => l.completed)), TIMEOUT_MS, 'the clique crowd');
     const allSeconds = (Math.max(...events.map((e) => e.at)) - startedAt) / 1000;

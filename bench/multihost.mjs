@@ -346,7 +346,7 @@ async function crowdClique(file, seederHost, leecherHosts, limit) {
   const seederCpuBefore = cpuSecondsOf(seeders[0].pid);
   const startedAt = performance.now();
   const leechers = leecherHosts.map((host, i) => swarm.startLeecher({ credentials: credentials[i], host, listen: `0.0.0.0:${PORT}`,
-    from: [seederAddress, ...addresses.filter((a) => a !== addresses[i])] }));
+    from: [seederAddress, ...addresses.flatMap((a, j) => (j === i ? [] : [`${credentials[j].keyFingerprint}@${a}`]))] }));
   try {
     const events = await withTimeout(Promise.all(leechers.map((l) => l.completed)), timeoutMs(limit), 'the clique crowd');
     const allSeconds = (Math.max(...events.map((e) => e.at)) - startedAt) / 1000;

@@ -4,7 +4,6 @@
 // or failed).
 
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +44,7 @@ async function waitListening(waitFor, log) {
   const timeout = new Promise((resolve) => setTimeout(resolve, READY_TIMEOUT_MS, { event: 'timeout' }).unref());
   const first = await Promise.race([waitFor('listening'), waitFor('failed'), waitFor('exit'), timeout]);
   if (first.event !== 'listening') throw new Error(`a clique peer did not start listening: ${logTail(log)}`);
-  return first.address;
+  return first;
 }
 
 /** Keys, metadata and helpers to seed and download `file` with our CLI, all under `dir`. */
@@ -82,8 +81,9 @@ export function cliqueSwarm(dir, file) {
     }
     const children = seeders.map((s) => s.child);
     const addresses = await Promise.all(seeders.map(async (s) => {
+      // Pinned: a leecher accepts the seeder only with the key it announced (KEY@HOST:PORT).
       const listening = await waitListening(s.waitFor, s.log);
-      return s.address ?? listening;
+      return `${listening.keyFingerprint}@${s.address ?? listening.address}`;
     })).catch(async (error) => {
       await Promise.all(children.map((child) => stop(child)));
       throw error;
@@ -91,12 +91,13 @@ export function cliqueSwarm(dir, file) {
     return { seeders: children, addresses };
   }
 
-  /** A fresh peer id and the ticket minted for it (done before timing starts). */
+  /** A leecher's home (with its TLS key) and the ticket minted for that key (done before timing starts). */
   function mintTicket(user) {
-    const peerId = randomBytes(20).toString('hex');
+    const dir = freshHome('l');
+    const { keyFingerprint } = JSON.parse(peerCommand(['identity', '--home', join(dir, 'home')]));
     const ticket = peerCommand(['ticket', '--signing-key', keys.signingKey, '--user', user, '--group', GROUP, '--file-id', meta.fileId,
-      '--peer-id', peerId, '--ttl-ms', String(3_600_000)]);
-    return { peerId, ticket };
+      '--key', keyFingerprint, '--ttl-ms', String(3_600_000)]);
+    return { dir, keyFingerprint, ticket };
   }
 
   /**
@@ -105,10 +106,9 @@ export function cliqueSwarm(dir, file) {
    * runs under /usr/bin/time -v; with `host` (a lab host), on that host, in its own dir.
    */
   function startLeecher({ credentials, from, listen, timeFile, host }) {
-    const home = freshHome('l');
-    const { peerId, ticket } = credentials;
+    const { dir: home, ticket } = credentials;
     const dest = join(home, 'f.bin');
-    const argv = [CLI, 'peer', 'get', '--meta', metaPath, '--dest', dest, '--home', join(home, 'home'), '--peer-id', peerId,
+    const argv = [CLI, 'peer', 'get', '--meta', metaPath, '--dest', dest, '--home', join(home, 'home'),
       '--ticket', ticket, '--from', from.join(',')];
     if (listen) argv.push('--listen', listen, '--public-key', keys.publicKey, '--group', GROUP, '--keep-serving');
     const log = join(home, 'log');

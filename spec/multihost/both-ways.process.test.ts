@@ -42,15 +42,18 @@ describeMultiHost('links between peers', () => {
     const spawnOn = (host: Host) => ({ cwd: dirs!.dirOf(host), spawn: (command: string, args: readonly string[], options: object) => host.spawn(command, args, options) });
     const seed = new PeerProcess(['seed', '--file', 'file.bin', '--meta', 'meta.json', '--group', 'g', '--public-key', keys.publicKey, '--listen', '0.0.0.0:6881'], spawnOn(seeder));
     await seed.waitFor('listening', (e) => e.event === 'listening');
-    const peerIds = { a: 'aa'.repeat(20), b: 'bb'.repeat(20) };
-    const get = async (host: Host, self: 'a' | 'b', other: Host): Promise<PeerProcess> => {
-      const ticket = await run(seeder, ['ticket', '--signing-key', keys.signingKey, '--user', self, '--group', 'g', '--file-id', fileId, '--peer-id', peerIds[self]]);
+    const seederKey = (await seed.waitFor('listening', (e) => e.event === 'listening')).keyFingerprint as string;
+    // Each home's key, and a ticket for it; each pins the seeder and the other leecher to theirs.
+    const keyOf = async (host: Host): Promise<string> => (JSON.parse(await run(host, ['identity', '--home', 'home'])) as { keyFingerprint: string }).keyFingerprint;
+    const keys2 = { a: await keyOf(a), b: await keyOf(b) };
+    const get = async (host: Host, self: 'a' | 'b', other: Host, otherKey: string): Promise<PeerProcess> => {
+      const ticket = await run(seeder, ['ticket', '--signing-key', keys.signingKey, '--user', self, '--group', 'g', '--file-id', fileId, '--key', keys2[self]]);
       return new PeerProcess(
-        ['get', '--meta', 'meta.json', '--dest', 'file.bin', '--home', 'home', '--peer-id', peerIds[self], '--ticket', ticket, '--from', `${seeder.ipv4}:6881,${other.ipv4}:6881`, '--listen', '0.0.0.0:6881', '--public-key', keys.publicKey, '--group', 'g', '--keep-serving'],
+        ['get', '--meta', 'meta.json', '--dest', 'file.bin', '--home', 'home', '--ticket', ticket, '--from', `${seederKey}@${seeder.ipv4}:6881,${otherKey}@${other.ipv4}:6881`, '--listen', '0.0.0.0:6881', '--public-key', keys.publicKey, '--group', 'g', '--keep-serving'],
         spawnOn(host),
       );
     };
-    const [getA, getB] = await Promise.all([get(a, 'a', b), get(b, 'b', a)]);
+    const [getA, getB] = await Promise.all([get(a, 'a', b, keys2.b), get(b, 'b', a, keys2.a)]);
     const complete = (e: PeerEvent): boolean => e.event === 'complete' || e.event === 'failed';
     const [doneA, doneB] = await Promise.all([getA!.waitFor('A complete', complete, 120_000), getB!.waitFor('B complete', complete, 120_000)]);
     expect(doneA).toMatchObject({ event: 'complete' });

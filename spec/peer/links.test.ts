@@ -4,9 +4,9 @@
 // ends, and each fetches the other's half over it.
 
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../../src/torrent/bytes.js';
 import { PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';
-import { ed25519FromSeed, signTicket } from '../../src/torrent/ticket.js';
+import { ed25519FromSeed, signTicket, TICKET_VERSION } from '../../src/torrent/ticket.js';
+import { newPeerKey } from '../../src/peer/peer-key.js';
 import { Download } from '../../src/peer/download.js';
 import { PeerHost } from '../../src/peer/peer-host.js';
 import { PieceStore, PieceStoreError } from '../../src/peer/piece-store.js';
@@ -32,10 +32,11 @@ async function halfPeer(world: World, name: string, peerId: Uint8Array, has: (i:
   }
   await partial.close();
   const logs: string[] = [];
-  const host = await PeerHost.start(world, { listen: { host: name, port: 6881 }, peerId, clusterPublicKey: keys.publicKey, log: (line) => logs.push(line), ...(process.env.LINKS_TRACE ? { trace: (line: string) => console.log(name, world.clock.nowMs(), line) } : {}) });
+  const own = await newPeerKey(world);
+  const host = await PeerHost.start(world, { listen: { host: name, port: 6881 }, peerId, own, clusterPublicKey: keys.publicKey, log: (line) => logs.push(line), ...(process.env.LINKS_TRACE ? { trace: (line: string) => console.log(name, world.clock.nowMs(), line) } : {}) });
   const nowMs = world.clock.nowMs();
-  const ticket = signTicket({ v: 1, user: name, peerId: toHex(peerId), group: 'g', fileId: meta.fileId, notBefore: nowMs, expires: nowMs + 3_600_000 }, keys.privateKey);
-  const download = await Download.start(world, { meta, destinationPath: `/home/${meta.name}`, journal, peerId, ticket: () => ticket, holders: [{ host: other, port: 6881 }], timings: SIM_DOWNLOAD_TIMINGS, host });
+  const ticket = signTicket({ v: TICKET_VERSION, user: name, key: own.identity.keyFingerprint, group: 'g', fileId: meta.fileId, notBefore: nowMs, expires: nowMs + 3_600_000 }, keys.privateKey);
+  const download = await Download.start(world, { meta, destinationPath: `/home/${meta.name}`, journal, peerId, ticket: () => ticket, holders: [{ address: { host: other, port: 6881 }, keyFingerprint: null }], timings: SIM_DOWNLOAD_TIMINGS, host });
   if (download instanceof PieceStoreError) throw download;
   host.share({ meta, group: 'g', source: download.store });
   return { host, download, logs };

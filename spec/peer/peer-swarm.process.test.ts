@@ -51,14 +51,20 @@ describe('a real swarm on loopback', () => {
     const seeders = [0, 1, 2].map(() =>
       start(['seed', '--file', join(dir, 'movie.mkv'), '--meta', join(dir, 'meta.json'), '--group', 'film', '--public-key', keys.publicKey, '--listen', '127.0.0.1:0', '--max-upload-rate', SEED_RATE]),
     );
-    const addresses = await Promise.all(seeders.map(async (s) => (await s.waitFor('listening', (e) => e.event === 'listening')).address as string));
+    // Each seeder pinned to the key it announced.
+    const addresses = await Promise.all(
+      seeders.map(async (s) => {
+        const listening = await s.waitFor('listening', (e) => e.event === 'listening');
+        return `${listening.keyFingerprint as string}@${listening.address as string}`;
+      }),
+    );
 
-    const peerId = randomBytes(20).toString('hex');
-    const ticket = peerCli(['ticket', '--signing-key', keys.signingKey, '--user', 'carol', '--group', 'film', '--file-id', fileId, '--peer-id', peerId]);
     const home = join(dir, 'carol');
+    const { keyFingerprint } = JSON.parse(peerCli(['identity', '--home', home])) as { keyFingerprint: string };
+    const ticket = peerCli(['ticket', '--signing-key', keys.signingKey, '--user', 'carol', '--group', 'film', '--file-id', fileId, '--key', keyFingerprint]);
     const dest = join(dir, 'carol-movie.mkv');
     const get = (verbose: boolean): PeerProcess =>
-      start(['get', '--meta', join(dir, 'meta.json'), '--dest', dest, '--home', home, '--peer-id', peerId, '--ticket', ticket, '--from', addresses.join(','), ...(verbose ? ['--verbose'] : [])]);
+      start(['get', '--meta', join(dir, 'meta.json'), '--dest', dest, '--home', home, '--ticket', ticket, '--from', addresses.join(','), ...(verbose ? ['--verbose'] : [])]);
 
     const first = get(true);
     await first.waitFor('half the pieces journaled', (e) => e.event === 'verified' && (e.verifiedPieces as number) >= PIECES / 2);
@@ -78,8 +84,9 @@ describe('a real swarm on loopback', () => {
     expect((await second.exited).code).toBe(0);
     expect(complete.piecesRechecked).toBe(PIECES - recorded);
     const fromPeers = complete.bytesFromPeer as Record<string, number>;
-    expect(Object.keys(fromPeers).sort()).toEqual([...addresses].sort());
-    for (const address of addresses) expect(fromPeers[address]).toBeGreaterThan(0);
+    const bare = addresses.map((pinned) => pinned.slice(pinned.indexOf('@') + 1));
+    expect(Object.keys(fromPeers).sort()).toEqual([...bare].sort());
+    for (const address of bare) expect(fromPeers[address]).toBeGreaterThan(0);
     expect(readFileSync(dest).equals(original)).toBe(true);
     expect(existsSync(`${dest}.part`)).toBe(false);
 

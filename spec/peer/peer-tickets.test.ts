@@ -1,19 +1,20 @@
 // Tickets at a serving peer (issue 6, DESIGN.md §7): a downloader with no ticket, a forged one,
-// an expired one, one for another file, one bound to another peer id, or one for another group
-// (a non-member) is refused with its code — logged, counted, told to the downloader — and not
-// one byte of the file is sent, even when the downloader asks for blocks at once. A valid
-// ticket gets the bitfield and the blocks.
+// an expired one, one for another file, one bound to another peer's key (a stolen ticket), or
+// one for another group (a non-member) is refused with its code — logged, counted, told to the
+// downloader — and not one byte of the file is sent, not even the bitfield, even when the
+// downloader asks for blocks at once. A valid ticket gets the bitfield and the blocks. Below
+// the tickets, TLS: a connection in clear, or without a certificate, is refused at once.
 
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../../src/torrent/bytes.js';
-import { ed25519FromSeed, signTicket, type TicketClaims } from '../../src/torrent/ticket.js';
+import { ed25519FromSeed, signTicket, TICKET_VERSION, type TicketClaims } from '../../src/torrent/ticket.js';
+import { newPeerKey } from '../../src/peer/peer-key.js';
 import { CompleteFile } from '../../src/peer/complete-file.js';
 import { PeerHost } from '../../src/peer/peer-host.js';
 import { concatBytes } from '../../src/torrent/bytes.js';
 import { decodeExtendedHandshake, encodeExtendedHandshake, encodeHandshake, encodeMessage, WireDecoder, type WireEvent } from '../../src/torrent/wire-codec.js';
 import { metaOf, swarmFile } from '../../src/sim/swarm/sim-swarm.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
-import type { Connection } from '../../src/world/world.js';
+import type { CertifiedKey, Connection, SecureOptions, World } from '../../src/world/world.js';
 
 const cluster = ed25519FromSeed(new Uint8Array(32).fill(1));
 const forger = ed25519FromSeed(new Uint8Array(32).fill(2));
@@ -35,23 +36,38 @@ interface Attempt {
   refusals: Record<string, number>;
 }
 
+/** TLS as a peer: our key, any key at the other end (these tests are about what the server does). */
+function asPeer(own: CertifiedKey): SecureOptions {
+  return { own, accept: () => null };
+}
+
+async function server(sim: SimWorld, logs: string[]): Promise<PeerHost> {
+  const world = sim.forHost('server');
+  return PeerHost.start(world, { listen: { host: 'server', port: 6881 }, peerId: new Uint8Array(20), own: await newPeerKey(world), clusterPublicKey: cluster.publicKey, log: (l) => logs.push(l) });
+}
+
+async function clientKey(world: World): Promise<CertifiedKey> {
+  return newPeerKey(world);
+}
+
 /** A raw downloader: handshake, extension handshake with `ticket`, then interested and a request in the same write. */
-async function attempt(ticketFor: (peerIdHex: string, nowMs: number) => string | undefined): Promise<Attempt> {
+async function attempt(ticketFor: (keyHex: string, nowMs: number) => string | undefined): Promise<Attempt> {
   const sim = new SimWorld({ seed: 9 });
   const serverWorld = sim.forHost('server');
   await serverWorld.fs.writeFile('/f', file, { sync: true });
   const logs: string[] = [];
-  const host = await PeerHost.start(serverWorld, { listen: { host: 'server', port: 6881 }, peerId: new Uint8Array(20).fill(7), clusterPublicKey: cluster.publicKey, log: (line) => logs.push(line) });
+  const host = await PeerHost.start(serverWorld, { listen: { host: 'server', port: 6881 }, peerId: new Uint8Array(20).fill(7), own: await newPeerKey(serverWorld), clusterPublicKey: cluster.publicKey, log: (line) => logs.push(line) });
   host.share({ meta, group: 'g', source: (await CompleteFile.open(serverWorld, '/f', meta))! });
 
   const world = sim.forHost('client');
   const peerId = new Uint8Array(20).fill(3);
-  const connection = await connectOnSim(sim, world.net.connect({ host: 'server', port: 6881 }));
+  const own = await clientKey(world);
+  const connection = await connectOnSim(sim, world.net.connect({ host: 'server', port: 6881 }, { secure: asPeer(own) }));
   const decoder = new WireDecoder();
   const events: WireEvent[] = [];
   let closed = false;
   connection.attach({ data: (bytes) => events.push(...decoder.push(bytes)), close: () => (closed = true) });
-  const ticket = ticketFor(toHex(peerId), world.clock.nowMs());
+  const ticket = ticketFor(own.identity.keyFingerprint, world.clock.nowMs());
   connection.write(
     concatBytes([
       encodeHandshake({ infoHash: Buffer.from(meta.fileId, 'hex'), peerId, extensions: true }),
@@ -64,18 +80,18 @@ async function attempt(ticketFor: (peerIdHex: string, nowMs: number) => string |
   return { events, logs, refusals: host.counters.refusals };
 }
 
-function claims(peerIdHex: string, nowMs: number, change: Partial<TicketClaims> = {}): TicketClaims {
-  return { v: 1, user: 'bob', peerId: peerIdHex, group: 'g', fileId: meta.fileId, notBefore: nowMs - 1000, expires: nowMs + 60_000, ...change };
+function claims(keyHex: string, nowMs: number, change: Partial<TicketClaims> = {}): TicketClaims {
+  return { v: TICKET_VERSION, user: 'bob', key: keyHex, group: 'g', fileId: meta.fileId, notBefore: nowMs - 1000, expires: nowMs + 60_000, ...change };
 }
 
 describe('tickets at a serving peer', () => {
-  const refusals: Array<[string, string, (peerIdHex: string, nowMs: number) => string | undefined]> = [
+  const refusals: Array<[string, string, (keyHex: string, nowMs: number) => string | undefined]> = [
     ['no ticket', 'TICKET_MISSING', () => undefined],
     ['a forged signature', 'TICKET_BAD_SIGNATURE', (p, now) => signTicket(claims(p, now), forger.privateKey)],
     ['an expired ticket (beyond the 30 s skew)', 'TICKET_EXPIRED', (p, now) => signTicket(claims(p, now, { notBefore: now - 120_000, expires: now - 30_001 }), cluster.privateKey)],
     ['a ticket not valid yet (beyond the 30 s skew)', 'TICKET_NOT_YET_VALID', (p, now) => signTicket(claims(p, now, { notBefore: now + 31_000 }), cluster.privateKey)],
     ['a ticket for another file', 'TICKET_WRONG_FILE', (p, now) => signTicket(claims(p, now, { fileId: other.fileId }), cluster.privateKey)],
-    ["another user's peer id", 'TICKET_WRONG_PEER', (_p, now) => signTicket(claims('ab'.repeat(20), now), cluster.privateKey)],
+    ["a stolen ticket (valid, but for another peer's key)", 'TICKET_WRONG_KEY', (_p, now) => signTicket(claims('ab'.repeat(32), now), cluster.privateKey)],
     ['a non-member (a ticket for another group)', 'TICKET_WRONG_GROUP', (p, now) => signTicket(claims(p, now, { group: 'elsewhere' }), cluster.privateKey)],
     ['garbage', 'TICKET_MALFORMED', () => 'not-a-ticket'],
   ];
@@ -104,8 +120,9 @@ describe('tickets at a serving peer', () => {
 
   it('closes a connection that never sends its handshake', async () => {
     const sim = new SimWorld({ seed: 2 });
-    await PeerHost.start(sim.forHost('server'), { listen: { host: 'server', port: 6881 }, peerId: new Uint8Array(20), clusterPublicKey: cluster.publicKey });
-    const connection = await connectOnSim(sim, sim.forHost('client').net.connect({ host: 'server', port: 6881 }));
+    await server(sim, []);
+    const client = sim.forHost('client');
+    const connection = await connectOnSim(sim, client.net.connect({ host: 'server', port: 6881 }, { secure: asPeer(await clientKey(client)) }));
     let closedAtMs: number | null = null;
     const startMs = sim.elapsedMs();
     connection.attach({ data: () => {}, close: () => (closedAtMs = sim.elapsedMs() - startMs) });
@@ -117,8 +134,9 @@ describe('tickets at a serving peer', () => {
   it('refuses a handshake for a file it does not share', async () => {
     const sim = new SimWorld({ seed: 1 });
     const logs: string[] = [];
-    const host = await PeerHost.start(sim.forHost('server'), { listen: { host: 'server', port: 6881 }, peerId: new Uint8Array(20), clusterPublicKey: cluster.publicKey, log: (l) => logs.push(l) });
-    const connection = await connectOnSim(sim, sim.forHost('client').net.connect({ host: 'server', port: 6881 }));
+    const host = await server(sim, logs);
+    const client = sim.forHost('client');
+    const connection = await connectOnSim(sim, client.net.connect({ host: 'server', port: 6881 }, { secure: asPeer(await clientKey(client)) }));
     const received: Uint8Array[] = [];
     let closed = false;
     connection.attach({ data: (b) => received.push(b), close: () => (closed = true) });
@@ -127,5 +145,33 @@ describe('tickets at a serving peer', () => {
     expect(received).toEqual([]);
     expect(host.counters.refusals).toEqual({ UNKNOWN_FILE: 1 });
     expect(logs[0]).toMatch(/UNKNOWN_FILE/);
+  });
+
+  it('refuses a peer in clear (TLS_REQUIRED) and one without a certificate (PEER_KEY_MISSING) at once, saying nothing', async () => {
+    const sim = new SimWorld({ seed: 4 });
+    const logs: string[] = [];
+    const host = await server(sim, logs);
+    const client = sim.forHost('client');
+    // An old peer: `\x13BitTorrent protocol` in clear.
+    const plain = await connectOnSim(sim, client.net.connect({ host: 'server', port: 6881 }));
+    const received: Uint8Array[] = [];
+    let closed = false;
+    plain.attach({ data: (b) => received.push(b), close: () => (closed = true) });
+    plain.write(encodeHandshake({ infoHash: Buffer.from(meta.fileId, 'hex'), peerId: new Uint8Array(20).fill(3), extensions: true }));
+    expect(await sim.runUntil(() => closed, 1_000)).toBe(true);
+    expect(received).toEqual([]);
+    // TLS without a certificate of our own: the handshake is refused.
+    const refused = await (async () => {
+      let outcome: string | null = null;
+      client.net.connect({ host: 'server', port: 6881 }, { secure: { own: null, accept: () => null } }).then(
+        () => (outcome = 'connected'),
+        (error: Error) => (outcome = error.message),
+      );
+      await sim.runUntil(() => outcome !== null, 10_000);
+      return outcome;
+    })();
+    expect(refused).not.toBe('connected');
+    expect(host.counters.refusals).toEqual({ TLS_REQUIRED: 1, PEER_KEY_MISSING: 1 });
+    expect(logs).toEqual([expect.stringMatching(/^refused client:[0-9]+ TLS_REQUIRED: /), expect.stringMatching(/^refused client:[0-9]+ PEER_KEY_MISSING: no certificate/)]);
   });
 });

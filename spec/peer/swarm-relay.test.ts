@@ -3,9 +3,9 @@
 // both and gets most of his bytes from alice, whose download is still running at the time.
 
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../../src/torrent/bytes.js';
 import { PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';
-import { ed25519FromSeed, signTicket } from '../../src/torrent/ticket.js';
+import { ed25519FromSeed, signTicket, TICKET_VERSION } from '../../src/torrent/ticket.js';
+import { newPeerKey } from '../../src/peer/peer-key.js';
 import { CompleteFile } from '../../src/peer/complete-file.js';
 import { Download } from '../../src/peer/download.js';
 import { PeerHost } from '../../src/peer/peer-host.js';
@@ -22,17 +22,18 @@ async function leecher(world: World, name: string, holders: string[], serve: boo
   await world.fs.mkdir('/home', { recursive: true });
   const peerId = world.rng.bytes(20);
   const nowMs = world.clock.nowMs();
-  const ticket = signTicket({ v: 1, user: name, peerId: toHex(peerId), group: 'g', fileId: meta.fileId, notBefore: nowMs, expires: nowMs + 3_600_000 }, keys.privateKey);
-  const host = serve ? await PeerHost.start(world, { listen: { host: name, port: 6881 }, peerId, clusterPublicKey: keys.publicKey }) : null;
+  const own = await newPeerKey(world);
+  const ticket = signTicket({ v: TICKET_VERSION, user: name, key: own.identity.keyFingerprint, group: 'g', fileId: meta.fileId, notBefore: nowMs, expires: nowMs + 3_600_000 }, keys.privateKey);
+  const host = serve ? await PeerHost.start(world, { listen: { host: name, port: 6881 }, peerId, own, clusterPublicKey: keys.publicKey }) : null;
   const download = await Download.start(world, {
     meta,
     destinationPath: `/home/${meta.name}`,
     journal: await world.kv.open('/home/db', { createIfMissing: true }),
     peerId,
     ticket: () => ticket,
-    holders: holders.map((h) => ({ host: h, port: 6881 })),
+    holders: holders.map((h) => ({ address: { host: h, port: 6881 }, keyFingerprint: null })),
     timings: SIM_DOWNLOAD_TIMINGS,
-    ...(host ? { host } : {}),
+    host: host ?? { own },
   });
   if (download instanceof PieceStoreError) throw download;
   host?.share({ meta, group: 'g', source: download.store });
@@ -44,7 +45,7 @@ describe('relaying', () => {
     const sim = new SimWorld({ seed: 8 });
     const seederWorld = sim.forHost('seeder');
     await seederWorld.fs.writeFile('/talk.mp4', file, { sync: true });
-    const seeder = await PeerHost.start(seederWorld, { listen: { host: 'seeder', port: 6881 }, peerId: seederWorld.rng.bytes(20), clusterPublicKey: keys.publicKey });
+    const seeder = await PeerHost.start(seederWorld, { listen: { host: 'seeder', port: 6881 }, peerId: seederWorld.rng.bytes(20), own: await newPeerKey(seederWorld), clusterPublicKey: keys.publicKey });
     seeder.share({ meta, group: 'g', source: (await CompleteFile.open(seederWorld, '/talk.mp4', meta))! });
     // The seeder is near alice and far from bob; alice is near bob.
     sim.net.setLink('seeder', 'alice', { latencyMs: 5 });

@@ -11,24 +11,24 @@ import {
   TICKET_CLOCK_SKEW_MS,
   verifyTicket,
   type TicketClaims,
-} from '../../src/torrent/ticket.js';
+ TICKET_VERSION,} from '../../src/torrent/ticket.js';
 
 const cluster = ed25519FromSeed(new Uint8Array(32).fill(1));
 const other = ed25519FromSeed(new Uint8Array(32).fill(2));
 const now = 1_700_000_000_000;
 const claims: TicketClaims = {
-  v: 1,
+  v: TICKET_VERSION,
   user: 'bob',
-  peerId: 'aa'.repeat(20),
+  key: 'aa'.repeat(32),
   group: 'g1',
   fileId: 'bb'.repeat(20),
   notBefore: now - 1000,
   expires: now + 5 * 60_000,
 };
-const expect_ = { nowMs: now, fileId: claims.fileId, peerId: claims.peerId, group: 'g1' };
+const expect_ = { nowMs: now, fileId: claims.fileId, key: claims.key, group: 'g1' };
 
 describe('access tickets', () => {
-  it('verify when signed by the cluster key for this file, group and peer id', () => {
+  it("verify when signed by the cluster key for this file, group and the connection's key", () => {
     const result = verifyTicket(signTicket(claims, cluster.privateKey), cluster.publicKey, expect_);
     expect(result).toEqual({ ok: true, claims });
   });
@@ -54,7 +54,8 @@ describe('access tickets', () => {
     ['expired beyond the skew', () => signTicket({ ...claims, expires: now - TICKET_CLOCK_SKEW_MS }, cluster.privateKey), 'TICKET_EXPIRED'],
     ['not valid yet beyond the skew', () => signTicket({ ...claims, notBefore: now + TICKET_CLOCK_SKEW_MS + 1 }, cluster.privateKey), 'TICKET_NOT_YET_VALID'],
     ['another file', () => signTicket({ ...claims, fileId: 'cc'.repeat(20) }, cluster.privateKey), 'TICKET_WRONG_FILE'],
-    ["another user's peer id", () => signTicket({ ...claims, peerId: 'dd'.repeat(20) }, cluster.privateKey), 'TICKET_WRONG_PEER'],
+    ["another peer's key", () => signTicket({ ...claims, key: 'dd'.repeat(32) }, cluster.privateKey), 'TICKET_WRONG_KEY'],
+    ['version 1 (bound to a peer id)', () => signTicket({ ...claims, v: 1 }, cluster.privateKey), 'TICKET_MALFORMED'],
     ['another group', () => signTicket({ ...claims, group: 'g2' }, cluster.privateKey), 'TICKET_WRONG_GROUP'],
   ])('refuse %s', (_label, make, code) => {
     const result = verifyTicket(make(), cluster.publicKey, expect_);

@@ -3,6 +3,7 @@
 // sessions expired when heartbeats stop — and afterwards not one password or token byte in any
 // data directory or log.
 
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,9 @@ import { TrackerProcesses, until } from '../helpers/tracker-processes.js';
 const cluster = new TrackerProcesses(['--session-ttl', '4000']);
 const secrets: string[] = [];
 const sessions = new Map<string, SessionCredential>();
+const passwords = new Map<string, string>();
+/** The key fingerprint a user's peer logs in with (any 32 bytes of hex to the tracker). */
+const keyOf = (user: string): string => createHash('sha256').update(`key of ${user}`).digest('hex');
 let client: TrackerClient;
 
 async function code(promise: Promise<unknown>): Promise<string> {
@@ -51,10 +55,11 @@ describe.sequential('users on a tracker cluster', () => {
     for (const user of ['alice', 'bob', 'carol', 'dave']) {
       const password = `pw-${user}-${cluster.world.rng.id(12)}`;
       secrets.push(password);
+      passwords.set(user, password);
       await client.createUser(user, password);
       expect(await code(client.createUser(user, 'another'))).toBe('USER_EXISTS');
       expect(await code(client.login(user, `${password}x`, 6881))).toBe('BAD_CREDENTIALS');
-      const session = await client.login(user, password, 6881);
+      const session = await client.login(user, password, 6881, keyOf(user));
       sessions.set(user, session);
       secrets.push(session.token);
     }
@@ -84,15 +89,22 @@ describe.sequential('users on a tracker cluster', () => {
     expect(await code(client.query(dave, { name: 'listGroups' }))).toBe('OK');
   });
 
-  it('issues access tickets to members only, signed by the cluster key and bound to the peer id', async () => {
+  it("issues access tickets to members only, signed by the cluster key and bound to the key the session logged in with", async () => {
     const file = fileMeta('notes.txt', fileBytes(700_000));
-    const peerId = 'ab'.repeat(20);
-    const { ticket } = await client.ticket(sessions.get('bob')!, 'g', file.fileId, peerId);
+    const { ticket } = await client.ticket(sessions.get('bob')!, 'g', file.fileId);
     const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(cluster.config.publicKey, 'base64')));
-    expect(verifyTicket(ticket, publicKey, { nowMs: Date.now(), fileId: file.fileId, peerId, group: 'g' })).toMatchObject({ ok: true, claims: { user: 'bob' } });
-    expect(verifyTicket(ticket, publicKey, { nowMs: Date.now(), fileId: file.fileId, peerId: 'cd'.repeat(20) })).toMatchObject({ ok: false, code: 'TICKET_WRONG_PEER' });
-    expect(await code(client.ticket(sessions.get('dave')!, 'g', file.fileId, peerId))).toBe('NOT_A_MEMBER');
-    expect(await code(client.ticket(sessions.get('carol')!, 'g', file.fileId, peerId))).toBe('NOT_A_MEMBER');
+    expect(verifyTicket(ticket, publicKey, { nowMs: Date.now(), fileId: file.fileId, key: keyOf('bob'), group: 'g' })).toMatchObject({ ok: true, claims: { user: 'bob', key: keyOf('bob') } });
+    // Nobody gets a ticket for another peer's key: it is always the asking session's.
+    expect(verifyTicket(ticket, publicKey, { nowMs: Date.now(), fileId: file.fileId, key: keyOf('alice') })).toMatchObject({ ok: false, code: 'TICKET_WRONG_KEY' });
+    expect(await code(client.ticket(sessions.get('dave')!, 'g', file.fileId))).toBe('NOT_A_MEMBER');
+    expect(await code(client.ticket(sessions.get('carol')!, 'g', file.fileId))).toBe('NOT_A_MEMBER');
+    // A session opened without a key gets none.
+    const keyless = await client.login('bob', passwords.get('bob')!, 6882);
+    expect(await code(client.ticket(keyless, 'g', file.fileId))).toBe('NO_PEER_KEY');
+    await client.command(keyless, { type: 'CloseSession' });
+    // The holder list names each holder's key.
+    const detail = (await client.query(sessions.get('bob')!, { name: 'file', group: 'g', file: 'notes.txt' })) as { holders: Array<{ user: string; keyFingerprint: string | null }> };
+    expect(detail.holders).toEqual([expect.objectContaining({ user: 'alice', keyFingerprint: keyOf('alice') })]);
   });
 
   it('expires a session whose heartbeats stop, and keeps one that beats', async () => {

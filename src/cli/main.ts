@@ -12,7 +12,7 @@ import { runSystemSim } from './sim-system-command.js';
 import { clusterInit, clusterUpgrade, runTrackerNode, showStatus } from './tracker-commands.js';
 import { clusterUp } from './cluster-up.js';
 import { runShell, type ShellOptions } from './shell.js';
-import { emitJson, peerGet, peerKeygen, peerMeta, peerSeed, peerTicket, type GetOptions, type SeedOptions } from './peer-commands.js';
+import { emitJson, peerGet, peerIdentity, peerKeygen, peerMeta, peerSeed, peerTicket, type GetOptions, type SeedOptions } from './peer-commands.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { stdoutSink } from './line-sink.js';
 
@@ -174,6 +174,13 @@ function buildProgram(): Command {
       process.exitCode = peerKeygen(createRealWorld(), emitJson);
     });
   peer
+    .command('identity')
+    .description("Print this home's TLS key fingerprint as JSON {keyFingerprint} (the key is made on first use)")
+    .requiredOption('--home <dir>', "the peer's home")
+    .action(async (options: { home: string }) => {
+      process.exitCode = await peerIdentity(createRealWorld(), options, emitJson);
+    });
+  peer
     .command('meta')
     .description("Print a file's metadata as JSON {fileId, name, sizeBytes, pieceLengthBytes, pieces}")
     .argument('<file>')
@@ -187,14 +194,15 @@ function buildProgram(): Command {
     .requiredOption('--user <user>', 'the downloading user')
     .requiredOption('--group <group>', "the file's group")
     .requiredOption('--file-id <hex>', "the file's info-hash")
-    .requiredOption('--peer-id <hex>', "the downloader's 20-byte peer id, hex")
+    .requiredOption('--key <hex>', "the downloader's key fingerprint (from `peer identity`)")
     .option('--ttl-ms <ms>', 'validity', parseCount(86_400_000), 3_600_000)
-    .action((options: { signingKey: string; user: string; group: string; fileId: string; peerId: string; ttlMs: number }) => {
+    .action((options: { signingKey: string; user: string; group: string; fileId: string; key: string; ttlMs: number }) => {
       process.exitCode = peerTicket(createRealWorld(), options);
     });
   peer
     .command('seed')
     .description('Serve a complete file to ticket holders until SIGINT or SIGTERM')
+    .option('--home <dir>', 'where its TLS key is kept (default: a key for this run only)')
     .requiredOption('--file <path>', 'the file')
     .requiredOption('--meta <file>', 'its metadata (from `peer meta`)')
     .requiredOption('--group <group>', 'the group it is shared in')
@@ -209,10 +217,10 @@ function buildProgram(): Command {
     .description('Download a file from the given holders; JSON lines on stdout')
     .requiredOption('--meta <file>', 'its metadata (from `peer meta`)')
     .requiredOption('--dest <path>', 'where the file goes')
-    .requiredOption('--home <dir>', "this peer's home (the journal of verified pieces)")
-    .requiredOption('--peer-id <hex>', 'our 20-byte peer id, hex (the ticket is bound to it)')
-    .requiredOption('--ticket <ticket>', 'the access ticket')
-    .requiredOption('--from <addresses>', 'holders, HOST:PORT[,HOST:PORT…]')
+    .requiredOption('--home <dir>', "this peer's home (its TLS key, and the journal of verified pieces)")
+    .option('--peer-id <hex>', 'our 20-byte BitTorrent peer id, hex (default: random)')
+    .requiredOption('--ticket <ticket>', "the access ticket (for this home's key)")
+    .requiredOption('--from <addresses>', 'holders, [KEY@]HOST:PORT[,…] (KEY: the key fingerprint the holder must show)')
     .option('--listen <host:port>', 'also serve verified pieces to others')
     .option('--public-key <hex>', 'with --listen: the ticket-signing public key')
     .option('--group <group>', "with --listen: the file's group")

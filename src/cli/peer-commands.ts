@@ -4,17 +4,18 @@
 // serves one, `get` downloads one from given holders (serving what it has with --listen).
 // Output is JSON lines on stdout, so scripts can follow a run.
 
-import { ed25519FromSeed, ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signTicket } from '../torrent/ticket.js';
+import { ed25519FromSeed, ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signTicket, TICKET_VERSION } from '../torrent/ticket.js';
 import { fromHex, fromUtf8, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { CompleteFile } from '../peer/complete-file.js';
-import { Download } from '../peer/download.js';
+import { Download, type HolderAddress } from '../peer/download.js';
 import { hashFile } from '../peer/file-meta.js';
 import { PeerHost } from '../peer/peer-host.js';
 import { PieceStoreError } from '../peer/piece-store.js';
-import type { NetAddress, World } from '../world/world.js';
+import type { CertifiedKey, NetAddress, World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { AddressError, formatNetAddress, parseNetAddress } from '../world/net-address.js';
+import { loadOrCreatePeerKey, newPeerKey, PeerKeyError } from '../peer/peer-key.js';
 
 type Emit = (event: Record<string, unknown>) => void;
 
@@ -50,12 +51,12 @@ export async function peerMeta(world: World, path: string, emit: Emit): Promise<
   return EXIT_OK;
 }
 
-export function peerTicket(world: World, options: { signingKey: string; user: string; group: string; fileId: string; peerId: string; ttlMs: number }): number {
+export function peerTicket(world: World, options: { signingKey: string; user: string; group: string; fileId: string; key: string; ttlMs: number }): number {
   const { privateKey } = ed25519FromSeed(hexArgument(options.signingKey, 32, '--signing-key'));
   hexArgument(options.fileId, 20, '--file-id');
-  hexArgument(options.peerId, 20, '--peer-id');
+  hexArgument(options.key, 32, '--key');
   const nowMs = world.clock.nowMs();
-  const claims = { v: 1, user: options.user, peerId: options.peerId, group: options.group, fileId: options.fileId, notBefore: nowMs - 1_000, expires: nowMs + options.ttlMs };
+  const claims = { v: TICKET_VERSION, user: options.user, key: options.key, group: options.group, fileId: options.fileId, notBefore: nowMs - 1_000, expires: nowMs + options.ttlMs };
   process.stdout.write(signTicket(claims, privateKey) + '\n');
   return EXIT_OK;
 }
@@ -85,7 +86,37 @@ function logToStderr(line: string): void {
   process.stderr.write(line + '\n');
 }
 
+/** `peer identity`: the home's key fingerprint (the key is made on first use). */
+export async function peerIdentity(world: World, options: { home: string }, emit: Emit): Promise<number> {
+  emit({ keyFingerprint: (await homeKey(world, options.home)).identity.keyFingerprint });
+  return EXIT_OK;
+}
+
+async function homeKey(world: World, home: string | undefined): Promise<CertifiedKey> {
+  if (home === undefined) return newPeerKey(world);
+  try {
+    return await loadOrCreatePeerKey(world, home);
+  } catch (error) {
+    if (error instanceof PeerKeyError) throw new CliError(error.code, error.message);
+    throw error;
+  }
+}
+
+/** `--from`: holders as `HOST:PORT` or, pinned to a key, `FINGERPRINT@HOST:PORT`. */
+function holdersArgument(text: string): HolderAddress[] {
+  return text
+    .split(',')
+    .filter((s) => s.length > 0)
+    .map((item) => {
+      const at = item.indexOf('@');
+      if (at < 0) return { address: addressArgument(item), keyFingerprint: null };
+      return { address: addressArgument(item.slice(at + 1)), keyFingerprint: toHex(hexArgument(item.slice(0, at), 32, '--from key')) };
+    });
+}
+
 export interface SeedOptions {
+  /** Where its key is kept (default: a key for this run only). */
+  home?: string;
   file: string;
   meta: string;
   group: string;
@@ -98,15 +129,17 @@ export async function peerSeed(world: World, options: SeedOptions, emit: Emit): 
   const meta = await readMeta(world, options.meta);
   const source = await CompleteFile.open(world, options.file, meta);
   if (source === null) throw new CliError('FILE_NOT_FOUND', `${options.file} is missing or not ${meta.sizeBytes} bytes`);
+  const own = await homeKey(world, options.home);
   const host = await PeerHost.start(world, {
     listen: addressArgument(options.listen, { listen: true }),
     peerId: world.rng.bytes(20),
+    own,
     clusterPublicKey: ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key')),
     log: logToStderr,
     ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
   });
   host.share({ meta, group: options.group, source });
-  emit({ event: 'listening', address: formatNetAddress(host.address) });
+  emit({ event: 'listening', address: formatNetAddress(host.address), keyFingerprint: own.identity.keyFingerprint });
   await untilSignal();
   await host.close();
   await source.close();
@@ -117,7 +150,7 @@ export interface GetOptions {
   meta: string;
   dest: string;
   home: string;
-  peerId: string;
+  peerId?: string;
   ticket: string;
   from: string;
   listen?: string;
@@ -130,9 +163,10 @@ export interface GetOptions {
 
 export async function peerGet(world: World, options: GetOptions, emit: Emit): Promise<number> {
   const meta = await readMeta(world, options.meta);
-  const peerId = hexArgument(options.peerId, 20, '--peer-id');
-  const holders = options.from.split(',').filter((s) => s.length > 0).map((text) => addressArgument(text));
+  const peerId = options.peerId === undefined ? world.rng.bytes(20) : hexArgument(options.peerId, 20, '--peer-id');
+  const holders = holdersArgument(options.from);
   await world.fs.mkdir(options.home, { recursive: true });
+  const own = await homeKey(world, options.home);
   const journal = await world.kv.open(`${options.home}/db`, { createIfMissing: true });
   try {
     if (options.listen !== undefined && (options.publicKey === undefined || options.group === undefined)) {
@@ -142,8 +176,8 @@ export async function peerGet(world: World, options: GetOptions, emit: Emit): Pr
     const publicKey = options.publicKey === undefined ? null : ed25519PublicKeyFromRaw(hexArgument(options.publicKey, 32, '--public-key'));
     // With --listen, one host dials for the download and serves what it verifies, over the
     // same links; it listens only once the file can be served, so no early downloader is turned away.
-    const host = listen !== null && publicKey !== null ? await PeerHost.start(world, { listen: null, peerId, clusterPublicKey: publicKey, log: logToStderr }) : null;
-    const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr, ...(host ? { host } : {}) });
+    const host = listen !== null && publicKey !== null ? await PeerHost.start(world, { listen: null, peerId, own, clusterPublicKey: publicKey, log: logToStderr }) : null;
+    const download = await Download.start(world, { meta, destinationPath: options.dest, journal, peerId, ticket: () => options.ticket, holders, log: logToStderr, host: host ?? { own } });
     if (download instanceof PieceStoreError) {
       await host?.close();
       throw new CliError(download.code, download.message);
@@ -156,7 +190,7 @@ export async function peerGet(world: World, options: GetOptions, emit: Emit): Pr
     if (options.verbose) {
       download.store.onVerified((pieceIndex) => emit({ event: 'verified', pieceIndex, verifiedPieces: download.store.pieceCount - download.store.missing().length }));
     }
-    emit({ event: 'started', fileId: meta.fileId, piecesRechecked: download.store.piecesRechecked, verifiedBytes: download.store.verifiedBytes() });
+    emit({ event: 'started', fileId: meta.fileId, keyFingerprint: own.identity.keyFingerprint, piecesRechecked: download.store.piecesRechecked, verifiedBytes: download.store.verifiedBytes() });
     const progress = (): void => {
       timer = world.clock.setTimer(1_000, progress);
       emit({ event: 'progress', verifiedBytes: download.store.verifiedBytes(), sizeBytes: meta.sizeBytes });

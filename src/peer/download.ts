@@ -10,7 +10,7 @@
 
 import { createActor, type Actor } from 'xstate';
 import type { FileMeta } from '../torrent/file-meta.js';
-import type { KvStore, NetAddress, Timer, World } from '../world/world.js';
+import type { CertifiedKey, KvStore, NetAddress, Timer, World } from '../world/world.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fetchConnectionMachine, type FetchConnectionIo } from '../actors/fetch-connection.js';
 import { schedulerMachine, type SchedulerContext, type SchedulerEvent, type SchedulerTimings } from '../actors/scheduler.js';
@@ -65,7 +65,7 @@ export interface DownloadOptions {
   peerId: Uint8Array;
   /** The current access ticket (renewed by the caller while the download runs). */
   ticket: () => string;
-  holders: readonly NetAddress[];
+  holders: readonly HolderAddress[];
   /**
    * When the tracker says no holder can be dialed (all behind routers): their users, and whether
    * we can be dialed (then they were asked to dial us). With no link by `unreachableTimeoutMs`,
@@ -77,13 +77,19 @@ export interface DownloadOptions {
   /**
    * The peer's host: links to other peers go through it, so we fetch over the links of peers
    * that dial us too, and serve over the links we dial. Without one the download has a host of
-   * its own that only dials and serves nothing.
+   * its own that only dials and serves nothing, with this key.
    */
-  host?: PeerHost;
+  host: PeerHost | { own: CertifiedKey };
   timings?: Partial<DownloadTimings>;
   log?: (line: string) => void;
   /** Hears the wire's conversation, a line per message that shapes it (golden traces). */
   trace?: (line: string) => void;
+}
+
+/** Where a holder is, and the key it must show (null: any, for tools given bare addresses). */
+export interface HolderAddress {
+  address: NetAddress;
+  keyFingerprint: string | null;
 }
 
 export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR';
@@ -96,6 +102,7 @@ type HolderState = 'idle' | 'connecting' | 'connected' | 'given-up' | 'banned';
 interface Holder {
   readonly key: string;
   readonly address: NetAddress;
+  readonly keyFingerprint: string | null;
   state: HolderState;
   attempts: number;
   lastReason: string | null;
@@ -200,16 +207,18 @@ export class Download implements Fetcher {
       have: (i) => store.has(i),
       rng: world.rng,
     });
+    const given = options.host instanceof PeerHost ? options.host : null;
     const host =
-      options.host ??
+      given ??
       (await PeerHost.start(world, {
         listen: null,
         peerId: options.peerId,
+        own: (options.host as { own: CertifiedKey }).own,
         clusterPublicKey: null as KeyObject | null,
         ...(options.trace ? { trace: options.trace } : {}),
         ...(options.timings?.connection ? { timings: options.timings.connection } : {}),
       }));
-    const download = new Download(world, options, store, picker, host, options.host === undefined);
+    const download = new Download(world, options, store, picker, host, given === null);
     store.onWritten(() => download.toScheduler({ type: 'CAPACITY' }));
     download.begin();
     return download;
@@ -223,8 +232,8 @@ export class Download implements Fetcher {
     return this.options.ticket();
   }
 
-  expectsDialFrom(host: string): boolean {
-    return [...this.holders.values()].some((holder) => holder.address.host === host);
+  expectsDialFrom(host: string, keyFingerprint: string | null): boolean {
+    return [...this.holders.values()].some((holder) => holder.address.host === host && (holder.keyFingerprint === null || holder.keyFingerprint === keyFingerprint));
   }
 
   get state(): 'running' | DownloadOutcome['state'] {
@@ -252,11 +261,11 @@ export class Download implements Fetcher {
   }
 
   /** More holders learned while running (e.g. from the tracker). */
-  addHolders(addresses: readonly NetAddress[]): void {
-    for (const address of addresses) {
+  addHolders(holders: readonly HolderAddress[]): void {
+    for (const { address, keyFingerprint } of holders) {
       const key = formatNetAddress(address);
       if (this.holders.has(key) || this.outcome) continue;
-      const holder: Holder = { key, address, state: 'idle', attempts: 0, lastReason: null, peerId: null, retry: null };
+      const holder: Holder = { key, address, keyFingerprint, state: 'idle', attempts: 0, lastReason: null, peerId: null, retry: null };
       this.holders.set(key, holder);
       this.dial(holder);
     }
@@ -292,7 +301,7 @@ export class Download implements Fetcher {
     holder.state = 'connecting';
     holder.retry = null;
     this.connectAttempts++;
-    this.host.connect(this.fileId, holder.address, (outcome) => {
+    this.host.connect(this.fileId, holder.address, holder.keyFingerprint, (outcome) => {
       if (!outcome.ok) {
         if (holder.state === 'connecting') this.holderLost(holder, outcome.reason);
         return;

@@ -7,6 +7,11 @@
 // verified blocks and writes them with the socket's backpressure — and hands links to the
 // download of their file, which fetches over them too. Complete files and partial downloads
 // are served alike; a piece becomes servable the moment the store has verified and synced it.
+//
+// Every connection is TLS 1.3, each side showing its own key's self-signed certificate, and the
+// keys are pinned to what the tracker said: a downloader accepts a holder only with the key its
+// session logged in with (holder list, or the dial-back request's), a holder serves a downloader
+// only with the key its ticket names. Whoever dialed, the checks are the same.
 
 import type { KeyObject } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
@@ -14,7 +19,7 @@ import { fromHex, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { verifyTicket } from '../torrent/ticket.js';
 import { CLIENT_VERSION, decodeExtendedHandshake, WireError, type ExtendedHandshake } from '../torrent/wire-codec.js';
-import type { Listener, NetAddress, World } from '../world/world.js';
+import type { CertifiedKey, Listener, NetAddress, PeerIdentity, SecureOptions, World } from '../world/world.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { serveConnectionMachine, type ServeConnectionEvent, type ServeConnectionIo } from '../actors/serve-connection.js';
 import { uploadChokerMachine } from '../actors/upload-choker.js';
@@ -40,14 +45,16 @@ export interface Fetcher {
   ticket(): string;
   /** A link of the file that the download may fetch over (one that dialed us has shown a valid ticket). */
   linkReady(link: PeerLink): void;
-  /** Whether a peer at this host may dial us without a ticket: a holder the tracker asked to dial us. */
-  expectsDialFrom(host: string): boolean;
+  /** Whether a peer at this host with this key may dial us without a ticket: a holder the tracker asked to dial us. */
+  expectsDialFrom(host: string, keyFingerprint: string | null): boolean;
 }
 
 export interface PeerHostOptions {
   /** Where to accept connections; null for a host that only dials (it serves over the links it dialed). */
   listen: NetAddress | null;
   peerId: Uint8Array;
+  /** Our TLS key and (self-signed) certificate; its key's fingerprint is what tickets name. */
+  own: CertifiedKey;
   /** The tracker cluster's ticket-signing public key; null for a host that serves nothing. */
   clusterPublicKey: KeyObject | null;
   /** The port others dial us at, when it is not the one we listen on (a forwarded port). */
@@ -104,12 +111,19 @@ export class PeerHost {
   private readonly peerIdHex: string;
   private listener: Listener | null = null;
   private nextLinkId = 1;
+  /** The listener's TLS options; `own` is read at each handshake, so a new key (another user's home) applies to the next connection. */
+  private readonly tls: SecureOptions;
 
   private constructor(
     private readonly world: World,
     private readonly options: PeerHostOptions,
   ) {
     this.peerIdHex = toHex(options.peerId);
+    this.tls = {
+      own: options.own,
+      requestPeerCertificate: true,
+      accept: (peer) => (peer === null ? 'PEER_KEY_MISSING: no certificate' : null),
+    };
     this.timings = { ...DEFAULT_CONNECTION_TIMINGS, ...options.timings };
     this.limiter = options.maxUploadBytesPerSecond === undefined ? undefined : new RateLimiter(world.clock, options.maxUploadBytesPerSecond);
     this.choker = createActor(uploadChokerMachine, {
@@ -144,10 +158,46 @@ export class PeerHost {
   /** Starts accepting connections (once). */
   async listen(address: NetAddress): Promise<void> {
     if (this.listener) throw new Error('the peer host listens already');
-    this.listener = await this.world.net.listen(address, (connection) => {
-      this.counters.connectionsAccepted++;
-      this.handshake(new PeerWire(this.world, connection, { maxPieces: 1 << 17, ...this.traceOption() }), null);
-    });
+    this.listener = await this.world.net.listen(
+      address,
+      (connection) => {
+        this.counters.connectionsAccepted++;
+        this.handshake(new PeerWire(this.world, connection, { maxPieces: 1 << 17, ...this.traceOption() }), null);
+      },
+      {
+        secure: this.tls,
+        plaintext: (connection) => {
+          // An old peer's `\x13BitTorrent protocol`, or anything else in clear: nothing to say to it.
+          this.log(`refused ${formatNetAddress(connection.remote)} TLS_REQUIRED: a plaintext connection (a peer without TLS)`);
+          this.refused('TLS_REQUIRED');
+          connection.destroy();
+        },
+        refused: (remote, reason) => {
+          const code = /^[A-Z_]+(?=:)/.exec(reason)?.[0] ?? 'TLS_FAILED';
+          this.log(`refused ${formatNetAddress(remote)} ${code}: ${reason.replace(/^[A-Z_]+: /, '').slice(0, 160)}`);
+          this.refused(code);
+        },
+      },
+    );
+  }
+
+  /** Our key from now on (the home of the user logged in); links already up keep theirs. */
+  setOwn(own: CertifiedKey): void {
+    this.tls.own = own;
+  }
+
+  /** SHA-256 (hex) of our key: what the tracker records at login and tickets name. */
+  get keyFingerprint(): string {
+    return this.tls.own!.identity.keyFingerprint;
+  }
+
+  /** TLS options to dial a peer that must show `expectedKey` (null: any key, for tools given bare addresses). */
+  private dialing(expectedKey: string | null): SecureOptions {
+    return {
+      own: this.tls.own,
+      accept: (peer: PeerIdentity | null) =>
+        expectedKey === null || peer?.keyFingerprint === expectedKey ? null : `PEER_KEY_MISMATCH: the peer showed key ${peer?.keyFingerprint.slice(0, 16) ?? 'none'}…, the tracker said ${expectedKey.slice(0, 16)}…`,
+    };
   }
 
   get address(): NetAddress {
@@ -218,25 +268,26 @@ export class PeerHost {
    * link per peer and file) — or why there is none. It is called in the same turn as the link
    * comes up, so the download is on it before any message after the handshakes is read.
    */
-  connect(fileId: string, address: NetAddress, done: (outcome: ConnectOutcome) => void, timeoutMs?: number): void {
+  connect(fileId: string, address: NetAddress, expectedKey: string | null, done: (outcome: ConnectOutcome) => void, timeoutMs?: number): void {
     const fetcher = this.fetchers.get(fileId);
     if (!fetcher) return done({ ok: false, reason: 'STOPPED: no download of that file' });
-    this.dial(fileId, address, fetcher.pieceCount, () => this.fetchers.get(fileId) === fetcher, done, timeoutMs);
+    this.dial(fileId, address, expectedKey, fetcher.pieceCount, () => this.fetchers.get(fileId) === fetcher, done, timeoutMs);
   }
 
   /**
    * Connection reversal: the tracker asked us to dial a downloader that cannot dial us (we are
    * behind a router); we serve it the file over that link once it shows its ticket.
    */
-  dialToServe(fileId: string, address: NetAddress, done: (outcome: ConnectOutcome) => void = () => {}): void {
+  dialToServe(fileId: string, address: NetAddress, expectedKey: string, done: (outcome: ConnectOutcome) => void = () => {}): void {
     const share = this.shares.get(fileId);
     if (!share) return done({ ok: false, reason: 'UNSHARED: we do not share that file' });
     this.log(`dialing ${formatNetAddress(address)} back for ${fileId.slice(0, 8)}, as the tracker asked`);
-    this.dial(fileId, address, share.source.pieceCount, () => this.shares.has(fileId), done);
+    this.dial(fileId, address, expectedKey, share.source.pieceCount, () => this.shares.has(fileId), done);
   }
 
-  private dial(fileId: string, address: NetAddress, pieceCount: number, stillWanted: () => boolean, done: (outcome: ConnectOutcome) => void, timeoutMs?: number): void {
-    this.world.net.connect(address, { timeoutMs: timeoutMs ?? this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, reuseReadBuffer: true }).then(
+  private dial(fileId: string, address: NetAddress, expectedKey: string | null, pieceCount: number, stillWanted: () => boolean, done: (outcome: ConnectOutcome) => void, timeoutMs?: number): void {
+    const secure = this.dialing(expectedKey);
+    this.world.net.connect(address, { timeoutMs: timeoutMs ?? this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, reuseReadBuffer: true, secure }).then(
       (connection) => {
         if (!stillWanted()) {
           connection.destroy();
@@ -245,7 +296,14 @@ export class PeerHost {
         const wire = new PeerWire(this.world, connection, { maxPieces: pieceCount, reusedReadBuffer: true, ...this.traceOption() });
         this.handshake(wire, { fileId, resolve: done });
       },
-      (error: unknown) => done({ ok: false, reason: `CONNECT_FAILED: ${error instanceof Error ? error.message : String(error)}` }),
+      (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        const mismatch = /PEER_KEY_MISMATCH: .*/.exec(message)?.[0];
+        if (mismatch === undefined) return done({ ok: false, reason: `CONNECT_FAILED: ${message}` });
+        this.log(`refused ${formatNetAddress(address)} ${mismatch}`);
+        this.refused('PEER_KEY_MISMATCH');
+        done({ ok: false, reason: mismatch });
+      },
     );
   }
 
@@ -334,7 +392,7 @@ export class PeerHost {
         if (!dial && handshake.ticket === undefined) {
           // A holder the tracker sent to us dials to serve, not to fetch: we show our ticket first.
           const fetcher = this.fetchers.get(link.fileId);
-          if (fetcher?.expectsDialFrom(wire.remote.host)) return fetcher.linkReady(link);
+          if (fetcher?.expectsDialFrom(wire.remote.host, wire.remoteKeyFingerprint)) return fetcher.linkReady(link);
           // Anyone else who dials us wants the file: without a ticket there is nothing to do for it.
           return this.refuse(link, 'TICKET_MISSING', 'no ticket in the extension handshake');
         }
@@ -433,7 +491,7 @@ export class PeerHost {
       checkTicket: (ticket) =>
         ticket === undefined
           ? { ok: false, code: 'TICKET_MISSING', message: 'no ticket in the extension handshake' }
-          : verifyTicket(ticket, clusterPublicKey, { nowMs: this.world.clock.nowMs(), fileId: share.meta.fileId, peerId: link.remotePeerId, group: share.group }),
+          : verifyTicket(ticket, clusterPublicKey, { nowMs: this.world.clock.nowMs(), fileId: share.meta.fileId, key: wire.remoteKeyFingerprint, group: share.group }),
       admit: () => {
         wire.send({ type: 'bitfield', bitfield: share.source.bitfield() });
         served.unsubscribe = share.source.onVerified((pieceIndex) => sendIfRunning(served, { type: 'PIECE_AVAILABLE', pieceIndex }));

@@ -8,7 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { sessionMachine, type Credential } from '../actors/session.js';
 import { xstateClock } from '../world/xstate-clock.js';
-import { fromUtf8, toHex, utf8 } from '../torrent/bytes.js';
+import { fromUtf8, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import type { SessionCommand } from '../log/domain/commands.js';
 import type { QueryResult, SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
@@ -25,6 +25,7 @@ import { isNetFailure } from '../world/net-error.js';
 import { TrackerSubscription } from '../tracker/subscription.js';
 import type { Event } from '../log/domain/events.js';
 import { type TrackerTrust } from '../tracker/tracker-trust.js';
+import { loadOrCreatePeerKey, newPeerKey, PeerKeyError } from './peer-key.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
 export class PeerError extends Error {
@@ -180,6 +181,11 @@ export class PeerNode {
     let kv: KvStore;
     try {
       kv = await this.world.kv.open(`${path}/db`, { createIfMissing: true });
+      // The home's key is ours from now on: the tracker records it at login, tickets name it.
+      this.host.setOwn(await loadOrCreatePeerKey(this.world, path).catch(async (error: unknown) => {
+        await kv.close();
+        throw error instanceof PeerKeyError ? new PeerError(error.code, error.message) : error;
+      }));
     } catch (error) {
       if (isWorldError(error, 'LOCKED')) throw new PeerError('HOME_IN_USE', `${path} is in use by another shell`);
       throw error;
@@ -192,6 +198,8 @@ export class PeerNode {
     const peerId = world.rng.bytes(20);
     const host = await startHost(world, options, {
       peerId,
+      // Until a login opens a home (and its key), a key of the moment.
+      own: await newPeerKey(world),
       ...(options.announcePort === undefined ? {} : { announcePort: options.announcePort }),
       clusterPublicKey: options.clusterPublicKey,
       ...(options.maxUploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadBytesPerSecond }),
@@ -275,7 +283,7 @@ export class PeerNode {
   private async openSession(user: string, password: string): Promise<Credential> {
     const previous = await this.home.get(SESSION_KEY);
     if (previous !== undefined) await this.closeLeftover(JSON.parse(fromUtf8(previous)) as Credential);
-    const session = await this.tracker.login(user, password, this.announcedPort);
+    const session = await this.tracker.login(user, password, this.announcedPort, this.host.keyFingerprint);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     this.opening = { index: session.index, address: session.address, reachable: session.reachable };
     if (!session.reachable) this.options.log?.(`the tracker cannot dial this peer at ${session.address}: holders will be asked to dial back instead`);
@@ -300,7 +308,7 @@ export class PeerNode {
       },
       request: (request) => {
         if (request.type !== 'dialBack' || !this.host.isSharing(request.fileId)) return;
-        this.host.dialToServe(request.fileId, parseNetAddress(request.address), (outcome) => {
+        this.host.dialToServe(request.fileId, parseNetAddress(request.address), request.key, (outcome) => {
           if (!outcome.ok) this.options.log?.(`could not dial ${request.user} back at ${request.address}: ${outcome.reason}`);
         });
       },
@@ -318,7 +326,7 @@ export class PeerNode {
       await this.tracker.command(old, { type: 'CloseSession' });
     } catch (error) {
       if (!(error instanceof TrackerError) || error.code !== 'NOT_LOGGED_IN' || old.refresh === undefined) return;
-      const renewed = await this.tracker.renew(old.user, old.refresh, this.announcedPort).catch(() => null);
+      const renewed = await this.tracker.renew(old.user, old.refresh, this.announcedPort, this.host.keyFingerprint).catch(() => null);
       if (renewed) await this.tracker.command(renewed, { type: 'CloseSession' }).catch(() => undefined);
     }
     this.options.log?.(`closed the session left by an earlier shell of ${old.user}`);
@@ -327,7 +335,7 @@ export class PeerNode {
   /** The tracker expired our session (we were cut off): a new one from the refresh credential. */
   private async renewSession(old: Credential): Promise<Credential> {
     if (old.refresh === undefined) throw new PeerError('NOT_LOGGED_IN', 'the session expired and has no refresh credential');
-    const session = await this.tracker.renew(old.user, old.refresh, this.announcedPort);
+    const session = await this.tracker.renew(old.user, old.refresh, this.announcedPort, this.host.keyFingerprint);
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     this.opening = { index: session.index, address: session.address, reachable: session.reachable };
     // Tickets are bound to our peer id, not to the session: the ones we hold stay good.
@@ -424,6 +432,11 @@ export class PeerNode {
     if (this.downloads.some((d) => d.outcome === null && (d.destination === path || d.meta.fileId === meta.fileId))) {
       throw new PeerError('ALREADY_DOWNLOADING', `${meta.name} is being downloaded`);
     }
+    // A holder is accepted only with the key its session logged in with; one without a key
+    // (a build before peer keys) cannot be pinned, so it is not asked.
+    const pinned = detail.holders.filter((h): h is typeof h & { keyFingerprint: string } => h.keyFingerprint !== null);
+    if (pinned.length < detail.holders.length) this.options.log?.(`${detail.holders.length - pinned.length} holder(s) of ${name} logged in without a peer key: skipped`);
+    if (pinned.length === 0) throw new PeerError('NO_HOLDERS', `nobody online holds ${name} in ${group} with a peer key`);
     const ticket = await this.freshTicket(session, group, meta.fileId);
     // Holders the tracker could not dial are behind routers: if we can be dialed, they are asked
     // to dial us (reversal); if none can be dialed and nobody links to us, the download says so.
@@ -444,7 +457,7 @@ export class PeerNode {
       journal: this.home,
       peerId: this.peerId,
       ticket: () => this.ticketCache.get(`${group}/${meta.fileId}`)?.ticket ?? ticket.ticket,
-      holders: detail.holders.map((h) => parseNetAddress(h.address)),
+      holders: pinned.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })),
       ...(cannotDial.length === detail.holders.length ? { unreachable: { users: [...new Set(cannotDial.map((h) => h.user))], weCanBeDialed } } : {}),
       onLinkLost: askDialBack,
       host: this.host,
@@ -487,7 +500,7 @@ export class PeerNode {
   }
 
   private async freshTicket(session: SessionCredential, group: string, fileId: string): Promise<{ ticket: string; expires: number }> {
-    const ticket = await this.call(() => this.tracker.ticket(session, group, fileId, toHex(this.peerId)));
+    const ticket = await this.call(() => this.tracker.ticket(session, group, fileId));
     this.ticketCache.set(`${group}/${fileId}`, ticket);
     return ticket;
   }

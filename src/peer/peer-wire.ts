@@ -65,6 +65,8 @@ function traceOf(message: WireEvent): string | null {
 export class PeerWire {
   readonly remote: NetAddress;
   readonly remoteKey: string;
+  /** SHA-256 (hex) of the key the other side's TLS certificate carries (null: it showed none). */
+  readonly remoteKeyFingerprint: string | null;
   bytesReceived = 0;
   bytesSent = 0;
   lastReceivedAtMs: number;
@@ -83,6 +85,7 @@ export class PeerWire {
     this.trace = options.trace ?? null;
     this.remote = connection.remote;
     this.remoteKey = formatNetAddress(connection.remote);
+    this.remoteKeyFingerprint = connection.peer?.keyFingerprint ?? null;
     this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces), copyRemainder: options.reusedReadBuffer ?? false });
     this.lastReceivedAtMs = this.lastSentAtMs = world.clock.nowMs();
   }

@@ -7,7 +7,8 @@ import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 
 import { concatBytes, fromUtf8, isHex, utf8 } from './bytes.js';
 import { canonicalJson } from './canonical.js';
 
-export const TICKET_VERSION = 1;
+/** 2: bound to the downloader's TLS key (1 was bound to the BitTorrent peer id, shown in clear). */
+export const TICKET_VERSION = 2;
 /** A serving peer accepts this much clock difference with the tracker, and nothing more. */
 export const TICKET_CLOCK_SKEW_MS = 30_000;
 export const MAX_TICKET_LENGTH = 1024;
@@ -15,8 +16,8 @@ export const MAX_TICKET_LENGTH = 1024;
 export interface TicketClaims {
   v: number;
   user: string;
-  /** The downloader's 20-byte BitTorrent peer id, hex: a ticket is bound to one handshake identity. */
-  peerId: string;
+  /** SHA-256 (hex) of the downloader's TLS public key: only a connection proving that key may use it. */
+  key: string;
   group: string;
   /** The file's info-hash, hex. */
   fileId: string;
@@ -30,7 +31,7 @@ export type TicketErrorCode =
   | 'TICKET_NOT_YET_VALID'
   | 'TICKET_EXPIRED'
   | 'TICKET_WRONG_FILE'
-  | 'TICKET_WRONG_PEER'
+  | 'TICKET_WRONG_KEY'
   | 'TICKET_WRONG_GROUP';
 
 export type TicketCheck = { ok: true; claims: TicketClaims } | { ok: false; code: TicketErrorCode; message: string };
@@ -38,8 +39,8 @@ export type TicketCheck = { ok: true; claims: TicketClaims } | { ok: false; code
 export interface TicketExpectation {
   nowMs: number;
   fileId: string;
-  /** The peer id the downloader sent in this connection's handshake. */
-  peerId: string;
+  /** The key fingerprint of the downloader's certificate on this connection (null: it showed none). */
+  key: string | null;
   /** When the server knows the file's group, the ticket must name it. */
   group?: string;
   skewMs?: number;
@@ -91,10 +92,10 @@ function parseClaims(payload: Uint8Array): TicketClaims | null {
   }
   if (typeof value !== 'object' || value === null) return null;
   const c = value as Record<string, unknown>;
-  const keys = ['expires', 'fileId', 'group', 'notBefore', 'peerId', 'user', 'v'];
+  const keys = ['expires', 'fileId', 'group', 'key', 'notBefore', 'user', 'v'];
   if (Object.keys(c).sort().join() !== keys.join()) return null;
   if (c.v !== TICKET_VERSION || typeof c.user !== 'string' || typeof c.group !== 'string') return null;
-  if (!isHex(c.peerId, 20) || !isHex(c.fileId, 20)) return null;
+  if (!isHex(c.key, 32) || !isHex(c.fileId, 20)) return null;
   if (!Number.isSafeInteger(c.notBefore) || !Number.isSafeInteger(c.expires)) return null;
   return c as unknown as TicketClaims;
 }
@@ -115,7 +116,7 @@ export function verifyTicket(ticket: unknown, publicKey: KeyObject, expect: Tick
   if (expect.nowMs + skewMs < claims.notBefore) return { ok: false, code: 'TICKET_NOT_YET_VALID', message: 'ticket is not valid yet' };
   if (expect.nowMs - skewMs >= claims.expires) return { ok: false, code: 'TICKET_EXPIRED', message: 'ticket has expired' };
   if (claims.fileId !== expect.fileId) return { ok: false, code: 'TICKET_WRONG_FILE', message: 'ticket is for another file' };
-  if (claims.peerId !== expect.peerId) return { ok: false, code: 'TICKET_WRONG_PEER', message: 'ticket is bound to another peer id' };
+  if (claims.key !== expect.key) return { ok: false, code: 'TICKET_WRONG_KEY', message: "ticket is bound to another peer's key" };
   if (expect.group !== undefined && claims.group !== expect.group) return { ok: false, code: 'TICKET_WRONG_GROUP', message: 'ticket is for another group' };
   return { ok: true, claims };
 }

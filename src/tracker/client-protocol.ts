@@ -47,13 +47,15 @@ export type ClientRequest = { id: number } & (
    * the port the peer listens on (or the one forwarded to it). With `refresh`: a secret (its
    * SHA-256 is kept) that can later re-open the session without the password.
    */
-  | ({ type: 'login'; user: string; password: string; port: number; session: SessionCredential; refresh?: string } & Write)
+  /** `keyFingerprint`: SHA-256 (hex) of the peer's TLS key, which its tickets will name. */
+  | ({ type: 'login'; user: string; password: string; port: number; session: SessionCredential; refresh?: string; keyFingerprint?: string } & Write)
   /** A new session from a refresh credential (the old session is closed if still open); `newRefresh` replaces it. */
-  | ({ type: 'renew'; user: string; refresh: string; newRefresh: string; port: number; session: SessionCredential } & Write)
+  | ({ type: 'renew'; user: string; refresh: string; newRefresh: string; port: number; session: SessionCredential; keyFingerprint?: string } & Write)
   /** A command as a session: the node fills in its auth from the token. */
   | ({ type: 'command'; session: SessionCredential; command: SessionCommand } & Write)
   | { type: 'query'; session: SessionCredential; query: SessionQuery }
-  | { type: 'ticket'; session: SessionCredential; group: string; fileId: string; peerId: string }
+  /** A ticket for the key the session logged in with. */
+  | { type: 'ticket'; session: SessionCredential; group: string; fileId: string }
   /** `port`: where the peer listens now; with the source address of this connection, checked against the session's. */
   | { type: 'heartbeat'; session: SessionCredential; port?: number }
   /**
@@ -73,7 +75,8 @@ export type ClientRequest = { id: number } & (
 /** A one-off request the tracker pushes to one session. */
 export type PushRequest =
   /** Dial `address` (a downloader who cannot reach you) and serve it `fileId` over that link. */
-  { type: 'dialBack'; group: string; fileId: string; address: string; user: string };
+  /** Dial `address` to serve `user` the file; the peer there must show the key `key` (its fingerprint). */
+  { type: 'dialBack'; group: string; fileId: string; address: string; user: string; key: string };
 
 /** What travels down a push channel. */
 export type Push =
@@ -120,6 +123,11 @@ const MAX_FIELD = 4096;
 
 function isText(value: unknown, max = MAX_FIELD): value is string {
   return typeof value === 'string' && value.length <= max;
+}
+
+/** An optional key fingerprint: 64 hex digits. */
+function isKey(value: unknown): boolean {
+  return value === undefined || (typeof value === 'string' && /^[0-9a-f]{64}$/.test(value));
 }
 
 function isPort(value: unknown): value is number {
@@ -175,15 +183,15 @@ function isClientRequest(value: unknown): value is ClientRequest {
     case 'createUser':
       return isWrite(r) && isText(r.user) && isText(r.password, 1024);
     case 'login':
-      return isWrite(r) && isText(r.user) && isText(r.password, 1024) && isPort(r.port) && isSession(r.session) && (r.refresh === undefined || isText(r.refresh, 256));
+      return isWrite(r) && isText(r.user) && isText(r.password, 1024) && isPort(r.port) && isSession(r.session) && (r.refresh === undefined || isText(r.refresh, 256)) && isKey(r.keyFingerprint);
     case 'renew':
-      return isWrite(r) && isText(r.user) && isText(r.refresh, 256) && isText(r.newRefresh, 256) && isPort(r.port) && isSession(r.session);
+      return isWrite(r) && isText(r.user) && isText(r.refresh, 256) && isText(r.newRefresh, 256) && isPort(r.port) && isSession(r.session) && isKey(r.keyFingerprint);
     case 'command':
       return isWrite(r) && isSession(r.session) && typeof r.command === 'object' && r.command !== null && !Array.isArray(r.command);
     case 'query':
       return isSession(r.session) && isSessionQuery(r.query);
     case 'ticket':
-      return isSession(r.session) && isText(r.group) && isText(r.fileId, 64) && isText(r.peerId, 64);
+      return isSession(r.session) && isText(r.group) && isText(r.fileId, 64);
     case 'heartbeat':
       return isSession(r.session) && (r.port === undefined || isPort(r.port));
     case 'subscribe':

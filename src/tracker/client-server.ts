@@ -200,19 +200,19 @@ export class ClientServer {
       case 'login':
         return this.respond(
           request.id,
-          await this.service.login(request.clientId, request.requestId, request.user, request.password, { host: remote.host, port: request.port }, request.session, request.refresh),
+          await this.service.login(request.clientId, request.requestId, request.user, request.password, { host: remote.host, port: request.port }, request.session, request.refresh, request.keyFingerprint),
         );
       case 'renew':
         return this.respond(
           request.id,
-          await this.service.renew(request.clientId, request.requestId, request.user, request.refresh, request.newRefresh, { host: remote.host, port: request.port }, request.session),
+          await this.service.renew(request.clientId, request.requestId, request.user, request.refresh, request.newRefresh, { host: remote.host, port: request.port }, request.session, request.keyFingerprint),
         );
       case 'command':
         return this.respond(request.id, await this.service.command(request.clientId, request.requestId, request.session, request.command));
       case 'query':
         return this.respond(request.id, await this.service.query(request.session, request.query));
       case 'ticket':
-        return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId, request.peerId));
+        return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId));
       case 'heartbeat':
         return this.respond(request.id, this.service.heartbeat(request.session, request.port === undefined ? null : { host: remote.host, port: request.port }));
       case 'dialBack':

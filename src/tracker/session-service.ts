@@ -92,7 +92,7 @@ export class SessionService {
   }
 
   /** Password checked by this node against ReadIndex state, in constant time; then OpenSession. */
-  async login(clientId: string, requestId: number, user: string, password: string, observed: NetAddress, session: SessionCredential, refresh?: string): Promise<ServiceOutcome> {
+  async login(clientId: string, requestId: number, user: string, password: string, observed: NetAddress, session: SessionCredential, refresh?: string, keyFingerprint?: string): Promise<ServiceOutcome> {
     const read = await this.node.read((state) => {
       const record = state.users.get(user);
       return record ? { password: record.password, credentialsIndex: record.credentialsIndex } : null;
@@ -122,6 +122,7 @@ export class SessionService {
       reachable,
       credentialsIndex: record.credentialsIndex,
       ...(refresh === undefined ? {} : { refreshHash: tokenHashOf(refresh) }),
+      ...(keyFingerprint === undefined ? {} : { keyFingerprint }),
     };
     const answer = (index: number) => ({ index, sessionId: session.sessionId, user, address: formatNetAddress(observed), reachable });
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), answer);
@@ -130,7 +131,7 @@ export class SessionService {
   }
 
   /** A new session from a refresh credential: only hashes reach the log; the domain checks and uses it up. */
-  async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, observed: NetAddress, session: SessionCredential): Promise<ServiceOutcome> {
+  async renew(clientId: string, requestId: number, user: string, refresh: string, newRefresh: string, observed: NetAddress, session: SessionCredential, keyFingerprint?: string): Promise<ServiceOutcome> {
     // Renewed from wherever the peer is now: its address, and so whether it can be dialed, is tested again.
     const reachable = await canDial(this.world, observed, this.reachabilityTimeoutMs);
     const command: Command = {
@@ -142,6 +143,7 @@ export class SessionService {
       observed,
       reachable,
       newRefreshHash: tokenHashOf(newRefresh),
+      ...(keyFingerprint === undefined ? {} : { keyFingerprint }),
     };
     const answer = (index: number) => ({ index, sessionId: session.sessionId, user, address: formatNetAddress(observed), reachable });
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), answer);
@@ -166,20 +168,25 @@ export class SessionService {
     return read.kind === 'ok' ? read.value : notLeader;
   }
 
-  /** A ticket for one file, to a member, after a linearizable check (DESIGN.md §7). */
-  async ticket(session: SessionCredential, group: string, fileId: string, peerId: string): Promise<ServiceOutcome> {
-    if (!/^[0-9a-f]{40}$/.test(peerId) || !/^[0-9a-f]{40}$/.test(fileId)) return { ok: false, code: 'BAD_COMMAND', message: 'peer id and file id are 20 bytes of hex' };
+  /**
+   * A ticket for one file, to a member, after a linearizable check (DESIGN.md §7), bound to the
+   * key its session logged in with: nobody gets a ticket for another peer's key.
+   */
+  async ticket(session: SessionCredential, group: string, fileId: string): Promise<ServiceOutcome> {
+    if (!/^[0-9a-f]{40}$/.test(fileId)) return { ok: false, code: 'BAD_COMMAND', message: 'file id is 20 bytes of hex' };
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
     const read = await this.node.read((state) => {
       const user = authenticate(state, auth);
-      if (typeof user !== 'string') return { user: null, allowed: false };
-      return { user, allowed: mayAccessFile(state, user, group, fileId) };
+      if (typeof user !== 'string') return { user: null, allowed: false, key: null };
+      return { user, allowed: mayAccessFile(state, user, group, fileId), key: state.sessions.get(auth.sessionId)!.keyFingerprint };
     });
     if (read.kind !== 'ok') return notLeader;
     if (read.value.user === null) return { ok: false, code: 'NOT_LOGGED_IN', message: 'not logged in (no such session)' };
     if (!read.value.allowed) return { ok: false, code: 'NOT_A_MEMBER', message: `${read.value.user} may not fetch that file in ${group.slice(0, 64)}` };
+    const key = read.value.key;
+    if (key === null) return { ok: false, code: 'NO_PEER_KEY', message: 'this session logged in without a peer key; log in again with this build' };
     const nowMs = this.world.clock.nowMs();
-    const claims = { v: TICKET_VERSION, user: read.value.user, peerId, group, fileId, notBefore: nowMs, expires: nowMs + this.ticketMs };
+    const claims = { v: TICKET_VERSION, user: read.value.user, key, group, fileId, notBefore: nowMs, expires: nowMs + this.ticketMs };
     return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };
   }
 
@@ -201,13 +208,14 @@ export class SessionService {
         const held = state.sessions.get(sessionId);
         return held && sessionId !== auth.sessionId && !held.reachable ? [{ sessionId, user: holder.user }] : [];
       });
-      return { refusal: undefined, user, address: own.address, reachable: own.reachable, targets };
+      return { refusal: undefined, user, address: own.address, reachable: own.reachable, key: own.keyFingerprint, targets };
     });
     if (read.kind !== 'ok') return notLeader;
     const value = read.value;
     if (value.refusal !== undefined) return { ok: false, code: value.refusal.code, message: value.refusal.message };
     if (!value.reachable) return { ok: false, code: 'UNREACHABLE', message: `${value.user} cannot be dialed at ${value.address} either, so no holder can dial it` };
-    for (const target of value.targets) this.hub?.request(target.sessionId, { type: 'dialBack', group, fileId, address: value.address, user: value.user });
+    if (value.key === null) return { ok: false, code: 'NO_PEER_KEY', message: 'this session logged in without a peer key; log in again with this build' };
+    for (const target of value.targets) this.hub?.request(target.sessionId, { type: 'dialBack', group, fileId, address: value.address, user: value.user, key: value.key });
     return { ok: true, result: { asked: value.targets.map((t) => t.user) } };
   }
 

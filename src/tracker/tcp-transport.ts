@@ -247,7 +247,7 @@ function isRelayedPush(value: unknown): value is RelayedPush {
   const { sessionId, request } = value as { sessionId?: unknown; request?: unknown };
   if (typeof sessionId !== 'string' || sessionId.length > 64 || typeof request !== 'object' || request === null) return false;
   const r = request as Record<string, unknown>;
-  return r.type === 'dialBack' && [r.group, r.fileId, r.address, r.user].every((field) => typeof field === 'string' && field.length <= 256);
+  return r.type === 'dialBack' && [r.group, r.fileId, r.address, r.user, r.key].every((field) => typeof field === 'string' && field.length <= 256);
 }
 
 function isMessageFrom(value: unknown, from: NodeId, to: NodeId): value is Message {

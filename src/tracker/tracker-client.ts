@@ -137,18 +137,20 @@ export class TrackerClient {
    * opens one session. The refresh credential re-opens the session later without the password.
    * `port`: where this peer listens; the tracker pairs it with the source address it sees.
    */
-  async login(user: string, password: string, port: number): Promise<OpenedSession> {
+  async login(user: string, password: string, port: number, keyFingerprint?: string): Promise<OpenedSession> {
     const session = this.newCredential();
     const refresh = this.secret();
-    const opened = (await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, port, session, refresh }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
+    const key = keyFingerprint === undefined ? {} : { keyFingerprint };
+    const opened = (await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, port, session, refresh, ...key }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
     return { ...session, user, refresh, ...opened };
   }
 
   /** A new session from a refresh credential (which is used up; the result carries its successor). */
-  async renew(user: string, refresh: string, port: number): Promise<OpenedSession> {
+  async renew(user: string, refresh: string, port: number, keyFingerprint?: string): Promise<OpenedSession> {
     const session = this.newCredential();
     const newRefresh = this.secret();
-    const opened = (await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, port, session }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
+    const key = keyFingerprint === undefined ? {} : { keyFingerprint };
+    const opened = (await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, port, session, ...key }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
     return { ...session, user, refresh: newRefresh, ...opened };
   }
 
@@ -175,8 +177,9 @@ export class TrackerClient {
     return (await this.call({ type: 'query', session, query })) as QueryResult<Q>;
   }
 
-  async ticket(session: SessionCredential, group: string, fileId: string, peerId: string): Promise<{ ticket: string; expires: number }> {
-    return (await this.call({ type: 'ticket', session, group, fileId, peerId })) as { ticket: string; expires: number };
+  /** A ticket for the key this session logged in with. */
+  async ticket(session: SessionCredential, group: string, fileId: string): Promise<{ ticket: string; expires: number }> {
+    return (await this.call({ type: 'ticket', session, group, fileId })) as { ticket: string; expires: number };
   }
 
   /** `port`: where we listen now (the tracker moves the session if it sees us elsewhere). */

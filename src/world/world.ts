@@ -94,7 +94,7 @@ export interface PeerIdentity extends CertificateIdentity {
 
 /** TLS 1.3 on a connection: what we show, whom we trust, and our judgement of the other end. */
 export interface SecureOptions {
-  /** Our key and certificate; a client may show none. */
+  /** Our key and certificate; a client may show none. A listener reads it at each handshake (it may change). */
   own: CertifiedKey | null;
   /** The CA (PEM) the other end's certificate must chain to, to be `trusted`. */
   caPem?: string;

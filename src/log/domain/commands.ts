@@ -32,11 +32,12 @@ export type Command =
    * reach this one: the source IP that node saw on the client's connection, and the port the
    * peer listens on; `reachable`: whether that node could open a connection there (a peer
    * behind a router cannot be dialed). Both are non-deterministic inputs, filled in by the node
-   * as time is.
+   * as time is. `keyFingerprint`: SHA-256 (hex) of the public key the peer's TLS certificate
+   * carries; tickets name it, and other peers pin the peer to it.
    */
-  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; observed: NetAddress; reachable: boolean; credentialsIndex: number; refreshHash?: string }
+  | { type: 'OpenSession'; user: string; sessionId: string; tokenHash: string; observed: NetAddress; reachable: boolean; credentialsIndex: number; refreshHash?: string; keyFingerprint?: string }
   /** A session re-opened with a refresh credential (its SHA-256), e.g. after it expired; the credential is used up. */
-  | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; observed: NetAddress; reachable: boolean; newRefreshHash: string }
+  | { type: 'RenewSession'; user: string; refreshHash: string; sessionId: string; tokenHash: string; observed: NetAddress; reachable: boolean; newRefreshHash: string; keyFingerprint?: string }
   | { type: 'CloseSession'; auth: Auth }
   | { type: 'ExpireSession'; sessionId: string }
   /** The leader saw a session's heartbeats come from another address (or name another port), and dialed it there. */
@@ -78,8 +79,8 @@ type Shape = Record<string, Kind | `${Kind}?`>;
 
 const SHAPES: { readonly [T in CommandType]: Shape } = {
   CreateUser: { user: 'string', password: 'password' },
-  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', reachable: 'boolean', credentialsIndex: 'integer', refreshHash: 'string?' },
-  RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', reachable: 'boolean', newRefreshHash: 'string' },
+  OpenSession: { user: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', reachable: 'boolean', credentialsIndex: 'integer', refreshHash: 'string?', keyFingerprint: 'string?' },
+  RenewSession: { user: 'string', refreshHash: 'string', sessionId: 'string', tokenHash: 'string', observed: 'address', reachable: 'boolean', newRefreshHash: 'string', keyFingerprint: 'string?' },
   CloseSession: { auth: 'auth' },
   ExpireSession: { sessionId: 'string' },
   MoveSession: { sessionId: 'string', observed: 'address', reachable: 'boolean' },

@@ -97,18 +97,25 @@ function openSession(state: TrackerState, command: Extract<Command, { type: 'Ope
   const { sessionId, user, tokenHash } = command;
   const address = formatNetAddress(command.observed);
   const unreachable = command.reachable ? {} : { reachable: false as const };
+  const key = keyOf(command);
   if (command.refreshHash !== undefined) {
     const badRefresh = checkNewRefresh(state, command.refreshHash);
     if (badRefresh) return badRefresh;
-    return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, ...unreachable, refreshHash: command.refreshHash }];
+    return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, ...unreachable, refreshHash: command.refreshHash, ...key }];
   }
-  return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, ...unreachable }];
+  return [{ type: 'SessionOpened', sessionId, user, tokenHash, address, ...unreachable, ...key }];
+}
+
+/** The peer's key fingerprint, when the login names one. */
+function keyOf(command: { keyFingerprint?: string }): { keyFingerprint?: string } {
+  return command.keyFingerprint === undefined ? {} : { keyFingerprint: command.keyFingerprint };
 }
 
 /** A new session's id, token hash and address are well formed and the id is free. */
-function checkNewSession(state: TrackerState, session: { sessionId: string; tokenHash: string; observed: NetAddress }): DomainError | null {
+function checkNewSession(state: TrackerState, session: { sessionId: string; tokenHash: string; observed: NetAddress; keyFingerprint?: string }): DomainError | null {
   if (!SESSION_ID.test(session.sessionId)) return domainError('BAD_COMMAND', 'session id is not 8–64 URL-safe characters');
   if (!isHex(session.tokenHash, 32)) return domainError('BAD_COMMAND', 'token hash is not 32 bytes of hex');
+  if (session.keyFingerprint !== undefined && !isHex(session.keyFingerprint, 32)) return domainError('BAD_COMMAND', 'key fingerprint is not 32 bytes of hex');
   const badAddress = checkPeerAddress(session.observed);
   if (badAddress) return badAddress;
   if (state.sessions.has(session.sessionId)) return domainError('SESSION_EXISTS', `session ${session.sessionId} exists`);
@@ -145,7 +152,7 @@ function renewSession(state: TrackerState, command: Extract<Command, { type: 'Re
   return [
     ...(old ? (endSession(state, old.sessionId, user, 'SessionClosed') as Event[]) : []),
     { type: 'RefreshRevoked', refreshHash: command.refreshHash, user },
-    { type: 'SessionOpened', sessionId, user, tokenHash, address, ...(command.reachable ? {} : { reachable: false as const }), refreshHash: command.newRefreshHash },
+    { type: 'SessionOpened', sessionId, user, tokenHash, address, ...(command.reachable ? {} : { reachable: false as const }), refreshHash: command.newRefreshHash, ...keyOf(command) },
   ];
 }
 

@@ -8,7 +8,8 @@ import type { DomainErrorCode } from './errors.js';
 export type Event =
   | { type: 'UserRegistered'; user: string; password: PasswordRecord }
   /** `reachable: false` when the peer could not be dialed at its address (absent: it could, or nobody asked). */
-  | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string; reachable?: false; refreshHash?: string }
+  /** `keyFingerprint`: the peer's TLS key (absent for sessions opened before keys). */
+  | { type: 'SessionOpened'; sessionId: string; user: string; tokenHash: string; address: string; reachable?: false; refreshHash?: string; keyFingerprint?: string }
   /** The peer of an open session is now reached at another address (and could, or could not, be dialed there). */
   | { type: 'SessionMoved'; sessionId: string; user: string; address: string; reachable: boolean }
   /** A refresh credential is used up (a renewal) or withdrawn (a logout). */

@@ -49,6 +49,7 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
         tokenHash: event.tokenHash,
         address: event.address,
         reachable: event.reachable !== false,
+        keyFingerprint: event.keyFingerprint ?? null,
         openedIndex: index,
         holdings: new Set(),
       });

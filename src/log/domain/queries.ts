@@ -31,6 +31,8 @@ export interface HolderView {
   address: string;
   /** Whether the tracker could dial it at `address` (false: behind a router; it dials out only). */
   reachable: boolean;
+  /** SHA-256 (hex) of its TLS public key: a downloader accepts this holder only with that key. */
+  keyFingerprint: string | null;
   complete: boolean;
 }
 
@@ -121,7 +123,7 @@ export function fileDetail(
   const holders: HolderView[] = [];
   for (const [sessionId, holder] of file.holders) {
     const session = state.sessions.get(sessionId);
-    if (session && sessionId !== exceptSessionId) holders.push({ sessionId, user: holder.user, address: session.address, reachable: session.reachable, complete: holder.complete });
+    if (session && sessionId !== exceptSessionId) holders.push({ sessionId, user: holder.user, address: session.address, reachable: session.reachable, keyFingerprint: session.keyFingerprint, complete: holder.complete });
   }
   return { ...summarize(file), group: groupId, pieceLengthBytes: file.pieceLengthBytes, pieces: file.pieces, holders };
 }

@@ -11,12 +11,14 @@
 //      node (the source IP it saw and the port the peer listens on).
 //   3  ... and `reachable`, whether that node could dial the peer there. Version 2 knew no such
 //      thing: every peer counted as reachable, and its logins read as such.
+//   4  ... and may carry `keyFingerprint`, the peer's TLS key. Version 3 knew no keys: its
+//      logins read as sessions without one (they get no tickets).
 
 import { parseNetAddress } from '../../world/net-address.js';
 import { parseCommand, type Command } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 
-export const RULES_VERSION = 3;
+export const RULES_VERSION = 4;
 /** The version of entries that carry none: everything written before versions were recorded. */
 export const FIRST_RULES_VERSION = 1;
 
@@ -38,8 +40,10 @@ export function commandUnderRules(rulesVersion: number, raw: unknown): Command |
   if (login === null || rulesVersion === RULES_VERSION) return parseCommand(raw);
   const version2 = rulesVersion === 1 ? fromVersion1(login) : { command: login };
   if ('refusal' in version2) return version2.refusal;
-  const version3 = fromVersion2(version2.command);
-  return 'refusal' in version3 ? version3.refusal : parseCommand(version3.command);
+  const version3 = rulesVersion <= 2 ? fromVersion2(version2.command) : version2;
+  if ('refusal' in version3) return version3.refusal;
+  const version4 = fromVersion3(version3.command);
+  return 'refusal' in version4 ? version4.refusal : parseCommand(version4.command);
 }
 
 /** OpenSession and RenewSession are what the versions tell apart; null for every other command. */
@@ -58,6 +62,12 @@ function fromVersion1(raw: Raw): Upgraded {
   } catch {
     return { refusal: domainError('BAD_ADDRESS', `peer address ${JSON.stringify(address.slice(0, 40))} is not host:port`) };
   }
+}
+
+/** Versions up to 3 had no peer keys. */
+function fromVersion3(raw: Raw): Upgraded {
+  if ('keyFingerprint' in raw) return { refusal: domainError('BAD_COMMAND', `${String(raw.type)} of rules version 3 has no keyFingerprint field`) };
+  return { command: raw };
 }
 
 /** Versions 1 and 2 had no reachability: every session opened as reachable. */

@@ -15,7 +15,7 @@ type GroupJson = Omit<GroupRecord, 'members' | 'requests' | 'files' | 'fileNames
   requests: [string, number][];
   files: FileJson[];
 };
-type SessionJson = Omit<SessionRecord, 'holdings' | 'reachable'> & { holdings: string[]; reachable?: false };
+type SessionJson = Omit<SessionRecord, 'holdings' | 'reachable' | 'keyFingerprint'> & { holdings: string[]; reachable?: false; keyFingerprint?: string };
 
 export interface StateJson {
   v: number;
@@ -36,7 +36,13 @@ export function encodeState(state: TrackerState): StateJson {
     lastTimeMs: state.lastTimeMs,
     users: [...state.users.values()],
     // `reachable` only when false: snapshots of stores from before reachability encode the same.
-    sessions: [...state.sessions.values()].map(({ reachable, ...session }) => ({ ...session, ...(reachable ? {} : { reachable }), holdings: [...session.holdings] })),
+    // `keyFingerprint` only when known: snapshots of stores from before peer keys encode the same.
+    sessions: [...state.sessions.values()].map(({ reachable, keyFingerprint, ...session }) => ({
+      ...session,
+      ...(reachable ? {} : { reachable }),
+      ...(keyFingerprint === null ? {} : { keyFingerprint }),
+      holdings: [...session.holdings],
+    })),
     groups: [...state.groups.values()].map((group) => ({
       group: group.group,
       owner: group.owner,
@@ -167,6 +173,7 @@ export function decodeState(value: unknown): TrackerState {
       tokenHash: str(r.tokenHash, `sessions[${i}].tokenHash`),
       address: str(r.address, `sessions[${i}].address`),
       reachable: r.reachable !== false,
+      keyFingerprint: r.keyFingerprint === undefined ? null : str(r.keyFingerprint, `sessions[${i}].keyFingerprint`),
       openedIndex: int(r.openedIndex, `sessions[${i}].openedIndex`),
       holdings: new Set(arr(r.holdings, `sessions[${i}].holdings`).map((h, j) => str(h, `sessions[${i}].holdings[${j}]`))),
     };

@@ -24,6 +24,8 @@ export interface SessionRecord {
   address: string;
   /** Whether the tracker could dial the peer at its address when the session opened. */
   reachable: boolean;
+  /** SHA-256 (hex) of the peer's TLS public key; null for sessions opened before keys. */
+  keyFingerprint: string | null;
   openedIndex: number;
   /** Keys `group\u0000fileId` of the files this session holds. */
   holdings: Set<string>;

@@ -5,12 +5,12 @@
 // generate and shrink them.
 
 import type { KeyObject } from 'node:crypto';
-import { toHex } from '../../torrent/bytes.js';
 import type { FileMeta } from '../../torrent/file-meta.js';
 import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../torrent/infohash.js';
-import { ed25519FromSeed, signTicket } from '../../torrent/ticket.js';
+import { ed25519FromSeed, signTicket, TICKET_VERSION } from '../../torrent/ticket.js';
 import { CompleteFile } from '../../peer/complete-file.js';
-import { Download, type DownloadOutcome, type DownloadTimings } from '../../peer/download.js';
+import { Download, type DownloadOutcome, type DownloadTimings, type HolderAddress } from '../../peer/download.js';
+import { newPeerKey } from '../../peer/peer-key.js';
 import { PeerHost } from '../../peer/peer-host.js';
 import { PieceStore, PieceStoreError } from '../../peer/piece-store.js';
 import type { LinkFaults } from '../../world/sim/sim-packets.js';
@@ -89,7 +89,7 @@ async function startHolder(
   original: Uint8Array,
   publicKey: KeyObject,
   onUnverified: (bytes: number) => void,
-): Promise<PeerHost> {
+): Promise<string> {
   await world.fs.mkdir('/home/h', { recursive: true });
   let source;
   if (spec.pieces === 'all') {
@@ -110,6 +110,7 @@ async function startHolder(
   const host = await PeerHost.start(world, {
     listen: { host: name, port: PEER_PORT },
     peerId: world.rng.bytes(20),
+    own: await newPeerKey(world),
     clusterPublicKey: publicKey,
     tamperForTests: (pieceIndex, beginBytes, block) => {
       const at = pieceIndex * PIECE_LENGTH_BYTES + beginBytes;
@@ -120,7 +121,7 @@ async function startHolder(
     },
   });
   host.share({ meta, group: 'g', source });
-  return host;
+  return host.keyFingerprint;
 }
 
 /** Runs one swarm to the end of its download (or its time limit). */
@@ -131,10 +132,12 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   const keys = ed25519FromSeed(new SeededRng(`keys-${spec.seed}`).bytes(32));
   let unverifiedBytesServed = 0;
   const holderKeys: string[] = [];
+  const holders: HolderAddress[] = [];
   for (const [i, holder] of spec.holders.entries()) {
     const name = `h${i}`;
     holderKeys.push(`${name}:${PEER_PORT}`);
-    await startHolder(sim.forHost(name), name, holder, meta, original, keys.publicKey, (bad) => (unverifiedBytesServed += bad));
+    const keyFingerprint = await startHolder(sim.forHost(name), name, holder, meta, original, keys.publicKey, (bad) => (unverifiedBytesServed += bad));
+    holders.push({ address: { host: name, port: PEER_PORT }, keyFingerprint });
     if (holder.link) {
       sim.net.setLink(name, 'leecher', holder.link);
       sim.net.setLink('leecher', name, holder.link);
@@ -146,15 +149,17 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   await world.fs.mkdir(DEST_DIR, { recursive: true });
   const journal = await world.kv.open('/home/leecher/db', { createIfMissing: true });
   const peerId = world.rng.bytes(20);
+  const own = await newPeerKey(world);
   const nowMs = world.clock.nowMs();
-  const ticket = signTicket({ v: 1, user: 'leecher', peerId: toHex(peerId), group: 'g', fileId: meta.fileId, notBefore: nowMs - 1000, expires: nowMs + 3_600_000 }, keys.privateKey);
+  const ticket = signTicket({ v: TICKET_VERSION, user: 'leecher', key: own.identity.keyFingerprint, group: 'g', fileId: meta.fileId, notBefore: nowMs - 1000, expires: nowMs + 3_600_000 }, keys.privateKey);
   const download = await Download.start(world, {
     meta,
     destinationPath: `${DEST_DIR}/${meta.name}`,
     journal,
     peerId,
     ticket: () => ticket,
-    holders: holderKeys.map((key) => ({ host: key.split(':')[0]!, port: PEER_PORT })),
+    holders,
+    host: { own },
     timings: SIM_DOWNLOAD_TIMINGS,
   });
   if (download instanceof PieceStoreError) throw download;

@@ -16,12 +16,23 @@ const TLS_HANDSHAKE = 0x16;
 /** How long a new connection may take to send its first byte, or finish the handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** Contexts by key and CA: parsing a key per connection would cost more than the handshake's signature. */
+const contexts = new WeakMap<object, Map<string, SecureContext>>();
+const NO_KEY = {};
+
 function contextOf(options: SecureOptions): SecureContext {
-  return createSecureContext({
-    minVersion: 'TLSv1.3',
-    ...(options.own ? { cert: options.own.certificatePem, key: options.own.keyPem } : {}),
-    ...(options.caPem ? { ca: options.caPem } : {}),
-  });
+  const byCa = contexts.get(options.own ?? NO_KEY) ?? new Map<string, SecureContext>();
+  contexts.set(options.own ?? NO_KEY, byCa);
+  let context = byCa.get(options.caPem ?? '');
+  if (context === undefined) {
+    context = createSecureContext({
+      minVersion: 'TLSv1.3',
+      ...(options.own ? { cert: options.own.certificatePem, key: options.own.keyPem } : {}),
+      ...(options.caPem ? { ca: options.caPem } : {}),
+    });
+    byCa.set(options.caPem ?? '', context);
+  }
+  return context;
 }
 
 /**
@@ -45,7 +56,6 @@ function remoteOf(socket: Socket): NetAddress {
  * and judgement went through, `plain` each that did not start with a TLS handshake.
  */
 export function secureAcceptor(options: ListenOptions & { secure: SecureOptions }, secured: (socket: TLSSocket, peer: PeerIdentity | null) => void, plain: (socket: Socket) => void): (socket: Socket) => void {
-  const context = contextOf(options.secure);
   const ca = options.secure.caPem === undefined ? null : new X509Certificate(options.secure.caPem);
   const refuse = (socket: Socket, reason: string): void => {
     options.refused?.(remoteOf(socket), reason);
@@ -65,7 +75,7 @@ export function secureAcceptor(options: ListenOptions & { secure: SecureOptions 
         else refuse(socket, 'TLS_REQUIRED: the first byte is not a TLS handshake');
         return;
       }
-      const tls = new TLSSocket(socket, { isServer: true, secureContext: context, requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
+      const tls = new TLSSocket(socket, { isServer: true, secureContext: contextOf(options.secure), requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
       tls.on('error', (error) => refuse(socket, `TLS: ${error.message}`));
       tls.once('secure', () => {
         clearTimeout(deadline);

@@ -258,9 +258,15 @@ export class SimNet {
         tlsFailure = shaken.failure;
         if (shaken.serverRefusal !== null) listening.options?.refused?.(clientAddress, shaken.serverRefusal);
         if (shaken.plain && listening.options?.secure !== undefined) {
-          // A client without TLS at a TLS listener: answered in clear, or dropped.
-          if (listening.options.plaintext) listening.options.plaintext(pair.server);
-          else pair.server.destroy();
+          // A client without TLS at a TLS listener: seen at its first byte (as node:tls reads
+          // one), then answered in clear, or dropped.
+          const { plaintext, refused } = listening.options;
+          const server = pair.server;
+          server.onFirstBytes = () => {
+            if (plaintext) return plaintext(server);
+            refused?.(clientAddress, 'TLS_REQUIRED: the first byte is not a TLS handshake');
+            server.destroy();
+          };
         } else if (tlsFailure === null) {
           pair.server.peer = shaken.serverView;
           pair.client.peer = shaken.clientView;

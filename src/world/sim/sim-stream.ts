@@ -64,6 +64,11 @@ export class SimConnection implements Connection {
   private drainWanted = false;
   /** On a secure connection, the other end's certificate as judged (set by the network at the handshake). */
   peer: PeerIdentity | null = null;
+  /**
+   * Called once, when the first bytes arrive before anyone attached (a secure listener reads the
+   * first byte to tell TLS from plaintext; a client that closes without a byte is never seen).
+   */
+  onFirstBytes: (() => void) | null = null;
 
   constructor(
     readonly local: NetAddress,
@@ -233,8 +238,13 @@ export class SimConnection implements Connection {
   private emit(item: InboxItem): void {
     if (this.silenced || this.closeEmitted) return;
     if (item.kind === 'close') this.closeEmitted = true;
-    if (this.attached) this.dispatch(item);
-    else this.inbox.push(item);
+    if (this.attached) return this.dispatch(item);
+    this.inbox.push(item);
+    if (this.onFirstBytes !== null && this.handlers === undefined && item.kind === 'data') {
+      const first = this.onFirstBytes;
+      this.onFirstBytes = null;
+      first();
+    }
   }
 
   private dispatch(item: InboxItem): void {
