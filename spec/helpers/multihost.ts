@@ -65,10 +65,19 @@ export class MultiHostClique {
 
   private clusterDir = 'cluster';
 
-  /** The cluster folder, copied from the first tracker machine to a host (scp, in the README). */
+  /**
+   * What the README says goes where, copied from the first tracker machine (scp, in the README):
+   * cluster.json to every host, and to tracker machine k its own `n<k>.secret` and nothing else.
+   */
   copyCluster(host: Host): void {
     const first = this.trackers.hosts[0]!;
-    if (host !== first) cpSync(join(this.dirOf(first), this.clusterDir), join(this.dirOf(host), this.clusterDir), { recursive: true });
+    if (host === first) return;
+    const from = join(this.dirOf(first), this.clusterDir);
+    const to = join(this.dirOf(host), this.clusterDir);
+    mkdirSync(to, { recursive: true });
+    cpSync(join(from, 'cluster.json'), join(to, 'cluster.json'));
+    const k = this.trackers.hosts.indexOf(host);
+    if (k >= 0) cpSync(join(from, `n${k + 1}.secret`), join(to, `n${k + 1}.secret`));
   }
 
   /** The README's `clique tracker` on machine k (1-based), in the background. */

@@ -653,6 +653,27 @@ export class Lab implements LiveLab {
     return this.hostMap;
   }
 
+  /**
+   * tcpdump on every port of the switch (`-i any` in its namespace), writing `path` (pcap, Linux
+   * cooked headers, whole packets); resolves once it listens. Every frame between hosts is seen
+   * twice, arriving at the switch and leaving it (cooked packet type 4): count one of them.
+   */
+  async capture(path: string): Promise<ChildProcess> {
+    this.assertLive();
+    const child = spawn(ipPath(), ['netns', 'exec', this.switchNamespace, 'tcpdump', '-i', 'any', '-U', '-s', '0', '-n', '-w', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.track(child);
+    await new Promise<void>((resolve, reject) => {
+      let said = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        said += chunk;
+        if (said.includes('listening on')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`tcpdump exited (${String(code)}): ${said.trim()}`)));
+      child.once('error', (error) => reject(new Error(`tcpdump: ${error.message} (apt-get install tcpdump)`)));
+    });
+    return child;
+  }
+
   /** Every namespace this lab made or began to make, the switch's first. */
   get namespaces(): readonly string[] {
     return [...this.namespacesMade];

@@ -6,6 +6,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { NetFailure, netErrorCodeOf } from '../net-error.js';
 import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network, PeerIdentity } from '../world.js';
 import { secureAcceptor, secureConnect } from './real-tls.js';
+import { plaintextExchange, plaintextForTests } from './real-plaintext.js';
 import { formatNetAddress, normalizeHost } from '../net-address.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -86,7 +87,7 @@ class RealConnection implements Connection {
   }
 }
 
-export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): Network {
+export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS, plaintext = plaintextForTests()): Network {
   return {
     listen: (address, onConnection, options) =>
       new Promise<Listener>((resolve, reject) => {
@@ -94,7 +95,13 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
         const accept =
           secure === undefined
             ? (socket: Socket) => onConnection(new RealConnection(socket))
-            : secureAcceptor(
+            : plaintext
+              ? (socket: Socket) =>
+                  plaintextExchange(socket, secure, formatNetAddress({ host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }), defaultConnectTimeoutMs).then(
+                    (peer) => onConnection(new RealConnection(socket, null, peer)),
+                    (error: Error) => options?.refused?.({ host: normalizeHost(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }, error.message),
+                  )
+              : secureAcceptor(
                 { ...options, secure },
                 (tls, peer) => onConnection(new RealConnection(tls, null, peer)),
                 (socket) => options?.plaintext?.(new RealConnection(socket)),
@@ -151,6 +158,9 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           socket.pause();
           const secure = options?.secure;
           if (secure === undefined) return resolve(new RealConnection(socket, readTarget));
+          if (plaintext) {
+            return plaintextExchange(socket, secure, formatNetAddress(address), timeoutMs).then((peer) => resolve(new RealConnection(socket, null, peer)), reject);
+          }
           secureConnect(socket, address, secure, timeoutMs).then(
             ({ socket: tls, peer }) => resolve(new RealConnection(tls, null, peer)),
             (error: unknown) => {
