@@ -5,7 +5,7 @@
 // too: the machine running the test is on none of the lab's networks.
 
 import type { ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host, RunResult } from './netns.js';
@@ -80,11 +80,12 @@ export class MultiHostClique {
     if (k >= 0) cpSync(join(from, `n${k + 1}.secret`), join(to, `n${k + 1}.secret`));
   }
 
-  /** The README's `clique tracker` on machine k (1-based), in the background. */
-  startTracker(k: number): ChildProcess {
+  /** The README's `clique tracker` on machine k (1-based), in the background; its JSON-lines log to `logPath` if given. */
+  startTracker(k: number, logPath?: string): ChildProcess {
     const host = this.trackers.hosts[k - 1]!;
     const args = readmeCommand('tracker').map((arg) => (arg === 'k' ? String(k) : arg));
-    return host.spawn(process.execPath, [CLI, ...args], { cwd: this.dirOf(host), stdio: 'ignore' });
+    const stderr = logPath === undefined ? 'ignore' : openSync(logPath, 'a');
+    return host.spawn(process.execPath, [CLI, ...args], { cwd: this.dirOf(host), stdio: ['ignore', 'ignore', stderr] });
   }
 
   /** Each tracker node's status as seen from inside `from` (null for one that does not answer). */

@@ -88,6 +88,9 @@ function tool(command: string, args: readonly string[], input?: string): Promise
   });
 }
 
+/** Numbers the redirect tables (one per redirect, so each undoes alone). */
+let nextRedirect = 1;
+
 /** Runs a tool and fails, naming the command, if it does not exit 0. */
 async function must(command: string, args: readonly string[], input?: string): Promise<string> {
   const result = await tool(command, args, input);
@@ -369,6 +372,25 @@ export class Host {
     const child = spawn(ipPath(), ['netns', 'exec', this.namespace, command, ...args], options);
     this.context.track(child);
     return child;
+  }
+
+  /**
+   * A man in the middle on this host's own path: its connections to `to` (IPv4 host:port) are
+   * sent to `via` instead (nft DNAT on locally made packets), the program none the wiser.
+   * Resolves to the undo. The rules live in this host's namespace and go with it.
+   */
+  async redirect(to: { host: string; port: number }, via: { host: string; port: number }): Promise<() => Promise<void>> {
+    this.context.assertLive();
+    const table = `clqmitm${nextRedirect++}`;
+    const script = [
+      `add table ip ${table}`,
+      `add chain ip ${table} out { type nat hook output priority -100; }`,
+      `add rule ip ${table} out ip daddr ${to.host} tcp dport ${to.port} dnat to ${via.host}:${via.port}`,
+    ].join('\n');
+    await must('ip', ['netns', 'exec', this.namespace, 'nft', '-f', '-'], `${script}\n`);
+    return async () => {
+      await must('ip', ['netns', 'exec', this.namespace, 'nft', 'delete', 'table', 'ip', table]);
+    };
   }
 
   /** Runs to completion; a non-zero exit is a result, not an error. */
