@@ -151,15 +151,34 @@ describe('clique shell, scripted', () => {
     cluster.start(leader);
   }, 180_000);
 
-  it('starts in the original form: IP:PORT tracker_info.txt (the public key comes from a tracker)', async () => {
+  it('starts in the original form: IP:PORT tracker_info.txt (the CA pinned on first use, the public key from a tracker)', async () => {
     const info = join(dir, 'tracker_info.txt');
+    const known = join(dir, 'known_trackers');
     writeFileSync(info, cluster.config.nodes.map((n) => n.client).join('\n') + '\n');
-    const s = new ShellProcess(['127.0.0.1:0', info, '--home', join(dir, 'home-olga')]);
+    const s = new ShellProcess(['127.0.0.1:0', info, '--home', join(dir, 'home-olga'), '--known-trackers', known]);
     shells.push(s);
     const [, , status] = ok(await s.run('create_user olga pw', 'login olga pw', 'status'));
     expect(status).toMatchObject({ user: 'olga', listening: expect.stringMatching(/^127\.0\.0\.1:[0-9]+$/) });
     ok(await s.run('list_groups', 'logout'));
     expect(await s.end()).toBe(0);
+    // As ssh does: the CA's fingerprint said once, and pinned for every address.
+    expect(s.stderr.join('\n')).toMatch(/pinned the trackers' CA \(key SHA-256 [0-9a-f]{16}…\) for 127\.0\.0\.1:[0-9]+, 127\.0\.0\.1:[0-9]+, 127\.0\.0\.1:[0-9]+ in /);
+    const pins = readFileSync(known, 'utf8').trim().split('\n');
+    expect(pins.map((line) => line.split(' ')[0])).toEqual(cluster.config.nodes.map((n) => n.client));
+    for (const line of pins) expect(Buffer.from(line.split(' ')[1]!, 'base64').toString()).toBe(cluster.config.ca);
+    const again = new ShellProcess(['127.0.0.1:0', info, '--home', join(dir, 'home-olga'), '--known-trackers', known]);
+    shells.push(again);
+    ok(await again.run('login olga pw', 'logout'));
+    expect(await again.end()).toBe(0);
+    expect(again.stderr.join('\n')).not.toMatch(/pinned/);
+    // The addresses now answer with another CA (here: the pin changed under them): refused, with the way out.
+    const { makeCluster } = await import('../../src/tracker/cluster-config.js');
+    const other = await makeCluster(cluster.world, { nodes: 1, host: '127.0.0.1', basePort: 1 });
+    writeFileSync(known, pins.map((line) => `${line.split(' ')[0]} ${Buffer.from(other.config.ca).toString('base64')}`).join('\n') + '\n');
+    const changed = new ShellProcess(['127.0.0.1:0', info, '--home', join(dir, 'home-olga'), '--known-trackers', known]);
+    shells.push(changed);
+    expect(await changed.end()).toBe(1);
+    expect(changed.stderr.join('\n')).toMatch(/^error TRACKER_KEY_CHANGED: the tracker's certificate is not of the CA pinned in .*known_trackers on first use/m);
   }, 60_000);
 
   it('a shell killed with kill -9 and restarted on its home closes its old session first', async () => {
