@@ -21,7 +21,9 @@
 //
 //   npm run build && npx tsc -p tsconfig.bench.json   (dist/ and dist-bench/, once)
 //   node bench/multihost.mjs [--size-mib 256] [--crowd-mib 64] [--leechers 8] [--runs 1] [--quick]
-//                            [--scenarios limited,uplinks,crowd] [--clients clique,aria2,qbittorrent]
+//                            [--scenarios limited,uplinks,crowd] [--clients clique,clique-plain,aria2,qbittorrent]
+// clique-plain: ours with TLS turned off by the test-only switch (limited and uplinks), for the
+// cost of encryption beside the same run.
 // SIZE_MIB, CROWD_MIB, LEECHERS, RUNS, SCENARIOS and CLIENTS in the environment work too. --quick:
 // 64 MiB for limited and uplinks, 32 MiB for the crowd. --runs: downloads per client in limited
 // and uplinks, each printed, then their median (what the ratios and goals use). Each of those two
@@ -39,6 +41,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ANCHOR_TOOLS, anchorSwarm } from './lib/anchors.mjs';
 import { cliqueSwarm } from './lib/clique-peer.mjs';
+import { printTlsCost, withPlaintext } from './lib/tls-cost.mjs';
 import { MiB, ensureTools, flag, launch, makeWorkDir, median, metOrMissed, onLines, option, randomFile, readTimeV, sameFile, stop, withTimeout } from './lib/harness.mjs';
 
 const NETNS_JS = new URL('../dist-bench/spec/helpers/netns.js', import.meta.url);
@@ -57,7 +60,7 @@ const CROWD_MIB = Number(option('--crowd-mib', 'CROWD_MIB', QUICK ? '32' : '64')
 const LEECHERS = Number(option('--leechers', 'LEECHERS', '8'));
 const RUNS = Number(option('--runs', 'RUNS', '1'));
 const SCENARIOS = option('--scenarios', 'SCENARIOS', 'limited,uplinks,crowd').split(',');
-const CLIENTS = option('--clients', 'CLIENTS', 'clique,aria2,qbittorrent').split(',');
+const CLIENTS = option('--clients', 'CLIENTS', 'clique,clique-plain,aria2,qbittorrent').split(',');
 const SEEDERS = 3;
 const PORT = 6881; // ours, on every host (the anchors use 6882 and 6883)
 const LINK_MBIT = 200;
@@ -241,7 +244,8 @@ async function measured(scenario, client, sizeMiB, limit, once) {
 /** Our leecher's bytes per seeder, as shares of the file. */
 function reportSplit(scenario, r) {
   const total = Object.values(r.bytesFromPeer).reduce((a, b) => a + b, 0);
-  const parts = r.addresses.map((address) => `${address} ${((100 * (r.bytesFromPeer[address] ?? 0)) / total).toFixed(1)} %`);
+  const bare = r.addresses.map((pinned) => pinned.slice(pinned.indexOf('@') + 1)); // KEY@HOST:PORT
+  const parts = bare.map((address) => `${address} ${((100 * (r.bytesFromPeer[address] ?? 0)) / total).toFixed(1)} %`);
   say(scenario, `clique      bytes from each seeder: ${parts.join(', ')}`);
 }
 
@@ -265,6 +269,9 @@ async function seedersAndLeecher(scenario, sizeMiB, file, { seederRates, leecher
     }
     if (CLIENTS.includes('clique')) {
       results.clique = await measured(scenario, 'clique', sizeMiB, limit, (i) => runClique(join(dir, `${scenario}-clique${i}`), file, topology));
+    }
+    if (CLIENTS.includes('clique-plain')) {
+      results.plain = await measured(scenario, 'clique-plain', sizeMiB, limit, (i) => withPlaintext(() => runClique(join(dir, `${scenario}-plain${i}`), file, topology)));
     }
     if (anchorKinds.length > 0) {
       const anchorDir = join(dir, `${scenario}-anchors`);
@@ -290,11 +297,12 @@ async function limitedLinks(file) {
   const rates = { upMbit: LINK_MBIT, downMbit: LINK_MBIT };
   say(scenario, `${SEEDERS} seeders + 1 leecher, each host ${LINK_MBIT} Mbit/s up and down; ${SIZE_MIB} MiB; ` +
     `link limit ${SIZE_MIB} MiB / ${LINK_MBIT} Mbit/s = ${limit.toFixed(2)} s`);
-  const anchorKinds = anchorsUsable(scenario, CLIENTS.filter((c) => c !== 'clique'));
+  const anchorKinds = anchorsUsable(scenario, CLIENTS.filter((c) => !c.startsWith('clique')));
   const r = await seedersAndLeecher(scenario, SIZE_MIB, file, { seederRates: rates, leecherRates: rates, trackerRates: rates, limit, anchorKinds });
   for (const kind of ['qbittorrent', 'aria2']) {
     if (r.clique && r[kind]) say(scenario, `ratio clique/${kind} ${(r.clique.seconds / r[kind].seconds).toFixed(2)}x`);
   }
+  printTlsCost(`multihost: ${scenario.padEnd(7)}`, r.clique, r.plain, metOrMissed);
   if (r.clique) {
     const ratio = r.clique.seconds / limit;
     say(scenario, `goal clique <= ${GOAL_LINK_RATIO}x the link limit: ${metOrMissed(ratio <= GOAL_LINK_RATIO)} (${ratio.toFixed(2)}x)`);
@@ -311,11 +319,12 @@ async function slowUplinks(file) {
   const limit = limitSeconds(SIZE_MIB, total);
   say(scenario, `${SEEDERS} seeders at ${UPLINK_MBIT} Mbit/s up each (down unlimited), the leecher at ${FAST_DOWN_MBIT} Mbit/s down; ` +
     `${SIZE_MIB} MiB; limit ${SIZE_MIB} MiB / ${total} Mbit/s = ${limit.toFixed(2)} s`);
-  const anchorKinds = anchorsUsable(scenario, CLIENTS.filter((c) => c !== 'clique'));
+  const anchorKinds = anchorsUsable(scenario, CLIENTS.filter((c) => !c.startsWith('clique')));
   const r = await seedersAndLeecher(scenario, SIZE_MIB, file, { seederRates: { upMbit: UPLINK_MBIT }, leecherRates: { downMbit: FAST_DOWN_MBIT }, trackerRates: {}, limit, anchorKinds });
   for (const kind of ['qbittorrent', 'aria2']) {
     if (r.clique && r[kind]) say(scenario, `ratio clique/${kind} ${(r.clique.seconds / r[kind].seconds).toFixed(2)}x`);
   }
+  printTlsCost(`multihost: ${scenario.padEnd(7)}`, r.clique, r.plain, metOrMissed);
   if (r.clique) {
     const ratio = r.clique.seconds / limit;
     say(scenario, `goal clique <= ${GOAL_LINK_RATIO}x the summed uplinks' limit: ${metOrMissed(ratio <= GOAL_LINK_RATIO)} (${ratio.toFixed(2)}x)`);
@@ -441,7 +450,7 @@ async function main() {
     console.log('multihost: /usr/bin/time is missing (apt-get install time): cannot run');
     return 2;
   }
-  const wantAnchors = CLIENTS.some((c) => c !== 'clique');
+  const wantAnchors = CLIENTS.some((c) => !c.startsWith('clique'));
   if (wantAnchors) missingTools = ensureTools(ANCHOR_TOOLS);
   const cpu = cpus();
   console.log(`multihost: machine ${cpu.length} cores (${cpu[0]?.model.trim()}), Linux ${release()}, node ${process.version}`);

@@ -3,10 +3,12 @@
 // anchors' swarm.sh does). Per client: time to complete, MiB/s, leecher CPU seconds and peak RSS
 // (/usr/bin/time -v of the leecher); then the ratios. Ours only, the peak RSS at other sizes.
 // Goals (issue): <= 0.5x qBittorrent's time in the same run, <= 1.2 leecher CPU s/GiB, peak RSS
-// <= 100 MiB for both a 64 MiB and a 2 GiB file.
+// <= 100 MiB for both a 64 MiB and a 2 GiB file. Ours runs twice: as it ships (TLS 1.3 on every
+// connection) and as `clique-plain`, with TLS turned off by the test-only switch; the cost of
+// TLS (goal: <= 1.1x the time, <= 1.25x the leecher CPU) and the negotiated cipher are printed.
 //
 //   node bench/swarm.mjs [--size-mib 1024] [--runs 1] [--rss-sizes 64,2048|none] [--quick]
-//                        [--clients clique,aria2,qbittorrent]
+//                        [--clients clique,clique-plain,aria2,qbittorrent]
 // SIZE_MIB, RUNS, RSS_SIZES and CLIENTS in the environment work too. --quick: RSS check at 64 MiB
 // only. Time to complete: ours, the leecher process from spawn to exit (it exits when complete);
 // aria2 and qBittorrent, spawn to their completion hook.
@@ -16,13 +18,14 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ANCHOR_TOOLS, anchorSwarm, versions } from './lib/anchors.mjs';
 import { cliqueSwarm } from './lib/clique-peer.mjs';
+import { aesInstructions, negotiatedCipher, printTlsCost, withPlaintext } from './lib/tls-cost.mjs';
 import { ensureTools, flag, makeWorkDir, median, metOrMissed, option, randomFile, readTimeV, sameFile, stop, withTimeout } from './lib/harness.mjs';
 
 const SIZE_MIB = Number(option('--size-mib', 'SIZE_MIB', '1024'));
 const RUNS = Number(option('--runs', 'RUNS', '1'));
 const rssOption = option('--rss-sizes', 'RSS_SIZES', flag('--quick') ? '64' : '64,2048');
 const RSS_SIZES = rssOption === 'none' ? [] : rssOption.split(',').map(Number);
-const CLIENTS = option('--clients', 'CLIENTS', 'clique,aria2,qbittorrent').split(',');
+const CLIENTS = option('--clients', 'CLIENTS', 'clique,clique-plain,aria2,qbittorrent').split(',');
 const SEEDERS = 3;
 const GOAL_TIME_RATIO = 0.5;
 const GOAL_CPU_PER_GIB = 1.2;
@@ -47,15 +50,17 @@ function checkDownload(path, file) {
   rmSync(path);
 }
 
-/** Ours: 3 seeders, then `runs` timed leechers one after the other. */
-async function runClique(workDir, file, sizeMiB, runs) {
+/** Ours: 3 seeders, then `runs` timed leechers one after the other (`label` clique-plain: TLS off). */
+async function runClique(workDir, file, sizeMiB, runs, label = 'clique') {
   const swarm = cliqueSwarm(workDir, file);
   const { seeders, addresses } = await swarm.startSeeders(SEEDERS);
   const results = [];
   try {
     for (let i = 0; i < runs; i++) {
       const timeFile = join(workDir, `time.${i}`);
-      const leecher = swarm.startLeecher({ credentials: swarm.mintTicket(`leecher${i + 1}`), from: addresses, timeFile });
+      const credentials = swarm.mintTicket(`leecher${i + 1}`);
+      if (i === 0 && label === 'clique') console.log(`swarm: clique negotiates ${await negotiatedCipher(addresses[0], join(credentials.dir, 'home', 'peer-key.json'))}; AES instructions: ${aesInstructions()}`);
+      const leecher = swarm.startLeecher({ credentials, from: addresses, timeFile });
       await withTimeout(leecher.completed, TIMEOUT_MS, 'the clique leecher').catch(async (error) => {
         await leecher.stop();
         throw error;
@@ -65,7 +70,7 @@ async function runClique(workDir, file, sizeMiB, runs) {
       if (code !== 0) throw new Error(`clique leecher exited with ${code} after completing`);
       const result = { seconds, ...readTimeV(timeFile) };
       checkDownload(leecher.dest, file);
-      report('clique', sizeMiB, result);
+      report(label, sizeMiB, result);
       results.push(result);
     }
   } finally {
@@ -132,7 +137,7 @@ function printGoals(ours, qbt, rssBySize) {
 }
 
 async function main() {
-  const anchorKinds = CLIENTS.filter((c) => c !== 'clique');
+  const anchorKinds = CLIENTS.filter((c) => !c.startsWith('clique'));
   const missing = ensureTools(anchorKinds.length > 0 ? ANCHOR_TOOLS : { '/usr/bin/time': 'time' });
   if (missing.length > 0) {
     console.log(`swarm: missing ${missing.join(', ')} (apt-get install aria2 qbittorrent-nox opentracker mktorrent time): cannot run`);
@@ -146,6 +151,10 @@ async function main() {
 
   const results = {};
   if (CLIENTS.includes('clique')) results.clique = await attempt('clique', () => runClique(join(dir, 'main'), file, SIZE_MIB, RUNS));
+  if (CLIENTS.includes('clique-plain')) {
+    mkdirSync(join(dir, 'main', 'plain')); // homes of their own: nothing to resume from the run with TLS
+    results.plain = await attempt('clique-plain', () => withPlaintext(() => runClique(join(dir, 'main', 'plain'), file, SIZE_MIB, RUNS, 'clique-plain')));
+  }
   if (anchorKinds.length > 0) {
     const anchors = await anchorSwarm(join(dir, 'main'), file);
     for (const kind of anchorKinds) results[kind] = await attempt(kind, () => runAnchor(anchors, kind, file, SIZE_MIB, RUNS));
@@ -166,6 +175,7 @@ async function main() {
   }
 
   if (results.clique) printRatios(results.clique, { qbittorrent: results.qbittorrent, aria2: results.aria2 });
+  printTlsCost('swarm:', results.clique, results.plain, metOrMissed);
   printGoals(results.clique, results.qbittorrent, rssBySize);
   return failures === 0 ? 0 : 1;
 }
