@@ -129,7 +129,7 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
   }),
   status: define({
     usage: 'status',
-    summary: 'this peer: user, listening address, where the tracker sees it and whether it can be dialed, downloads',
+    summary: "this peer: user, listening address, where the tracker sees it and whether it can be dialed, its key's fingerprint, downloads",
     args: 0,
     run: async (p) => ({ user: p.user, listening: formatNetAddress(p.address), ...p.connectivity(), downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
     text: okText,

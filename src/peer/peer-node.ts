@@ -583,8 +583,8 @@ export class PeerNode {
   }
 
   /** Where the tracker sees this peer, whether it could dial it there, and which node the push channel is on. */
-  connectivity(): { address: string | null; reachable: boolean | null; pushChannel: string | null } {
-    return { address: this.opening?.address ?? null, reachable: this.opening?.reachable ?? null, pushChannel: this.subscription?.node ?? null };
+  connectivity(): { address: string | null; reachable: boolean | null; pushChannel: string | null; keyFingerprint: string } {
+    return { address: this.opening?.address ?? null, reachable: this.opening?.reachable ?? null, pushChannel: this.subscription?.node ?? null, keyFingerprint: this.host.keyFingerprint };
   }
 
   /** Logs out if logged in, stops serving, closes everything. */
