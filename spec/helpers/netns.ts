@@ -677,23 +677,36 @@ export class Lab implements LiveLab {
 
   /**
    * tcpdump on every port of the switch (`-i any` in its namespace), writing `path` (pcap, Linux
-   * cooked headers, whole packets); resolves once it listens. Every frame between hosts is seen
-   * twice, arriving at the switch and leaving it (cooked packet type 4): count one of them.
+   * cooked headers, whole packets, a 64 MiB kernel buffer); resolves once it listens. Every frame
+   * between hosts is seen twice, arriving at the switch and leaving it (cooked packet type 4):
+   * count one of them. `stop` ends it and tells how many packets the kernel dropped before
+   * tcpdump could read them (a capture with holes cannot prove a secret crossed).
    */
-  async capture(path: string): Promise<ChildProcess> {
+  async capture(path: string): Promise<{ stop(): Promise<{ droppedByKernel: number }> }> {
     this.assertLive();
-    const child = spawn(ipPath(), ['netns', 'exec', this.switchNamespace, 'tcpdump', '-i', 'any', '-U', '-s', '0', '-n', '-w', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(ipPath(), ['netns', 'exec', this.switchNamespace, 'tcpdump', '-i', 'any', '-U', '-s', '0', '-B', '65536', '-n', '-w', path], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.track(child);
+    let said = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     await new Promise<void>((resolve, reject) => {
-      let said = '';
       child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
         said += chunk;
         if (said.includes('listening on')) resolve();
       });
-      child.once('exit', (code) => reject(new Error(`tcpdump exited (${String(code)}): ${said.trim()}`)));
+      void exited.then((code) => reject(new Error(`tcpdump exited (${String(code)}): ${said.trim()}`)));
       child.once('error', (error) => reject(new Error(`tcpdump: ${error.message} (apt-get install tcpdump)`)));
     });
-    return child;
+    return {
+      stop: async () => {
+        child.kill('SIGINT');
+        await exited;
+        const dropped = /(\d+) packets? dropped by kernel/.exec(said);
+        if (!dropped) throw new Error(`tcpdump did not say how many packets it dropped: ${said.trim()}`);
+        return { droppedByKernel: Number(dropped[1]) };
+      },
+    };
   }
 
   /** Every namespace this lab made or began to make, the switch's first. */

@@ -26,7 +26,8 @@ server.listen(Number(process.argv[1]), '::', () => console.log(JSON.stringify({ 
 
 /**
  * A member's crafted client (not a shell): logs in naming an address of her choice beside her
- * port, the way the protocol once let a client say where it was, then shares a file.
+ * port, the way the protocol once let a client say where it was, then shares a file. It names
+ * a peer key (any: nobody will get far enough to check it), so downloaders will dial it.
  */
 const CRAFTED = `
 const [dist, nodesText, user, password, claimed, port, group, fileJson] = process.argv.slice(1);
@@ -53,7 +54,8 @@ async function anyNode(body) {
   throw new Error('no node answered');
 }
 const write = { clientId: 'crafted', requestId: 0 };
-const login = await anyNode({ type: 'login', user, password, port: Number(port), address: claimed, session, ...write, requestId: 1 });
+const keyFingerprint = (await import('node:crypto')).randomBytes(32).toString('hex');
+const login = await anyNode({ type: 'login', user, password, port: Number(port), address: claimed, session, keyFingerprint, ...write, requestId: 1 });
 const share = await anyNode({ type: 'command', session, command: { type: 'ShareFile', group, file: JSON.parse(fileJson) }, ...write, requestId: 2 });
 console.log(JSON.stringify({ login, share }));
 `;
