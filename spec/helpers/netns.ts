@@ -679,10 +679,12 @@ export class Lab implements LiveLab {
    * tcpdump on every port of the switch (`-i any` in its namespace), writing `path` (pcap, Linux
    * cooked headers, whole packets, a 64 MiB kernel buffer); resolves once it listens. Every frame
    * between hosts is seen twice, arriving at the switch and leaving it (cooked packet type 4):
-   * count one of them. `stop` ends it and tells how many packets the kernel dropped before
+   * count one of them. `stop` first sends a marker datagram from one host to another and waits
+   * until tcpdump has written it (what the kernel still buffered when tcpdump is told to stop
+   * would be lost, uncounted), then ends it and tells how many packets the kernel dropped before
    * tcpdump could read them (a capture with holes cannot prove a secret crossed).
    */
-  async capture(path: string): Promise<{ stop(): Promise<{ droppedByKernel: number }> }> {
+  async capture(path: string): Promise<{ stop(marker: { from: Host; to: Host }): Promise<{ droppedByKernel: number }> }> {
     this.assertLive();
     const child = spawn(ipPath(), ['netns', 'exec', this.switchNamespace, 'tcpdump', '-i', 'any', '-U', '-s', '0', '-B', '65536', '-n', '-w', path], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -699,7 +701,17 @@ export class Lab implements LiveLab {
       child.once('error', (error) => reject(new Error(`tcpdump: ${error.message} (apt-get install tcpdump)`)));
     });
     return {
-      stop: async () => {
+      stop: async ({ from, to }) => {
+        const marker = `clique-capture-end-${String(process.pid)}-${String(Date.now())}`;
+        const [family, address] = to.ipv4 !== null ? ['udp4', to.ipv4] : ['udp6', to.ipv6!];
+        const send = `const s = require('node:dgram').createSocket('${family}'); s.send(process.argv[1], 9, process.argv[2], () => s.close());`;
+        const deadline = Date.now() + 10_000;
+        // Sent again until seen: a datagram may be lost; each one is written after everything before it.
+        while (!readFileSync(path).includes(marker)) {
+          if (Date.now() > deadline) throw new Error('tcpdump did not write the end marker within 10 s');
+          const sent = await from.run(process.execPath, ['-e', send, marker, address]);
+          if (sent.code !== 0) throw new Error(`could not send the capture's end marker: ${sent.stderr.trim()}`);
+        }
         child.kill('SIGINT');
         await exited;
         const dropped = /(\d+) packets? dropped by kernel/.exec(said);

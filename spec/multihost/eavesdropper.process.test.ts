@@ -99,7 +99,7 @@ async function story(plaintext: boolean): Promise<StoryCapture> {
   ok(await b!.run('logout', `login ${bobName} pw-bob-${tag}`, `list_files ${group}`));
   for (const shell of [a!, b!, c!]) expect(await shell.end()).toBe(0);
   expect(readFileSync(join(clique.dirOf(carol!), 'carol.bin')).equals(file)).toBe(true);
-  expect(await tcpdump.stop()).toEqual({ droppedByKernel: 0 });
+  expect(await tcpdump.stop({ from: alice!, to: bob! })).toEqual({ droppedByKernel: 0 });
 
   const hashes = storedHashes(join(clique.dirOf(trackers[0]!), 'clique-data', 'tracker'));
   expect(hashes.size).toBeGreaterThanOrEqual(3 * 2 + 4); // a salt and a hash per user, a token hash per login at least
