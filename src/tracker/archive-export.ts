@@ -2,7 +2,10 @@
 // store — the same blob a lagging follower gets by InstallSnapshot: meta, snapshot and the whole
 // archive — taken between Ready cycles and handed out in chunks. Only holders of the cluster
 // secret may ask (the archive holds password and token hashes), and the node proves the blob:
-//   1. the client asks for a challenge: a fresh, single-use nonce;
+//   1. the client asks for a challenge: a fresh, single-use nonce. A nonce is its own record
+//      (when it was made, random bytes, and this node's MAC over both), so asking for one
+//      holds nothing here: strangers asking without end cannot crowd out those with the secret;
+//      a nonce is spent only by a request proving the secret;
 //   2. it asks for chunks with proof = HMAC(secret, "audit", nonce, node id);
 //   3. the last chunk carries HMAC(secret, "archive", nonce, node id, SHA-256 of the blob).
 
@@ -15,7 +18,6 @@ export const ARCHIVE_CHUNK_BYTES = 1024 * 1024;
 const CHALLENGE_LIFETIME_MS = 30_000;
 const EXPORT_LIFETIME_MS = 60_000;
 const MAX_EXPORTS = 4;
-const MAX_CHALLENGES = 64;
 
 function hmac(secret: Uint8Array, ...parts: string[]): string {
   const h = createHmac('sha256', secret);
@@ -44,7 +46,8 @@ interface Export {
 }
 
 export class ArchiveExports {
-  private readonly challenges = new Map<string, number>();
+  /** Nonces used to open an export (each opens one), kept until they would have expired anyway. */
+  private readonly spent = new Map<string, number>();
   private readonly exports = new Map<string, Export>();
 
   constructor(
@@ -55,12 +58,17 @@ export class ArchiveExports {
   ) {}
 
   challenge(): ServiceOutcome {
-    const nowMs = this.world.clock.nowMs();
-    for (const [nonce, madeMs] of this.challenges) if (nowMs - madeMs > CHALLENGE_LIFETIME_MS) this.challenges.delete(nonce);
-    if (this.challenges.size >= MAX_CHALLENGES) return { ok: false, code: 'BUSY', message: 'too many audits starting' };
-    const nonce = this.world.rng.id(32);
-    this.challenges.set(nonce, nowMs);
-    return { ok: true, result: { nonce, node: this.nodeId } };
+    const madeMs = String(this.world.clock.nowMs());
+    const random = this.world.rng.id(24);
+    return { ok: true, result: { nonce: `${madeMs}.${random}.${hmac(this.nodeSecret, 'challenge', madeMs, random, this.nodeId)}`, node: this.nodeId } };
+  }
+
+  /** Whether this node made `nonce` within its lifetime and it was not spent. */
+  private fresh(nonce: string, nowMs: number): boolean {
+    const [madeMs = '', random = '', mac = '', ...rest] = nonce.split('.');
+    if (rest.length > 0 || !same(mac, hmac(this.nodeSecret, 'challenge', madeMs, random, this.nodeId))) return false;
+    const ageMs = nowMs - Number(madeMs);
+    return ageMs >= 0 && ageMs <= CHALLENGE_LIFETIME_MS && !this.spent.has(nonce);
   }
 
   async serve(nonce: string, proof: string, exportId: string | null, offset: number): Promise<ServiceOutcome> {
@@ -68,10 +76,12 @@ export class ArchiveExports {
     if (!same(proof, archiveProof(this.nodeSecret, nonce, this.nodeId))) return refused;
     const nowMs = this.world.clock.nowMs();
     for (const [id, made] of this.exports) if (nowMs - made.lastUseMs > EXPORT_LIFETIME_MS) this.exports.delete(id);
+    for (const [spent, atMs] of this.spent) if (nowMs - atMs > CHALLENGE_LIFETIME_MS) this.spent.delete(spent);
     let id = exportId;
     if (id === null) {
       // A challenge opens one export, once.
-      if (!this.challenges.delete(nonce)) return refused;
+      if (!this.fresh(nonce, nowMs)) return refused;
+      this.spent.set(nonce, nowMs);
       if (this.exports.size >= MAX_EXPORTS) return { ok: false, code: 'BUSY', message: 'too many archive exports under way' };
       const blob = await this.node.withQuietStore((store) => store.exportSnapshot());
       id = this.world.rng.id(16);

@@ -101,7 +101,8 @@ export interface LeaderHint {
 
 export type ClientResponse = { id: number } & (
   | { ok: true; result: unknown }
-  | { ok: false; error: { code: string; message: string }; leader: LeaderHint | null }
+  /** `retryAfterMs`: set on LOGIN_BACKOFF, how long until another attempt may be made. */
+  | { ok: false; error: { code: string; message: string; retryAfterMs?: number }; leader: LeaderHint | null }
 );
 
 export interface NodeStatus {
@@ -117,6 +118,8 @@ export interface NodeStatus {
   applied: number;
   lastIndex: number;
   snapshotIndex: number;
+  /** Client connections this node holds, and bytes buffered for their unfinished frames (client-door.ts). */
+  clients?: { connections: number; bufferedBytes: number };
 }
 
 const MAX_FIELD = 4096;
@@ -201,7 +204,7 @@ function isClientRequest(value: unknown): value is ClientRequest {
     case 'archiveChallenge':
       return true;
     case 'archive':
-      return isText(r.nonce, 64) && isText(r.proof, 128) && (r.exportId === null || isText(r.exportId, 64)) && Number.isSafeInteger(r.offset) && (r.offset as number) >= 0;
+      return isText(r.nonce, 128) && isText(r.proof, 128) && (r.exportId === null || isText(r.exportId, 64)) && Number.isSafeInteger(r.offset) && (r.offset as number) >= 0;
     default:
       return false;
   }

@@ -4,8 +4,9 @@
 // that subscribes into a session's push channel (push-hub.ts). It speaks TLS only, showing
 // this node's certificate of the cluster CA; a client speaking plaintext (a build before TLS)
 // gets one framed TLS_REQUIRED answer to its first request, in clear, and the connection ends.
+// What strangers may hold here is bounded by the door (client-door.ts).
 
-import type { CertifiedKey, Connection, Listener, NetAddress, World } from '../world/world.js';
+import type { CertifiedKey, Connection, Listener, NetAddress, Timer, World } from '../world/world.js';
 import type { ClientRequest, ClientResponse, LeaderHint, PushFrame } from './client-protocol.js';
 import { authenticate } from '../log/domain/queries.js';
 import type { PushHub, PushSink } from './push-hub.js';
@@ -16,10 +17,9 @@ import { tokenHashOf, type ServiceOutcome, type SessionService } from './session
 import type { TrackerNode } from './tracker-node.js';
 import type { TransportLog } from './tcp-transport.js';
 import { formatNetAddress } from '../world/net-address.js';
+import { ClientDoor, IDLE_TIMEOUT_MS, MAX_REQUEST_BYTES } from './client-door.js';
 
-const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
-const MAX_CONNECTIONS = 4096;
 /** Push frames a subscriber may leave unread before it is dropped (it catches up when it subscribes again). */
 const MAX_UNREAD_PUSHES = 4096;
 /** How long a subscribe waits for this node to apply the entry it names (the login) before asking the client to retry. */
@@ -36,6 +36,7 @@ export interface ClientServerIdentity {
 export class ClientServer {
   private listener: Listener | null = null;
   private readonly connections = new Set<Connection>();
+  private readonly door: ClientDoor;
 
   constructor(
     private readonly world: World,
@@ -46,13 +47,16 @@ export class ClientServer {
     private readonly clientAddressOf: (nodeId: string) => string | null,
     private readonly log: TransportLog,
     private readonly identity: ClientServerIdentity,
-  ) {}
+  ) {
+    this.door = new ClientDoor((remote, reason) => this.log('client_refused', { remote: formatNetAddress(remote), reason }));
+  }
 
   async listen(address: NetAddress): Promise<NetAddress> {
     this.listener = await this.world.net.listen(address, (connection) => this.accept(connection), {
       secure: { own: this.identity.own, accept: () => null },
       plaintext: (connection) => this.answerPlaintext(connection),
       refused: (remote, reason) => this.log('client_refused', { remote: formatNetAddress(remote), reason: reason.slice(0, 200) }),
+      admit: (remote) => this.door.admit(remote),
     });
     return this.listener.address;
   }
@@ -90,11 +94,12 @@ export class ClientServer {
   }
 
   private accept(connection: Connection): void {
-    if (this.connections.size >= MAX_CONNECTIONS) {
-      this.log('client_refused', { remote: formatNetAddress(connection.remote), reason: 'too many connections' });
-      return connection.destroy();
-    }
     this.connections.add(connection);
+    const remote = formatNetAddress(connection.remote);
+    const doorway = this.door.doorwayOf(connection.remote, (reason) => {
+      this.log('client_refused', { remote, reason });
+      connection.destroy();
+    });
     const decoder = new FrameDecoder(MAX_REQUEST_BYTES);
     // A request counts as in flight until its answer has left the write buffer: a client that
     // sends and never reads runs into the limit instead of filling this node's memory.
@@ -103,6 +108,23 @@ export class ClientServer {
     let unreadPushes = 0;
     let subscribed: { sessionId: string; sink: PushSink } | null = null;
     let open = true;
+    // Idle: no complete request for IDLE_TIMEOUT_MS, none in flight, and no push channel.
+    let lastRequestMs = this.world.clock.nowMs();
+    let idleTimer: Timer | null = null;
+    const watchIdle = (delayMs: number): void => {
+      idleTimer = this.world.clock.setTimer(delayMs, () => {
+        if (!open || subscribed !== null) return;
+        const quietMs = this.world.clock.nowMs() - lastRequestMs;
+        if (quietMs < IDLE_TIMEOUT_MS || inFlight > 0) return watchIdle(Math.max(1, IDLE_TIMEOUT_MS - quietMs));
+        doorway.cut(`idle for ${quietMs} ms`);
+      });
+    };
+    watchIdle(IDLE_TIMEOUT_MS);
+    const provedSession = (session: { sessionId: string; token: string } | undefined): void => {
+      if (doorway.loggedIn || session === undefined) return;
+      const user = authenticate(this.node.store.state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
+      if (typeof user === 'string') this.door.loggedIn(doorway);
+    };
     const reply = (response: ClientResponse): void => {
       if (!open) return;
       let frame: Uint8Array;
@@ -122,25 +144,30 @@ export class ClientServer {
         unreadPushes = 0;
       },
       data: (bytes) => {
+        if (!open) return;
         const requests = decoder.tryPush(bytes);
         if (requests instanceof FrameError) {
-          this.log('client_frame_refused', { remote: formatNetAddress(connection.remote), reason: requests.message });
+          this.log('client_frame_refused', { remote, reason: requests.message });
           return connection.destroy();
         }
+        this.door.buffer(doorway, decoder.bufferedBytes());
+        if (!open) return; // cut to keep the bytes buffered in all within bounds
+        if (requests.length > 0) lastRequestMs = this.world.clock.nowMs();
         for (const value of requests) {
           const request = parseClientRequest(value);
           if (request === null) {
-            this.log('client_request_refused', { remote: formatNetAddress(connection.remote), reason: 'malformed request' });
+            this.log('client_request_refused', { remote, reason: 'malformed request' });
             return connection.destroy();
           }
           if (++inFlight > MAX_IN_FLIGHT_PER_CONNECTION) {
-            this.log('client_refused', { remote: formatNetAddress(connection.remote), reason: 'too many requests in flight (not reading its answers?)' });
+            this.log('client_refused', { remote, reason: 'too many requests in flight (not reading its answers?)' });
             return connection.destroy();
           }
           if (!('type' in request)) {
             reply({ id: request.id, ok: false, error: { code: request.code, message: request.message }, leader: null });
             continue;
           }
+          if ('session' in request) provedSession(request.session);
           if (request.type === 'subscribe') {
             if (subscribed !== null) {
               reply({ id: request.id, ok: false, error: { code: 'BAD_COMMAND', message: 'one subscription per connection' }, leader: null });
@@ -159,6 +186,10 @@ export class ClientServer {
             continue;
           }
           void this.handle(request, connection.remote)
+            .then((response) => {
+              if (response.ok && (request.type === 'login' || request.type === 'renew')) this.door.loggedIn(doorway);
+              return response;
+            })
             .catch((error: unknown): ClientResponse => {
               this.log('client_request_failed', { reason: error instanceof Error ? error.message.slice(0, 200) : 'unknown' });
               return { id: request.id, ok: false, error: { code: 'INTERNAL', message: 'the node could not answer this request' }, leader: null };
@@ -168,6 +199,7 @@ export class ClientServer {
       },
       close: () => {
         open = false;
+        idleTimer?.cancel();
         this.connections.delete(connection);
         if (subscribed) this.hub.unsubscribe(subscribed.sessionId, subscribed.sink);
       },
@@ -187,14 +219,15 @@ export class ClientServer {
   private respond(id: number, outcome: ServiceOutcome): ClientResponse {
     if (outcome.ok) return { id, ok: true, result: outcome.result };
     const hint = outcome.code === 'NOT_LEADER' || outcome.code === 'RETRY' ? this.leaderHint() : null;
-    return { id, ok: false, error: { code: outcome.code, message: outcome.message }, leader: hint };
+    const retry = outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs };
+    return { id, ok: false, error: { code: outcome.code, message: outcome.message, ...retry }, leader: hint };
   }
 
   /** `remote`: where the request came from; a login records its host (with the port the peer names) as where other peers reach it. */
   private async handle(request: ClientRequest, remote: NetAddress): Promise<ClientResponse> {
     switch (request.type) {
       case 'status':
-        return { id: request.id, ok: true, result: { ...this.node.status(), publicKey: this.identity.publicKey, ca: this.identity.caPem } };
+        return { id: request.id, ok: true, result: { ...this.node.status(), clients: this.door.totals, publicKey: this.identity.publicKey, ca: this.identity.caPem } };
       case 'createUser':
         return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
       case 'login':

@@ -15,8 +15,10 @@ import type { SubmitOutcome, TrackerNode } from './tracker-node.js';
 import { canDial, DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushHub } from './push-hub.js';
+import { LoginGuard } from './login-guard.js';
 
-export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string };
+/** `retryAfterMs`: on a refusal for back-off, how long until an attempt may be made. */
+export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryAfterMs?: number };
 
 export interface SessionServiceOptions {
   /** A session with no heartbeat for this long is expired by the leader. */
@@ -52,6 +54,8 @@ export class SessionService {
   private readonly reachabilityTimeoutMs: number;
   /** Where one-off requests for sessions go (the push channel); set by the process. */
   hub: PushHub | null = null;
+  /** Back-off for password guessing; only a leader checks passwords, so only its counters count. */
+  readonly loginGuard: LoginGuard;
 
   constructor(
     private readonly world: World,
@@ -62,6 +66,7 @@ export class SessionService {
     this.ttlMs = options.sessionTtlMs ?? 30_000;
     this.ticketMs = options.ticketLifetimeMs ?? 5 * 60_000;
     this.reachabilityTimeoutMs = options.reachabilityTimeoutMs ?? DEFAULT_REACHABILITY_TIMEOUT_MS;
+    this.loginGuard = new LoginGuard(() => this.world.clock.nowMs());
   }
 
   start(): void {
@@ -93,6 +98,12 @@ export class SessionService {
 
   /** Password checked by this node against ReadIndex state, in constant time; then OpenSession. */
   async login(clientId: string, requestId: number, user: string, password: string, observed: NetAddress, session: SessionCredential, refresh?: string, keyFingerprint?: string): Promise<ServiceOutcome> {
+    if (this.node.raft.status().role !== 'leader') return notLeader;
+    const verdict = this.loginGuard.check(user, observed.host);
+    if (!verdict.allowed) {
+      const seconds = Math.ceil(verdict.retryAfterMs / 1000);
+      return { ok: false, code: 'LOGIN_BACKOFF', message: `${verdict.reason}: retry in ${seconds} s`, retryAfterMs: verdict.retryAfterMs };
+    }
     const read = await this.node.read((state) => {
       const record = state.users.get(user);
       return record ? { password: record.password, credentialsIndex: record.credentialsIndex } : null;
@@ -111,7 +122,11 @@ export class SessionService {
       parallelP: stored.parallelP,
       keyLengthBytes: expected.length,
     });
-    if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) return bad;
+    if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) {
+      this.loginGuard.failed(user, observed.host);
+      return bad;
+    }
+    this.loginGuard.succeeded(user, observed.host);
     const reachable = await canDial(this.world, observed, this.reachabilityTimeoutMs);
     const command: Command = {
       type: 'OpenSession',

@@ -110,6 +110,11 @@ export interface ListenOptions {
   plaintext?: (connection: Connection) => void;
   /** With `secure`: a connection refused (handshake failed, or `accept` said no), for the log. */
   refused?: (remote: NetAddress, reason: string) => void;
+  /**
+   * Asked as each connection arrives, before any byte or handshake: null refuses it (it is closed
+   * at once); otherwise the function returned is called once, when that connection closes.
+   */
+  admit?: (remote: NetAddress) => (() => void) | null;
 }
 
 /** Keys and certificates: ECDSA P-256 and X.509 on the real machine, tokens in a simulation. */

@@ -10,6 +10,7 @@ import { decide } from './decide.js';
 import { domainError, isDomainError, type DomainError } from './errors.js';
 import type { Event } from './events.js';
 import { commandUnderRules } from './rules.js';
+import { sameHash } from './same-hash.js';
 import { evolve, InvariantError } from './evolve.js';
 import type { CachedReply, TrackerState } from './state.js';
 
@@ -176,7 +177,7 @@ function rejection(state: TrackerState, raw: unknown, error: DomainError): Event
   let user: string | null = null;
   if (isAuth(record.auth)) {
     const session = state.sessions.get(record.auth.sessionId);
-    if (session && session.tokenHash === record.auth.tokenHash) user = session.user;
+    if (session && sameHash(session.tokenHash, record.auth.tokenHash)) user = session.user;
   } else if ((type === 'CreateUser' || type === 'OpenSession' || type === 'RenewSession') && typeof record.user === 'string') {
     user = record.user.slice(0, 64);
   }

@@ -4,6 +4,7 @@
 
 import type { Auth } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
+import { sameHash } from './same-hash.js';
 import type { Event } from './events.js';
 import type { FileRecord, GroupRecord, TrackerState } from './state.js';
 
@@ -56,7 +57,7 @@ const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function authenticate(state: TrackerState, auth: Auth): string | DomainError {
   const session = state.sessions.get(auth.sessionId);
-  if (!session || session.tokenHash !== auth.tokenHash) return domainError('NOT_LOGGED_IN', 'not logged in (no such session)');
+  if (!session || !sameHash(session.tokenHash, auth.tokenHash)) return domainError('NOT_LOGGED_IN', 'not logged in (no such session)');
   return session.user;
 }
 

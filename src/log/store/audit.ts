@@ -4,6 +4,7 @@
 
 import { isAuth } from '../domain/commands.js';
 import { replayEntry } from '../domain/entry.js';
+import { sameHash } from '../domain/same-hash.js';
 import type { Event } from '../domain/events.js';
 import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvStore } from '../../world/world.js';
@@ -55,7 +56,7 @@ function actorOf(state: TrackerState, command: unknown): string | null {
   const fields = command as Record<string, unknown>;
   if (isAuth(fields.auth)) {
     const session = state.sessions.get(fields.auth.sessionId);
-    return session && session.tokenHash === fields.auth.tokenHash ? session.user : null;
+    return session && sameHash(session.tokenHash, fields.auth.tokenHash) ? session.user : null;
   }
   if (fields.type === 'ExpireSession' || fields.type === 'MoveSession') return 'tracker';
   return typeof fields.user === 'string' ? fields.user : null;

@@ -106,7 +106,18 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
                 (tls, peer) => onConnection(new RealConnection(tls, null, peer)),
                 (socket) => options?.plaintext?.(new RealConnection(socket)),
               );
-        const server = createServer({ pauseOnConnect: true }, accept);
+        const admit = options?.admit;
+        const server = createServer(
+          { pauseOnConnect: true },
+          admit === undefined
+            ? accept
+            : (socket) => {
+                const release = admit({ host: normalizeHost(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 });
+                if (release === null) return void socket.destroy();
+                socket.once('close', release);
+                accept(socket);
+              },
+        );
         server.once('error', (error) => reject(new NetFailure(netErrorCodeOf(error), error.message)));
         server.listen({ host: address.host, port: address.port }, () => {
           const bound = server.address();

@@ -243,12 +243,20 @@ export class SimNet {
           packets.transmit(serverName, client.name, onRefused, () => {});
           return;
         }
+        const release = listening.options?.admit === undefined ? () => {} : listening.options.admit(clientAddress);
+        if (release === null) {
+          packets.transmit(serverName, client.name, onRefused, () => {});
+          return;
+        }
         const pair = {
           client: new SimConnection(clientAddress, serverAddress, this.env, (c) => {
             client.connections.delete(c);
             client.usedPorts.delete(clientPort);
           }),
-          server: new SimConnection(serverAddress, clientAddress, this.env, (c) => server.connections.delete(c)),
+          server: new SimConnection(serverAddress, clientAddress, this.env, (c) => {
+            server.connections.delete(c);
+            release();
+          }),
         };
         SimConnection.pair(pair.client, pair.server);
         client.connections.add(pair.client);
