@@ -312,6 +312,8 @@ export class PeerNode {
           if (!outcome.ok) this.options.log?.(`could not dial ${request.user} back at ${request.address}: ${outcome.reason}`);
         });
       },
+      // A member left or was removed: we stop serving them the group's files at once.
+      kick: (group, user, atMs) => void this.host.kick(group, user, atMs),
       ended: (code, message) => this.options.log?.(`push channel over (${code}): ${message}`),
     });
   }
@@ -516,6 +518,8 @@ export class PeerNode {
       this.freshTicket(session, running.group, running.meta.fileId).then(
         (ticket) => {
           this.ticketRenewals++;
+          // The open links hear it too: their serving sides check expiry at every request.
+          if (running.outcome === null) running.download.ticketRenewed();
           this.scheduleRenewal(running, ticket.expires);
         },
         (error: unknown) => {
