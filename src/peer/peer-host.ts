@@ -236,6 +236,11 @@ export class PeerHost {
     return share?.source;
   }
 
+  /** Stops serving every file of a group (our user left it or was removed): what was served, for its owner to close or keep. */
+  unshareGroup(group: string): PieceSource[] {
+    return [...this.shares.values()].filter((share) => share.group === group).flatMap((share) => this.unshare(share.meta.fileId) ?? []);
+  }
+
   /** Stops serving everything (logout). */
   unshareAll(): PieceSource[] {
     return [...this.shares.keys()].flatMap((fileId) => this.unshare(fileId) ?? []);

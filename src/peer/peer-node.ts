@@ -304,6 +304,8 @@ export class PeerNode {
           if (event.type === 'SessionMoved' && event.sessionId === session.sessionId && this.opening) {
             this.opening = { ...this.opening, address: event.address, reachable: event.reachable };
           }
+          // We left the group or were removed: we serve its files to nobody any more (the others drop us).
+          if ((event.type === 'MemberLeft' || event.type === 'MemberRemoved') && event.user === session.user) this.leftGroup(event.group);
         }
       },
       request: (request) => {
@@ -316,6 +318,13 @@ export class PeerNode {
       kick: (group, user, atMs) => void this.host.kick(group, user, atMs),
       ended: (code, message) => this.options.log?.(`push channel over (${code}): ${message}`),
     });
+  }
+
+  private leftGroup(group: string): void {
+    const downloading = new Set(this.downloads.map((d) => d.download.store as PieceSource));
+    const sources = this.host.unshareGroup(group);
+    for (const source of sources) if (!downloading.has(source)) void release(source);
+    this.options.log?.(`out of ${group}: stopped serving its ${sources.length} file(s)`);
   }
 
   /**
