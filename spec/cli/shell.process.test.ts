@@ -204,6 +204,7 @@ describe('clique shell, scripted', () => {
       'list_requests g',
       'accept_request g u',
       'reject_request g u',
+      'remove_member g u',
       'list_groups',
       'list_files g',
       `upload_file ${join(dir, 'movie.bin')} g`,
@@ -249,7 +250,7 @@ describe('clique shell, scripted', () => {
     const [groups] = ok(await s.run('list_groups'));
     expect((groups as Array<{ group: string }>).map((g) => g.group)).not.toContain('../etc');
     // Every command with one word too many is refused before it runs.
-    const names = ['create_user', 'login', 'logout', 'create_group', 'join_group', 'leave_group', 'list_requests', 'accept_request', 'reject_request',
+    const names = ['create_user', 'login', 'logout', 'create_group', 'join_group', 'leave_group', 'list_requests', 'accept_request', 'reject_request', 'remove_member',
       'list_groups', 'list_files', 'upload_file', 'download_file', 'show_downloads', 'stop_share', 'wait', 'whoami', 'status'];
     const arity = await s.run(...names.map((n) => `${n} ${'x '.repeat(4)}`));
     expect(arity.map(code)).toEqual(names.map(() => 'BAD_ARGUMENTS'));

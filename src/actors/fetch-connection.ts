@@ -126,7 +126,15 @@ export const fetchConnectionMachine = setup({
           actions: [assign({ peerChoking: false }), ({ context }) => context.io.unchoked()],
         },
         KEEP_ALIVE: {},
-        EXTENDED: {},
+        // They stopped serving us on the open link (our ticket expired, our user left the group): we stop too.
+        EXTENDED: [
+          {
+            guard: ({ event }) => event.extId === 0 && refusalOf(event.payload) !== null,
+            target: 'closed',
+            actions: assign({ reason: ({ event }) => refusalOf(event.payload) }),
+          },
+          {},
+        ],
         BITFIELD: { target: 'closed', actions: assign({ reason: 'PROTOCOL: second bitfield', fatal: true }) },
       },
     },

@@ -4,16 +4,18 @@
 // refusal is logged with its code and told to the other side, and our serving ends. Once in,
 // it tells the upload choker of the peer's interest, honours choke and unchoke, queues requests
 // while unchoked (the upload queue reads and sends the bytes), and announces pieces we verify
-// later.
+// later. The ticket is checked again at every request: one that has expired (with the same
+// ±30 s) ends our serving, and a renewed ticket sent on the open link extends it. A peer the
+// host was told left its group (a kick) is refused at once (REVOKE).
 
 import { assign, setup } from 'xstate';
-import type { TicketCheck } from '../torrent/ticket.js';
+import { TICKET_CLOCK_SKEW_MS, type TicketCheck } from '../torrent/ticket.js';
 import { decodeExtendedHandshake, WireError } from '../torrent/wire-codec.js';
 import { idleReason, isIdle, keepAlive, type ConnectionTimings, type LivenessIo, type WireActorEvent } from './wire-events.js';
 
 export interface ServeConnectionIo extends LivenessIo {
   /** Verifies a ticket against this connection (its handshake's peer id, our file and group, now). */
-  checkTicket(ticket: string | undefined): TicketCheck | { ok: false; code: 'TICKET_MISSING'; message: string };
+  checkTicket(ticket: string | undefined): TicketCheck | { ok: false; code: 'TICKET_MISSING' | 'KICKED'; message: string };
   /** Sends our bitfield: they are in. */
   admit(): void;
   /** Logs the refusal, sends it in an extension handshake, and ends our serving. */
@@ -34,8 +36,14 @@ export interface ServeConnectionInput {
   timings: ConnectionTimings;
 }
 
-/** Events from the upload choker and the piece store, beside the wire's. */
-export type ServeConnectionEvent = WireActorEvent | { type: 'CHOKE_PEER' } | { type: 'UNCHOKE_PEER' } | { type: 'PIECE_AVAILABLE'; pieceIndex: number };
+/** Events from the upload choker, the piece store and the host (a kick), beside the wire's. */
+export type ServeConnectionEvent =
+  | WireActorEvent
+  | { type: 'CHOKE_PEER' }
+  | { type: 'UNCHOKE_PEER' }
+  | { type: 'PIECE_AVAILABLE'; pieceIndex: number }
+  /** Our serving ends now, with this refusal (the peer's user left the file's group, or was removed). */
+  | { type: 'REVOKE'; code: string; message: string };
 
 type Refusal = { code: string; message: string };
 
@@ -45,6 +53,8 @@ interface Context {
   reason: string | null;
   refusal: Refusal | null;
   amChoking: boolean;
+  /** When the newest valid ticket they showed expires (the tracker's clock); null before one. */
+  ticketExpiresMs: number | null;
 }
 
 function ticketOf(payload: Uint8Array): { ticket: string | undefined } | Refusal {
@@ -56,11 +66,31 @@ function ticketOf(payload: Uint8Array): { ticket: string | undefined } | Refusal
   }
 }
 
-function checkAccess(io: ServeConnectionIo, payload: Uint8Array): Refusal | null {
+function checkAccess(io: ServeConnectionIo, payload: Uint8Array): Refusal | { expiresMs: number } {
   const parsed = ticketOf(payload);
   if ('code' in parsed) return parsed;
   const check = io.checkTicket(parsed.ticket);
-  return check.ok ? null : { code: check.code, message: check.message };
+  return check.ok ? { expiresMs: check.claims.expires } : { code: check.code, message: check.message };
+}
+
+/** The ticket's judgement as context: in, until when; or the refusal. */
+function accessContext(io: ServeConnectionIo, payload: Uint8Array): Pick<Context, 'refusal'> | Pick<Context, 'ticketExpiresMs'> {
+  const access = checkAccess(io, payload);
+  return 'code' in access ? { refusal: access } : { ticketExpiresMs: access.expiresMs };
+}
+
+/** Their ticket has expired, with the same allowance for clock skew as when it was checked. */
+function ticketExpired(context: Context): boolean {
+  return context.ticketExpiresMs !== null && context.io.nowMs() - TICKET_CLOCK_SKEW_MS >= context.ticketExpiresMs;
+}
+
+/** A renewed ticket on the open link: it extends our serving, or (it does not hold) ends it. */
+function renewedContext(context: Context, payload: Uint8Array): Partial<Context> {
+  const parsed = ticketOf(payload);
+  if (!('code' in parsed) && parsed.ticket === undefined) return {}; // a port, or their own refusal: not about our serving
+  const access = accessContext(context.io, payload);
+  if ('refusal' in access) return access;
+  return { ticketExpiresMs: Math.max(context.ticketExpiresMs ?? 0, access.ticketExpiresMs ?? 0) };
 }
 
 export const serveConnectionMachine = setup({
@@ -80,7 +110,7 @@ export const serveConnectionMachine = setup({
   },
 }).createMachine({
   id: 'serveConnection',
-  context: ({ input }) => ({ io: input.io, timings: input.timings, reason: null, refusal: null, amChoking: true }),
+  context: ({ input }) => ({ io: input.io, timings: input.timings, reason: null, refusal: null, amChoking: true, ticketExpiresMs: null }),
   initial: 'awaitingTicket',
   on: {
     CLOSED: { target: '.closed', actions: 'rememberClose' },
@@ -92,8 +122,9 @@ export const serveConnectionMachine = setup({
         EXTENDED: {
           guard: ({ event }) => event.extId === 0,
           target: 'checkingTicket',
-          actions: assign({ refusal: ({ context, event }) => checkAccess(context.io, event.payload) }),
+          actions: assign(({ context, event }) => accessContext(context.io, event.payload)),
         },
+        REVOKE: { target: 'refused', actions: assign({ refusal: ({ event }) => ({ code: event.code, message: event.message }) }) },
         KEEP_ALIVE: {},
         CHOKE_PEER: {},
         UNCHOKE_PEER: {},
@@ -141,18 +172,35 @@ export const serveConnectionMachine = setup({
           guard: ({ context }) => !context.amChoking,
           actions: [assign({ amChoking: true }), ({ context }) => context.io.dropRequests(), ({ context }) => context.io.sendChoke()],
         },
-        // BEP 3: requests from a choked peer are ignored.
-        REQUEST: {
-          guard: ({ context }) => !context.amChoking,
-          actions: ({ context, event }) => context.io.queueRequest(event.pieceIndex, event.beginBytes, event.lengthBytes),
-        },
+        // Every request is checked against the ticket's expiry; BEP 3: requests from a choked peer are ignored.
+        REQUEST: [
+          {
+            guard: ({ context }) => ticketExpired(context),
+            target: '#serveConnection.refused',
+            actions: assign({ refusal: { code: 'TICKET_EXPIRED', message: 'the ticket expired while the connection was open' } }),
+          },
+          {
+            guard: ({ context }) => !context.amChoking,
+            actions: ({ context, event }) => context.io.queueRequest(event.pieceIndex, event.beginBytes, event.lengthBytes),
+          },
+        ],
+        REVOKE: { target: '#serveConnection.refused', actions: assign({ refusal: ({ event }) => ({ code: event.code, message: event.message }) }) },
         CANCEL: { actions: ({ context, event }) => context.io.cancelRequest(event.pieceIndex, event.beginBytes, event.lengthBytes) },
         PIECE_AVAILABLE: { actions: ({ context, event }) => context.io.sendHave(event.pieceIndex) },
         KEEP_ALIVE: {},
         HAVE: {},
         CHOKE: {},
         UNCHOKE: {},
-        EXTENDED: {},
+        // A renewed ticket (the host hands on only extension handshakes that carry one).
+        EXTENDED: [
+          {
+            guard: ({ context, event }) => event.extId === 0 && 'refusal' in renewedContext(context, event.payload),
+            target: '#serveConnection.refused',
+            actions: assign(({ context, event }) => renewedContext(context, event.payload)),
+          },
+          { guard: ({ event }) => event.extId === 0, actions: assign(({ context, event }) => renewedContext(context, event.payload)) },
+          {},
+        ],
         HANDSHAKE: { target: 'closed', actions: assign({ reason: 'PROTOCOL: second handshake' }) },
         BITFIELD: {},
       },

@@ -68,6 +68,7 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     text: (requests) => requests.map((r) => r.user).join('\n') || 'no pending requests',
   }),
   accept_request: session('accept_request <group_id> <user_id>', 'let a user into your group', 2, ([g, u]) => ({ type: 'AcceptRequest', group: g!, user: u! })),
+  remove_member: session('remove_member <group_id> <user_id>', "take a member out of your group (its holders drop the member's connections at once)", 2, ([g, u]) => ({ type: 'RemoveMember', group: g!, user: u! })),
   reject_request: session('reject_request <group_id> <user_id>', "turn a user's request down", 2, ([g, u]) => ({ type: 'RejectRequest', group: g!, user: u! })),
   list_groups: define({
     usage: 'list_groups',

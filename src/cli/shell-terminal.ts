@@ -20,6 +20,7 @@ const GROUP_ARGUMENT: Readonly<Record<string, number>> = {
   list_requests: 1,
   accept_request: 1,
   reject_request: 1,
+  remove_member: 1,
   list_files: 1,
   download_file: 1,
   stop_share: 1,

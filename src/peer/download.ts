@@ -232,6 +232,22 @@ export class Download implements Fetcher {
     return this.options.ticket();
   }
 
+  /**
+   * Our ticket was renewed: it goes, in an extension handshake, down every open link we fetch
+   * over and showed the old one on, so the serving side (which checks expiry at every request)
+   * keeps serving a download that outlives its first ticket. Returns how many links heard it.
+   */
+  ticketRenewed(): number {
+    const ticket = this.options.ticket();
+    let sent = 0;
+    for (const peer of this.peers.values()) {
+      if (!peer.link.ticketSent || peer.link.closed) continue;
+      peer.link.wire.sendExtendedHandshake({ m: {}, ticket });
+      sent++;
+    }
+    return sent;
+  }
+
   expectsDialFrom(host: string, keyFingerprint: string | null): boolean {
     return [...this.holders.values()].some((holder) => holder.address.host === host && (holder.keyFingerprint === null || holder.keyFingerprint === keyFingerprint));
   }

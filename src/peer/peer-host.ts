@@ -76,8 +76,10 @@ export interface PeerHostCounters {
   connectionsAccepted: number;
   /** Links closed because another link to the same peer and file survived. */
   duplicateLinks: number;
-  /** Refusals by code (TICKET_EXPIRED, UNKNOWN_FILE, …). */
+  /** Refusals by code (TICKET_EXPIRED, UNKNOWN_FILE, KICKED, …). */
   refusals: Record<string, number>;
+  /** Connections we were serving that a kick ended (the user left the file's group, or was removed). */
+  kickedConnections: number;
 }
 
 export type ConnectOutcome = { ok: true; link: PeerLink } | { ok: false; reason: string };
@@ -89,6 +91,9 @@ interface Served {
   actor: Actor<typeof serveConnectionMachine> | null;
   queue: UploadQueue | null;
   unsubscribe: () => void;
+  /** The group of the file served, and the user its valid ticket names (null until one is shown). */
+  readonly group: string;
+  user: string | null;
 }
 
 /** A refused or closed connection's actor has stopped; late events have nowhere to go. */
@@ -97,7 +102,9 @@ function sendIfRunning(served: Served, event: ServeConnectionEvent): void {
 }
 
 export class PeerHost {
-  readonly counters: PeerHostCounters = { bytesUploaded: 0, connectionsAccepted: 0, duplicateLinks: 0, refusals: {} };
+  readonly counters: PeerHostCounters = { bytesUploaded: 0, connectionsAccepted: 0, duplicateLinks: 0, refusals: {}, kickedConnections: 0 };
+  /** `group\nuser` → the tracker's time of the leave or removal: tickets issued until then are refused. */
+  private readonly kicked = new Map<string, number>();
   private readonly shares = new Map<string, Share>();
   private readonly fetchers = new Map<string, Fetcher>();
   /** Open links by `fileId/remote peer id`. */
@@ -229,9 +236,34 @@ export class PeerHost {
     return share?.source;
   }
 
+  /** Stops serving every file of a group (our user left it or was removed): what was served, for its owner to close or keep. */
+  unshareGroup(group: string): PieceSource[] {
+    return [...this.shares.values()].filter((share) => share.group === group).flatMap((share) => this.unshare(share.meta.fileId) ?? []);
+  }
+
   /** Stops serving everything (logout). */
   unshareAll(): PieceSource[] {
     return [...this.shares.keys()].flatMap((fileId) => this.unshare(fileId) ?? []);
+  }
+
+  /**
+   * `user` left `group` or was removed from it at `removedAtMs` (the tracker's time of that
+   * entry): every connection we serve that user a file of the group ends now, with the refusal
+   * KICKED, and tickets issued until then are refused from now on (a ticket issued after it —
+   * the user was let in again — is honoured). Returns how many connections it ended.
+   */
+  kick(group: string, user: string, removedAtMs: number): number {
+    const key = `${group}\n${user}`;
+    this.kicked.set(key, Math.max(this.kicked.get(key) ?? -Infinity, removedAtMs));
+    let ended = 0;
+    for (const served of [...this.served.values()]) {
+      if (served.group !== group || served.user !== user || served.actor?.getSnapshot().status !== 'active') continue;
+      ended++;
+      sendIfRunning(served, { type: 'REVOKE', code: 'KICKED', message: `${user} is no longer a member of ${group}` });
+    }
+    this.counters.kickedConnections += ended;
+    this.log(`kick: ${user} left or was removed from ${group}: ended ${ended} connection(s) serving them`);
+    return ended;
   }
 
   sourceOf(fileId: string): PieceSource | undefined {
@@ -480,7 +512,7 @@ export class PeerHost {
 
   private serveOn(link: PeerLink, share: Share, clusterPublicKey: KeyObject): Served {
     const { wire } = link;
-    const served: Served = { link, actor: null, queue: null, unsubscribe: () => {} };
+    const served: Served = { link, actor: null, queue: null, unsubscribe: () => {}, group: share.group, user: null };
     this.served.set(link.id, served);
     served.queue = new UploadQueue(share.source, wire, (bytes) => (this.counters.bytesUploaded += bytes), this.options.tamperForTests, this.limiter);
     const io: ServeConnectionIo = {
@@ -488,10 +520,17 @@ export class PeerHost {
       lastReceivedAtMs: () => wire.lastReceivedAtMs,
       lastSentAtMs: () => wire.lastSentAtMs,
       sendKeepAlive: () => wire.send({ type: 'keep-alive' }),
-      checkTicket: (ticket) =>
-        ticket === undefined
-          ? { ok: false, code: 'TICKET_MISSING', message: 'no ticket in the extension handshake' }
-          : verifyTicket(ticket, clusterPublicKey, { nowMs: this.world.clock.nowMs(), fileId: share.meta.fileId, key: wire.remoteKeyFingerprint, group: share.group }),
+      checkTicket: (ticket) => {
+        if (ticket === undefined) return { ok: false, code: 'TICKET_MISSING', message: 'no ticket in the extension handshake' };
+        const check = verifyTicket(ticket, clusterPublicKey, { nowMs: this.world.clock.nowMs(), fileId: share.meta.fileId, key: wire.remoteKeyFingerprint, group: share.group });
+        if (!check.ok) return check;
+        const kickedAtMs = this.kicked.get(`${share.group}\n${check.claims.user}`);
+        if (kickedAtMs !== undefined && check.claims.notBefore <= kickedAtMs) {
+          return { ok: false, code: 'KICKED', message: `${check.claims.user} left or was removed from ${share.group} after this ticket was issued` };
+        }
+        served.user = check.claims.user;
+        return check;
+      },
       admit: () => {
         wire.send({ type: 'bitfield', bitfield: share.source.bitfield() });
         served.unsubscribe = share.source.onVerified((pieceIndex) => sendIfRunning(served, { type: 'PIECE_AVAILABLE', pieceIndex }));

@@ -304,6 +304,8 @@ export class PeerNode {
           if (event.type === 'SessionMoved' && event.sessionId === session.sessionId && this.opening) {
             this.opening = { ...this.opening, address: event.address, reachable: event.reachable };
           }
+          // We left the group or were removed: we serve its files to nobody any more (the others drop us).
+          if ((event.type === 'MemberLeft' || event.type === 'MemberRemoved') && event.user === session.user) this.leftGroup(event.group);
         }
       },
       request: (request) => {
@@ -312,8 +314,17 @@ export class PeerNode {
           if (!outcome.ok) this.options.log?.(`could not dial ${request.user} back at ${request.address}: ${outcome.reason}`);
         });
       },
+      // A member left or was removed: we stop serving them the group's files at once.
+      kick: (group, user, atMs) => void this.host.kick(group, user, atMs),
       ended: (code, message) => this.options.log?.(`push channel over (${code}): ${message}`),
     });
+  }
+
+  private leftGroup(group: string): void {
+    const downloading = new Set(this.downloads.map((d) => d.download.store as PieceSource));
+    const sources = this.host.unshareGroup(group);
+    for (const source of sources) if (!downloading.has(source)) void release(source);
+    this.options.log?.(`out of ${group}: stopped serving its ${sources.length} file(s)`);
   }
 
   /**
@@ -516,6 +527,8 @@ export class PeerNode {
       this.freshTicket(session, running.group, running.meta.fileId).then(
         (ticket) => {
           this.ticketRenewals++;
+          // The open links hear it too: their serving sides check expiry at every request.
+          if (running.outcome === null) running.download.ticketRenewed();
           this.scheduleRenewal(running, ticket.expires);
         },
         (error: unknown) => {

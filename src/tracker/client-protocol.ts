@@ -83,6 +83,13 @@ export type Push =
   /** The committed events at log index `index` that concern the subscriber. */
   | { kind: 'events'; index: number; events: Event[] }
   | { kind: 'request'; request: PushRequest }
+  /**
+   * `user` left `group` or was removed from it, by the entry at `index`, at the tracker's time
+   * `atMs`: a peer that serves the group's files drops its connections serving that user, and
+   * refuses tickets issued until `atMs`. Sent to the group's other online members with that
+   * entry's events (holders are members); the peer's answer is the same if it hears it twice.
+   */
+  | { kind: 'kick'; index: number; group: string; user: string; atMs: number }
   /** Nothing new: the stream is alive, and everything up to `index` has been gone through. */
   | { kind: 'tick'; index: number }
   /** The channel is over (the session ended, the node stops); subscribe again if it makes sense. */

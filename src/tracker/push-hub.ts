@@ -3,12 +3,15 @@
 // concern the user or the user's groups, each with its log index — first those after the index
 // the peer last saw (read from the node's archive), then each batch as the node applies it — and
 // the one-off requests addressed to the session (dialBack), which the node that decides them
-// relays to every node, so whichever holds the stream delivers them. Every node applies the
+// relays to every node, so whichever holds the stream delivers them. A leave or a removal also
+// becomes a `kick` for the group's other members, sent right after that entry's events, so the
+// holders among them stop serving the member at once (DESIGN.md §7). Every node applies the
 // same log, so a peer that moves to another node after a failover and subscribes again from
 // its last index misses nothing and sees nothing twice.
 
 import type { EntryOutcome } from '../log/domain/entry.js';
 import { eventsFor } from '../log/domain/queries.js';
+import type { TrackerState } from '../log/domain/state.js';
 import type { Timer, World } from '../world/world.js';
 import type { Push, PushRequest } from './client-protocol.js';
 import type { TrackerNode } from './tracker-node.js';
@@ -44,6 +47,20 @@ interface Subscriber {
 
 /** How often a quiet stream says it is alive (a peer that hears nothing for three of these subscribes again). */
 export const PUSH_TICK_MS = 5_000;
+
+/**
+ * The kicks an entry means for a subscriber: each member who left or was removed from a group
+ * the subscriber is (still) a member of — whoever serves that member the group's files is one.
+ */
+export function kicksFor(state: TrackerState, subscriber: string, entry: EntryOutcome): Extract<Push, { kind: 'kick' }>[] {
+  const kicks: Extract<Push, { kind: 'kick' }>[] = [];
+  for (const event of entry.events) {
+    if (event.type !== 'MemberLeft' && event.type !== 'MemberRemoved') continue;
+    if (event.user === subscriber || state.groups.get(event.group)?.members.has(subscriber) !== true) continue;
+    kicks.push({ kind: 'kick', index: entry.index, group: event.group, user: event.user, atMs: entry.timeMs });
+  }
+  return kicks;
+}
 
 export class PushHub {
   private readonly subscribers = new Map<string, Subscriber>();
@@ -141,6 +158,7 @@ export class PushHub {
       subscriber.sentUpTo = entry.index;
       const events = eventsFor(state, subscriber.user, entry.events);
       if (events.length > 0 && !this.send(subscriber, { kind: 'events', index: entry.index, events })) return;
+      for (const kick of kicksFor(state, subscriber.user, entry)) if (!this.send(subscriber, kick)) return;
       const ended = entry.events.some((event) => (event.type === 'SessionClosed' || event.type === 'SessionExpired') && event.sessionId === subscriber.sessionId);
       if (ended) return this.drop(subscriber.sessionId, { kind: 'end', code: 'SESSION_ENDED', message: 'the session is over' });
     }

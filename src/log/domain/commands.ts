@@ -45,6 +45,8 @@ export type Command =
   | { type: 'CreateGroup'; auth: Auth; group: string }
   | { type: 'RequestJoin'; auth: Auth; group: string }
   | { type: 'LeaveGroup'; auth: Auth; group: string }
+  /** The owner takes a member out of the group (at once: the group's holders drop that member's connections). */
+  | { type: 'RemoveMember'; auth: Auth; group: string; user: string }
   | { type: 'AcceptRequest'; auth: Auth; group: string; user: string }
   | { type: 'RejectRequest'; auth: Auth; group: string; user: string }
   | { type: 'ShareFile'; auth: Auth; group: string; file: FileMeta }
@@ -87,6 +89,7 @@ const SHAPES: { readonly [T in CommandType]: Shape } = {
   CreateGroup: { auth: 'auth', group: 'string' },
   RequestJoin: { auth: 'auth', group: 'string' },
   LeaveGroup: { auth: 'auth', group: 'string' },
+  RemoveMember: { auth: 'auth', group: 'string', user: 'string' },
   AcceptRequest: { auth: 'auth', group: 'string', user: 'string' },
   RejectRequest: { auth: 'auth', group: 'string', user: 'string' },
   ShareFile: { auth: 'auth', group: 'string', file: 'file' },

@@ -54,6 +54,8 @@ export function decide(state: TrackerState, command: Command): Decision {
       return withGroup(state, command.auth, command.group, (user, group) => requestJoin(user, group));
     case 'LeaveGroup':
       return withMember(state, command.auth, command.group, (user, group) => leaveGroup(user, group));
+    case 'RemoveMember':
+      return withGroup(state, command.auth, command.group, (user, group) => removeMember(user, group, command.user));
     case 'AcceptRequest':
     case 'RejectRequest':
       return withGroup(state, command.auth, command.group, (user, group) => answerRequest(command.type, user, group, command.user));
@@ -200,6 +202,22 @@ function leaveGroup(user: string, group: GroupRecord): Decision {
   } else if (group.owner === user) {
     events.push({ type: 'OwnershipTransferred', group: group.group, from: user, to: earliestMemberOtherThan(group, user) });
   }
+  return events;
+}
+
+/**
+ * The owner takes a member out: like a leave, everything the member held or shared in the group
+ * goes first; the owner cannot remove themself (leave_group passes the group on instead).
+ */
+function removeMember(by: string, group: GroupRecord, user: string): Decision {
+  const bad = checkId('user', user);
+  if (bad) return bad;
+  if (group.owner !== by) return domainError('NOT_OWNER', `only ${group.group}'s owner removes members`);
+  if (user === by) return domainError('CANNOT_REMOVE_SELF', `the owner cannot remove themself from ${group.group}; leave_group passes it on`);
+  if (!group.members.has(user)) return domainError('NOT_A_MEMBER', `${user} is not a member of ${group.group}`);
+  const events: Event[] = [];
+  for (const file of group.files.values()) events.push(...withdrawFromFile(user, group, file));
+  events.push({ type: 'MemberRemoved', group: group.group, user, by });
   return events;
 }
 

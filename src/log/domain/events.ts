@@ -21,6 +21,8 @@ export type Event =
   | { type: 'JoinAccepted'; group: string; user: string; by: string }
   | { type: 'JoinRejected'; group: string; user: string; by: string }
   | { type: 'MemberLeft'; group: string; user: string }
+  /** The owner `by` removed `user`; what the user held or shared in the group went just before. */
+  | { type: 'MemberRemoved'; group: string; user: string; by: string }
   | { type: 'OwnershipTransferred'; group: string; from: string; to: string }
   | { type: 'GroupDeleted'; group: string }
   | {

@@ -95,6 +95,7 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
       groupOf(state, event.group).requests.delete(event.user);
       break;
     case 'MemberLeft':
+    case 'MemberRemoved':
       groupOf(state, event.group).members.delete(event.user);
       break;
     case 'OwnershipTransferred': {

@@ -13,12 +13,18 @@
 //      thing: every peer counted as reachable, and its logins read as such.
 //   4  ... and may carry `keyFingerprint`, the peer's TLS key. Version 3 knew no keys: its
 //      logins read as sessions without one (they get no tickets).
+//   5  RemoveMember, the owner's removal of a member. Versions up to 4 knew no such command:
+//      theirs is the BAD_COMMAND any unknown command got. Logins read as in version 4.
 
 import { parseNetAddress } from '../../world/net-address.js';
 import { parseCommand, type Command } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 
-export const RULES_VERSION = 4;
+export const RULES_VERSION = 5;
+/** The last version whose logins differ from the ones before it. */
+const LOGIN_RULES_VERSION = 4;
+/** The version that brought RemoveMember. */
+const REMOVE_MEMBER_RULES_VERSION = 5;
 /** The version of entries that carry none: everything written before versions were recorded. */
 export const FIRST_RULES_VERSION = 1;
 
@@ -36,14 +42,19 @@ export function commandUnderRules(rulesVersion: number, raw: unknown): Command |
   if (!Number.isInteger(rulesVersion) || rulesVersion < FIRST_RULES_VERSION || rulesVersion > RULES_VERSION) {
     throw new RulesVersionError(`an entry of rules version ${String(rulesVersion)}; this build knows ${FIRST_RULES_VERSION} to ${RULES_VERSION}: run a newer build`);
   }
+  if (rulesVersion < REMOVE_MEMBER_RULES_VERSION && isRecordOfType(raw, 'RemoveMember')) return domainError('BAD_COMMAND', 'unknown command "RemoveMember"');
   const login = sessionOpening(raw);
-  if (login === null || rulesVersion === RULES_VERSION) return parseCommand(raw);
+  if (login === null || rulesVersion >= LOGIN_RULES_VERSION) return parseCommand(raw);
   const version2 = rulesVersion === 1 ? fromVersion1(login) : { command: login };
   if ('refusal' in version2) return version2.refusal;
   const version3 = rulesVersion <= 2 ? fromVersion2(version2.command) : version2;
   if ('refusal' in version3) return version3.refusal;
   const version4 = fromVersion3(version3.command);
   return 'refusal' in version4 ? version4.refusal : parseCommand(version4.command);
+}
+
+function isRecordOfType(raw: unknown, type: string): boolean {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as Raw).type === type;
 }
 
 /** OpenSession and RenewSession are what the versions tell apart; null for every other command. */
