@@ -55,7 +55,7 @@ export class ArchiveExports {
   ) {}
 
   challenge(): ServiceOutcome {
-    const nowMs = this.world.clock.nowMs();
+    const nowMs = this.world.clock.monotonicMs();
     for (const [nonce, madeMs] of this.challenges) if (nowMs - madeMs > CHALLENGE_LIFETIME_MS) this.challenges.delete(nonce);
     if (this.challenges.size >= MAX_CHALLENGES) return { ok: false, code: 'BUSY', message: 'too many audits starting' };
     const nonce = this.world.rng.id(32);
@@ -66,7 +66,7 @@ export class ArchiveExports {
   async serve(nonce: string, proof: string, exportId: string | null, offset: number): Promise<ServiceOutcome> {
     const refused: ServiceOutcome = { ok: false, code: 'NOT_AUTHORIZED', message: 'an archive needs a proof of the cluster secret over a fresh challenge' };
     if (!same(proof, archiveProof(this.nodeSecret, nonce, this.nodeId))) return refused;
-    const nowMs = this.world.clock.nowMs();
+    const nowMs = this.world.clock.monotonicMs();
     for (const [id, made] of this.exports) if (nowMs - made.lastUseMs > EXPORT_LIFETIME_MS) this.exports.delete(id);
     let id = exportId;
     if (id === null) {
