@@ -117,6 +117,10 @@ export interface NodeStatus {
   applied: number;
   lastIndex: number;
   snapshotIndex: number;
+  /** This node's wall clock minus the median of the cluster's; null until measured (absent from older builds). */
+  clockSkewMs?: number | null;
+  /** The skew is beyond the limit: the node issues no tickets and proposes no entry times. */
+  clockSkewed?: boolean;
 }
 
 const MAX_FIELD = 4096;

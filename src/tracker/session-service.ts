@@ -186,6 +186,10 @@ export class SessionService {
     if (!read.value.allowed) return { ok: false, code: 'NOT_A_MEMBER', message: `${read.value.user} may not fetch that file in ${group.slice(0, 64)}` };
     const key = read.value.key;
     if (key === null) return { ok: false, code: 'NO_PEER_KEY', message: 'this session logged in without a peer key; log in again with this build' };
+    // A ticket's validity is wall-clock time that another peer checks against its own: a node
+    // whose clock is off its peers' signs none, and the client asks another node.
+    const clock = this.node.clockSkew();
+    if (clock.skewed) return { ok: false, code: 'CLOCK_SKEWED', message: `this node's clock is ${clock.skewMs ?? '?'} ms off its peers'; ask another node` };
     const nowMs = this.world.clock.nowMs();
     const claims = { v: TICKET_VERSION, user: read.value.user, key, group, fileId, notBefore: nowMs, expires: nowMs + this.ticketMs };
     return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };

@@ -275,7 +275,8 @@ export class TrackerClient {
         continue;
       }
       if (response.ok) return response.result;
-      if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY') {
+      // CLOCK_SKEWED: that node's clock is wrong (it hands leadership over): ask elsewhere.
+      if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY' || response.error.code === 'CLOCK_SKEWED') {
         lastError = response.error.message;
         if (response.leader) this.trust = withNodeAt(this.trust, response.leader.client, response.leader.id);
         this.moveOn(response.leader?.client ?? null);
