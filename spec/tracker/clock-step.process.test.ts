@@ -61,6 +61,23 @@ describe.sequential('clock steps on real tracker processes', () => {
     });
 
     const stepped = (await cluster.leader())!;
+    // First a step within the limit (+9 s): nobody is called skewed, nobody hands over, and a
+    // silent session lives out its TTL (a wall-clock TTL of 4 s would end it at once).
+    const early: OpenedSession = await client.login('bob', 'pw-bob', 6881, KEY);
+    const earlyAtMs = performance.now();
+    step(stepped, 9_000);
+    await until('the leader to read its stepped clock', async () => ((await statusOf(stepped))?.clockSkewMs ?? 0) > 8_000 ? true : null);
+    await until(
+      'most of a TTL to pass with the silent session alive throughout',
+      async () => {
+        expect(await client.query(early, { name: 'whoami' })).toMatchObject({ user: 'bob' });
+        return performance.now() - earlyAtMs > TTL_MS - 1_000 ? true : null;
+      },
+      TTL_MS,
+    );
+    expect(await statusOf(stepped)).toMatchObject({ role: 'leader', clockSkewed: false });
+    step(stepped, 0);
+    await until('the leader to read its clock back', async () => Math.abs((await statusOf(stepped))?.clockSkewMs ?? 1e9) < 1_000 ? true : null);
     const ids = cluster.config.nodes.map((n) => n.id);
     const other = ids.find((id) => id !== stepped)!;
     const sound = ids.find((id) => id !== stepped && id !== other)!;

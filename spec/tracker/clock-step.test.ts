@@ -122,4 +122,24 @@ describe('clock steps on tracker nodes (simulated)', () => {
     beating = false;
     for (const t of trackers.values()) await drive(sim, t.stop());
   }, 120_000);
+
+  it('a step of the leader within the limit (+9 s, then -18 s) neither ends a silent session early nor keeps it late: TTLs are monotonic', async () => {
+    const { sim, trackers, client, leader } = await startCluster(16);
+    await sim.runUntil(() => [...trackers.values()].every((t) => t.node.status().clockSkewMs !== null), 10_000);
+    const stepped = leader()!;
+    await drive(sim, client.createUser('bob', 'pw-b'));
+    const sessions = () => trackers.get(stepped)!.node.store.state.sessions;
+    for (const byMs of [9_000, -18_000]) {
+      const bob: OpenedSession = await drive(sim, client.login('bob', 'pw-b', 6881, KEY));
+      const seenAtMs = sim.elapsedMs();
+      sim.stepClock(stepped, byMs);
+      await sim.runUntil(() => !sessions().has(bob.sessionId), 4 * TTL_MS);
+      const expiredAfterMs = sim.elapsedMs() - seenAtMs;
+      // The leader's expiry check runs every TTL/10; the ExpireSession entry then commits.
+      expect(expiredAfterMs).toBeGreaterThanOrEqual(TTL_MS);
+      expect(expiredAfterMs).toBeLessThan(TTL_MS + TTL_MS / 10 + 200);
+      expect(trackers.get(stepped)!.node.status()).toMatchObject({ role: 'leader', clockSkewed: false });
+    }
+    for (const t of trackers.values()) await drive(sim, t.stop());
+  }, 60_000);
 });
