@@ -43,11 +43,11 @@ describe('fetch connection', () => {
   function start(overrides: Partial<FetchConnectionIo> = {}) {
     const { sim, clock } = simClock();
     const calls: string[] = [];
-    let lastReceivedAtMs = clock.nowMs();
-    const startMs = clock.nowMs();
-    const io = recorder<FetchConnectionIo>({ nowMs: () => clock.nowMs(), lastReceivedAtMs: () => lastReceivedAtMs, lastSentAtMs: () => startMs, bitfieldError: () => null, ...overrides }, calls);
+    let lastReceivedAtMs = clock.monotonicMs();
+    const startMs = clock.monotonicMs();
+    const io = recorder<FetchConnectionIo>({ monotonicMs: () => clock.monotonicMs(), lastReceivedAtMs: () => lastReceivedAtMs, lastSentAtMs: () => startMs, bitfieldError: () => null, ...overrides }, calls);
     const actor = createActor(fetchConnectionMachine, { clock: xstateClock(clock), input: { io, timings } }).start();
-    return { sim, clock, calls, actor, received: () => (lastReceivedAtMs = clock.nowMs()) };
+    return { sim, clock, calls, actor, received: () => (lastReceivedAtMs = clock.monotonicMs()) };
   }
 
   it('gives up on a holder that answers our ticket with nothing, after the access timeout and not a millisecond before; only our fetching ends', async () => {
@@ -112,9 +112,10 @@ describe('serve connection', () => {
     const calls: string[] = [];
     const io = recorder<ServeConnectionIo>(
       {
-        nowMs: () => clock.nowMs(),
-        lastReceivedAtMs: () => clock.nowMs(),
-        lastSentAtMs: () => clock.nowMs(),
+        monotonicMs: () => clock.monotonicMs(),
+        wallMs: () => clock.nowMs(),
+        lastReceivedAtMs: () => clock.monotonicMs(),
+        lastSentAtMs: () => clock.monotonicMs(),
         checkTicket: () => (ticketOk ? { ok: true, claims: {} as never } : { ok: false, code: 'TICKET_EXPIRED', message: 'ticket has expired' }),
       },
       calls,
@@ -149,7 +150,7 @@ describe('serve connection', () => {
     actor.send({ type: 'REQUEST', pieceIndex: 0, beginBytes: 16384, lengthBytes: 16384 });
     actor.send({ type: 'CHOKE_PEER' });
     actor.send({ type: 'PIECE_AVAILABLE', pieceIndex: 5 });
-    expect(calls.filter((c) => !/^(nowMs|last)/.test(c))).toEqual([
+    expect(calls.filter((c) => !/^(nowMs|wallMs|monotonicMs|last)/.test(c))).toEqual([
       'checkTicket T',
       'admit',
       'interested true',
@@ -169,7 +170,7 @@ describe('scheduler', () => {
     const calls: string[] = [];
     const queued: Array<{ peer: string; block: BlockRef }> = [];
     const io = recorder<SchedulerIo>(
-      { nowMs: () => clock.nowMs(), mayStartPieces: (nothingRequested) => !memory.short || nothingRequested(), request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
+      { monotonicMs: () => clock.monotonicMs(), mayStartPieces: (nothingRequested) => !memory.short || nothingRequested(), request: (peer, blocks) => void queued.push(...blocks.map((block) => ({ peer, block }))) },
       calls,
     );
     const picker = new PiecePicker({ sizeBytes: pieces * PIECE, pieceLengthBytes: PIECE, have: () => false, rng: new SeededRng(2), randomFirstPieces: 0 });

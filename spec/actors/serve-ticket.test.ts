@@ -21,10 +21,11 @@ function serving(expiresByTicket: Record<string, number>) {
   const clock = sim.forHost('holder').clock;
   const calls: string[] = [];
   const io: ServeConnectionIo = {
-    nowMs: () => clock.nowMs(),
+    wallMs: () => clock.nowMs(),
+    monotonicMs: () => clock.monotonicMs(),
     // The downloader keeps talking: no idle timeout interferes.
-    lastReceivedAtMs: () => clock.nowMs(),
-    lastSentAtMs: () => clock.nowMs(),
+    lastReceivedAtMs: () => clock.monotonicMs(),
+    lastSentAtMs: () => clock.monotonicMs(),
     sendKeepAlive: () => {},
     checkTicket: (ticket): TicketCheck | { ok: false; code: 'TICKET_MISSING' | 'KICKED'; message: string } => {
       calls.push(`checkTicket ${ticket}`);

@@ -47,6 +47,8 @@ export class TrackerProcesses {
   readonly root = mkdtempSync(join(tmpdir(), 'clique-cluster-'));
   readonly clusterPath = join(this.root, 'cluster.json');
   readonly processes = new Map<string, ChildProcess>();
+  /** Extra environment for a node's process (e.g. a test-only clock offset file). */
+  readonly envOf = new Map<string, Record<string, string>>();
   config!: ClusterConfig;
 
   constructor(private readonly extraArgs: string[] = []) {}
@@ -68,7 +70,8 @@ export class TrackerProcesses {
   start(id: string): void {
     const log = openSync(this.logPath(id), 'a');
     const args = [CLI, 'tracker', '--id', id, '--cluster', this.clusterPath, '--data', this.dataDir(id), ...this.extraArgs];
-    this.processes.set(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', log] }));
+    const env = this.envOf.get(id);
+    this.processes.set(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', log], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) }));
   }
 
   startAll(): void {

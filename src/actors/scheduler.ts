@@ -13,7 +13,8 @@ import { BLOCK_LENGTH_BYTES, type BlockRef, type PiecePicker } from './piece-pic
 import type { Bitfield } from '../torrent/bitfield.js';
 
 export interface SchedulerIo {
-  nowMs(): number;
+  /** Monotonic milliseconds: only differences mean anything. */
+  monotonicMs(): number;
   /**
    * False while the download holds too many bytes in memory (the disk is behind): no new pieces
    * are begun. `nothingRequested()`: no request is outstanding with any peer (memory held only
@@ -144,7 +145,7 @@ function ban(context: SchedulerContext, peer: string, reason: string): void {
 }
 
 function onTick(context: SchedulerContext): void {
-  const nowMs = context.io.nowMs();
+  const nowMs = context.io.monotonicMs();
   const { timings } = context;
   for (const [peer, pipeline] of context.pipelines) {
     pipeline.rateBytesPerSecond = 0.5 * pipeline.rateBytesPerSecond + (0.5 * pipeline.windowBytes * 1000) / timings.tickMs;
@@ -178,7 +179,7 @@ function onBlocks(context: SchedulerContext, event: Extract<SchedulerEvent, { ty
   for (const pieceIndex of event.completedPieces) context.io.verify(pieceIndex);
   const pipeline = context.pipelines.get(event.peer);
   if (!pipeline) return;
-  pipeline.lastBlockAtMs = context.io.nowMs();
+  pipeline.lastBlockAtMs = context.io.monotonicMs();
   pipeline.windowBytes += event.bytes;
   if (pipeline.snubbed) {
     pipeline.snubbed = false;
@@ -237,7 +238,7 @@ export const schedulerMachine = setup({
               interested: false,
               snubbed: false,
               depth: t.initialDepth,
-              lastBlockAtMs: context.io.nowMs(),
+              lastBlockAtMs: context.io.monotonicMs(),
               windowBytes: 0,
               rateBytesPerSecond: 0,
             });
@@ -257,7 +258,7 @@ export const schedulerMachine = setup({
             const pipeline = context.pipelines.get(event.peer);
             if (!pipeline) return;
             pipeline.unchoked = true;
-            pipeline.lastBlockAtMs = context.io.nowMs();
+            pipeline.lastBlockAtMs = context.io.monotonicMs();
             fill(context, event.peer);
           },
         },

@@ -14,6 +14,8 @@ import { decodeExtendedHandshake, WireError } from '../torrent/wire-codec.js';
 import { idleReason, isIdle, keepAlive, type ConnectionTimings, type LivenessIo, type WireActorEvent } from './wire-events.js';
 
 export interface ServeConnectionIo extends LivenessIo {
+  /** Wall-clock time: a ticket's expiry is a wall-clock instant (the tracker's), checked with ±30 s of skew. */
+  wallMs(): number;
   /** Verifies a ticket against this connection (its handshake's peer id, our file and group, now). */
   checkTicket(ticket: string | undefined): TicketCheck | { ok: false; code: 'TICKET_MISSING' | 'KICKED'; message: string };
   /** Sends our bitfield: they are in. */
@@ -81,7 +83,7 @@ function accessContext(io: ServeConnectionIo, payload: Uint8Array): Pick<Context
 
 /** Their ticket has expired, with the same allowance for clock skew as when it was checked. */
 function ticketExpired(context: Context): boolean {
-  return context.ticketExpiresMs !== null && context.io.nowMs() - TICKET_CLOCK_SKEW_MS >= context.ticketExpiresMs;
+  return context.ticketExpiresMs !== null && context.io.wallMs() - TICKET_CLOCK_SKEW_MS >= context.ticketExpiresMs;
 }
 
 /** A renewed ticket on the open link: it extends our serving, or (it does not hold) ends it. */

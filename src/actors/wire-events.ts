@@ -69,14 +69,15 @@ export const DEFAULT_CONNECTION_TIMINGS: Readonly<ConnectionTimings> = {
 
 /** What both connection kinds need for the idle and keep-alive checks. */
 export interface LivenessIo {
-  nowMs(): number;
+  /** Monotonic milliseconds: only differences mean anything. */
+  monotonicMs(): number;
   lastReceivedAtMs(): number;
   lastSentAtMs(): number;
   sendKeepAlive(): void;
 }
 
 export function isIdle(io: LivenessIo, timings: ConnectionTimings): boolean {
-  return io.nowMs() - io.lastReceivedAtMs() >= timings.idleTimeoutMs;
+  return io.monotonicMs() - io.lastReceivedAtMs() >= timings.idleTimeoutMs;
 }
 
 export function idleReason(timings: ConnectionTimings): string {
@@ -85,5 +86,5 @@ export function idleReason(timings: ConnectionTimings): string {
 
 /** Sends a keep-alive when we have been quiet for keepAliveMs. */
 export function keepAlive(io: LivenessIo, timings: ConnectionTimings): void {
-  if (io.nowMs() - io.lastSentAtMs() >= timings.keepAliveMs) io.sendKeepAlive();
+  if (io.monotonicMs() - io.lastSentAtMs() >= timings.keepAliveMs) io.sendKeepAlive();
 }

@@ -57,9 +57,9 @@ export async function startLocalCluster(world: World, options: ClusterUpOptions,
     await Promise.all(children.map((child) => child.stop()));
   };
   const client = new TrackerClient(world, { nodes: config.nodes.map((n) => n.client), trust: clusterTrust(config), clientId: 'cluster-up' });
-  const deadline = world.clock.nowMs() + 15_000;
+  const deadline = world.clock.monotonicMs() + 15_000;
   let leader: string | null = null;
-  while (leader === null && world.clock.nowMs() < deadline) {
+  while (leader === null && world.clock.monotonicMs() < deadline) {
     const statuses = await Promise.all(config.nodes.map((n) => client.status(n.client)));
     leader = statuses.find((s) => s?.role === 'leader')?.id ?? null;
     if (leader === null) await new Promise((resolve) => world.clock.setTimer(100, () => resolve(undefined)));

@@ -93,7 +93,7 @@ export async function showStatus(world: World, options: { cluster: string; json:
     for (const { node, status } of rows) {
       out.line(
         status
-          ? `${node.id}  ${status.role.padEnd(13)} term ${status.term}  commit ${status.commit}  applied ${status.applied}  leader ${status.leader ?? '-'}  (${node.client})`
+          ? `${node.id}  ${status.role.padEnd(13)} term ${status.term}  commit ${status.commit}  applied ${status.applied}  leader ${status.leader ?? '-'}${status.clockSkewed === true ? `  CLOCK SKEWED by ${status.clockSkewMs ?? '?'} ms` : ''}  (${node.client})`
           : `${node.id}  unreachable   (${node.client})`,
       );
     }

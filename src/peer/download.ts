@@ -172,7 +172,7 @@ export class Download implements Fetcher {
   ) {
     this.fileId = options.meta.fileId;
     this.timings = { ...DEFAULT_DOWNLOAD_TIMINGS, ...options.timings };
-    this.startedAtMs = this.lastProgressAtMs = world.clock.nowMs();
+    this.startedAtMs = this.lastProgressAtMs = world.clock.monotonicMs();
     this.done = new Promise((resolve) => (this.settle = resolve));
     this.scheduler = createActor(schedulerMachine, {
       clock: xstateClock(world.clock),
@@ -180,7 +180,7 @@ export class Download implements Fetcher {
         picker,
         timings: this.timings.scheduler,
         io: {
-          nowMs: () => world.clock.nowMs(),
+          monotonicMs: () => world.clock.monotonicMs(),
           // Over the cap, wait for the disk; but if nothing is requested and nothing is being
           // written, the memory is held by pieces that cannot progress: begin others anyway.
           mayStartPieces: (nothingRequested) => store.bufferedBytes() < MAX_BUFFERED_BYTES || (nothingRequested() && !store.writesPending()),
@@ -273,7 +273,7 @@ export class Download implements Fetcher {
   }
 
   elapsedMs(): number {
-    return this.world.clock.nowMs() - this.startedAtMs;
+    return this.world.clock.monotonicMs() - this.startedAtMs;
   }
 
   /** More holders learned while running (e.g. from the tracker). */
@@ -371,7 +371,7 @@ export class Download implements Fetcher {
   private fetchIo(peer: string, link: PeerLink): FetchConnectionIo {
     const { wire } = link;
     return {
-      nowMs: () => this.world.clock.nowMs(),
+      monotonicMs: () => this.world.clock.monotonicMs(),
       lastReceivedAtMs: () => wire.lastReceivedAtMs,
       lastSentAtMs: () => wire.lastSentAtMs,
       sendKeepAlive: () => wire.send({ type: 'keep-alive' }),
@@ -483,7 +483,7 @@ export class Download implements Fetcher {
   private flushBlocks(peer: FetchPeer): void {
     const { batch } = peer;
     if (batch.bytes === 0) return;
-    this.lastProgressAtMs = this.world.clock.nowMs();
+    this.lastProgressAtMs = this.world.clock.monotonicMs();
     peer.batch = { bytes: 0, completedPieces: [], cancels: [] };
     this.toScheduler({ type: 'BLOCKS', peer: peer.key, ...batch });
   }
@@ -509,8 +509,8 @@ export class Download implements Fetcher {
       void this.end({ state: 'failed', code: 'NO_SOURCES', message: `no holder left to fetch from (${this.describeHolders()})` });
       return;
     }
-    const nowMs = this.world.clock.nowMs();
-    if (nowMs - this.lastProgressAtMs >= this.timings.stallTimeoutMs) {
+    const nowMonotonicMs = this.world.clock.monotonicMs();
+    if (nowMonotonicMs - this.lastProgressAtMs >= this.timings.stallTimeoutMs) {
       void this.end({ state: 'failed', code: 'STALLED', message: `no block arrived for ${this.timings.stallTimeoutMs} ms (${this.describeHolders()})` });
       return;
     }
@@ -521,8 +521,8 @@ export class Download implements Fetcher {
       this.unavailableSinceMs = null;
       return;
     }
-    this.unavailableSinceMs ??= nowMs;
-    if (nowMs - this.unavailableSinceMs >= this.timings.unavailableTimeoutMs) {
+    this.unavailableSinceMs ??= nowMonotonicMs;
+    if (nowMonotonicMs - this.unavailableSinceMs >= this.timings.unavailableTimeoutMs) {
       void this.end({ state: 'failed', code: 'PIECES_UNAVAILABLE', message: `${unavailable} pieces are held by no reachable holder` });
     }
   }

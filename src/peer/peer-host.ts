@@ -516,7 +516,8 @@ export class PeerHost {
     this.served.set(link.id, served);
     served.queue = new UploadQueue(share.source, wire, (bytes) => (this.counters.bytesUploaded += bytes), this.options.tamperForTests, this.limiter);
     const io: ServeConnectionIo = {
-      nowMs: () => this.world.clock.nowMs(),
+      monotonicMs: () => this.world.clock.monotonicMs(),
+      wallMs: () => this.world.clock.nowMs(),
       lastReceivedAtMs: () => wire.lastReceivedAtMs,
       lastSentAtMs: () => wire.lastSentAtMs,
       sendKeepAlive: () => wire.send({ type: 'keep-alive' }),

@@ -10,6 +10,7 @@ import { sessionMachine, type Credential } from '../actors/session.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fromUtf8, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
+import { ticketLifetimeMs } from '../torrent/ticket.js';
 import type { SessionCommand } from '../log/domain/commands.js';
 import type { QueryResult, SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
 import { TrackerClient, TrackerError, TrackerUnavailableError, type SessionOpening } from '../tracker/tracker-client.js';
@@ -100,6 +101,15 @@ interface RunningDownload {
 const SHARE_PREFIX = 'share:';
 /** A download asks holders behind routers to dial it back at most this often. */
 const DIAL_BACK_AGAIN_MS = 3_000;
+/** A ticket renewal that could not be made is tried again after this long. */
+const RENEWAL_RETRY_MS = 5_000;
+const MIN_RENEWAL_DELAY_MS = 250;
+
+/** Half the ticket's lifetime (at least MIN_RENEWAL_DELAY_MS); a ticket that does not parse is renewed soon. */
+function renewalDelayMs(ticket: string): number {
+  const lifetimeMs = ticketLifetimeMs(ticket);
+  return Math.max(MIN_RENEWAL_DELAY_MS, lifetimeMs === null ? RENEWAL_RETRY_MS : lifetimeMs / 2);
+}
 /** News kept for `news` (the oldest go first). */
 const MAX_NEWS = 1_000;
 
@@ -455,8 +465,8 @@ export class PeerNode {
     const weCanBeDialed = this.opening?.reachable === true;
     let askedAtMs = -Infinity;
     const askDialBack = (): void => {
-      if (cannotDial.length === 0 || !weCanBeDialed || this.world.clock.nowMs() - askedAtMs < DIAL_BACK_AGAIN_MS) return;
-      askedAtMs = this.world.clock.nowMs();
+      if (cannotDial.length === 0 || !weCanBeDialed || this.world.clock.monotonicMs() - askedAtMs < DIAL_BACK_AGAIN_MS) return;
+      askedAtMs = this.world.clock.monotonicMs();
       this.call(() => this.tracker.dialBack(session, group, meta.fileId)).then(
         ({ asked }) => this.options.log?.(`asked ${asked.join(', ') || 'nobody'} to dial back for ${meta.name}`),
         (error: unknown) => this.options.log?.(`could not ask for a dial back: ${error instanceof Error ? error.message : String(error)}`),
@@ -494,7 +504,7 @@ export class PeerNode {
       this.host.share({ meta, group, source: download.store });
       this.call(() => this.tracker.command(session, { type: 'HoldPartial', group, fileId: meta.fileId })).catch(() => undefined);
     }
-    this.scheduleRenewal(running, ticket.expires);
+    this.scheduleRenewal(running, renewalDelayMs(ticket.ticket));
     running.settled = download.done.then((outcome) => this.finished(running, outcome));
     askDialBack();
     return { download: running.id, group, name: detail.name, destination: path };
@@ -516,24 +526,27 @@ export class PeerNode {
     return ticket;
   }
 
-  /** Renews the ticket at half its life while the download runs (leaving the group stops renewal). */
-  private scheduleRenewal(running: RunningDownload, expiresMs: number): void {
-    const delayMs = Math.max(250, (expiresMs - this.world.clock.nowMs()) / 2);
+  /**
+   * Renews the ticket at half its life while the download runs (leaving the group stops
+   * renewal). The delay is a duration on this host's timers, taken from the ticket's lifetime:
+   * our wall clock may differ from the tracker's, or step, and must not make us renew late.
+   */
+  private scheduleRenewal(running: RunningDownload, delayMs: number): void {
     running.renew = this.world.clock.setTimer(delayMs, () => {
       const session = this.session;
       if (running.outcome !== null) return;
       // No session right now (logged out, or being renewed): try again later.
-      if (!session) return this.scheduleRenewal(running, this.world.clock.nowMs() + 10_000);
+      if (!session) return this.scheduleRenewal(running, RENEWAL_RETRY_MS);
       this.freshTicket(session, running.group, running.meta.fileId).then(
         (ticket) => {
           this.ticketRenewals++;
           // The open links hear it too: their serving sides check expiry at every request.
           if (running.outcome === null) running.download.ticketRenewed();
-          this.scheduleRenewal(running, ticket.expires);
+          this.scheduleRenewal(running, renewalDelayMs(ticket.ticket));
         },
         (error: unknown) => {
           this.options.log?.(`ticket renewal for ${running.meta.name}: ${error instanceof Error ? error.message : String(error)}`);
-          this.scheduleRenewal(running, this.world.clock.nowMs() + 10_000);
+          this.scheduleRenewal(running, RENEWAL_RETRY_MS);
         },
       );
     });
@@ -560,7 +573,7 @@ export class PeerNode {
   }
 
   showDownloads(): DownloadView[] {
-    const nowMs = this.world.clock.nowMs();
+    const nowMs = this.world.clock.monotonicMs();
     return this.downloads.map((d) => {
       const verifiedBytes = d.outcome?.state === 'complete' ? d.meta.sizeBytes : d.download.store.verifiedBytes();
       d.samples.push([nowMs, verifiedBytes]);

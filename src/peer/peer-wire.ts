@@ -87,7 +87,7 @@ export class PeerWire {
     this.remoteKey = formatNetAddress(connection.remote);
     this.remoteKeyFingerprint = connection.peer?.keyFingerprint ?? null;
     this.decoder = new WireDecoder({ maxPieces: Math.max(1, options.maxPieces), copyRemainder: options.reusedReadBuffer ?? false });
-    this.lastReceivedAtMs = this.lastSentAtMs = world.clock.nowMs();
+    this.lastReceivedAtMs = this.lastSentAtMs = world.clock.monotonicMs();
   }
 
   get closed(): boolean {
@@ -128,7 +128,7 @@ export class PeerWire {
     if (this.isClosed) return false;
     const header = encodePieceHeader(pieceIndex, beginBytes, block.length);
     this.bytesSent += header.length + block.length;
-    this.lastSentAtMs = this.world.clock.nowMs();
+    this.lastSentAtMs = this.world.clock.monotonicMs();
     return this.connection.writeAll([header, block]);
   }
 
@@ -155,14 +155,14 @@ export class PeerWire {
   private write(bytes: Uint8Array): boolean {
     if (this.isClosed) return false;
     this.bytesSent += bytes.length;
-    this.lastSentAtMs = this.world.clock.nowMs();
+    this.lastSentAtMs = this.world.clock.monotonicMs();
     return this.connection.write(bytes);
   }
 
   private receive(bytes: Uint8Array): void {
     if (this.isClosed || this.closeReason !== null) return;
     this.bytesReceived += bytes.length;
-    this.lastReceivedAtMs = this.world.clock.nowMs();
+    this.lastReceivedAtMs = this.world.clock.monotonicMs();
     const events = this.decoder.tryPush(bytes);
     if (events instanceof WireError) {
       this.close(`WIRE_${events.code}: ${events.message}`);

@@ -16,12 +16,12 @@ export class RateLimiter {
   ) {
     if (!(bytesPerSecond > 0)) throw new RangeError(`rate ${bytesPerSecond}`);
     this.tokens = this.burstBytes;
-    this.lastRefillMs = clock.nowMs();
+    this.lastRefillMs = clock.monotonicMs();
   }
 
   /** Spends `bytes`; resolves at once while within budget, else when the debt is paid. */
   async take(bytes: number): Promise<void> {
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.clock.monotonicMs();
     this.tokens = Math.min(this.burstBytes, this.tokens + ((nowMs - this.lastRefillMs) * this.bytesPerSecond) / 1000);
     this.lastRefillMs = nowMs;
     this.tokens -= bytes;

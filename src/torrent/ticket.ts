@@ -100,6 +100,17 @@ function parseClaims(payload: Uint8Array): TicketClaims | null {
   return c as unknown as TicketClaims;
 }
 
+/**
+ * How long a ticket is valid (expires - notBefore, both the issuer's clock), read without
+ * checking the signature: for a holder to time its renewal on its own monotonic clock, since
+ * its wall clock may differ from the issuer's or step. Null if it does not parse.
+ */
+export function ticketLifetimeMs(ticket: string): number | null {
+  const payload = decodeBase64Url(ticket.split('.')[0] ?? '');
+  const claims = payload === null ? null : parseClaims(payload);
+  return claims === null ? null : claims.expires - claims.notBefore;
+}
+
 export function verifyTicket(ticket: unknown, publicKey: KeyObject, expect: TicketExpectation): TicketCheck {
   const malformed = (message: string): TicketCheck => ({ ok: false, code: 'TICKET_MALFORMED', message });
   if (typeof ticket !== 'string' || ticket.length === 0) return malformed('no ticket');

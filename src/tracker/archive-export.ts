@@ -48,6 +48,8 @@ interface Export {
 export class ArchiveExports {
   /** Nonces used to open an export (each opens one), kept until they would have expired anyway. */
   private readonly spent = new Map<string, number>();
+  /** Nonces are timed by this process's monotonic clock: one made by an earlier run of the node must not pass. */
+  private readonly instance: string;
   private readonly exports = new Map<string, Export>();
 
   constructor(
@@ -55,18 +57,20 @@ export class ArchiveExports {
     private readonly node: TrackerNode,
     private readonly nodeId: string,
     private readonly nodeSecret: Uint8Array,
-  ) {}
+  ) {
+    this.instance = world.rng.id(16);
+  }
 
   challenge(): ServiceOutcome {
-    const madeMs = String(this.world.clock.nowMs());
+    const madeMs = String(this.world.clock.monotonicMs());
     const random = this.world.rng.id(24);
-    return { ok: true, result: { nonce: `${madeMs}.${random}.${hmac(this.nodeSecret, 'challenge', madeMs, random, this.nodeId)}`, node: this.nodeId } };
+    return { ok: true, result: { nonce: `${madeMs}.${random}.${hmac(this.nodeSecret, 'challenge', this.instance, madeMs, random, this.nodeId)}`, node: this.nodeId } };
   }
 
   /** Whether this node made `nonce` within its lifetime and it was not spent. */
   private fresh(nonce: string, nowMs: number): boolean {
     const [madeMs = '', random = '', mac = '', ...rest] = nonce.split('.');
-    if (rest.length > 0 || !same(mac, hmac(this.nodeSecret, 'challenge', madeMs, random, this.nodeId))) return false;
+    if (rest.length > 0 || !same(mac, hmac(this.nodeSecret, 'challenge', this.instance, madeMs, random, this.nodeId))) return false;
     const ageMs = nowMs - Number(madeMs);
     return ageMs >= 0 && ageMs <= CHALLENGE_LIFETIME_MS && !this.spent.has(nonce);
   }
@@ -74,7 +78,7 @@ export class ArchiveExports {
   async serve(nonce: string, proof: string, exportId: string | null, offset: number): Promise<ServiceOutcome> {
     const refused: ServiceOutcome = { ok: false, code: 'NOT_AUTHORIZED', message: 'an archive needs a proof of the cluster secret over a fresh challenge' };
     if (!same(proof, archiveProof(this.nodeSecret, nonce, this.nodeId))) return refused;
-    const nowMs = this.world.clock.nowMs();
+    const nowMs = this.world.clock.monotonicMs();
     for (const [id, made] of this.exports) if (nowMs - made.lastUseMs > EXPORT_LIFETIME_MS) this.exports.delete(id);
     for (const [spent, atMs] of this.spent) if (nowMs - atMs > CHALLENGE_LIFETIME_MS) this.spent.delete(spent);
     let id = exportId;

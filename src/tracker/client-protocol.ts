@@ -127,6 +127,10 @@ export interface NodeStatus {
   snapshotIndex: number;
   /** Client connections this node holds, and bytes buffered for their unfinished frames (client-door.ts). */
   clients?: { connections: number; bufferedBytes: number };
+  /** This node's wall clock minus the median of the cluster's; null until measured (absent from older builds). */
+  clockSkewMs?: number | null;
+  /** The skew is beyond the limit: the node issues no tickets and proposes no entry times. */
+  clockSkewed?: boolean;
 }
 
 const MAX_FIELD = 4096;

@@ -109,12 +109,12 @@ export class ClientServer {
     let subscribed: { sessionId: string; sink: PushSink } | null = null;
     let open = true;
     // Idle: no complete request for IDLE_TIMEOUT_MS, none in flight, and no push channel.
-    let lastRequestMs = this.world.clock.nowMs();
+    let lastRequestMs = this.world.clock.monotonicMs();
     let idleTimer: Timer | null = null;
     const watchIdle = (delayMs: number): void => {
       idleTimer = this.world.clock.setTimer(delayMs, () => {
         if (!open || subscribed !== null) return;
-        const quietMs = this.world.clock.nowMs() - lastRequestMs;
+        const quietMs = this.world.clock.monotonicMs() - lastRequestMs;
         if (quietMs < IDLE_TIMEOUT_MS || inFlight > 0) return watchIdle(Math.max(1, IDLE_TIMEOUT_MS - quietMs));
         doorway.cut(`idle for ${quietMs} ms`);
       });
@@ -152,7 +152,7 @@ export class ClientServer {
         }
         this.door.buffer(doorway, decoder.bufferedBytes());
         if (!open) return; // cut to keep the bytes buffered in all within bounds
-        if (requests.length > 0) lastRequestMs = this.world.clock.nowMs();
+        if (requests.length > 0) lastRequestMs = this.world.clock.monotonicMs();
         for (const value of requests) {
           const request = parseClientRequest(value);
           if (request === null) {

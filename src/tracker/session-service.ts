@@ -42,6 +42,7 @@ function fromSubmit(outcome: SubmitOutcome, result: (index: number) => unknown =
 }
 
 export class SessionService {
+  /** Monotonic ms of each session's last sign of life (durations never read the wall clock). */
   private readonly lastSeenMs = new Map<string, number>();
   private leaderSinceMs: number | null = null;
   private leaderTerm: number | null = null;
@@ -66,7 +67,7 @@ export class SessionService {
     this.ttlMs = options.sessionTtlMs ?? 30_000;
     this.ticketMs = options.ticketLifetimeMs ?? 5 * 60_000;
     this.reachabilityTimeoutMs = options.reachabilityTimeoutMs ?? DEFAULT_REACHABILITY_TIMEOUT_MS;
-    this.loginGuard = new LoginGuard(() => this.world.clock.nowMs());
+    this.loginGuard = new LoginGuard(() => this.world.clock.monotonicMs());
   }
 
   start(): void {
@@ -141,7 +142,7 @@ export class SessionService {
     };
     const answer = (index: number) => ({ index, sessionId: session.sessionId, user, address: formatNetAddress(observed), reachable });
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), answer);
-    if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.monotonicMs());
     return outcome;
   }
 
@@ -162,7 +163,7 @@ export class SessionService {
     };
     const answer = (index: number) => ({ index, sessionId: session.sessionId, user, address: formatNetAddress(observed), reachable });
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), answer);
-    if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.monotonicMs());
     return outcome;
   }
 
@@ -172,7 +173,7 @@ export class SessionService {
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, withAuth(command, auth)));
     // Only a command the session's token was good for counts as a sign of life.
     if (outcome.ok || (outcome.code !== 'NOT_LOGGED_IN' && outcome.code !== 'NOT_LEADER' && outcome.code !== 'RETRY')) {
-      this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+      this.lastSeenMs.set(session.sessionId, this.world.clock.monotonicMs());
     }
     return outcome;
   }
@@ -200,6 +201,10 @@ export class SessionService {
     if (!read.value.allowed) return { ok: false, code: 'NOT_A_MEMBER', message: `${read.value.user} may not fetch that file in ${group.slice(0, 64)}` };
     const key = read.value.key;
     if (key === null) return { ok: false, code: 'NO_PEER_KEY', message: 'this session logged in without a peer key; log in again with this build' };
+    // A ticket's validity is wall-clock time that another peer checks against its own: a node
+    // whose clock is off its peers' signs none, and the client asks another node.
+    const clock = this.node.clockSkew();
+    if (clock.skewed) return { ok: false, code: 'CLOCK_SKEWED', message: `this node's clock is ${clock.skewMs ?? '?'} ms off its peers'; ask another node` };
     const nowMs = this.world.clock.nowMs();
     const claims = { v: TICKET_VERSION, user: read.value.user, key, group, fileId, notBefore: nowMs, expires: nowMs + this.ticketMs };
     return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };
@@ -244,7 +249,7 @@ export class SessionService {
     const state = this.node.store.state;
     const user = authenticate(state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
     if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
-    this.lastSeenMs.set(session.sessionId, this.world.clock.nowMs());
+    this.lastSeenMs.set(session.sessionId, this.world.clock.monotonicMs());
     const recorded = state.sessions.get(session.sessionId)!.address;
     if (observed !== null && formatNetAddress(observed) !== recorded && !this.moving.has(session.sessionId)) {
       this.moving.add(session.sessionId);
@@ -258,7 +263,7 @@ export class SessionService {
   /** On the leader: sessions silent for the TTL are expired. A new leader gives every session a fresh TTL. */
   private expireSilentSessions(): void {
     const { role, term } = this.node.raft.status();
-    const nowMs = this.world.clock.nowMs();
+    const nowMonotonicMs = this.world.clock.monotonicMs();
     if (role !== 'leader' || term !== this.leaderTerm) {
       // Not leading, or leading anew (perhaps after another node led): every session starts fresh.
       this.leaderSinceMs = null;
@@ -266,11 +271,11 @@ export class SessionService {
       this.leaderTerm = role === 'leader' ? term : null;
       if (role !== 'leader') return;
     }
-    this.leaderSinceMs ??= nowMs;
+    this.leaderSinceMs ??= nowMonotonicMs;
     for (const sessionId of this.lastSeenMs.keys()) if (!this.node.store.state.sessions.has(sessionId)) this.lastSeenMs.delete(sessionId);
     for (const sessionId of this.node.store.state.sessions.keys()) {
       const seenMs = Math.max(this.lastSeenMs.get(sessionId) ?? 0, this.leaderSinceMs);
-      if (nowMs - seenMs < this.ttlMs || this.expiring.has(sessionId)) continue;
+      if (nowMonotonicMs - seenMs < this.ttlMs || this.expiring.has(sessionId)) continue;
       this.expiring.add(sessionId);
       void this.node.submit(null, null, { type: 'ExpireSession', sessionId }).finally(() => {
         this.expiring.delete(sessionId);

@@ -4,7 +4,9 @@
 // (`clique:node/n2`): the listener learns who dialled from the certificate, the dialer checks
 // it reached the node it meant, and nothing is read before that. Frames queued in one turn of
 // the event loop go out in one write; a full queue drops the oldest (Raft recovers from lost
-// messages). The same links carry the push channel's one-off requests between nodes (relay).
+// messages). The same links carry the push channel's one-off requests between nodes (relay),
+// and once a second a clock ping to every peer, answered with the peer's wall time over its own
+// link to us: the round trips by which each node knows how far its clock is (clock-watch.ts).
 
 import type { CertifiedKey, Connection, Listener, NetAddress, PeerIdentity, Timer, World } from '../world/world.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
@@ -13,13 +15,20 @@ import type { Message, NodeId } from '../raft/types.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushRelay, RelayedPush } from './push-hub.js';
 import { nodeUri } from './tracker-trust.js';
+import { CLOCK_PING_EVERY_MS, ClockWatch } from './clock-watch.js';
 
 export const MAX_QUEUED_FRAMES = 4096;
 const MAX_INBOUND_CONNECTIONS = 256;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1_000;
 
-type Frame = { type: 'raft'; message: Message } | { type: 'relay'; push: RelayedPush };
+type Frame =
+  | { type: 'raft'; message: Message }
+  | { type: 'relay'; push: RelayedPush }
+  /** The sender's monotonic clock, opaque to the receiver, which echoes it back. */
+  | { type: 'clockPing'; sentMonotonicMs: number }
+  /** The echo, with the answering node's wall clock. */
+  | { type: 'clockPong'; sentMonotonicMs: number; wallMs: number };
 
 export interface TransportLog {
   (event: string, fields: Record<string, unknown>): void;
@@ -137,6 +146,9 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
   private readonly links = new Map<NodeId, PeerLink>();
   private listener: Listener | null = null;
   private readonly inbound = new Set<Connection>();
+  private pinger: Timer | null = null;
+  /** What the clock pings have measured of the other nodes' wall clocks. */
+  readonly clockWatch: ClockWatch;
 
   constructor(
     readonly world: World,
@@ -146,6 +158,14 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
     readonly log: TransportLog = () => {},
   ) {
     for (const [id, address] of peers) if (id !== self) this.links.set(id, new PeerLink(this, id, address));
+    this.clockWatch = new ClockWatch(world.clock, this.links.size + 1);
+  }
+
+  /** Measures every peer's wall clock now and every CLOCK_PING_EVERY_MS. */
+  private pingClocks(): void {
+    const frame = encodeFrame({ type: 'clockPing', sentMonotonicMs: this.world.clock.monotonicMs() } satisfies Frame);
+    for (const link of this.links.values()) link.send(frame);
+    this.pinger = this.world.clock.setTimer(CLOCK_PING_EVERY_MS, () => this.pingClocks());
   }
 
   async listen(address: NetAddress): Promise<NetAddress> {
@@ -159,6 +179,7 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
       },
       refused: (remote, reason) => this.log('peer_auth_failed', { remote: formatNetAddress(remote), reason: reason.slice(0, 200) }),
     });
+    this.pingClocks();
     return this.listener.address;
   }
 
@@ -181,6 +202,7 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
   }
 
   close(): void {
+    this.pinger?.cancel();
     for (const link of this.links.values()) link.close();
     for (const connection of this.inbound) connection.destroy();
     void this.listener?.close();
@@ -208,6 +230,12 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
           if (m.type === 'relay') {
             if (!isRelayedPush(m.push)) return refuse('peer_message_refused', 'malformed push relay');
             this.relayHandler(m.push);
+          } else if (m.type === 'clockPing') {
+            if (!Number.isFinite(m.sentMonotonicMs)) return refuse('peer_message_refused', 'malformed clock ping');
+            this.links.get(peer)?.send(encodeFrame({ type: 'clockPong', sentMonotonicMs: m.sentMonotonicMs, wallMs: this.world.clock.nowMs() } satisfies Frame));
+          } else if (m.type === 'clockPong') {
+            if (!Number.isFinite(m.sentMonotonicMs) || !Number.isFinite(m.wallMs)) return refuse('peer_message_refused', 'malformed clock pong');
+            this.clockWatch.sample(peer, m.sentMonotonicMs, m.wallMs);
           } else if (m.type === 'raft') {
             if (!isMessageFrom(m.message, peer, this.self)) return refuse('peer_message_refused', 'malformed or misaddressed Raft message');
             try {

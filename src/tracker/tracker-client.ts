@@ -250,10 +250,10 @@ export class TrackerClient {
   }
 
   private async call(body: DistributiveOmit<ClientRequest, 'id'>, extraWaitMs = 0): Promise<unknown> {
-    const deadline = this.world.clock.nowMs() + (this.options.deadlineMs ?? 10_000);
+    const deadline = this.world.clock.monotonicMs() + (this.options.deadlineMs ?? 10_000);
     let lastError = 'no node answered';
     let untrustedInARow = 0;
-    while (this.world.clock.nowMs() < deadline) {
+    while (this.world.clock.monotonicMs() < deadline) {
       const connection = await this.connect();
       if (connection === 'untrusted') {
         // Every node failing the certificate check is no outage to wait out: say so at once.
@@ -275,7 +275,8 @@ export class TrackerClient {
         continue;
       }
       if (response.ok) return response.result;
-      if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY') {
+      // CLOCK_SKEWED: that node's clock is wrong (it hands leadership over): ask elsewhere.
+      if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY' || response.error.code === 'CLOCK_SKEWED') {
         lastError = response.error.message;
         if (response.leader) this.trust = withNodeAt(this.trust, response.leader.client, response.leader.id);
         this.moveOn(response.leader?.client ?? null);

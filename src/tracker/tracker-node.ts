@@ -14,6 +14,7 @@ import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from '../r
 import type { Command } from '../log/domain/commands.js';
 import { FIRST_RULES_VERSION, RULES_VERSION } from '../log/domain/rules.js';
 import type { EntryOutcome } from '../log/domain/entry.js';
+import type { ClockSkewView } from './clock-watch.js';
 
 export interface TrackerNodeConfig {
   id: NodeId;
@@ -34,6 +35,8 @@ export interface TrackerNodeConfig {
   onFatal?: (error: Error) => void;
   /** Raft's in-flight window per follower, in messages. */
   maxInflightMessages?: number;
+  /** How far this node's wall clock is from its peers' (clock-watch.ts); without it, the clock is trusted. */
+  clockSkew?: () => ClockSkewView;
 }
 
 /**
@@ -56,7 +59,8 @@ interface Proposal {
   /** Null for the tracker's own commands (session expiry). */
   c: string | null;
   r: number | null;
-  t: number;
+  /** The proposing node's wall time; absent when its clock is skewed (the entry then takes the previous entry's time). */
+  t?: number;
   cmd: unknown;
   /** The rules version (rules.ts); absent in entries written before versions were recorded. */
   v?: number;
@@ -141,13 +145,25 @@ export class TrackerNode {
     return this.trackerStore;
   }
 
-  status(): ReturnType<Raft['status']> & { storeApplied: number; chainHead: string } {
-    return { ...this.raft.status(), storeApplied: this.trackerStore.appliedIndex, chainHead: this.trackerStore.chainHead };
+  status(): ReturnType<Raft['status']> & { storeApplied: number; chainHead: string; clockSkewMs: number | null; clockSkewed: boolean } {
+    const clock = this.clockSkew();
+    return { ...this.raft.status(), storeApplied: this.trackerStore.appliedIndex, chainHead: this.trackerStore.chainHead, clockSkewMs: clock.skewMs, clockSkewed: clock.skewed };
   }
 
-  /** Proposes a client's command; resolves once its entry applies (with the domain's reply), or at once with a hint. */
+  /** How far this node's wall clock is from the cluster's (unmeasured: trusted). */
+  clockSkew(): ClockSkewView {
+    return this.config.clockSkew?.() ?? { skewMs: null, skewed: false, peersMeasured: 0 };
+  }
+
+  /**
+   * Proposes a client's command; resolves once its entry applies (with the domain's reply), or
+   * at once with a hint. The entry carries this node's wall time unless its clock is skewed:
+   * then none, and the entry takes the previous entry's time (decide: max(previous, proposed)),
+   * so one node's wrong clock never moves the log's time (the guard hands leadership away).
+   */
   submit(clientId: string | null, requestId: number | null, command: Command): Promise<SubmitOutcome> {
-    const proposal: Proposal = { c: clientId, r: requestId, t: this.config.world.clock.nowMs(), cmd: command, v: RULES_VERSION };
+    const time = this.clockSkew().skewed ? {} : { t: this.config.world.clock.nowMs() };
+    const proposal: Proposal = { c: clientId, r: requestId, ...time, cmd: command, v: RULES_VERSION };
     const result = this.raft.propose(JSON.stringify(proposal));
     if (!result.ok) return Promise.resolve({ kind: 'not-leader', leader: result.leader });
     // A write still waiting at this index was cut from the log (this node led before, lost its
@@ -325,7 +341,8 @@ export class TrackerNode {
       const p = JSON.parse(entry.data) as Proposal;
       // A version that is not a number is not one this build knows: decide refuses it (STORE_VERSION).
       const rulesVersion = p.v === undefined ? FIRST_RULES_VERSION : typeof p.v === 'number' ? p.v : Number.NaN;
-      return { ...base, rulesVersion, timeMs: p.t, clientId: p.c, requestId: p.r, command: p.cmd };
+      // No time (a skewed proposer): 0, which decide turns into the previous entry's time.
+      return { ...base, rulesVersion, timeMs: p.t ?? 0, clientId: p.c, requestId: p.r, command: p.cmd };
     } catch {
       return { ...base, timeMs: 0, clientId: null, requestId: null, command: entry.data.slice(0, 64) };
     }

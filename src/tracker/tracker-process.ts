@@ -12,6 +12,7 @@ import { TcpRaftTransport } from './tcp-transport.js';
 import { TrackerNode } from './tracker-node.js';
 import { RulesVersionError } from '../log/domain/rules.js';
 import { PushHub } from './push-hub.js';
+import { ClockGuard } from './clock-watch.js';
 
 export interface TrackerProcessOptions {
   id: string;
@@ -66,6 +67,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 6,
     heartbeatTicks: 1,
+    clockSkew: () => transport.clockWatch.view(),
     onFatal: (error) => {
       options.log('fatal', { code: error instanceof RulesVersionError ? error.code : 'INTERNAL', reason: error.message });
       if (options.onFatal) options.onFatal(error);
@@ -80,6 +82,8 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     ...(options.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: options.ticketLifetimeMs }),
   });
   service.start();
+  const clockGuard = new ClockGuard(world, transport.clockWatch, { isLeader: () => node.raft.status().role === 'leader', transferLeadership: (to) => node.transferLeadership(to) }, options.log);
+  clockGuard.start();
   const hub = new PushHub(world, node, transport);
   service.hub = hub;
   const archives = new ArchiveExports(world, node, self.id, derivedKey(secret.signingKey, 'audit'));
@@ -91,6 +95,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     config,
     async stop(): Promise<void> {
       service.stop();
+      clockGuard.stop();
       hub.close();
       clients.close();
       node.stop();

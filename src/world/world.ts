@@ -5,10 +5,17 @@
 
 import type { NetAddress } from './net-address.js';
 
-/** Wall-clock time and timers. In a simulation both are virtual. */
+/**
+ * Wall-clock time, monotonic time and timers. In a simulation all are virtual. Durations
+ * (TTLs, timeouts, back-off, rates, idle times) are measured on monotonicMs, so a step of the
+ * wall clock changes nothing but timestamps; nowMs is for what is written down or compared
+ * across machines (entry times, tickets, logs).
+ */
 export interface Clock {
-  /** Milliseconds since the Unix epoch (virtual in a simulation, possibly skewed per host). */
+  /** Milliseconds since the Unix epoch (virtual in a simulation, possibly skewed per host; it may step). */
   nowMs(): number;
+  /** Milliseconds since an arbitrary origin; never steps, never goes back. Only differences mean anything. */
+  monotonicMs(): number;
   /** Runs `fire` once after `delayMs` (>= 0). */
   setTimer(delayMs: number, fire: () => void): Timer;
 }

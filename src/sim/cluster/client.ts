@@ -40,9 +40,9 @@ export class SimClient {
   /** Runs one operation to its end: the outcome, or null when it gave up (unknown). */
   async run(op: ClientRequestOp): Promise<ClientResponseOutcome | null> {
     const requestId = ++this.requestId;
-    const deadline = this.world.clock.nowMs() + this.timings.giveUpAfterMs;
+    const deadline = this.world.clock.monotonicMs() + this.timings.giveUpAfterMs;
     let target = this.leaderGuess ?? this.nodes[this.world.rng.int(this.nodes.length)]!;
-    while (this.world.clock.nowMs() < deadline) {
+    while (this.world.clock.monotonicMs() < deadline) {
       const outcome = await this.send(target, requestId, op);
       if (outcome === null) {
         target = this.nextNode(target);

@@ -106,7 +106,7 @@ async function startHolder(
     }
     source = store;
   }
-  const startMs = world.clock.nowMs();
+  const startMs = world.clock.monotonicMs();
   const host = await PeerHost.start(world, {
     listen: { host: name, port: PEER_PORT },
     peerId: world.rng.bytes(20),
@@ -116,7 +116,7 @@ async function startHolder(
       const at = pieceIndex * PIECE_LENGTH_BYTES + beginBytes;
       const honest = Buffer.from(block).equals(original.subarray(at, at + block.length));
       if (!honest) onUnverified(block.length);
-      if (spec.stallAtMs !== undefined && world.clock.nowMs() - startMs >= spec.stallAtMs) return null;
+      if (spec.stallAtMs !== undefined && world.clock.monotonicMs() - startMs >= spec.stallAtMs) return null;
       return spec.liar ? block.map((b, i) => (i === 0 ? b ^ 0xff : b)) : block;
     },
   });

@@ -1,5 +1,6 @@
 // The real World: Node's clock and timers, crypto randomness, TCP, the disk, LevelDB and scrypt
 // in the thread pool. This is the only file allowed to read Date.now or call setTimeout.
+// (real-clock-offset.ts, a test-only switch, may offset the wall clock.)
 
 import { threadPoolKdf, REAL_KDF_PARAMS } from '../kdf.js';
 import { realCertificates } from './real-certs.js';
@@ -7,6 +8,7 @@ import { realFileSystem } from './real-fs.js';
 import { realKvFactory } from './real-kv.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, realNetwork } from './real-net.js';
 import { cryptoRng } from '../rng.js';
+import { clockOffsetForTests } from './real-clock-offset.js';
 import type { Clock, KdfParams, World } from '../world.js';
 
 export interface RealWorldOptions {
@@ -21,8 +23,11 @@ export interface RealWorldOptions {
  * process still has to do, so it keeps Node alive; shutting down means cancelling them.
  */
 function realClock(): Clock {
+  const monotonicMs = (): number => performance.now();
+  const offsetMs = clockOffsetForTests(monotonicMs);
   return {
-    nowMs: () => Date.now(),
+    nowMs: () => Date.now() + offsetMs(),
+    monotonicMs,
     setTimer: (delayMs, fire) => {
       if (!Number.isFinite(delayMs)) throw new RangeError(`timer delay must be finite, got ${delayMs}`);
       const handle = setTimeout(fire, Math.max(0, delayMs));

@@ -1,5 +1,6 @@
 // One incarnation of a simulated host: the World a process on it sees. It owns the process's
-// timers (cancelled by a crash) and its possibly skewed clock. A crash ends the incarnation;
+// timers (cancelled by a crash) and its possibly skewed clock (whose wall time may step, while
+// its monotonic time only runs, at the host's rate). A crash ends the incarnation;
 // the next forHost() starts a fresh one over the same surviving disk.
 
 import type { Scheduler, ScheduledEvent } from './event-queue.js';
@@ -31,6 +32,7 @@ export class SimHost {
   readonly world: World;
   private alive = true;
   private readonly timers = new Set<ScheduledEvent>();
+  private lastMonotonicMs = 0;
 
   constructor(
     readonly name: string,
@@ -39,6 +41,7 @@ export class SimHost {
   ) {
     const clock: Clock = {
       nowMs: () => this.localNowMs(),
+      monotonicMs: () => this.localMonotonicMs(),
       setTimer: (delayMs, fire) => this.setTimer(delayMs, fire),
     };
     this.world = {
@@ -70,6 +73,14 @@ export class SimHost {
     const { offsetMs, ratePpm } = this.parts.skew();
     const elapsedMs = this.parts.scheduler.elapsedMs();
     return this.parts.epochMs + offsetMs + Math.floor(elapsedMs * (1 + ratePpm / 1_000_000));
+  }
+
+  /** Virtual time at the host's rate; offsets (steps) never touch it, and a change of rate never sends it back. */
+  private localMonotonicMs(): number {
+    const { ratePpm } = this.parts.skew();
+    const monotonicMs = Math.floor(this.parts.scheduler.elapsedMs() * (1 + ratePpm / 1_000_000));
+    this.lastMonotonicMs = Math.max(this.lastMonotonicMs, monotonicMs);
+    return this.lastMonotonicMs;
   }
 
   private setTimer(delayMs: number, fire: () => void): Timer {

@@ -134,6 +134,17 @@ export class SimWorld implements Scheduler {
     this.skews.set(host, { offsetMs, ratePpm });
   }
 
+  /**
+   * The host's wall clock steps by `byMs` (forward or back), as an NTP step or `date -s` would;
+   * its monotonic clock and timers are untouched. Traced, so a step shows in the trace.
+   */
+  stepClock(host: string, byMs: number): void {
+    if (!Number.isSafeInteger(byMs)) throw new RangeError(`bad clock step ${byMs} ms`);
+    const skew = this.skews.get(host) ?? { offsetMs: 0, ratePpm: 0 };
+    this.skews.set(host, { offsetMs: skew.offsetMs + byMs, ratePpm: skew.ratePpm });
+    this.trace(SIM_TRACE_HOST, `clock ${host} steps ${byMs} ms`);
+  }
+
   // ---- trace ----
 
   trace(host: string, line: string): void {
