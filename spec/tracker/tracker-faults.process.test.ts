@@ -169,4 +169,18 @@ describe.sequential('a live audit', () => {
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toMatch(/^error NOT_AUTHORIZED: /);
   });
+
+  it('cannot be kept out by strangers asking for challenges (issue 15: 70 of them once made it BUSY)', async () => {
+    const nodes = cluster.config.nodes.map((n) => n.client);
+    // 300 challenges, 20 at a time (more at once from one address would meet the door's cap on
+    // connections not logged in, which is another limit).
+    const answers: unknown[] = [];
+    for (let batch = 0; batch < 15; batch++) {
+      answers.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => tlsRequest(nodes[i % nodes.length]!, encodeFrame({ id: i + 1, type: 'archiveChallenge' }))))));
+    }
+    expect(answers.filter((a) => (a as { ok?: boolean }).ok === true)).toHaveLength(300);
+    const live = cluster.cli('audit', '--cluster', cluster.clusterPath);
+    expect(live.stderr).toBe('');
+    expect(live.status).toBe(0);
+  });
 });

@@ -62,7 +62,7 @@ export class ArchiveExports {
   }
 
   challenge(): ServiceOutcome {
-    const madeMs = String(this.world.clock.monotonicMs());
+    const madeMs = String(Math.floor(this.world.clock.monotonicMs()));
     const random = this.world.rng.id(24);
     return { ok: true, result: { nonce: `${madeMs}.${random}.${hmac(this.nodeSecret, 'challenge', this.instance, madeMs, random, this.nodeId)}`, node: this.nodeId } };
   }
