@@ -5,50 +5,13 @@
 // leader hands over), no entry takes a skewed clock's time, and the skewed nodes report it.
 
 import { describe, expect, it } from 'vitest';
-import { ed25519PublicKeyFromRaw, verifyTicket } from '../../src/torrent/ticket.js';
-import { clusterTrust, makeCluster, writeCluster } from '../../src/tracker/cluster-config.js';
-import { TrackerClient, type OpenedSession } from '../../src/tracker/tracker-client.js';
-import { startTracker, type RunningTracker } from '../../src/tracker/tracker-process.js';
-import { SeededRng } from '../../src/world/rng.js';
-import { simCertificates } from '../../src/world/sim/sim-certs.js';
-import { SimWorld } from '../../src/world/sim/sim-world.js';
+import { verifyTicket } from '../../src/torrent/ticket.js';
+import { type OpenedSession } from '../../src/tracker/tracker-client.js';
+import { drive, startCluster, TTL_MS } from '../helpers/sim-trackers.js';
 import { metaOf, swarmFile } from '../../src/sim/swarm/sim-swarm.js';
 import { CLOCK_SKEW_LIMIT_MS } from '../../src/tracker/clock-watch.js';
 
-const TTL_MS = 3_000;
-const CLUSTER_PATH = '/etc/clique/cluster.json';
 const KEY = 'ab'.repeat(32);
-
-async function drive<T>(sim: SimWorld, promise: Promise<T>, maxVirtualMs = 60_000): Promise<T> {
-  let settled = false;
-  const watched = promise.finally(() => (settled = true));
-  watched.catch(() => undefined);
-  await sim.runUntil(() => settled, maxVirtualMs);
-  if (!settled) throw new Error(`nothing settled within ${maxVirtualMs} virtual ms`);
-  return watched;
-}
-
-async function startCluster(seed: number) {
-  const sim = new SimWorld({ seed });
-  const rng = new SeededRng(`clock-${seed}`);
-  const cluster = await makeCluster({ rng, certs: simCertificates(rng) }, { nodes: 3, host: 'x', basePort: 7100 });
-  cluster.config.nodes = cluster.config.nodes.map((node, i) => ({ id: node.id, peer: `t${i + 1}:7100`, client: `t${i + 1}:7200` }));
-  const trackers = new Map<string, RunningTracker>();
-  const logs: string[] = [];
-  for (const [i, node] of cluster.config.nodes.entries()) {
-    const host = `t${i + 1}`;
-    const world = sim.forHost(host);
-    await drive(sim, world.fs.mkdir('/etc/clique', { recursive: true }));
-    await drive(sim, writeCluster(world.fs, CLUSTER_PATH, cluster));
-    const tracker = await drive(sim, startTracker(world, { id: node.id, clusterPath: CLUSTER_PATH, dataDir: '/var/clique', sessionTtlMs: TTL_MS, log: (event, fields) => logs.push(`${host} ${event} ${JSON.stringify(fields)}`) }));
-    trackers.set(host, tracker);
-  }
-  const client = new TrackerClient(sim.forHost('client'), { nodes: cluster.config.nodes.map((n) => n.client), trust: clusterTrust(cluster.config), clientId: 'client' });
-  const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(cluster.config.publicKey, 'base64')));
-  const leader = (): string | null => [...trackers].find(([, t]) => t.node.raft.status().role === 'leader')?.[0] ?? null;
-  await sim.runUntil(() => leader() !== null, 10_000);
-  return { sim, trackers, client, publicKey, leader, logs };
-}
 
 describe('clock steps on tracker nodes (simulated)', () => {
   it('expire no session early, refuse no ticket for the step, keep entry times on the median clock, and the skewed nodes report themselves', async () => {
