@@ -66,6 +66,11 @@ export class Driver {
     return applied;
   }
 
+  /** Moves the time of the next entries on (entry times drive expiries). */
+  advanceMs(durationMs: number): void {
+    this.timeMs += durationMs;
+  }
+
   /** The error code of the last reply, or 'OK'. */
   code(applied: Applied): string {
     return applied.reply?.error?.code ?? 'OK';

@@ -105,9 +105,9 @@ export class MultiHostClique {
     }
   }
 
-  /** The README's `clique shell` (with --json, the scripting form) on a host, in its directory. */
-  shell(host: Host, extra: readonly string[] = []): ShellProcess {
-    const options: ProcessOptions = { cwd: this.dirOf(host), spawn: (command, args, spawnOptions) => host.spawn(command, args, spawnOptions) };
+  /** The README's `clique shell` (with --json, the scripting form) on a host, in its directory; `env` adds to its environment. */
+  shell(host: Host, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}): ShellProcess {
+    const options: ProcessOptions = { cwd: this.dirOf(host), spawn: (command, args, spawnOptions) => host.spawn(command, args, { ...spawnOptions, env: { ...process.env, ...spawnOptions.env, ...env } }) };
     const shell = new ShellProcess([...readmeCommand('peer').slice(1), ...extra], options);
     this.shells.push(shell);
     return shell;

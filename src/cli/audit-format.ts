@@ -18,7 +18,7 @@ export function formatTime(timeMs: number): string {
 }
 
 /** Fields in the order a reader wants them; secrets' hashes and piece lists are never shown. */
-const FIELD_ORDER = ['group', 'user', 'owner', 'by', 'from', 'to', 'name', 'sizeBytes', 'fileId', 'sessionId', 'address', 'complete', 'command', 'code', 'message'];
+const FIELD_ORDER = ['group', 'user', 'owner', 'by', 'reporter', 'reporters', 'from', 'to', 'name', 'sizeBytes', 'fileId', 'sessionId', 'address', 'complete', 'pieceIndex', 'expectedSha1', 'receivedSha1', 'command', 'code', 'message'];
 const HIDDEN_FIELDS = new Set(['password', 'pieces', 'tokenHash', 'pieceLengthBytes']);
 
 function fieldRank(key: string): number {
@@ -31,7 +31,7 @@ function formatEvent(event: Event): string {
   const parts = Object.entries(fields)
     .filter(([key]) => !HIDDEN_FIELDS.has(key))
     .sort(([a], [b]) => fieldRank(a) - fieldRank(b))
-    .map(([key, value]) => `${key}=${shown(value)}`);
+    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.map(shown).join(',') : shown(value)}`);
   return parts.length === 0 ? type : `${type}(${parts.join(' ')})`;
 }
 
@@ -44,11 +44,12 @@ function formatRequest(record: AuditRecord): string {
   const request = record.request;
   if (!request) return '';
   const parts: string[] = [];
-  for (const key of ['group', 'user', 'name', 'address', 'sessionId', 'fileId'] as const) {
+  for (const key of ['group', 'user', 'holder', 'name', 'address', 'sessionId', 'fileId'] as const) {
     if (typeof request[key] === 'string') parts.push(shown(request[key]));
     // Rules version 2 logins record the observed address as {host, port}; shown as version 1 showed its text.
     if (key === 'address' && isNetAddress(request.observed)) parts.push(shown(formatNetAddress(request.observed)));
   }
+  if (typeof request.pieceIndex === 'number') parts.push(`piece ${request.pieceIndex}`);
   const file = request.file as { name?: unknown; sizeBytes?: unknown } | undefined;
   if (file && typeof file === 'object') parts.push(`${shown(file.name)} (${shown(file.sizeBytes)} B)`);
   return parts.join(' ');

@@ -18,6 +18,7 @@ import { complete, ProgressPrompt } from './shell-terminal.js';
 import { startLocalCluster } from './cluster-up.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
+import { garbageServingForTests } from '../world/real/real-tamper.js';
 
 export interface ShellOptions {
   cluster?: string;
@@ -63,6 +64,12 @@ async function trackers(world: World, options: ShellOptions): Promise<{ nodes: s
 /** One command's answer: its result (what --json prints) and the text a person reads. */
 type Answer = { ok: true; command: string; result: unknown; text: string } | { ok: false; command: string; error: { code: string; message: string } };
 
+/** The liar tests' switch (CLIQUE_TEST_SERVE_GARBAGE=1), as a PeerNode option. */
+function tamper(): { tamperForTests?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array } {
+  const change = garbageServingForTests();
+  return change === null ? {} : { tamperForTests: change };
+}
+
 async function startPeer(world: World, options: ShellOptions): Promise<PeerNode> {
   if (options.cluster === undefined && options.trackerInfo === undefined) throw new CliError('BAD_USAGE', 'give --cluster FILE or IP:PORT tracker_info.txt', EXIT_USAGE);
   const cluster = await trackers(world, options);
@@ -78,6 +85,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
       ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       log: (line) => process.stderr.write(`${line}\n`),
+      ...tamper(),
     });
   } catch (error) {
     if (error instanceof PeerError) throw new CliError(error.code, error.message);

@@ -72,6 +72,11 @@ export interface DownloadOptions {
    * the download fails NO_REACHABLE_SOURCES, naming them.
    */
   unreachable?: { users: readonly string[]; weCanBeDialed: boolean };
+  /**
+   * A peer was banned for pieces that failed their SHA1: the holders (as the tracker gave them)
+   * it turned out to be, and the evidence of the failed piece that banned it.
+   */
+  onBan?: (ban: HolderBan) => void;
   /** A link we fetched over went (not for a duplicate): a holder that dialed us may have to be asked again. */
   onLinkLost?: () => void;
   /**
@@ -90,6 +95,15 @@ export interface DownloadOptions {
 export interface HolderAddress {
   address: NetAddress;
   keyFingerprint: string | null;
+}
+
+/** A ban with its evidence: the holders it covers, a piece index and the piece's expected and received SHA1 (hex). */
+export interface HolderBan {
+  holders: HolderAddress[];
+  reason: string;
+  pieceIndex: number;
+  expectedSha1: string;
+  receivedSha1: string;
 }
 
 export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR';
@@ -454,13 +468,18 @@ export class Download implements Fetcher {
     this.log(`${peer} ${reason}`);
     if (!fetched) return;
     this.bannedPeerIds.add(fetched.link.remotePeerId);
+    const banned: HolderAddress[] = [];
     for (const holder of this.holders.values()) {
       if (holder.peerId === fetched.link.remotePeerId) {
         holder.retry?.cancel();
         holder.state = 'banned';
         holder.lastReason = reason;
+        banned.push({ address: holder.address, keyFingerprint: holder.keyFingerprint });
       }
     }
+    // The scheduler bans while it hears of a failed piece: the store's last failure is that piece.
+    const evidence = this.store.lastCorrupt;
+    if (evidence !== null) this.options.onBan?.({ holders: banned, reason, ...evidence });
     fetched.link.close(reason);
     this.checkSources();
   }

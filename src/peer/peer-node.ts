@@ -16,7 +16,7 @@ import type { QueryResult, SessionCredential, SessionQuery } from '../tracker/cl
 import { TrackerClient, TrackerError, TrackerUnavailableError, type SessionOpening } from '../tracker/tracker-client.js';
 import { isWorldError, type KvStore, type NetAddress, type Timer, type World } from '../world/world.js';
 import { CompleteFile } from './complete-file.js';
-import { Download, type DownloadCounters, type DownloadOutcome } from './download.js';
+import { Download, type DownloadCounters, type DownloadOutcome, type HolderBan } from './download.js';
 import { hashFile } from './file-meta.js';
 import { PeerHost, type PeerHostOptions } from './peer-host.js';
 import type { PieceSource } from './piece-source.js';
@@ -62,6 +62,8 @@ export interface PeerNodeOptions {
   log?: (line: string) => void;
   /** Hears every connection's conversation (handshakes, bitfields, chokes) and piece verdicts. */
   wireTrace?: (line: string) => void;
+  /** Test hook (a lying peer): changes the blocks this peer serves. */
+  tamperForTests?: PeerHostOptions['tamperForTests'];
 }
 
 interface SharedFile {
@@ -215,6 +217,7 @@ export class PeerNode {
       ...(options.maxUploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadBytesPerSecond }),
       ...(options.log ? { log: options.log } : {}),
       ...(options.wireTrace ? { trace: options.wireTrace } : {}),
+      ...(options.tamperForTests ? { tamperForTests: options.tamperForTests } : {}),
     });
     const tracker = new TrackerClient(world, { nodes: options.trackerNodes, trust: options.trackerTrust, clientId: 'peer' });
     const node = new PeerNode(world, options, tracker, host, peerId);
@@ -316,6 +319,10 @@ export class PeerNode {
           }
           // We left the group or were removed: we serve its files to nobody any more (the others drop us).
           if ((event.type === 'MemberLeft' || event.type === 'MemberRemoved') && event.user === session.user) this.leftGroup(event.group);
+          // Members reported pieces of ours that failed their SHA1: the tracker no longer lists us for that file.
+          if (event.type === 'HolderDelisted' && event.user === session.user) {
+            this.options.log?.(`delisted: the tracker no longer lists this peer as a holder of ${event.fileId} in ${event.group} (reported by ${event.reporters.join(', ')}); share the file anew once it is sound`);
+          }
         }
       },
       request: (request) => {
@@ -481,6 +488,7 @@ export class PeerNode {
       holders: pinned.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })),
       ...(cannotDial.length === detail.holders.length ? { unreachable: { users: [...new Set(cannotDial.map((h) => h.user))], weCanBeDialed } } : {}),
       onLinkLost: askDialBack,
+      onBan: (ban) => this.reportBan(session, group, meta, detail.holders, ban),
       host: this.host,
       ...(this.options.log ? { log: this.options.log } : {}),
       ...(this.options.wireTrace ? { trace: this.options.wireTrace } : {}),
@@ -508,6 +516,23 @@ export class PeerNode {
     running.settled = download.done.then((outcome) => this.finished(running, outcome));
     askDialBack();
     return { download: running.id, group, name: detail.name, destination: path };
+  }
+
+  /**
+   * A download banned a peer for pieces that failed their SHA1: each user the tracker listed
+   * with that key is reported, with the evidence, so that reports from several members stop
+   * the tracker listing it (DESIGN.md §7).
+   */
+  private reportBan(session: SessionCredential, group: string, meta: FileMeta, listed: ReadonlyArray<{ user: string; keyFingerprint: string | null }>, ban: HolderBan): void {
+    const keys = new Set(ban.holders.map((h) => h.keyFingerprint).filter((k): k is string => k !== null));
+    const users = [...new Set(listed.filter((h) => h.keyFingerprint !== null && keys.has(h.keyFingerprint)).map((h) => h.user))];
+    for (const holder of users) {
+      const { pieceIndex, expectedSha1, receivedSha1 } = ban;
+      this.call(() => this.tracker.command(session, { type: 'ReportHolder', group, fileId: meta.fileId, holder, pieceIndex, expectedSha1, receivedSha1 })).then(
+        () => this.options.log?.(`reported ${holder} to the tracker: piece ${pieceIndex} of ${meta.name} came with SHA1 ${receivedSha1}, not ${expectedSha1}`),
+        (error: unknown) => this.options.log?.(`could not report ${holder}: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
   }
 
   private async destinationPath(destination: string, name: string): Promise<string> {

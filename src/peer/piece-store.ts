@@ -7,7 +7,7 @@
 // pieces, resumes after kill -9 by re-checking only unjournaled pieces, and renames the finished
 // file into place atomically, so a partial file never looks complete.
 
-import { fromBase64, utf8 } from '../torrent/bytes.js';
+import { fromBase64, toHex, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1, sha1Hex } from '../torrent/infohash.js';
 import { checkFileName } from '../log/domain/names.js';
@@ -86,6 +86,8 @@ export class PieceStore implements PieceSource {
   private readonly writtenListeners: Array<() => void> = [];
   /** Pieces between hashing and journaling; writes to them are dropped. */
   private readonly verifying = new Set<number>();
+  /** The last piece that failed its SHA1, with both hashes (hex): the evidence a report carries. */
+  lastCorrupt: { pieceIndex: number; expectedSha1: string; receivedSha1: string } | null = null;
   private readonly listeners = new Set<(pieceIndex: number) => void>();
   private readonly commits: GroupCommit<number>;
   private readonly cache: PieceReadCache;
@@ -266,8 +268,10 @@ export class PieceStore implements PieceSource {
     this.buffers.delete(pieceIndex);
     this.received.delete(pieceIndex);
     try {
-      if (!sameBytes(sha1(buffer), this.expectedHash(pieceIndex))) {
+      const received = sha1(buffer);
+      if (!sameBytes(received, this.expectedHash(pieceIndex))) {
         this.world.trace(`piece ${this.meta.fileId.slice(0, 8)}:${pieceIndex} failed its hash`);
+        this.lastCorrupt = { pieceIndex, expectedSha1: toHex(this.expectedHash(pieceIndex)), receivedSha1: toHex(received) };
         this.giveBack(buffer);
         return 'corrupt';
       }

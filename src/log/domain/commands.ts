@@ -52,7 +52,13 @@ export type Command =
   | { type: 'ShareFile'; auth: Auth; group: string; file: FileMeta }
   | { type: 'HoldPartial'; auth: Auth; group: string; fileId: string }
   | { type: 'DropHolding'; auth: Auth; group: string; fileId: string }
-  | { type: 'StopShare'; auth: Auth; group: string; name: string };
+  | { type: 'StopShare'; auth: Auth; group: string; name: string }
+  /**
+   * A downloader banned `holder` (a user the tracker listed as holding the file) for pieces that
+   * failed their SHA1, with the evidence of one of them: its index, the SHA1 the file says
+   * (hex) and the SHA1 of what arrived (hex). Rules version 6.
+   */
+  | { type: 'ReportHolder'; auth: Auth; group: string; fileId: string; holder: string; pieceIndex: number; expectedSha1: string; receivedSha1: string };
 
 export type CommandType = Command['type'];
 
@@ -96,6 +102,7 @@ const SHAPES: { readonly [T in CommandType]: Shape } = {
   HoldPartial: { auth: 'auth', group: 'string', fileId: 'string' },
   DropHolding: { auth: 'auth', group: 'string', fileId: 'string' },
   StopShare: { auth: 'auth', group: 'string', name: 'string' },
+  ReportHolder: { auth: 'auth', group: 'string', fileId: 'string', holder: 'string', pieceIndex: 'integer', expectedSha1: 'string', receivedSha1: 'string' },
 };
 
 export function isCommandType(value: unknown): value is CommandType {

@@ -2,7 +2,7 @@
 // every node at apply time (so two racing commands cannot both succeed), never writes, and
 // answers with the events that happened or a typed refusal.
 
-import { fromBase64, isHex } from '../../torrent/bytes.js';
+import { fromBase64, isHex, toHex } from '../../torrent/bytes.js';
 import type { FileMeta } from '../../torrent/file-meta.js';
 import { SESSION_ID, type Auth, type Command } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
@@ -11,7 +11,7 @@ import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount } from '../.
 import { formatNetAddress, type NetAddress } from '../../world/net-address.js';
 import { checkFileName, checkId, checkPeerAddress } from './names.js';
 import { authenticate } from './queries.js';
-import { splitHoldingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
+import { isDelisted, REPORT_VALID_MS, splitHoldingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
 
 /** Largest log entry a command may make (Raft entries and frames are bounded by it). */
 export const MAX_ENTRY_BYTES = 1024 * 1024;
@@ -77,6 +77,8 @@ export function decide(state: TrackerState, command: Command): Decision {
       );
     case 'StopShare':
       return withMember(state, command.auth, command.group, (user, group) => stopShare(user, group, command.name));
+    case 'ReportHolder':
+      return withFile(state, command.auth, command.group, command.fileId, (user, group, file) => reportHolder(state, user, group, file, command));
   }
 }
 
@@ -273,6 +275,10 @@ function shareFile(group: GroupRecord, user: string, sessionId: string, meta: Fi
   } else if (!existing.sharers.has(user)) {
     events.push({ type: 'SharerAdded', group: group.group, fileId: meta.fileId, user });
   }
+  // Sharing anew is the holder's word that its copy is sound again: its delisting and the reports against it go.
+  if (existing && (existing.delisted.has(user) || existing.reports.has(user))) {
+    events.push({ type: 'HolderReinstated', group: group.group, fileId: meta.fileId, user });
+  }
   if (existing?.holders.get(sessionId)?.complete !== true) {
     events.push({ type: 'HolderAdded', group: group.group, fileId: meta.fileId, sessionId, user, complete: true });
   }
@@ -298,6 +304,51 @@ function checkFile(meta: FileMeta): DomainError | null {
   const expected = infoHash({ name: meta.name, sizeBytes: meta.sizeBytes, pieceLengthBytes: meta.pieceLengthBytes, pieces: hashes });
   if (expected !== meta.fileId) return domainError('BAD_FILE', `file id ${meta.fileId} is not the info-hash of its piece list`);
   return null;
+}
+
+// ---- reports against holders ----------------------------------------------------------------
+
+/**
+ * How many distinct members must report a holder of a file before the tracker stops listing it:
+ * 3, or in a group of fewer than 6 members more than half of all its members (the accused
+ * included), whichever is smaller. So two members alone never delist anyone in a group of 4 or
+ * more (an honest owner of a group of 4 or 5 included); in a group of 3 the two others agree; in
+ * a group of 2 nobody can be delisted (the one other member simply bans it).
+ */
+export function delistingThreshold(memberCount: number): number {
+  return Math.min(3, Math.floor(memberCount / 2) + 1);
+}
+
+/**
+ * A member reports a holder that sent a piece failing its SHA1. The evidence must fit the file:
+ * a piece index in range, the expected SHA1 the file's own, the received one different. The
+ * report is recorded; when distinct members' reports of the last 24 h reach the threshold, the
+ * holder is delisted for the file (unless it is already).
+ */
+function reportHolder(state: TrackerState, reporter: string, group: GroupRecord, file: FileRecord, command: Extract<Command, { type: 'ReportHolder' }>): Decision {
+  const { holder, pieceIndex, expectedSha1, receivedSha1 } = command;
+  const bad = checkId('user', holder);
+  if (bad) return bad;
+  if (holder === reporter) return domainError('CANNOT_REPORT_SELF', `${reporter} cannot report themself`);
+  const holds = file.sharers.has(holder) || [...file.holders.values()].some((h) => h.user === holder);
+  if (!group.members.has(holder) || !holds) return domainError('NOT_A_HOLDER', `${holder} does not hold ${file.name} in ${group.group}`);
+  const pieces = pieceCount(file.sizeBytes, file.pieceLengthBytes);
+  if (pieceIndex >= pieces) return domainError('BAD_EVIDENCE', `${file.name} has no piece ${pieceIndex} (it has ${pieces})`);
+  if (!isHex(expectedSha1, PIECE_HASH_BYTES) || !isHex(receivedSha1, PIECE_HASH_BYTES)) return domainError('BAD_EVIDENCE', 'the SHA1s are not 20 bytes of lowercase hex');
+  const hashes = fromBase64(file.pieces);
+  const stored = hashes === null ? null : toHex(hashes.subarray(pieceIndex * PIECE_HASH_BYTES, (pieceIndex + 1) * PIECE_HASH_BYTES));
+  if (expectedSha1 !== stored) return domainError('BAD_EVIDENCE', `piece ${pieceIndex} of ${file.name} does not have SHA1 ${expectedSha1}`);
+  if (receivedSha1 === expectedSha1) return domainError('BAD_EVIDENCE', `the received SHA1 of piece ${pieceIndex} is the expected one`);
+  const events: Event[] = [{ type: 'HolderReported', group: group.group, fileId: file.fileId, user: holder, reporter, pieceIndex, expectedSha1, receivedSha1 }];
+  if (isDelisted(file, holder, state.lastTimeMs)) return events;
+  const reporters = [...(file.reports.get(holder) ?? [])]
+    .filter(([who, atMs]) => who !== reporter && atMs + REPORT_VALID_MS > state.lastTimeMs && group.members.has(who))
+    .map(([who]) => who);
+  reporters.push(reporter);
+  if (reporters.length >= delistingThreshold(group.members.size)) {
+    events.push({ type: 'HolderDelisted', group: group.group, fileId: file.fileId, user: holder, reporters });
+  }
+  return events;
 }
 
 // ---- guards: who is asking, and may they? ------------------------------------------------------

@@ -94,6 +94,9 @@ export function applyEntry(state: TrackerState, proposed: ProposedEntry): Applie
   const clientId = command === null || badClient ? null : proposed.clientId;
   const requestId = command === null || badClient ? null : proposed.requestId;
   let events: Event[] = [];
+  // decide reads the entry's own time (delistings and reports expire by entry time); the
+  // bookkeeping below sets the same value again.
+  state.lastTimeMs = timeMs;
   if (command !== null && !isDuplicate(state, clientId, requestId)) {
     const decision = badClient ?? decideEntry(state, { ...proposed, command, clientId, requestId });
     events = isDomainError(decision) ? [rejection(state, command, decision)] : [...decision];

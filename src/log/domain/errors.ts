@@ -25,6 +25,9 @@ export const DOMAIN_ERROR_CODES = [
   'FILE_NAME_TAKEN',
   'FILE_TOO_LARGE',
   'STALE_REQUEST',
+  'NOT_A_HOLDER',
+  'CANNOT_REPORT_SELF',
+  'BAD_EVIDENCE',
 ] as const;
 
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];

@@ -40,6 +40,12 @@ export type Event =
   | { type: 'FileUnshared'; group: string; fileId: string; name: string }
   | { type: 'HolderAdded'; group: string; fileId: string; sessionId: string; user: string; complete: boolean }
   | { type: 'HolderRemoved'; group: string; fileId: string; sessionId: string; user: string }
+  /** `reporter` banned `user`, a holder of the file, for a piece that failed its SHA1 (hex hashes: the file's and what arrived). */
+  | { type: 'HolderReported'; group: string; fileId: string; user: string; reporter: string; pieceIndex: number; expectedSha1: string; receivedSha1: string }
+  /** Enough members reported `user`: the tracker stops listing it as a holder of the file for 24 h (from this entry's time). */
+  | { type: 'HolderDelisted'; group: string; fileId: string; user: string; reporters: string[] }
+  /** `user` shared the file anew: its delisting and the reports against it for the file are gone. */
+  | { type: 'HolderReinstated'; group: string; fileId: string; user: string }
   | {
       type: 'CommandRejected';
       /** The refused command's type, or its raw type text for an unknown command (bounded). */

@@ -3,7 +3,7 @@
 // made them), and it asserts the invariants it relies on so a corrupt log stops loudly.
 
 import type { Event } from './events.js';
-import { holdingKey, MAX_REFRESHES_PER_USER, type FileRecord, type GroupRecord, type RefreshRecord, type TrackerState } from './state.js';
+import { holdingKey, MAX_REFRESHES_PER_USER, REPORT_VALID_MS, type FileRecord, type GroupRecord, type RefreshRecord, type TrackerState } from './state.js';
 
 export class InvariantError extends Error {
   override name = 'InvariantError';
@@ -122,6 +122,8 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
         sharedIndex: index,
         sharers: new Set([event.user]),
         holders: new Map(),
+        reports: new Map(),
+        delisted: new Map(),
       });
       group.fileNames.set(event.name, event.fileId);
       break;
@@ -146,6 +148,28 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
       fileOf(state, event.group, event.fileId).holders.delete(event.sessionId);
       state.sessions.get(event.sessionId)?.holdings.delete(holdingKey(event.group, event.fileId));
       break;
+    case 'HolderReported': {
+      const file = fileOf(state, event.group, event.fileId);
+      const reports = file.reports.get(event.user) ?? new Map<string, number>();
+      // Reports too old to count are forgotten; a reporter's newest report replaces its last.
+      for (const [reporter, atMs] of reports) if (atMs + REPORT_VALID_MS <= state.lastTimeMs) reports.delete(reporter);
+      reports.delete(event.reporter);
+      reports.set(event.reporter, state.lastTimeMs);
+      file.reports.set(event.user, reports);
+      break;
+    }
+    case 'HolderDelisted': {
+      const file = fileOf(state, event.group, event.fileId);
+      file.delisted.set(event.user, { sinceMs: state.lastTimeMs, reporters: [...event.reporters] });
+      file.reports.delete(event.user);
+      break;
+    }
+    case 'HolderReinstated': {
+      const file = fileOf(state, event.group, event.fileId);
+      file.delisted.delete(event.user);
+      file.reports.delete(event.user);
+      break;
+    }
     case 'CommandRejected':
       break;
     default:

@@ -6,7 +6,7 @@ import type { Auth } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 import { sameHash } from './same-hash.js';
 import type { Event } from './events.js';
-import type { FileRecord, GroupRecord, TrackerState } from './state.js';
+import { isDelisted, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
 
 export type Relation = 'owner' | 'member' | 'pending' | 'none';
 
@@ -89,26 +89,36 @@ function memberGroup(state: TrackerState, viewer: string, groupId: string): Grou
   return group;
 }
 
-function summarize(file: FileRecord): FileSummary {
+/** A file's summary as of entry time `nowMs`: holders the tracker delisted are not counted. */
+function summarize(file: FileRecord, nowMs: number): FileSummary {
   let complete = 0;
-  for (const holder of file.holders.values()) if (holder.complete) complete++;
+  let listed = 0;
+  for (const holder of file.holders.values()) {
+    if (isDelisted(file, holder.user, nowMs)) continue;
+    listed++;
+    if (holder.complete) complete++;
+  }
   return {
     fileId: file.fileId,
     name: file.name,
     sizeBytes: file.sizeBytes,
     sharers: [...file.sharers].sort(byName),
     completeHolders: complete,
-    partialHolders: file.holders.size - complete,
+    partialHolders: listed - complete,
   };
 }
 
 export function listFiles(state: TrackerState, viewer: string, groupId: string): FileSummary[] | DomainError {
   const group = memberGroup(state, viewer, groupId);
   if (!('files' in group)) return group;
-  return [...group.files.values()].map(summarize).sort((a, b) => byName(a.name, b.name));
+  return [...group.files.values()].map((file) => summarize(file, state.lastTimeMs)).sort((a, b) => byName(a.name, b.name));
 }
 
-/** What a downloader needs: the piece list and who serves it now (the viewer's own sessions excluded). */
+/**
+ * What a downloader needs: the piece list and who serves it now (the viewer's own sessions
+ * excluded, and holders delisted for the file until 24 h after their delisting, judged by the
+ * time of the last applied entry).
+ */
 export function fileDetail(
   state: TrackerState,
   viewer: string,
@@ -124,9 +134,10 @@ export function fileDetail(
   const holders: HolderView[] = [];
   for (const [sessionId, holder] of file.holders) {
     const session = state.sessions.get(sessionId);
+    if (isDelisted(file, holder.user, state.lastTimeMs)) continue;
     if (session && sessionId !== exceptSessionId) holders.push({ sessionId, user: holder.user, address: session.address, reachable: session.reachable, keyFingerprint: session.keyFingerprint, complete: holder.complete });
   }
-  return { ...summarize(file), group: groupId, pieceLengthBytes: file.pieceLengthBytes, pieces: file.pieces, holders };
+  return { ...summarize(file, state.lastTimeMs), group: groupId, pieceLengthBytes: file.pieceLengthBytes, pieces: file.pieces, holders };
 }
 
 /** The ticket issuer's question: may this user fetch this file now? */
@@ -144,7 +155,7 @@ export function groupDetail(state: TrackerState, groupId: string): GroupDetail |
     createdIndex: group.createdIndex,
     members: [...group.members].map(([user, joinedIndex]) => ({ user, joinedIndex })).sort((a, b) => a.joinedIndex - b.joinedIndex),
     requests: [...group.requests].map(([user, requestedIndex]) => ({ user, requestedIndex })),
-    files: [...group.files.values()].map(summarize).sort((a, b) => byName(a.name, b.name)),
+    files: [...group.files.values()].map((file) => summarize(file, state.lastTimeMs)).sort((a, b) => byName(a.name, b.name)),
   };
 }
 

@@ -15,16 +15,22 @@
 //      logins read as sessions without one (they get no tickets).
 //   5  RemoveMember, the owner's removal of a member. Versions up to 4 knew no such command:
 //      theirs is the BAD_COMMAND any unknown command got. Logins read as in version 4.
+//   6  ReportHolder, a downloader's report of a holder that sent pieces failing their SHA1.
+//      Versions up to 5 knew no such command (BAD_COMMAND). Enough reports delist the holder
+//      (HolderDelisted); no entry of an older version can make a report, so their ShareFile
+//      and queries decide as before.
 
 import { parseNetAddress } from '../../world/net-address.js';
 import { parseCommand, type Command } from './commands.js';
 import { domainError, type DomainError } from './errors.js';
 
-export const RULES_VERSION = 5;
+export const RULES_VERSION = 6;
 /** The last version whose logins differ from the ones before it. */
 const LOGIN_RULES_VERSION = 4;
 /** The version that brought RemoveMember. */
 const REMOVE_MEMBER_RULES_VERSION = 5;
+/** The version that brought ReportHolder. */
+const REPORT_HOLDER_RULES_VERSION = 6;
 /** The version of entries that carry none: everything written before versions were recorded. */
 export const FIRST_RULES_VERSION = 1;
 
@@ -43,6 +49,7 @@ export function commandUnderRules(rulesVersion: number, raw: unknown): Command |
     throw new RulesVersionError(`an entry of rules version ${String(rulesVersion)}; this build knows ${FIRST_RULES_VERSION} to ${RULES_VERSION}: run a newer build`);
   }
   if (rulesVersion < REMOVE_MEMBER_RULES_VERSION && isRecordOfType(raw, 'RemoveMember')) return domainError('BAD_COMMAND', 'unknown command "RemoveMember"');
+  if (rulesVersion < REPORT_HOLDER_RULES_VERSION && isRecordOfType(raw, 'ReportHolder')) return domainError('BAD_COMMAND', 'unknown command "ReportHolder"');
   const login = sessionOpening(raw);
   if (login === null || rulesVersion >= LOGIN_RULES_VERSION) return parseCommand(raw);
   const version2 = rulesVersion === 1 ? fromVersion1(login) : { command: login };

@@ -9,7 +9,16 @@ import type { CachedReply, FileRecord, GroupRecord, SessionRecord, TrackerState,
 
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
-type FileJson = Omit<FileRecord, 'sharers' | 'holders'> & { sharers: string[]; holders: [string, string, boolean][] };
+/**
+ * `reports` ([accused, [[reporter, timeMs], …]], …) and `delisted` ([user, sinceMs, reporters], …)
+ * only when not empty: snapshots of stores from before reports encode the same.
+ */
+type FileJson = Omit<FileRecord, 'sharers' | 'holders' | 'reports' | 'delisted'> & {
+  sharers: string[];
+  holders: [string, string, boolean][];
+  reports?: [string, [string, number][]][];
+  delisted?: [string, number, string[]][];
+};
 type GroupJson = Omit<GroupRecord, 'members' | 'requests' | 'files' | 'fileNames'> & {
   members: [string, number][];
   requests: [string, number][];
@@ -49,10 +58,12 @@ export function encodeState(state: TrackerState): StateJson {
       createdIndex: group.createdIndex,
       members: [...group.members],
       requests: [...group.requests],
-      files: [...group.files.values()].map((file) => ({
+      files: [...group.files.values()].map(({ reports, delisted, ...file }): FileJson => ({
         ...file,
         sharers: [...file.sharers],
         holders: [...file.holders].map(([sessionId, holder]): [string, string, boolean] => [sessionId, holder.user, holder.complete]),
+        ...(reports.size === 0 ? {} : { reports: [...reports].map(([user, by]): [string, [string, number][]] => [user, [...by]]) }),
+        ...(delisted.size === 0 ? {} : { delisted: [...delisted].map(([user, d]): [string, number, string[]] => [user, d.sinceMs, [...d.reporters]]) }),
       })),
     })),
     replies: [...state.replies],
@@ -139,6 +150,19 @@ function file(value: unknown, path: string): FileRecord {
         const items = arr(h, `${path}.holders[${i}]`);
         if (items.length !== 3) fail(`${path}.holders[${i}]`);
         return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`) }];
+      }),
+    ),
+    reports: new Map(
+      (f.reports === undefined ? [] : arr(f.reports, `${path}.reports`)).map((r, i) =>
+        pair(r, `${path}.reports[${i}]`, str, (by, p) => new Map(arr(by, p).map((b, j) => pair(b, `${p}[${j}]`, str, int)))),
+      ),
+    ),
+    delisted: new Map(
+      (f.delisted === undefined ? [] : arr(f.delisted, `${path}.delisted`)).map((d, i) => {
+        const items = arr(d, `${path}.delisted[${i}]`);
+        if (items.length !== 3) fail(`${path}.delisted[${i}]`);
+        const reporters = arr(items[2], `${path}.delisted[${i}][2]`).map((u, j) => str(u, `${path}.delisted[${i}][2][${j}]`));
+        return [str(items[0], `${path}.delisted[${i}][0]`), { sinceMs: int(items[1], `${path}.delisted[${i}][1]`), reporters }] as const;
       }),
     ),
   };

@@ -48,6 +48,26 @@ export interface FileRecord {
   sharers: Set<string>;
   /** Sessions that serve it now. */
   holders: Map<string, HolderRecord>;
+  /** Reports against holders (rules version 6): accused user → reporter → time of the report (entry time, ms); oldest first. */
+  reports: Map<string, Map<string, number>>;
+  /** Holders the tracker does not list for this file: user → since when (entry time, ms) and who reported them. */
+  delisted: Map<string, DelistingRecord>;
+}
+
+export interface DelistingRecord {
+  sinceMs: number;
+  reporters: string[];
+}
+
+/** A delisting ends this long after the entry that made it (compared with later entries' times). */
+export const DELISTING_MS = 24 * 60 * 60 * 1000;
+/** A report counts towards a delisting for this long after its entry. */
+export const REPORT_VALID_MS = DELISTING_MS;
+
+/** Whether `user` is delisted for `file` at entry time `nowMs`. */
+export function isDelisted(file: FileRecord, user: string, nowMs: number): boolean {
+  const record = file.delisted.get(user);
+  return record !== undefined && nowMs < record.sinceMs + DELISTING_MS;
 }
 
 export interface GroupRecord {
@@ -72,7 +92,7 @@ export interface CachedReply {
 export interface TrackerState {
   /** Index of the last applied entry (0 before the first). */
   appliedIndex: number;
-  /** Time of the last applied entry; entry time never goes backwards. */
+  /** Time of the last applied entry (while an entry is decided: its own); entry time never goes backwards. */
   lastTimeMs: number;
   users: Map<string, UserRecord>;
   sessions: Map<string, SessionRecord>;

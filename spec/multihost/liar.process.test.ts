@@ -1,0 +1,125 @@
+// Holders the tracker can vouch for (issue 15), between real hosts: three tracker hosts, and a
+// group of six members each on a host of their own. Lee shares a file from a shell that serves
+// garbage (CLIQUE_TEST_SERVE_GARBAGE=1). Bob, Carol and Dave download it one after the other;
+// each bans Lee for pieces failing their SHA1 and reports it to the tracker with the evidence.
+// After two reports Lee is still listed; the third delists it, and Lee's peer logs the push.
+// Alice then shares the same file; Erin's download completes from Alice alone and never
+// connects to Lee.
+
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { MultiHostClique } from '../helpers/multihost.js';
+import { describeMultiHost } from '../helpers/multihost-suite.js';
+import { Lab, type Host } from '../helpers/netns.js';
+import { ok, type ShellProcess } from '../helpers/peer-processes.js';
+import { TAMPER_SWITCH } from '../../src/world/real/real-tamper.js';
+
+/** Four pieces: every one Lee sends fails, and two strikes ban it. */
+const FILE_BYTES = 2 * 1024 * 1024 + 77;
+
+interface DownloadShown {
+  state: string;
+  counters: { bytesFromPeer: Record<string, number>; bans: Record<string, string>; connectAttempts: number };
+}
+
+/** Polls `probe` (a shell command each time, no sleeps) until it answers non-null. */
+async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+  }
+}
+
+/** The number of complete holders the tracker lists for the file, as a member's shell sees it. */
+async function completeHolders(shell: ShellProcess): Promise<number> {
+  const [files] = ok(await shell.run('list_files club'));
+  return (files as Array<{ name: string; completeHolders: number }>).find((f) => f.name === 'song.bin')!.completeHolders;
+}
+
+describeMultiHost('a liar delisted by the tracker', () => {
+  let lab: Lab | null = null;
+  let clique: MultiHostClique | null = null;
+  afterAll(async () => {
+    clique?.dispose();
+    await lab?.destroy();
+  });
+
+  it('A liar: three members download from a garbage-serving holder, and the tracker delists it. A fourth download never connects to it. Two reports alone do not delist.', async () => {
+    lab = await Lab.create();
+    const trackers: Host[] = [];
+    for (const name of ['t1', 't2', 't3']) trackers.push(await lab.addHost(name));
+    const names = ['alice', 'lee', 'bob', 'carol', 'dave', 'erin'] as const;
+    const hosts = await Promise.all(names.map((name) => lab!.addHost(name)));
+    const hostOf = (name: (typeof names)[number]): Host => hosts[names.indexOf(name)]!;
+    clique = new MultiHostClique({ hosts: trackers, addressOf: (host) => host.ipv4! });
+    await clique.initCluster([...trackers, ...hosts]);
+    for (const k of [1, 2, 3]) clique.startTracker(k);
+    await clique.leader(hostOf('alice'), 'cluster/cluster.json');
+
+    const bytes = randomBytes(FILE_BYTES);
+    for (const name of ['alice', 'lee'] as const) writeFileSync(join(clique.dirOf(hostOf(name)), 'song.bin'), bytes);
+    const shells = new Map<string, ShellProcess>();
+    for (const name of names) shells.set(name, clique.shell(hostOf(name), [], name === 'lee' ? { [TAMPER_SWITCH]: '1' } : {}));
+    const sh = (name: (typeof names)[number]): ShellProcess => shells.get(name)!;
+
+    ok(await sh('alice').run('create_user alice pw-alice', 'login alice pw-alice', 'create_group club'));
+    for (const name of names.slice(1)) ok(await sh(name).run(`create_user ${name} pw-${name}`, `login ${name} pw-${name}`, 'join_group club'));
+    ok(await sh('alice').run(...names.slice(1).map((name) => `accept_request club ${name}`)));
+    ok(await sh('lee').run('upload_file song.bin club'));
+    expect(await completeHolders(sh('alice'))).toBe(1);
+
+    /** A member downloads from Lee alone until its peer has banned and reported Lee (its log says so). */
+    const downloadAndReport = async (name: 'bob' | 'carol' | 'dave'): Promise<void> => {
+      const shell = sh(name);
+      ok(await shell.run(`download_file club song.bin ${name}.bin`));
+      await until(
+        `${name} reports lee`,
+        async () => {
+          const [shown] = ok(await shell.run('show_downloads'));
+          const download = (shown as DownloadShown[])[0]!;
+          const reported = shell.stderr.some((l) => /^reported lee to the tracker: piece \d+ of song\.bin came with SHA1 [0-9a-f]{40}, not [0-9a-f]{40}$/.test(l));
+          return reported && Object.keys(download.counters.bans).length === 1 ? download : null;
+        },
+        60_000,
+      );
+    };
+
+    await downloadAndReport('bob');
+    await downloadAndReport('carol');
+    // Two reports in a group of six: Lee is still listed, for everyone.
+    for (const name of ['alice', 'erin'] as const) expect(await completeHolders(sh(name))).toBe(1);
+    expect(sh('lee').stderr.some((l) => l.startsWith('delisted:'))).toBe(false);
+
+    await downloadAndReport('dave');
+    await until('the tracker delists lee', async () => ((await completeHolders(sh('erin'))) === 0 ? true : null), 15_000);
+    // Lee's peer heard it over its push channel, with the reporters named.
+    await until(
+      "lee's log of the delisting",
+      async () => {
+        if (sh('lee').stderr.some((l) => /^delisted: .* \(reported by bob, carol, dave\)/.test(l))) return true;
+        await sh('lee').run('whoami');
+        return null;
+      },
+      10_000,
+    );
+
+    // Alice, honest, shares the same file: the only holder the tracker lists.
+    ok(await sh('alice').run('upload_file song.bin club'));
+    expect(await completeHolders(sh('erin'))).toBe(1);
+    ok(await sh('erin').run('download_file club song.bin erin.bin', 'wait'));
+    const [shown] = ok(await sh('erin').run('show_downloads'));
+    const erin = (shown as DownloadShown[])[0]!;
+    expect(erin.state).toBe('complete');
+    const lee = hostOf('lee').ipv4!;
+    const alice = hostOf('alice').ipv4!;
+    expect(Object.keys(erin.counters.bytesFromPeer).length).toBeGreaterThan(0);
+    for (const peer of Object.keys(erin.counters.bytesFromPeer)) expect(peer.startsWith(`${alice}:`)).toBe(true);
+    expect(Object.keys(erin.counters.bytesFromPeer).some((peer) => peer.includes(lee))).toBe(false);
+    expect(erin.counters.bans).toEqual({});
+    expect(erin.counters.connectAttempts).toBe(1);
+  }, 300_000);
+});
