@@ -147,20 +147,23 @@ describe('ReportHolder', () => {
     expect(listedUsers(d, 'alice')).toEqual(['bob']);
   });
 
-  it('sharing the file anew clears the delisting and the reports against the holder', () => {
+  it('sharing the file anew by hand clears the delisting and the reports against the holder; a login re-announce does not', () => {
     const { d, auth } = group(SIX, 'bob');
     report(d, auth.carol!, 'bob');
     report(d, auth.dave!, 'bob');
     report(d, auth.erin!, 'bob');
     report(d, auth.frank!, 'bob'); // recorded while delisted
     expect(listedUsers(d, 'alice')).toEqual([]);
-    const shared = d.run({ type: 'ShareFile', auth: auth.bob!, group: 'g', file: FILE });
+    // What a shell sends for its remembered shares when it logs in again: the same copy, no word on it.
+    expect(d.run({ type: 'ShareFile', auth: auth.bob!, group: 'g', file: FILE }).entry.events).toEqual([]);
+    expect(listedUsers(d, 'alice')).toEqual([]);
+    const shared = d.run({ type: 'ShareFile', auth: auth.bob!, group: 'g', file: FILE, anew: true });
     expect(shared.entry.events).toEqual([{ type: 'HolderReinstated', group: 'g', fileId: FILE.fileId, user: 'bob' }]);
     expect(listedUsers(d, 'alice')).toEqual(['bob']);
     const file = d.state.groups.get('g')!.files.get(FILE.fileId)!;
     expect([file.reports.size, file.delisted.size]).toEqual([0, 0]);
     // A re-share with nothing to clear changes nothing.
-    expect(d.run({ type: 'ShareFile', auth: auth.bob!, group: 'g', file: FILE }).entry.events).toEqual([]);
+    expect(d.run({ type: 'ShareFile', auth: auth.bob!, group: 'g', file: FILE, anew: true }).entry.events).toEqual([]);
   });
 
   it('keeps reports and delistings through a snapshot; a state without them encodes as before', () => {

@@ -3,7 +3,7 @@
 // IPv6 guesser cannot escape by changing addresses inside its /64.
 
 import { describe, expect, it } from 'vitest';
-import { backoffMs, FIRST_BACKOFF_MS, FREE_FAILURES, LoginGuard, MAX_BACKOFF_MS, sourceKey } from '../../src/tracker/login-guard.js';
+import { backoffMs, FIRST_BACKOFF_MS, FREE_FAILURES, LoginGuard, MAX_BACKOFF_MS, SOURCE_FREE_FAILURES, SOURCE_LEAK_MS, sourceKey } from '../../src/tracker/login-guard.js';
 
 function guard(): { guard: LoginGuard; advance(ms: number): void } {
   let nowMs = 1_000_000;
@@ -51,11 +51,21 @@ describe('login back-off', () => {
 
   it('a success clears the pair and the user, not the source', () => {
     const { guard: g } = guard();
-    for (let i = 0; i < FREE_FAILURES; i++) g.failed('alice', '10.0.0.9');
-    g.succeeded('mallory', '10.0.0.9');
-    expect(g.check('alice', '10.0.0.9')).toMatchObject({ allowed: false });
-    g.succeeded('alice', '10.0.0.9');
+    for (let i = 0; i < SOURCE_FREE_FAILURES; i++) g.failed(`user${i}`, '10.0.0.9');
     expect(g.check('alice', '10.0.0.9')).toMatchObject({ allowed: false, reason: expect.stringContaining('from 10.0.0.9') as unknown });
+    g.succeeded('mallory', '10.0.0.9');
+    expect(g.check('alice', '10.0.0.9')).toMatchObject({ allowed: false, reason: expect.stringContaining('from 10.0.0.9') as unknown });
+  });
+
+  it("does not make one user's neighbours behind the same address wait for that user's typos, and forgets a source's failures slowly", () => {
+    const { guard: g, advance } = guard();
+    for (let i = 0; i < 2 * FREE_FAILURES; i++) g.failed('alice', '100.64.0.1');
+    expect(g.check('alice', '100.64.0.1')).toMatchObject({ allowed: false });
+    expect(g.check('bob', '100.64.0.1')).toEqual({ allowed: true });
+    for (let i = 0; i < SOURCE_FREE_FAILURES - 2 * FREE_FAILURES; i++) g.failed(`user${i}`, '100.64.0.1');
+    expect(g.check('bob', '100.64.0.1')).toMatchObject({ allowed: false });
+    advance(SOURCE_LEAK_MS);
+    expect(g.check('bob', '100.64.0.1')).toEqual({ allowed: true });
   });
 
   it('counts an IPv6 source by its /64 and a mapped IPv4 address as IPv4', () => {

@@ -412,7 +412,7 @@ export class PeerNode {
     const source = await CompleteFile.open(this.world, path, meta);
     if (source === null) throw new PeerError('FILE_CHANGED', `${path} changed while it was read`);
     try {
-      await this.call(() => this.tracker.command(session, { type: 'ShareFile', group, file: meta }));
+      await this.call(() => this.tracker.command(session, { type: 'ShareFile', group, file: meta, anew: true }));
     } catch (error) {
       await source.close();
       throw error;

@@ -6,7 +6,9 @@
 //
 // Three counters of failures, each with exponential back-off once its free attempts are spent:
 //   - per (user, source): one address guessing one user;
-//   - per source: one address guessing many users;
+//   - per source: one address guessing many users. Many users may share one address (a
+//     carrier-grade NAT, an office), so this one allows more free failures and forgets one of
+//     them every SOURCE_LEAK_MS: one user's typos do not make their neighbours wait;
 //   - per user: many addresses guessing one user. It applies only to sources that have already
 //     failed for that user, so the real user, logging in from an address with no failures of
 //     its own, gets in at once; a botnet gets one guess per fresh address, then waits too.
@@ -17,6 +19,10 @@
 
 /** Failures allowed before any waiting: typos. */
 export const FREE_FAILURES = 5;
+/** Failures from one source (all users together) allowed before its sources wait. */
+export const SOURCE_FREE_FAILURES = 20;
+/** A source's count loses one failure per this much time without failures. */
+export const SOURCE_LEAK_MS = 30_000;
 /** The first wait after the free failures; each further failure doubles it. */
 export const FIRST_BACKOFF_MS = 1_000;
 /** No wait is longer than this. */
@@ -33,9 +39,9 @@ interface Failures {
 
 export type LoginVerdict = { allowed: true } | { allowed: false; retryAfterMs: number; reason: string };
 
-export function backoffMs(failures: number): number {
-  if (failures < FREE_FAILURES) return 0;
-  return Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (failures - FREE_FAILURES));
+export function backoffMs(failures: number, free = FREE_FAILURES): number {
+  if (failures < free) return 0;
+  return Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (failures - free));
 }
 
 /** The part of a source address that counts: an IPv4 address, or an IPv6 address's /64. */
@@ -64,16 +70,16 @@ export class LoginGuard {
     const source = sourceKey(host);
     const nowMs = this.nowMs();
     const pair = this.get(`p\u0000${user}\u0000${source}`, nowMs);
-    const limits: Array<[Failures | null, string]> = [
-      [pair, `failed logins for ${user} from ${source}`],
-      [this.get(`s\u0000${source}`, nowMs), `failed logins from ${source}`],
+    const limits: Array<[Failures | null, number, string]> = [
+      [pair, FREE_FAILURES, `failed logins for ${user} from ${source}`],
+      [this.get(`s\u0000${source}`, nowMs), SOURCE_FREE_FAILURES, `failed logins from ${source}`],
       // The user's own counter binds only a source that has failed for this user before.
-      [pair === null ? null : this.get(`u\u0000${user}`, nowMs), `failed logins for ${user}`],
+      [pair === null ? null : this.get(`u\u0000${user}`, nowMs), FREE_FAILURES, `failed logins for ${user}`],
     ];
     let worst: { retryAfterMs: number; reason: string } | null = null;
-    for (const [failures, reason] of limits) {
+    for (const [failures, free, reason] of limits) {
       if (failures === null) continue;
-      const retryAfterMs = failures.lastMs + backoffMs(failures.count) - nowMs;
+      const retryAfterMs = failures.lastMs + backoffMs(failures.count, free) - nowMs;
       if (retryAfterMs > 0 && (worst === null || retryAfterMs > worst.retryAfterMs)) worst = { retryAfterMs, reason: `${failures.count} ${reason}` };
     }
     return worst === null ? { allowed: true } : { allowed: false, ...worst };
@@ -99,11 +105,15 @@ export class LoginGuard {
     return this.counters.size;
   }
 
+  /** A counter as it stands now (a source's leaked down), or null if there is none. */
   private get(key: string, nowMs: number): Failures | null {
     const failures = this.counters.get(key);
     if (failures === undefined) return null;
-    if (nowMs - failures.lastMs <= FORGET_AFTER_MS) return failures;
-    this.counters.delete(key);
-    return null;
+    if (nowMs - failures.lastMs > FORGET_AFTER_MS) {
+      this.counters.delete(key);
+      return null;
+    }
+    if (!key.startsWith('s\u0000')) return failures;
+    return { count: Math.max(0, failures.count - Math.floor((nowMs - failures.lastMs) / SOURCE_LEAK_MS)), lastMs: failures.lastMs };
   }
 }

@@ -49,7 +49,11 @@ export type Command =
   | { type: 'RemoveMember'; auth: Auth; group: string; user: string }
   | { type: 'AcceptRequest'; auth: Auth; group: string; user: string }
   | { type: 'RejectRequest'; auth: Auth; group: string; user: string }
-  | { type: 'ShareFile'; auth: Auth; group: string; file: FileMeta }
+  /**
+   * `anew`: the user shared the file by hand (upload_file), not the login's re-announce of its
+   * remembered shares; only that is its word that a delisted copy is sound again (rules 6).
+   */
+  | { type: 'ShareFile'; auth: Auth; group: string; file: FileMeta; anew?: boolean }
   | { type: 'HoldPartial'; auth: Auth; group: string; fileId: string }
   | { type: 'DropHolding'; auth: Auth; group: string; fileId: string }
   | { type: 'StopShare'; auth: Auth; group: string; name: string }
@@ -98,7 +102,7 @@ const SHAPES: { readonly [T in CommandType]: Shape } = {
   RemoveMember: { auth: 'auth', group: 'string', user: 'string' },
   AcceptRequest: { auth: 'auth', group: 'string', user: 'string' },
   RejectRequest: { auth: 'auth', group: 'string', user: 'string' },
-  ShareFile: { auth: 'auth', group: 'string', file: 'file' },
+  ShareFile: { auth: 'auth', group: 'string', file: 'file', anew: 'boolean?' },
   HoldPartial: { auth: 'auth', group: 'string', fileId: 'string' },
   DropHolding: { auth: 'auth', group: 'string', fileId: 'string' },
   StopShare: { auth: 'auth', group: 'string', name: 'string' },

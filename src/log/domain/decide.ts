@@ -61,7 +61,7 @@ export function decide(state: TrackerState, command: Command): Decision {
       return withGroup(state, command.auth, command.group, (user, group) => answerRequest(command.type, user, group, command.user));
     case 'ShareFile':
       return withMember(state, command.auth, command.group, (user, group) =>
-        shareFile(group, user, command.auth.sessionId, command.file),
+        shareFile(group, user, command.auth.sessionId, command.file, command.anew === true),
       );
     case 'HoldPartial':
       return withFile(state, command.auth, command.group, command.fileId, (user, group, file) =>
@@ -260,7 +260,7 @@ function stopShare(user: string, group: GroupRecord, name: string): Decision {
   return events;
 }
 
-function shareFile(group: GroupRecord, user: string, sessionId: string, meta: FileMeta): Decision {
+function shareFile(group: GroupRecord, user: string, sessionId: string, meta: FileMeta, anew: boolean): Decision {
   const bad = checkFile(meta);
   if (bad) return bad;
   const takenBy = group.fileNames.get(meta.name);
@@ -275,8 +275,9 @@ function shareFile(group: GroupRecord, user: string, sessionId: string, meta: Fi
   } else if (!existing.sharers.has(user)) {
     events.push({ type: 'SharerAdded', group: group.group, fileId: meta.fileId, user });
   }
-  // Sharing anew is the holder's word that its copy is sound again: its delisting and the reports against it go.
-  if (existing && (existing.delisted.has(user) || existing.reports.has(user))) {
+  // Sharing anew by hand is the holder's word that its copy is sound again: its delisting and
+  // the reports against it go. A login's re-announce of the same copy is not.
+  if (existing && anew && (existing.delisted.has(user) || existing.reports.has(user))) {
     events.push({ type: 'HolderReinstated', group: group.group, fileId: meta.fileId, user });
   }
   if (existing?.holders.get(sessionId)?.complete !== true) {
