@@ -107,6 +107,11 @@ describeMultiHost('a liar delisted by the tracker', () => {
       10_000,
     );
 
+    // Lee logs out and in: its shell offers its remembered share again, which is no word that the
+    // copy is sound, so Lee stays unlisted (only upload_file would reinstate it).
+    ok(await sh('lee').run('logout', 'login lee pw-lee'));
+    expect(await completeHolders(sh('erin'))).toBe(0);
+
     // Alice, honest, shares the same file: the only holder the tracker lists.
     ok(await sh('alice').run('upload_file song.bin club'));
     expect(await completeHolders(sh('erin'))).toBe(1);
