@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { withAuth, type Command, type PasswordRecord, type SessionCommand } from '../log/domain/commands.js';
 import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile } from '../log/domain/queries.js';
-import type { TrackerState } from '../log/domain/state.js';
+import { isDelisted, type TrackerState } from '../log/domain/state.js';
 import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
 import type { NetAddress, Timer, World } from '../world/world.js';
 import type { SessionCredential, SessionQuery } from './client-protocol.js';
@@ -223,10 +223,11 @@ export class SessionService {
       if (typeof user !== 'string') return { refusal: { code: user.code, message: user.message } };
       if (!mayAccessFile(state, user, group, fileId)) return { refusal: { code: 'NOT_A_MEMBER', message: `${user} may not fetch that file in ${group.slice(0, 64)}` } };
       const own = state.sessions.get(auth.sessionId)!;
-      const holders = [...state.groups.get(group)!.files.get(fileId)!.holders];
-      const targets = holders.flatMap(([sessionId, holder]) => {
+      const file = state.groups.get(group)!.files.get(fileId)!;
+      // Holders the tracker delisted for the file are not asked, as they are not listed.
+      const targets = [...file.holders].flatMap(([sessionId, holder]) => {
         const held = state.sessions.get(sessionId);
-        return held && sessionId !== auth.sessionId && !held.reachable ? [{ sessionId, user: holder.user }] : [];
+        return held && sessionId !== auth.sessionId && !held.reachable && !isDelisted(file, holder.user, state.lastTimeMs) ? [{ sessionId, user: holder.user }] : [];
       });
       return { refusal: undefined, user, address: own.address, reachable: own.reachable, key: own.keyFingerprint, targets };
     });
