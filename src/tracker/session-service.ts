@@ -28,6 +28,9 @@ export interface SessionServiceOptions {
   reachabilityTimeoutMs?: number;
 }
 
+/** How far a ticket's notBefore lies before its signing (see ticket()). */
+const TICKET_BACKDATE_MS = 10_000;
+
 const notLeader: ServiceOutcome = { ok: false, code: 'NOT_LEADER', message: 'this node does not lead; retry at the leader' };
 
 export function tokenHashOf(token: string): string {
@@ -206,7 +209,12 @@ export class SessionService {
     const clock = this.node.clockSkew();
     if (clock.skewed) return { ok: false, code: 'CLOCK_SKEWED', message: `this node's clock is ${clock.skewMs ?? '?'} ms off its peers'; ask another node` };
     const nowMs = this.world.clock.nowMs();
-    const claims = { v: TICKET_VERSION, user: read.value.user, key, group, fileId, notBefore: nowMs, expires: nowMs + this.ticketMs };
+    // Backdated a little: a removal applied between the membership read and this signature
+    // has an entry time (this leader's clock) after notBefore, so holders told of it (a kick
+    // refuses tickets from before it) refuse this ticket too. Less than a quarter of the
+    // lifetime, so renewing at half of `expires - notBefore` still comes before expiry.
+    const notBefore = nowMs - Math.min(TICKET_BACKDATE_MS, Math.floor(this.ticketMs / 4));
+    const claims = { v: TICKET_VERSION, user: read.value.user, key, group, fileId, notBefore, expires: nowMs + this.ticketMs };
     return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };
   }
 
