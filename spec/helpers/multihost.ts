@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Host, RunResult } from './netns.js';
+import { Lab, type Host, type RunResult } from './netns.js';
 import { ShellProcess, type ProcessOptions } from './peer-processes.js';
 import { CLI } from './tracker-processes.js';
 
@@ -117,4 +117,41 @@ export class MultiHostClique {
     for (const shell of this.shells) shell.kill('SIGKILL');
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** What a multi-host test made, for its afterAll to take down (set as soon as each exists). */
+export interface LabMade {
+  lab: Lab | null;
+  clique: MultiHostClique | null;
+}
+
+export async function disposeLab(made: LabMade): Promise<void> {
+  made.clique?.dispose();
+  await made.lab?.destroy();
+  made.clique = null;
+  made.lab = null;
+}
+
+/**
+ * The usual start of a multi-host test: a lab with tracker hosts t1..t3 (named by their IPv4
+ * addresses) and a host per name, the README's cluster on them, the three nodes started (each
+ * logging to `logs[k-1]`), and a leader elected, asked from the first named host.
+ */
+export async function startLabCluster<const N extends string>(
+  made: LabMade,
+  names: readonly N[],
+): Promise<{ lab: Lab; clique: MultiHostClique; trackers: Host[]; hosts: Record<N, Host>; nodes: ChildProcess[]; logs: string[]; leader: string }> {
+  const lab = await Lab.create();
+  made.lab = lab;
+  const trackers: Host[] = [];
+  for (const name of ['t1', 't2', 't3']) trackers.push(await lab.addHost(name));
+  const peerHosts = await Promise.all(names.map((name) => lab.addHost(name)));
+  const hosts = Object.fromEntries(names.map((name, i) => [name, peerHosts[i]!])) as Record<N, Host>;
+  const clique = new MultiHostClique({ hosts: trackers, addressOf: (host) => host.ipv4! });
+  made.clique = clique;
+  await clique.initCluster([...trackers, ...peerHosts]);
+  const logs = [1, 2, 3].map((k) => join(clique.root, `t${k}.log`));
+  const nodes = [1, 2, 3].map((k) => clique.startTracker(k, logs[k - 1]));
+  const leader = await clique.leader(peerHosts[0]!, 'cluster/cluster.json');
+  return { lab, clique, trackers, hosts, nodes, logs, leader };
 }

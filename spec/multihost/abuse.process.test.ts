@@ -7,11 +7,10 @@
 // that host too — while the right password from another host logs in at once.
 
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { MultiHostClique } from '../helpers/multihost.js';
+import { disposeLab, startLabCluster, type LabMade } from '../helpers/multihost.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
-import { Lab, type Host } from '../helpers/netns.js';
+import type { Host } from '../helpers/netns.js';
 import { ok } from '../helpers/peer-processes.js';
 import { FREE_FAILURES } from '../../src/tracker/login-guard.js';
 import { MAX_BUFFERED_BYTES, MAX_UNAUTHENTICATED_PER_SOURCE } from '../../src/tracker/client-door.js';
@@ -73,30 +72,19 @@ async function untilAsync(what: string, probe: () => Promise<boolean>, timeoutMs
 }
 
 describeMultiHost('strangers and guessers at the client port', () => {
-  let lab: Lab | null = null;
-  let clique: MultiHostClique | null = null;
-  afterAll(async () => {
-    clique?.dispose();
-    await lab?.destroy();
-  });
+  const made: LabMade = { lab: null, clique: null };
+  afterAll(() => disposeLab(made));
 
   it('holds idle sockets and slow senders within bounds, and users still log in from elsewhere; guessing is slowed per user and address', async () => {
-    lab = await Lab.create();
-    const trackers: Host[] = [];
-    for (const name of ['t1', 't2', 't3']) trackers.push(await lab.addHost(name));
-    const [stranger, user, guesser] = await Promise.all(['stranger', 'user', 'guesser'].map((name) => lab!.addHost(name)));
-    clique = new MultiHostClique({ hosts: trackers, addressOf: (host) => host.ipv4! });
-    await clique.initCluster([...trackers, stranger!, user!, guesser!]);
-    const logs = [1, 2, 3].map((k) => join(clique!.root, `t${k}.log`));
-    const processes = [1, 2, 3].map((k) => clique!.startTracker(k, logs[k - 1]));
-    const leaderId = await clique.leader(user!, CLUSTER);
+    const { clique, trackers, hosts, nodes: processes, logs, leader: leaderId } = await startLabCluster(made, ['user', 'stranger', 'guesser']);
+    const { user, stranger, guesser } = hosts;
     const k = Number(leaderId.replace(/^n/, ''));
     const [leaderHost, leaderLog, leaderPid] = [trackers[k - 1]!, logs[k - 1]!, processes[k - 1]!.pid!];
-    const u = clique.shell(user!);
+    const u = clique.shell(user);
     ok(await u.run('create_user una pw-una-1', 'create_user ada pw-ada-1'));
     const baselineRss = rssBytes(leaderPid);
     const leaderClients = async (): Promise<{ connections: number; bufferedBytes: number }> => {
-      const nodes = await clique!.statuses(user!, CLUSTER);
+      const nodes = await clique.statuses(user, CLUSTER);
       return (nodes.find((n) => n.id === leaderId) as { clients?: { connections: number; bufferedBytes: number } } | undefined)?.clients ?? { connections: Infinity, bufferedBytes: Infinity };
     };
     const refusals = (pattern: string): number => logLines(leaderLog).filter((l) => l.event === 'client_refused' && (l.reason ?? '').includes(pattern)).length;
@@ -108,14 +96,14 @@ describeMultiHost('strangers and guessers at the client port', () => {
 
     // 4,000 idle sockets from one host: a few held, the rest refused at the door.
     const attack = async (mode: 'idle' | 'slow', count: number): Promise<ReturnType<Host['spawn']>> => {
-      const child = stranger!.spawn(process.execPath, ['-e', ATTACKER, mode, leaderHost.ipv4!, String(CLIENT_PORT), String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = stranger.spawn(process.execPath, ['-e', ATTACKER, mode, leaderHost.ipv4!, String(CLIENT_PORT), String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
       await new Promise<string>((resolve) => child.stdout!.setEncoding('utf8').once('data', resolve));
       return child;
     };
     // Besides the strangers', the leader holds at most the user's shell and the status probe.
     const OURS = 4;
     const idle = await attack('idle', 4000);
-    await until('the door refuses most idle sockets', () => refusals(`not logged in from ${stranger!.ipv4}`) >= 1000);
+    await until('the door refuses most idle sockets', () => refusals(`not logged in from ${stranger.ipv4}`) >= 1000);
     expect((await leaderClients()).connections).toBeLessThanOrEqual(MAX_UNAUTHENTICATED_PER_SOURCE + OURS);
     expect(await timedLogin(u, 'login una pw-una-1')).toBeLessThan(1000);
     ok(await u.run('logout'));
@@ -136,7 +124,7 @@ describeMultiHost('strangers and guessers at the client port', () => {
     slow.kill('SIGKILL');
 
     // 50 wrong passwords for ada from the guesser's host: the free ones refused as wrong, then held back.
-    const g = clique.shell(guesser!);
+    const g = clique.shell(guesser);
     const answers = await g.run(...Array.from({ length: 50 }, (_, i) => `login ada wrong-${i}`));
     const codes = answers.map((a) => a.error?.code ?? 'OK');
     expect(codes.slice(0, FREE_FAILURES)).toEqual(Array<string>(FREE_FAILURES).fill('BAD_CREDENTIALS'));

@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { MultiHostClique } from '../helpers/multihost.js';
+import { disposeLab, startLabCluster, type LabMade } from '../helpers/multihost.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
-import { Lab, type Host } from '../helpers/netns.js';
+import type { Host } from '../helpers/netns.js';
 import { ok, type ShellProcess } from '../helpers/peer-processes.js';
 import { TAMPER_SWITCH } from '../../src/world/real/real-tamper.js';
 
@@ -41,24 +41,13 @@ async function completeHolders(shell: ShellProcess): Promise<number> {
 }
 
 describeMultiHost('a liar delisted by the tracker', () => {
-  let lab: Lab | null = null;
-  let clique: MultiHostClique | null = null;
-  afterAll(async () => {
-    clique?.dispose();
-    await lab?.destroy();
-  });
+  const made: LabMade = { lab: null, clique: null };
+  afterAll(() => disposeLab(made));
 
   it('A liar: three members download from a garbage-serving holder, and the tracker delists it. A fourth download never connects to it. Two reports alone do not delist.', async () => {
-    lab = await Lab.create();
-    const trackers: Host[] = [];
-    for (const name of ['t1', 't2', 't3']) trackers.push(await lab.addHost(name));
     const names = ['alice', 'lee', 'bob', 'carol', 'dave', 'erin'] as const;
-    const hosts = await Promise.all(names.map((name) => lab!.addHost(name)));
-    const hostOf = (name: (typeof names)[number]): Host => hosts[names.indexOf(name)]!;
-    clique = new MultiHostClique({ hosts: trackers, addressOf: (host) => host.ipv4! });
-    await clique.initCluster([...trackers, ...hosts]);
-    for (const k of [1, 2, 3]) clique.startTracker(k);
-    await clique.leader(hostOf('alice'), 'cluster/cluster.json');
+    const { clique, hosts } = await startLabCluster(made, names);
+    const hostOf = (name: (typeof names)[number]): Host => hosts[name];
 
     const bytes = randomBytes(FILE_BYTES);
     for (const name of ['alice', 'lee'] as const) writeFileSync(join(clique.dirOf(hostOf(name)), 'song.bin'), bytes);

@@ -9,9 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { MultiHostClique } from '../helpers/multihost.js';
+import { disposeLab, startLabCluster, type LabMade } from '../helpers/multihost.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
-import { Lab, type Host } from '../helpers/netns.js';
 import { ok, type ShellProcess } from '../helpers/peer-processes.js';
 
 /** Alice's upload limit over all connections: the 48 MiB file would take minutes. */
@@ -45,26 +44,16 @@ async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs:
 }
 
 describeMultiHost('removal that takes effect at once', () => {
-  let lab: Lab | null = null;
-  let clique: MultiHostClique | null = null;
-  afterAll(async () => {
-    clique?.dispose();
-    await lab?.destroy();
-  });
+  const made: LabMade = { lab: null, clique: null };
+  afterAll(() => disposeLab(made));
 
   it('a leaver and a removed member each lose their running download from the holder within 5 s', async () => {
-    lab = await Lab.create();
-    const trackers: Host[] = [];
-    for (const name of ['t1', 't2', 't3']) trackers.push(await lab.addHost(name));
-    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => lab!.addHost(name)));
-    clique = new MultiHostClique({ hosts: trackers, addressOf: (host) => host.ipv4! });
-    await clique.initCluster([...trackers, alice!, bob!, carol!]);
-    for (const k of [1, 2, 3]) clique.startTracker(k);
-    await clique.leader(alice!, 'cluster/cluster.json');
+    const { clique, hosts } = await startLabCluster(made, ['alice', 'bob', 'carol']);
+    const { alice, bob, carol } = hosts;
 
-    writeFileSync(join(clique.dirOf(alice!), 'big.bin'), randomBytes(FILE_BYTES));
-    const a = clique.shell(alice!, ['--max-upload-rate', String(UPLOAD_BYTES_PER_SECOND)]);
-    const [b, c] = [bob!, carol!].map((host) => clique!.shell(host));
+    writeFileSync(join(clique.dirOf(alice), 'big.bin'), randomBytes(FILE_BYTES));
+    const a = clique.shell(alice, ['--max-upload-rate', String(UPLOAD_BYTES_PER_SECOND)]);
+    const [b, c] = [bob, carol].map((host) => clique.shell(host));
     ok(await a.run('create_user alice pw-a', 'login alice pw-a', 'create_group film'));
     for (const [shell, name] of [[b!, 'bob'], [c!, 'carol']] as const) ok(await shell.run(`create_user ${name} pw-${name}`, `login ${name} pw-${name}`, 'join_group film'));
     ok(await a.run('accept_request film bob', 'accept_request film carol', 'upload_file big.bin film'));
