@@ -254,6 +254,15 @@ describe('clique shell, scripted', () => {
       'list_groups', 'list_files', 'upload_file', 'download_file', 'show_downloads', 'stop_share', 'wait', 'whoami', 'status'];
     const arity = await s.run(...names.map((n) => `${n} ${'x '.repeat(4)}`));
     expect(arity.map(code)).toEqual(names.map(() => 'BAD_ARGUMENTS'));
+    // Names that would read as another, or leave no room for `<name>.part`, are refused at upload_file.
+    const deceptive = ['invoice\u202Efdp.exe', 'secret\u200B.txt', `${'n'.repeat(247)}.bin`]; // the last: 251 bytes
+    for (const name of deceptive) writeFileSync(join(dir, name), 'x');
+    ok(await s.run('create_group names'));
+    const refusedNames = await s.run(...deceptive.map((name) => `upload_file ${join(dir, name)} names`));
+    expect(refusedNames.map(code)).toEqual(deceptive.map(() => 'BAD_NAME'));
+    expect(refusedNames[0]!.error!.message).toContain('\\u202E');
+    const [listed] = ok(await s.run('list_files names'));
+    expect(listed).toEqual([]);
     // A second shell on the same home is refused.
     const twin = shell('frank');
     expect(await twin.end()).toBe(1);

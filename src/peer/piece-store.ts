@@ -10,7 +10,7 @@
 import { fromBase64, toHex, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1, sha1Hex } from '../torrent/infohash.js';
-import { checkFileName } from '../log/domain/names.js';
+import { checkSharedFileName } from '../log/domain/names.js';
 import type { FileHandle, KvStore, World } from '../world/world.js';
 import { GroupCommit } from './group-commit.js';
 import { PieceJournal } from './piece-journal.js';
@@ -118,8 +118,9 @@ export class PieceStore implements PieceSource {
 
   static async open(world: World, options: PieceStoreOptions): Promise<PieceStore | PieceStoreError> {
     const { meta, destinationPath } = options;
-    // The tracker's own rule for names (a name, never a path, no control characters).
-    const badName = checkFileName(meta.name);
+    // The tracker's rule for names shared today (a name, never a path, no control, invisible or
+    // direction-changing characters, room for `.part`), even for a file shared under older rules.
+    const badName = checkSharedFileName(meta.name);
     if (badName) return new PieceStoreError('BAD_NAME', badName.message);
     const pieceHashes = checkedPieceHashes(meta);
     if (pieceHashes === null) return new PieceStoreError('BAD_PIECE_LIST', `piece list of ${meta.fileId} does not match its info-hash`);

@@ -41,6 +41,37 @@ export function checkFileName(value: unknown): DomainError | null {
   return null;
 }
 
+/** What a download writes first is `<name>.part`: a shared name leaves room for it in 255 bytes. */
+export const MAX_SHARED_FILE_NAME_BYTES = MAX_FILE_NAME_BYTES - '.part'.length;
+/**
+ * Characters that make a name read as another: bidirectional overrides, embeddings, isolates
+ * and marks (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), and zero-width or invisible
+ * ones (`secret\u200B.txt` looks like `secret.txt`).
+ */
+const DECEPTIVE = /[\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]/g;
+
+function escapeDeceptive(text: string): string {
+  return text.replace(DECEPTIVE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
+}
+
+/**
+ * A name as it may be shared from rules version 7 on, and as any download writes it: a file
+ * name (above), with no character that makes it read as another, and room for `.part`.
+ */
+export function checkSharedFileName(value: unknown): DomainError | null {
+  const deceptive = typeof value === 'string' ? value.match(DECEPTIVE) : null;
+  if (typeof value === 'string' && deceptive !== null) {
+    const shown = escapeDeceptive(describe(value));
+    return domainError('BAD_NAME', `file name ${shown} holds ${escapeDeceptive(deceptive[0])}, an invisible or direction-changing character: it would read as another name`);
+  }
+  const bad = checkFileName(value);
+  if (bad !== null || typeof value !== 'string') return bad;
+  if (utf8Length(value) > MAX_SHARED_FILE_NAME_BYTES) {
+    return domainError('BAD_NAME', `file name ${describe(value)} is longer than ${MAX_SHARED_FILE_NAME_BYTES} bytes (a download writes <name>.part, and a name has 255)`);
+  }
+  return null;
+}
+
 /** Where a peer is reached: a host name, an IPv4 or an IPv6 address, and a port from 1 to 65535. */
 export function checkPeerAddress(address: NetAddress): DomainError | null {
   const text = formatNetAddress(address);

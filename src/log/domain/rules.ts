@@ -19,18 +19,23 @@
 //      Versions up to 5 knew no such command (BAD_COMMAND). Enough reports delist the holder
 //      (HolderDelisted); no entry of an older version can make a report, so their ShareFile
 //      and queries decide as before.
+//   7  ShareFile names hold no invisible or direction-changing character and leave room for
+//      `.part` (checkSharedFileName). Older entries keep the names they were allowed.
 
 import { parseNetAddress } from '../../world/net-address.js';
 import { parseCommand, type Command } from './commands.js';
-import { domainError, type DomainError } from './errors.js';
+import { domainError, isDomainError, type DomainError } from './errors.js';
+import { checkSharedFileName } from './names.js';
 
-export const RULES_VERSION = 6;
+export const RULES_VERSION = 7;
 /** The last version whose logins differ from the ones before it. */
 const LOGIN_RULES_VERSION = 4;
 /** The version that brought RemoveMember. */
 const REMOVE_MEMBER_RULES_VERSION = 5;
 /** The version that brought ReportHolder. */
 const REPORT_HOLDER_RULES_VERSION = 6;
+/** The version from which shared names are checked for deceptive characters and room for `.part`. */
+const SHARED_NAMES_RULES_VERSION = 7;
 /** The version of entries that carry none: everything written before versions were recorded. */
 export const FIRST_RULES_VERSION = 1;
 
@@ -45,6 +50,12 @@ type Upgraded = { command: Raw } | { refusal: DomainError };
 
 /** An untrusted command read by the rules of `rulesVersion`, in today's shape, or the refusal those rules give. */
 export function commandUnderRules(rulesVersion: number, raw: unknown): Command | DomainError {
+  const command = commandUpgraded(rulesVersion, raw);
+  if (rulesVersion < SHARED_NAMES_RULES_VERSION || isDomainError(command) || command.type !== 'ShareFile') return command;
+  return checkSharedFileName(command.file.name) ?? command;
+}
+
+function commandUpgraded(rulesVersion: number, raw: unknown): Command | DomainError {
   if (!Number.isInteger(rulesVersion) || rulesVersion < FIRST_RULES_VERSION || rulesVersion > RULES_VERSION) {
     throw new RulesVersionError(`an entry of rules version ${String(rulesVersion)}; this build knows ${FIRST_RULES_VERSION} to ${RULES_VERSION}: run a newer build`);
   }
