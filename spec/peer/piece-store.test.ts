@@ -209,6 +209,26 @@ describe('piece store', () => {
     });
   });
 
+  it('calls a file at the destination complete only if every piece hashes right: a same-size file of zeros is DESTINATION_EXISTS', async () => {
+    const file = fileBytes(3 * PIECE_LENGTH_BYTES + 77, 14);
+    const meta = fileMeta('zeros.bin', file);
+    const peer = await startPeer(new SimWorld({ seed: 14 }));
+    await peer.world.fs.writeFile(`${DIR}/zeros.bin`, new Uint8Array(file.length));
+    const zeros = await PieceStore.open(peer.world, { meta, destinationPath: `${DIR}/zeros.bin`, journal: peer.kv });
+    expect(zeros).toMatchObject({ code: 'DESTINATION_EXISTS', message: expect.stringContaining('piece 0 fails its SHA1') as unknown });
+    // The right bytes but the last piece: still not this file.
+    const almost = new Uint8Array(file);
+    almost[almost.length - 1] = almost[almost.length - 1]! ^ 1;
+    await peer.world.fs.writeFile(`${DIR}/almost.bin`, almost);
+    expect(await PieceStore.open(peer.world, { meta, destinationPath: `${DIR}/almost.bin`, journal: peer.kv })).toMatchObject({
+      code: 'DESTINATION_EXISTS',
+      message: expect.stringContaining('piece 3 fails its SHA1') as unknown,
+    });
+    expect(sameBytes(await peer.world.fs.readFile(`${DIR}/zeros.bin`), new Uint8Array(file.length))).toBe(true); // left as it was
+    await peer.world.fs.writeFile(`${DIR}/right.bin`, file);
+    expect(await PieceStore.open(peer.world, { meta, destinationPath: `${DIR}/right.bin`, journal: peer.kv })).toMatchObject({ code: 'ALREADY_COMPLETE' });
+  });
+
   it('keeps one journal per destination: a download elsewhere never vouches for this one', async () => {
     const file = fileBytes(3 * PIECE_LENGTH_BYTES, 13);
     const meta = fileMeta('twice.bin', file);

@@ -56,6 +56,22 @@ const MAX_SPARE_BUFFERS = 96;
 type Range = [startBytes: number, endBytes: number];
 
 /** The piece hashes of `meta` when its piece list and shape match its info-hash, else null. */
+/** Where a file on disk first differs from `meta`'s pieces, or null if it is that file. */
+async function firstDifference(world: World, path: string, meta: FileMeta, pieceHashes: Uint8Array): Promise<string | null> {
+  const file = await world.fs.open(path, 'r');
+  try {
+    for (let pieceIndex = 0; pieceIndex < pieceCount(meta.sizeBytes); pieceIndex++) {
+      const startBytes = pieceIndex * PIECE_LENGTH_BYTES;
+      const bytes = await file.read(startBytes, Math.min(PIECE_LENGTH_BYTES, meta.sizeBytes - startBytes));
+      const expected = pieceHashes.subarray(pieceIndex * PIECE_HASH_BYTES, (pieceIndex + 1) * PIECE_HASH_BYTES);
+      if (!sameBytes(sha1(bytes), expected)) return `piece ${pieceIndex} fails its SHA1`;
+    }
+    return null;
+  } finally {
+    await file.close();
+  }
+}
+
 function checkedPieceHashes(meta: FileMeta): Uint8Array | null {
   if (!Number.isSafeInteger(meta.sizeBytes) || meta.sizeBytes < 0) return null;
   if (meta.pieceLengthBytes !== PIECE_LENGTH_BYTES) return null;
@@ -129,11 +145,13 @@ export class PieceStore implements PieceSource {
 
     const existing = await world.fs.stat(destinationPath);
     if (existing !== null) {
-      if (!existing.isDirectory && existing.sizeBytes === meta.sizeBytes) {
+      // Complete only if every piece hashes right (a same-size file of anything else is not).
+      const differs = existing.isDirectory || existing.sizeBytes !== meta.sizeBytes ? 'its size differs' : await firstDifference(world, destinationPath, meta, pieceHashes);
+      if (differs === null) {
         await journal.clear(); // left over if a crash came between the rename and the clear
-        return new PieceStoreError('ALREADY_COMPLETE', `${destinationPath} is already complete`);
+        return new PieceStoreError('ALREADY_COMPLETE', `${destinationPath} is already complete (every piece checked)`);
       }
-      return new PieceStoreError('DESTINATION_EXISTS', `${destinationPath} exists and is not this file`);
+      return new PieceStoreError('DESTINATION_EXISTS', `${destinationPath} exists and is not this file (${differs}); choose another destination or move it away`);
     }
 
     const partPath = `${destinationPath}.part`;
