@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FileMeta } from '../../src/torrent/file-meta.js';
 import { PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';
+import { utf8 } from '../../src/torrent/bytes.js';
 import { PieceStore, PieceStoreError } from '../../src/peer/piece-store.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import type { KvStore, World } from '../../src/world/world.js';
@@ -227,6 +228,23 @@ describe('piece store', () => {
     expect(sameBytes(await peer.world.fs.readFile(`${DIR}/zeros.bin`), new Uint8Array(file.length))).toBe(true); // left as it was
     await peer.world.fs.writeFile(`${DIR}/right.bin`, file);
     expect(await PieceStore.open(peer.world, { meta, destinationPath: `${DIR}/right.bin`, journal: peer.kv })).toMatchObject({ code: 'ALREADY_COMPLETE' });
+  });
+
+  it('never replaces a file that appeared at the destination during the download: DESTINATION_EXISTS, both files kept', async () => {
+    const file = fileBytes(2 * PIECE_LENGTH_BYTES + 5, 15);
+    const meta = fileMeta('late.bin', file);
+    const peer = await startPeer(new SimWorld({ seed: 15 }));
+    const store = await PieceStore.open(peer.world, { meta, destinationPath: `${DIR}/late.bin`, journal: peer.kv });
+    if (store instanceof PieceStoreError) throw store;
+    for (const i of [0, 1, 2]) {
+      await writePiece(store, file, i);
+      expect(await store.verifyPiece(i)).toBe('verified');
+    }
+    const theirs = utf8('written by someone else meanwhile');
+    await peer.world.fs.writeFile(`${DIR}/late.bin`, theirs);
+    expect(await store.finish()).toMatchObject({ code: 'DESTINATION_EXISTS', message: expect.stringContaining('late.bin.part') as unknown });
+    expect(sameBytes(await peer.world.fs.readFile(`${DIR}/late.bin`), theirs)).toBe(true);
+    expect(sameBytes(await peer.world.fs.readFile(`${DIR}/late.bin.part`), file)).toBe(true);
   });
 
   it('keeps one journal per destination: a download elsewhere never vouches for this one', async () => {

@@ -142,6 +142,19 @@ describe('real fs', () => {
     await expect(fs.readdir(join(dir, 'files/g.bin'))).rejects.toSatisfy(failsWith('ENOTDIR'));
     await fs.unlink(join(dir, 'files/g.bin'));
   });
+
+  it('renames without replacing: EEXIST when something is at the target, both files as they were', async () => {
+    const fs = world.fs;
+    const [part, taken, free] = ['nr.part', 'nr-taken.bin', 'nr-free.bin'].map((name) => join(dir, name));
+    await fs.writeFile(part!, new Uint8Array([1, 2, 3]), { sync: true });
+    await fs.writeFile(taken!, new Uint8Array([7]), { sync: true });
+    await expect(fs.renameNoReplace(part!, taken!)).rejects.toSatisfy(failsWith('EEXIST'));
+    expect(await fs.readFile(taken!)).toEqual(new Uint8Array([7]));
+    expect(await fs.readFile(part!)).toEqual(new Uint8Array([1, 2, 3]));
+    await fs.renameNoReplace(part!, free!);
+    expect(await fs.readFile(free!)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await fs.stat(part!)).toBeNull();
+  });
 });
 
 describe('real kdf and clock', () => {

@@ -106,7 +106,8 @@ export interface HolderBan {
   receivedSha1: string;
 }
 
-export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR';
+/** `DESTINATION_EXISTS`: a file appeared at the destination while the download ran; it was left, and the bytes stay in the .part. */
+export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR' | 'DESTINATION_EXISTS';
 
 export type DownloadOutcome = { state: 'complete' } | { state: 'failed'; code: DownloadFailureCode; message: string };
 
@@ -584,12 +585,12 @@ export class Download implements Fetcher {
     this.stopFetching('COMPLETE');
     try {
       const finished = await this.store.finish();
-      if (finished !== 'complete') this.outcome = { state: 'failed', code: 'DISK_ERROR', message: finished.message };
+      if (finished !== 'complete') this.outcome = { state: 'failed', code: finished.code === 'DESTINATION_EXISTS' ? 'DESTINATION_EXISTS' : 'DISK_ERROR', message: finished.message };
     } catch (error) {
       // The rename or the last sync failed (EACCES, ENOSPC, EIO): the partial file stays a .part.
       this.outcome = { state: 'failed', code: 'DISK_ERROR', message: error instanceof Error ? error.message : String(error) };
     }
-    this.log(this.outcome.state === 'complete' ? `complete in ${this.elapsedMs()} ms` : `failed DISK_ERROR at the end`);
+    this.log(this.outcome.state === 'complete' ? `complete in ${this.elapsedMs()} ms` : `failed ${this.outcome.code} at the end: ${this.outcome.message}`);
     this.settle(this.outcome);
   }
 

@@ -11,7 +11,7 @@ import { fromBase64, toHex, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { infoHash, PIECE_HASH_BYTES, PIECE_LENGTH_BYTES, pieceCount, sha1, sha1Hex } from '../torrent/infohash.js';
 import { checkSharedFileName } from '../log/domain/names.js';
-import type { FileHandle, KvStore, World } from '../world/world.js';
+import { WorldError, type FileHandle, type KvStore, type World } from '../world/world.js';
 import { GroupCommit } from './group-commit.js';
 import { PieceJournal } from './piece-journal.js';
 import { PieceReadCache } from './piece-read-cache.js';
@@ -357,7 +357,13 @@ export class PieceStore implements PieceSource {
     await this.file.sync();
     this.finished = true;
     this.spareBuffers.length = 0;
-    await this.world.fs.rename(this.partPath, this.destinationPath);
+    try {
+      // Never over a file that appeared at the destination meanwhile: the .part and its journal stay.
+      await this.world.fs.renameNoReplace(this.partPath, this.destinationPath);
+    } catch (error) {
+      if (!(error instanceof WorldError) || error.code !== 'EEXIST') throw error;
+      return new PieceStoreError('DESTINATION_EXISTS', `${this.destinationPath} appeared during the download and was left as it is; the file is complete in ${this.partPath}`);
+    }
     await this.journal.clear();
     return 'complete';
   }

@@ -181,6 +181,8 @@ export interface FileSystem {
   writeFile(path: string, bytes: Uint8Array, options?: { sync?: boolean; mode?: number }): Promise<void>;
   /** Atomic replace of `to` by `from`. */
   rename(from: string, to: string): Promise<void>;
+  /** Moves `from` to `to` unless something is at `to` (EEXIST): never replaces a file. */
+  renameNoReplace(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
   readdir(path: string): Promise<string[]>;

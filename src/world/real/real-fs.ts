@@ -3,7 +3,7 @@
 // "directory operations are durable at once", rename and a synced writeFile also fsync the
 // directories they change.
 
-import { open as openFile, mkdir, readdir, readFile, rename, stat, unlink, type FileHandle as NodeFileHandle } from 'node:fs/promises';
+import { link, open as openFile, mkdir, readdir, readFile, rename, stat, unlink, type FileHandle as NodeFileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { WorldError, type FileHandle, type FileStat, type FileSystem, type WorldErrorCode } from '../world.js';
 
@@ -107,6 +107,23 @@ export function realFileSystem(): FileSystem {
         await syncDirectory(dirname(to));
         if (dirname(from) !== dirname(to)) await syncDirectory(dirname(from));
       }),
+    // A hard link fails with EEXIST if anything is at `to`, in one step; then the old name goes.
+    // A file system without hard links gets a check before the rename (a narrow race).
+    renameNoReplace: (from, to) =>
+      mapped(async () => {
+        try {
+          await link(from, to);
+        } catch (error) {
+          if (!isErrnoCode(error, ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK'])) throw error;
+          if ((await stat(to).catch(() => null)) !== null) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: 'EEXIST' });
+          await rename(from, to);
+          await syncDirectory(dirname(to));
+          return;
+        }
+        await unlink(from);
+        await syncDirectory(dirname(to));
+        if (dirname(from) !== dirname(to)) await syncDirectory(dirname(from));
+      }),
     unlink: (path) => mapped(() => unlink(path)),
     mkdir: (path, options) =>
       mapped(async () => {
@@ -125,4 +142,8 @@ export function realFileSystem(): FileSystem {
         }
       }),
   };
+}
+
+function isErrnoCode(error: unknown, codes: readonly string[]): boolean {
+  return typeof error === 'object' && error !== null && codes.includes(String((error as { code?: unknown }).code));
 }

@@ -63,6 +63,11 @@ export class SimFs {
         if (options?.sync === true) file.sync();
       },
       rename: async (from, to) => this.rename(root(), from, to),
+      renameNoReplace: async (from, to) => {
+        const target = this.parentOf(root(), to, 'rename');
+        if (target.dir.entries.has(target.name)) throw fsError('EEXIST', 'rename', to);
+        this.rename(root(), from, to);
+      },
       unlink: async (path) => this.unlink(root(), path),
       mkdir: async (path, options) => this.mkdir(root(), path, options?.recursive ?? false),
       readdir: async (path) => this.readdir(root(), path),
