@@ -12,6 +12,7 @@ import { disposeLab, startLabCluster, type LabMade } from '../helpers/multihost.
 import { describeMultiHost } from '../helpers/multihost-suite.js';
 import type { Host } from '../helpers/netns.js';
 import { ok } from '../helpers/peer-processes.js';
+import { until } from '../helpers/tracker-processes.js';
 import { FREE_FAILURES } from '../../src/tracker/login-guard.js';
 import { MAX_BUFFERED_BYTES, MAX_UNAUTHENTICATED_PER_SOURCE } from '../../src/tracker/client-door.js';
 
@@ -58,19 +59,6 @@ function logLines(path: string): Array<{ event?: string; reason?: string }> {
     .map((l) => JSON.parse(l) as { event?: string; reason?: string });
 }
 
-async function until(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function untilAsync(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-}
-
 describeMultiHost('strangers and guessers at the client port', () => {
   const made: LabMade = { lab: null, clique: null };
   afterAll(() => disposeLab(made));
@@ -103,16 +91,16 @@ describeMultiHost('strangers and guessers at the client port', () => {
     // Besides the strangers', the leader holds at most the user's shell and the status probe.
     const OURS = 4;
     const idle = await attack('idle', 4000);
-    await until('the door refuses most idle sockets', () => refusals(`not logged in from ${stranger.ipv4}`) >= 1000);
+    await until('the door refuses most idle sockets', async () => (refusals(`not logged in from ${stranger.ipv4}`) >= 1000 ? true : null), 60_000);
     expect((await leaderClients()).connections).toBeLessThanOrEqual(MAX_UNAUTHENTICATED_PER_SOURCE + OURS);
     expect(await timedLogin(u, 'login una pw-una-1')).toBeLessThan(1000);
     ok(await u.run('logout'));
     idle.kill('SIGKILL');
-    await untilAsync('the leader holds none of the idle sockets', async () => (await leaderClients()).connections <= OURS);
+    await until('the leader holds none of the idle sockets', async () => ((await leaderClients()).connections <= OURS ? true : null), 60_000);
 
     // 1,000 slow senders from the same host: those let in fill the buffer bound, and the biggest are cut.
     const slow = await attack('slow', 1000);
-    await until('the buffer bound cuts a slow sender', () => refusals(`over ${MAX_BUFFERED_BYTES} in all`) > 0);
+    await until('the buffer bound cuts a slow sender', async () => (refusals(`over ${MAX_BUFFERED_BYTES} in all`) > 0 ? true : null), 60_000);
     const held = await leaderClients();
     expect(held.connections).toBeLessThanOrEqual(MAX_UNAUTHENTICATED_PER_SOURCE + OURS);
     expect(held.bufferedBytes).toBeLessThanOrEqual(MAX_BUFFERED_BYTES);

@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { disposeLab, startLabCluster, type LabMade } from '../helpers/multihost.js';
+import { until } from '../helpers/tracker-processes.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
 import type { Host } from '../helpers/netns.js';
 import { ok, type ShellProcess } from '../helpers/peer-processes.js';
@@ -22,16 +23,6 @@ const FILE_BYTES = 2 * 1024 * 1024 + 77;
 interface DownloadShown {
   state: string;
   counters: { bytesFromPeer: Record<string, number>; bans: Record<string, string>; connectAttempts: number };
-}
-
-/** Polls `probe` (a shell command each time, no sleeps) until it answers non-null. */
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-  }
 }
 
 /** The number of complete holders the tracker lists for the file, as a member's shell sees it. */

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { disposeLab, startLabCluster, type LabMade } from '../helpers/multihost.js';
+import { until } from '../helpers/tracker-processes.js';
 import { describeMultiHost } from '../helpers/multihost-suite.js';
 import { ok, type ShellProcess } from '../helpers/peer-processes.js';
 
@@ -31,16 +32,6 @@ async function received(shell: ShellProcess): Promise<{ state: string; bytes: nu
   const [shown] = ok(await shell.run('show_downloads'));
   const download = (shown as DownloadShown[])[0]!;
   return { state: download.state, bytes: Object.values(download.counters.bytesFromPeer).reduce((sum, n) => sum + n, 0), verifiedBytes: download.verifiedBytes };
-}
-
-/** Polls `probe` (a shell command each time, no sleeps) until it answers non-null. */
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-  }
 }
 
 describeMultiHost('removal that takes effect at once', () => {

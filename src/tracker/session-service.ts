@@ -102,7 +102,7 @@ export class SessionService {
 
   /** Password checked by this node against ReadIndex state, in constant time; then OpenSession. */
   async login(clientId: string, requestId: number, user: string, password: string, observed: NetAddress, session: SessionCredential, refresh?: string, keyFingerprint?: string): Promise<ServiceOutcome> {
-    if (this.node.raft.status().role !== 'leader') return notLeader;
+    // Only a leader gets past the read below, so only its counters ever count a failure.
     const verdict = this.loginGuard.check(user, observed.host);
     if (!verdict.allowed) {
       const seconds = Math.ceil(verdict.retryAfterMs / 1000);
