@@ -8,11 +8,18 @@ import { PeerError, type PeerNode } from '../peer/peer-node.js';
 import { formatNetAddress } from '../world/net-address.js';
 import { downloadLine, mib } from './shell-format.js';
 
+/** What a command may need of the shell around it. */
+export interface ShellContext {
+  /** How long `wait` (and the end of a script) lets downloads wait for holders; null: for ever. */
+  waitTimeoutMs: number | null;
+}
+
 interface CommandSpec<R> {
   usage: string;
   summary: string;
-  args: number;
-  run(peer: PeerNode, args: string[]): Promise<R>;
+  /** How many words follow the name: exactly this many, or any count in [min, max]. */
+  args: number | readonly [min: number, max: number];
+  run(peer: PeerNode, args: string[], context: ShellContext): Promise<R>;
   /** The answer for a person. */
   text(result: R): string;
 }
@@ -21,8 +28,26 @@ interface CommandSpec<R> {
 export interface ShellCommand {
   usage: string;
   summary: string;
-  args: number;
-  execute(peer: PeerNode, args: string[]): Promise<{ result: unknown; text: string }>;
+  args: number | readonly [min: number, max: number];
+  execute(peer: PeerNode, args: string[], context: ShellContext): Promise<{ result: unknown; text: string }>;
+}
+
+/** Whether `count` words fit a command's arity. */
+export function arityFits(command: ShellCommand, count: number): boolean {
+  return typeof command.args === 'number' ? count === command.args : count >= command.args[0] && count <= command.args[1];
+}
+
+/** A download's id as typed: a positive whole number. */
+function downloadId(word: string): number {
+  if (!/^[1-9][0-9]{0,9}$/.test(word)) throw new PeerError('BAD_ARGUMENTS', `${JSON.stringify(word)} is not a download id (see show_downloads)`);
+  return Number(word);
+}
+
+/** `--timeout S` of wait: whole seconds, or null when not given. */
+function waitTimeout(args: string[]): number | null {
+  if (args.length === 0) return null;
+  if (args[0] !== '--timeout' || !/^(0|[1-9][0-9]{0,6})$/.test(args[1] ?? '')) throw new PeerError('BAD_ARGUMENTS', 'usage: wait [--timeout SECONDS]');
+  return Number(args[1]) * 1000;
 }
 
 function define<R>(spec: CommandSpec<R>): ShellCommand {
@@ -30,8 +55,8 @@ function define<R>(spec: CommandSpec<R>): ShellCommand {
     usage: spec.usage,
     summary: spec.summary,
     args: spec.args,
-    execute: async (peer, args) => {
-      const result = await spec.run(peer, args);
+    execute: async (peer, args, context) => {
+      const result = await spec.run(peer, args, context);
       return { result: result ?? null, text: spec.text(result) };
     },
   };
@@ -54,7 +79,15 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     summary: 'log in; files you shared from this home are offered again',
     args: 2,
     run: (p, [u, pw]) => p.login(u!, pw!),
-    text: (r) => `logged in as ${r.user}${r.resumed.length > 0 ? `; sharing again: ${r.resumed.join(', ')}` : ''}`,
+    text: (r) =>
+      [
+        `logged in as ${r.user}`,
+        r.resumed.length > 0 ? `sharing again: ${r.resumed.join(', ')}` : '',
+        r.downloads.resumed.length > 0 ? `downloads going on: ${r.downloads.resumed.join(', ')}` : '',
+        r.downloads.paused.length > 0 ? `paused downloads: ${r.downloads.paused.join(', ')} (resume_download ID)` : '',
+      ]
+        .filter((part) => part.length > 0)
+        .join('; '),
   }),
   logout: define({ usage: 'logout', summary: 'log out; your files are no longer offered', args: 0, run: (p) => p.logout(), text: () => 'logged out; your files are no longer offered' }),
   create_group: session('create_group <group_id>', 'make a group you own', 1, ([g]) => ({ type: 'CreateGroup', group: g! })),
@@ -93,10 +126,31 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
   }),
   download_file: define({
     usage: 'download_file <group_id> <file_name> <destination_path>',
-    summary: 'download from every holder at once; answers when it starts',
+    summary: 'download from every holder at once; answers when it starts (or waits for a holder)',
     args: 3,
     run: (p, [g, f, d]) => p.downloadFile(g!, f!, d!),
-    text: (r) => `download ${r.download} started: ${r.destination}`,
+    text: (r) => `download ${r.download} ${r.state === 'waiting' ? 'waiting for a holder' : 'started'}: ${r.destination}`,
+  }),
+  pause_download: define({
+    usage: 'pause_download <download_id>',
+    summary: 'pause a download (its pieces stay; resume_download goes on)',
+    args: 1,
+    run: (p, [id]) => p.pauseDownload(downloadId(id!)),
+    text: (d) => `download ${d.id} paused: ${d.name}, ${mib(d.verifiedBytes)} of ${mib(d.sizeBytes)} in ${d.partPath}`,
+  }),
+  resume_download: define({
+    usage: 'resume_download <download_id>',
+    summary: 'go on with a paused or failed download',
+    args: 1,
+    run: (p, [id]) => p.resumeDownload(downloadId(id!)),
+    text: (d) => `download ${d.id} resumed: ${d.name}`,
+  }),
+  cancel_download: define({
+    usage: 'cancel_download <download_id>',
+    summary: 'stop a download and remove its partial file (a complete file stays)',
+    args: 1,
+    run: (p, [id]) => p.cancelDownload(downloadId(id!)),
+    text: (r) => `download ${r.id} cancelled: ${r.name}${r.removed === null ? '' : `; removed ${r.removed}`}`,
   }),
   show_downloads: define({
     usage: 'show_downloads',
@@ -107,14 +161,18 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
   }),
   stop_share: define({ usage: 'stop_share <group_id> <file_name>', summary: 'stop offering a file', args: 2, run: (p, [g, f]) => p.stopShare(g!, f!), text: okText }),
   wait: define({
-    usage: 'wait',
-    summary: 'block until running downloads end; fails if one failed',
-    args: 0,
-    run: async (p) => {
-      const failed = await p.waitDownloads();
-      if (failed.length > 0) {
-        const first = failed[0]!;
-        throw new PeerError('DOWNLOAD_FAILED', `${failed.length} download(s) failed; ${first.name}: ${first.failure?.code}: ${first.failure?.message}`);
+    usage: 'wait [--timeout SECONDS]',
+    summary: 'block until downloads end; fails if the latest of a file failed, or still waits for holders after the timeout (60 s in scripts)',
+    args: [0, 2],
+    run: async (p, args, context) => {
+      const given = waitTimeout(args);
+      const { failed, waiting } = await p.waitDownloads(given ?? context.waitTimeoutMs);
+      // The newest first: that is the one a person just started.
+      const newest = [...failed].sort((a, b) => b.id - a.id)[0];
+      if (newest) throw new PeerError('DOWNLOAD_FAILED', `${failed.length} download(s) failed; ${newest.id} ${newest.name}: ${newest.failure?.code}: ${newest.failure?.message}`);
+      const still = waiting[0];
+      if (still) {
+        throw new PeerError('WAITING_FOR_HOLDERS', `${waiting.length} download(s) still waiting; ${still.id} ${still.name}: ${still.waiting?.code}: ${still.waiting?.message}; it goes on whenever a shell of this home runs`);
       }
       return { downloads: p.showDownloads().length };
     },

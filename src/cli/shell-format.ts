@@ -9,11 +9,25 @@ export function mib(bytes: number): string {
   return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MiB` : `${bytes} B`;
 }
 
-/** `[D] [group] name  42%  31 MiB/s  ETA 3s  peers 3`, `[C]` complete, `[F]` failed with the reason. */
+/**
+ * `[D] 3 [group] name  42%  31 MiB/s  ETA 3s  peers 3`; `[W]` waiting with whom for, `[P]` paused,
+ * `[C]` complete, `[F]` failed with the reason. Unfinished ones say where their bytes are.
+ */
 export function downloadLine(d: DownloadView): string {
   const percent = d.sizeBytes === 0 ? 100 : Math.floor((100 * d.verifiedBytes) / d.sizeBytes);
-  if (d.state === 'complete') return `[C] [${d.group}] ${d.name}  100%  ${mib(d.sizeBytes)}  peers ${d.peers}`;
-  if (d.state === 'failed') return `[F] [${d.group}] ${d.name}  ${percent}%  ${d.failure?.code}: ${d.failure?.message}`;
-  const etaSeconds = d.bytesPerSecond > 0 ? Math.ceil((d.sizeBytes - d.verifiedBytes) / d.bytesPerSecond) : null;
-  return `[D] [${d.group}] ${d.name}  ${percent}%  ${mib(d.bytesPerSecond)}/s  ETA ${etaSeconds === null ? '?' : `${etaSeconds}s`}  peers ${d.peers}`;
+  const head = `${d.id} [${d.group}] ${d.name}`;
+  switch (d.state) {
+    case 'complete':
+      return `[C] ${head}  100%  ${mib(d.sizeBytes)}  ${d.destination}`;
+    case 'failed':
+      return `[F] ${head}  ${percent}%  ${d.failure?.code}: ${d.failure?.message}  (partial in ${d.partPath})`;
+    case 'paused':
+      return `[P] ${head}  ${percent}%  paused  (partial in ${d.partPath})`;
+    case 'waiting':
+      return `[W] ${head}  ${percent}%  ${d.waiting?.message ?? 'waiting'}`;
+    case 'running': {
+      const etaSeconds = d.bytesPerSecond > 0 ? Math.ceil((d.sizeBytes - d.verifiedBytes) / d.bytesPerSecond) : null;
+      return `[D] ${head}  ${percent}%  ${mib(d.bytesPerSecond)}/s  ETA ${etaSeconds === null ? '?' : `${etaSeconds}s`}  peers ${d.peers}`;
+    }
+  }
 }

@@ -62,7 +62,7 @@ export async function complete(peer: PeerNode, line: string): Promise<Completion
 /** Keeps the prompt showing the running downloads, and prints each one's end once. */
 export class ProgressPrompt {
   private timer: Timer | null = null;
-  private readonly reported = new Set<number>();
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly world: World,
@@ -89,8 +89,10 @@ export class ProgressPrompt {
   private refresh(): void {
     const downloads = this.peer.showDownloads();
     for (const d of downloads) {
-      if (d.state === 'running' || this.reported.has(d.id)) continue;
-      this.reported.add(d.id);
+      // Each state a download comes to is said once (waiting, paused, complete, failed).
+      const key = `${d.id} ${d.state}`;
+      if (d.state === 'running' || this.reported.has(key)) continue;
+      this.reported.add(key);
       this.printAbove(downloadLine(d));
     }
     const running = downloads.filter((d) => d.state === 'running');

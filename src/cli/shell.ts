@@ -13,7 +13,7 @@ import type { TrackerTrust } from '../tracker/tracker-trust.js';
 import { knownTrackers } from './known-trackers.js';
 import type { World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { helpText, SHELL_COMMANDS, splitWords } from './shell-commands.js';
+import { arityFits, helpText, SHELL_COMMANDS, splitWords, type ShellContext } from './shell-commands.js';
 import { complete, ProgressPrompt } from './shell-terminal.js';
 import { startLocalCluster } from './cluster-up.js';
 import { stdoutSink } from './line-sink.js';
@@ -39,6 +39,8 @@ export interface ShellOptions {
   trackerInfo?: string;
   /** With trackerInfo: where the trackers' CA is pinned on first use. */
   knownTrackers: string;
+  /** How long `wait` and the end of input let downloads wait for holders, in seconds (default: 60 in scripts, no limit at a terminal). */
+  waitTimeout?: number;
 }
 
 /** The trackers' client addresses, how their certificates are checked, and their public key: from cluster.json, or from tracker_info.txt and the CA pinned on first use. */
@@ -60,6 +62,9 @@ async function trackers(world: World, options: ShellOptions): Promise<{ nodes: s
   if (known.pinnedNow !== null) process.stderr.write(`${known.pinnedNow}\n`);
   return { nodes, trust: known.trust, publicKey: known.publicKey };
 }
+
+/** How long a script's `wait` and its end let downloads wait for holders. */
+const DEFAULT_SCRIPT_WAIT_TIMEOUT_MS = 60_000;
 
 /** One command's answer: its result (what --json prints) and the text a person reads. */
 type Answer = { ok: true; command: string; result: unknown; text: string } | { ok: false; command: string; error: { code: string; message: string } };
@@ -94,7 +99,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
 }
 
 /** Runs one line; never throws. */
-export async function runLine(peer: PeerNode, line: string): Promise<Answer | null> {
+export async function runLine(peer: PeerNode, line: string, context: ShellContext = { waitTimeoutMs: null }): Promise<Answer | null> {
   const words = splitWords(line.trim());
   if (words === null) return { ok: false, command: '', error: { code: 'BAD_QUOTES', message: 'a quote is not closed' } };
   if (words.length === 0) return null;
@@ -107,8 +112,8 @@ export async function runLine(peer: PeerNode, line: string): Promise<Answer | nu
     }
     const command = SHELL_COMMANDS[name];
     if (!command) throw new PeerError('UNKNOWN_COMMAND', `no command ${name}; try help`);
-    if (args.length !== command.args) throw new PeerError('BAD_ARGUMENTS', `usage: ${command.usage}`);
-    return { ok: true, command: name, ...(await command.execute(peer, args)) };
+    if (!arityFits(command, args.length)) throw new PeerError('BAD_ARGUMENTS', `usage: ${command.usage}`);
+    return { ok: true, command: name, ...(await command.execute(peer, args, context)) };
   } catch (error) {
     const code = error instanceof PeerError ? error.code : 'INTERNAL';
     return { ok: false, command: name, error: { code, message: error instanceof Error ? error.message : String(error) } };
@@ -140,6 +145,9 @@ export async function runShell(world: World, options: ShellOptions): Promise<num
 async function runShellOn(world: World, options: ShellOptions): Promise<number> {
   const peer = await startPeer(world, options);
   const interactive = process.stdin.isTTY === true;
+  // A script must end: downloads still waiting for holders after the wait timeout are reported
+  // (WAITING_FOR_HOLDERS, exit 1) and go on at the next run. A person at a terminal waits as long as they like.
+  const context: ShellContext = { waitTimeoutMs: options.waitTimeout !== undefined ? options.waitTimeout * 1000 : interactive ? null : DEFAULT_SCRIPT_WAIT_TIMEOUT_MS };
   const lines = createInterface({
     input: process.stdin,
     output: interactive ? process.stdout : undefined,
@@ -154,7 +162,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   let failures = 0;
   for await (const line of lines) {
     if (line.trim() === 'quit') break;
-    const answer = await runLine(peer, line);
+    const answer = await runLine(peer, line, context);
     if (answer) {
       if (!answer.ok) failures++;
       print(answer, options.json);
@@ -164,7 +172,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   lines.close();
   progress?.stop();
   // The end of input waits for running downloads, as `wait` does.
-  const ending = await runLine(peer, 'wait');
+  const ending = await runLine(peer, 'wait', context);
   if (ending && !ending.ok) {
     failures++;
     print(ending, options.json);

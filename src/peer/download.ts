@@ -86,6 +86,8 @@ export interface DownloadOptions {
    */
   host: PeerHost | { own: CertifiedKey };
   timings?: Partial<DownloadTimings>;
+  /** How its log lines begin (the shell's id for it); by default `download <info-hash prefix>`. */
+  label?: () => string;
   log?: (line: string) => void;
   /** Hears the wire's conversation, a line per message that shapes it (golden traces). */
   trace?: (line: string) => void;
@@ -287,6 +289,11 @@ export class Download implements Fetcher {
     };
   }
 
+  /** Peers we fetch from over a link now. */
+  linkedPeers(): number {
+    return this.peers.size;
+  }
+
   elapsedMs(): number {
     return this.world.clock.monotonicMs() - this.startedAtMs;
   }
@@ -322,7 +329,7 @@ export class Download implements Fetcher {
   }
 
   private log(line: string): void {
-    this.options.log?.(`download ${this.fileId.slice(0, 8)}: ${line}`);
+    this.options.log?.(`${this.options.label?.() ?? `download ${this.fileId.slice(0, 8)}`}: ${line}`);
   }
 
   // ---- holders and links ----

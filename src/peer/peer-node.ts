@@ -10,17 +10,15 @@ import { sessionMachine, type Credential } from '../actors/session.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fromUtf8, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
-import { ticketLifetimeMs } from '../torrent/ticket.js';
 import type { SessionCommand } from '../log/domain/commands.js';
-import type { QueryResult, SessionCredential, SessionQuery } from '../tracker/client-protocol.js';
+import type { QueryResult, SessionQuery } from '../tracker/client-protocol.js';
 import { TrackerClient, TrackerError, TrackerUnavailableError, type SessionOpening } from '../tracker/tracker-client.js';
-import { isWorldError, type KvStore, type NetAddress, type Timer, type World } from '../world/world.js';
+import { isWorldError, type KvStore, type NetAddress, type World } from '../world/world.js';
 import { CompleteFile } from './complete-file.js';
-import { Download, type DownloadCounters, type DownloadOutcome, type HolderBan } from './download.js';
+import { Downloads, DownloadsError, type DownloadView } from './downloads.js';
 import { hashFile } from './file-meta.js';
 import { PeerHost, type PeerHostOptions } from './peer-host.js';
 import type { PieceSource } from './piece-source.js';
-import { PieceStoreError } from './piece-store.js';
 import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
 import { TrackerSubscription } from '../tracker/subscription.js';
@@ -72,46 +70,10 @@ interface SharedFile {
   meta: FileMeta;
 }
 
-export interface DownloadView {
-  id: number;
-  group: string;
-  name: string;
-  destination: string;
-  state: 'running' | 'complete' | 'failed';
-  sizeBytes: number;
-  verifiedBytes: number;
-  bytesPerSecond: number;
-  peers: number;
-  failure?: { code: string; message: string };
-  counters: DownloadCounters;
-}
-
-interface RunningDownload {
-  id: number;
-  group: string;
-  meta: FileMeta;
-  destination: string;
-  download: Download;
-  outcome: DownloadOutcome | null;
-  renew: Timer | null;
-  /** (time, verified bytes) a few seconds back, for the rate. */
-  samples: Array<[number, number]>;
-  /** Settles once the outcome is handled (a complete file announced to the tracker). */
-  settled: Promise<void>;
-}
+export type { DownloadView } from './downloads.js';
 
 const SHARE_PREFIX = 'share:';
-/** A download asks holders behind routers to dial it back at most this often. */
-const DIAL_BACK_AGAIN_MS = 3_000;
-/** A ticket renewal that could not be made is tried again after this long. */
-const RENEWAL_RETRY_MS = 5_000;
-const MIN_RENEWAL_DELAY_MS = 250;
 
-/** Half the ticket's lifetime (at least MIN_RENEWAL_DELAY_MS); a ticket that does not parse is renewed soon. */
-function renewalDelayMs(ticket: string): number {
-  const lifetimeMs = ticketLifetimeMs(ticket);
-  return Math.max(MIN_RENEWAL_DELAY_MS, lifetimeMs === null ? RENEWAL_RETRY_MS : lifetimeMs / 2);
-}
 /** News kept for `news` (the oldest go first). */
 const MAX_NEWS = 1_000;
 
@@ -125,10 +87,11 @@ const SESSION_KEY = 'session';
 export class PeerNode {
   readonly peerId: Uint8Array;
   /** Access tickets renewed while downloads ran (a counter for the simulation's coverage). */
-  ticketRenewals = 0;
+  get ticketRenewals(): number {
+    return this.downloads.ticketRenewals;
+  }
   private readonly sessionActor: Actor<typeof sessionMachine>;
-  private readonly downloads: RunningDownload[] = [];
-  private ticketCache = new Map<string, { ticket: string; expires: number }>();
+  private readonly downloads: Downloads;
   /** What the tracker said of the open session: where it sees us, and whether it could dial us. */
   private opening: SessionOpening | null = null;
   private subscription: TrackerSubscription | null = null;
@@ -143,6 +106,22 @@ export class PeerNode {
     peerId: Uint8Array,
   ) {
     this.peerId = peerId;
+    this.downloads = new Downloads({
+      world,
+      host,
+      peerId,
+      home: () => this.home,
+      session: () => (this.sessionActor.getSnapshot().matches('active') ? this.session : null),
+      reachable: () => this.opening?.reachable === true,
+      fileDetail: (session, group, file) => this.call(() => tracker.query(session, { name: 'file', group, file })),
+      ticket: (session, group, fileId) => this.call(() => tracker.ticket(session, group, fileId)),
+      command: (session, command) => this.call(() => tracker.command(session, command)),
+      dialBack: (session, group, fileId) => this.call(() => tracker.dialBack(session, group, fileId)),
+      remember: (user, shared) => this.remember(user, shared),
+      codeOf: (error) => (error instanceof PeerError ? error.code : 'INTERNAL'),
+      ...(options.log ? { log: options.log } : {}),
+      ...(options.wireTrace ? { trace: options.wireTrace } : {}),
+    });
     this.sessionActor = createActor(sessionMachine, {
       clock: xstateClock(world.clock),
       input: {
@@ -161,8 +140,8 @@ export class PeerNode {
             this.subscription?.close();
             this.subscription = null;
             this.opening = null;
-            this.ticketCache.clear();
             for (const source of this.host.unshareAll()) void release(source);
+            void this.downloads.suspend();
             void this.homeStore?.kv.batch([{ type: 'del', key: SESSION_KEY }], { sync: true }).catch(() => undefined);
           },
           codeOf: (error) => (error instanceof TrackerError ? error.code : error instanceof TrackerUnavailableError ? 'TRACKER_UNAVAILABLE' : 'INTERNAL'),
@@ -188,7 +167,6 @@ export class PeerNode {
     const home = this.options.home;
     const path = typeof home === 'string' ? home : `${home.perUser}/${user}`;
     if (this.homeStore?.path === path) return;
-    if (this.downloads.some((d) => d.outcome === null)) throw new PeerError('DOWNLOADS_RUNNING', 'downloads of the previous user are still running');
     await this.world.fs.mkdir(path, { recursive: true });
     let kv: KvStore;
     try {
@@ -271,18 +249,22 @@ export class PeerNode {
   }
 
   /** Logs in (the session actor then beats) and offers again every file this home shared that is still on disk. */
-  async login(user: string, password: string): Promise<{ user: string; resumed: string[] }> {
+  async login(user: string, password: string): Promise<{ user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } }> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
     await this.openHome(user);
     this.sessionActor.send({ type: 'LOGIN', user, password });
     const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingIn'));
     if (!after.matches('active')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'login failed');
-    return { user, resumed: after.context.openedResult as string[] };
+    // The downloads this home remembers: active ones go on, paused ones are listed.
+    const downloads = await this.downloads.restore(user);
+    return { user, resumed: after.context.openedResult as string[], downloads };
   }
 
   /** Closes the session (the tracker forgets what it held) and stops serving. */
   async logout(): Promise<{ user: string }> {
     const session = this.requireSession();
+    // Downloads stop with the sharing; they go on at the next login.
+    await this.downloads.suspend();
     this.sessionActor.send({ type: 'LOGOUT' });
     const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingOut'));
     if (!after.matches('loggedOut')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'logout failed');
@@ -312,6 +294,7 @@ export class PeerNode {
       events: (index, events) => {
         this.newsItems.push({ index, events });
         if (this.newsItems.length > MAX_NEWS) this.newsItems.shift();
+        this.downloads.onEvents(events, session.user);
         for (const event of events) {
           // The tracker saw us elsewhere and dialed us there.
           if (event.type === 'SessionMoved' && event.sessionId === session.sessionId && this.opening) {
@@ -338,9 +321,8 @@ export class PeerNode {
   }
 
   private leftGroup(group: string): void {
-    const downloading = new Set(this.downloads.map((d) => d.download.store as PieceSource));
     const sources = this.host.unshareGroup(group);
-    for (const source of sources) if (!downloading.has(source)) void release(source);
+    for (const source of sources) void release(source);
     this.options.log?.(`out of ${group}: stopped serving its ${sources.length} file(s)`);
   }
 
@@ -451,87 +433,42 @@ export class PeerNode {
   // ---- downloading ----
 
   /** Starts a download and answers at once; `destination` is a directory (the file keeps its name) or a file path. */
-  async downloadFile(group: string, name: string, destination: string): Promise<{ download: number; group: string; name: string; destination: string }> {
-    const session = this.requireSession();
-    const detail = await this.query({ name: 'file', group, file: name });
-    const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
-    const path = await this.destinationPath(destination, detail.name);
-    if (detail.holders.length === 0) throw new PeerError('NO_HOLDERS', `nobody online holds ${name} in ${group}`);
-    if (this.downloads.some((d) => d.outcome === null && (d.destination === path || d.meta.fileId === meta.fileId))) {
-      throw new PeerError('ALREADY_DOWNLOADING', `${meta.name} is being downloaded`);
-    }
-    // A holder is accepted only with the key its session logged in with; one without a key
-    // (a build before peer keys) cannot be pinned, so it is not asked.
-    const pinned = detail.holders.filter((h): h is typeof h & { keyFingerprint: string } => h.keyFingerprint !== null);
-    if (pinned.length < detail.holders.length) this.options.log?.(`${detail.holders.length - pinned.length} holder(s) of ${name} logged in without a peer key: skipped`);
-    if (pinned.length === 0) throw new PeerError('NO_HOLDERS', `nobody online holds ${name} in ${group} with a peer key`);
-    const ticket = await this.freshTicket(session, group, meta.fileId);
-    // Holders the tracker could not dial are behind routers: if we can be dialed, they are asked
-    // to dial us (reversal); if none can be dialed and nobody links to us, the download says so.
-    const cannotDial = detail.holders.filter((h) => !h.reachable);
-    const weCanBeDialed = this.opening?.reachable === true;
-    let askedAtMs = -Infinity;
-    const askDialBack = (): void => {
-      if (cannotDial.length === 0 || !weCanBeDialed || this.world.clock.monotonicMs() - askedAtMs < DIAL_BACK_AGAIN_MS) return;
-      askedAtMs = this.world.clock.monotonicMs();
-      this.call(() => this.tracker.dialBack(session, group, meta.fileId)).then(
-        ({ asked }) => this.options.log?.(`asked ${asked.join(', ') || 'nobody'} to dial back for ${meta.name}`),
-        (error: unknown) => this.options.log?.(`could not ask for a dial back: ${error instanceof Error ? error.message : String(error)}`),
-      );
-    };
-    const download = await Download.start(this.world, {
-      meta,
-      destinationPath: path,
-      journal: this.home,
-      peerId: this.peerId,
-      ticket: () => this.ticketCache.get(`${group}/${meta.fileId}`)?.ticket ?? ticket.ticket,
-      holders: pinned.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })),
-      ...(cannotDial.length === detail.holders.length ? { unreachable: { users: [...new Set(cannotDial.map((h) => h.user))], weCanBeDialed } } : {}),
-      onLinkLost: askDialBack,
-      onBan: (ban) => this.reportBan(session, group, meta, detail.holders, ban),
-      host: this.host,
-      ...(this.options.log ? { log: this.options.log } : {}),
-      ...(this.options.wireTrace ? { trace: this.options.wireTrace } : {}),
-    });
-    if (download instanceof PieceStoreError) throw new PeerError(download.code, download.message);
-    const running: RunningDownload = {
-      id: this.downloads.length + 1,
-      group,
-      meta,
-      destination: path,
-      download,
-      outcome: null,
-      renew: null,
-      samples: [],
-      settled: Promise.resolve(),
-    };
-    this.downloads.push(running);
-    // Serve what we have verified at once, and tell the tracker we hold part of it — unless we
-    // already serve this file complete (then that share stays).
-    if (!this.host.isSharing(meta.fileId)) {
-      this.host.share({ meta, group, source: download.store });
-      this.call(() => this.tracker.command(session, { type: 'HoldPartial', group, fileId: meta.fileId })).catch(() => undefined);
-    }
-    this.scheduleRenewal(running, renewalDelayMs(ticket.ticket));
-    running.settled = download.done.then((outcome) => this.finished(running, outcome));
-    askDialBack();
-    return { download: running.id, group, name: detail.name, destination: path };
+  async downloadFile(group: string, name: string, destination: string): Promise<{ download: number; group: string; name: string; destination: string; state: DownloadView['state'] }> {
+    this.requireSession();
+    const view = await this.onDownloads((d) => d.add(group, name, (fileName) => this.destinationPath(destination, fileName)));
+    return { download: view.id, group, name: view.name, destination: view.destination, state: view.state };
+  }
+
+  pauseDownload(id: number): Promise<DownloadView> {
+    return this.onDownloads((d) => d.pause(id));
+  }
+
+  resumeDownload(id: number): Promise<DownloadView> {
+    return this.onDownloads((d) => d.resume(id));
+  }
+
+  cancelDownload(id: number): Promise<{ id: number; name: string; removed: string | null }> {
+    return this.onDownloads((d) => d.cancel(id));
+  }
+
+  showDownloads(): DownloadView[] {
+    return this.downloads.list();
   }
 
   /**
-   * A download banned a peer for pieces that failed their SHA1: each user the tracker listed
-   * with that key is reported, with the evidence, so that reports from several members stop
-   * the tracker listing it (DESIGN.md §7).
+   * Waits until the latest download of each file has ended or paused, or has waited for holders
+   * `timeoutMs` (null: no limit). The failed and the still waiting.
    */
-  private reportBan(session: SessionCredential, group: string, meta: FileMeta, listed: ReadonlyArray<{ user: string; keyFingerprint: string | null }>, ban: HolderBan): void {
-    const keys = new Set(ban.holders.map((h) => h.keyFingerprint).filter((k): k is string => k !== null));
-    const users = [...new Set(listed.filter((h) => h.keyFingerprint !== null && keys.has(h.keyFingerprint)).map((h) => h.user))];
-    for (const holder of users) {
-      const { pieceIndex, expectedSha1, receivedSha1 } = ban;
-      this.call(() => this.tracker.command(session, { type: 'ReportHolder', group, fileId: meta.fileId, holder, pieceIndex, expectedSha1, receivedSha1 })).then(
-        () => this.options.log?.(`reported ${holder} to the tracker: piece ${pieceIndex} of ${meta.name} came with SHA1 ${receivedSha1}, not ${expectedSha1}`),
-        (error: unknown) => this.options.log?.(`could not report ${holder}: ${error instanceof Error ? error.message : String(error)}`),
-      );
+  waitDownloads(timeoutMs: number | null = null): Promise<{ failed: DownloadView[]; waiting: DownloadView[] }> {
+    return this.downloads.wait(timeoutMs);
+  }
+
+  private async onDownloads<T>(work: (downloads: Downloads) => Promise<T>): Promise<T> {
+    try {
+      return await this.call(() => work(this.downloads));
+    } catch (error) {
+      if (error instanceof DownloadsError) throw new PeerError(error.code, error.message);
+      throw error;
     }
   }
 
@@ -543,89 +480,6 @@ export class PeerNode {
     const parentStat = await this.world.fs.stat(parent);
     if (parentStat === null || !parentStat.isDirectory) throw new PeerError('BAD_DESTINATION', `${parent} is not a directory`);
     return destination;
-  }
-
-  private async freshTicket(session: SessionCredential, group: string, fileId: string): Promise<{ ticket: string; expires: number }> {
-    const ticket = await this.call(() => this.tracker.ticket(session, group, fileId));
-    this.ticketCache.set(`${group}/${fileId}`, ticket);
-    return ticket;
-  }
-
-  /**
-   * Renews the ticket at half its life while the download runs (leaving the group stops
-   * renewal). The delay is a duration on this host's timers, taken from the ticket's lifetime:
-   * our wall clock may differ from the tracker's, or step, and must not make us renew late.
-   */
-  private scheduleRenewal(running: RunningDownload, delayMs: number): void {
-    running.renew = this.world.clock.setTimer(delayMs, () => {
-      const session = this.session;
-      if (running.outcome !== null) return;
-      // No session right now (logged out, or being renewed): try again later.
-      if (!session) return this.scheduleRenewal(running, RENEWAL_RETRY_MS);
-      this.freshTicket(session, running.group, running.meta.fileId).then(
-        (ticket) => {
-          this.ticketRenewals++;
-          // The open links hear it too: their serving sides check expiry at every request.
-          if (running.outcome === null) running.download.ticketRenewed();
-          this.scheduleRenewal(running, renewalDelayMs(ticket.ticket));
-        },
-        (error: unknown) => {
-          this.options.log?.(`ticket renewal for ${running.meta.name}: ${error instanceof Error ? error.message : String(error)}`);
-          this.scheduleRenewal(running, RENEWAL_RETRY_MS);
-        },
-      );
-    });
-  }
-
-  private async finished(running: RunningDownload, outcome: DownloadOutcome): Promise<void> {
-    running.outcome = outcome;
-    running.renew?.cancel();
-    const session = this.session;
-    if (outcome.state === 'failed') {
-      // Its store is closed: stop offering it here and at the tracker.
-      if (this.host.sourceOf(running.meta.fileId) === running.download.store) this.host.unshare(running.meta.fileId);
-      if (session) await this.call(() => this.tracker.command(session, { type: 'DropHolding', group: running.group, fileId: running.meta.fileId })).catch(() => undefined);
-      return;
-    }
-    if (!session) return;
-    // Complete: a holder and sharer of the file like its first owner; resumed at the next login.
-    try {
-      await this.call(() => this.tracker.command(session, { type: 'ShareFile', group: running.group, file: running.meta }));
-      await this.remember(session.user, { group: running.group, path: running.destination, meta: running.meta });
-    } catch (error) {
-      this.options.log?.(`could not announce ${running.meta.name}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-
-  showDownloads(): DownloadView[] {
-    const nowMs = this.world.clock.monotonicMs();
-    return this.downloads.map((d) => {
-      const verifiedBytes = d.outcome?.state === 'complete' ? d.meta.sizeBytes : d.download.store.verifiedBytes();
-      d.samples.push([nowMs, verifiedBytes]);
-      while (d.samples.length > 2 && nowMs - d.samples[0]![0] > 5_000) d.samples.shift();
-      const [t0, b0] = d.samples[0]!;
-      const counters = d.download.counters();
-      return {
-        id: d.id,
-        group: d.group,
-        name: d.meta.name,
-        destination: d.destination,
-        state: d.outcome?.state ?? 'running',
-        sizeBytes: d.meta.sizeBytes,
-        verifiedBytes,
-        bytesPerSecond: nowMs > t0 ? Math.round(((verifiedBytes - b0) * 1000) / (nowMs - t0)) : 0,
-        peers: Object.keys(counters.bytesFromPeer).length,
-        ...(d.outcome?.state === 'failed' ? { failure: { code: d.outcome.code, message: d.outcome.message } } : {}),
-        counters,
-      };
-    });
-  }
-
-  /** Waits for every running download; the failed ones. */
-  async waitDownloads(): Promise<DownloadView[]> {
-    // Each download's end is handled (a complete file announced as shared) before the answer.
-    await Promise.all(this.downloads.map((d) => d.settled));
-    return this.showDownloads().filter((d) => d.state === 'failed');
   }
 
   /** What the push channel brought: the events about us and our groups, each with its log index. */
@@ -641,14 +495,10 @@ export class PeerNode {
   /** Logs out if logged in, stops serving, closes everything. */
   async close(): Promise<void> {
     this.subscription?.close();
+    await this.downloads.suspend();
     if (this.sessionActor.getSnapshot().matches('active')) await this.logout().catch(() => undefined);
     this.sessionActor.stop();
     this.host.unshareAll();
-    for (const d of this.downloads) {
-      d.renew?.cancel();
-      if (d.outcome === null) await d.download.stop();
-      await d.download.close();
-    }
     await this.host.close();
     this.tracker.close();
     await this.homeStore?.kv.close();

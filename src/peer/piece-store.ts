@@ -72,6 +72,11 @@ async function firstDifference(world: World, path: string, meta: FileMeta, piece
   }
 }
 
+/** One journal per (file, destination): two downloads of one file to two places never share it. */
+function journalOf(options: PieceStoreOptions): PieceJournal {
+  return new PieceJournal(options.journal, `${options.meta.fileId}/${sha1Hex(utf8(options.destinationPath)).slice(0, 16)}`);
+}
+
 function checkedPieceHashes(meta: FileMeta): Uint8Array | null {
   if (!Number.isSafeInteger(meta.sizeBytes) || meta.sizeBytes < 0) return null;
   if (meta.pieceLengthBytes !== PIECE_LENGTH_BYTES) return null;
@@ -140,8 +145,7 @@ export class PieceStore implements PieceSource {
     if (badName) return new PieceStoreError('BAD_NAME', badName.message);
     const pieceHashes = checkedPieceHashes(meta);
     if (pieceHashes === null) return new PieceStoreError('BAD_PIECE_LIST', `piece list of ${meta.fileId} does not match its info-hash`);
-    // One journal per (file, destination): two downloads of one file to two places never share it.
-    const journal = new PieceJournal(options.journal, `${meta.fileId}/${sha1Hex(utf8(destinationPath)).slice(0, 16)}`);
+    const journal = journalOf(options);
 
     const existing = await world.fs.stat(destinationPath);
     if (existing !== null) {
@@ -175,6 +179,21 @@ export class PieceStore implements PieceSource {
       recorded = new Set();
     }
     return new PieceStore(world, meta, pieceHashes, destinationPath, partPath, file, journal, recorded, reused);
+  }
+
+  /** Bytes of the pieces journaled for a download not open now (a paused one, after a restart). */
+  static async journaledBytes(options: PieceStoreOptions): Promise<number> {
+    const { sizeBytes, pieceLengthBytes } = options.meta;
+    let bytes = 0;
+    for (const pieceIndex of (await journalOf(options).load()).keys()) bytes += Math.max(0, Math.min(pieceLengthBytes, sizeBytes - pieceIndex * pieceLengthBytes));
+    return bytes;
+  }
+
+  /** A cancelled download leaves nothing: its `.part` goes, and its journal. The store must be closed. */
+  static async discard(world: World, options: PieceStoreOptions): Promise<void> {
+    const partPath = `${options.destinationPath}.part`;
+    if ((await world.fs.stat(partPath)) !== null) await world.fs.unlink(partPath);
+    await journalOf(options).clear();
   }
 
   get pieceCount(): number {

@@ -169,7 +169,7 @@ export async function runSystem(spec: SystemSpec): Promise<SystemResult> {
       state: view?.state ?? 'not-started',
       exact: bytes !== null && Buffer.from(bytes).equals(Buffer.from(original)),
       ...(view?.failure ? { failure: `${view.failure.code}: ${view.failure.message}` } : {}),
-      bytesFromPeer: view?.counters.bytesFromPeer ?? {},
+      bytesFromPeer: view?.counters?.bytesFromPeer ?? {},
     });
   }
   const elapsedMs = sim.elapsedMs() - started;

@@ -1,0 +1,633 @@
+// Why this file exists: a peer's downloads as a BitTorrent client keeps them (DESIGN.md §1, §5).
+// Each has one id from start to finish and a record in the home, so a restarted shell lists and
+// resumes them as they were. A download whose holders are away is waiting, not failed: it goes on
+// by itself when the tracker's push channel says a holder came back (with a slow back-off as a
+// safety net), and fails only for reasons waiting cannot fix. Pause, resume and cancel act on
+// the id. Each attempt is one `Download` (the data plane); this file decides what comes after it.
+
+import type { SessionCommand } from '../log/domain/commands.js';
+import type { Event } from '../log/domain/events.js';
+import type { FileDetail } from '../log/domain/queries.js';
+import type { SessionCredential } from '../tracker/client-protocol.js';
+import { ticketLifetimeMs } from '../torrent/ticket.js';
+import type { FileMeta } from '../torrent/file-meta.js';
+import { parseNetAddress } from '../world/net-address.js';
+import type { KvStore, Timer, World } from '../world/world.js';
+import { Download, type DownloadCounters, type DownloadFailureCode, type DownloadOutcome, type HolderBan } from './download.js';
+import { DownloadRecords, type DownloadRecord } from './download-records.js';
+import type { PeerHost } from './peer-host.js';
+import { PieceStore, PieceStoreError } from './piece-store.js';
+
+export type DownloadState = 'running' | 'waiting' | 'paused' | 'complete' | 'failed';
+
+/** Why a download waits. Each goes away by itself: a holder comes back, the tracker answers, a login. */
+export type WaitingCode = 'WAITING_FOR_HOLDERS' | 'NO_REACHABLE_SOURCES' | 'TRACKER_UNAVAILABLE';
+
+export interface DownloadView {
+  id: number;
+  group: string;
+  name: string;
+  fileId: string;
+  destination: string;
+  /** Where the bytes are until the download completes. */
+  partPath: string | null;
+  state: DownloadState;
+  sizeBytes: number;
+  verifiedBytes: number;
+  bytesPerSecond: number;
+  peers: number;
+  waiting?: { code: WaitingCode; message: string; holders: string[] };
+  failure?: { code: string; message: string };
+  /** The counters of the latest attempt (null before one began in this process). */
+  counters: DownloadCounters | null;
+}
+
+/** What the downloads need of the peer: its session and home, the tracker, the serving host. Tracker calls throw PeerErrors. */
+export interface DownloadsIo {
+  world: World;
+  host: PeerHost;
+  peerId: Uint8Array;
+  home(): KvStore;
+  session(): SessionCredential & { user: string } | null;
+  /** Whether the tracker could dial us (holders behind routers are then asked to dial back). */
+  reachable(): boolean;
+  fileDetail(session: SessionCredential, group: string, name: string): Promise<FileDetail>;
+  ticket(session: SessionCredential, group: string, fileId: string): Promise<{ ticket: string; expires: number }>;
+  command(session: SessionCredential, command: SessionCommand): Promise<unknown>;
+  dialBack(session: SessionCredential, group: string, fileId: string): Promise<{ asked: string[] }>;
+  /** A completed download is shared from where it landed, and offered again at the next login. */
+  remember(user: string, shared: { group: string; path: string; meta: FileMeta }): Promise<void>;
+  /** The stable code of a tracker call's failure (PeerError codes; others INTERNAL). */
+  codeOf(error: unknown): string;
+  log?: (line: string) => void;
+  trace?: (line: string) => void;
+}
+
+/** A refusal of a download command: a stable code and one line (the peer turns it into a PeerError). */
+export class DownloadsError extends Error {
+  override name = 'DownloadsError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An attempt failing with these waits for holders instead; the others end the download. */
+const WAITABLE: ReadonlySet<DownloadFailureCode> = new Set(['NO_SOURCES', 'NO_REACHABLE_SOURCES', 'PIECES_UNAVAILABLE', 'STALLED']);
+/** A waiting download looks again after this long, doubling up to WAIT_RETRY_MAX_MS (the push channel usually says sooner). */
+const WAIT_RETRY_FIRST_MS = 5_000;
+const WAIT_RETRY_MAX_MS = 60_000;
+/** A download asks holders behind routers to dial it back at most this often. */
+const DIAL_BACK_AGAIN_MS = 3_000;
+/** A ticket renewal that could not be made is tried again after this long. */
+const RENEWAL_RETRY_MS = 5_000;
+const MIN_RENEWAL_DELAY_MS = 250;
+
+type StopReason = 'pause' | 'wait' | 'suspend' | 'cancel';
+
+/** One run of the data plane for a download. */
+interface Attempt {
+  download: Download;
+  ticket: string;
+  renew: Timer | null;
+  /** We told the tracker we hold part of the file (we did not already serve it complete). */
+  holdsPartial: boolean;
+  /** Who held the file when it began (users), for a waiting message. */
+  holders: string[];
+  stopFor: StopReason | null;
+  /** Settles once the attempt's end is handled. */
+  ended: Promise<void>;
+}
+
+interface Entry {
+  record: DownloadRecord;
+  attempt: Attempt | null;
+  /** An attempt is being set up (tracker questions, the store opening). */
+  starting: boolean;
+  waiting: { code: WaitingCode; message: string; holders: string[]; sinceMs: number } | null;
+  retry: Timer | null;
+  retryDelayMs: number;
+  counters: DownloadCounters | null;
+  /** A completed attempt whose store still serves the file (closed when the session ends). */
+  serving: Download | null;
+  verifiedBytes: number;
+  /** (time, verified bytes) a few seconds back, for the rate. */
+  samples: Array<[number, number]>;
+}
+
+function renewalDelayMs(ticket: string): number {
+  const lifetimeMs = ticketLifetimeMs(ticket);
+  return Math.max(MIN_RENEWAL_DELAY_MS, lifetimeMs === null ? RENEWAL_RETRY_MS : lifetimeMs / 2);
+}
+
+export class Downloads {
+  /** Access tickets renewed while downloads ran (a counter for the simulation's coverage). */
+  ticketRenewals = 0;
+  private entries: Entry[] = [];
+  private records: DownloadRecords | null = null;
+  private readonly listeners = new Set<() => void>();
+  /** Finished stores of cancelled (forgotten) complete downloads, still serving until the session ends. */
+  private lingering: Download[] = [];
+
+  constructor(private readonly io: DownloadsIo) {}
+
+  private get world(): World {
+    return this.io.world;
+  }
+
+  // ---- the list, across restarts ----
+
+  /** After a login: the user's downloads from the home; active ones resume, the others are listed as they were. */
+  async restore(user: string): Promise<{ resumed: string[]; paused: string[] }> {
+    this.records = new DownloadRecords(this.io.home(), user);
+    const records = await this.records.load();
+    this.entries = records.map((record) => ({ record, attempt: null, starting: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, serving: null, verifiedBytes: 0, samples: [] }));
+    for (const entry of this.entries) {
+      if (entry.record.state === 'complete') entry.verifiedBytes = entry.record.meta.sizeBytes;
+      else entry.verifiedBytes = await PieceStore.journaledBytes({ meta: entry.record.meta, destinationPath: entry.record.destination, journal: this.io.home() });
+    }
+    const active = this.entries.filter((e) => e.record.state === 'active');
+    for (const entry of active) void this.run(entry);
+    const label = (e: Entry): string => `${e.record.id} ${e.record.meta.name}`;
+    return { resumed: active.map(label), paused: this.entries.filter((e) => e.record.state === 'paused').map(label) };
+  }
+
+  /** At logout and at the end: every attempt stops, the records stay (active ones resume at the next login). */
+  async suspend(): Promise<void> {
+    const entries = this.entries;
+    this.entries = [];
+    this.records = null;
+    for (const entry of entries) {
+      entry.retry?.cancel();
+      await this.stopAttempt(entry, 'suspend');
+      await entry.serving?.close().catch(() => undefined);
+    }
+    for (const download of this.lingering.splice(0)) await download.close().catch(() => undefined);
+    this.notify();
+  }
+
+  // ---- commands ----
+
+  /** Starts a download; refusals (a bad destination, one running already, a file there) are errors and record nothing. */
+  async add(group: string, name: string, destination: (fileName: string) => Promise<string>): Promise<DownloadView> {
+    const session = this.requireSession();
+    const records = this.requireRecords();
+    const detail = await this.io.fileDetail(session, group, name);
+    const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
+    const path = await destination(detail.name);
+    const busy = this.entries.find((e) => e.record.state === 'active' && (e.record.destination === path || (e.record.meta.fileId === meta.fileId && e.record.group === group)));
+    if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}); see show_downloads`);
+    const record: DownloadRecord = { id: 0, group, meta, destination: path, state: 'active' };
+    const entry: Entry = { record, attempt: null, starting: true, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, serving: null, verifiedBytes: 0, samples: [] };
+    // The first attempt runs before anything is recorded: what it refuses leaves no trace.
+    const started = await this.begin(entry, session, detail);
+    if (started instanceof PieceStoreError) throw new DownloadsError(started.code, started.message);
+    record.id = await records.nextId();
+    await records.save(record);
+    this.entries.push(entry);
+    this.watch(entry, started);
+    return this.view(entry);
+  }
+
+  async pause(id: number): Promise<DownloadView> {
+    const entry = this.find(id);
+    if (entry.record.state !== 'active') throw new DownloadsError('NOT_ACTIVE', `download ${id} is ${this.stateOf(entry)}; only a running or waiting download pauses`);
+    entry.retry?.cancel();
+    entry.waiting = null;
+    await this.setRecord(entry, { state: 'paused' });
+    await this.stopAttempt(entry, 'pause');
+    this.notify();
+    return this.view(entry);
+  }
+
+  /** Goes on with a paused or failed download (from the pieces it has). */
+  async resume(id: number): Promise<DownloadView> {
+    const entry = this.find(id);
+    if (entry.record.state === 'active' || entry.record.state === 'complete') throw new DownloadsError('NOT_PAUSED', `download ${id} is ${this.stateOf(entry)}; only a paused or failed download resumes`);
+    this.requireSession();
+    await this.setRecord(entry, { state: 'active' });
+    entry.retryDelayMs = WAIT_RETRY_FIRST_MS;
+    void this.run(entry);
+    return this.view(entry);
+  }
+
+  /** Stops the download and forgets it: its `.part` and journal go (a complete file stays where it is). */
+  async cancel(id: number): Promise<{ id: number; name: string; removed: string | null }> {
+    const entry = this.find(id);
+    entry.retry?.cancel();
+    await this.stopAttempt(entry, 'cancel');
+    const { record } = entry;
+    // A complete file stays shared: its store serves on until the session ends.
+    if (entry.serving !== null) this.lingering.push(entry.serving);
+    let removed: string | null = null;
+    if (record.state !== 'complete') {
+      await PieceStore.discard(this.world, { meta: record.meta, destinationPath: record.destination, journal: this.io.home() });
+      removed = `${record.destination}.part`;
+    }
+    await this.requireRecords().remove(record.id);
+    this.entries = this.entries.filter((e) => e !== entry);
+    this.notify();
+    return { id: record.id, name: record.meta.name, removed };
+  }
+
+  list(): DownloadView[] {
+    return this.entries.map((entry) => this.view(entry));
+  }
+
+  /**
+   * Waits until the latest download of each file has ended (complete, failed or paused), or
+   * has been waiting for holders `timeoutMs` (null: for ever). Returns the failed and the waiting.
+   */
+  async wait(timeoutMs: number | null): Promise<{ failed: DownloadView[]; waiting: DownloadView[] }> {
+    const startMs = this.world.clock.monotonicMs();
+    for (;;) {
+      const nowMs = this.world.clock.monotonicMs();
+      const pending = this.latest().filter((e) => e.record.state === 'active');
+      const untilMs = pending.map((e) => (e.waiting === null || e.starting || e.attempt ? Infinity : timeoutMs === null ? Infinity : Math.max(e.waiting.sinceMs, startMs) + timeoutMs));
+      if (pending.length === 0 || untilMs.every((at) => at <= nowMs)) break;
+      const nextMs = Math.min(...untilMs);
+      await this.changed(Number.isFinite(nextMs) ? nextMs - nowMs : null);
+    }
+    const latest = this.latest().map((e) => this.view(e));
+    return { failed: latest.filter((d) => d.state === 'failed'), waiting: latest.filter((d) => d.state === 'waiting') };
+  }
+
+  // ---- news from the tracker ----
+
+  /** Events from the push channel: holders coming or going for our files, files unshared, groups left. */
+  onEvents(events: readonly Event[], self: string): void {
+    for (const event of events) {
+      if (event.type !== 'HolderAdded' && event.type !== 'HolderRemoved' && event.type !== 'FileUnshared' && event.type !== 'MemberLeft' && event.type !== 'MemberRemoved') continue;
+      if ((event.type === 'HolderAdded' || event.type === 'HolderRemoved') && event.user === self) continue;
+      if ((event.type === 'MemberLeft' || event.type === 'MemberRemoved') && event.user !== self) continue;
+      for (const entry of this.entries) {
+        if (entry.record.state !== 'active' || entry.record.group !== event.group) continue;
+        if ('fileId' in event && event.fileId !== entry.record.meta.fileId) continue;
+        void this.reconsider(entry, event.type === 'HolderAdded');
+      }
+    }
+  }
+
+  /**
+   * Something changed for a download: a waiting one looks again at once; a running one hears of
+   * new holders, or, with none left anywhere and no peer linked, stops to wait.
+   */
+  private async reconsider(entry: Entry, holderCame: boolean): Promise<void> {
+    if (entry.starting) return;
+    if (entry.attempt === null) {
+      if (entry.waiting !== null) {
+        entry.retry?.cancel();
+        if (holderCame) entry.retryDelayMs = WAIT_RETRY_FIRST_MS;
+        void this.run(entry);
+      }
+      return;
+    }
+    const session = this.io.session();
+    if (session === null) return;
+    const attempt = entry.attempt;
+    let detail: FileDetail;
+    try {
+      detail = await this.io.fileDetail(session, entry.record.group, entry.record.meta.name);
+    } catch (error) {
+      const code = this.io.codeOf(error);
+      if (code !== 'TRACKER_UNAVAILABLE' && entry.attempt === attempt) await this.stopAttempt(entry, 'wait').then(() => this.fail(entry, this.unfixable(entry, code, error)));
+      return;
+    }
+    if (entry.attempt !== attempt) return;
+    if (detail.fileId !== entry.record.meta.fileId) return void (await this.stopAttempt(entry, 'wait').then(() => this.fail(entry, this.replaced(entry))));
+    const holders = pinnedHolders(detail);
+    if (holders.length > 0) return attempt.download.addHolders(holders.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })));
+    if (attempt.download.linkedPeers() > 0) return;
+    await this.stopAttempt(entry, 'wait');
+    this.setWaiting(entry, 'WAITING_FOR_HOLDERS', waitingFor(detail, session.user, attempt.holders));
+  }
+
+  // ---- attempts ----
+
+  /** One attempt: ask the tracker for the file and its holders, then fetch; or wait, or fail. */
+  private async run(entry: Entry): Promise<void> {
+    if (entry.starting || entry.attempt !== null || entry.record.state !== 'active') return;
+    entry.retry?.cancel();
+    entry.retry = null;
+    const session = this.io.session();
+    if (session === null) return;
+    entry.starting = true;
+    this.notify();
+    let detail: FileDetail;
+    try {
+      detail = await this.io.fileDetail(session, entry.record.group, entry.record.meta.name);
+    } catch (error) {
+      entry.starting = false;
+      return this.trackerFailed(entry, error);
+    }
+    if (detail.fileId !== entry.record.meta.fileId) {
+      entry.starting = false;
+      return this.fail(entry, this.replaced(entry));
+    }
+    if (pinnedHolders(detail).length === 0) {
+      // Nobody to fetch from yet: wait on, without opening the store.
+      entry.starting = false;
+      return this.setWaiting(entry, 'WAITING_FOR_HOLDERS', waitingFor(detail, session.user, entry.waiting?.holders ?? []));
+    }
+    let started: Attempt | PieceStoreError;
+    try {
+      started = await this.begin(entry, session, detail);
+    } catch (error) {
+      entry.starting = false;
+      return this.trackerFailed(entry, error);
+    }
+    if (started instanceof PieceStoreError) return this.fail(entry, { code: started.code, message: started.message });
+    if (entry.record.state !== 'active' || this.io.session() === null) {
+      // Paused, cancelled or logged out while it started: it ends at once.
+      started.stopFor = entry.record.state === 'active' ? 'suspend' : 'pause';
+      this.watch(entry, started);
+      await started.download.stop();
+      return;
+    }
+    this.watch(entry, started);
+  }
+
+  /** Opens the store and starts fetching from the holders the tracker gave (none: the attempt waits). */
+  private async begin(entry: Entry, session: SessionCredential & { user: string }, detail: FileDetail): Promise<Attempt | PieceStoreError> {
+    const { record } = entry;
+    const { group, meta } = record;
+    const pinned = pinnedHolders(detail);
+    if (pinned.length < detail.holders.length) this.io.log?.(`${detail.holders.length - pinned.length} holder(s) of ${meta.name} logged in without a peer key: skipped`);
+    const first = await this.io.ticket(session, group, meta.fileId);
+    let ticket = first.ticket;
+    // Holders the tracker could not dial are behind routers: if we can be dialed they are asked
+    // to dial us (reversal); if none can be dialed and nobody links to us, the attempt says so.
+    const cannotDial = pinned.filter((h) => !h.reachable);
+    const weCanBeDialed = this.io.reachable();
+    let askedAtMs = -Infinity;
+    const askDialBack = (): void => {
+      const current = this.io.session();
+      if (cannotDial.length === 0 || !weCanBeDialed || current === null || this.world.clock.monotonicMs() - askedAtMs < DIAL_BACK_AGAIN_MS) return;
+      askedAtMs = this.world.clock.monotonicMs();
+      this.io.dialBack(current, group, meta.fileId).then(
+        ({ asked }) => this.io.log?.(`asked ${asked.join(', ') || 'nobody'} to dial back for ${meta.name}`),
+        (error: unknown) => this.io.log?.(`could not ask for a dial back: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    };
+    const download = await Download.start(this.world, {
+      meta,
+      destinationPath: record.destination,
+      journal: this.io.home(),
+      peerId: this.io.peerId,
+      ticket: () => ticket,
+      holders: pinned.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })),
+      ...(pinned.length > 0 && cannotDial.length === pinned.length ? { unreachable: { users: [...new Set(cannotDial.map((h) => h.user))], weCanBeDialed } } : {}),
+      onLinkLost: askDialBack,
+      onBan: (ban) => this.reportBan(group, meta, detail.holders, ban),
+      host: this.io.host,
+      label: () => `download ${entry.record.id || 'new'} (${meta.name})`,
+      ...(this.io.log ? { log: this.io.log } : {}),
+      ...(this.io.trace ? { trace: this.io.trace } : {}),
+    });
+    if (download instanceof PieceStoreError) return download;
+    // Serve what we verify at once, and tell the tracker we hold part of it — unless we already
+    // serve this file complete (then that share stays, whatever becomes of this attempt).
+    const holdsPartial = pinned.length > 0 && !this.io.host.isSharing(meta.fileId);
+    if (holdsPartial) {
+      this.io.host.share({ meta, group, source: download.store });
+      this.io.command(session, { type: 'HoldPartial', group, fileId: meta.fileId }).catch(() => undefined);
+    }
+    const attempt: Attempt = { download, ticket, renew: null, holdsPartial, holders: [...new Set([...detail.holders.map((h) => h.user), ...detail.sharers])], stopFor: null, ended: Promise.resolve() };
+    const renew = (delayMs: number): void => {
+      attempt.renew = this.world.clock.setTimer(delayMs, () => {
+        const current = this.io.session();
+        if (entry.attempt !== attempt && !entry.starting) return;
+        if (current === null) return renew(RENEWAL_RETRY_MS);
+        this.io.ticket(current, group, meta.fileId).then(
+          (fresh) => {
+            ticket = fresh.ticket;
+            this.ticketRenewals++;
+            // The open links hear it too: their serving sides check expiry at every request.
+            download.ticketRenewed();
+            renew(renewalDelayMs(fresh.ticket));
+          },
+          (error: unknown) => {
+            this.io.log?.(`ticket renewal for ${meta.name}: ${error instanceof Error ? error.message : String(error)}`);
+            renew(RENEWAL_RETRY_MS);
+          },
+        );
+      });
+    };
+    renew(renewalDelayMs(first.ticket));
+    askDialBack();
+    return attempt;
+  }
+
+  /** The attempt is the download's now; its end decides what comes next. */
+  private watch(entry: Entry, attempt: Attempt): void {
+    entry.attempt = attempt;
+    entry.starting = false;
+    entry.waiting = null;
+    attempt.ended = attempt.download.done.then((outcome) => this.attemptEnded(entry, attempt, outcome));
+    this.notify();
+  }
+
+  private async attemptEnded(entry: Entry, attempt: Attempt, outcome: DownloadOutcome): Promise<void> {
+    attempt.renew?.cancel();
+    entry.counters = attempt.download.counters();
+    entry.verifiedBytes = outcome.state === 'complete' ? entry.record.meta.sizeBytes : attempt.download.store.verifiedBytes();
+    const { group, meta } = entry.record;
+    const session = this.io.session();
+    if (outcome.state === 'failed' && attempt.holdsPartial) {
+      // Its store is closed: stop offering it here and at the tracker. A complete holding we
+      // served before this attempt is never touched.
+      if (this.io.host.sourceOf(meta.fileId) === attempt.download.store) this.io.host.unshare(meta.fileId);
+      if (session) await this.io.command(session, { type: 'DropHolding', group, fileId: meta.fileId }).catch(() => undefined);
+    }
+    // A finished store goes on serving the file (links hold it) until the session ends.
+    if (outcome.state === 'complete') entry.serving = attempt.download;
+    else await attempt.download.close().catch(() => undefined);
+    if (entry.attempt === attempt) entry.attempt = null;
+    if (outcome.state === 'complete') {
+      await this.setRecord(entry, { state: 'complete' });
+      if (session) {
+        // A holder and sharer of the file like its first owner; offered again at the next login.
+        try {
+          await this.io.command(session, { type: 'ShareFile', group, file: meta });
+          await this.io.remember(session.user, { group, path: entry.record.destination, meta });
+        } catch (error) {
+          this.io.log?.(`could not announce ${meta.name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    } else if (attempt.stopFor === null && WAITABLE.has(outcome.code)) {
+      const code: WaitingCode = outcome.code === 'NO_REACHABLE_SOURCES' ? 'NO_REACHABLE_SOURCES' : 'WAITING_FOR_HOLDERS';
+      const holders = attempt.holders.filter((user) => user !== session?.user);
+      this.setWaiting(entry, code, { holders, message: code === 'NO_REACHABLE_SOURCES' ? outcome.message : `waiting for holders: ${holders.join(', ') || 'none online'} (${outcome.message})` });
+    } else if (attempt.stopFor === null) {
+      await this.fail(entry, { code: outcome.code, message: outcome.message });
+    }
+    this.notify();
+  }
+
+  /** Ends the running attempt, if any, for `reason`; resolves once its end is handled. */
+  private async stopAttempt(entry: Entry, reason: StopReason): Promise<void> {
+    const attempt = entry.attempt;
+    if (attempt === null) return;
+    attempt.stopFor = reason;
+    await attempt.download.stop();
+    await attempt.ended;
+  }
+
+  private trackerFailed(entry: Entry, error: unknown): Promise<void> {
+    const code = this.io.codeOf(error);
+    if (code === 'TRACKER_UNAVAILABLE') {
+      this.setWaiting(entry, 'TRACKER_UNAVAILABLE', { holders: [], message: `the tracker does not answer (${error instanceof Error ? error.message : String(error)})` });
+      return Promise.resolve();
+    }
+    return this.fail(entry, this.unfixable(entry, code, error));
+  }
+
+  /** A refusal waiting cannot fix: the file unshared everywhere, the group left. */
+  private unfixable(entry: Entry, code: string, error: unknown): { code: string; message: string } {
+    if (code === 'NO_SUCH_FILE') return { code: 'FILE_UNSHARED', message: `${entry.record.meta.name} is no longer shared in ${entry.record.group}` };
+    return { code, message: error instanceof Error ? error.message : String(error) };
+  }
+
+  private replaced(entry: Entry): { code: string; message: string } {
+    return { code: 'FILE_UNSHARED', message: `${entry.record.meta.name} in ${entry.record.group} is now another file (the one downloaded was unshared)` };
+  }
+
+  private async fail(entry: Entry, failure: { code: string; message: string }): Promise<void> {
+    entry.waiting = null;
+    entry.retry?.cancel();
+    if (entry.record.state === 'active') await this.setRecord(entry, { state: 'failed', failure });
+    this.io.log?.(`download ${entry.record.id} (${entry.record.meta.name}) failed ${failure.code}: ${failure.message}`);
+    this.notify();
+  }
+
+  private setWaiting(entry: Entry, code: WaitingCode, what: { holders: string[]; message: string }): void {
+    if (entry.record.state !== 'active') return;
+    const sinceMs = entry.waiting?.sinceMs ?? this.world.clock.monotonicMs();
+    entry.waiting = { code, message: what.message, holders: what.holders, sinceMs };
+    entry.retry?.cancel();
+    entry.retry = this.world.clock.setTimer(entry.retryDelayMs, () => void this.run(entry));
+    entry.retryDelayMs = Math.min(entry.retryDelayMs * 2, WAIT_RETRY_MAX_MS);
+    this.io.log?.(`download ${entry.record.id} (${entry.record.meta.name}) ${what.message}`);
+    this.notify();
+  }
+
+  /**
+   * A download banned a peer for pieces that failed their SHA1: each user the tracker listed
+   * with that key is reported, with the evidence, so that reports from several members stop
+   * the tracker listing it (DESIGN.md §7).
+   */
+  private reportBan(group: string, meta: FileMeta, listed: ReadonlyArray<{ user: string; keyFingerprint: string | null }>, ban: HolderBan): void {
+    const session = this.io.session();
+    if (session === null) return;
+    const keys = new Set(ban.holders.map((h) => h.keyFingerprint).filter((k): k is string => k !== null));
+    const users = [...new Set(listed.filter((h) => h.keyFingerprint !== null && keys.has(h.keyFingerprint)).map((h) => h.user))];
+    for (const holder of users) {
+      const { pieceIndex, expectedSha1, receivedSha1 } = ban;
+      this.io.command(session, { type: 'ReportHolder', group, fileId: meta.fileId, holder, pieceIndex, expectedSha1, receivedSha1 }).then(
+        () => this.io.log?.(`reported ${holder} to the tracker: piece ${pieceIndex} of ${meta.name} came with SHA1 ${receivedSha1}, not ${expectedSha1}`),
+        (error: unknown) => this.io.log?.(`could not report ${holder}: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
+  }
+
+  // ---- views ----
+
+  private view(entry: Entry): DownloadView {
+    const { record } = entry;
+    const nowMs = this.world.clock.monotonicMs();
+    const attempt = entry.attempt;
+    const verifiedBytes = attempt ? attempt.download.store.verifiedBytes() : entry.verifiedBytes;
+    entry.samples.push([nowMs, verifiedBytes]);
+    while (entry.samples.length > 2 && nowMs - entry.samples[0]![0] > 5_000) entry.samples.shift();
+    const [t0, b0] = entry.samples[0]!;
+    const counters = attempt ? attempt.download.counters() : entry.counters;
+    const state = this.stateOf(entry);
+    return {
+      id: record.id,
+      group: record.group,
+      name: record.meta.name,
+      fileId: record.meta.fileId,
+      destination: record.destination,
+      partPath: state === 'complete' ? null : `${record.destination}.part`,
+      state,
+      sizeBytes: record.meta.sizeBytes,
+      verifiedBytes,
+      bytesPerSecond: state === 'running' && nowMs > t0 ? Math.max(0, Math.round(((verifiedBytes - b0) * 1000) / (nowMs - t0))) : 0,
+      peers: attempt ? attempt.download.linkedPeers() : 0,
+      ...(state === 'waiting' && entry.waiting ? { waiting: { code: entry.waiting.code, message: entry.waiting.message, holders: entry.waiting.holders } } : {}),
+      ...(record.state === 'failed' && record.failure ? { failure: record.failure } : {}),
+      counters,
+    };
+  }
+
+  private stateOf(entry: Entry): DownloadState {
+    if (entry.record.state !== 'active') return entry.record.state;
+    return entry.waiting !== null && entry.attempt === null && !entry.starting ? 'waiting' : 'running';
+  }
+
+  /** The latest download of each file in each group: an older attempt at a file no longer counts. */
+  private latest(): Entry[] {
+    const byFile = new Map<string, Entry>();
+    for (const entry of this.entries) {
+      const key = `${entry.record.group}\n${entry.record.meta.fileId}`;
+      const seen = byFile.get(key);
+      if (!seen || seen.record.id < entry.record.id) byFile.set(key, entry);
+    }
+    return [...byFile.values()];
+  }
+
+  // ---- plumbing ----
+
+  private find(id: number): Entry {
+    const entry = this.entries.find((e) => e.record.id === id);
+    if (!entry) throw new DownloadsError('NO_SUCH_DOWNLOAD', `no download ${id}; see show_downloads`);
+    return entry;
+  }
+
+  private requireSession(): SessionCredential & { user: string } {
+    const session = this.io.session();
+    if (session === null) throw new DownloadsError('NOT_LOGGED_IN', 'log in first');
+    return session;
+  }
+
+  private requireRecords(): DownloadRecords {
+    if (this.records === null) throw new DownloadsError('NOT_LOGGED_IN', 'log in first');
+    return this.records;
+  }
+
+  private async setRecord(entry: Entry, change: Pick<DownloadRecord, 'state'> & { failure?: DownloadRecord['failure'] }): Promise<void> {
+    const { failure: _dropped, ...rest } = entry.record;
+    entry.record = { ...rest, ...change };
+    if (entry.record.id > 0) await this.records?.save(entry.record);
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  /** Resolves at the next change of any download, or after `timeoutMs`. */
+  private changed(timeoutMs: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.listeners.delete(done);
+        timer?.cancel();
+        resolve();
+      };
+      const timer = timeoutMs === null ? null : this.world.clock.setTimer(Math.max(0, timeoutMs), done);
+      this.listeners.add(done);
+    });
+  }
+}
+
+/** Holders the tracker gave with the key their session logged in with (one without cannot be pinned, so it is not asked). */
+function pinnedHolders(detail: FileDetail): Array<FileDetail['holders'][number] & { keyFingerprint: string }> {
+  return detail.holders.filter((h): h is typeof h & { keyFingerprint: string } => h.keyFingerprint !== null);
+}
+
+/** Who a download waits for: the file's sharers and the holders it last knew, not us. */
+function waitingFor(detail: FileDetail, self: string, knew: readonly string[]): { holders: string[]; message: string } {
+  const holders = [...new Set([...knew, ...detail.sharers])].filter((user) => user !== self);
+  return { holders, message: `waiting for holders: ${holders.join(', ') || 'nobody shares it now'}` };
+}
