@@ -209,6 +209,7 @@ export class PeerNode {
 
   static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
     const peerId = world.rng.bytes(20);
+    let node: PeerNode | null = null;
     const host = await startHost(world, options, {
       peerId,
       // Until a login opens a home (and its key), a key of the moment.
@@ -219,9 +220,10 @@ export class PeerNode {
       ...(options.log ? { log: options.log } : {}),
       ...(options.wireTrace ? { trace: options.wireTrace } : {}),
       ...(options.tamperForTests ? { tamperForTests: options.tamperForTests } : {}),
+      onShareChanged: (share, error) => node?.fileChanged(share.group, share.meta.fileId, error, share.source),
     });
     const tracker = new TrackerClient(world, { nodes: options.trackerNodes, trust: options.trackerTrust, clientId: 'peer' });
-    const node = new PeerNode(world, options, tracker, host, peerId);
+    node = new PeerNode(world, options, tracker, host, peerId);
     // A fixed home is taken at start, so a second shell on it is refused at once.
     if (typeof options.home === 'string') {
       try {
