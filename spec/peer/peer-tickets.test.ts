@@ -57,7 +57,7 @@ async function attempt(ticketFor: (keyHex: string, nowMs: number) => string | un
   await serverWorld.fs.writeFile('/f', file, { sync: true });
   const logs: string[] = [];
   const host = await PeerHost.start(serverWorld, { listen: { host: 'server', port: 6881 }, peerId: new Uint8Array(20).fill(7), own: await newPeerKey(serverWorld), clusterPublicKey: cluster.publicKey, log: (line) => logs.push(line) });
-  host.share({ meta, group: 'g', source: (await CompleteFile.open(serverWorld, '/f', meta))! });
+  host.share({ meta, group: 'g', source: (await CompleteFile.open(serverWorld, '/f', meta)) as CompleteFile });
 
   const world = sim.forHost('client');
   const peerId = new Uint8Array(20).fill(3);

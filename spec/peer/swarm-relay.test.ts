@@ -46,7 +46,7 @@ describe('relaying', () => {
     const seederWorld = sim.forHost('seeder');
     await seederWorld.fs.writeFile('/talk.mp4', file, { sync: true });
     const seeder = await PeerHost.start(seederWorld, { listen: { host: 'seeder', port: 6881 }, peerId: seederWorld.rng.bytes(20), own: await newPeerKey(seederWorld), clusterPublicKey: keys.publicKey });
-    seeder.share({ meta, group: 'g', source: (await CompleteFile.open(seederWorld, '/talk.mp4', meta))! });
+    seeder.share({ meta, group: 'g', source: (await CompleteFile.open(seederWorld, '/talk.mp4', meta)) as CompleteFile });
     // The seeder is near alice and far from bob; alice is near bob.
     sim.net.setLink('seeder', 'alice', { latencyMs: 5 });
     sim.net.setLink('seeder', 'bob', { latencyMs: 400 });

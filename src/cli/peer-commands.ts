@@ -8,6 +8,7 @@ import { ed25519FromSeed, ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signTi
 import { fromHex, fromUtf8, toHex } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { CompleteFile } from '../peer/complete-file.js';
+import { CompleteFileError } from '../peer/file-changed.js';
 import { Download, type HolderAddress } from '../peer/download.js';
 import { hashFile } from '../peer/file-meta.js';
 import { PeerHost } from '../peer/peer-host.js';
@@ -128,7 +129,7 @@ export interface SeedOptions {
 export async function peerSeed(world: World, options: SeedOptions, emit: Emit): Promise<number> {
   const meta = await readMeta(world, options.meta);
   const source = await CompleteFile.open(world, options.file, meta);
-  if (source === null) throw new CliError('FILE_NOT_FOUND', `${options.file} is missing or not ${meta.sizeBytes} bytes`);
+  if (source instanceof CompleteFileError) throw new CliError(source.code, source.message);
   const own = await homeKey(world, options.home);
   const host = await PeerHost.start(world, {
     listen: addressArgument(options.listen, { listen: true }),

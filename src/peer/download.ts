@@ -444,6 +444,10 @@ export class Download implements Fetcher {
     }
     if (holder.peerId !== null && this.bannedPeerIds.has(holder.peerId)) {
       holder.state = 'banned';
+    } else if (/^REFUSED (FILE_CHANGED|NOT_SHARED)$/.test(reason)) {
+      // It no longer offers the file (it changed on its disk, or it stopped sharing): redialing would not help.
+      holder.state = 'given-up';
+      this.log(`gave up ${holder.key}: ${reason}`);
     } else if (reason === 'DUPLICATE') {
       // Another link to the same peer survived: it carries this holder; look again soon.
       holder.state = 'idle';

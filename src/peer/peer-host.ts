@@ -7,6 +7,8 @@
 // verified blocks and writes them with the socket's backpressure — and hands links to the
 // download of their file, which fetches over them too. Complete files and partial downloads
 // are served alike; a piece becomes servable the moment the store has verified and synced it.
+// A complete file that no longer matches what was shared (edited or truncated on disk) is
+// served to nobody from then on, each of its downloaders told FILE_CHANGED.
 //
 // Every connection is TLS 1.3, each side showing its own key's self-signed certificate, and the
 // keys are pinned to what the tracker said: a downloader accepts a holder only with the key its
@@ -28,6 +30,7 @@ import { PeerLink } from './peer-link.js';
 import { PeerWire } from './peer-wire.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
+import type { CompleteFileError } from './file-changed.js';
 import { UploadQueue } from './upload-queue.js';
 import { formatNetAddress } from '../world/net-address.js';
 
@@ -67,6 +70,12 @@ export interface PeerHostOptions {
   log?: (line: string) => void;
   /** Hears the wire's conversation, a line per message that shapes it (golden traces). */
   trace?: (line: string) => void;
+  /**
+   * A shared file no longer matches what was shared (edited or truncated on disk): we have
+   * stopped serving it, each downloader told FILE_CHANGED; its owner closes the source and tells
+   * the tracker. Without it, the host logs the change.
+   */
+  onShareChanged?: (share: Share, error: CompleteFileError) => void;
   /** Test hook: a lying peer changes the blocks it sends; null drops the block (a stalled peer). */
   tamperForTests?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array | null;
 }
@@ -106,6 +115,8 @@ export class PeerHost {
   /** `group\nuser` → the tracker's time of the leave or removal: tickets issued until then are refused. */
   private readonly kicked = new Map<string, number>();
   private readonly shares = new Map<string, Share>();
+  /** Per shared file whose source can change: the unsubscribe from its changes. */
+  private readonly watches = new Map<string, () => void>();
   private readonly fetchers = new Map<string, Fetcher>();
   /** Open links by `fileId/remote peer id`. */
   private readonly links = new Map<string, PeerLink>();
@@ -217,23 +228,40 @@ export class PeerHost {
   }
 
   share(share: Share): void {
-    this.shares.set(share.meta.fileId, share);
+    const { fileId } = share.meta;
+    this.watches.get(fileId)?.();
+    this.watches.delete(fileId);
+    this.shares.set(fileId, share);
+    const unwatch = share.source.onChanged?.((error) => this.shareChanged(share, error));
+    if (unwatch) this.watches.set(fileId, unwatch);
   }
 
   /**
-   * Stops serving a file: our serving ends on its links (links we also fetch over stay). Returns
-   * what was served, for its owner to close (a CompleteFile) or keep (a download's store).
+   * Stops serving a file: our serving ends on its links (links we also fetch over stay); with a
+   * refusal, each of them is told why first. Returns what was served, for its owner to close (a
+   * CompleteFile) or keep (a download's store).
    */
-  unshare(fileId: string): PieceSource | undefined {
+  unshare(fileId: string, refusal?: { code: string; message: string }): PieceSource | undefined {
     const share = this.shares.get(fileId);
     this.shares.delete(fileId);
+    this.watches.get(fileId)?.();
+    this.watches.delete(fileId);
     for (const served of [...this.served.values()]) {
       if (served.link.fileId !== fileId) continue;
       this.forget(served);
       served.actor?.stop();
-      served.link.endServe('UNSHARED');
+      if (refusal) this.refuse(served.link, refusal.code, refusal.message);
+      else served.link.endServe('UNSHARED');
     }
     return share?.source;
+  }
+
+  /** A file we serve no longer matches what was shared: nobody is served it any more, and each downloader hears why. */
+  private shareChanged(share: Share, error: CompleteFileError): void {
+    if (this.shares.get(share.meta.fileId) !== share) return;
+    this.unshare(share.meta.fileId, { code: error.code, message: error.message });
+    if (this.options.onShareChanged) this.options.onShareChanged(share, error);
+    else this.log(`${error.code}: ${error.message}; stopped serving ${share.meta.name} in ${share.group}`);
   }
 
   /** Stops serving every file of a group (our user left it or was removed): what was served, for its owner to close or keep. */

@@ -16,6 +16,7 @@ import { TrackerClient, TrackerError, TrackerUnavailableError, type SessionOpeni
 import { isWorldError, type KvStore, type NetAddress, type World } from '../world/world.js';
 import { CompleteFile } from './complete-file.js';
 import { Downloads, DownloadsError, type DownloadView } from './downloads.js';
+import { CompleteFileError } from './file-changed.js';
 import { hashFile } from './file-meta.js';
 import { PeerHost, type PeerHostOptions } from './peer-host.js';
 import type { PieceSource } from './piece-source.js';
@@ -186,6 +187,7 @@ export class PeerNode {
 
   static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
     const peerId = world.rng.bytes(20);
+    let node: PeerNode | null = null;
     const host = await startHost(world, options, {
       peerId,
       // Until a login opens a home (and its key), a key of the moment.
@@ -196,9 +198,10 @@ export class PeerNode {
       ...(options.log ? { log: options.log } : {}),
       ...(options.wireTrace ? { trace: options.wireTrace } : {}),
       ...(options.tamperForTests ? { tamperForTests: options.tamperForTests } : {}),
+      onShareChanged: (share, error) => node?.fileChanged(share.group, share.meta.fileId, error, share.source),
     });
     const tracker = new TrackerClient(world, { nodes: options.trackerNodes, trust: options.trackerTrust, clientId: 'peer' });
-    const node = new PeerNode(world, options, tracker, host, peerId);
+    node = new PeerNode(world, options, tracker, host, peerId);
     // A fixed home is taken at start, so a second shell on it is refused at once.
     if (typeof options.home === 'string') {
       try {
@@ -359,8 +362,13 @@ export class PeerNode {
     for (const shared of await this.sharedFiles(session.user)) {
       // After a renewal the host still serves it: only the tracker needs telling.
       const serving = this.host.isSharing(shared.meta.fileId);
-      const source = serving ? null : await CompleteFile.open(this.world, shared.path, shared.meta);
-      if (!serving && source === null) continue; // moved or changed: not offered again
+      const source = serving ? null : await CompleteFile.open(this.world, shared.path, shared.meta, { checkSample: true });
+      if (source instanceof CompleteFileError) {
+        // Moved: offered again once it is back. Changed: not until it is shared anew.
+        if (source.code === 'FILE_NOT_FOUND') this.options.log?.(`not offering ${shared.meta.name} in ${shared.group}: ${source.message}`);
+        else this.fileChanged(shared.group, shared.meta.fileId, source);
+        continue;
+      }
       try {
         await this.call(() => this.tracker.command(session, { type: 'ShareFile', group: shared.group, file: shared.meta }));
         if (source) this.host.share({ meta: shared.meta, group: shared.group, source });
@@ -371,6 +379,23 @@ export class PeerNode {
       }
     }
     return resumed;
+  }
+
+  /**
+   * A shared file no longer matches what was shared: it is not offered (the host has stopped
+   * serving it, if `served` is its source, and the tracker stops listing us), the home forgets
+   * it, and one line says how to share it again.
+   */
+  private fileChanged(group: string, fileId: string, error: CompleteFileError, served?: PieceSource): void {
+    const session = this.session;
+    const word = (text: string): string => (/[\s"]|^$/.test(text) ? `"${text}"` : text);
+    const what = error.code === 'FILE_CHANGED' ? `no longer matches what was shared in ${group} (${error.reason})` : error.reason;
+    this.options.log?.(`${error.code}: ${error.path} ${what}; ${served ? 'stopped offering it' : 'not offering it'}; share it again with: upload_file ${word(error.path)} ${word(group)}`);
+    if (served !== undefined) {
+      void release(served);
+      if (session) this.call(() => this.tracker.command(session, { type: 'DropHolding', group, fileId })).catch(() => undefined);
+    }
+    if (session) void this.homeStore?.kv.batch([{ type: 'del', key: shareKey(session.user, group, fileId) }], { sync: true }).catch(() => undefined);
   }
 
   async command(command: SessionCommand): Promise<{ index: number }> {
@@ -392,7 +417,7 @@ export class PeerNode {
     const meta = await hashFile(this.world, path, name);
     if (meta === null) throw new PeerError('FILE_NOT_FOUND', `${path} is not a regular file`);
     const source = await CompleteFile.open(this.world, path, meta);
-    if (source === null) throw new PeerError('FILE_CHANGED', `${path} changed while it was read`);
+    if (source instanceof CompleteFileError) throw new PeerError(source.code, source.code === 'FILE_CHANGED' ? `${path} changed while it was read (${source.reason})` : source.message);
     try {
       await this.call(() => this.tracker.command(session, { type: 'ShareFile', group, file: meta, anew: true }));
     } catch (error) {

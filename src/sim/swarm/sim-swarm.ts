@@ -9,6 +9,7 @@ import type { FileMeta } from '../../torrent/file-meta.js';
 import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../torrent/infohash.js';
 import { ed25519FromSeed, signTicket, TICKET_VERSION } from '../../torrent/ticket.js';
 import { CompleteFile } from '../../peer/complete-file.js';
+import { CompleteFileError } from '../../peer/file-changed.js';
 import { Download, type DownloadOutcome, type DownloadTimings, type HolderAddress } from '../../peer/download.js';
 import { newPeerKey } from '../../peer/peer-key.js';
 import { PeerHost } from '../../peer/peer-host.js';
@@ -94,7 +95,8 @@ async function startHolder(
   let source;
   if (spec.pieces === 'all') {
     await world.fs.writeFile(`/home/h/${meta.name}`, original, { sync: true });
-    source = (await CompleteFile.open(world, `/home/h/${meta.name}`, meta))!;
+    source = await CompleteFile.open(world, `/home/h/${meta.name}`, meta);
+    if (source instanceof CompleteFileError) throw source;
   } else {
     const kv = await world.kv.open('/home/h/db', { createIfMissing: true });
     const store = await PieceStore.open(world, { meta, destinationPath: `/home/h/${meta.name}`, journal: kv });
