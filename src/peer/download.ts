@@ -22,6 +22,8 @@ import type { PeerLink } from './peer-link.js';
 import type { PeerWire } from './peer-wire.js';
 import { PiecePicker, type BlockRef } from '../actors/piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { RequestPacer } from './request-pacer.js';
 import { formatNetAddress } from '../world/net-address.js';
 
 /** Above this many bytes of pieces in memory (the disk is behind), no new pieces are begun. */
@@ -85,6 +87,8 @@ export interface DownloadOptions {
    * its own that only dials and serves nothing, with this key.
    */
   host: PeerHost | { own: CertifiedKey };
+  /** The peer's download limit, shared by all its downloads: our requests are paced by it. None: unlimited. */
+  downloadLimiter?: RateLimiter;
   timings?: Partial<DownloadTimings>;
   log?: (line: string) => void;
   /** Hears the wire's conversation, a line per message that shapes it (golden traces). */
@@ -171,6 +175,8 @@ export class Download implements Fetcher {
   private readonly timings: DownloadTimings;
   private unavailableSinceMs: number | null = null;
   private watchdog: Timer | null = null;
+  /** Our requests, paced by the download limit. */
+  private readonly pacer: RequestPacer;
   private wastedBytes = 0;
   private connectAttempts = 0;
   private readonly startedAtMs: number;
@@ -189,6 +195,7 @@ export class Download implements Fetcher {
     this.timings = { ...DEFAULT_DOWNLOAD_TIMINGS, ...options.timings };
     this.startedAtMs = this.lastProgressAtMs = world.clock.monotonicMs();
     this.done = new Promise((resolve) => (this.settle = resolve));
+    this.pacer = new RequestPacer(world.clock, options.downloadLimiter, (peer, blocks) => this.wireOf(peer)?.sendRequests(blocks));
     this.scheduler = createActor(schedulerMachine, {
       clock: xstateClock(world.clock),
       input: {
@@ -199,8 +206,10 @@ export class Download implements Fetcher {
           // Over the cap, wait for the disk; but if nothing is requested and nothing is being
           // written, the memory is held by pieces that cannot progress: begin others anyway.
           mayStartPieces: (nothingRequested) => store.bufferedBytes() < MAX_BUFFERED_BYTES || (nothingRequested() && !store.writesPending()),
-          request: (peer, blocks) => this.wireOf(peer)?.sendRequests(blocks),
-          cancel: (peer, block) => this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes }),
+          request: (peer, blocks) => this.pacer.request(peer, blocks),
+          requestsSentAtMs: (peer) => this.pacer.sentAtMs(peer),
+          // A request still held by the pacer never went out: dropping it is the cancel.
+          cancel: (peer, block) => void (this.pacer.cancel(peer, block) || this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes })),
           setInterested: (peer, interested) => this.wireOf(peer)?.send({ type: interested ? 'interested' : 'not-interested' }),
           verify: (pieceIndex) => this.verify(pieceIndex),
           discard: (pieceIndex) => store.discardPiece(pieceIndex),
@@ -396,12 +405,16 @@ export class Download implements Fetcher {
       },
       joined: (bytes) => this.toScheduler({ type: 'PEER_JOINED', peer, bitfield: Bitfield.fromBytes(this.picker.pieceCount, bytes) as Bitfield }),
       have: (pieceIndex) => this.toScheduler({ type: 'PEER_HAVE', peer, pieceIndex }),
-      choked: () => this.toScheduler({ type: 'PEER_CHOKED', peer }),
+      choked: () => {
+        this.pacer.dropPeer(peer); // the scheduler takes its requests back
+        this.toScheduler({ type: 'PEER_CHOKED', peer });
+      },
       unchoked: () => this.toScheduler({ type: 'PEER_UNCHOKED', peer }),
       close: (reason, fatal) => {
         const fetched = this.peers.get(peer);
         if (fetched?.link !== link) return;
         this.peers.delete(peer);
+        this.pacer.dropPeer(peer);
         const why = reason ?? 'CLOSED: the peer closed the link';
         if (fatal) link.close(why);
         else link.endFetch(why);
@@ -421,6 +434,7 @@ export class Download implements Fetcher {
   /** Stops fetching over a link the host closed for a duplicate, before its close arrives: its successor takes over at once. */
   private retire(peer: FetchPeer): void {
     this.peers.delete(peer.key);
+    this.pacer.dropPeer(peer.key);
     peer.link.fetch = null;
     peer.actor.stop();
     this.toScheduler({ type: 'PEER_GONE', peer: peer.key });
@@ -613,6 +627,7 @@ export class Download implements Fetcher {
   /** Our fetching ends on every link; a link stays where we serve the other side. */
   private stopFetching(reason: string): void {
     this.watchdog?.cancel();
+    this.pacer.close();
     this.host.detach(this.fileId, this);
     for (const holder of this.holders.values()) holder.retry?.cancel();
     for (const peer of [...this.peers.values()]) {

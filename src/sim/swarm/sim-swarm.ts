@@ -13,6 +13,7 @@ import { Download, type DownloadOutcome, type DownloadTimings, type HolderAddres
 import { newPeerKey } from '../../peer/peer-key.js';
 import { PeerHost } from '../../peer/peer-host.js';
 import { PieceStore, PieceStoreError } from '../../peer/piece-store.js';
+import { RateLimiter } from '../../peer/rate-limiter.js';
 import type { LinkFaults } from '../../world/sim/sim-packets.js';
 import { SeededRng } from '../../world/rng.js';
 import { SimWorld } from '../../world/sim/sim-world.js';
@@ -39,6 +40,10 @@ export interface SwarmSpec {
   holders: HolderSpec[];
   /** Virtual time limit for the run. */
   maxVirtualMs?: number;
+  /** The downloader's download limit, bytes per second (none: unlimited). Times below count from the download's start. */
+  downloadBytesPerSecond?: number;
+  /** The download limit set anew at these virtual times (null: unlimited). */
+  downloadRateChanges?: Array<{ atMs: number; bytesPerSecond: number | null }>;
 }
 
 export interface SwarmResult {
@@ -151,6 +156,7 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   const peerId = world.rng.bytes(20);
   const own = await newPeerKey(world);
   const nowMs = world.clock.nowMs();
+  const downloadLimiter = spec.downloadBytesPerSecond === undefined && spec.downloadRateChanges === undefined ? undefined : new RateLimiter(world.clock, spec.downloadBytesPerSecond ?? null);
   const ticket = signTicket({ v: TICKET_VERSION, user: 'leecher', key: own.identity.keyFingerprint, group: 'g', fileId: meta.fileId, notBefore: nowMs - 1000, expires: nowMs + 3_600_000 }, keys.privateKey);
   const download = await Download.start(world, {
     meta,
@@ -161,8 +167,11 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
     holders,
     host: { own },
     timings: SIM_DOWNLOAD_TIMINGS,
+    ...(downloadLimiter ? { downloadLimiter } : {}),
   });
   if (download instanceof PieceStoreError) throw download;
+  // Times from the start of the download (as elapsedMs counts).
+  for (const { atMs, bytesPerSecond } of spec.downloadRateChanges ?? []) sim.after(atMs, () => downloadLimiter!.setRate(bytesPerSecond));
   await sim.runUntil(() => download.state !== 'running', spec.maxVirtualMs ?? 600_000);
   const outcome = download.state === 'running' ? { state: 'running' as const } : await download.done;
   const destination = await world.fs.stat(`${DEST_DIR}/${meta.name}`);
