@@ -1,6 +1,8 @@
 // Downloads as a BitTorrent client keeps them, on the simulated swarm: a download limit paces
 // our requests (so the file takes about size/limit of virtual time, and no holder is snubbed
-// for a wait that is ours), and a limit changed midway applies at once.
+// for a wait that is ours), a limit changed midway applies at once, and a destination
+// directory (or .part) removed midway fails the download DESTINATION_GONE within seconds, not
+// at the final rename.
 
 import { describe, expect, it } from 'vitest';
 import { runSwarm, type SwarmSpec } from '../../src/sim/swarm/sim-swarm.js';
@@ -70,5 +72,25 @@ describe('download limit', () => {
     expect(exact(result)).toBe(true);
     expect(result.elapsedMs).toBeGreaterThanOrEqual(5_000);
     expect(result.elapsedMs).toBeLessThanOrEqual(7_000);
+  });
+});
+
+describe('destination removed midway', () => {
+  it.each(['directory', 'part'] as const)('the %s removed: DESTINATION_GONE within 5 s, naming the path', async (what) => {
+    const removeAtMs = 6_500;
+    const result = await runSwarm({
+      seed: 25,
+      sizeBytes: 4 * MIB,
+      holders: threeSeeders,
+      downloadBytesPerSecond: 256 * KIB, // 16 s: the removal comes midway
+      removeDestination: { atMs: removeAtMs, what },
+    });
+    expect(result.outcome).toMatchObject({ state: 'failed', code: 'DESTINATION_GONE' });
+    if (result.outcome.state !== 'failed') throw new Error('unreachable');
+    expect(result.outcome.message).toContain('/home/leecher/downloads/file.bin.part');
+    expect(result.outcome.message).not.toContain('\n');
+    expect(result.elapsedMs).toBeGreaterThan(removeAtMs);
+    expect(result.elapsedMs).toBeLessThanOrEqual(removeAtMs + 5_000);
+    expect(result.destinationBytes).toBeNull();
   });
 });

@@ -44,6 +44,8 @@ export interface DownloadTimings {
   stallTimeoutMs: number;
   /** With only holders that cannot be dialed: how long to wait for one of them to link to us. */
   unreachableTimeoutMs: number;
+  /** How often the .part is looked for at its path: its directory (or itself) removed fails the download DESTINATION_GONE. */
+  destinationCheckMs: number;
 }
 
 export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
@@ -56,6 +58,7 @@ export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
   unavailableTimeoutMs: 60_000,
   stallTimeoutMs: 300_000,
   unreachableTimeoutMs: 8_000,
+  destinationCheckMs: 2_000,
 };
 
 export interface DownloadOptions {
@@ -110,8 +113,11 @@ export interface HolderBan {
   receivedSha1: string;
 }
 
-/** `DESTINATION_EXISTS`: a file appeared at the destination while the download ran; it was left, and the bytes stay in the .part. */
-export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR' | 'DESTINATION_EXISTS';
+/**
+ * `DESTINATION_EXISTS`: a file appeared at the destination while the download ran; it was left, and the bytes stay in the .part.
+ * `DESTINATION_GONE`: the .part vanished from its path while the download ran (its directory or itself was removed).
+ */
+export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR' | 'DESTINATION_EXISTS' | 'DESTINATION_GONE';
 
 export type DownloadOutcome = { state: 'complete' } | { state: 'failed'; code: DownloadFailureCode; message: string };
 
@@ -175,6 +181,7 @@ export class Download implements Fetcher {
   private readonly timings: DownloadTimings;
   private unavailableSinceMs: number | null = null;
   private watchdog: Timer | null = null;
+  private destinationCheck: Timer | null = null;
   /** Our requests, paced by the download limit. */
   private readonly pacer: RequestPacer;
   private wastedBytes = 0;
@@ -326,6 +333,7 @@ export class Download implements Fetcher {
     this.addHolders(this.options.holders);
     if (this.holders.size === 0) void this.end({ state: 'failed', code: 'NO_SOURCES', message: 'no holder to fetch from' });
     this.armWatchdog();
+    this.armDestinationCheck();
     const unreachable = this.options.unreachable;
     if (unreachable) this.world.clock.setTimer(this.timings.unreachableTimeoutMs, () => this.noneLinked(unreachable));
   }
@@ -593,6 +601,25 @@ export class Download implements Fetcher {
     });
   }
 
+  /** The .part must stay at its path: a removed directory (or .part) is noticed now, not at the final rename. One stat per check. */
+  private armDestinationCheck(): void {
+    this.destinationCheck = this.world.clock.setTimer(this.timings.destinationCheckMs, () => {
+      const path = this.store.partPath;
+      this.world.fs.stat(path).then(
+        (stat) => {
+          if (this.outcome) return;
+          if (stat === null || stat.isDirectory) {
+            void this.end({ state: 'failed', code: 'DESTINATION_GONE', message: `${printable(path)} is gone (the file or its directory was removed)` });
+            return;
+          }
+          this.armDestinationCheck();
+        },
+        // Cannot tell (a transient error): look again next time; a write that fails says more.
+        () => void (this.outcome || this.armDestinationCheck()),
+      );
+    });
+  }
+
   private async complete(): Promise<void> {
     if (this.outcome) return;
     this.outcome = { state: 'complete' };
@@ -627,6 +654,7 @@ export class Download implements Fetcher {
   /** Our fetching ends on every link; a link stays where we serve the other side. */
   private stopFetching(reason: string): void {
     this.watchdog?.cancel();
+    this.destinationCheck?.cancel();
     this.pacer.close();
     this.host.detach(this.fileId, this);
     for (const holder of this.holders.values()) holder.retry?.cancel();

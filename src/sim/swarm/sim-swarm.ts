@@ -44,6 +44,8 @@ export interface SwarmSpec {
   downloadBytesPerSecond?: number;
   /** The download limit set anew at these virtual times (null: unlimited). */
   downloadRateChanges?: Array<{ atMs: number; bytesPerSecond: number | null }>;
+  /** The user removes the destination directory (moved away whole) or the .part at this virtual time. */
+  removeDestination?: { atMs: number; what: 'directory' | 'part' };
 }
 
 export interface SwarmResult {
@@ -172,6 +174,13 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   if (download instanceof PieceStoreError) throw download;
   // Times from the start of the download (as elapsedMs counts).
   for (const { atMs, bytesPerSecond } of spec.downloadRateChanges ?? []) sim.after(atMs, () => downloadLimiter!.setRate(bytesPerSecond));
+  const removal = spec.removeDestination;
+  if (removal) {
+    sim.after(removal.atMs, () => {
+      if (removal.what === 'directory') void world.fs.rename(DEST_DIR, '/home/leecher/trash');
+      else void world.fs.unlink(`${DEST_DIR}/${meta.name}.part`);
+    });
+  }
   await sim.runUntil(() => download.state !== 'running', spec.maxVirtualMs ?? 600_000);
   const outcome = download.state === 'running' ? { state: 'running' as const } : await download.done;
   const destination = await world.fs.stat(`${DEST_DIR}/${meta.name}`);
@@ -182,7 +191,7 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
     holderKeys,
     counters: download.counters(),
     unverifiedBytesServed,
-    destinationDirectory: await world.fs.readdir(DEST_DIR),
+    destinationDirectory: (await world.fs.stat(DEST_DIR)) === null ? [] : await world.fs.readdir(DEST_DIR),
     elapsedMs: download.elapsedMs(),
   };
 }
