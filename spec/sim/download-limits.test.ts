@@ -75,6 +75,21 @@ describe('download limit', () => {
   });
 });
 
+describe('upload limit', () => {
+  it("a seeder's upload limit changed while it serves applies at once, on the connection already open", async () => {
+    // 64 KiB/s for 4 s (about 256 KiB), then 1 MiB/s for the rest of 2 MiB: about 5.75 s, where 64 KiB/s throughout takes 32 s.
+    const result = await runSwarm({
+      seed: 26,
+      sizeBytes: 2 * MIB,
+      holders: [{ pieces: 'all', link: { latencyMs: 10 }, uploadBytesPerSecond: 64 * KIB, uploadRateChanges: [{ atMs: 4_000, bytesPerSecond: MIB }] }],
+    });
+    expect(result.outcome).toEqual({ state: 'complete' });
+    expect(exact(result)).toBe(true);
+    expect(result.elapsedMs).toBeGreaterThanOrEqual(0.8 * 5_750);
+    expect(result.elapsedMs).toBeLessThanOrEqual(8_000);
+  });
+});
+
 describe('destination removed midway', () => {
   it.each(['directory', 'part'] as const)('the %s removed: DESTINATION_GONE within 5 s, naming the path', async (what) => {
     const removeAtMs = 6_500;

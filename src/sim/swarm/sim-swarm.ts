@@ -32,6 +32,10 @@ export interface HolderSpec {
   partitioned?: boolean;
   /** From this virtual time on it keeps the connection but sends no more blocks (a stalled peer). */
   stallAtMs?: number;
+  /** Its upload limit, bytes per second (none: unlimited). */
+  uploadBytesPerSecond?: number;
+  /** Its upload limit set anew at these virtual times, counted from the download's start (null: unlimited). */
+  uploadRateChanges?: Array<{ atMs: number; bytesPerSecond: number | null }>;
 }
 
 export interface SwarmSpec {
@@ -96,7 +100,7 @@ async function startHolder(
   original: Uint8Array,
   publicKey: KeyObject,
   onUnverified: (bytes: number) => void,
-): Promise<string> {
+): Promise<PeerHost> {
   await world.fs.mkdir('/home/h', { recursive: true });
   let source;
   if (spec.pieces === 'all') {
@@ -119,6 +123,7 @@ async function startHolder(
     peerId: world.rng.bytes(20),
     own: await newPeerKey(world),
     clusterPublicKey: publicKey,
+    ...(spec.uploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: spec.uploadBytesPerSecond }),
     tamperForTests: (pieceIndex, beginBytes, block) => {
       const at = pieceIndex * PIECE_LENGTH_BYTES + beginBytes;
       const honest = Buffer.from(block).equals(original.subarray(at, at + block.length));
@@ -128,7 +133,7 @@ async function startHolder(
     },
   });
   host.share({ meta, group: 'g', source });
-  return host.keyFingerprint;
+  return host;
 }
 
 /** Runs one swarm to the end of its download (or its time limit). */
@@ -140,11 +145,13 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   let unverifiedBytesServed = 0;
   const holderKeys: string[] = [];
   const holders: HolderAddress[] = [];
+  const holderHosts: PeerHost[] = [];
   for (const [i, holder] of spec.holders.entries()) {
     const name = `h${i}`;
     holderKeys.push(`${name}:${PEER_PORT}`);
-    const keyFingerprint = await startHolder(sim.forHost(name), name, holder, meta, original, keys.publicKey, (bad) => (unverifiedBytesServed += bad));
-    holders.push({ address: { host: name, port: PEER_PORT }, keyFingerprint });
+    const host = await startHolder(sim.forHost(name), name, holder, meta, original, keys.publicKey, (bad) => (unverifiedBytesServed += bad));
+    holderHosts.push(host);
+    holders.push({ address: { host: name, port: PEER_PORT }, keyFingerprint: host.keyFingerprint });
     if (holder.link) {
       sim.net.setLink(name, 'leecher', holder.link);
       sim.net.setLink('leecher', name, holder.link);
@@ -174,6 +181,9 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   if (download instanceof PieceStoreError) throw download;
   // Times from the start of the download (as elapsedMs counts).
   for (const { atMs, bytesPerSecond } of spec.downloadRateChanges ?? []) sim.after(atMs, () => downloadLimiter!.setRate(bytesPerSecond));
+  for (const [i, holder] of spec.holders.entries()) {
+    for (const { atMs, bytesPerSecond } of holder.uploadRateChanges ?? []) sim.after(atMs, () => holderHosts[i]!.setUploadRate(bytesPerSecond));
+  }
   const removal = spec.removeDestination;
   if (removal) {
     sim.after(removal.atMs, () => {
