@@ -22,6 +22,12 @@ export interface SchedulerIo {
    */
   mayStartPieces(nothingRequested: () => boolean): boolean;
   request(peer: string, blocks: readonly BlockRef[]): void;
+  /**
+   * For a download that holds requests back (a download limit): since when `peer` has had the
+   * requests outstanding with it, so it is snubbed only for a wait that is its own. Without it,
+   * requests are taken to go out when made.
+   */
+  requestsSentAtMs?(peer: string): number;
   cancel(peer: string, block: BlockRef): void;
   setInterested(peer: string, interested: boolean): void;
   /** Hash the piece; the answer comes back as PIECE_VERIFIED or PIECE_FAILED. */
@@ -156,7 +162,8 @@ function onTick(context: SchedulerContext): void {
       pipeline.depth = Math.min(timings.maxDepth, Math.max(MIN_DEPTH, depth));
     }
     // A snubbed peer keeps one request; if that one stalls too, it goes elsewhere as well.
-    if (context.picker.outstanding(peer) > 0 && nowMs - pipeline.lastBlockAtMs >= timings.snubTimeoutMs) {
+    const waitingSinceMs = Math.max(pipeline.lastBlockAtMs, context.io.requestsSentAtMs?.(peer) ?? -Infinity);
+    if (context.picker.outstanding(peer) > 0 && nowMs - waitingSinceMs >= timings.snubTimeoutMs) {
       if (!pipeline.snubbed) context.counters.snubs++;
       pipeline.snubbed = true;
       pipeline.depth = 1;

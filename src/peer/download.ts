@@ -22,6 +22,8 @@ import type { PeerLink } from './peer-link.js';
 import type { PeerWire } from './peer-wire.js';
 import { PiecePicker, type BlockRef } from '../actors/piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { RequestPacer } from './request-pacer.js';
 import { formatNetAddress } from '../world/net-address.js';
 
 /** Above this many bytes of pieces in memory (the disk is behind), no new pieces are begun. */
@@ -42,6 +44,8 @@ export interface DownloadTimings {
   stallTimeoutMs: number;
   /** With only holders that cannot be dialed: how long to wait for one of them to link to us. */
   unreachableTimeoutMs: number;
+  /** How often the .part is looked for at its path: its directory (or itself) removed fails the download DESTINATION_GONE. */
+  destinationCheckMs: number;
 }
 
 export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
@@ -54,6 +58,7 @@ export const DEFAULT_DOWNLOAD_TIMINGS: Readonly<DownloadTimings> = {
   unavailableTimeoutMs: 60_000,
   stallTimeoutMs: 300_000,
   unreachableTimeoutMs: 8_000,
+  destinationCheckMs: 2_000,
 };
 
 export interface DownloadOptions {
@@ -85,6 +90,8 @@ export interface DownloadOptions {
    * its own that only dials and serves nothing, with this key.
    */
   host: PeerHost | { own: CertifiedKey };
+  /** The peer's download limit, shared by all its downloads: our requests are paced by it. None: unlimited. */
+  downloadLimiter?: RateLimiter;
   timings?: Partial<DownloadTimings>;
   /** How its log lines begin (the shell's id for it); by default `download <info-hash prefix>`. */
   label?: () => string;
@@ -108,8 +115,11 @@ export interface HolderBan {
   receivedSha1: string;
 }
 
-/** `DESTINATION_EXISTS`: a file appeared at the destination while the download ran; it was left, and the bytes stay in the .part. */
-export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR' | 'DESTINATION_EXISTS';
+/**
+ * `DESTINATION_EXISTS`: a file appeared at the destination while the download ran; it was left, and the bytes stay in the .part.
+ * `DESTINATION_GONE`: the .part vanished from its path while the download ran (its directory or itself was removed).
+ */
+export type DownloadFailureCode = 'NO_SOURCES' | 'NO_REACHABLE_SOURCES' | 'PIECES_UNAVAILABLE' | 'STALLED' | 'STOPPED' | 'DISK_ERROR' | 'DESTINATION_EXISTS' | 'DESTINATION_GONE';
 
 export type DownloadOutcome = { state: 'complete' } | { state: 'failed'; code: DownloadFailureCode; message: string };
 
@@ -173,6 +183,9 @@ export class Download implements Fetcher {
   private readonly timings: DownloadTimings;
   private unavailableSinceMs: number | null = null;
   private watchdog: Timer | null = null;
+  private destinationCheck: Timer | null = null;
+  /** Our requests, paced by the download limit. */
+  private readonly pacer: RequestPacer;
   private wastedBytes = 0;
   private connectAttempts = 0;
   private readonly startedAtMs: number;
@@ -191,6 +204,7 @@ export class Download implements Fetcher {
     this.timings = { ...DEFAULT_DOWNLOAD_TIMINGS, ...options.timings };
     this.startedAtMs = this.lastProgressAtMs = world.clock.monotonicMs();
     this.done = new Promise((resolve) => (this.settle = resolve));
+    this.pacer = new RequestPacer(world.clock, options.downloadLimiter, (peer, blocks) => this.wireOf(peer)?.sendRequests(blocks));
     this.scheduler = createActor(schedulerMachine, {
       clock: xstateClock(world.clock),
       input: {
@@ -201,8 +215,10 @@ export class Download implements Fetcher {
           // Over the cap, wait for the disk; but if nothing is requested and nothing is being
           // written, the memory is held by pieces that cannot progress: begin others anyway.
           mayStartPieces: (nothingRequested) => store.bufferedBytes() < MAX_BUFFERED_BYTES || (nothingRequested() && !store.writesPending()),
-          request: (peer, blocks) => this.wireOf(peer)?.sendRequests(blocks),
-          cancel: (peer, block) => this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes }),
+          request: (peer, blocks) => this.pacer.request(peer, blocks),
+          requestsSentAtMs: (peer) => this.pacer.sentAtMs(peer),
+          // A request still held by the pacer never went out: dropping it is the cancel.
+          cancel: (peer, block) => void (this.pacer.cancel(peer, block) || this.wireOf(peer)?.send({ type: 'cancel', index: block.pieceIndex, begin: block.beginBytes, length: block.lengthBytes })),
           setInterested: (peer, interested) => this.wireOf(peer)?.send({ type: interested ? 'interested' : 'not-interested' }),
           verify: (pieceIndex) => this.verify(pieceIndex),
           discard: (pieceIndex) => store.discardPiece(pieceIndex),
@@ -324,6 +340,7 @@ export class Download implements Fetcher {
     this.addHolders(this.options.holders);
     if (this.holders.size === 0) void this.end({ state: 'failed', code: 'NO_SOURCES', message: 'no holder to fetch from' });
     this.armWatchdog();
+    this.armDestinationCheck();
     const unreachable = this.options.unreachable;
     if (unreachable) this.world.clock.setTimer(this.timings.unreachableTimeoutMs, () => this.noneLinked(unreachable));
   }
@@ -403,12 +420,16 @@ export class Download implements Fetcher {
       },
       joined: (bytes) => this.toScheduler({ type: 'PEER_JOINED', peer, bitfield: Bitfield.fromBytes(this.picker.pieceCount, bytes) as Bitfield }),
       have: (pieceIndex) => this.toScheduler({ type: 'PEER_HAVE', peer, pieceIndex }),
-      choked: () => this.toScheduler({ type: 'PEER_CHOKED', peer }),
+      choked: () => {
+        this.pacer.dropPeer(peer); // the scheduler takes its requests back
+        this.toScheduler({ type: 'PEER_CHOKED', peer });
+      },
       unchoked: () => this.toScheduler({ type: 'PEER_UNCHOKED', peer }),
       close: (reason, fatal) => {
         const fetched = this.peers.get(peer);
         if (fetched?.link !== link) return;
         this.peers.delete(peer);
+        this.pacer.dropPeer(peer);
         const why = reason ?? 'CLOSED: the peer closed the link';
         if (fatal) link.close(why);
         else link.endFetch(why);
@@ -428,6 +449,7 @@ export class Download implements Fetcher {
   /** Stops fetching over a link the host closed for a duplicate, before its close arrives: its successor takes over at once. */
   private retire(peer: FetchPeer): void {
     this.peers.delete(peer.key);
+    this.pacer.dropPeer(peer.key);
     peer.link.fetch = null;
     peer.actor.stop();
     this.toScheduler({ type: 'PEER_GONE', peer: peer.key });
@@ -590,6 +612,25 @@ export class Download implements Fetcher {
     });
   }
 
+  /** The .part must stay at its path: a removed directory (or .part) is noticed now, not at the final rename. One stat per check. */
+  private armDestinationCheck(): void {
+    this.destinationCheck = this.world.clock.setTimer(this.timings.destinationCheckMs, () => {
+      const path = this.store.partPath;
+      this.world.fs.stat(path).then(
+        (stat) => {
+          if (this.outcome) return;
+          if (stat === null || stat.isDirectory) {
+            void this.end({ state: 'failed', code: 'DESTINATION_GONE', message: `${printable(path)} is gone (the file or its directory was removed)` });
+            return;
+          }
+          this.armDestinationCheck();
+        },
+        // Cannot tell (a transient error): look again next time; a write that fails says more.
+        () => void (this.outcome || this.armDestinationCheck()),
+      );
+    });
+  }
+
   private async complete(): Promise<void> {
     if (this.outcome) return;
     this.outcome = { state: 'complete' };
@@ -624,6 +665,8 @@ export class Download implements Fetcher {
   /** Our fetching ends on every link; a link stays where we serve the other side. */
   private stopFetching(reason: string): void {
     this.watchdog?.cancel();
+    this.destinationCheck?.cancel();
+    this.pacer.close();
     this.host.detach(this.fileId, this);
     for (const holder of this.holders.values()) holder.retry?.cancel();
     for (const peer of [...this.peers.values()]) {

@@ -125,7 +125,8 @@ export class PeerHost {
   private readonly arriving = new Set<PeerWire>();
   private readonly choker: Actor<typeof uploadChokerMachine>;
   private readonly timings: ConnectionTimings;
-  private readonly limiter: RateLimiter | undefined;
+  /** The upload limit over all connections (unlimited unless set). */
+  private readonly limiter: RateLimiter;
   private readonly peerIdHex: string;
   private listener: Listener | null = null;
   private nextLinkId = 1;
@@ -143,7 +144,7 @@ export class PeerHost {
       accept: (peer) => (peer === null ? 'PEER_KEY_MISSING: no certificate' : null),
     };
     this.timings = { ...DEFAULT_CONNECTION_TIMINGS, ...options.timings };
-    this.limiter = options.maxUploadBytesPerSecond === undefined ? undefined : new RateLimiter(world.clock, options.maxUploadBytesPerSecond);
+    this.limiter = new RateLimiter(world.clock, options.maxUploadBytesPerSecond ?? null);
     this.choker = createActor(uploadChokerMachine, {
       clock: xstateClock(world.clock),
       input: {
@@ -225,6 +226,16 @@ export class PeerHost {
 
   get listening(): boolean {
     return this.listener !== null;
+  }
+
+  /** The upload limit over all connections from now on, bytes per second (null: unlimited); blocks waiting for it go at the new rate. */
+  setUploadRate(bytesPerSecond: number | null): void {
+    this.limiter.setRate(bytesPerSecond);
+  }
+
+  /** The upload limit, bytes per second, or null when unlimited. */
+  get uploadRate(): number | null {
+    return this.limiter.bytesPerSecond;
   }
 
   share(share: Share): void {

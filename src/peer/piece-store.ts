@@ -122,7 +122,8 @@ export class PieceStore implements PieceSource {
     private readonly meta: FileMeta,
     private readonly pieceHashes: Uint8Array,
     private readonly destinationPath: string,
-    private readonly partPath: string,
+    /** Where the partial file is: `<destinationPath>.part`. */
+    readonly partPath: string,
     private readonly file: FileHandle,
     private readonly journal: PieceJournal,
     recorded: ReadonlySet<number>,

@@ -74,7 +74,7 @@ export class UploadQueue {
         }
         const bytes = this.tamper ? this.tamper(request.pieceIndex, request.beginBytes, block) : block;
         if (bytes === null) continue;
-        if (this.limiter) await this.limiter.take(bytes.length);
+        if (this.limiter?.limited) await this.limiter.take(bytes.length);
         if (this.wire.closed) return;
         const more = this.wire.sendPiece(request.pieceIndex, request.beginBytes, bytes);
         this.onSent(bytes.length);

@@ -14,6 +14,7 @@ import { Download, type DownloadOutcome, type DownloadTimings, type HolderAddres
 import { newPeerKey } from '../../peer/peer-key.js';
 import { PeerHost } from '../../peer/peer-host.js';
 import { PieceStore, PieceStoreError } from '../../peer/piece-store.js';
+import { RateLimiter } from '../../peer/rate-limiter.js';
 import type { LinkFaults } from '../../world/sim/sim-packets.js';
 import { SeededRng } from '../../world/rng.js';
 import { SimWorld } from '../../world/sim/sim-world.js';
@@ -32,6 +33,10 @@ export interface HolderSpec {
   partitioned?: boolean;
   /** From this virtual time on it keeps the connection but sends no more blocks (a stalled peer). */
   stallAtMs?: number;
+  /** Its upload limit, bytes per second (none: unlimited). */
+  uploadBytesPerSecond?: number;
+  /** Its upload limit set anew at these virtual times, counted from the download's start (null: unlimited). */
+  uploadRateChanges?: Array<{ atMs: number; bytesPerSecond: number | null }>;
 }
 
 export interface SwarmSpec {
@@ -40,6 +45,12 @@ export interface SwarmSpec {
   holders: HolderSpec[];
   /** Virtual time limit for the run. */
   maxVirtualMs?: number;
+  /** The downloader's download limit, bytes per second (none: unlimited). Times below count from the download's start. */
+  downloadBytesPerSecond?: number;
+  /** The download limit set anew at these virtual times (null: unlimited). */
+  downloadRateChanges?: Array<{ atMs: number; bytesPerSecond: number | null }>;
+  /** The user removes the destination directory (moved away whole) or the .part at this virtual time. */
+  removeDestination?: { atMs: number; what: 'directory' | 'part' };
 }
 
 export interface SwarmResult {
@@ -90,7 +101,7 @@ async function startHolder(
   original: Uint8Array,
   publicKey: KeyObject,
   onUnverified: (bytes: number) => void,
-): Promise<string> {
+): Promise<PeerHost> {
   await world.fs.mkdir('/home/h', { recursive: true });
   let source;
   if (spec.pieces === 'all') {
@@ -114,6 +125,7 @@ async function startHolder(
     peerId: world.rng.bytes(20),
     own: await newPeerKey(world),
     clusterPublicKey: publicKey,
+    ...(spec.uploadBytesPerSecond === undefined ? {} : { maxUploadBytesPerSecond: spec.uploadBytesPerSecond }),
     tamperForTests: (pieceIndex, beginBytes, block) => {
       const at = pieceIndex * PIECE_LENGTH_BYTES + beginBytes;
       const honest = Buffer.from(block).equals(original.subarray(at, at + block.length));
@@ -123,7 +135,7 @@ async function startHolder(
     },
   });
   host.share({ meta, group: 'g', source });
-  return host.keyFingerprint;
+  return host;
 }
 
 /** Runs one swarm to the end of its download (or its time limit). */
@@ -135,11 +147,13 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   let unverifiedBytesServed = 0;
   const holderKeys: string[] = [];
   const holders: HolderAddress[] = [];
+  const holderHosts: PeerHost[] = [];
   for (const [i, holder] of spec.holders.entries()) {
     const name = `h${i}`;
     holderKeys.push(`${name}:${PEER_PORT}`);
-    const keyFingerprint = await startHolder(sim.forHost(name), name, holder, meta, original, keys.publicKey, (bad) => (unverifiedBytesServed += bad));
-    holders.push({ address: { host: name, port: PEER_PORT }, keyFingerprint });
+    const host = await startHolder(sim.forHost(name), name, holder, meta, original, keys.publicKey, (bad) => (unverifiedBytesServed += bad));
+    holderHosts.push(host);
+    holders.push({ address: { host: name, port: PEER_PORT }, keyFingerprint: host.keyFingerprint });
     if (holder.link) {
       sim.net.setLink(name, 'leecher', holder.link);
       sim.net.setLink('leecher', name, holder.link);
@@ -153,6 +167,7 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
   const peerId = world.rng.bytes(20);
   const own = await newPeerKey(world);
   const nowMs = world.clock.nowMs();
+  const downloadLimiter = spec.downloadBytesPerSecond === undefined && spec.downloadRateChanges === undefined ? undefined : new RateLimiter(world.clock, spec.downloadBytesPerSecond ?? null);
   const ticket = signTicket({ v: TICKET_VERSION, user: 'leecher', key: own.identity.keyFingerprint, group: 'g', fileId: meta.fileId, notBefore: nowMs - 1000, expires: nowMs + 3_600_000 }, keys.privateKey);
   const download = await Download.start(world, {
     meta,
@@ -163,8 +178,21 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
     holders,
     host: { own },
     timings: SIM_DOWNLOAD_TIMINGS,
+    ...(downloadLimiter ? { downloadLimiter } : {}),
   });
   if (download instanceof PieceStoreError) throw download;
+  // Times from the start of the download (as elapsedMs counts).
+  for (const { atMs, bytesPerSecond } of spec.downloadRateChanges ?? []) sim.after(atMs, () => downloadLimiter!.setRate(bytesPerSecond));
+  for (const [i, holder] of spec.holders.entries()) {
+    for (const { atMs, bytesPerSecond } of holder.uploadRateChanges ?? []) sim.after(atMs, () => holderHosts[i]!.setUploadRate(bytesPerSecond));
+  }
+  const removal = spec.removeDestination;
+  if (removal) {
+    sim.after(removal.atMs, () => {
+      if (removal.what === 'directory') void world.fs.rename(DEST_DIR, '/home/leecher/trash');
+      else void world.fs.unlink(`${DEST_DIR}/${meta.name}.part`);
+    });
+  }
   await sim.runUntil(() => download.state !== 'running', spec.maxVirtualMs ?? 600_000);
   const outcome = download.state === 'running' ? { state: 'running' as const } : await download.done;
   const destination = await world.fs.stat(`${DEST_DIR}/${meta.name}`);
@@ -175,7 +203,7 @@ export async function runSwarm(spec: SwarmSpec): Promise<SwarmResult> {
     holderKeys,
     counters: download.counters(),
     unverifiedBytesServed,
-    destinationDirectory: await world.fs.readdir(DEST_DIR),
+    destinationDirectory: (await world.fs.stat(DEST_DIR)) === null ? [] : await world.fs.readdir(DEST_DIR),
     elapsedMs: download.elapsedMs(),
   };
 }
