@@ -156,6 +156,7 @@ function buildProgram(): Command {
     .option('--json', 'answer every command with one JSON line', false)
     .option('--serve', 'after the end of input, keep serving until SIGINT or SIGTERM', false)
     .option('--max-upload-rate <bytes-per-second>', 'upload limit', parseCount(1e9))
+    .option('--max-download-rate <bytes-per-second>', 'download limit (over all downloads)', parseCount(1e9))
     .option('--wait-timeout <seconds>', 'how long wait and the end of a script let downloads wait for holders before WAITING_FOR_HOLDERS (default 60 in scripts, no limit at a terminal)', parseCount(86_400))
     .option('--heartbeat-ms <ms>', "how often the session tells the tracker it is alive (below the trackers' --session-ttl)", parseCount(3_600_000), 5_000)
     .option('--local', 'start a local 3-node cluster in .clique first, and stop it when the shell ends (npm start)', false)

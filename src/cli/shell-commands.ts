@@ -159,6 +159,17 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     run: async (p) => p.showDownloads(),
     text: (downloads) => downloads.map(downloadLine).join('\n') || 'no downloads',
   }),
+  set_rate: define({
+    usage: 'set_rate <up|down> <bytes_per_second|unlimited>',
+    summary: 'change the upload or download limit now, for every connection and download',
+    args: 2,
+    run: async (p, [direction, rate]) => {
+      if (direction !== 'up' && direction !== 'down') throw new PeerError('BAD_ARGUMENTS', 'usage: set_rate <up|down> <bytes_per_second|unlimited>');
+      if (rate !== 'unlimited' && !/^[1-9][0-9]{0,11}$/.test(rate!)) throw new PeerError('BAD_ARGUMENTS', `${JSON.stringify(rate)} is not a rate: a whole number of bytes per second, or unlimited`);
+      return p.setRate(direction, rate === 'unlimited' ? null : Number(rate));
+    },
+    text: (r) => `${r.direction === 'up' ? 'upload' : 'download'} limit: ${r.bytesPerSecond === null ? 'none' : `${mib(r.bytesPerSecond)}/s`}`,
+  }),
   stop_share: define({ usage: 'stop_share <group_id> <file_name>', summary: 'stop offering a file', args: 2, run: (p, [g, f]) => p.stopShare(g!, f!), text: okText }),
   wait: define({
     usage: 'wait [--timeout SECONDS]',
@@ -190,7 +201,7 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     usage: 'status',
     summary: "this peer: user, listening address, where the tracker sees it and whether it can be dialed, its key's fingerprint, downloads",
     args: 0,
-    run: async (p) => ({ user: p.user, listening: formatNetAddress(p.address), ...p.connectivity(), downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
+    run: async (p) => ({ user: p.user, listening: formatNetAddress(p.address), ...p.connectivity(), rates: p.rates(), downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
     text: okText,
   }),
 };

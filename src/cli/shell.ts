@@ -32,6 +32,7 @@ export interface ShellOptions {
   json: boolean;
   serve: boolean;
   maxUploadRate?: number;
+  maxDownloadRate?: number;
   heartbeatMs?: number;
   /** Start a local 3-node cluster in .clique first (npm start), and stop it at the end. */
   local: boolean;
@@ -88,6 +89,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
       ...(options.announcePort === undefined ? {} : { announcePort: options.announcePort }),
       home: options.home ?? { perUser: options.homes },
       ...(options.maxUploadRate === undefined ? {} : { maxUploadBytesPerSecond: options.maxUploadRate }),
+      ...(options.maxDownloadRate === undefined ? {} : { maxDownloadBytesPerSecond: options.maxDownloadRate }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       log: (line) => process.stderr.write(`${line}\n`),
       ...tamper(),

@@ -16,6 +16,7 @@ import type { KvStore, Timer, World } from '../world/world.js';
 import { Download, type DownloadCounters, type DownloadFailureCode, type DownloadOutcome, type HolderBan } from './download.js';
 import { DownloadRecords, type DownloadRecord } from './download-records.js';
 import type { PeerHost } from './peer-host.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
 
 export type DownloadState = 'running' | 'waiting' | 'paused' | 'complete' | 'failed';
@@ -47,6 +48,8 @@ export interface DownloadsIo {
   world: World;
   host: PeerHost;
   peerId: Uint8Array;
+  /** The peer's download limit, shared by all its downloads (it may be unlimited, and changed at runtime). */
+  downloadLimiter: RateLimiter;
   home(): KvStore;
   session(): SessionCredential & { user: string } | null;
   /** Whether the tracker could dial us (holders behind routers are then asked to dial back). */
@@ -382,6 +385,7 @@ export class Downloads {
       onLinkLost: askDialBack,
       onBan: (ban) => this.reportBan(group, meta, detail.holders, ban),
       host: this.io.host,
+      downloadLimiter: this.io.downloadLimiter,
       label: () => `download ${entry.record.id || 'new'} (${meta.name})`,
       ...(this.io.log ? { log: this.io.log } : {}),
       ...(this.io.trace ? { trace: this.io.trace } : {}),

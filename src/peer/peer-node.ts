@@ -19,6 +19,7 @@ import { Downloads, DownloadsError, type DownloadView } from './downloads.js';
 import { CompleteFileError } from './file-changed.js';
 import { hashFile } from './file-meta.js';
 import { PeerHost, type PeerHostOptions } from './peer-host.js';
+import { RateLimiter, type RateDirection } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
 import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
@@ -58,6 +59,8 @@ export interface PeerNodeOptions {
   heartbeatMs?: number;
   /** Upload limit over all connections, bytes per second. */
   maxUploadBytesPerSecond?: number;
+  /** Download limit over all downloads, bytes per second. */
+  maxDownloadBytesPerSecond?: number;
   log?: (line: string) => void;
   /** Hears every connection's conversation (handshakes, bitfields, chokes) and piece verdicts. */
   wireTrace?: (line: string) => void;
@@ -93,6 +96,7 @@ export class PeerNode {
   }
   private readonly sessionActor: Actor<typeof sessionMachine>;
   private readonly downloads: Downloads;
+  private readonly downloadLimiter: RateLimiter;
   /** What the tracker said of the open session: where it sees us, and whether it could dial us. */
   private opening: SessionOpening | null = null;
   private subscription: TrackerSubscription | null = null;
@@ -107,10 +111,12 @@ export class PeerNode {
     peerId: Uint8Array,
   ) {
     this.peerId = peerId;
+    this.downloadLimiter = new RateLimiter(world.clock, options.maxDownloadBytesPerSecond ?? null);
     this.downloads = new Downloads({
       world,
       host,
       peerId,
+      downloadLimiter: this.downloadLimiter,
       home: () => this.home,
       session: () => (this.sessionActor.getSnapshot().matches('active') ? this.session : null),
       reachable: () => this.opening?.reachable === true,
@@ -474,6 +480,19 @@ export class PeerNode {
 
   cancelDownload(id: number): Promise<{ id: number; name: string; removed: string | null }> {
     return this.onDownloads((d) => d.cancel(id));
+  }
+
+  /** Changes the upload or the download limit at once, for every connection and download (null: no limit). */
+  setRate(direction: RateDirection, bytesPerSecond: number | null): { direction: RateDirection; bytesPerSecond: number | null } {
+    if (bytesPerSecond !== null && !(Number.isSafeInteger(bytesPerSecond) && bytesPerSecond > 0)) throw new PeerError('BAD_ARGUMENTS', `a rate is a whole number of bytes per second above 0, or unlimited`);
+    if (direction === 'up') this.host.setUploadRate(bytesPerSecond);
+    else this.downloadLimiter.setRate(bytesPerSecond);
+    return { direction, bytesPerSecond };
+  }
+
+  /** The limits now (null: none). */
+  rates(): { up: number | null; down: number | null } {
+    return { up: this.host.uploadRate, down: this.downloadLimiter.bytesPerSecond };
   }
 
   showDownloads(): DownloadView[] {
