@@ -581,7 +581,7 @@ export class Download implements Fetcher {
   }
 
   /** Each holder's state, for a failure message: "h:p: choked; h2:p2: gave up: CONNECT_FAILED: …". */
-  private describeHolders(): string {
+  describeHolders(): string {
     const pipelines = this.scheduler.getSnapshot().context.pipelines;
     return [...this.holders.values()]
       .map((h) => {

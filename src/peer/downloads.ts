@@ -303,8 +303,13 @@ export class Downloads {
     const holders = pinnedHolders(detail);
     if (holders.length > 0) return attempt.download.addHolders(holders.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })));
     if (attempt.download.linkedPeers() > 0) return;
+    const why = attempt.download.describeHolders();
     await this.stopAttempt(entry, 'wait');
-    this.setWaiting(entry, 'WAITING_FOR_HOLDERS', waitingFor(detail, session.user, attempt.holders));
+    // Unless the attempt ended by itself meanwhile (then its own reason stands).
+    if (entry.waiting === null) {
+      const what = waitingFor(detail, session.user, attempt.holders);
+      this.setWaiting(entry, 'WAITING_FOR_HOLDERS', { ...what, message: `${what.message} (${why})` });
+    }
   }
 
   // ---- attempts ----
@@ -460,7 +465,7 @@ export class Downloads {
           this.io.log?.(`could not announce ${meta.name}: ${error instanceof Error ? error.message : String(error)}`);
         }
       }
-    } else if (attempt.stopFor === null && WAITABLE.has(outcome.code)) {
+    } else if ((attempt.stopFor === null || attempt.stopFor === 'wait') && WAITABLE.has(outcome.code)) {
       const code: WaitingCode = outcome.code === 'NO_REACHABLE_SOURCES' ? 'NO_REACHABLE_SOURCES' : 'WAITING_FOR_HOLDERS';
       const holders = attempt.holders.filter((user) => user !== session?.user);
       this.setWaiting(entry, code, { holders, message: code === 'NO_REACHABLE_SOURCES' ? outcome.message : `waiting for holders: ${holders.join(', ') || 'none online'} (${outcome.message})` });
