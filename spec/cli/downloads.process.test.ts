@@ -191,12 +191,19 @@ describe('download control', () => {
     expect((list as Shown[])[0]!.verifiedBytes).toBeGreaterThan(0);
     expect(['running', 'complete']).toContain((list as Shown[])[1]!.state);
 
-    ok(await frank.run('resume_download 1'));
+    // Limits change at runtime; status shows them.
+    const [limit] = ok(await frank.run('set_rate down 4194304'));
+    expect(limit).toEqual({ direction: 'down', bytesPerSecond: 4194304 });
+    const [bad] = await frank.run('set_rate sideways 10');
+    expect(bad).toMatchObject({ ok: false, error: { code: 'BAD_ARGUMENTS' } });
+    const [status] = ok(await frank.run('status'));
+    expect(status).toMatchObject({ rates: { up: null, down: 4194304 } });
+    ok(await frank.run('set_rate down unlimited', 'resume_download 1'));
     ok(await frank.run('wait'));
     for (const [name, bytes] of [['one.bin', one.bytes], ['three.bin', three.bytes]] as const) expect(sha(readFileSync(out(name)))).toBe(sha(bytes));
     expect(existsSync(out('two.bin'))).toBe(false);
     ok(await frank.run('logout'));
-    expect(await frank.end()).toBe(0);
+    expect(await frank.end()).toBe(1); // the refused set_rate counts as a failed command
 
     // Cancel left no journal: no piece of two.bin is recorded in frank's home.
     const [detail] = ok(await erin.run('list_files box'));
@@ -231,6 +238,16 @@ describe('download control', () => {
     expect(end).toMatchObject({ state: 'failed', failure: { code: 'DESTINATION_EXISTS' } });
     expect(readFileSync(target, 'utf8')).toBe('mine, written meanwhile\n');
     expect(sha(readFileSync(`${target}.part`))).toBe(sha(bytes));
+
+    // Gina downloads her own file again, and cancels: she still holds it complete, and serves it.
+    const [own] = ok(await gina.run(`download_file tunes song.bin ${join(dir, 'gina-again.bin')}`));
+    expect(own).toMatchObject({ download: 1, state: 'waiting' });
+    ok(await gina.run('cancel_download 1'));
+    const [files] = ok(await hal.run('list_files tunes'));
+    expect(files).toEqual([expect.objectContaining({ name: 'song.bin', completeHolders: 1 })]);
+    ok(await hal.run('resume_download 1'));
+    const [waited] = await hal.run('wait --timeout 30');
+    expect(waited).toMatchObject({ ok: false, error: { code: 'DOWNLOAD_FAILED', message: expect.stringContaining('DESTINATION_EXISTS') } });
     ok(await gina.run('logout'));
   }, 120_000);
 });

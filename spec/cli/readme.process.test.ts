@@ -29,6 +29,7 @@ describe('the README walk-through', () => {
     await cluster.init(3);
     cluster.startAll();
     await until('a leader', async () => cluster.leader(), 30_000);
+    const answered: Array<{ line: string; result: unknown }> = [];
     for (const { user, lines } of blocks) {
       let shell = shells.get(user);
       if (!shell) {
@@ -37,8 +38,15 @@ describe('the README walk-through', () => {
       }
       const answers = await shell.run(...lines);
       answers.forEach((answer, i) => expect(answer, `${user}: ${lines[i]}`).toMatchObject({ ok: true }));
+      answers.forEach((answer, i) => answered.push({ line: `${user}: ${lines[i]}`, result: answer.ok ? answer.result : null }));
     }
     expect(readFileSync(join(dir, 'from-alice.md')).equals(readFileSync(README))).toBe(true);
+    // Carol's download waited for a holder, was paused and resumed, and completed once Alice was back.
+    const said = (line: string): unknown => answered.find((a) => a.line === line)?.result;
+    expect(said('carol: download_file friends README.md for-carol.md')).toMatchObject({ download: 1, state: 'waiting' });
+    expect(said('carol: show_downloads')).toEqual([expect.objectContaining({ id: 1, state: 'waiting', waiting: expect.objectContaining({ holders: ['alice', 'bob'] }) })]);
+    expect(said('carol: pause_download 1')).toMatchObject({ id: 1, state: 'paused' });
+    expect(readFileSync(join(dir, 'for-carol.md')).equals(readFileSync(README))).toBe(true);
     const [shown] = await shells.get('bob')!.run('show_downloads');
     expect(shown!.result).toEqual([expect.objectContaining({ name: 'README.md', state: 'complete' })]);
   }, 120_000);

@@ -69,8 +69,8 @@ describe('the interactive shell', () => {
 
     const dest = join(dir, 'bob-big.bin');
     tmux('send-keys', '-t', 'bob', `download_file film big.bin ${dest}`, 'Enter');
-    await shows('the progress in the prompt', /^\[D\] \[film\] big\.bin {2}[0-9]+% {2}[0-9.]+ (MiB|B)\/s {2}ETA [0-9?]+s? {2}peers [0-9]+ \| clique> /m);
-    const done = await shows('the [C] line', /^\[C\] \[film\] big\.bin {2}100%/m);
+    await shows('the progress in the prompt', /^\[D\] 1 \[film\] big\.bin {2}[0-9]+% {2}[0-9.]+ (MiB|B)\/s {2}ETA [0-9?]+s? {2}peers [0-9]+ \| clique> /m);
+    const done = await shows('the [C] line', /^\[C\] 1 \[film\] big\.bin {2}100%/m);
     expect(done).toMatch(/^clique>$/m); // the prompt is plain again
     expect(readFileSync(dest).equals(file)).toBe(true);
 

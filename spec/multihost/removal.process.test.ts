@@ -25,13 +25,15 @@ const WATCH_MS = 6_000;
 interface DownloadShown {
   state: string;
   verifiedBytes: number;
+  failure?: { code: string };
   counters: { bytesFromPeer: Record<string, number> };
 }
 
-async function received(shell: ShellProcess): Promise<{ state: string; bytes: number; verifiedBytes: number }> {
+async function received(shell: ShellProcess): Promise<{ state: string; failure: string | null; bytes: number; verifiedBytes: number }> {
   const [shown] = ok(await shell.run('show_downloads'));
   const download = (shown as DownloadShown[])[0]!;
-  return { state: download.state, bytes: Object.values(download.counters.bytesFromPeer).reduce((sum, n) => sum + n, 0), verifiedBytes: download.verifiedBytes };
+  const bytes = Object.values(download.counters.bytesFromPeer).reduce((sum, n) => sum + n, 0);
+  return { state: download.state, failure: download.failure?.code ?? null, bytes, verifiedBytes: download.verifiedBytes };
 }
 
 describeMultiHost('removal that takes effect at once', () => {
@@ -85,8 +87,9 @@ describeMultiHost('removal that takes effect at once', () => {
       expect(now.bob.bytes).toBe(atStop.bob.bytes);
       expect(now.carol.bytes).toBe(atStop.carol.bytes);
     }
+    // Out of the group is nothing waiting can fix: each download has failed, saying so.
     for (const who of ['bob', 'carol'] as const) {
-      expect(atStop[who].state).toBe('running');
+      expect(atStop[who]).toMatchObject({ state: 'failed', failure: 'NOT_A_MEMBER' });
       expect(atStop[who].verifiedBytes).toBeLessThan(FILE_BYTES);
     }
     // And the tracker no longer lets either fetch it.

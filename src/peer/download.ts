@@ -642,7 +642,7 @@ export class Download implements Fetcher {
       // The rename or the last sync failed (EACCES, ENOSPC, EIO): the partial file stays a .part.
       this.outcome = { state: 'failed', code: 'DISK_ERROR', message: error instanceof Error ? error.message : String(error) };
     }
-    this.log(this.outcome.state === 'complete' ? `complete in ${this.elapsedMs()} ms` : `failed ${this.outcome.code} at the end: ${this.outcome.message}`);
+    this.log(this.outcome.state === 'complete' ? `complete in ${Math.round(this.elapsedMs())} ms` : `failed ${this.outcome.code} at the end: ${this.outcome.message}`);
     this.settle(this.outcome);
   }
 

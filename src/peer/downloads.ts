@@ -22,7 +22,7 @@ import { PieceStore, PieceStoreError } from './piece-store.js';
 export type DownloadState = 'running' | 'waiting' | 'paused' | 'complete' | 'failed';
 
 /** Why a download waits. Each goes away by itself: a holder comes back, the tracker answers, a login. */
-export type WaitingCode = 'WAITING_FOR_HOLDERS' | 'NO_REACHABLE_SOURCES' | 'TRACKER_UNAVAILABLE';
+export type WaitingCode = 'WAITING_FOR_HOLDERS' | 'NO_REACHABLE_SOURCES' | 'TRACKER_UNAVAILABLE' | 'LOGGED_OUT';
 
 export interface DownloadView {
   id: number;
@@ -113,6 +113,10 @@ interface Entry {
   retry: Timer | null;
   retryDelayMs: number;
   counters: DownloadCounters | null;
+  /** Keys of holders an attempt banned (pieces that failed their SHA1), with the reason: no later attempt asks them. */
+  bannedKeys: Map<string, string>;
+  /** Bans of earlier attempts, as the counters show them. */
+  pastBans: Record<string, string>;
   /** A completed attempt whose store still serves the file (closed when the session ends). */
   serving: Download | null;
   verifiedBytes: number;
@@ -146,7 +150,7 @@ export class Downloads {
   async restore(user: string): Promise<{ resumed: string[]; paused: string[] }> {
     this.records = new DownloadRecords(this.io.home(), user);
     const records = await this.records.load();
-    this.entries = records.map((record) => ({ record, attempt: null, starting: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, serving: null, verifiedBytes: 0, samples: [] }));
+    this.entries = records.map((record) => ({ record, attempt: null, starting: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
     for (const entry of this.entries) {
       if (entry.record.state === 'complete') entry.verifiedBytes = entry.record.meta.sizeBytes;
       else entry.verifiedBytes = await PieceStore.journaledBytes({ meta: entry.record.meta, destinationPath: entry.record.destination, journal: this.io.home() });
@@ -157,18 +161,27 @@ export class Downloads {
     return { resumed: active.map(label), paused: this.entries.filter((e) => e.record.state === 'paused').map(label) };
   }
 
-  /** At logout and at the end: every attempt stops, the records stay (active ones resume at the next login). */
+  /**
+   * At logout: every attempt stops, and active downloads show as waiting for the next login (the
+   * records stay: the next login goes on with them). Finished stores stop serving.
+   */
   async suspend(): Promise<void> {
-    const entries = this.entries;
-    this.entries = [];
-    this.records = null;
-    for (const entry of entries) {
+    for (const entry of this.entries) {
       entry.retry?.cancel();
       await this.stopAttempt(entry, 'suspend');
       await entry.serving?.close().catch(() => undefined);
+      entry.serving = null;
+      if (entry.record.state === 'active') entry.waiting = { code: 'LOGGED_OUT', message: 'logged out: goes on at the next login', holders: [], sinceMs: this.world.clock.monotonicMs() };
     }
     for (const download of this.lingering.splice(0)) await download.close().catch(() => undefined);
     this.notify();
+  }
+
+  /** At the end: as at logout, and the list is forgotten. */
+  async close(): Promise<void> {
+    await this.suspend();
+    this.entries = [];
+    this.records = null;
   }
 
   // ---- commands ----
@@ -183,7 +196,7 @@ export class Downloads {
     const busy = this.entries.find((e) => e.record.state === 'active' && (e.record.destination === path || (e.record.meta.fileId === meta.fileId && e.record.group === group)));
     if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}); see show_downloads`);
     const record: DownloadRecord = { id: 0, group, meta, destination: path, state: 'active' };
-    const entry: Entry = { record, attempt: null, starting: true, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, serving: null, verifiedBytes: 0, samples: [] };
+    const entry: Entry = { record, attempt: null, starting: true, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
     // The first attempt runs before anything is recorded: what it refuses leaves no trace.
     const started = await this.begin(entry, session, detail);
     if (started instanceof PieceStoreError) throw new DownloadsError(started.code, started.message);
@@ -191,6 +204,8 @@ export class Downloads {
     await records.save(record);
     this.entries.push(entry);
     this.watch(entry, started);
+    // With nobody to fetch from, the attempt ends at once: the answer says the download waits.
+    if (this.usable(entry, detail).length === 0) await started.ended;
     return this.view(entry);
   }
 
@@ -247,14 +262,15 @@ export class Downloads {
     const startMs = this.world.clock.monotonicMs();
     for (;;) {
       const nowMs = this.world.clock.monotonicMs();
-      const pending = this.latest().filter((e) => e.record.state === 'active');
+      // A download of a logged-out session cannot go on now: it is not waited for.
+      const pending = this.latest().filter((e) => e.record.state === 'active' && e.waiting?.code !== 'LOGGED_OUT');
       const untilMs = pending.map((e) => (e.waiting === null || e.starting || e.attempt ? Infinity : timeoutMs === null ? Infinity : Math.max(e.waiting.sinceMs, startMs) + timeoutMs));
       if (pending.length === 0 || untilMs.every((at) => at <= nowMs)) break;
       const nextMs = Math.min(...untilMs);
       await this.changed(Number.isFinite(nextMs) ? nextMs - nowMs : null);
     }
     const latest = this.latest().map((e) => this.view(e));
-    return { failed: latest.filter((d) => d.state === 'failed'), waiting: latest.filter((d) => d.state === 'waiting') };
+    return { failed: latest.filter((d) => d.state === 'failed'), waiting: latest.filter((d) => d.state === 'waiting' && d.waiting?.code !== 'LOGGED_OUT') };
   }
 
   // ---- news from the tracker ----
@@ -300,7 +316,7 @@ export class Downloads {
     }
     if (entry.attempt !== attempt) return;
     if (detail.fileId !== entry.record.meta.fileId) return void (await this.stopAttempt(entry, 'wait').then(() => this.fail(entry, this.replaced(entry))));
-    const holders = pinnedHolders(detail);
+    const holders = this.usable(entry, detail);
     if (holders.length > 0) return attempt.download.addHolders(holders.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })));
     if (attempt.download.linkedPeers() > 0) return;
     const why = attempt.download.describeHolders();
@@ -334,7 +350,7 @@ export class Downloads {
       entry.starting = false;
       return this.fail(entry, this.replaced(entry));
     }
-    if (pinnedHolders(detail).length === 0) {
+    if (this.usable(entry, detail).length === 0) {
       // Nobody to fetch from yet: wait on, without opening the store.
       entry.starting = false;
       return this.setWaiting(entry, 'WAITING_FOR_HOLDERS', waitingFor(detail, session.user, entry.waiting?.holders ?? []));
@@ -361,8 +377,8 @@ export class Downloads {
   private async begin(entry: Entry, session: SessionCredential & { user: string }, detail: FileDetail): Promise<Attempt | PieceStoreError> {
     const { record } = entry;
     const { group, meta } = record;
-    const pinned = pinnedHolders(detail);
-    if (pinned.length < detail.holders.length) this.io.log?.(`${detail.holders.length - pinned.length} holder(s) of ${meta.name} logged in without a peer key: skipped`);
+    const pinned = this.usable(entry, detail);
+    if (pinnedHolders(detail).length < detail.holders.length) this.io.log?.(`${detail.holders.length - pinned.length} holder(s) of ${meta.name} logged in without a peer key: skipped`);
     const first = await this.io.ticket(session, group, meta.fileId);
     let ticket = first.ticket;
     // Holders the tracker could not dial are behind routers: if we can be dialed they are asked
@@ -388,7 +404,10 @@ export class Downloads {
       holders: pinned.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })),
       ...(pinned.length > 0 && cannotDial.length === pinned.length ? { unreachable: { users: [...new Set(cannotDial.map((h) => h.user))], weCanBeDialed } } : {}),
       onLinkLost: askDialBack,
-      onBan: (ban) => this.reportBan(group, meta, detail.holders, ban),
+      onBan: (ban) => {
+        for (const holder of ban.holders) if (holder.keyFingerprint !== null) entry.bannedKeys.set(holder.keyFingerprint, ban.reason);
+        this.reportBan(group, meta, detail.holders, ban);
+      },
       host: this.io.host,
       downloadLimiter: this.io.downloadLimiter,
       label: () => `download ${entry.record.id || 'new'} (${meta.name})`,
@@ -441,6 +460,7 @@ export class Downloads {
   private async attemptEnded(entry: Entry, attempt: Attempt, outcome: DownloadOutcome): Promise<void> {
     attempt.renew?.cancel();
     entry.counters = attempt.download.counters();
+    entry.pastBans = { ...entry.pastBans, ...entry.counters.bans };
     entry.verifiedBytes = outcome.state === 'complete' ? entry.record.meta.sizeBytes : attempt.download.store.verifiedBytes();
     const { group, meta } = entry.record;
     const session = this.io.session();
@@ -551,7 +571,8 @@ export class Downloads {
     entry.samples.push([nowMs, verifiedBytes]);
     while (entry.samples.length > 2 && nowMs - entry.samples[0]![0] > 5_000) entry.samples.shift();
     const [t0, b0] = entry.samples[0]!;
-    const counters = attempt ? attempt.download.counters() : entry.counters;
+    const latest = attempt ? attempt.download.counters() : entry.counters;
+    const counters = latest === null ? null : { ...latest, bans: { ...entry.pastBans, ...latest.bans } };
     const state = this.stateOf(entry);
     return {
       id: record.id,
@@ -588,6 +609,11 @@ export class Downloads {
   }
 
   // ---- plumbing ----
+
+  /** The holders worth asking: pinned to a key, and not banned by an earlier attempt. */
+  private usable(entry: Entry, detail: FileDetail): ReturnType<typeof pinnedHolders> {
+    return pinnedHolders(detail).filter((h) => !entry.bannedKeys.has(h.keyFingerprint));
+  }
 
   private find(id: number): Entry {
     const entry = this.entries.find((e) => e.record.id === id);

@@ -539,7 +539,7 @@ export class PeerNode {
   /** Logs out if logged in, stops serving, closes everything. */
   async close(): Promise<void> {
     this.subscription?.close();
-    await this.downloads.suspend();
+    await this.downloads.close();
     if (this.sessionActor.getSnapshot().matches('active')) await this.logout().catch(() => undefined);
     this.sessionActor.stop();
     this.host.unshareAll();
