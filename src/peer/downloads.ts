@@ -97,6 +97,8 @@ interface Attempt {
   renew: Timer | null;
   /** We told the tracker we hold part of the file (we did not already serve it complete). */
   holdsPartial: boolean;
+  /** How many holders it was given to ask. */
+  asked: number;
   /** Who held the file when it began (users), for a waiting message. */
   holders: string[];
   stopFor: StopReason | null;
@@ -109,7 +111,14 @@ interface Entry {
   attempt: Attempt | null;
   /** An attempt is being set up (tracker questions, the store opening). */
   starting: boolean;
-  waiting: { code: WaitingCode; message: string; holders: string[]; sinceMs: number } | null;
+  /** Cancelled: gone from the list; an attempt starting meanwhile ends at once. */
+  removed: boolean;
+  /**
+   * Why the download cannot go on, since when, and how many bytes it had then. It stays through
+   * the attempts made meanwhile, until one brings a verified byte more (so a script's wait
+   * timeout counts the whole spell, not the time since the last try).
+   */
+  waiting: { code: WaitingCode; message: string; holders: string[]; sinceMs: number; verifiedBytes: number } | null;
   retry: Timer | null;
   retryDelayMs: number;
   counters: DownloadCounters | null;
@@ -150,7 +159,7 @@ export class Downloads {
   async restore(user: string): Promise<{ resumed: string[]; paused: string[] }> {
     this.records = new DownloadRecords(this.io.home(), user);
     const records = await this.records.load();
-    this.entries = records.map((record) => ({ record, attempt: null, starting: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
+    this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
     for (const entry of this.entries) {
       if (entry.record.state === 'complete') entry.verifiedBytes = entry.record.meta.sizeBytes;
       else entry.verifiedBytes = await PieceStore.journaledBytes({ meta: entry.record.meta, destinationPath: entry.record.destination, journal: this.io.home() });
@@ -171,7 +180,7 @@ export class Downloads {
       await this.stopAttempt(entry, 'suspend');
       await entry.serving?.close().catch(() => undefined);
       entry.serving = null;
-      if (entry.record.state === 'active') entry.waiting = { code: 'LOGGED_OUT', message: 'logged out: goes on at the next login', holders: [], sinceMs: this.world.clock.monotonicMs() };
+      if (entry.record.state === 'active') entry.waiting = { code: 'LOGGED_OUT', message: 'logged out: goes on at the next login', holders: [], sinceMs: this.world.clock.monotonicMs(), verifiedBytes: entry.verifiedBytes };
     }
     for (const download of this.lingering.splice(0)) await download.close().catch(() => undefined);
     this.notify();
@@ -193,10 +202,10 @@ export class Downloads {
     const detail = await this.io.fileDetail(session, group, name);
     const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
     const path = await destination(detail.name);
-    const busy = this.entries.find((e) => e.record.state === 'active' && (e.record.destination === path || (e.record.meta.fileId === meta.fileId && e.record.group === group)));
-    if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}); see show_downloads`);
+    const busy = this.busyWith(path, meta.fileId, group);
+    if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}, ${this.stateOf(busy)}); see show_downloads`);
     const record: DownloadRecord = { id: 0, group, meta, destination: path, state: 'active' };
-    const entry: Entry = { record, attempt: null, starting: true, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
+    const entry: Entry = { record, attempt: null, starting: true, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
     // The first attempt runs before anything is recorded: what it refuses leaves no trace.
     const started = await this.begin(entry, session, detail);
     if (started instanceof PieceStoreError) throw new DownloadsError(started.code, started.message);
@@ -225,8 +234,11 @@ export class Downloads {
     const entry = this.find(id);
     if (entry.record.state === 'active' || entry.record.state === 'complete') throw new DownloadsError('NOT_PAUSED', `download ${id} is ${this.stateOf(entry)}; only a paused or failed download resumes`);
     this.requireSession();
+    const busy = this.busyWith(entry.record.destination, entry.record.meta.fileId, entry.record.group, entry);
+    if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `download ${busy.record.id} fetches ${busy.record.meta.name} to ${busy.record.destination} now; cancel or pause it first`);
     await this.setRecord(entry, { state: 'active' });
     entry.retryDelayMs = WAIT_RETRY_FIRST_MS;
+    entry.waiting = null;
     void this.run(entry);
     return this.view(entry);
   }
@@ -234,7 +246,10 @@ export class Downloads {
   /** Stops the download and forgets it: its `.part` and journal go (a complete file stays where it is). */
   async cancel(id: number): Promise<{ id: number; name: string; removed: string | null }> {
     const entry = this.find(id);
+    entry.removed = true;
     entry.retry?.cancel();
+    // An attempt being set up finishes setting up first (then stops at once), so the store is closed before its files go.
+    while (entry.starting) await this.changed(null);
     await this.stopAttempt(entry, 'cancel');
     const { record } = entry;
     // A complete file stays shared: its store serves on until the session ends.
@@ -264,13 +279,17 @@ export class Downloads {
       const nowMs = this.world.clock.monotonicMs();
       // A download of a logged-out session cannot go on now: it is not waited for.
       const pending = this.latest().filter((e) => e.record.state === 'active' && e.waiting?.code !== 'LOGGED_OUT');
-      const untilMs = pending.map((e) => (e.waiting === null || e.starting || e.attempt ? Infinity : timeoutMs === null ? Infinity : Math.max(e.waiting.sinceMs, startMs) + timeoutMs));
+      for (const entry of pending) this.noteProgress(entry);
+      const untilMs = pending.map((e) => (e.waiting === null || timeoutMs === null ? Infinity : Math.max(e.waiting.sinceMs, startMs) + timeoutMs));
       if (pending.length === 0 || untilMs.every((at) => at <= nowMs)) break;
       const nextMs = Math.min(...untilMs);
       await this.changed(Number.isFinite(nextMs) ? nextMs - nowMs : null);
     }
-    const latest = this.latest().map((e) => this.view(e));
-    return { failed: latest.filter((d) => d.state === 'failed'), waiting: latest.filter((d) => d.state === 'waiting' && d.waiting?.code !== 'LOGGED_OUT') };
+    const latest = this.latest();
+    const stuck = latest.filter((e) => e.record.state === 'active' && e.waiting !== null && e.waiting.code !== 'LOGGED_OUT');
+    // A download trying a listed holder again still waits: it is reported with why it waits.
+    const waiting = stuck.map((e) => ({ ...this.view(e), waiting: { code: e.waiting!.code, message: e.waiting!.message, holders: e.waiting!.holders } }));
+    return { failed: latest.map((e) => this.view(e)).filter((d) => d.state === 'failed'), waiting };
   }
 
   // ---- news from the tracker ----
@@ -320,9 +339,10 @@ export class Downloads {
     if (holders.length > 0) return attempt.download.addHolders(holders.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })));
     if (attempt.download.linkedPeers() > 0) return;
     const why = attempt.download.describeHolders();
+    const endedByItself = attempt.download.state !== 'running';
     await this.stopAttempt(entry, 'wait');
-    // Unless the attempt ended by itself meanwhile (then its own reason stands).
-    if (entry.waiting === null) {
+    // Unless the attempt ended by itself (then its own reason stands).
+    if (!endedByItself) {
       const what = waitingFor(detail, session.user, attempt.holders);
       this.setWaiting(entry, 'WAITING_FOR_HOLDERS', { ...what, message: `${what.message} (${why})` });
     }
@@ -332,45 +352,41 @@ export class Downloads {
 
   /** One attempt: ask the tracker for the file and its holders, then fetch; or wait, or fail. */
   private async run(entry: Entry): Promise<void> {
-    if (entry.starting || entry.attempt !== null || entry.record.state !== 'active') return;
+    if (entry.starting || entry.attempt !== null || entry.record.state !== 'active' || entry.removed) return;
     entry.retry?.cancel();
     entry.retry = null;
     const session = this.io.session();
     if (session === null) return;
     entry.starting = true;
     this.notify();
-    let detail: FileDetail;
+    let next: Attempt | { wait: { holders: string[]; message: string } } | { fail: { code: string; message: string } } | { trackerError: unknown };
     try {
-      detail = await this.io.fileDetail(session, entry.record.group, entry.record.meta.name);
-    } catch (error) {
+      next = await this.prepare(entry, session);
+    } finally {
       entry.starting = false;
-      return this.trackerFailed(entry, error);
     }
-    if (detail.fileId !== entry.record.meta.fileId) {
-      entry.starting = false;
-      return this.fail(entry, this.replaced(entry));
-    }
-    if (this.usable(entry, detail).length === 0) {
-      // Nobody to fetch from yet: wait on, without opening the store.
-      entry.starting = false;
-      return this.setWaiting(entry, 'WAITING_FOR_HOLDERS', waitingFor(detail, session.user, entry.waiting?.holders ?? []));
-    }
-    let started: Attempt | PieceStoreError;
-    try {
-      started = await this.begin(entry, session, detail);
-    } catch (error) {
-      entry.starting = false;
-      return this.trackerFailed(entry, error);
-    }
-    if (started instanceof PieceStoreError) return this.fail(entry, { code: started.code, message: started.message });
-    if (entry.record.state !== 'active' || this.io.session() === null) {
+    if ('trackerError' in next) return this.trackerFailed(entry, next.trackerError);
+    if ('fail' in next) return this.fail(entry, next.fail);
+    if ('wait' in next) return this.setWaiting(entry, 'WAITING_FOR_HOLDERS', next.wait);
+    this.watch(entry, next);
+    if (entry.record.state !== 'active' || entry.removed || this.io.session() === null) {
       // Paused, cancelled or logged out while it started: it ends at once.
-      started.stopFor = entry.record.state === 'active' ? 'suspend' : 'pause';
-      this.watch(entry, started);
-      await started.download.stop();
-      return;
+      await this.stopAttempt(entry, entry.record.state === 'active' && !entry.removed ? 'suspend' : 'pause');
     }
-    this.watch(entry, started);
+  }
+
+  /** The tracker's view of the file, then an attempt at it, or why there is none. */
+  private async prepare(entry: Entry, session: SessionCredential & { user: string }): Promise<Attempt | { wait: { holders: string[]; message: string } } | { fail: { code: string; message: string } } | { trackerError: unknown }> {
+    try {
+      const detail = await this.io.fileDetail(session, entry.record.group, entry.record.meta.name);
+      if (detail.fileId !== entry.record.meta.fileId) return { fail: this.replaced(entry) };
+      // Nobody to fetch from yet: wait on, without opening the store.
+      if (this.usable(entry, detail).length === 0) return { wait: waitingFor(detail, session.user, entry.waiting?.holders ?? []) };
+      const started = await this.begin(entry, session, detail);
+      return started instanceof PieceStoreError ? { fail: { code: started.code, message: started.message } } : started;
+    } catch (error) {
+      return { trackerError: error };
+    }
   }
 
   /** Opens the store and starts fetching from the holders the tracker gave (none: the attempt waits). */
@@ -422,7 +438,7 @@ export class Downloads {
       this.io.host.share({ meta, group, source: download.store });
       this.io.command(session, { type: 'HoldPartial', group, fileId: meta.fileId }).catch(() => undefined);
     }
-    const attempt: Attempt = { download, ticket, renew: null, holdsPartial, holders: [...new Set([...detail.holders.map((h) => h.user), ...detail.sharers])], stopFor: null, ended: Promise.resolve() };
+    const attempt: Attempt = { download, ticket, renew: null, holdsPartial, asked: pinned.length, holders: [...new Set([...detail.holders.map((h) => h.user), ...detail.sharers])], stopFor: null, ended: Promise.resolve() };
     const renew = (delayMs: number): void => {
       attempt.renew = this.world.clock.setTimer(delayMs, () => {
         const current = this.io.session();
@@ -452,7 +468,6 @@ export class Downloads {
   private watch(entry: Entry, attempt: Attempt): void {
     entry.attempt = attempt;
     entry.starting = false;
-    entry.waiting = null;
     attempt.ended = attempt.download.done.then((outcome) => this.attemptEnded(entry, attempt, outcome));
     this.notify();
   }
@@ -488,7 +503,9 @@ export class Downloads {
     } else if ((attempt.stopFor === null || attempt.stopFor === 'wait') && WAITABLE.has(outcome.code)) {
       const code: WaitingCode = outcome.code === 'NO_REACHABLE_SOURCES' ? 'NO_REACHABLE_SOURCES' : 'WAITING_FOR_HOLDERS';
       const holders = attempt.holders.filter((user) => user !== session?.user);
-      this.setWaiting(entry, code, { holders, message: code === 'NO_REACHABLE_SOURCES' ? outcome.message : `waiting for holders: ${holders.join(', ') || 'none online'} (${outcome.message})` });
+      // Why the holders it asked could not serve (none asked: nothing to add).
+      const why = attempt.asked === 0 ? '' : ` (${outcome.message})`;
+      this.setWaiting(entry, code, { holders, message: code === 'NO_REACHABLE_SOURCES' ? outcome.message : `waiting for holders: ${holders.join(', ') || 'none online'}${why}` });
     } else if (attempt.stopFor === null) {
       await this.fail(entry, { code: outcome.code, message: outcome.message });
     }
@@ -533,8 +550,10 @@ export class Downloads {
 
   private setWaiting(entry: Entry, code: WaitingCode, what: { holders: string[]; message: string }): void {
     if (entry.record.state !== 'active') return;
+    this.noteProgress(entry);
     const sinceMs = entry.waiting?.sinceMs ?? this.world.clock.monotonicMs();
-    entry.waiting = { code, message: what.message, holders: what.holders, sinceMs };
+    const verifiedBytes = entry.waiting?.verifiedBytes ?? entry.verifiedBytes;
+    entry.waiting = { code, message: what.message, holders: what.holders, sinceMs, verifiedBytes };
     entry.retry?.cancel();
     entry.retry = this.world.clock.setTimer(entry.retryDelayMs, () => void this.run(entry));
     entry.retryDelayMs = Math.min(entry.retryDelayMs * 2, WAIT_RETRY_MAX_MS);
@@ -565,6 +584,7 @@ export class Downloads {
 
   private view(entry: Entry): DownloadView {
     const { record } = entry;
+    this.noteProgress(entry);
     const nowMs = this.world.clock.monotonicMs();
     const attempt = entry.attempt;
     const verifiedBytes = attempt ? attempt.download.store.verifiedBytes() : entry.verifiedBytes;
@@ -592,6 +612,13 @@ export class Downloads {
     };
   }
 
+  /** A verified byte more than when the waiting began: the download is no longer waiting. */
+  private noteProgress(entry: Entry): void {
+    if (entry.waiting === null || entry.waiting.code === 'LOGGED_OUT') return;
+    const verifiedBytes = entry.attempt ? entry.attempt.download.store.verifiedBytes() : entry.verifiedBytes;
+    if (verifiedBytes > entry.waiting.verifiedBytes) entry.waiting = null;
+  }
+
   private stateOf(entry: Entry): DownloadState {
     if (entry.record.state !== 'active') return entry.record.state;
     return entry.waiting !== null && entry.attempt === null && !entry.starting ? 'waiting' : 'running';
@@ -609,6 +636,13 @@ export class Downloads {
   }
 
   // ---- plumbing ----
+
+  /** Another download that owns this destination (running, waiting or paused: its .part), or fetches this file in this group now. */
+  private busyWith(destination: string, fileId: string, group: string, except?: Entry): Entry | undefined {
+    return this.entries.find(
+      (e) => e !== except && ((e.record.destination === destination && (e.record.state === 'active' || e.record.state === 'paused')) || (e.record.state === 'active' && e.record.meta.fileId === fileId && e.record.group === group)),
+    );
+  }
 
   /** The holders worth asking: pinned to a key, and not banned by an earlier attempt. */
   private usable(entry: Entry, detail: FileDetail): ReturnType<typeof pinnedHolders> {
