@@ -189,6 +189,8 @@ describe('download control', () => {
     expect((list as Shown[]).map((d) => [d.id, d.name])).toEqual([[1, 'one.bin'], [3, 'three.bin']]);
     expect((list as Shown[])[0]).toMatchObject({ state: 'paused' });
     expect((list as Shown[])[0]!.verifiedBytes).toBeGreaterThan(0);
+    // Bytes from each peer, from before the restart too.
+    expect(Object.values((list as Array<Shown & { bytesFromPeer: Record<string, number> }>)[0]!.bytesFromPeer).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     expect(['running', 'complete']).toContain((list as Shown[])[1]!.state);
 
     // Limits change at runtime; status shows them.

@@ -18,6 +18,8 @@ export interface DownloadRecord {
   destination: string;
   state: RecordState;
   failure?: { code: string; message: string };
+  /** Bytes received from each peer by the attempts that ended (the running one adds its own). */
+  bytesFromPeer?: Record<string, number>;
 }
 
 const RECORD_PREFIX = 'download:';

@@ -9,11 +9,11 @@ import type { SessionCommand } from '../log/domain/commands.js';
 import type { Event } from '../log/domain/events.js';
 import type { FileDetail } from '../log/domain/queries.js';
 import type { SessionCredential } from '../tracker/client-protocol.js';
-import { ticketLifetimeMs } from '../torrent/ticket.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import { parseNetAddress } from '../world/net-address.js';
 import type { KvStore, Timer, World } from '../world/world.js';
-import { Download, type DownloadCounters, type DownloadFailureCode, type DownloadOutcome, type HolderBan } from './download.js';
+import type { Download, DownloadCounters, DownloadFailureCode, DownloadOutcome } from './download.js';
+import { startAttempt, type Attempt, type AttemptHolder, type StopReason } from './download-attempt.js';
 import { DownloadRecords, type DownloadRecord } from './download-records.js';
 import type { PeerHost } from './peer-host.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -37,6 +37,8 @@ export interface DownloadView {
   verifiedBytes: number;
   bytesPerSecond: number;
   peers: number;
+  /** Bytes received from each peer over all attempts, across restarts. */
+  bytesFromPeer: Record<string, number>;
   waiting?: { code: WaitingCode; message: string; holders: string[] };
   failure?: { code: string; message: string };
   /** The counters of the latest attempt (null before one began in this process). */
@@ -82,30 +84,6 @@ const WAITABLE: ReadonlySet<DownloadFailureCode> = new Set(['NO_SOURCES', 'NO_RE
 /** A waiting download looks again after this long, doubling up to WAIT_RETRY_MAX_MS (the push channel usually says sooner). */
 const WAIT_RETRY_FIRST_MS = 5_000;
 const WAIT_RETRY_MAX_MS = 60_000;
-/** A download asks holders behind routers to dial it back at most this often. */
-const DIAL_BACK_AGAIN_MS = 3_000;
-/** A ticket renewal that could not be made is tried again after this long. */
-const RENEWAL_RETRY_MS = 5_000;
-const MIN_RENEWAL_DELAY_MS = 250;
-
-type StopReason = 'pause' | 'wait' | 'suspend' | 'cancel';
-
-/** One run of the data plane for a download. */
-interface Attempt {
-  download: Download;
-  ticket: string;
-  renew: Timer | null;
-  /** We told the tracker we hold part of the file (we did not already serve it complete). */
-  holdsPartial: boolean;
-  /** How many holders it was given to ask. */
-  asked: number;
-  /** Who held the file when it began (users), for a waiting message. */
-  holders: string[];
-  stopFor: StopReason | null;
-  /** Settles once the attempt's end is handled. */
-  ended: Promise<void>;
-}
-
 interface Entry {
   record: DownloadRecord;
   attempt: Attempt | null;
@@ -131,11 +109,6 @@ interface Entry {
   verifiedBytes: number;
   /** (time, verified bytes) a few seconds back, for the rate. */
   samples: Array<[number, number]>;
-}
-
-function renewalDelayMs(ticket: string): number {
-  const lifetimeMs = ticketLifetimeMs(ticket);
-  return Math.max(MIN_RENEWAL_DELAY_MS, lifetimeMs === null ? RENEWAL_RETRY_MS : lifetimeMs / 2);
 }
 
 export class Downloads {
@@ -390,78 +363,19 @@ export class Downloads {
   }
 
   /** Opens the store and starts fetching from the holders the tracker gave (none: the attempt waits). */
-  private async begin(entry: Entry, session: SessionCredential & { user: string }, detail: FileDetail): Promise<Attempt | PieceStoreError> {
-    const { record } = entry;
-    const { group, meta } = record;
-    const pinned = this.usable(entry, detail);
-    if (pinnedHolders(detail).length < detail.holders.length) this.io.log?.(`${detail.holders.length - pinned.length} holder(s) of ${meta.name} logged in without a peer key: skipped`);
-    const first = await this.io.ticket(session, group, meta.fileId);
-    let ticket = first.ticket;
-    // Holders the tracker could not dial are behind routers: if we can be dialed they are asked
-    // to dial us (reversal); if none can be dialed and nobody links to us, the attempt says so.
-    const cannotDial = pinned.filter((h) => !h.reachable);
-    const weCanBeDialed = this.io.reachable();
-    let askedAtMs = -Infinity;
-    const askDialBack = (): void => {
-      const current = this.io.session();
-      if (cannotDial.length === 0 || !weCanBeDialed || current === null || this.world.clock.monotonicMs() - askedAtMs < DIAL_BACK_AGAIN_MS) return;
-      askedAtMs = this.world.clock.monotonicMs();
-      this.io.dialBack(current, group, meta.fileId).then(
-        ({ asked }) => this.io.log?.(`asked ${asked.join(', ') || 'nobody'} to dial back for ${meta.name}`),
-        (error: unknown) => this.io.log?.(`could not ask for a dial back: ${error instanceof Error ? error.message : String(error)}`),
-      );
-    };
-    const download = await Download.start(this.world, {
+  private begin(entry: Entry, session: SessionCredential & { user: string }, detail: FileDetail): Promise<Attempt | PieceStoreError> {
+    const { group, meta, destination } = entry.record;
+    return startAttempt(this.io, session, {
+      group,
       meta,
-      destinationPath: record.destination,
-      journal: this.io.home(),
-      peerId: this.io.peerId,
-      ticket: () => ticket,
-      holders: pinned.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })),
-      ...(pinned.length > 0 && cannotDial.length === pinned.length ? { unreachable: { users: [...new Set(cannotDial.map((h) => h.user))], weCanBeDialed } } : {}),
-      onLinkLost: askDialBack,
-      onBan: (ban) => {
-        for (const holder of ban.holders) if (holder.keyFingerprint !== null) entry.bannedKeys.set(holder.keyFingerprint, ban.reason);
-        this.reportBan(group, meta, detail.holders, ban);
-      },
-      host: this.io.host,
-      downloadLimiter: this.io.downloadLimiter,
+      destination,
+      detail,
+      holders: this.usable(entry, detail),
       label: () => `download ${entry.record.id || 'new'} (${meta.name})`,
-      ...(this.io.log ? { log: this.io.log } : {}),
-      ...(this.io.trace ? { trace: this.io.trace } : {}),
+      banned: (keyFingerprint, reason) => entry.bannedKeys.set(keyFingerprint, reason),
+      isCurrent: (attempt) => entry.attempt === attempt || entry.starting,
+      renewed: () => this.ticketRenewals++,
     });
-    if (download instanceof PieceStoreError) return download;
-    // Serve what we verify at once, and tell the tracker we hold part of it — unless we already
-    // serve this file complete (then that share stays, whatever becomes of this attempt).
-    const holdsPartial = pinned.length > 0 && !this.io.host.isSharing(meta.fileId);
-    if (holdsPartial) {
-      this.io.host.share({ meta, group, source: download.store });
-      this.io.command(session, { type: 'HoldPartial', group, fileId: meta.fileId }).catch(() => undefined);
-    }
-    const attempt: Attempt = { download, ticket, renew: null, holdsPartial, asked: pinned.length, holders: [...new Set([...detail.holders.map((h) => h.user), ...detail.sharers])], stopFor: null, ended: Promise.resolve() };
-    const renew = (delayMs: number): void => {
-      attempt.renew = this.world.clock.setTimer(delayMs, () => {
-        const current = this.io.session();
-        if (entry.attempt !== attempt && !entry.starting) return;
-        if (current === null) return renew(RENEWAL_RETRY_MS);
-        this.io.ticket(current, group, meta.fileId).then(
-          (fresh) => {
-            ticket = fresh.ticket;
-            this.ticketRenewals++;
-            // The open links hear it too: their serving sides check expiry at every request.
-            download.ticketRenewed();
-            renew(renewalDelayMs(fresh.ticket));
-          },
-          (error: unknown) => {
-            this.io.log?.(`ticket renewal for ${meta.name}: ${error instanceof Error ? error.message : String(error)}`);
-            renew(RENEWAL_RETRY_MS);
-          },
-        );
-      });
-    };
-    renew(renewalDelayMs(first.ticket));
-    askDialBack();
-    return attempt;
   }
 
   /** The attempt is the download's now; its end decides what comes next. */
@@ -476,6 +390,8 @@ export class Downloads {
     attempt.renew?.cancel();
     entry.counters = attempt.download.counters();
     entry.pastBans = { ...entry.pastBans, ...entry.counters.bans };
+    entry.record = { ...entry.record, bytesFromPeer: sumBytes(entry.record.bytesFromPeer ?? {}, entry.counters.bytesFromPeer) };
+    if (entry.record.id > 0 && !entry.removed) await this.records?.save(entry.record).catch(() => undefined);
     entry.verifiedBytes = outcome.state === 'complete' ? entry.record.meta.sizeBytes : attempt.download.store.verifiedBytes();
     const { group, meta } = entry.record;
     const session = this.io.session();
@@ -561,25 +477,6 @@ export class Downloads {
     this.notify();
   }
 
-  /**
-   * A download banned a peer for pieces that failed their SHA1: each user the tracker listed
-   * with that key is reported, with the evidence, so that reports from several members stop
-   * the tracker listing it (DESIGN.md §7).
-   */
-  private reportBan(group: string, meta: FileMeta, listed: ReadonlyArray<{ user: string; keyFingerprint: string | null }>, ban: HolderBan): void {
-    const session = this.io.session();
-    if (session === null) return;
-    const keys = new Set(ban.holders.map((h) => h.keyFingerprint).filter((k): k is string => k !== null));
-    const users = [...new Set(listed.filter((h) => h.keyFingerprint !== null && keys.has(h.keyFingerprint)).map((h) => h.user))];
-    for (const holder of users) {
-      const { pieceIndex, expectedSha1, receivedSha1 } = ban;
-      this.io.command(session, { type: 'ReportHolder', group, fileId: meta.fileId, holder, pieceIndex, expectedSha1, receivedSha1 }).then(
-        () => this.io.log?.(`reported ${holder} to the tracker: piece ${pieceIndex} of ${meta.name} came with SHA1 ${receivedSha1}, not ${expectedSha1}`),
-        (error: unknown) => this.io.log?.(`could not report ${holder}: ${error instanceof Error ? error.message : String(error)}`),
-      );
-    }
-  }
-
   // ---- views ----
 
   private view(entry: Entry): DownloadView {
@@ -606,6 +503,7 @@ export class Downloads {
       verifiedBytes,
       bytesPerSecond: state === 'running' && nowMs > t0 ? Math.max(0, Math.round(((verifiedBytes - b0) * 1000) / (nowMs - t0))) : 0,
       peers: attempt ? attempt.download.linkedPeers() : 0,
+      bytesFromPeer: sumBytes(record.bytesFromPeer ?? {}, attempt ? (latest?.bytesFromPeer ?? {}) : {}),
       ...(state === 'waiting' && entry.waiting ? { waiting: { code: entry.waiting.code, message: entry.waiting.message, holders: entry.waiting.holders } } : {}),
       ...(record.state === 'failed' && record.failure ? { failure: record.failure } : {}),
       counters,
@@ -645,7 +543,7 @@ export class Downloads {
   }
 
   /** The holders worth asking: pinned to a key, and not banned by an earlier attempt. */
-  private usable(entry: Entry, detail: FileDetail): ReturnType<typeof pinnedHolders> {
+  private usable(entry: Entry, detail: FileDetail): AttemptHolder[] {
     return pinnedHolders(detail).filter((h) => !entry.bannedKeys.has(h.keyFingerprint));
   }
 
@@ -690,9 +588,15 @@ export class Downloads {
   }
 }
 
+function sumBytes(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
+  const sum: Record<string, number> = { ...a };
+  for (const [peer, bytes] of Object.entries(b)) sum[peer] = (sum[peer] ?? 0) + bytes;
+  return sum;
+}
+
 /** Holders the tracker gave with the key their session logged in with (one without cannot be pinned, so it is not asked). */
-function pinnedHolders(detail: FileDetail): Array<FileDetail['holders'][number] & { keyFingerprint: string }> {
-  return detail.holders.filter((h): h is typeof h & { keyFingerprint: string } => h.keyFingerprint !== null);
+function pinnedHolders(detail: FileDetail): AttemptHolder[] {
+  return detail.holders.filter((h): h is AttemptHolder => h.keyFingerprint !== null);
 }
 
 /** Who a download waits for: the file's sharers and the holders it last knew, not us. */
