@@ -219,5 +219,5 @@ export function helpText(name?: string): string {
     return `${c.usage}\n  ${c.summary}`;
   }
   const lines = Object.values(SHELL_COMMANDS).map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
-  return ['commands:', ...lines, `  ${'help [command]'.padEnd(58)} this list, or one command`, `  ${'quit'.padEnd(58)} leave (running downloads end first)`].join('\n');
+  return ['commands:', ...lines, `  ${'help [command]'.padEnd(58)} this list, or one command`, `  ${'quit'.padEnd(58)} leave (running downloads end first; waiting ones go on at the next start)`].join('\n');
 }

@@ -174,7 +174,8 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   lines.close();
   progress?.stop();
   // The end of input waits for running downloads, as `wait` does.
-  const ending = await runLine(peer, 'wait', context);
+  // At a terminal, quit does not sit out downloads waiting for holders: they go on at the next start.
+  const ending = await runLine(peer, 'wait', interactive && options.waitTimeout === undefined ? { waitTimeoutMs: 0 } : context);
   if (ending && !ending.ok) {
     failures++;
     print(ending, options.json);
