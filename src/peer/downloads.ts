@@ -96,7 +96,7 @@ interface Entry {
    * the attempts made meanwhile, until one brings a verified byte more (so a script's wait
    * timeout counts the whole spell, not the time since the last try).
    */
-  waiting: { code: WaitingCode; message: string; holders: string[]; sinceMs: number; verifiedBytes: number } | null;
+  waiting: { code: WaitingCode; message: string; reason: string | null; holders: string[]; sinceMs: number; verifiedBytes: number } | null;
   retry: Timer | null;
   retryDelayMs: number;
   counters: DownloadCounters | null;
@@ -153,7 +153,7 @@ export class Downloads {
       await this.stopAttempt(entry, 'suspend');
       await entry.serving?.close().catch(() => undefined);
       entry.serving = null;
-      if (entry.record.state === 'active') entry.waiting = { code: 'LOGGED_OUT', message: 'logged out: goes on at the next login', holders: [], sinceMs: this.world.clock.monotonicMs(), verifiedBytes: entry.verifiedBytes };
+      if (entry.record.state === 'active') entry.waiting = { code: 'LOGGED_OUT', message: 'logged out: goes on at the next login', reason: null, holders: [], sinceMs: this.world.clock.monotonicMs(), verifiedBytes: entry.verifiedBytes };
     }
     for (const download of this.lingering.splice(0)) await download.close().catch(() => undefined);
     this.notify();
@@ -311,13 +311,12 @@ export class Downloads {
     const holders = this.usable(entry, detail);
     if (holders.length > 0) return attempt.download.addHolders(holders.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })));
     if (attempt.download.linkedPeers() > 0) return;
-    const why = attempt.download.describeHolders();
-    const endedByItself = attempt.download.state !== 'running';
     await this.stopAttempt(entry, 'wait');
-    // Unless the attempt ended by itself (then its own reason stands).
-    if (!endedByItself) {
-      const what = waitingFor(detail, session.user, attempt.holders);
-      this.setWaiting(entry, 'WAITING_FOR_HOLDERS', { ...what, message: `${what.message} (${why})` });
+    // Unless the attempt ended by itself meanwhile (then its own reason stands), say why the holders it had could not serve.
+    const outcome = await attempt.download.done;
+    if (outcome.state === 'failed' && outcome.code === 'STOPPED') {
+      const why = attempt.download.describeHolders();
+      this.setWaiting(entry, 'WAITING_FOR_HOLDERS', { holders: waitingFor(detail, session.user, attempt.holders), reason: why });
     }
   }
 
@@ -332,7 +331,7 @@ export class Downloads {
     if (session === null) return;
     entry.starting = true;
     this.notify();
-    let next: Attempt | { wait: { holders: string[]; message: string } } | { fail: { code: string; message: string } } | { trackerError: unknown };
+    let next: Attempt | { wait: string[] } | { fail: { code: string; message: string } } | { trackerError: unknown };
     try {
       next = await this.prepare(entry, session);
     } finally {
@@ -340,7 +339,7 @@ export class Downloads {
     }
     if ('trackerError' in next) return this.trackerFailed(entry, next.trackerError);
     if ('fail' in next) return this.fail(entry, next.fail);
-    if ('wait' in next) return this.setWaiting(entry, 'WAITING_FOR_HOLDERS', next.wait);
+    if ('wait' in next) return this.setWaiting(entry, 'WAITING_FOR_HOLDERS', { holders: next.wait });
     this.watch(entry, next);
     if (entry.record.state !== 'active' || entry.removed || this.io.session() === null) {
       // Paused, cancelled or logged out while it started: it ends at once.
@@ -349,7 +348,7 @@ export class Downloads {
   }
 
   /** The tracker's view of the file, then an attempt at it, or why there is none. */
-  private async prepare(entry: Entry, session: SessionCredential & { user: string }): Promise<Attempt | { wait: { holders: string[]; message: string } } | { fail: { code: string; message: string } } | { trackerError: unknown }> {
+  private async prepare(entry: Entry, session: SessionCredential & { user: string }): Promise<Attempt | { wait: string[] } | { fail: { code: string; message: string } } | { trackerError: unknown }> {
     try {
       const detail = await this.io.fileDetail(session, entry.record.group, entry.record.meta.name);
       if (detail.fileId !== entry.record.meta.fileId) return { fail: this.replaced(entry) };
@@ -420,8 +419,7 @@ export class Downloads {
       const code: WaitingCode = outcome.code === 'NO_REACHABLE_SOURCES' ? 'NO_REACHABLE_SOURCES' : 'WAITING_FOR_HOLDERS';
       const holders = attempt.holders.filter((user) => user !== session?.user);
       // Why the holders it asked could not serve (none asked: nothing to add).
-      const why = attempt.asked === 0 ? '' : ` (${outcome.message})`;
-      this.setWaiting(entry, code, { holders, message: code === 'NO_REACHABLE_SOURCES' ? outcome.message : `waiting for holders: ${holders.join(', ') || 'none online'}${why}` });
+      this.setWaiting(entry, code, { holders, ...(attempt.asked === 0 ? {} : { reason: outcome.message }) });
     } else if (attempt.stopFor === null) {
       await this.fail(entry, { code: outcome.code, message: outcome.message });
     }
@@ -440,7 +438,7 @@ export class Downloads {
   private trackerFailed(entry: Entry, error: unknown): Promise<void> {
     const code = this.io.codeOf(error);
     if (code === 'TRACKER_UNAVAILABLE') {
-      this.setWaiting(entry, 'TRACKER_UNAVAILABLE', { holders: [], message: `the tracker does not answer (${error instanceof Error ? error.message : String(error)})` });
+      this.setWaiting(entry, 'TRACKER_UNAVAILABLE', { holders: entry.waiting?.holders ?? [], reason: `the tracker does not answer (${error instanceof Error ? error.message : String(error)})` });
       return Promise.resolve();
     }
     return this.fail(entry, this.unfixable(entry, code, error));
@@ -464,16 +462,23 @@ export class Downloads {
     this.notify();
   }
 
-  private setWaiting(entry: Entry, code: WaitingCode, what: { holders: string[]; message: string }): void {
+  /**
+   * The download waits, for `holders`, because of `reason`. Without a reason of its own (a retry
+   * that found nobody), the reason of the spell so far stays: it says why the holders it had went.
+   */
+  private setWaiting(entry: Entry, code: WaitingCode, what: { holders: string[]; reason?: string }): void {
     if (entry.record.state !== 'active') return;
     this.noteProgress(entry);
     const sinceMs = entry.waiting?.sinceMs ?? this.world.clock.monotonicMs();
     const verifiedBytes = entry.waiting?.verifiedBytes ?? entry.verifiedBytes;
-    entry.waiting = { code, message: what.message, holders: what.holders, sinceMs, verifiedBytes };
+    const reason = what.reason ?? (entry.waiting?.code === code ? entry.waiting.reason : null);
+    const message = code === 'WAITING_FOR_HOLDERS' ? `waiting for holders: ${what.holders.join(', ') || 'nobody shares it now'}${reason === null ? '' : ` (${reason})`}` : (reason ?? code);
+    const said = entry.waiting?.message;
+    entry.waiting = { code, message, reason, holders: what.holders, sinceMs, verifiedBytes };
     entry.retry?.cancel();
     entry.retry = this.world.clock.setTimer(entry.retryDelayMs, () => void this.run(entry));
     entry.retryDelayMs = Math.min(entry.retryDelayMs * 2, WAIT_RETRY_MAX_MS);
-    this.io.log?.(`download ${entry.record.id} (${entry.record.meta.name}) ${what.message}`);
+    if (message !== said) this.io.log?.(`download ${entry.record.id} (${entry.record.meta.name}) ${message}`);
     this.notify();
   }
 
@@ -600,7 +605,6 @@ function pinnedHolders(detail: FileDetail): AttemptHolder[] {
 }
 
 /** Who a download waits for: the file's sharers and the holders it last knew, not us. */
-function waitingFor(detail: FileDetail, self: string, knew: readonly string[]): { holders: string[]; message: string } {
-  const holders = [...new Set([...knew, ...detail.sharers])].filter((user) => user !== self);
-  return { holders, message: `waiting for holders: ${holders.join(', ') || 'nobody shares it now'}` };
+function waitingFor(detail: FileDetail, self: string, knew: readonly string[]): string[] {
+  return [...new Set([...knew, ...detail.sharers])].filter((user) => user !== self);
 }
