@@ -9,17 +9,14 @@
 // upload limit keeps downloads running long enough to act on them.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ok, ShellProcess } from '../helpers/peer-processes.js';
-import { TrackerProcesses, until } from '../helpers/tracker-processes.js';
+import { describe, expect, it } from 'vitest';
+import { ok, ShellProcess, suiteCluster } from '../helpers/peer-processes.js';
+import { until } from '../helpers/tracker-processes.js';
 
-const cluster = new TrackerProcesses();
-const dir = mkdtempSync(join(tmpdir(), 'clique-downloads-'));
-const shells: ShellProcess[] = [];
+const { dir, shell: shellOn } = suiteCluster('clique-downloads-');
 /** 1 MiB/s: a 6 MiB file takes about 6 s, so each step lands mid-download. */
 const SLOW = ['--max-upload-rate', String(1024 * 1024)];
 const FILE_BYTES = 6 * 1024 * 1024;
@@ -35,9 +32,7 @@ interface Shown {
 }
 
 function shell(home: string, extra: string[] = []): ShellProcess {
-  const s = new ShellProcess(['--cluster', cluster.clusterPath, '--home', join(dir, home), ...extra]);
-  shells.push(s);
-  return s;
+  return shellOn(home, extra);
 }
 
 function file(name: string): { path: string; bytes: Buffer } {
@@ -73,18 +68,6 @@ async function midway(s: ShellProcess, id: number): Promise<Shown> {
 }
 
 const sha = (bytes: Buffer): string => createHash('sha1').update(bytes).digest('hex');
-
-beforeAll(async () => {
-  await cluster.init(3);
-  cluster.startAll();
-  await until('a leader', async () => cluster.leader(), 30_000);
-}, 60_000);
-
-afterAll(async () => {
-  for (const s of shells) s.kill('SIGKILL');
-  await cluster.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describe('downloads wait for holders', () => {
   it('the only holder logs out mid-download: the download waits, naming her, and completes with the exact bytes when she logs in again', async () => {

@@ -7,16 +7,13 @@
 // seen running, never after a sleep; the sharer's upload limit keeps it running meanwhile.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ok, ShellProcess } from '../helpers/peer-processes.js';
-import { TrackerProcesses, until } from '../helpers/tracker-processes.js';
+import { describe, expect, it } from 'vitest';
+import { ok, ShellProcess, suiteCluster } from '../helpers/peer-processes.js';
+import { until } from '../helpers/tracker-processes.js';
 
-const cluster = new TrackerProcesses();
-const dir = mkdtempSync(join(tmpdir(), 'clique-changed-'));
-const shells: ShellProcess[] = [];
+const { dir, shell: shellOn } = suiteCluster('clique-changed-');
 /** 1 MiB/s: a 12 MiB file takes about 12 s, so each change lands mid-download. */
 const RATE = ['--max-upload-rate', String(1024 * 1024)];
 const FILE_BYTES = 12 * 1024 * 1024;
@@ -31,9 +28,7 @@ interface DownloadShown {
 }
 
 function shell(name: string, extra: string[] = []): ShellProcess {
-  const s = new ShellProcess(['--cluster', cluster.clusterPath, '--home', join(dir, `home-${name}`), ...extra]);
-  shells.push(s);
-  return s;
+  return shellOn(`home-${name}`, extra);
 }
 
 async function shown(s: ShellProcess, id: number): Promise<DownloadShown> {
@@ -67,18 +62,6 @@ function expectNoBlame(d: DownloadShown): void {
   expect(d.counters?.strikes).toEqual({});
   expect(d.counters?.piecesFailed).toBe(0);
 }
-
-beforeAll(async () => {
-  await cluster.init(3);
-  cluster.startAll();
-  await until('a leader', async () => cluster.leader(), 30_000);
-}, 60_000);
-
-afterAll(async () => {
-  for (const s of shells) s.kill('SIGKILL');
-  await cluster.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describe('a shared file that changed on disk', () => {
   it('edited in place at the same size, its modification time restored: the sharer stops offering it, and nobody is banned', async () => {

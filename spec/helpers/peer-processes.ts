@@ -4,8 +4,11 @@
 
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { expect } from 'vitest';
-import { CLI } from './tracker-processes.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { CLI, TrackerProcesses, until } from './tracker-processes.js';
 
 export type PeerEvent = Record<string, unknown> & { event?: string };
 
@@ -128,4 +131,30 @@ export class ShellProcess extends JsonLinesProcess<ShellAnswer> {
     this.child.stdin!.end();
     return (await this.exited).code;
   }
+}
+
+/**
+ * A suite's three tracker processes, started before its tests and removed after them with the
+ * scratch directory and every shell made by `shell` (each on its own home under the directory).
+ */
+export function suiteCluster(prefix: string): { cluster: TrackerProcesses; dir: string; shell(home: string, extra?: string[]): ShellProcess } {
+  const cluster = new TrackerProcesses();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const shells: ShellProcess[] = [];
+  beforeAll(async () => {
+    await cluster.init(3);
+    cluster.startAll();
+    await until('a leader', async () => cluster.leader(), 30_000);
+  }, 60_000);
+  afterAll(async () => {
+    for (const s of shells) s.kill('SIGKILL');
+    await cluster.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const shell = (home: string, extra: string[] = []): ShellProcess => {
+    const s = new ShellProcess(['--cluster', cluster.clusterPath, '--home', join(dir, home), ...extra]);
+    shells.push(s);
+    return s;
+  };
+  return { cluster, dir, shell };
 }
