@@ -46,7 +46,8 @@ interface Context {
   openedResult: unknown;
 }
 
-export type SessionEvent = { type: 'LOGIN'; user: string; password: string } | { type: 'LOGOUT' };
+/** ADOPT: a session opened elsewhere (a one-shot's saved session) is used as it is; nothing is opened. */
+export type SessionEvent = { type: 'LOGIN'; user: string; password: string } | { type: 'ADOPT'; session: Credential } | { type: 'LOGOUT' };
 
 function refusal(io: SessionIo, error: unknown): { code: string; message: string } {
   return { code: io.codeOf(error), message: error instanceof Error ? error.message : String(error) };
@@ -75,6 +76,7 @@ export const sessionMachine = setup({
     loggedOut: {
       on: {
         LOGIN: { target: 'loggingIn' },
+        ADOPT: { target: 'active', actions: assign({ session: ({ event }) => event.session, error: null, openedResult: null }) },
         LOGOUT: { actions: assign({ error: { code: 'NOT_LOGGED_IN', message: 'log in first' } }) },
       },
     },

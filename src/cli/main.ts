@@ -15,6 +15,8 @@ import { runShell, type ShellOptions } from './shell.js';
 import { emitJson, peerGet, peerIdentity, peerKeygen, peerMeta, peerSeed, peerTicket, type GetOptions, type SeedOptions } from './peer-commands.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { stdoutSink } from './line-sink.js';
+import { parseOneShot, runOneShot } from './one-shot.js';
+import { SHELL_COMMANDS } from './shell-commands.js';
 
 function parseCount(max: number): (text: string) => number {
   return (text) => {
@@ -235,9 +237,22 @@ function buildProgram(): Command {
   return program;
 }
 
+/** The shell's `status` as a one-shot (`clique status` is the cluster's). */
+const ONE_SHOT_ALIASES: Readonly<Record<string, string>> = { peer_status: 'status' };
+
+/** `clique list_files friends`: a shell command, not one of the program's own. */
+function oneShotCommand(program: Command, word: string | undefined): string | null {
+  if (word === undefined) return null;
+  const command = ONE_SHOT_ALIASES[word] ?? word;
+  if (!(command in SHELL_COMMANDS) || program.commands.some((c) => c.name() === word)) return null;
+  return command;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
+    const oneShot = oneShotCommand(program, argv[0]);
+    if (oneShot !== null) return await runOneShot(createRealWorld(), parseOneShot([oneShot, ...argv.slice(1)]));
     await program.parseAsync(argv as string[], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (error) {

@@ -19,6 +19,7 @@ import { startLocalCluster } from './cluster-up.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
 import { garbageServingForTests } from '../world/real/real-tamper.js';
+import { CONTROL_SOCKET, serveControl, type ControlAnswer, type ControlServer } from './control-socket.js';
 
 export interface ShellOptions {
   cluster?: string;
@@ -68,7 +69,46 @@ async function trackers(world: World, options: ShellOptions): Promise<{ nodes: s
 const DEFAULT_SCRIPT_WAIT_TIMEOUT_MS = 60_000;
 
 /** One command's answer: its result (what --json prints) and the text a person reads. */
-type Answer = { ok: true; command: string; result: unknown; text: string } | { ok: false; command: string; error: { code: string; message: string } };
+type Answer = ControlAnswer;
+
+/**
+ * The control socket of the home the peer has open (`<home>/control.sock`): opened when a home
+ * opens (at start for a fixed home, at login for one per user), moved when another opens.
+ */
+class ControlPoint {
+  private server: ControlServer | null = null;
+  private peer: PeerNode | null = null;
+  private home: string | null = null;
+  private chain = Promise.resolve();
+
+  readonly homeOpened = (path: string): void => {
+    this.home = path;
+    this.refresh();
+  };
+
+  attach(peer: PeerNode): void {
+    this.peer = peer;
+    this.refresh();
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.server?.close();
+    this.server = null;
+  }
+
+  private refresh(): void {
+    this.chain = this.chain.then(async () => {
+      const { peer, home } = this;
+      if (peer === null || home === null || this.server?.path === `${home}/${CONTROL_SOCKET}`) return;
+      await this.server?.close();
+      this.server = await serveControl(`${home}/${CONTROL_SOCKET}`, (line) => runLine(peer, line, { waitTimeoutMs: DEFAULT_SCRIPT_WAIT_TIMEOUT_MS })).catch((error: unknown) => {
+        process.stderr.write(`one-shot commands will not reach this shell: ${error instanceof Error ? error.message : String(error)}\n`);
+        return null;
+      });
+    });
+  }
+}
 
 /** The liar tests' switch (CLIQUE_TEST_SERVE_GARBAGE=1), as a PeerNode option. */
 function tamper(): { tamperForTests?: (pieceIndex: number, beginBytes: number, block: Uint8Array) => Uint8Array } {
@@ -76,7 +116,7 @@ function tamper(): { tamperForTests?: (pieceIndex: number, beginBytes: number, b
   return change === null ? {} : { tamperForTests: change };
 }
 
-async function startPeer(world: World, options: ShellOptions): Promise<PeerNode> {
+export async function startPeer(world: World, options: ShellOptions, homeOpened?: (path: string) => void): Promise<PeerNode> {
   if (options.cluster === undefined && options.trackerInfo === undefined) throw new CliError('BAD_USAGE', 'give --cluster FILE or IP:PORT tracker_info.txt', EXIT_USAGE);
   const cluster = await trackers(world, options);
   const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(cluster.publicKey, 'base64')));
@@ -92,6 +132,7 @@ async function startPeer(world: World, options: ShellOptions): Promise<PeerNode>
       ...(options.maxDownloadRate === undefined ? {} : { maxDownloadBytesPerSecond: options.maxDownloadRate }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       log: (line) => process.stderr.write(`${line}\n`),
+      ...(homeOpened ? { homeOpened } : {}),
       ...tamper(),
     });
   } catch (error) {
@@ -145,7 +186,9 @@ export async function runShell(world: World, options: ShellOptions): Promise<num
 }
 
 async function runShellOn(world: World, options: ShellOptions): Promise<number> {
-  const peer = await startPeer(world, options);
+  const control = new ControlPoint();
+  const peer = await startPeer(world, options, control.homeOpened);
+  control.attach(peer);
   const interactive = process.stdin.isTTY === true;
   // A script must end: downloads still waiting for holders after the wait timeout are reported
   // (WAITING_FOR_HOLDERS, exit 1) and go on at the next run. A person at a terminal waits as long as they like.
@@ -186,6 +229,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
       process.once('SIGTERM', () => resolve());
     });
   }
+  await control.close();
   await peer.close();
   return failures === 0 ? EXIT_OK : EXIT_FAILED;
 }

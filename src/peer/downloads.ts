@@ -62,6 +62,8 @@ export interface DownloadsIo {
   dialBack(session: SessionCredential, group: string, fileId: string): Promise<{ asked: string[] }>;
   /** A completed download is shared from where it landed, and offered again at the next login. */
   remember(user: string, shared: { group: string; path: string; meta: FileMeta }): Promise<void>;
+  /** This process is brief (a one-shot's foreground download): a completed file is remembered for the next shell, not announced. */
+  brief(): boolean;
   /** The stable code of a tracker call's failure (PeerError codes; others INTERNAL). */
   codeOf(error: unknown): string;
   log?: (line: string) => void;
@@ -128,8 +130,13 @@ export class Downloads {
 
   // ---- the list, across restarts ----
 
+  /** The user's downloads from the home, listed but not resumed (a one-shot's brief session). */
+  async open(user: string): Promise<void> {
+    await this.restore(user, { resume: false });
+  }
+
   /** After a login: the user's downloads from the home; active ones resume, the others are listed as they were. */
-  async restore(user: string): Promise<{ resumed: string[]; paused: string[] }> {
+  async restore(user: string, options: { resume: boolean } = { resume: true }): Promise<{ resumed: string[]; paused: string[] }> {
     this.records = new DownloadRecords(this.io.home(), user);
     const records = await this.records.load();
     this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
@@ -138,7 +145,8 @@ export class Downloads {
       else entry.verifiedBytes = await PieceStore.journaledBytes({ meta: entry.record.meta, destinationPath: entry.record.destination, journal: this.io.home() });
     }
     const active = this.entries.filter((e) => e.record.state === 'active');
-    for (const entry of active) void this.run(entry);
+    if (options.resume) for (const entry of active) void this.run(entry);
+    else for (const entry of active) entry.waiting = { code: 'LOGGED_OUT', message: 'goes on when a shell of this home runs', reason: null, holders: [], sinceMs: this.world.clock.monotonicMs(), verifiedBytes: entry.verifiedBytes };
     const label = (e: Entry): string => `${e.record.id} ${e.record.meta.name}`;
     return { resumed: active.map(label), paused: this.entries.filter((e) => e.record.state === 'paused').map(label) };
   }
@@ -409,7 +417,9 @@ export class Downloads {
       if (session) {
         // A holder and sharer of the file like its first owner; offered again at the next login.
         try {
-          await this.io.command(session, { type: 'ShareFile', group, file: meta });
+          // A brief process would be listed as a holder after it is gone: the next shell offers the file.
+          if (this.io.brief()) await this.io.command(session, { type: 'DropHolding', group, fileId: meta.fileId }).catch(() => undefined);
+          else await this.io.command(session, { type: 'ShareFile', group, file: meta });
           await this.io.remember(session.user, { group, path: entry.record.destination, meta });
         } catch (error) {
           this.io.log?.(`could not announce ${meta.name}: ${error instanceof Error ? error.message : String(error)}`);

@@ -7,6 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { sessionMachine, type Credential } from '../actors/session.js';
+export type { Credential } from '../actors/session.js';
 import { xstateClock } from '../world/xstate-clock.js';
 import { fromUtf8, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
@@ -57,6 +58,8 @@ export interface PeerNodeOptions {
    */
   home: string | { perUser: string };
   heartbeatMs?: number;
+  /** Hears each home the peer opens (at start for a fixed home, at login for one per user). */
+  homeOpened?: (path: string) => void;
   /** Upload limit over all connections, bytes per second. */
   maxUploadBytesPerSecond?: number;
   /** Download limit over all downloads, bytes per second. */
@@ -97,6 +100,8 @@ export class PeerNode {
   private readonly sessionActor: Actor<typeof sessionMachine>;
   private readonly downloads: Downloads;
   private readonly downloadLimiter: RateLimiter;
+  /** The session is a one-shot's, adopted: closing this peer leaves it open. */
+  private adopted = false;
   /** What the tracker said of the open session: where it sees us, and whether it could dial us. */
   private opening: SessionOpening | null = null;
   private subscription: TrackerSubscription | null = null;
@@ -125,6 +130,7 @@ export class PeerNode {
       command: (session, command) => this.call(() => tracker.command(session, command)),
       dialBack: (session, group, fileId) => this.call(() => tracker.dialBack(session, group, fileId)),
       remember: (user, shared) => this.remember(user, shared),
+      brief: () => this.adopted,
       codeOf: (error) => (error instanceof PeerError ? error.code : 'INTERNAL'),
       ...(options.log ? { log: options.log } : {}),
       ...(options.wireTrace ? { trace: options.wireTrace } : {}),
@@ -139,6 +145,8 @@ export class PeerNode {
           renew: (session) => this.renewSession(session),
           logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
           opened: (session) => {
+            // An adopted session (a one-shot's) renewed: it offers nothing, this process is brief.
+            if (this.adopted) return Promise.resolve([]);
             this.subscribe(session);
             return this.offerSharedFiles(session);
           },
@@ -189,6 +197,7 @@ export class PeerNode {
     }
     await this.homeStore?.kv.close();
     this.homeStore = { path, kv };
+    this.options.homeOpened?.(path);
   }
 
   static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
@@ -255,6 +264,42 @@ export class PeerNode {
   async createUser(user: string, password: string): Promise<{ user: string }> {
     await this.call(() => this.tracker.createUser(user, password));
     return { user };
+  }
+
+  /** The open home's directory (null before a login opens one). */
+  get homePath(): string | null {
+    return this.homeStore?.path ?? null;
+  }
+
+  /**
+   * Runs commands in a session opened elsewhere (the one `clique login` saved for one-shot
+   * commands): nothing is offered, no download resumes, and the session outlives this process.
+   */
+  async adopt(saved: Credential): Promise<{ user: string }> {
+    if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
+    await this.openHome(saved.user);
+    this.adopted = true;
+    this.sessionActor.send({ type: 'ADOPT', session: saved });
+    await this.downloads.open(saved.user);
+    return { user: saved.user };
+  }
+
+  /**
+   * Opens a session for one-shot commands and adopts it: nothing is offered (this process is
+   * brief), and the session outlives it. The caller saves the credential.
+   */
+  async openForOneShots(user: string, password: string): Promise<Credential> {
+    if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
+    await this.openHome(user);
+    const session = await this.call(() => this.tracker.login(user, password, this.announcedPort, this.host.keyFingerprint));
+    const credential: Credential = { sessionId: session.sessionId, token: session.token, user: session.user, ...(session.refresh === undefined ? {} : { refresh: session.refresh }) };
+    await this.adopt(credential);
+    return credential;
+  }
+
+  /** The open session's credential (null when logged out). */
+  credential(): Credential | null {
+    return this.sessionActor.getSnapshot().matches('active') ? this.session : null;
   }
 
   /** Logs in (the session actor then beats) and offers again every file this home shared that is still on disk. */
@@ -540,7 +585,7 @@ export class PeerNode {
   async close(): Promise<void> {
     this.subscription?.close();
     await this.downloads.close();
-    if (this.sessionActor.getSnapshot().matches('active')) await this.logout().catch(() => undefined);
+    if (this.sessionActor.getSnapshot().matches('active') && !this.adopted) await this.logout().catch(() => undefined);
     this.sessionActor.stop();
     this.host.unshareAll();
     await this.host.close();
