@@ -44,7 +44,7 @@ describe('one-shot commands', () => {
     expect(listed.code).toBe(0);
     expect(json(listed)).toMatchObject({ ok: true, command: 'list_groups', result: [{ group: 'friends', relation: 'owner' }] });
     const human = await clique('list_groups', '--home', join(dir, 'alice'));
-    expect(human.stdout).toMatch(/^friends {2}\(owner/);
+    expect(human.stdout).toMatch(/^friends {2}\(yours; owner alice, 1 member\)/);
     const refused = await clique('list_files', 'nosuch', '--home', join(dir, 'alice'));
     expect(refused.code).toBe(1);
     expect(refused.stdout).toMatch(/^error [A-Z_]+: /);

@@ -64,7 +64,7 @@ describe('the interactive shell', () => {
     tmux('send-keys', '-t', 'bob', 'fi', 'Tab');
     await shows('the group id completed', /clique> join_group film$/m);
     tmux('send-keys', '-t', 'bob', 'Enter');
-    await shows('the join answered', /ok \{"index":[0-9]+\}/);
+    await shows('the join answered', /asked to join film; its owner decides/);
     expect((await alice.run('accept_request film bob'))[0]!.ok).toBe(true);
 
     const dest = join(dir, 'bob-big.bin');

@@ -4,6 +4,7 @@
 // happen before anything runs, so a malformed command changes nothing.
 
 import type { SessionCommand } from '../log/domain/commands.js';
+import type { FileSummary, GroupSummary } from '../log/domain/queries.js';
 import { PeerError, type PeerNode } from '../peer/peer-node.js';
 import { formatNetAddress } from '../world/net-address.js';
 import { downloadLine, mib } from './shell-format.js';
@@ -20,8 +21,8 @@ interface CommandSpec<R> {
   /** How many words follow the name: exactly this many, or any count in [min, max]. */
   args: number | readonly [min: number, max: number];
   run(peer: PeerNode, args: string[], context: ShellContext): Promise<R>;
-  /** The answer for a person. */
-  text(result: R): string;
+  /** The answer for a person (the words typed, for commands whose result is only a log index). */
+  text(result: R, args: string[]): string;
 }
 
 /** A command of the table, its result type closed over: it answers with the result and its text. */
@@ -57,23 +58,34 @@ function define<R>(spec: CommandSpec<R>): ShellCommand {
     args: spec.args,
     execute: async (peer, args, context) => {
       const result = await spec.run(peer, args, context);
-      return { result: result ?? null, text: spec.text(result) };
+      return { result: result ?? null, text: spec.text(result, args) };
     },
   };
 }
 
-/** The plain answer of a command with nothing to show but its result. */
-function okText(result: unknown): string {
-  return typeof result === 'object' && result !== null ? `ok ${JSON.stringify(result)}` : 'ok';
+/** A session command built from the words typed; its answer (the log index) reads as `say` puts it. */
+function session(usage: string, summary: string, args: number, build: (args: string[]) => SessionCommand, say: (args: string[]) => string): ShellCommand {
+  return define({ usage, summary, args, run: (peer, words) => peer.command(build(words)), text: (_index, words) => say(words) });
 }
 
-/** A session command built from the words typed; answered with its log index. */
-function session(usage: string, summary: string, args: number, build: (args: string[]) => SessionCommand): ShellCommand {
-  return define({ usage, summary, args, run: (peer, words) => peer.command(build(words)), text: okText });
+/** `1 member`, `2 members`. */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** `alice`, `alice and bob`, `alice, bob and carol`. */
+export function names(list: readonly string[]): string {
+  return list.length <= 1 ? (list[0] ?? '') : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`;
+}
+
+/** A table for a person: the first column padded, then the second. */
+function table(rows: ReadonlyArray<readonly [string, string]>): string {
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return rows.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
 }
 
 export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
-  create_user: define({ usage: 'create_user <user_id> <password>', summary: 'make an account on the tracker', args: 2, run: (p, [u, pw]) => p.createUser(u!, pw!), text: okText }),
+  create_user: define({ usage: 'create_user <user_id> <password>', summary: 'make an account on the tracker', args: 2, run: (p, [u, pw]) => p.createUser(u!, pw!), text: (r) => `account ${r.user} made; log in with: login ${r.user} PASSWORD` }),
   login: define({
     usage: 'login <user_id> <password>',
     summary: 'log in; files you shared from this home are offered again',
@@ -90,9 +102,9 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
         .join('; '),
   }),
   logout: define({ usage: 'logout', summary: 'log out; your files are no longer offered', args: 0, run: (p) => p.logout(), text: () => 'logged out; your files are no longer offered' }),
-  create_group: session('create_group <group_id>', 'make a group you own', 1, ([g]) => ({ type: 'CreateGroup', group: g! })),
-  join_group: session('join_group <group_id>', 'ask to join a group (its owner accepts or rejects)', 1, ([g]) => ({ type: 'RequestJoin', group: g! })),
-  leave_group: session('leave_group <group_id>', 'leave a group', 1, ([g]) => ({ type: 'LeaveGroup', group: g! })),
+  create_group: session('create_group <group_id>', 'make a group you own', 1, ([g]) => ({ type: 'CreateGroup', group: g! }), ([g]) => `group ${g} made; you own it`),
+  join_group: session('join_group <group_id>', 'ask to join a group (its owner accepts or rejects)', 1, ([g]) => ({ type: 'RequestJoin', group: g! }), ([g]) => `asked to join ${g}; its owner decides`),
+  leave_group: session('leave_group <group_id>', 'leave a group', 1, ([g]) => ({ type: 'LeaveGroup', group: g! }), ([g]) => `left ${g}`),
   list_requests: define({
     usage: 'list_requests <group_id>',
     summary: "pending join requests (the owner's view)",
@@ -100,22 +112,22 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     run: (p, [g]) => p.query({ name: 'listRequests', group: g! }),
     text: (requests) => requests.map((r) => r.user).join('\n') || 'no pending requests',
   }),
-  accept_request: session('accept_request <group_id> <user_id>', 'let a user into your group', 2, ([g, u]) => ({ type: 'AcceptRequest', group: g!, user: u! })),
-  remove_member: session('remove_member <group_id> <user_id>', "take a member out of your group (its holders drop the member's connections at once)", 2, ([g, u]) => ({ type: 'RemoveMember', group: g!, user: u! })),
-  reject_request: session('reject_request <group_id> <user_id>', "turn a user's request down", 2, ([g, u]) => ({ type: 'RejectRequest', group: g!, user: u! })),
+  accept_request: session('accept_request <group_id> <user_id>', 'let a user into your group', 2, ([g, u]) => ({ type: 'AcceptRequest', group: g!, user: u! }), ([g, u]) => `${u} is now a member of ${g}`),
+  remove_member: session('remove_member <group_id> <user_id>', "take a member out of your group (its holders drop the member's connections at once)", 2, ([g, u]) => ({ type: 'RemoveMember', group: g!, user: u! }), ([g, u]) => `${u} is no longer a member of ${g}`),
+  reject_request: session('reject_request <group_id> <user_id>', "turn a user's request down", 2, ([g, u]) => ({ type: 'RejectRequest', group: g!, user: u! }), ([g, u]) => `turned down ${u}'s request to join ${g}`),
   list_groups: define({
     usage: 'list_groups',
     summary: 'every group and your relation to it',
     args: 0,
     run: (p) => p.query({ name: 'listGroups' }),
-    text: (groups) => groups.map((g) => `${g.group}  (${g.relation}, owner ${g.owner}, ${g.memberCount} members)`).join('\n') || 'no groups',
+    text: (groups) => groups.map((g) => `${g.group}  (${RELATION_WORDS[g.relation]}; owner ${g.owner}, ${count(g.memberCount, 'member')})`).join('\n') || 'no groups',
   }),
   list_files: define({
     usage: 'list_files <group_id>',
     summary: 'files shared in a group',
     args: 1,
     run: (p, [g]) => p.query({ name: 'listFiles', group: g! }),
-    text: (files) => files.map((f) => `${f.name}  ${mib(f.sizeBytes)}  holders ${f.completeHolders}+${f.partialHolders}  ${f.fileId}`).join('\n') || 'no files',
+    text: (files) => files.map(fileLine).join('\n') || 'no files',
   }),
   upload_file: define({
     usage: 'upload_file <file_path> <group_id>',
@@ -170,7 +182,7 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     },
     text: (r) => `${r.direction === 'up' ? 'upload' : 'download'} limit: ${r.bytesPerSecond === null ? 'none' : `${mib(r.bytesPerSecond)}/s`}`,
   }),
-  stop_share: define({ usage: 'stop_share <group_id> <file_name>', summary: 'stop offering a file', args: 2, run: (p, [g, f]) => p.stopShare(g!, f!), text: okText }),
+  stop_share: define({ usage: 'stop_share <group_id> <file_name>', summary: 'stop offering a file', args: 2, run: (p, [g, f]) => p.stopShare(g!, f!), text: (r) => `no longer sharing ${r.name} in ${r.group}` }),
   wait: define({
     usage: 'wait [--timeout SECONDS]',
     summary: 'block until downloads end; fails if the latest of a file failed, or still waits for holders after the timeout (60 s in scripts)',
@@ -187,7 +199,7 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
       }
       return { downloads: p.showDownloads().length };
     },
-    text: okText,
+    text: (r) => (r.downloads === 0 ? 'no downloads' : 'every download has ended'),
   }),
   whoami: define({ usage: 'whoami', summary: 'who you are logged in as', args: 0, run: (p) => p.query({ name: 'whoami' }), text: (r) => r.user }),
   news: define({
@@ -202,9 +214,27 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     summary: "this peer: user, listening address, where the tracker sees it and whether it can be dialed, its key's fingerprint, downloads",
     args: 0,
     run: async (p) => ({ user: p.user, listening: formatNetAddress(p.address), ...p.connectivity(), rates: p.rates(), downloads: p.showDownloads().map((d) => ({ id: d.id, name: d.name, state: d.state })) }),
-    text: okText,
+    text: (r) =>
+      table([
+        ['user', r.user ?? '(not logged in)'],
+        ['listening on', r.listening],
+        ['the tracker sees', r.address === null ? '(not logged in)' : `${r.address}, ${r.reachable ? 'and can dial it' : 'and cannot dial it (behind a router: holders dial you back)'}`],
+        ['push channel', r.pushChannel ?? '(none)'],
+        ['key fingerprint', r.keyFingerprint],
+        ['upload limit', r.rates.up === null ? 'none' : `${mib(r.rates.up)}/s`],
+        ['download limit', r.rates.down === null ? 'none' : `${mib(r.rates.down)}/s`],
+        ['downloads', r.downloads.length === 0 ? 'none' : r.downloads.map((d) => `${d.id} ${d.name} (${d.state})`).join(', ')],
+      ]),
   }),
 };
+
+const RELATION_WORDS: Readonly<Record<GroupSummary['relation'], string>> = { owner: 'yours', member: 'member', pending: 'asked to join', none: 'not a member' };
+
+/** `notes.txt  1.2 MiB  shared by alice and bob; online: 2 with all of it, 1 with part  <id>`. */
+function fileLine(f: FileSummary): string {
+  const online = f.completeHolders + f.partialHolders === 0 ? 'nobody holding it is online' : `online: ${f.completeHolders} with all of it${f.partialHolders > 0 ? `, ${f.partialHolders} with part` : ''}`;
+  return `${f.name}  ${mib(f.sizeBytes)}  shared by ${names(f.sharers) || 'nobody now'}; ${online}  ${f.fileId}`;
+}
 
 /** Splits a line into words; "double quotes" keep spaces inside a word. Null for an unclosed quote. */
 export function splitWords(line: string): string[] | null {
@@ -212,12 +242,40 @@ export function splitWords(line: string): string[] | null {
   return [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((match) => match[1] ?? match[2]!);
 }
 
+/** The shell's own words beside the table's commands: `help` and `quit`. */
+const SHELL_WORDS: ReadonlyArray<{ usage: string; summary: string; name: string }> = [
+  { name: 'help', usage: 'help [command]', summary: 'this list, or one command' },
+  { name: 'quit', usage: 'quit', summary: 'leave (running downloads end first; waiting ones go on at the next start)' },
+];
+
 export function helpText(name?: string): string {
   if (name !== undefined) {
-    const c = SHELL_COMMANDS[name];
-    if (!c) throw new PeerError('UNKNOWN_COMMAND', `no command ${name}; try help`);
+    const c = SHELL_COMMANDS[name] ?? SHELL_WORDS.find((w) => w.name === name);
+    if (!c) throw unknownCommand(name);
     return `${c.usage}\n  ${c.summary}`;
   }
-  const lines = Object.values(SHELL_COMMANDS).map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
-  return ['commands:', ...lines, `  ${'help [command]'.padEnd(58)} this list, or one command`, `  ${'quit'.padEnd(58)} leave (running downloads end first; waiting ones go on at the next start)`].join('\n');
+  const lines = [...Object.values(SHELL_COMMANDS), ...SHELL_WORDS].map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
+  return ['commands:', ...lines].join('\n');
 }
+
+/** `UNKNOWN_COMMAND`, with the nearest command when a typo is likely (at most two edits away). */
+export function unknownCommand(name: string): PeerError {
+  const known = [...Object.keys(SHELL_COMMANDS), ...SHELL_WORDS.map((w) => w.name)];
+  const [nearest] = known.map((k) => [k, editDistance(name, k)] as const).sort((a, b) => a[1] - b[1]);
+  const hint = nearest !== undefined && nearest[1] <= 2 ? `did you mean ${nearest[0]}?` : 'try help';
+  return new PeerError('UNKNOWN_COMMAND', `no command ${name}; ${hint}`);
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** Errors of the line itself (not of what it asked): a script with one exits 2, bad usage. */
+export const USAGE_ERRORS: ReadonlySet<string> = new Set(['UNKNOWN_COMMAND', 'BAD_ARGUMENTS', 'BAD_QUOTES']);

@@ -13,7 +13,7 @@ import type { TrackerTrust } from '../tracker/tracker-trust.js';
 import { knownTrackers } from './known-trackers.js';
 import type { World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { arityFits, helpText, SHELL_COMMANDS, splitWords, type ShellContext } from './shell-commands.js';
+import { arityFits, helpText, SHELL_COMMANDS, splitWords, unknownCommand, USAGE_ERRORS, type ShellContext } from './shell-commands.js';
 import { complete, ProgressPrompt } from './shell-terminal.js';
 import { startLocalCluster } from './cluster-up.js';
 import { stdoutSink } from './line-sink.js';
@@ -154,7 +154,7 @@ export async function runLine(peer: PeerNode, line: string, context: ShellContex
       return { ok: true, command: name, result: text, text };
     }
     const command = SHELL_COMMANDS[name];
-    if (!command) throw new PeerError('UNKNOWN_COMMAND', `no command ${name}; try help`);
+    if (!command) throw unknownCommand(name);
     if (!arityFits(command, args.length)) throw new PeerError('BAD_ARGUMENTS', `usage: ${command.usage}`);
     return { ok: true, command: name, ...(await command.execute(peer, args, context)) };
   } catch (error) {
@@ -205,11 +205,13 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   const progress = interactive ? new ProgressPrompt(world, peer, lines, process.stdout) : null;
   progress?.start();
   let failures = 0;
+  let usageErrors = 0;
   for await (const line of lines) {
     if (line.trim() === 'quit') break;
     const answer = await runLine(peer, line, context);
     if (answer) {
       if (!answer.ok) failures++;
+      if (!answer.ok && USAGE_ERRORS.has(answer.error.code)) usageErrors++;
       print(answer, options.json);
     }
     if (interactive) lines.prompt();
@@ -231,5 +233,6 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   }
   await control.close();
   await peer.close();
-  return failures === 0 ? EXIT_OK : EXIT_FAILED;
+  // A script with a malformed line was used wrongly (2); one whose commands failed, 1.
+  return usageErrors > 0 && !interactive ? EXIT_USAGE : failures === 0 ? EXIT_OK : EXIT_FAILED;
 }
