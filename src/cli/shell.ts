@@ -16,6 +16,7 @@ import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { arityFits, helpText, SHELL_COMMANDS, splitWords, type ShellContext } from './shell-commands.js';
 import { complete, ProgressPrompt } from './shell-terminal.js';
 import { describeBackgroundCluster, ensureBackgroundCluster, LOCAL_DIR, localBasePort } from './cluster-up.js';
+import { loadClusterFile, requireTracker } from './cluster-file.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
 import { garbageServingForTests } from '../world/real/real-tamper.js';
@@ -140,6 +141,10 @@ export async function runShell(world: World, options: ShellOptions): Promise<num
     const cluster = await ensureBackgroundCluster(world, { nodes: 3, dir: LOCAL_DIR, basePort: localBasePort() }, stderr);
     describeBackgroundCluster(cluster, LOCAL_DIR, 'shell', stderr);
     return runShellOn(world, { ...options, cluster: cluster.clusterPath });
+  }
+  if (options.trackerInfo === undefined && options.cluster !== undefined) {
+    // Say at once that there is no cluster file, or no tracker, rather than after login's retries.
+    await requireTracker(world, options.cluster, await loadClusterFile(world, options.cluster, process.cwd()));
   }
   return runShellOn(world, options);
 }
