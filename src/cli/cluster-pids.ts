@@ -4,7 +4,7 @@
 // while it is still a `clique tracker` of DIR/cluster.json (pids are reused). DIR/cluster.starting
 // names the one process starting nodes, so two `npm start`s at once do not both start them.
 
-import { commandLineOf, ownPid } from '../world/real/real-process.js';
+import { canonicalPath, commandLineOf, ownPid } from '../world/real/real-process.js';
 import { isWorldError, type World } from '../world/world.js';
 import { CliError } from './exit-codes.js';
 
@@ -65,12 +65,13 @@ export async function removeClusterPids(world: World, dir: string): Promise<void
   }
 }
 
-/** Whether `pid` runs `clique tracker --cluster <clusterPath>` (clusterPath absolute, as we start nodes). */
+/** Whether `pid` runs `clique tracker --cluster <clusterPath>` (an absolute path, as we start nodes; symbolic links resolved). */
 export async function isTrackerOf(pid: number, clusterPath: string): Promise<boolean> {
   const words = await commandLineOf(pid);
-  if (words === null) return false;
-  const line = ` ${words.join(' ')} `;
-  return line.includes(' tracker ') && line.includes(` --cluster ${clusterPath} `);
+  if (words === null || !words.includes('tracker')) return false;
+  const given = words[words.indexOf('--cluster') + 1];
+  if (given === undefined || !given.startsWith('/')) return false;
+  return given === clusterPath || (await canonicalPath(given)) === (await canonicalPath(clusterPath));
 }
 
 /** The nodes of cluster.pid whose pid is still a tracker of this cluster. */

@@ -5,7 +5,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 
 export interface ChildHandle {
   readonly pid: number;
@@ -77,6 +77,15 @@ export async function commandLineOf(pid: number): Promise<string[] | null> {
       resolve(words.length === 0 || stdout.includes('<defunct>') ? null : words);
     });
   });
+}
+
+/** The path with symbolic links resolved (the path itself if it cannot be): two spellings of one file compare equal. */
+export async function canonicalPath(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    return path;
+  }
 }
 
 /** Sends a signal; false when no process has that pid. */
