@@ -10,7 +10,8 @@ import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
 import { runSystemSim } from './sim-system-command.js';
 import { clusterInit, clusterUpgrade, runTrackerNode, showStatus } from './tracker-commands.js';
-import { clusterUp } from './cluster-up.js';
+import { clusterUp, clusterUpBackground, localBasePort } from './cluster-up.js';
+import { clusterDown } from './cluster-down.js';
 import { runShell, type ShellOptions } from './shell.js';
 import { emitJson, peerGet, peerIdentity, peerKeygen, peerMeta, peerSeed, peerTicket, type GetOptions, type SeedOptions } from './peer-commands.js';
 import { CliError, errorLine, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
@@ -94,12 +95,23 @@ function buildProgram(): Command {
     });
   cluster
     .command('up')
-    .description('Start a local cluster (init if needed), each node a child process; Ctrl-C stops them all')
+    .description('Start a local cluster (init if needed), each node a child process; Ctrl-C stops them all. CLUSTER_RUNNING (exit 1) if one runs there already')
     .option('--nodes <n>', 'tracker nodes, when making a new cluster', parseCount(9), 3)
-    .option('--dir <dir>', 'cluster file, data and logs', '.clique')
-    .option('--base-port <port>', 'first peer port, when making a new cluster', parseCount(65_000), 7100)
-    .action(async (options: { nodes: number; dir: string; basePort: number }) => {
-      process.exitCode = await clusterUp(createRealWorld(), options, stdoutSink());
+    .option('--dir <dir>', 'cluster file, data, logs and cluster.pid', '.clique')
+    .option('--base-port <port>', 'first peer port, when making a new cluster (default: $CLIQUE_LOCAL_BASE_PORT, else 7100)', parseCount(65_000))
+    .option('--background', 'start the nodes on their own and return (reuse them if they run already); clique cluster down stops them (what npm start does)', false)
+    .action(async (options: { nodes: number; dir: string; basePort?: number; background: boolean }) => {
+      const { background, ...rest } = options;
+      const up = { ...rest, basePort: rest.basePort ?? localBasePort() };
+      process.exitCode = await (background ? clusterUpBackground : clusterUp)(createRealWorld(), up, stdoutSink());
+    });
+
+  cluster
+    .command('down')
+    .description('Stop the local cluster that npm start or cluster up started in DIR (exit 0, saying so, when none runs)')
+    .option('--dir <dir>', 'where its cluster.json and cluster.pid are', '.clique')
+    .action(async (options: { dir: string }) => {
+      process.exitCode = await clusterDown(createRealWorld(), options, stdoutSink());
     });
 
   program
@@ -161,7 +173,7 @@ function buildProgram(): Command {
     .option('--max-download-rate <bytes-per-second>', 'download limit (over all downloads)', parseCount(1e9))
     .option('--wait-timeout <seconds>', 'how long wait and the end of a script let downloads wait for holders before WAITING_FOR_HOLDERS (default 60 in scripts, no limit at a terminal)', parseCount(86_400))
     .option('--heartbeat-ms <ms>', "how often the session tells the tracker it is alive (below the trackers' --session-ttl)", parseCount(3_600_000), 5_000)
-    .option('--local', 'start a local 3-node cluster in .clique first, and stop it when the shell ends (npm start)', false)
+    .option('--local', 'use the local 3-node cluster in .clique, started in the background first if none runs there; it outlives the shell (clique cluster down stops it); what npm start runs', false)
     .option('--known-trackers <file>', "with tracker_info.txt: where the trackers' CA is pinned on first use", '.clique/known_trackers')
     .argument('[listen]', 'the original form: this peer\'s IP:PORT (as --listen)')
     .argument('[tracker_info]', 'the original form: a file of tracker host:port lines (instead of --cluster)')

@@ -15,7 +15,8 @@ import type { World } from '../world/world.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { arityFits, helpText, SHELL_COMMANDS, splitWords, unknownCommand, USAGE_ERRORS, type ShellContext } from './shell-commands.js';
 import { complete, ProgressPrompt } from './shell-terminal.js';
-import { startLocalCluster } from './cluster-up.js';
+import { describeBackgroundCluster, ensureBackgroundCluster, LOCAL_DIR, localBasePort } from './cluster-up.js';
+import { loadClusterFile, requireTracker } from './cluster-file.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
 import { garbageServingForTests } from '../world/real/real-tamper.js';
@@ -35,7 +36,7 @@ export interface ShellOptions {
   maxUploadRate?: number;
   maxDownloadRate?: number;
   heartbeatMs?: number;
-  /** Start a local 3-node cluster in .clique first (npm start), and stop it at the end. */
+  /** Use the local 3-node cluster in .clique, started in the background first if none runs (npm start); it outlives the shell. */
   local: boolean;
   /** The original start-up form: a file listing one tracker host:port a line. */
   trackerInfo?: string;
@@ -175,14 +176,18 @@ function print(answer: Answer, json: boolean): void {
 }
 
 export async function runShell(world: World, options: ShellOptions): Promise<number> {
-  if (!options.local) return runShellOn(world, options);
-  const cluster = await startLocalCluster(world, { nodes: 3, dir: '.clique', basePort: 7100 }, stdoutSink((text) => process.stderr.write(text)));
-  process.stderr.write(`other shells join with: npx clique shell --cluster ${cluster.clusterPath}\n`);
-  try {
-    return await runShellOn(world, { ...options, cluster: cluster.clusterPath });
-  } finally {
-    await cluster.stop();
+  if (options.local) {
+    // The cluster runs on its own and outlives this shell: other shells may use it.
+    const stderr = stdoutSink((text) => process.stderr.write(text));
+    const cluster = await ensureBackgroundCluster(world, { nodes: 3, dir: LOCAL_DIR, basePort: localBasePort() }, stderr);
+    describeBackgroundCluster(cluster, LOCAL_DIR, 'shell', stderr);
+    return runShellOn(world, { ...options, cluster: cluster.clusterPath });
   }
+  if (options.trackerInfo === undefined && options.cluster !== undefined) {
+    // Say at once that there is no cluster file, or no tracker, rather than after login's retries.
+    await requireTracker(world, options.cluster, await loadClusterFile(world, options.cluster, process.cwd()));
+  }
+  return runShellOn(world, options);
 }
 
 async function runShellOn(world: World, options: ShellOptions): Promise<number> {

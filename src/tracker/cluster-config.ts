@@ -55,8 +55,16 @@ export interface Cluster {
   nodes: NodeSecret[];
 }
 
+/** What is wrong with a cluster file or a secret file; `code` is what the command line prints. */
 export class ClusterConfigError extends Error {
   override name = 'ClusterConfigError';
+  constructor(
+    message: string,
+    /** NO_CLUSTER_FILE or NO_SECRET_FILE when the file is missing, else BAD_CLUSTER_FILE. */
+    readonly code: 'BAD_CLUSTER_FILE' | 'NO_CLUSTER_FILE' | 'NO_SECRET_FILE' = 'BAD_CLUSTER_FILE',
+  ) {
+    super(message);
+  }
 }
 
 const encoder = new TextEncoder();
@@ -159,11 +167,11 @@ export async function writeCluster(fs: FileSystem, path: string, cluster: Cluste
  * good. Returns false when the cluster was of version 2 already.
  */
 export async function upgradeCluster(tools: { certs: Certificates; fs: FileSystem }, path: string): Promise<boolean> {
-  const raw = await readJson(tools.fs, path);
+  const raw = await readJson(tools.fs, path, 'NO_CLUSTER_FILE');
   if (raw.version === 2) return false;
   if (raw.version !== 1) throw new ClusterConfigError(`${path}: version ${String(raw.version)} is not one this build knows`);
   const nodes = nodesOf(raw, path);
-  const legacy = await readJson(tools.fs, legacySecretPath(path));
+  const legacy = await readJson(tools.fs, legacySecretPath(path), 'NO_SECRET_FILE');
   const seed = Buffer.from(base64Of(legacy.signingKey, 32, `${legacySecretPath(path)}: signingKey`), 'base64');
   const cluster = await certify(tools, nodes, new Uint8Array(seed));
   await writeCluster(tools.fs, path, cluster);
@@ -171,12 +179,13 @@ export async function upgradeCluster(tools: { certs: Certificates; fs: FileSyste
   return true;
 }
 
-async function readJson(fs: FileSystem, path: string): Promise<Record<string, unknown>> {
+async function readJson(fs: FileSystem, path: string, missing: 'NO_CLUSTER_FILE' | 'NO_SECRET_FILE'): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(await fs.readFile(path)));
   } catch (error) {
-    throw new ClusterConfigError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    const absent = (error as { code?: unknown } | null)?.code === 'ENOENT';
+    throw new ClusterConfigError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`, absent ? missing : 'BAD_CLUSTER_FILE');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ClusterConfigError(`${path} is not a JSON object`);
   return value as Record<string, unknown>;
@@ -211,7 +220,7 @@ function pem(value: unknown, label: string, what: string): string {
 }
 
 export async function loadClusterConfig(fs: FileSystem, path: string): Promise<ClusterConfig> {
-  const raw = await readJson(fs, path);
+  const raw = await readJson(fs, path, 'NO_CLUSTER_FILE');
   if (raw.version === 1) throw new ClusterConfigError(`${path} was made before TLS (it has no certificate authority): run clique cluster upgrade --dir ${directoryOf(path)} on a machine with its cluster.secret`);
   if (raw.version !== 2) throw new ClusterConfigError(`${path}: want {"version": 2, "nodes": [...], "publicKey", "ca"}`);
   return { version: 2, nodes: nodesOf(raw, path), publicKey: base64Of(raw.publicKey, 32, `${path}: publicKey`), ca: pem(raw.ca, 'CERTIFICATE', `${path}: ca`) };
@@ -220,7 +229,7 @@ export async function loadClusterConfig(fs: FileSystem, path: string): Promise<C
 /** One node's secrets, from `<id>.secret` beside cluster.json. */
 export async function loadNodeSecret(fs: FileSystem, clusterPath: string, id: string): Promise<NodeSecret> {
   const path = nodeSecretPath(clusterPath, id);
-  const raw = await readJson(fs, path);
+  const raw = await readJson(fs, path, 'NO_SECRET_FILE');
   if (raw.version !== 2 || raw.node !== id) throw new ClusterConfigError(`${path}: want the secrets of node ${id} ({"version": 2, "node": "${id}", ...})`);
   return {
     version: 2,
@@ -233,7 +242,7 @@ export async function loadNodeSecret(fs: FileSystem, clusterPath: string, id: st
 
 /** The ticket signing key from any secret file of the cluster (a node's, or ca.secret): what a live audit proves. */
 export async function loadSigningKey(fs: FileSystem, secretPath: string): Promise<string> {
-  const raw = await readJson(fs, secretPath);
+  const raw = await readJson(fs, secretPath, 'NO_SECRET_FILE');
   return base64Of(raw.signingKey, 32, `${secretPath}: signingKey`);
 }
 
