@@ -8,7 +8,7 @@
 import { PeerNode, PeerError, type Credential } from '../peer/peer-node.js';
 import { fromUtf8, utf8 } from '../torrent/bytes.js';
 import type { World } from '../world/world.js';
-import { askControl, CONTROL_SOCKET, type ControlAnswer } from './control-socket.js';
+import { askControl, CONTROL_SOCKET, type ControlAnswer } from '../world/real/real-control-socket.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { SHELL_COMMANDS } from './shell-commands.js';
 import { runLine, startPeer, type ShellOptions } from './shell.js';

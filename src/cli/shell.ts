@@ -20,7 +20,7 @@ import { loadClusterFile, requireTracker } from './cluster-file.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
 import { garbageServingForTests } from '../world/real/real-tamper.js';
-import { CONTROL_SOCKET, serveControl, type ControlAnswer, type ControlServer } from './control-socket.js';
+import { CONTROL_SOCKET, serveControl, type ControlAnswer, type ControlServer } from '../world/real/real-control-socket.js';
 
 export interface ShellOptions {
   cluster?: string;
