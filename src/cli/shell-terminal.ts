@@ -30,20 +30,56 @@ const FILE_ARGUMENT: Readonly<Record<string, number>> = { download_file: 2, stop
 
 type Completion = [string[], string];
 
-/** Tab completion: `line` is what is typed so far. */
-export async function complete(peer: PeerNode, line: string): Promise<Completion> {
-  const words = line.split(/\s+/);
+/** Arguments that are paths on this machine: the file to share, the destination of a download. */
+const PATH_ARGUMENT: Readonly<Record<string, number>> = { upload_file: 1, download_file: 3 };
+
+/** The words typed so far as the shell will split them; `raw` is the last one as typed (an open quote kept). */
+function typedWords(line: string): { words: string[]; raw: string } {
+  const words: string[] = [];
+  let raw = '';
+  let word = '';
+  let quoted = false;
+  let started = false;
+  for (const ch of line) {
+    if (ch === '"') {
+      quoted = !quoted;
+      started = true;
+      raw += ch;
+    } else if (/\s/.test(ch) && !quoted) {
+      if (started) words.push(word);
+      word = '';
+      raw = '';
+      started = false;
+    } else {
+      word += ch;
+      raw += ch;
+      started = true;
+    }
+  }
+  words.push(word);
+  return { words, raw };
+}
+
+/** A candidate as it must be typed: quoted when it holds a space. */
+function asTyped(candidate: string): string {
+  return /\s/.test(candidate) ? `"${candidate}"` : candidate;
+}
+
+/** Tab completion: `line` is what is typed so far. Names with spaces come quoted; paths complete from the disk. */
+export async function complete(world: World, peer: PeerNode, line: string): Promise<Completion> {
+  const { words, raw } = typedWords(line);
   const current = words.at(-1) ?? '';
   const position = words.length - 1;
   // A whole word is completed with the space after it, as shells do.
   const pick = (candidates: string[]): Completion => {
     const hits = candidates.filter((c) => c.startsWith(current));
-    return [hits.length === 1 ? [`${hits[0]} `] : hits, current];
+    return [hits.length === 1 ? [`${asTyped(hits[0]!)} `] : hits.map(asTyped), raw];
   };
   if (position === 0) return pick([...Object.keys(SHELL_COMMANDS), 'help', 'quit']);
   const command = words[0]!;
   if (command === 'help' && position === 1) return pick(Object.keys(SHELL_COMMANDS));
-  if (peer.user === null) return [[], current];
+  if (PATH_ARGUMENT[command] === position) return completePath(world, current, raw);
+  if (peer.user === null) return [[], raw];
   try {
     if (GROUP_ARGUMENT[command] === position) {
       const groups = await peer.query({ name: 'listGroups' });
@@ -56,7 +92,27 @@ export async function complete(peer: PeerNode, line: string): Promise<Completion
   } catch {
     // not a member, tracker unreachable: nothing to offer
   }
-  return [[], current];
+  return [[], raw];
+}
+
+/** The entries of the directory typed so far that begin with the rest; a directory ends in `/`, a file in a space. */
+async function completePath(world: World, current: string, raw: string): Promise<Completion> {
+  const slash = current.lastIndexOf('/');
+  const directory = slash < 0 ? '.' : current.slice(0, slash + 1) || '/';
+  const prefix = slash < 0 ? '' : current.slice(0, slash + 1);
+  const rest = current.slice(slash + 1);
+  let entries: string[];
+  try {
+    entries = (await world.fs.readdir(directory)).filter((e) => e.startsWith(rest) && (rest.startsWith('.') || !e.startsWith('.')));
+  } catch {
+    return [[], raw];
+  }
+  const shown = await Promise.all(entries.sort().map(async (e) => `${prefix}${e}${(await world.fs.stat(`${prefix || './'}${e}`))?.isDirectory ? '/' : ''}`));
+  if (shown.length === 1) {
+    const only = shown[0]!;
+    return [[only.endsWith('/') ? asTyped(only) : `${asTyped(only)} `], raw];
+  }
+  return [shown.map(asTyped), raw];
 }
 
 /** Keeps the prompt showing the running downloads, and prints each one's end once. */

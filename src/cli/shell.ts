@@ -204,7 +204,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
     terminal: interactive,
     historySize: 1000,
     completer: (line: string, callback: (error: Error | null, result: [string[], string]) => void) => {
-      complete(peer, line).then((result) => callback(null, result), () => callback(null, [[], line]));
+      complete(world, peer, line).then((result) => callback(null, result), () => callback(null, [[], line]));
     },
   });
   const progress = interactive ? new ProgressPrompt(world, peer, lines, process.stdout) : null;
