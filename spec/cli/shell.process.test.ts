@@ -103,7 +103,7 @@ describe('clique shell, scripted', () => {
     ok(await alice.run('logout'));
     expect(await holders()).toBe(0);
     const [login] = ok(await alice.run('login alice pw-a'));
-    expect(login).toEqual({ user: 'alice', resumed: ['film/movie.bin'], downloads: { resumed: [], paused: [] } });
+    expect(login).toEqual({ user: 'alice', resumed: ['film/movie.bin'], downloads: { resumed: [], paused: [] }, requests: [], news: [] });
     expect(await holders()).toBe(1);
   }, 180_000);
 
@@ -188,7 +188,7 @@ describe('clique shell, scripted', () => {
     await first.exited;
     const again = shell('paul');
     const [login, files] = ok(await again.run('login paul pw', 'list_files p1'));
-    expect(login).toEqual({ user: 'paul', resumed: ['p1/movie.bin'], downloads: { resumed: [], paused: [] } });
+    expect(login).toEqual({ user: 'paul', resumed: ['p1/movie.bin'], downloads: { resumed: [], paused: [] }, requests: [], news: [] });
     // The dead shell's session (and its holding) is gone at once, not after the session TTL.
     expect(files).toEqual([expect.objectContaining({ completeHolders: 1 })]);
     expect(await again.end()).toBe(0);

@@ -8,6 +8,7 @@ import type { FileSummary, GroupSummary } from '../log/domain/queries.js';
 import { PeerError, type PeerNode } from '../peer/peer-node.js';
 import { formatNetAddress } from '../world/net-address.js';
 import { downloadLine, mib } from './shell-format.js';
+import { loginNewsText, newsText } from './news-format.js';
 
 /** What a command may need of the shell around it. */
 export interface ShellContext {
@@ -99,7 +100,8 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
         r.downloads.paused.length > 0 ? `paused downloads: ${r.downloads.paused.join(', ')} (resume_download ID)` : '',
       ]
         .filter((part) => part.length > 0)
-        .join('; '),
+        .join('; ')
+        .concat(...loginNewsText(r).map((line) => `\n${line}`)),
   }),
   logout: define({ usage: 'logout', summary: 'log out; your files are no longer offered', args: 0, run: (p) => p.logout(), text: () => 'logged out; your files are no longer offered' }),
   create_group: session('create_group <group_id>', 'make a group you own', 1, ([g]) => ({ type: 'CreateGroup', group: g! }), ([g]) => `group ${g} made; you own it`),
@@ -202,13 +204,13 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     text: (r) => (r.downloads === 0 ? 'no downloads' : 'every download has ended'),
   }),
   whoami: define({ usage: 'whoami', summary: 'who you are logged in as', args: 0, run: (p) => p.query({ name: 'whoami' }), text: (r) => r.user }),
-  news: define({
+  // Scripts get the events themselves; a person their words.
+  news: {
     usage: 'news',
     summary: 'what happened in your groups and to you, as the tracker told it (with log indices)',
     args: 0,
-    run: async (p) => p.news(),
-    text: (items) => items.map((item) => `#${item.index} ${item.events.map((e) => e.type).join(', ')}`).join('\n') || 'no news',
-  }),
+    execute: async (p) => ({ result: p.news(), text: newsText(p.newsLines()) }),
+  },
   status: define({
     usage: 'status',
     summary: "this peer: user, listening address, where the tracker sees it and whether it can be dialed, its key's fingerprint, downloads",

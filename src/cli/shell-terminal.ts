@@ -2,7 +2,8 @@
 // and file names (asked of the tracker), and the running downloads' progress lives in the
 // prompt itself — `[D] [g] name 42%  31.0 MiB/s  ETA 3s  peers 3 | clique> ` — which readline
 // redraws with the user's half-typed line intact, so progress never garbles what is typed. A
-// finished download prints its `[C]` (or `[F]`) line once, above the prompt.
+// finished download prints its `[C]` (or `[F]`) line once, above the prompt; so does each line
+// of news (src/peer/news-line.ts) that comes after the login's answer.
 
 import { clearLine, cursorTo, type Interface } from 'node:readline';
 import type { PeerNode } from '../peer/peer-node.js';
@@ -119,6 +120,7 @@ async function completePath(world: World, current: string, raw: string): Promise
 export class ProgressPrompt {
   private timer: Timer | null = null;
   private readonly reported = new Set<string>();
+  private stopNews: (() => void) | null = null;
 
   constructor(
     private readonly world: World,
@@ -135,10 +137,12 @@ export class ProgressPrompt {
       this.timer = this.world.clock.setTimer(REFRESH_MS, tick);
     };
     this.timer = this.world.clock.setTimer(REFRESH_MS, tick);
+    this.stopNews = this.peer.onNews((news) => this.printAbove(news.line));
   }
 
   stop(): void {
     this.timer?.cancel();
+    this.stopNews?.();
   }
 
   /** Redraws the prompt with the running downloads; prints each ended download's line once. */

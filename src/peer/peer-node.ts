@@ -25,9 +25,9 @@ import type { PieceSource } from './piece-source.js';
 import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
 import { TrackerSubscription } from '../tracker/subscription.js';
-import type { Event } from '../log/domain/events.js';
 import { type TrackerTrust } from '../tracker/tracker-trust.js';
 import { loadOrCreatePeerKey, newPeerKey, PeerKeyError } from './peer-key.js';
+import { loadNewsSeen, newsSeenOp, newsStartAfter, PeerNews, type NewsItem, type NewsLine } from './news.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
 export class PeerError extends Error {
@@ -78,15 +78,17 @@ interface SharedFile {
 }
 
 export type { DownloadView } from './downloads.js';
+export type { NewsItem, NewsLine } from './news.js';
 
 const SHARE_PREFIX = 'share:';
 
-/** News kept for `news` (the oldest go first). */
-const MAX_NEWS = 1_000;
+/** How long a login waits for the news since the user was last here before it answers without the rest. */
+const NEWS_CATCH_UP_WAIT_MS = 3_000;
 
-export interface NewsItem {
-  index: number;
-  events: readonly Event[];
+/** What a login tells besides: join requests waiting in the groups the user owns, and the news since the last login. */
+export interface LoginNews {
+  requests: { group: string; user: string }[];
+  news: NewsLine[];
 }
 /** The open session's credential, so a restarted shell can close a session its crash left open. */
 const SESSION_KEY = 'session';
@@ -105,8 +107,8 @@ export class PeerNode {
   /** What the tracker said of the open session: where it sees us, and whether it could dial us. */
   private opening: SessionOpening | null = null;
   private subscription: TrackerSubscription | null = null;
-  /** Events the push channel brought, newest last (at most MAX_NEWS). */
-  private readonly newsItems: NewsItem[] = [];
+  /** What the push channel brought, and how it reads. */
+  private readonly newsState: PeerNews;
 
   private constructor(
     private readonly world: World,
@@ -117,6 +119,7 @@ export class PeerNode {
   ) {
     this.peerId = peerId;
     this.downloadLimiter = new RateLimiter(world.clock, options.maxDownloadBytesPerSecond ?? null);
+    this.newsState = new PeerNews(world.clock, (fileId) => this.downloads.list().find((d) => d.fileId === fileId)?.name ?? null);
     this.downloads = new Downloads({
       world,
       host,
@@ -144,14 +147,15 @@ export class PeerNode {
           heartbeat: (session) => this.tracker.heartbeat(session, this.announcedPort),
           renew: (session) => this.renewSession(session),
           logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
-          opened: (session) => {
+          opened: async (session) => {
             // An adopted session (a one-shot's) renewed: it offers nothing, this process is brief.
-            if (this.adopted) return Promise.resolve([]);
-            this.subscribe(session);
+            if (this.adopted) return [];
+            this.subscribe(session, await this.prepareNews(session));
             return this.offerSharedFiles(session);
           },
           ended: (reason) => {
             this.options.log?.(`session ended (${reason}): no longer serving`);
+            void this.rememberNewsSeen();
             this.subscription?.close();
             this.subscription = null;
             this.opening = null;
@@ -302,16 +306,40 @@ export class PeerNode {
     return this.sessionActor.getSnapshot().matches('active') ? this.session : null;
   }
 
-  /** Logs in (the session actor then beats) and offers again every file this home shared that is still on disk. */
-  async login(user: string, password: string): Promise<{ user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } }> {
+  /**
+   * Logs in (the session actor then beats) and offers again every file this home shared that is
+   * still on disk. Says too which join requests wait in the user's groups, and the news since
+   * the user was last here (the push channel starts from there).
+   */
+  async login(user: string, password: string): Promise<{ user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } } & LoginNews> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
     await this.openHome(user);
-    this.sessionActor.send({ type: 'LOGIN', user, password });
-    const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingIn'));
-    if (!after.matches('active')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'login failed');
-    // The downloads this home remembers: active ones go on, paused ones are listed.
-    const downloads = await this.downloads.restore(user);
-    return { user, resumed: after.context.openedResult as string[], downloads };
+    this.newsState.gather();
+    try {
+      this.sessionActor.send({ type: 'LOGIN', user, password });
+      const after = await waitFor(this.sessionActor, (s) => !s.matches('loggingIn'));
+      if (!after.matches('active')) throw new PeerError(after.context.error?.code ?? 'INTERNAL', after.context.error?.message ?? 'login failed');
+      // The downloads this home remembers: active ones go on, paused ones are listed.
+      const downloads = await this.downloads.restore(user);
+      const requests = await this.pendingRequests();
+      if (this.opening !== null) await this.newsState.waitThrough(this.opening.index, NEWS_CATCH_UP_WAIT_MS);
+      return { user, resumed: after.context.openedResult as string[], downloads, requests, news: this.newsState.takeGathered() };
+    } finally {
+      // What comes later is told as it comes.
+      this.newsState.takeGathered();
+    }
+  }
+
+  /** The join requests waiting in the groups the user owns (none said if the tracker cannot answer now). */
+  private async pendingRequests(): Promise<LoginNews['requests']> {
+    try {
+      const owned = (await this.query({ name: 'listGroups' })).filter((g) => g.relation === 'owner').map((g) => g.group);
+      const lists = await Promise.all(owned.map(async (group) => (await this.query({ name: 'listRequests', group })).map((r) => ({ group, user: r.user }))));
+      return lists.flat();
+    } catch (error) {
+      this.options.log?.(`could not list the join requests waiting: ${error instanceof Error ? error.message : String(error)}`);
+      return [];
+    }
   }
 
   /** Closes the session (the tracker forgets what it held) and stops serving. */
@@ -339,15 +367,48 @@ export class PeerNode {
     return session;
   }
 
-  /** The push channel of a session just opened: news, and requests such as dialBack. */
-  private subscribe(session: Credential): void {
+  /**
+   * What wording the news needs (the groups the user owns, the names of files this home
+   * shares), and where the push channel starts: after the last news the user received, so what
+   * happened since is told; after the login for a user this home has not seen. Never throws.
+   */
+  private async prepareNews(session: Credential): Promise<number> {
+    const opening = this.opening;
+    if (opening === null) return 0;
+    try {
+      const groups = await this.call(() => this.tracker.query(session, { name: 'listGroups' }));
+      this.newsState.setOwned(groups.filter((g) => g.relation === 'owner').map((g) => g.group));
+      for (const shared of await this.sharedFiles(session.user)) this.newsState.learnName(shared.meta.fileId, shared.meta.name);
+      return newsStartAfter(this.newsState.lastSeen(session.user, await loadNewsSeen(this.home, session.user)), opening.index);
+    } catch (error) {
+      this.options.log?.(`news: starting after the login (${error instanceof Error ? error.message : String(error)})`);
+      return opening.index;
+    }
+  }
+
+  /** Remembers in the home how far the push channel brought the user (ticks included). */
+  private async rememberNewsSeen(): Promise<void> {
+    const user = this.session?.user;
+    const through = this.subscription?.lastIndex;
+    if (user === undefined || through === undefined || !this.newsState.passed(user, through)) return;
+    await this.homeStore?.kv.batch([newsSeenOp(user, through)], { sync: false }).catch(() => undefined);
+  }
+
+  /**
+   * The push channel of a session just opened, after `afterIndex`: news, and requests such as
+   * dialBack. Entries up to the session's opening are news only: what they did to this peer's
+   * state was done then, or is in the state it starts from.
+   */
+  private subscribe(session: Credential, afterIndex: number): void {
     this.subscription?.close();
     const opening = this.opening;
     if (opening === null) return;
-    this.subscription = new TrackerSubscription(this.world, this.options.trackerNodes, this.options.trackerTrust, { sessionId: session.sessionId, token: session.token }, opening.index, {
+    this.newsState.started(afterIndex);
+    this.subscription = new TrackerSubscription(this.world, this.options.trackerNodes, this.options.trackerTrust, { sessionId: session.sessionId, token: session.token }, afterIndex, {
       events: (index, events) => {
-        this.newsItems.push({ index, events });
-        if (this.newsItems.length > MAX_NEWS) this.newsItems.shift();
+        this.newsState.received(session.user, index, events);
+        void this.homeStore?.kv.batch([newsSeenOp(session.user, index)], { sync: false }).catch(() => undefined);
+        if (index <= opening.index) return;
         this.downloads.onEvents(events, session.user);
         for (const event of events) {
           // The tracker saw us elsewhere and dialed us there.
@@ -369,7 +430,9 @@ export class PeerNode {
         });
       },
       // A member left or was removed: we stop serving them the group's files at once.
-      kick: (group, user, atMs) => void this.host.kick(group, user, atMs),
+      kick: (group, user, atMs, index) => {
+        if (index > opening.index) this.host.kick(group, user, atMs);
+      },
       ended: (code, message) => this.options.log?.(`push channel over (${code}): ${message}`),
     });
   }
@@ -573,7 +636,17 @@ export class PeerNode {
 
   /** What the push channel brought: the events about us and our groups, each with its log index. */
   news(): NewsItem[] {
-    return [...this.newsItems];
+    return this.newsState.list();
+  }
+
+  /** The same news in words (only what is worth telling: news-line.ts). */
+  newsLines(): NewsLine[] {
+    return this.newsState.lines();
+  }
+
+  /** Hears each line of news as it comes, once a login has answered (until the returned function is called). */
+  onNews(listener: (line: NewsLine) => void): () => void {
+    return this.newsState.onLine(listener);
   }
 
   /** Where the tracker sees this peer, whether it could dial it there, and which node the push channel is on. */
@@ -583,6 +656,7 @@ export class PeerNode {
 
   /** Logs out if logged in, stops serving, closes everything. */
   async close(): Promise<void> {
+    await this.rememberNewsSeen();
     this.subscription?.close();
     await this.downloads.close();
     if (this.sessionActor.getSnapshot().matches('active') && !this.adopted) await this.logout().catch(() => undefined);

@@ -16,8 +16,8 @@ export interface SubscriptionHandlers {
   /** Committed events at `index` that concern the user; each index once, in order. */
   events(index: number, events: readonly Event[]): void;
   request(request: PushRequest): void;
-  /** `user` is out of `group` since the tracker's time `atMs` (it may come twice: the answer is the same). */
-  kick(group: string, user: string, atMs: number): void;
+  /** `user` is out of `group` since the tracker's time `atMs`, by the entry at `index` (it may come twice: the answer is the same). */
+  kick(group: string, user: string, atMs: number, index: number): void;
   /** The subscription is over for good (the session ended, or the tracker refuses it). */
   ended(code: string, message: string): void;
 }
@@ -151,7 +151,7 @@ export class TrackerSubscription {
         return false;
       case 'kick':
         // It follows its entry's events (which moved `seen` to its index): handed on whatever `seen` says.
-        if (typeof push.group === 'string' && typeof push.user === 'string' && Number.isSafeInteger(push.atMs)) this.handlers.kick(push.group, push.user, push.atMs);
+        if (typeof push.group === 'string' && typeof push.user === 'string' && Number.isSafeInteger(push.atMs) && Number.isSafeInteger(push.index)) this.handlers.kick(push.group, push.user, push.atMs, push.index);
         return false;
       case 'tick':
         // Everything up to there was gone through: a new subscription may start after it.
