@@ -97,7 +97,7 @@ describe('a shared file that changed on disk', () => {
     const [files] = ok(await bob.run('list_files team'));
     expect(files).toEqual([expect.objectContaining({ name: 'notes.bin', completeHolders: 0 })]);
     const [, login] = ok(await alice.run('logout', 'login alice pw'));
-    expect(login).toEqual({ user: 'alice', resumed: [], downloads: { resumed: [], paused: [] } });
+    expect(login).toEqual({ user: 'alice', resumed: [], downloads: { resumed: [], paused: [] }, requests: [], news: [] });
     expect(alice.stderr.filter((l) => l.startsWith('FILE_CHANGED: '))).toHaveLength(1);
   }, 120_000);
 

@@ -42,7 +42,7 @@ describe('news at a terminal', () => {
     tmux('send-keys', '-t', 'olive', 'login olive pw', 'Enter');
     await shows('the login', /logged in as olive/);
     tmux('send-keys', '-t', 'olive', 'create_group club', 'Enter');
-    await shows('the group made', /ok \{"index":[0-9]+\}/);
+    await shows('the group made', /group club made; you own it/);
 
     // olive has begun typing when bob asks to join.
     tmux('send-keys', '-t', 'olive', 'list_req');
