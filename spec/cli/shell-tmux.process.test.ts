@@ -24,7 +24,8 @@ function tmux(...args: string[]): string {
   return result.stdout;
 }
 
-const screen = (): string => tmux('capture-pane', '-p', '-t', 'bob');
+let pane = 'bob';
+const screen = (): string => tmux('capture-pane', '-p', '-t', pane);
 
 async function shows(what: string, pattern: RegExp): Promise<string> {
   try {
@@ -77,5 +78,47 @@ describe('the interactive shell', () => {
     tmux('send-keys', '-t', 'bob', 'quit', 'Enter');
     await until('the shell to end', async () => (spawnSync('tmux', ['-L', socket, 'has-session', '-t', 'bob']).status !== 0 ? true : null), 30_000);
     expect(existsSync(`${dest}.part`)).toBe(false);
+  }, 120_000);
+
+  it('Ctrl-C clears a half-typed line; a name with spaces completes to a line that runs; no answer lands after a redrawn prompt; quit says what it waits for, and Ctrl-C again stops it', async () => {
+    const file = randomBytes(24 * 1024 * 1024);
+    writeFileSync(join(dir, 'my film.bin'), file);
+    const alice = shells[0]!;
+    expect((await alice.run(`upload_file "${join(dir, 'my film.bin')}" film`))[0]!.ok).toBe(true);
+    pane = 'bob2';
+    const command = `${process.execPath} ${CLI} shell --cluster ${cluster.clusterPath} --home ${join(dir, 'bob')}`;
+    tmux('new-session', '-d', '-s', pane, '-x', '200', '-y', '40', command);
+    await shows('the prompt', /^clique>$/m);
+    tmux('send-keys', '-t', pane, 'login bob pw', 'Enter');
+    await shows('the login', /logged in as bob/);
+
+    // Ctrl-C on a half-typed line clears it and the shell goes on.
+    tmux('send-keys', '-t', pane, 'list_gr');
+    await shows('the typing', /^clique> list_gr$/m);
+    tmux('send-keys', '-t', pane, 'C-c');
+    await shows('the line cleared', /^clique> list_gr\^C\nclique>$/m);
+    tmux('send-keys', '-t', pane, 'whoami', 'Enter');
+    await shows('the next command answered', /^clique> whoami\nbob$/m);
+
+    // A name with spaces completes quoted, and the line runs.
+    const dest = join(dir, 'bob-my-film.bin');
+    tmux('send-keys', '-t', pane, 'download_file film my', 'Tab');
+    await shows('the name completed, quoted', /^clique> download_file film "my film\.bin"$/m);
+    tmux('send-keys', '-t', pane, dest, 'Enter');
+    await shows('the download started', /^download 2 started: /m);
+    await shows('the progress in the prompt', /^\[D\] 2 \[film\] my film\.bin .*\| clique>/m);
+
+    // While the prompt redraws itself, an answer still comes on a line of its own.
+    tmux('send-keys', '-t', pane, 'whoami', 'Enter');
+    const answered = await shows('whoami answered', /whoami\nbob$/m);
+    expect(answered).not.toMatch(/clique> bob$/m);
+
+    // quit says what it waits for; a second Ctrl-C stops it (it resumes next time).
+    tmux('send-keys', '-t', pane, 'quit', 'Enter');
+    await shows('what quit waits for', /^waiting for 1 download \(my film\.bin at [0-9]+ %\); Ctrl-C again stops it, and it resumes next time$/m);
+    tmux('send-keys', '-t', pane, 'C-c');
+    await until('the shell to end', async () => (spawnSync('tmux', ['-L', socket, 'has-session', '-t', pane]).status !== 0 ? true : null), 30_000);
+    expect(existsSync(`${dest}.part`)).toBe(true);
+    expect(existsSync(dest)).toBe(false);
   }, 120_000);
 });

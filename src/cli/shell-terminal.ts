@@ -121,6 +121,10 @@ export class ProgressPrompt {
   private timer: Timer | null = null;
   private readonly reported = new Set<string>();
   private stopNews: (() => void) | null = null;
+  /** A command is running: its answer comes next, so nothing is drawn until it has been printed. */
+  private working = false;
+  /** Lines that came while a command ran, printed after its answer. */
+  private held: string[] = [];
 
   constructor(
     private readonly world: World,
@@ -145,8 +149,21 @@ export class ProgressPrompt {
     this.stopNews?.();
   }
 
+  /** A command begins: the prompt is not redrawn and news waits, so nothing lands in its answer. */
+  busy(): void {
+    this.working = true;
+  }
+
+  /** Its answer is printed: what came meanwhile, then a fresh prompt. */
+  idle(): void {
+    this.working = false;
+    for (const line of this.held.splice(0)) this.output.write(`${line}\n`);
+    this.refresh();
+  }
+
   /** Redraws the prompt with the running downloads; prints each ended download's line once. */
   private refresh(): void {
+    if (this.working) return;
     const downloads = this.peer.showDownloads();
     for (const d of downloads) {
       // Each state a download comes to is said once (waiting, paused, complete, failed).
@@ -156,13 +173,15 @@ export class ProgressPrompt {
       this.printAbove(downloadLine(d));
     }
     const running = downloads.filter((d) => d.state === 'running');
-    const prompt = running.length === 0 ? PROMPT : `${downloadLine(running[0]!)}${running.length > 1 ? ` (+${running.length - 1})` : ''} | ${PROMPT}`;
+    const more = running.length - 1;
+    const prompt = running.length === 0 ? PROMPT : `${downloadLine(running[0]!)}${more > 0 ? ` (+${more} more ${more === 1 ? 'download' : 'downloads'})` : ''} | ${PROMPT}`;
     this.lines.setPrompt(prompt);
     this.lines.prompt(true);
   }
 
   /** A line above the prompt; the prompt and the typed text are drawn again below it. */
   private printAbove(text: string): void {
+    if (this.working) return void this.held.push(text);
     cursorTo(this.output, 0);
     clearLine(this.output, 0);
     this.output.write(`${text}\n`);

@@ -190,6 +190,23 @@ export async function runShell(world: World, options: ShellOptions): Promise<num
   return runShellOn(world, options);
 }
 
+/** Quitting at a terminal: says what it waits for, and a Ctrl-C stops waiting (the downloads go on at the next start). */
+async function quitting(peer: PeerNode, options: ShellOptions): Promise<Answer | null> {
+  const running = peer.showDownloads().filter((d) => d.state === 'running');
+  if (running.length > 0) {
+    const what = running.map((d) => `${d.name} at ${d.sizeBytes === 0 ? 100 : Math.floor((100 * d.verifiedBytes) / d.sizeBytes)} %`).join(', ');
+    process.stdout.write(`waiting for ${running.length === 1 ? '1 download' : `${running.length} downloads`} (${what}); Ctrl-C again stops ${running.length === 1 ? 'it' : 'them'}, and ${running.length === 1 ? 'it resumes' : 'they resume'} next time\n`);
+  }
+  let interrupted!: () => void;
+  const stopped = new Promise<null>((resolve) => (interrupted = () => resolve(null)));
+  process.once('SIGINT', interrupted);
+  try {
+    return await Promise.race([runLine(peer, 'wait', { waitTimeoutMs: options.waitTimeout === undefined ? 0 : options.waitTimeout * 1000 }), stopped]);
+  } finally {
+    process.removeListener('SIGINT', interrupted);
+  }
+}
+
 async function runShellOn(world: World, options: ShellOptions): Promise<number> {
   const control = new ControlPoint();
   const peer = await startPeer(world, options, control.homeOpened);
@@ -209,23 +226,33 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   });
   const progress = interactive ? new ProgressPrompt(world, peer, lines, process.stdout) : null;
   progress?.start();
+  // Ctrl-C clears a half-typed line, as bash does; on an empty line it quits.
+  lines.on('SIGINT', () => {
+    if (lines.line.length === 0) return lines.close();
+    process.stdout.write('^C\n');
+    lines.write(null, { ctrl: true, name: 'e' });
+    lines.write(null, { ctrl: true, name: 'u' });
+    lines.prompt();
+  });
   let failures = 0;
   let usageErrors = 0;
   for await (const line of lines) {
     if (line.trim() === 'quit') break;
+    progress?.busy();
     const answer = await runLine(peer, line, context);
     if (answer) {
       if (!answer.ok) failures++;
       if (!answer.ok && USAGE_ERRORS.has(answer.error.code)) usageErrors++;
       print(answer, options.json);
     }
-    if (interactive) lines.prompt();
+    progress?.idle();
   }
   lines.close();
   progress?.stop();
-  // The end of input waits for running downloads, as `wait` does.
-  // At a terminal, quit does not sit out downloads waiting for holders: they go on at the next start.
-  const ending = await runLine(peer, 'wait', interactive && options.waitTimeout === undefined ? { waitTimeoutMs: 0 } : context);
+  // The end of input waits for running downloads, as `wait` does. At a terminal it says what it
+  // waits for, a second Ctrl-C stops them (they go on at the next start), and downloads waiting
+  // for holders are not waited for.
+  const ending = interactive ? await quitting(peer, options) : await runLine(peer, 'wait', context);
   if (ending && !ending.ok) {
     failures++;
     print(ending, options.json);
