@@ -7,8 +7,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { ShellProcess } from '../helpers/peer-processes.js';
-import { TrackerProcesses, until } from '../helpers/tracker-processes.js';
+import { CLI, TrackerProcesses, until } from '../helpers/tracker-processes.js';
 
 const README = new URL('../../README.md', import.meta.url).pathname;
 const cluster = new TrackerProcesses();
@@ -23,7 +24,8 @@ afterAll(async () => {
 
 describe('the README walk-through', () => {
   it('runs as written', async () => {
-    const blocks = [...readFileSync(README, 'utf8').matchAll(/```clique (\w+)\n([\s\S]*?)```/g)].map((m) => ({ user: m[1]!, lines: m[2]!.trim().split('\n') }));
+    // ```clique USER blocks go to that user's shell; ```oneshot blocks are `npx clique …` command lines.
+    const blocks = [...readFileSync(README, 'utf8').matchAll(/```(?:clique (\w+)|(oneshot))\n([\s\S]*?)```/g)].map((m) => ({ user: m[1] ?? m[2]!, lines: m[3]!.trim().split('\n') }));
     expect(blocks.length).toBeGreaterThanOrEqual(4);
     copyFileSync(README, join(dir, 'README.md'));
     await cluster.init(3);
@@ -31,6 +33,15 @@ describe('the README walk-through', () => {
     await until('a leader', async () => cluster.leader(), 30_000);
     const answered: Array<{ line: string; result: unknown }> = [];
     for (const { user, lines } of blocks) {
+      if (user === 'oneshot') {
+        for (const line of lines) {
+          expect(line).toMatch(/^npx clique /);
+          const ran = spawnSync(process.execPath, [CLI, ...line.slice('npx clique '.length).split(' '), '--homes', join(dir, 'homes'), '--cluster', cluster.clusterPath], { cwd: dir, encoding: 'utf8' });
+          expect(ran.status, `${line}: ${ran.stdout}${ran.stderr}`).toBe(0);
+          answered.push({ line: `oneshot: ${line}`, result: ran.stdout });
+        }
+        continue;
+      }
       let shell = shells.get(user);
       if (!shell) {
         shell = new ShellProcess(['--cluster', cluster.clusterPath, '--homes', join(dir, 'homes')], { cwd: dir });
@@ -47,6 +58,9 @@ describe('the README walk-through', () => {
     expect(said('carol: show_downloads')).toEqual([expect.objectContaining({ id: 1, state: 'waiting', waiting: expect.objectContaining({ holders: ['alice', 'bob'] }) })]);
     expect(said('carol: pause_download 1')).toMatchObject({ id: 1, state: 'paused' });
     expect(readFileSync(join(dir, 'for-carol.md')).equals(readFileSync(README))).toBe(true);
+    // The one-shot reached Alice's running shell; her news held Carol's request.
+    expect(said('oneshot: npx clique list_files friends --user alice')).toMatch(/^README\.md {2}/);
+    expect(JSON.stringify(said('alice: news'))).toContain('"type":"JoinRequested","group":"friends","user":"carol"');
     const [shown] = await shells.get('bob')!.run('show_downloads');
     expect(shown!.result).toEqual([expect.objectContaining({ name: 'README.md', state: 'complete' })]);
   }, 120_000);
