@@ -112,6 +112,9 @@ describe('the interactive shell', () => {
     tmux('send-keys', '-t', pane, 'whoami', 'Enter');
     const answered = await shows('whoami answered', /whoami\nbob$/m);
     expect(answered).not.toMatch(/clique> bob$/m);
+    // And the line entered stays in the scrollback behind the plain prompt, not the progress.
+    expect(answered).toMatch(/^clique> whoami\nbob$/m);
+    expect(answered).not.toMatch(/\| clique> whoami/);
 
     // quit says what it waits for; a second Ctrl-C stops it (it resumes next time).
     tmux('send-keys', '-t', pane, 'quit', 'Enter');

@@ -5,7 +5,7 @@
 // finished download prints its `[C]` (or `[F]`) line once, above the prompt; so does each line
 // of news (src/peer/news-line.ts) that comes after the login's answer.
 
-import { clearLine, cursorTo, type Interface } from 'node:readline';
+import { clearLine, clearScreenDown, cursorTo, moveCursor, type Interface } from 'node:readline';
 import type { PeerNode } from '../peer/peer-node.js';
 import type { Timer, World } from '../world/world.js';
 import { SHELL_COMMANDS } from './shell-commands.js';
@@ -125,6 +125,8 @@ export class ProgressPrompt {
   private working = false;
   /** Lines that came while a command ran, printed after its answer. */
   private held: string[] = [];
+  /** The prompt as last drawn (with a download's progress before it, or plain). */
+  private shownPrompt = PROMPT;
 
   constructor(
     private readonly world: World,
@@ -149,9 +151,20 @@ export class ProgressPrompt {
     this.stopNews?.();
   }
 
-  /** A command begins: the prompt is not redrawn and news waits, so nothing lands in its answer. */
-  busy(): void {
+  /**
+   * A command begins: the prompt is not redrawn and news waits, so nothing lands in its answer.
+   * The line just entered is written again behind the plain prompt, so progress prefixes do not
+   * pile up in the scrollback.
+   */
+  busy(line: string): void {
     this.working = true;
+    if (this.shownPrompt === PROMPT) return;
+    const columns = this.output.columns > 0 ? this.output.columns : 80;
+    const rows = Math.max(1, Math.ceil((this.shownPrompt.length + line.length) / columns));
+    moveCursor(this.output, 0, -rows);
+    cursorTo(this.output, 0);
+    clearScreenDown(this.output);
+    this.output.write(`${PROMPT}${line}\n`);
   }
 
   /** Its answer is printed: what came meanwhile, then a fresh prompt. */
@@ -175,6 +188,7 @@ export class ProgressPrompt {
     const running = downloads.filter((d) => d.state === 'running');
     const more = running.length - 1;
     const prompt = running.length === 0 ? PROMPT : `${downloadLine(running[0]!)}${more > 0 ? ` (+${more} more ${more === 1 ? 'download' : 'downloads'})` : ''} | ${PROMPT}`;
+    this.shownPrompt = prompt;
     this.lines.setPrompt(prompt);
     this.lines.prompt(true);
   }

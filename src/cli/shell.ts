@@ -238,7 +238,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   let usageErrors = 0;
   for await (const line of lines) {
     if (line.trim() === 'quit') break;
-    progress?.busy();
+    progress?.busy(line);
     const answer = await runLine(peer, line, context);
     if (answer) {
       if (!answer.ok) failures++;
