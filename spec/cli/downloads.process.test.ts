@@ -92,6 +92,8 @@ describe('downloads wait for holders', () => {
     const done = await reaches(bob, 1, ['complete', 'failed'], seen, 60_000);
     expect(done.state).toBe('complete');
     expect(seen.has('failed')).toBe(false);
+    // Bytes by user: the tracker named the peer.
+    expect(Object.keys((done as Shown & { bytesFromUser: Record<string, number> }).bytesFromUser)).toEqual(['alice']);
     expect(sha(readFileSync(join(dir, 'bob-film.bin')))).toBe(sha(bytes));
     // One id from start to finish, in the log too.
     expect(bob.stderr.filter((l) => /^download [^1 ]/.test(l))).toEqual([]);

@@ -18,7 +18,7 @@ export function downloadLine(d: DownloadView): string {
   const head = `${d.id} [${d.group}] ${d.name}`;
   switch (d.state) {
     case 'complete':
-      return `[C] ${head}  100%  ${mib(d.sizeBytes)}  ${d.destination}`;
+      return `[C] ${head}  100%  ${mib(d.sizeBytes)}  ${d.destination}${fromWhom(d)}`;
     case 'failed':
       return `[F] ${head}  ${percent}%  ${d.failure?.code}: ${d.failure?.message}  (partial in ${d.partPath})`;
     case 'paused':
@@ -30,4 +30,10 @@ export function downloadLine(d: DownloadView): string {
       return `[D] ${head}  ${percent}%  ${mib(d.bytesPerSecond)}/s  ETA ${etaSeconds === null ? '?' : `${etaSeconds}s`}  peers ${d.peers}`;
     }
   }
+}
+
+/** `  (from alice 12.0 MiB, bob 4.0 MiB)`, the users the bytes came from, most first. */
+function fromWhom(d: DownloadView): string {
+  const from = Object.entries(d.bytesFromUser).filter(([, bytes]) => bytes > 0).sort((a, b) => b[1] - a[1]);
+  return from.length === 0 ? '' : `  (from ${from.map(([who, bytes]) => `${who} ${mib(bytes)}`).join(', ')})`;
 }

@@ -39,6 +39,8 @@ export interface DownloadView {
   peers: number;
   /** Bytes received from each peer over all attempts, across restarts. */
   bytesFromPeer: Record<string, number>;
+  /** The same by user, where the tracker named the peer (else by its address). */
+  bytesFromUser: Record<string, number>;
   waiting?: { code: WaitingCode; message: string; holders: string[] };
   failure?: { code: string; message: string };
   /** The counters of the latest attempt (null before one began in this process). */
@@ -104,6 +106,8 @@ interface Entry {
   counters: DownloadCounters | null;
   /** Keys of holders an attempt banned (pieces that failed their SHA1), with the reason: no later attempt asks them. */
   bannedKeys: Map<string, string>;
+  /** Who each holder address the tracker gave belongs to. */
+  peerUsers: Map<string, string>;
   /** Bans of earlier attempts, as the counters show them. */
   pastBans: Record<string, string>;
   /** A completed attempt whose store still serves the file (closed when the session ends). */
@@ -139,7 +143,7 @@ export class Downloads {
   async restore(user: string, options: { resume: boolean } = { resume: true }): Promise<{ resumed: string[]; paused: string[] }> {
     this.records = new DownloadRecords(this.io.home(), user);
     const records = await this.records.load();
-    this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
+    this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
     for (const entry of this.entries) {
       if (entry.record.state === 'complete') entry.verifiedBytes = entry.record.meta.sizeBytes;
       else entry.verifiedBytes = await PieceStore.journaledBytes({ meta: entry.record.meta, destinationPath: entry.record.destination, journal: this.io.home() });
@@ -186,7 +190,7 @@ export class Downloads {
     const busy = this.busyWith(path, meta.fileId, group);
     if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}, ${this.stateOf(busy)}); see show_downloads`);
     const record: DownloadRecord = { id: 0, group, meta, destination: path, state: 'active' };
-    const entry: Entry = { record, attempt: null, starting: true, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
+    const entry: Entry = { record, attempt: null, starting: true, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
     // The first attempt runs before anything is recorded: what it refuses leaves no trace.
     const started = await this.begin(entry, session, detail);
     if (started instanceof PieceStoreError) throw new DownloadsError(started.code, started.message);
@@ -317,6 +321,7 @@ export class Downloads {
     if (entry.attempt !== attempt) return;
     if (detail.fileId !== entry.record.meta.fileId) return void (await this.stopAttempt(entry, 'wait').then(() => this.fail(entry, this.replaced(entry))));
     const holders = this.usable(entry, detail);
+    for (const holder of detail.holders) entry.peerUsers.set(holder.address, holder.user);
     if (holders.length > 0) return attempt.download.addHolders(holders.map((h) => ({ address: parseNetAddress(h.address), keyFingerprint: h.keyFingerprint })));
     if (attempt.download.linkedPeers() > 0) return;
     await this.stopAttempt(entry, 'wait');
@@ -372,6 +377,7 @@ export class Downloads {
   /** Opens the store and starts fetching from the holders the tracker gave (none: the attempt waits). */
   private begin(entry: Entry, session: SessionCredential & { user: string }, detail: FileDetail): Promise<Attempt | PieceStoreError> {
     const { group, meta, destination } = entry.record;
+    for (const holder of detail.holders) entry.peerUsers.set(holder.address, holder.user);
     return startAttempt(this.io, session, {
       group,
       meta,
@@ -506,6 +512,7 @@ export class Downloads {
     const latest = attempt ? attempt.download.counters() : entry.counters;
     const counters = latest === null ? null : { ...latest, bans: { ...entry.pastBans, ...latest.bans } };
     const state = this.stateOf(entry);
+    const bytesFromPeer = sumBytes(record.bytesFromPeer ?? {}, attempt ? (latest?.bytesFromPeer ?? {}) : {});
     return {
       id: record.id,
       group: record.group,
@@ -518,7 +525,8 @@ export class Downloads {
       verifiedBytes,
       bytesPerSecond: state === 'running' && nowMs > t0 ? Math.max(0, Math.round(((verifiedBytes - b0) * 1000) / (nowMs - t0))) : 0,
       peers: attempt ? attempt.download.linkedPeers() : 0,
-      bytesFromPeer: sumBytes(record.bytesFromPeer ?? {}, attempt ? (latest?.bytesFromPeer ?? {}) : {}),
+      bytesFromPeer,
+      bytesFromUser: byUser(bytesFromPeer, entry.peerUsers),
       ...(state === 'waiting' && entry.waiting ? { waiting: { code: entry.waiting.code, message: entry.waiting.message, holders: entry.waiting.holders } } : {}),
       ...(record.state === 'failed' && record.failure ? { failure: record.failure } : {}),
       counters,
@@ -601,6 +609,15 @@ export class Downloads {
       this.listeners.add(done);
     });
   }
+}
+
+function byUser(bytesFromPeer: Readonly<Record<string, number>>, users: ReadonlyMap<string, string>): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const [peer, bytes] of Object.entries(bytesFromPeer)) {
+    const who = users.get(peer) ?? peer;
+    sum[who] = (sum[who] ?? 0) + bytes;
+  }
+  return sum;
 }
 
 function sumBytes(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
