@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ok, suiteCluster } from '../helpers/peer-processes.js';
+import { ok, ShellProcess, suiteCluster } from '../helpers/peer-processes.js';
 import { CLI } from '../helpers/tracker-processes.js';
 
 const { cluster, dir, shell } = suiteCluster('clique-oneshot-');
@@ -58,6 +58,15 @@ describe('one-shot commands', () => {
 
   it('with no shell running, run in a session `clique login` saved (never the password) until `clique logout`', async () => {
     const homes = join(dir, 'homes');
+    // A refused login leaves no home behind: not from a one-shot, not from a shell.
+    const ghost = await clique('login', 'ghost', 'pw', '--homes', homes);
+    expect(ghost.code).toBe(1);
+    expect(ghost.stdout).toMatch(/^error BAD_CREDENTIALS: /);
+    const roaming = new ShellProcess(['--cluster', cluster.clusterPath, '--homes', homes]);
+    const [refused] = await roaming.run('login ghost pw');
+    expect(refused).toMatchObject({ ok: false, error: { code: 'BAD_CREDENTIALS' } });
+    expect(await roaming.end()).toBe(1);
+    expect(existsSync(join(homes, 'ghost'))).toBe(false);
     const made = await clique('create_user', 'bob', 'pw-b', '--homes', homes);
     expect(made.code).toBe(0);
     const login = await clique('login', 'bob', 'pw-b', '--homes', homes);

@@ -125,8 +125,9 @@ async function withoutShell(world: World, options: OneShotOptions, home: string,
   const tracker = TRACKER_COMMANDS.has(command) || command === 'download_file' || command === 'logout';
   if (!tracker && command !== 'login' && command !== 'create_user') return needsShell(`${command} needs one: start clique shell`);
 
-  const shellOptions: ShellOptions = { cluster: options.cluster, home, homes: options.homes, json: options.json, serve: false, local: false, knownTrackers: '.clique/known_trackers', listen: '127.0.0.1:0' };
-  await world.fs.mkdir(home, { recursive: true });
+  // Making an account or logging in as a user with no home yet leaves no home behind if refused.
+  const perUser = options.home === undefined && (command === 'login' || command === 'create_user');
+  const shellOptions: ShellOptions = { cluster: options.cluster, ...(perUser ? {} : { home }), homes: options.homes, json: options.json, serve: false, local: false, knownTrackers: '.clique/known_trackers', listen: '127.0.0.1:0' };
   let peer: PeerNode;
   try {
     peer = await startPeer(world, shellOptions);

@@ -205,6 +205,11 @@ export class PeerHost {
     this.tls.own = own;
   }
 
+  /** Our key and certificate, as shown on every connection. */
+  get own(): CertifiedKey {
+    return this.tls.own!;
+  }
+
   /** SHA-256 (hex) of our key: what the tracker records at login and tickets name. */
   get keyFingerprint(): string {
     return this.tls.own!.identity.keyFingerprint;

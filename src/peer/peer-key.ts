@@ -33,9 +33,14 @@ export async function loadOrCreatePeerKey(world: World, homePath: string): Promi
     }
   }
   const made = await newPeerKey(world);
-  await world.fs.mkdir(homePath, { recursive: true });
-  await world.fs.writeFile(path, new TextEncoder().encode(JSON.stringify({ certificate: made.certificatePem, key: made.keyPem }, null, 2) + '\n'), { sync: true, mode: 0o600 });
+  await savePeerKey(world, homePath, made);
   return made;
+}
+
+/** Keeps `key` as the home's key (a home made after a login that used it). */
+export async function savePeerKey(world: World, homePath: string, key: CertifiedKey): Promise<void> {
+  await world.fs.mkdir(homePath, { recursive: true });
+  await world.fs.writeFile(`${homePath.replace(/\/+$/, '')}/${FILE}`, new TextEncoder().encode(JSON.stringify({ certificate: key.certificatePem, key: key.keyPem }, null, 2) + '\n'), { sync: true, mode: 0o600 });
 }
 
 /** A key kept nowhere: a peer before its home is known, or a tool's one-off. */

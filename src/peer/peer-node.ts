@@ -26,7 +26,7 @@ import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
 import { TrackerSubscription } from '../tracker/subscription.js';
 import { type TrackerTrust } from '../tracker/tracker-trust.js';
-import { loadOrCreatePeerKey, newPeerKey, PeerKeyError } from './peer-key.js';
+import { loadOrCreatePeerKey, newPeerKey, PeerKeyError, savePeerKey } from './peer-key.js';
 import { loadNewsSeen, newsSeenOp, newsStartAfter, PeerNews, type NewsItem, type NewsLine } from './news.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
@@ -204,6 +204,12 @@ export class PeerNode {
     this.options.homeOpened?.(path);
   }
 
+  /** No home open (before a login that makes one). */
+  private async closeHome(): Promise<void> {
+    await this.homeStore?.kv.close();
+    this.homeStore = null;
+  }
+
   static async start(world: World, options: PeerNodeOptions): Promise<PeerNode> {
     const peerId = world.rng.bytes(20);
     let node: PeerNode | null = null;
@@ -294,8 +300,13 @@ export class PeerNode {
    */
   async openForOneShots(user: string, password: string): Promise<Credential> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
-    await this.openHome(user);
+    // As at a shell's login, a home is made only for a user the tracker lets in.
+    const home = this.options.home;
+    const fresh = typeof home !== 'string' && (await this.world.fs.stat(`${home.perUser}/${user}`)) === null;
+    if (fresh) this.host.setOwn(await newPeerKey(this.world));
+    else await this.openHome(user);
     const session = await this.call(() => this.tracker.login(user, password, this.announcedPort, this.host.keyFingerprint));
+    if (fresh) await savePeerKey(this.world, `${(home as { perUser: string }).perUser}/${user}`, this.host.own);
     const credential: Credential = { sessionId: session.sessionId, token: session.token, user: session.user, ...(session.refresh === undefined ? {} : { refresh: session.refresh }) };
     await this.adopt(credential);
     return credential;
@@ -313,7 +324,16 @@ export class PeerNode {
    */
   async login(user: string, password: string): Promise<{ user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } } & LoginNews> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
-    await this.openHome(user);
+    // A user with no home here yet gets one only once the tracker has let them in (a failed
+    // login, a typo in the name, leaves nothing behind): the login shows a key made for it.
+    const home = this.options.home;
+    const fresh = typeof home !== 'string' && (await this.world.fs.stat(`${home.perUser}/${user}`)) === null;
+    if (fresh) {
+      await this.closeHome();
+      this.host.setOwn(await newPeerKey(this.world));
+    } else {
+      await this.openHome(user);
+    }
     this.newsState.gather();
     try {
       this.sessionActor.send({ type: 'LOGIN', user, password });
@@ -358,9 +378,15 @@ export class PeerNode {
    * tracker stops offering a holder that is gone; the new one is recorded in its place.
    */
   private async openSession(user: string, password: string): Promise<Credential> {
-    const previous = await this.home.get(SESSION_KEY);
+    const previous = this.homeStore === null ? undefined : await this.homeStore.kv.get(SESSION_KEY);
     if (previous !== undefined) await this.closeLeftover(JSON.parse(fromUtf8(previous)) as Credential);
     const session = await this.tracker.login(user, password, this.announcedPort, this.host.keyFingerprint);
+    if (this.homeStore === null) {
+      // Let in: the home is made now, keeping the key the tracker has just recorded.
+      const home = this.options.home as { perUser: string };
+      await savePeerKey(this.world, `${home.perUser}/${user}`, this.host.own);
+      await this.openHome(user);
+    }
     await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
     this.opening = { index: session.index, address: session.address, reachable: session.reachable };
     if (!session.reachable) this.options.log?.(`the tracker cannot dial this peer at ${session.address}: holders will be asked to dial back instead`);
