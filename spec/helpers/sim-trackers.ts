@@ -4,6 +4,7 @@
 
 import { clusterTrust, makeCluster, writeCluster } from '../../src/tracker/cluster-config.js';
 import { TrackerClient } from '../../src/tracker/tracker-client.js';
+import { PeerNode } from '../../src/peer/peer-node.js';
 import { startTracker, type RunningTracker } from '../../src/tracker/tracker-process.js';
 import { ed25519PublicKeyFromRaw } from '../../src/torrent/ticket.js';
 import { SeededRng } from '../../src/world/rng.js';
@@ -43,6 +44,22 @@ export async function startCluster(seed: number) {
   const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(cluster.config.publicKey, 'base64')));
   const leader = (): string | null => [...trackers].find(([, t]) => t.node.raft.status().role === 'leader')?.[0] ?? null;
   await sim.runUntil(() => leader() !== null, 10_000);
-  return { sim, trackers, client, publicKey, leader, logs };
+  /** A PeerNode as `clique shell` runs it, on host `name` (port 6881, home /home/peer, beating every second). */
+  const startPeer = (name: string, log?: (line: string) => void): Promise<PeerNode> => {
+    const config = [...trackers.values()][0]!.config;
+    return drive(
+      sim,
+      PeerNode.start(sim.forHost(name), {
+        trackerNodes: config.nodes.map((n) => n.client),
+        trackerTrust: clusterTrust(config),
+        clusterPublicKey: publicKey,
+        listen: { host: name, port: 6881 },
+        home: '/home/peer',
+        heartbeatMs: 1_000,
+        ...(log ? { log } : {}),
+      }),
+    );
+  };
+  return { sim, trackers, client, publicKey, leader, logs, startPeer };
 }
 

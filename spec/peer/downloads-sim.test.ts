@@ -6,27 +6,12 @@
 // same file completed.
 
 import { describe, expect, it } from 'vitest';
-import { clusterTrust } from '../../src/tracker/cluster-config.js';
-import { PeerNode } from '../../src/peer/peer-node.js';
 import type { SimWorld } from '../../src/world/sim/sim-world.js';
 import { swarmFile } from '../../src/sim/swarm/sim-swarm.js';
 import { drive, startCluster } from '../helpers/sim-trackers.js';
 
 async function twoPeers(seed: number) {
-  const { sim, trackers, publicKey } = await startCluster(seed);
-  const config = [...trackers.values()][0]!.config;
-  const start = (name: string): Promise<PeerNode> =>
-    drive(
-      sim,
-      PeerNode.start(sim.forHost(name), {
-        trackerNodes: config.nodes.map((n) => n.client),
-        trackerTrust: clusterTrust(config),
-        clusterPublicKey: publicKey,
-        listen: { host: name, port: 6881 },
-        home: '/home/peer',
-        heartbeatMs: 1_000,
-      }),
-    );
+  const { sim, startPeer: start } = await startCluster(seed);
   const [alice, bob] = [await start('alice'), await start('bob')];
   const bytes = swarmFile(seed, 3 * 512 * 1024 + 7);
   await drive(sim, sim.forHost('alice').fs.mkdir('/home/alice', { recursive: true }));

@@ -6,28 +6,14 @@
 // serving a group the user is back in.
 
 import { describe, expect, it } from 'vitest';
-import { clusterTrust } from '../../src/tracker/cluster-config.js';
 import { PeerNode, type NewsLine } from '../../src/peer/peer-node.js';
 import { swarmFile } from '../../src/sim/swarm/sim-swarm.js';
 import { drive, startCluster } from '../helpers/sim-trackers.js';
 
 async function world(seed: number) {
-  const { sim, trackers, publicKey } = await startCluster(seed);
-  const config = [...trackers.values()][0]!.config;
+  const { sim, startPeer } = await startCluster(seed);
   const logs = new Map<string, string[]>();
-  const start = (host: string): Promise<PeerNode> =>
-    drive(
-      sim,
-      PeerNode.start(sim.forHost(host), {
-        trackerNodes: config.nodes.map((n) => n.client),
-        trackerTrust: clusterTrust(config),
-        clusterPublicKey: publicKey,
-        listen: { host, port: 6881 },
-        home: '/home/peer',
-        heartbeatMs: 1_000,
-        log: (line) => logs.set(host, [...(logs.get(host) ?? []), line]),
-      }),
-    );
+  const start = (host: string): Promise<PeerNode> => startPeer(host, (line) => logs.set(host, [...(logs.get(host) ?? []), line]));
   return { sim, start, logs };
 }
 
