@@ -1,6 +1,7 @@
 // Why this file exists: three tracker nodes exactly as `clique tracker` runs them
-// (startTracker), each on its own host of one SimWorld, and a TrackerClient on a host of its own:
-// the harness of the simulated tracker tests (clock steps, the client door's idle timeout).
+// (startTracker), each on its own host of one SimWorld, a TrackerClient on a host of its own,
+// and PeerNodes as `clique shell` runs them on hosts of theirs: the harness of the simulated
+// tracker tests (clock steps, the client door's idle timeout) and of the peer's (news, downloads).
 
 import { clusterTrust, makeCluster, writeCluster } from '../../src/tracker/cluster-config.js';
 import { TrackerClient } from '../../src/tracker/tracker-client.js';
