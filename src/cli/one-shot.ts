@@ -50,7 +50,8 @@ export function parseOneShot(argv: readonly string[]): OneShotOptions {
     else if (word === '--home') options.home = value(i++, word);
     else if (word === '--homes') options.homes = value(i++, word);
     else if (word === '--cluster') options.cluster = value(i++, word);
-    else throw new CliError('BAD_USAGE', `unknown option ${word}; a one-shot takes --user, --home, --homes, --cluster, --json, --foreground`, EXIT_USAGE);
+    // The command's own options (wait --timeout S) go to it as words.
+    else options.args.push(word);
   }
   return options;
 }
@@ -93,10 +94,17 @@ function statusOf(answer: ControlAnswer): number {
 export async function runOneShot(world: World, options: OneShotOptions): Promise<number> {
   const home = await homeOf(world, options);
   const line = lineOf(options.command, options.args);
-  const answered = await askControl(`${home}/${CONTROL_SOCKET}`, line);
+  // A password never goes down a socket: making an account or logging in is this process's own.
+  const secret = options.command === 'login' || options.command === 'create_user';
+  const answered = secret ? null : await askControl(`${home}/${CONTROL_SOCKET}`, line);
   if (answered !== null) {
     print(answered, options.json);
-    return statusOf(answered);
+    if (!answered.ok || options.command !== 'download_file' || !options.foreground) return statusOf(answered);
+    // In the foreground: until the download ends, as the shell's wait says it.
+    const waited = await askControl(`${home}/${CONTROL_SOCKET}`, 'wait');
+    if (waited === null) return EXIT_FAILED;
+    print(waited, options.json);
+    return Math.max(statusOf(answered), statusOf(waited));
   }
   // No shell runs on the home: a peer of this process's own, briefly.
   const answers = await withoutShell(world, options, home, line);
@@ -129,8 +137,10 @@ async function withoutShell(world: World, options: OneShotOptions, home: string,
   const perUser = options.home === undefined && (command === 'login' || command === 'create_user');
   const shellOptions: ShellOptions = { cluster: options.cluster, ...(perUser ? {} : { home }), homes: options.homes, json: options.json, serve: false, local: false, knownTrackers: '.clique/known_trackers', listen: '127.0.0.1:0' };
   let peer: PeerNode;
+  // A session renewed meanwhile (a long foreground download) is saved for the next one-shot.
+  const save = (credential: Credential): Promise<void> => world.fs.writeFile(`${home}/${SESSION_FILE}`, utf8(JSON.stringify(credential)), { sync: true, mode: 0o600 });
   try {
-    peer = await startPeer(world, shellOptions);
+    peer = await startPeer(world, shellOptions, undefined, (credential) => void save(credential).catch(() => undefined));
   } catch (error) {
     if (error instanceof CliError && error.code === 'HOME_IN_USE') return needsShell('its home is locked by another program');
     throw error;
@@ -140,7 +150,10 @@ async function withoutShell(world: World, options: OneShotOptions, home: string,
     if (command === 'login') return [await loginForOneShots(world, home, peer, options.args)];
     const saved = await readSaved(world, home);
     if (saved === null) return [{ ok: false, command, error: { code: 'NOT_LOGGED_IN', message: `no shell runs on ${home} and no session is saved there; log in with: clique login USER PASSWORD` } }];
-    await peer.adopt(saved);
+    // The session may have lapsed since (the tracker ends one that does not beat): renewed from its refresh credential.
+    const current = await peer.revive(saved);
+    if (current.sessionId !== saved.sessionId) await save(current);
+    await peer.adopt(current);
     if (command === 'logout') {
       const answer = (await runLine(peer, line))!;
       if (answer.ok || answer.error.code === 'NOT_LOGGED_IN') await world.fs.unlink(`${home}/${SESSION_FILE}`);

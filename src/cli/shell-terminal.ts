@@ -120,6 +120,8 @@ async function completePath(world: World, current: string, raw: string): Promise
 export class ProgressPrompt {
   private timer: Timer | null = null;
   private readonly reported = new Set<string>();
+  /** Downloads seen before (by id). */
+  private readonly seen = new Set<number>();
   private stopNews: (() => void) | null = null;
   /** A command is running: its answer comes next, so nothing is drawn until it has been printed. */
   private working = false;
@@ -179,11 +181,14 @@ export class ProgressPrompt {
     if (this.working) return;
     const downloads = this.peer.showDownloads();
     for (const d of downloads) {
-      // Each state a download comes to is said once (waiting, paused, complete, failed).
+      // Each state a download comes to is said once (waiting, paused, complete, failed); the
+      // state it was in when first seen (a list read at login) was said by the login already.
       const key = `${d.id} ${d.state}`;
+      const firstSight = !this.seen.has(d.id);
+      this.seen.add(d.id);
       if (d.state === 'running' || this.reported.has(key)) continue;
       this.reported.add(key);
-      this.printAbove(downloadLine(d));
+      if (!firstSight) this.printAbove(downloadLine(d));
     }
     const running = downloads.filter((d) => d.state === 'running');
     const more = running.length - 1;

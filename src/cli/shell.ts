@@ -7,7 +7,7 @@
 
 import { createInterface } from 'node:readline';
 import { ed25519PublicKeyFromRaw } from '../torrent/ticket.js';
-import { PeerError, PeerNode } from '../peer/peer-node.js';
+import { PeerError, PeerNode, type Credential } from '../peer/peer-node.js';
 import { loadClusterConfig, clusterTrust } from '../tracker/cluster-config.js';
 import type { TrackerTrust } from '../tracker/tracker-trust.js';
 import { knownTrackers } from './known-trackers.js';
@@ -117,7 +117,7 @@ function tamper(): { tamperForTests?: (pieceIndex: number, beginBytes: number, b
   return change === null ? {} : { tamperForTests: change };
 }
 
-export async function startPeer(world: World, options: ShellOptions, homeOpened?: (path: string) => void): Promise<PeerNode> {
+export async function startPeer(world: World, options: ShellOptions, homeOpened?: (path: string) => void, sessionRenewed?: (credential: Credential) => void): Promise<PeerNode> {
   if (options.cluster === undefined && options.trackerInfo === undefined) throw new CliError('BAD_USAGE', 'give --cluster FILE or IP:PORT tracker_info.txt', EXIT_USAGE);
   const cluster = await trackers(world, options);
   const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(cluster.publicKey, 'base64')));
@@ -134,6 +134,7 @@ export async function startPeer(world: World, options: ShellOptions, homeOpened?
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       log: (line) => process.stderr.write(`${line}\n`),
       ...(homeOpened ? { homeOpened } : {}),
+      ...(sessionRenewed ? { sessionRenewed } : {}),
       ...tamper(),
     });
   } catch (error) {
@@ -227,7 +228,10 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   const progress = interactive ? new ProgressPrompt(world, peer, lines, process.stdout) : null;
   progress?.start();
   // Ctrl-C clears a half-typed line, as bash does; on an empty line it quits.
+  /** While a command runs at a terminal, Ctrl-C stops waiting for it (it goes on by itself). */
+  let interrupt: (() => void) | null = null;
   lines.on('SIGINT', () => {
+    if (interrupt !== null) return interrupt();
     if (lines.line.length === 0) return lines.close();
     process.stdout.write('^C\n');
     lines.write(null, { ctrl: true, name: 'e' });
@@ -239,7 +243,16 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   for await (const line of lines) {
     if (line.trim() === 'quit') break;
     progress?.busy(line);
-    const answer = await runLine(peer, line, context);
+    const running = runLine(peer, line, context);
+    const answer = !interactive
+      ? await running
+      : await Promise.race([
+          running,
+          new Promise<Answer>((resolve) => {
+            interrupt = () => resolve({ ok: false, command: line.trim().split(/\s+/)[0] ?? '', error: { code: 'INTERRUPTED', message: 'stopped waiting for it (Ctrl-C); what it began goes on' } });
+          }),
+        ]);
+    interrupt = null;
     if (answer) {
       if (!answer.ok) failures++;
       if (!answer.ok && USAGE_ERRORS.has(answer.error.code)) usageErrors++;

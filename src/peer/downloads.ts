@@ -95,6 +95,8 @@ interface Entry {
   starting: boolean;
   /** Cancelled: gone from the list; an attempt starting meanwhile ends at once. */
   removed: boolean;
+  /** Of a session that ended (logout) or a list read again (login): it starts nothing more. */
+  retired: boolean;
   /**
    * Why the download cannot go on, since when, and how many bytes it had then. It stays through
    * the attempts made meanwhile, until one brings a verified byte more (so a script's wait
@@ -123,6 +125,7 @@ export class Downloads {
   private entries: Entry[] = [];
   private records: DownloadRecords | null = null;
   private readonly listeners = new Set<() => void>();
+  private commandChain: Promise<void> = Promise.resolve();
   /** Finished stores of cancelled (forgotten) complete downloads, still serving until the session ends. */
   private lingering: Download[] = [];
 
@@ -141,9 +144,10 @@ export class Downloads {
 
   /** After a login: the user's downloads from the home; active ones resume, the others are listed as they were. */
   async restore(user: string, options: { resume: boolean } = { resume: true }): Promise<{ resumed: string[]; paused: string[] }> {
+    for (const old of this.entries) old.retired = true;
     this.records = new DownloadRecords(this.io.home(), user);
     const records = await this.records.load();
-    this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
+    this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, retired: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
     for (const entry of this.entries) {
       if (entry.record.state === 'complete') entry.verifiedBytes = entry.record.meta.sizeBytes;
       else entry.verifiedBytes = await PieceStore.journaledBytes({ meta: entry.record.meta, destinationPath: entry.record.destination, journal: this.io.home() });
@@ -161,6 +165,7 @@ export class Downloads {
    */
   async suspend(): Promise<void> {
     for (const entry of this.entries) {
+      entry.retired = true;
       entry.retry?.cancel();
       await this.stopAttempt(entry, 'suspend');
       await entry.serving?.close().catch(() => undefined);
@@ -181,73 +186,81 @@ export class Downloads {
   // ---- commands ----
 
   /** Starts a download; refusals (a bad destination, one running already, a file there) are errors and record nothing. */
-  async add(group: string, name: string, destination: (fileName: string) => Promise<string>): Promise<DownloadView> {
-    const session = this.requireSession();
-    const records = this.requireRecords();
-    const detail = await this.io.fileDetail(session, group, name);
-    const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
-    const path = await destination(detail.name);
-    const busy = this.busyWith(path, meta.fileId, group);
-    if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}, ${this.stateOf(busy)}); see show_downloads`);
-    const record: DownloadRecord = { id: 0, group, meta, destination: path, state: 'active' };
-    const entry: Entry = { record, attempt: null, starting: true, removed: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
-    // The first attempt runs before anything is recorded: what it refuses leaves no trace.
-    const started = await this.begin(entry, session, detail);
-    if (started instanceof PieceStoreError) throw new DownloadsError(started.code, started.message);
-    record.id = await records.nextId();
-    await records.save(record);
-    this.entries.push(entry);
-    this.watch(entry, started);
-    // With nobody to fetch from, the attempt ends at once: the answer says the download waits.
-    if (this.usable(entry, detail).length === 0) await started.ended;
-    return this.view(entry);
+  add(group: string, name: string, destination: (fileName: string) => Promise<string>): Promise<DownloadView> {
+    return this.exclusive(async () => {
+      const session = this.requireSession();
+      const records = this.requireRecords();
+      const detail = await this.io.fileDetail(session, group, name);
+      const meta: FileMeta = { fileId: detail.fileId, name: detail.name, sizeBytes: detail.sizeBytes, pieceLengthBytes: detail.pieceLengthBytes, pieces: detail.pieces };
+      const path = await destination(detail.name);
+      const busy = this.busyWith(path, meta.fileId, group);
+      if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}, ${this.stateOf(busy)}); see show_downloads`);
+      const record: DownloadRecord = { id: 0, group, meta, destination: path, state: 'active' };
+      const entry: Entry = { record, attempt: null, starting: true, removed: false, retired: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
+      // The first attempt runs before anything is recorded: what it refuses leaves no trace.
+      const started = await this.begin(entry, session, detail);
+      if (started instanceof PieceStoreError) throw new DownloadsError(started.code, started.message);
+      record.id = await records.nextId();
+      await records.save(record);
+      this.entries.push(entry);
+      this.watch(entry, started);
+      // With nobody to fetch from, the attempt ends at once: the answer says the download waits.
+      if (this.usable(entry, detail).length === 0) await started.ended;
+      return this.view(entry);
+    });
   }
 
-  async pause(id: number): Promise<DownloadView> {
-    const entry = this.find(id);
-    if (entry.record.state !== 'active') throw new DownloadsError('NOT_ACTIVE', `download ${id} is ${this.stateOf(entry)}; only a running or waiting download pauses`);
-    entry.retry?.cancel();
-    entry.waiting = null;
-    await this.setRecord(entry, { state: 'paused' });
-    await this.stopAttempt(entry, 'pause');
-    this.notify();
-    return this.view(entry);
+  pause(id: number): Promise<DownloadView> {
+    return this.exclusive(async () => {
+      const entry = this.find(id);
+      if (entry.record.state !== 'active') throw new DownloadsError('NOT_ACTIVE', `download ${id} is ${this.stateOf(entry)}; only a running or waiting download pauses`);
+      entry.retry?.cancel();
+      entry.waiting = null;
+      await this.setRecord(entry, { state: 'paused' });
+      await this.stopAttempt(entry, 'pause');
+      this.notify();
+      return this.view(entry);
+    });
   }
 
   /** Goes on with a paused or failed download (from the pieces it has). */
-  async resume(id: number): Promise<DownloadView> {
-    const entry = this.find(id);
-    if (entry.record.state === 'active' || entry.record.state === 'complete') throw new DownloadsError('NOT_PAUSED', `download ${id} is ${this.stateOf(entry)}; only a paused or failed download resumes`);
-    this.requireSession();
-    const busy = this.busyWith(entry.record.destination, entry.record.meta.fileId, entry.record.group, entry);
-    if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `download ${busy.record.id} fetches ${busy.record.meta.name} to ${busy.record.destination} now; cancel or pause it first`);
-    await this.setRecord(entry, { state: 'active' });
-    entry.retryDelayMs = WAIT_RETRY_FIRST_MS;
-    entry.waiting = null;
-    void this.run(entry);
-    return this.view(entry);
+  resume(id: number): Promise<DownloadView> {
+    return this.exclusive(async () => {
+      const entry = this.find(id);
+      if (entry.record.state === 'active' || entry.record.state === 'complete') throw new DownloadsError('NOT_PAUSED', `download ${id} is ${this.stateOf(entry)}; only a paused or failed download resumes`);
+      this.requireSession();
+      const busy = this.busyWith(entry.record.destination, entry.record.meta.fileId, entry.record.group, entry);
+      if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `download ${busy.record.id} fetches ${busy.record.meta.name} to ${busy.record.destination} now; cancel or pause it first`);
+      await this.setRecord(entry, { state: 'active' });
+      entry.retryDelayMs = WAIT_RETRY_FIRST_MS;
+      entry.waiting = null;
+      void this.run(entry);
+      return this.view(entry);
+    });
   }
 
   /** Stops the download and forgets it: its `.part` and journal go (a complete file stays where it is). */
-  async cancel(id: number): Promise<{ id: number; name: string; removed: string | null }> {
-    const entry = this.find(id);
-    entry.removed = true;
-    entry.retry?.cancel();
-    // An attempt being set up finishes setting up first (then stops at once), so the store is closed before its files go.
-    while (entry.starting) await this.changed(null);
-    await this.stopAttempt(entry, 'cancel');
-    const { record } = entry;
-    // A complete file stays shared: its store serves on until the session ends.
-    if (entry.serving !== null) this.lingering.push(entry.serving);
-    let removed: string | null = null;
-    if (record.state !== 'complete') {
-      await PieceStore.discard(this.world, { meta: record.meta, destinationPath: record.destination, journal: this.io.home() });
-      removed = `${record.destination}.part`;
-    }
-    await this.requireRecords().remove(record.id);
-    this.entries = this.entries.filter((e) => e !== entry);
-    this.notify();
-    return { id: record.id, name: record.meta.name, removed };
+  cancel(id: number): Promise<{ id: number; name: string; removed: string | null }> {
+    return this.exclusive(async () => {
+      const entry = this.find(id);
+      entry.removed = true;
+      entry.retry?.cancel();
+      // An attempt being set up finishes setting up first (then stops at once), so the store is closed before its files go.
+      while (entry.starting) await this.changed(null);
+      await this.stopAttempt(entry, 'cancel');
+      const { record } = entry;
+      // A complete file stays shared: its store serves on until the session ends.
+      if (entry.serving !== null) this.lingering.push(entry.serving);
+      let removed: string | null = null;
+      if (record.state !== 'complete') {
+        await PieceStore.discard(this.world, { meta: record.meta, destinationPath: record.destination, journal: this.io.home() });
+        removed = `${record.destination}.part`;
+      }
+      await this.requireRecords().remove(record.id);
+      this.entries = this.entries.filter((e) => e !== entry);
+      this.notify();
+      return { id: record.id, name: record.meta.name, removed };
+    });
   }
 
   list(): DownloadView[] {
@@ -267,7 +280,8 @@ export class Downloads {
       for (const entry of pending) this.noteProgress(entry);
       const untilMs = pending.map((e) => (e.waiting === null || timeoutMs === null ? Infinity : Math.max(e.waiting.sinceMs, startMs) + timeoutMs));
       if (pending.length === 0 || untilMs.every((at) => at <= nowMs)) break;
-      const nextMs = Math.min(...untilMs);
+      // The next deadline still ahead (those passed are settled: their downloads are reported).
+      const nextMs = Math.min(...untilMs.filter((at) => at > nowMs));
       await this.changed(Number.isFinite(nextMs) ? nextMs - nowMs : null);
     }
     const latest = this.latest();
@@ -315,7 +329,7 @@ export class Downloads {
       detail = await this.io.fileDetail(session, entry.record.group, entry.record.meta.name);
     } catch (error) {
       const code = this.io.codeOf(error);
-      if (code !== 'TRACKER_UNAVAILABLE' && entry.attempt === attempt) await this.stopAttempt(entry, 'wait').then(() => this.fail(entry, this.unfixable(entry, code, error)));
+      if (code !== 'TRACKER_UNAVAILABLE' && code !== 'NOT_LOGGED_IN' && code !== 'SESSION_EXPIRED' && entry.attempt === attempt) await this.stopAttempt(entry, 'wait').then(() => this.fail(entry, this.unfixable(entry, code, error)));
       return;
     }
     if (entry.attempt !== attempt) return;
@@ -337,7 +351,7 @@ export class Downloads {
 
   /** One attempt: ask the tracker for the file and its holders, then fetch; or wait, or fail. */
   private async run(entry: Entry): Promise<void> {
-    if (entry.starting || entry.attempt !== null || entry.record.state !== 'active' || entry.removed) return;
+    if (entry.starting || entry.attempt !== null || entry.record.state !== 'active' || entry.removed || entry.retired) return;
     entry.retry?.cancel();
     entry.retry = null;
     const session = this.io.session();
@@ -349,6 +363,15 @@ export class Downloads {
       next = await this.prepare(entry, session);
     } finally {
       entry.starting = false;
+      this.notify();
+    }
+    if (entry.retired || entry.removed) {
+      // Logged out, or cancelled, while it set up: an attempt that began ends at once.
+      if (!('trackerError' in next) && !('fail' in next) && !('wait' in next)) {
+        this.watch(entry, next);
+        await this.stopAttempt(entry, 'suspend');
+      }
+      return;
     }
     if ('trackerError' in next) return this.trackerFailed(entry, next.trackerError);
     if ('fail' in next) return this.fail(entry, next.fail);
@@ -401,6 +424,8 @@ export class Downloads {
 
   private async attemptEnded(entry: Entry, attempt: Attempt, outcome: DownloadOutcome): Promise<void> {
     attempt.renew?.cancel();
+    // Asked to stop for waiting, it had ended by itself already: its own end decides.
+    if (attempt.stopFor === 'wait' && !(outcome.state === 'failed' && outcome.code === 'STOPPED')) attempt.stopFor = null;
     entry.counters = attempt.download.counters();
     entry.pastBans = { ...entry.pastBans, ...entry.counters.bans };
     entry.record = { ...entry.record, bytesFromPeer: sumBytes(entry.record.bytesFromPeer ?? {}, entry.counters.bytesFromPeer) };
@@ -439,6 +464,8 @@ export class Downloads {
     } else if (attempt.stopFor === null) {
       await this.fail(entry, { code: outcome.code, message: outcome.message });
     }
+    // Never active with nothing going on (a resume that came while a pause was stopping this attempt).
+    if (entry.record.state === 'active' && entry.attempt === null && entry.waiting === null && !entry.starting && !entry.retired && !entry.removed && this.io.session() !== null) void this.run(entry);
     this.notify();
   }
 
@@ -453,6 +480,11 @@ export class Downloads {
 
   private trackerFailed(entry: Entry, error: unknown): Promise<void> {
     const code = this.io.codeOf(error);
+    // The session lapsed (a sleep longer than its life, a logout meanwhile): the next session goes on.
+    if (code === 'NOT_LOGGED_IN' || code === 'SESSION_EXPIRED') {
+      this.setWaiting(entry, 'TRACKER_UNAVAILABLE', { holders: entry.waiting?.holders ?? [], reason: 'the session lapsed; it goes on with the next one' });
+      return Promise.resolve();
+    }
     if (code === 'TRACKER_UNAVAILABLE') {
       this.setWaiting(entry, 'TRACKER_UNAVAILABLE', { holders: entry.waiting?.holders ?? [], reason: `the tracker does not answer (${error instanceof Error ? error.message : String(error)})` });
       return Promise.resolve();
@@ -471,6 +503,7 @@ export class Downloads {
   }
 
   private async fail(entry: Entry, failure: { code: string; message: string }): Promise<void> {
+    if (entry.removed || entry.retired) return;
     entry.waiting = null;
     entry.retry?.cancel();
     if (entry.record.state === 'active') await this.setRecord(entry, { state: 'failed', failure });
@@ -483,7 +516,7 @@ export class Downloads {
    * that found nobody), the reason of the spell so far stays: it says why the holders it had went.
    */
   private setWaiting(entry: Entry, code: WaitingCode, what: { holders: string[]; reason?: string }): void {
-    if (entry.record.state !== 'active') return;
+    if (entry.record.state !== 'active' || entry.removed || entry.retired) return;
     this.noteProgress(entry);
     const sinceMs = entry.waiting?.sinceMs ?? this.world.clock.monotonicMs();
     const verifiedBytes = entry.waiting?.verifiedBytes ?? entry.verifiedBytes;
@@ -588,9 +621,17 @@ export class Downloads {
   }
 
   private async setRecord(entry: Entry, change: Pick<DownloadRecord, 'state'> & { failure?: DownloadRecord['failure'] }): Promise<void> {
+    if (entry.removed) return;
     const { failure: _dropped, ...rest } = entry.record;
     entry.record = { ...rest, ...change };
     if (entry.record.id > 0) await this.records?.save(entry.record);
+  }
+
+  /** Commands that change the list run one at a time (the shell's and the control socket's alike). */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.commandChain.then(work, work);
+    this.commandChain = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   private notify(): void {

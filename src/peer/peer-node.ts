@@ -58,6 +58,8 @@ export interface PeerNodeOptions {
    */
   home: string | { perUser: string };
   heartbeatMs?: number;
+  /** Hears a session renewed from its refresh credential (a one-shot saves it again). */
+  sessionRenewed?: (credential: Credential) => void;
   /** Hears each home the peer opens (at start for a fixed home, at login for one per user). */
   homeOpened?: (path: string) => void;
   /** Upload limit over all connections, bytes per second. */
@@ -307,9 +309,28 @@ export class PeerNode {
     else await this.openHome(user);
     const session = await this.call(() => this.tracker.login(user, password, this.announcedPort, this.host.keyFingerprint));
     if (fresh) await savePeerKey(this.world, `${(home as { perUser: string }).perUser}/${user}`, this.host.own);
-    const credential: Credential = { sessionId: session.sessionId, token: session.token, user: session.user, ...(session.refresh === undefined ? {} : { refresh: session.refresh }) };
+    const credential = credentialOf(session);
     await this.adopt(credential);
     return credential;
+  }
+
+  /**
+   * A saved session as it stands now: itself while the tracker still knows it, else a new one
+   * from its refresh credential (the old refresh is used up: the caller saves the new one).
+   */
+  async revive(saved: Credential): Promise<Credential> {
+    try {
+      await this.tracker.heartbeat(saved, this.announcedPort);
+      return saved;
+    } catch (error) {
+      if (!(error instanceof TrackerError && error.code === 'NOT_LOGGED_IN') || saved.refresh === undefined) {
+        if (error instanceof TrackerError) throw new PeerError(error.code, error.message);
+        if (error instanceof TrackerUnavailableError) throw new PeerError('TRACKER_UNAVAILABLE', error.message);
+        throw error;
+      }
+    }
+    const refresh = saved.refresh;
+    return credentialOf(await this.call(() => this.tracker.renew(saved.user, refresh, this.announcedPort, this.host.keyFingerprint)));
   }
 
   /** The open session's credential (null when logged out). */
@@ -489,7 +510,9 @@ export class PeerNode {
   private async renewSession(old: Credential): Promise<Credential> {
     if (old.refresh === undefined) throw new PeerError('NOT_LOGGED_IN', 'the session expired and has no refresh credential');
     const session = await this.tracker.renew(old.user, old.refresh, this.announcedPort, this.host.keyFingerprint);
-    await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
+    // An adopted session is the one-shots' (saved elsewhere, told below), not a crash's leftover.
+    if (!this.adopted) await this.home.batch([{ type: 'put', key: SESSION_KEY, value: utf8(JSON.stringify(session)) }], { sync: true });
+    this.options.sessionRenewed?.(credentialOf(session));
     this.opening = { index: session.index, address: session.address, reachable: session.reachable };
     // Tickets are bound to our peer id, not to the session: the ones we hold stay good.
     this.options.log?.(`session renewed for ${session.user} after it expired`);
@@ -506,7 +529,7 @@ export class PeerNode {
       if (source instanceof CompleteFileError) {
         // Moved: offered again once it is back. Changed: not until it is shared anew.
         if (source.code === 'FILE_NOT_FOUND') this.options.log?.(`not offering ${shared.meta.name} in ${shared.group}: ${source.message}`);
-        else this.fileChanged(shared.group, shared.meta.fileId, source);
+        else this.fileChanged(shared.group, shared.meta.fileId, source, undefined, session);
         continue;
       }
       try {
@@ -526,8 +549,9 @@ export class PeerNode {
    * serving it, if `served` is its source, and the tracker stops listing us), the home forgets
    * it, and one line says how to share it again.
    */
-  private fileChanged(group: string, fileId: string, error: CompleteFileError, served?: PieceSource): void {
-    const session = this.session;
+  private fileChanged(group: string, fileId: string, error: CompleteFileError, served?: PieceSource, opening?: Credential): void {
+    // At login the session is not the actor's yet: the one being opened is given.
+    const session = opening ?? this.session;
     const word = (text: string): string => (/[\s"]|^$/.test(text) ? `"${text}"` : text);
     const what = error.code === 'FILE_CHANGED' ? `no longer matches what was shared in ${group} (${error.reason})` : error.reason;
     this.options.log?.(`${error.code}: ${error.path} ${what}; ${served ? 'stopped offering it' : 'not offering it'}; share it again with: upload_file ${word(error.path)} ${word(group)}`);
@@ -725,6 +749,11 @@ async function startHost(world: World, options: PeerNodeOptions, host: Omit<Peer
 /** Closes what the peer opened to serve a shared file; a download's store belongs to its download. */
 async function release(source: PieceSource | undefined): Promise<void> {
   if (source instanceof CompleteFile) await source.close();
+}
+
+/** What a peer keeps of a session the tracker opened: the credential, nothing about addresses. */
+function credentialOf(session: Credential): Credential {
+  return { sessionId: session.sessionId, token: session.token, user: session.user, ...(session.refresh === undefined ? {} : { refresh: session.refresh }) };
 }
 
 function shareKey(user: string, group: string, fileId: string): string {

@@ -6,7 +6,7 @@
 // part of the simulated World.
 
 import { createConnection, createServer, type Socket } from 'node:net';
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export const CONTROL_SOCKET = 'control.sock';
@@ -57,16 +57,12 @@ export async function serveControl(path: string, run: (line: string) => Promise<
       });
     });
   });
-  // Created owner-only from the start: no moment when another user could connect.
-  const umask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-  } finally {
-    process.umask(umask);
-  }
+  // Owner-only at once. Connecting needs write permission on the socket, which the usual umask
+  // (022) never gives others even before the chmod; the process-wide umask is not touched.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
   chmodSync(path, 0o600);
   return {
     path,
@@ -88,8 +84,19 @@ function parseRequest(text: string): string | null {
   return null;
 }
 
-/** Sends one command line to the shell at `path`; null when no shell answers there. */
+/**
+ * Sends one command line to the shell at `path`; null when no shell answers there. Only a socket
+ * of our own user, that no one else may write to, is trusted with a command.
+ */
 export function askControl(path: string, line: string): Promise<ControlAnswer | null> {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return Promise.resolve(null);
+  }
+  const ours = stat.isSocket() && (process.getuid === undefined || stat.uid === process.getuid()) && (stat.mode & 0o022) === 0;
+  if (!ours) return Promise.reject(new Error(`${path} is not this user's shell (owner ${stat.uid}, mode ${(stat.mode & 0o777).toString(8)}): not used`));
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
     let connected = false;
