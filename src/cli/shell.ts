@@ -103,7 +103,10 @@ class ControlPoint {
       const { peer, home } = this;
       if (peer === null || home === null || this.server?.path === `${home}/${CONTROL_SOCKET}`) return;
       await this.server?.close();
-      this.server = await serveControl(`${home}/${CONTROL_SOCKET}`, (line) => runLine(peer, line, { waitTimeoutMs: DEFAULT_SCRIPT_WAIT_TIMEOUT_MS })).catch((error: unknown) => {
+      // quit is the shell's own word: a one-shot does not end the shell it talks to.
+      const run = (line: string): Promise<Answer | null> =>
+        line.trim() === 'quit' ? Promise.resolve({ ok: false, command: 'quit', error: { code: 'NOT_HERE', message: 'quit ends a shell at its own terminal or script, not from a one-shot' } }) : runLine(peer, line, { waitTimeoutMs: DEFAULT_SCRIPT_WAIT_TIMEOUT_MS });
+      this.server = await serveControl(`${home}/${CONTROL_SOCKET}`, run).catch((error: unknown) => {
         process.stderr.write(`one-shot commands will not reach this shell: ${error instanceof Error ? error.message : String(error)}\n`);
         return null;
       });

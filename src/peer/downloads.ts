@@ -168,11 +168,16 @@ export class Downloads {
       entry.retired = true;
       entry.retry?.cancel();
       await this.stopAttempt(entry, 'suspend');
+      // Unshared before it closes, so no peer reads a closed file in between.
+      if (entry.serving !== null && this.io.host.sourceOf(entry.record.meta.fileId) === entry.serving.store) this.io.host.unshare(entry.record.meta.fileId);
       await entry.serving?.close().catch(() => undefined);
       entry.serving = null;
       if (entry.record.state === 'active') entry.waiting = { code: 'LOGGED_OUT', message: 'logged out: goes on at the next login', reason: null, holders: [], sinceMs: this.world.clock.monotonicMs(), verifiedBytes: entry.verifiedBytes };
     }
-    for (const download of this.lingering.splice(0)) await download.close().catch(() => undefined);
+    for (const download of this.lingering.splice(0)) {
+      if (this.io.host.sourceOf(download.fileId) === download.store) this.io.host.unshare(download.fileId);
+      await download.close().catch(() => undefined);
+    }
     this.notify();
   }
 

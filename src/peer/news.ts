@@ -81,6 +81,11 @@ export class PeerNews {
     private readonly nameOf: (fileId: string) => string | null,
   ) {}
 
+  /** Another user logs in to this peer: what the one before was told is not theirs to read. */
+  forgetItems(): void {
+    this.items.length = 0;
+  }
+
   /** The groups the user owns now (from listGroups); events keep it up to date. */
   setOwned(groups: Iterable<string>): void {
     this.owned.clear();

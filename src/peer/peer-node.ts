@@ -104,6 +104,8 @@ export class PeerNode {
   private readonly sessionActor: Actor<typeof sessionMachine>;
   private readonly downloads: Downloads;
   private readonly downloadLimiter: RateLimiter;
+  /** Who logged in last in this process (news is theirs alone). */
+  private lastUser: string | null = null;
   /** The session is a one-shot's, adopted: closing this peer leaves it open. */
   private adopted = false;
   /** What the tracker said of the open session: where it sees us, and whether it could dial us. */
@@ -355,6 +357,8 @@ export class PeerNode {
     } else {
       await this.openHome(user);
     }
+    if (this.lastUser !== null && this.lastUser !== user) this.newsState.forgetItems();
+    this.lastUser = user;
     this.newsState.gather();
     try {
       this.sessionActor.send({ type: 'LOGIN', user, password });
