@@ -10,7 +10,7 @@ import { fromUtf8, utf8 } from '../torrent/bytes.js';
 import type { World } from '../world/world.js';
 import { askControl, CONTROL_SOCKET, type ControlAnswer } from '../world/real/real-control-socket.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { SHELL_COMMANDS } from './shell-commands.js';
+import { SHELL_COMMANDS, USAGE_ERRORS } from './shell-commands.js';
 import { runLine, startPeer, type ShellOptions } from './shell.js';
 
 /** The shell's commands a one-shot runs with a saved session when no shell runs (the tracker's alone). */
@@ -88,7 +88,7 @@ function print(answer: ControlAnswer, json: boolean): void {
 /** 0 for an answer that succeeded; 2 for bad arguments; 1 for the rest. */
 function statusOf(answer: ControlAnswer): number {
   if (answer.ok) return EXIT_OK;
-  return answer.error.code === 'BAD_ARGUMENTS' || answer.error.code === 'UNKNOWN_COMMAND' || answer.error.code === 'BAD_QUOTES' ? EXIT_USAGE : EXIT_FAILED;
+  return USAGE_ERRORS.has(answer.error.code) ? EXIT_USAGE : EXIT_FAILED;
 }
 
 export async function runOneShot(world: World, options: OneShotOptions): Promise<number> {
@@ -138,7 +138,7 @@ async function withoutShell(world: World, options: OneShotOptions, home: string,
   const shellOptions: ShellOptions = { cluster: options.cluster, ...(perUser ? {} : { home }), homes: options.homes, json: options.json, serve: false, local: false, knownTrackers: '.clique/known_trackers', listen: '127.0.0.1:0' };
   let peer: PeerNode;
   // A session renewed meanwhile (a long foreground download) is saved for the next one-shot.
-  const save = (credential: Credential): Promise<void> => world.fs.writeFile(`${home}/${SESSION_FILE}`, utf8(JSON.stringify(credential)), { sync: true, mode: 0o600 });
+  const save = (credential: Credential): Promise<void> => saveToken(world, home, credential);
   try {
     peer = await startPeer(world, shellOptions, undefined, (credential) => void save(credential).catch(() => undefined));
   } catch (error) {
@@ -174,10 +174,15 @@ async function loginForOneShots(world: World, home: string, peer: PeerNode, args
   if (args.length !== 2) return { ok: false, command: 'login', error: { code: 'BAD_ARGUMENTS', message: `usage: ${SHELL_COMMANDS.login!.usage}` } };
   try {
     const credential = await peer.openForOneShots(args[0]!, args[1]!);
-    await world.fs.writeFile(`${home}/${SESSION_FILE}`, utf8(JSON.stringify(credential)), { sync: true, mode: 0o600 });
+    await saveToken(world, home, credential);
     return { ok: true, command: 'login', result: { user: credential.user, saved: `${home}/${SESSION_FILE}` }, text: `logged in as ${credential.user}; the session is saved for one-shot commands (clique logout ends it)` };
   } catch (error) {
     if (error instanceof PeerError) return { ok: false, command: 'login', error: { code: error.code, message: error.message } };
     throw error;
   }
+}
+
+/** The saved session, owner-only: the token and refresh credential, never the password. */
+function saveToken(world: World, home: string, credential: Credential): Promise<void> {
+  return world.fs.writeFile(`${home}/${SESSION_FILE}`, utf8(JSON.stringify(credential)), { sync: true, mode: 0o600 });
 }
