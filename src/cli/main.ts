@@ -175,6 +175,8 @@ function buildProgram(): Command {
     .option('--heartbeat-ms <ms>', "how often the session tells the tracker it is alive (below the trackers' --session-ttl)", parseCount(3_600_000), 5_000)
     .option('--local', 'use the local 3-node cluster in .clique, started in the background first if none runs there; it outlives the shell (clique cluster down stops it); what npm start runs', false)
     .option('--known-trackers <file>', "with tracker_info.txt: where the trackers' CA is pinned on first use", '.clique/known_trackers')
+    .option('--web [host:port]', 'serve this peer\'s web page too (default 127.0.0.1:8881, another port if taken; off loopback over HTTPS with the home\'s key); prints its URL')
+    .option('--web-root <dir>', 'a directory the page may name files under (repeat it; default: your home directory and the current one)', (dir: string, dirs: string[] | undefined) => [...(dirs ?? []), dir])
     .argument('[listen]', 'the original form: this peer\'s IP:PORT (as --listen)')
     .argument('[tracker_info]', 'the original form: a file of tracker host:port lines (instead of --cluster)')
     .action(async (listen: string | undefined, trackerInfo: string | undefined, options: ShellOptions) => {

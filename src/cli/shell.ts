@@ -20,6 +20,7 @@ import { loadClusterFile, requireTracker } from './cluster-file.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
 import { garbageServingForTests } from '../world/real/real-tamper.js';
+import { startWeb } from './shell-web.js';
 import { CONTROL_SOCKET, serveControl, type ControlAnswer, type ControlServer } from '../world/real/real-control-socket.js';
 
 export interface ShellOptions {
@@ -44,6 +45,10 @@ export interface ShellOptions {
   knownTrackers: string;
   /** How long `wait` and the end of input let downloads wait for holders, in seconds (default: 60 in scripts, no limit at a terminal). */
   waitTimeout?: number;
+  /** Serve the peer's web page too: true at the default address, or HOST:PORT. */
+  web?: true | string;
+  /** Directories the page may name paths under (default: the home directory and the current one). */
+  webRoot?: string[];
 }
 
 /** The trackers' client addresses, how their certificates are checked, and their public key: from cluster.json, or from tracker_info.txt and the CA pinned on first use. */
@@ -152,13 +157,18 @@ export async function runLine(peer: PeerNode, line: string, context: ShellContex
   if (words === null) return { ok: false, command: '', error: { code: 'BAD_QUOTES', message: 'a quote is not closed' } };
   if (words.length === 0) return null;
   const [name, ...args] = words as [string, ...string[]];
+  return runCommand(peer, name, args, context);
+}
+
+/** Runs the command `name` with its words (as split from a line, or as the web page sends them); never throws. */
+export async function runCommand(peer: PeerNode, name: string, args: string[], context: ShellContext = { waitTimeoutMs: null }): Promise<Answer> {
   try {
     if (name === 'help') {
       if (args.length > 1) throw new PeerError('BAD_ARGUMENTS', 'usage: help [command]');
       const text = helpText(args[0]);
       return { ok: true, command: name, result: text, text };
     }
-    const command = SHELL_COMMANDS[name];
+    const command = Object.hasOwn(SHELL_COMMANDS, name) ? SHELL_COMMANDS[name] : undefined;
     if (!command) throw unknownCommand(name);
     if (!arityFits(command, args.length)) throw new PeerError('BAD_ARGUMENTS', `usage: ${command.usage}`);
     return { ok: true, command: name, ...(await command.execute(peer, args, context)) };
@@ -215,6 +225,11 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   const control = new ControlPoint();
   const peer = await startPeer(world, options, control.homeOpened);
   control.attach(peer);
+  const web = options.web === undefined ? null : await startWeb(world, peer, { web: options.web, keptIn: options.home ?? options.homes, ...(options.webRoot ? { webRoot: options.webRoot } : {}) }, (name, args, context) => runCommand(peer, name, args, context), (line) => process.stderr.write(`${line}\n`)).catch(async (error: unknown) => {
+    await control.close();
+    await peer.close();
+    throw error;
+  });
   const interactive = process.stdin.isTTY === true;
   // A script must end: downloads still waiting for holders after the wait timeout are reported
   // (WAITING_FOR_HOLDERS, exit 1) and go on at the next run. A person at a terminal waits as long as they like.
@@ -279,6 +294,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
       process.once('SIGTERM', () => resolve());
     });
   }
+  await web?.close();
   await control.close();
   await peer.close();
   // A script with a malformed line was used wrongly (2); one whose commands failed, 1.

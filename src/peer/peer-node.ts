@@ -12,7 +12,7 @@ import { xstateClock } from '../world/xstate-clock.js';
 import { fromUtf8, utf8 } from '../torrent/bytes.js';
 import type { FileMeta } from '../torrent/file-meta.js';
 import type { SessionCommand } from '../log/domain/commands.js';
-import type { QueryResult, SessionQuery } from '../tracker/client-protocol.js';
+import type { NodeStatus, QueryResult, SessionQuery } from '../tracker/client-protocol.js';
 import { TrackerClient, TrackerError, TrackerUnavailableError, type SessionOpening } from '../tracker/tracker-client.js';
 import { isWorldError, type KvStore, type NetAddress, type World } from '../world/world.js';
 import { CompleteFile } from './complete-file.js';
@@ -704,6 +704,17 @@ export class PeerNode {
   }
 
   /** Where the tracker sees this peer, whether it could dial it there, and which node the push channel is on. */
+  /** Each tracker node's status, asked of each at once (null where a node did not answer, with why). */
+  async clusterStatus(): Promise<Array<{ address: string; status: NodeStatus | null; failure: string | null }>> {
+    return Promise.all(
+      this.options.trackerNodes.map(async (address) => {
+        const client = new TrackerClient(this.world, { nodes: [address], trust: this.options.trackerTrust, clientId: 'status' });
+        const status = await client.status(address);
+        return { address, status, failure: status === null ? client.lastStatusFailure : null };
+      }),
+    );
+  }
+
   connectivity(): { address: string | null; reachable: boolean | null; pushChannel: string | null; keyFingerprint: string } {
     return { address: this.opening?.address ?? null, reachable: this.opening?.reachable ?? null, pushChannel: this.subscription?.node ?? null, keyFingerprint: this.host.keyFingerprint };
   }

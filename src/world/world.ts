@@ -188,6 +188,8 @@ export interface FileSystem {
   readdir(path: string): Promise<string[]>;
   /** null when nothing is at `path`. */
   stat(path: string): Promise<FileStat | null>;
+  /** The absolute path with every symbolic link and `.`/`..` resolved; ENOENT when nothing is there. */
+  realpath(path: string): Promise<string>;
 }
 
 export type KvOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
@@ -240,6 +242,49 @@ export interface PasswordKdf {
   derive(password: string, salt: Uint8Array, params: KdfParams): Promise<Uint8Array>;
 }
 
+/** One HTTP request, read whole (its body is bounded by the listener's maxBodyBytes). */
+export interface HttpRequest {
+  method: string;
+  /** The path and query as sent: `/api/complete?path=%2Fhome`. */
+  target: string;
+  /** Header names in lower case. */
+  headers: Readonly<Record<string, string>>;
+  body: Uint8Array;
+  remote: NetAddress;
+}
+
+/** Headers sent with every answer, names as written. */
+export type HttpHeaders = Readonly<Record<string, string>>;
+
+/** A response that goes on after its headers: chunks until either end stops. */
+export interface HttpStream {
+  /** Sends a chunk now; false when the client is gone. */
+  write(text: string): boolean;
+  end(): void;
+  /** Resolves once the stream is over, whichever end closed it. */
+  readonly closed: Promise<void>;
+}
+
+export type HttpReply =
+  | { status: number; headers: HttpHeaders; body: Uint8Array | string }
+  /** `open` is called once the headers are out. */
+  | { status: number; headers: HttpHeaders; stream: (out: HttpStream) => void };
+
+export type HttpHandler = (request: HttpRequest) => Promise<HttpReply>;
+
+export interface HttpListenOptions {
+  /** HTTPS with this key and certificate; plain HTTP without. */
+  tls?: CertifiedKey;
+  /** A larger body is answered 413 without calling the handler. */
+  maxBodyBytes: number;
+}
+
+/** HTTP/1.1 servers (the web page's): node:http and node:https on the machine, calls in memory in a simulation. */
+export interface HttpServers {
+  /** Port 0 picks a free port. Fails with a NetError-coded error (EADDRINUSE) when taken. */
+  listen(address: NetAddress, options: HttpListenOptions, handler: HttpHandler): Promise<Listener>;
+}
+
 export interface World {
   readonly clock: Clock;
   readonly rng: Rng;
@@ -248,6 +293,7 @@ export interface World {
   readonly kv: KvFactory;
   readonly kdf: PasswordKdf;
   readonly certs: Certificates;
+  readonly http: HttpServers;
   /** One line of the trace. The simulation prefixes virtual time and host; the real world may drop it. */
   trace(line: string): void;
 }

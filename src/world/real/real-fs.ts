@@ -3,7 +3,7 @@
 // "directory operations are durable at once", rename and a synced writeFile also fsync the
 // directories they change.
 
-import { link, open as openFile, mkdir, readdir, readFile, rename, stat, unlink, type FileHandle as NodeFileHandle } from 'node:fs/promises';
+import { link, open as openFile, mkdir, readdir, readFile, realpath, rename, stat, unlink, type FileHandle as NodeFileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { WorldError, type FileHandle, type FileStat, type FileSystem, type WorldErrorCode } from '../world.js';
 
@@ -141,6 +141,7 @@ export function realFileSystem(): FileSystem {
           throw error;
         }
       }),
+    realpath: (path) => mapped(() => realpath(path)),
   };
 }
 

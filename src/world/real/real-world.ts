@@ -5,6 +5,7 @@
 import { threadPoolKdf, REAL_KDF_PARAMS } from '../kdf.js';
 import { realCertificates } from './real-certs.js';
 import { realFileSystem } from './real-fs.js';
+import { realHttp } from './real-http.js';
 import { realKvFactory } from './real-kv.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, realNetwork } from './real-net.js';
 import { cryptoRng } from '../rng.js';
@@ -46,6 +47,7 @@ export function createRealWorld(options: RealWorldOptions = {}): World {
     kv: realKvFactory(),
     kdf: threadPoolKdf(options.kdfParams ?? REAL_KDF_PARAMS),
     certs: realCertificates(),
+    http: realHttp(),
     trace: sink === undefined ? () => {} : (line) => sink(line),
   };
 }

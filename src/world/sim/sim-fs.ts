@@ -72,6 +72,11 @@ export class SimFs {
       mkdir: async (path, options) => this.mkdir(root(), path, options?.recursive ?? false),
       readdir: async (path) => this.readdir(root(), path),
       stat: async (path) => this.stat(root(), path),
+      // The simulated disk has no symbolic links: the normalised path, if something is there.
+      realpath: async (path) => {
+        if (this.lookup(root(), path, 'realpath') === undefined) throw fsError('ENOENT', 'realpath', path);
+        return `/${components(path).join('/')}`;
+      },
     };
   }
 

@@ -4,7 +4,7 @@
 // the next forHost() starts a fresh one over the same surviving disk.
 
 import type { Scheduler, ScheduledEvent } from './event-queue.js';
-import type { Clock, FileSystem, KvFactory, Network, PasswordKdf, Rng, Timer, World } from '../world.js';
+import type { Clock, FileSystem, HttpServers, KvFactory, Network, PasswordKdf, Rng, Timer, World } from '../world.js';
 import { simCertificates } from './sim-certs.js';
 
 export interface ClockSkew {
@@ -21,6 +21,7 @@ export interface SimHostParts {
   readonly rng: Rng;
   readonly net: Network;
   readonly fs: FileSystem;
+  readonly http: HttpServers;
   readonly kv: KvFactory;
   readonly kdf: PasswordKdf;
   readonly trace: (line: string) => void;
@@ -52,6 +53,7 @@ export class SimHost {
       kv: parts.kv,
       kdf: parts.kdf,
       certs: simCertificates(parts.rng),
+      http: parts.http,
       trace: (line) => {
         if (this.alive) parts.trace(line);
       },

@@ -3,6 +3,7 @@
 // step/runFor/runUntil and inject faults (network, clock skew, crashes). Same seed and same
 // driving code give a byte-identical trace.
 
+import { SimHttp } from './sim-http.js';
 import { EventQueue, type ScheduledEvent, type Scheduler } from './event-queue.js';
 import { inlineKdf, SIM_KDF_PARAMS } from '../kdf.js';
 import { SeededRng } from '../rng.js';
@@ -50,6 +51,8 @@ export class SimWorld implements Scheduler {
   readonly net: SimNet;
   readonly kv: SimKv;
   readonly fs: SimFs;
+  /** The hosts' web servers; tests ask them with `http.request`. */
+  readonly http = new SimHttp();
   private readonly queue = new EventQueue();
   private readonly rootRng: SeededRng;
   private readonly kdf: PasswordKdf;
@@ -108,6 +111,7 @@ export class SimWorld implements Scheduler {
       rng: this.rootRng.fork(`host/${name}#${incarnation}`),
       net: this.net.networkFor(name),
       fs: this.fs.fileSystemFor(name),
+      http: this.http.serversFor(name),
       kv: this.kv.factoryFor(name),
       kdf: this.kdf,
       trace: (line) => this.trace(name, line),
@@ -123,6 +127,7 @@ export class SimWorld implements Scheduler {
     this.net.crashHost(name);
     this.kv.crashHost(name);
     this.fs.crashHost(name);
+    this.http.crashHost(name);
     this.trace(SIM_TRACE_HOST, `crash ${name}`);
   }
 

@@ -1,0 +1,136 @@
+// Why this file exists: the page's one live stream (Server-Sent Events). While at least one page
+// listens, the peer looks at itself a few times a second and sends what changed — its status,
+// its downloads — and asks the tracker nodes for their status every second, sending the cluster
+// when a role, term, leader, commit or answer changed; news goes out as the push channel brings
+// it. With nobody listening nothing runs; with nothing changing nothing is sent but a keep-alive.
+
+import type { Clock, HttpStream, Timer } from '../../world/world.js';
+import type { ClusterView, WebEvent } from './web-api.js';
+import type { WebHost } from './web-host.js';
+
+/** How often status and downloads are looked at while a page listens. */
+export const LOOK_INTERVAL_MS = 250;
+/** How often the tracker nodes are asked for their status while a page listens. */
+export const CLUSTER_INTERVAL_MS = 1_000;
+/** A comment line this often keeps proxies and the browser from giving up on a quiet stream. */
+export const KEEP_ALIVE_MS = 15_000;
+/** At most this many pages listen at once; the oldest is closed to make room. */
+const MAX_STREAMS = 16;
+
+export function sseFrame(event: WebEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/** The cluster as compared between looks: anything the view shows, commit and applied indices included. */
+function clusterKey(cluster: ClusterView): string {
+  return JSON.stringify(cluster);
+}
+
+export class LiveEvents {
+  private readonly streams = new Set<HttpStream>();
+  private lookTimer: Timer | null = null;
+  private clusterTimer: Timer | null = null;
+  private keepAliveTimer: Timer | null = null;
+  private stopNews: (() => void) | null = null;
+  private lastStatus = '';
+  private lastDownloads = '';
+  private lastCluster: ClusterView | null = null;
+  private asking = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly host: WebHost,
+  ) {}
+
+  /** A page listens: it gets the status, the downloads and the cluster now, then what changes. */
+  add(stream: HttpStream): void {
+    if (this.streams.size >= MAX_STREAMS) {
+      const oldest = this.streams.values().next().value;
+      oldest?.end();
+      if (oldest) this.streams.delete(oldest);
+    }
+    this.streams.add(stream);
+    void stream.closed.then(() => {
+      this.streams.delete(stream);
+      if (this.streams.size === 0) this.stop();
+    });
+    stream.write(': clique\n\n');
+    stream.write(sseFrame({ type: 'status', status: this.host.status() }));
+    stream.write(sseFrame({ type: 'downloads', downloads: this.host.downloads() }));
+    if (this.lastCluster !== null) stream.write(sseFrame({ type: 'cluster', cluster: this.lastCluster }));
+    if (this.streams.size === 1) this.start();
+  }
+
+  /** Ends every stream (the server stops). */
+  close(): void {
+    for (const stream of this.streams) stream.end();
+    this.streams.clear();
+    this.stop();
+  }
+
+  private send(event: WebEvent): void {
+    const frame = sseFrame(event);
+    for (const stream of this.streams) if (!stream.write(frame)) this.streams.delete(stream);
+  }
+
+  private start(): void {
+    this.lastStatus = JSON.stringify(this.host.status());
+    this.lastDownloads = JSON.stringify(this.host.downloads());
+    this.stopNews = this.host.onNews((line) => this.send({ type: 'news', line }));
+    this.look();
+    this.askCluster();
+    this.keepAlive();
+  }
+
+  private stop(): void {
+    this.lookTimer?.cancel();
+    this.clusterTimer?.cancel();
+    this.keepAliveTimer?.cancel();
+    this.lookTimer = this.clusterTimer = this.keepAliveTimer = null;
+    this.stopNews?.();
+    this.stopNews = null;
+  }
+
+  private look(): void {
+    this.lookTimer = this.clock.setTimer(LOOK_INTERVAL_MS, () => {
+      const status = this.host.status();
+      const statusText = JSON.stringify(status);
+      if (statusText !== this.lastStatus) {
+        this.lastStatus = statusText;
+        this.send({ type: 'status', status });
+      }
+      const downloads = this.host.downloads();
+      const downloadsText = JSON.stringify(downloads);
+      if (downloadsText !== this.lastDownloads) {
+        this.lastDownloads = downloadsText;
+        this.send({ type: 'downloads', downloads });
+      }
+      if (this.lookTimer !== null) this.look();
+    });
+  }
+
+  private askCluster(): void {
+    if (this.asking) return;
+    this.asking = true;
+    this.host
+      .cluster()
+      .then((cluster) => {
+        if (this.lastCluster === null || clusterKey(cluster) !== clusterKey(this.lastCluster)) {
+          this.lastCluster = cluster;
+          this.send({ type: 'cluster', cluster });
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.asking = false;
+        if (this.streams.size > 0) this.clusterTimer = this.clock.setTimer(CLUSTER_INTERVAL_MS, () => this.askCluster());
+      });
+  }
+
+  private keepAlive(): void {
+    this.keepAliveTimer = this.clock.setTimer(KEEP_ALIVE_MS, () => {
+      for (const stream of this.streams) if (!stream.write(': keep-alive\n\n')) this.streams.delete(stream);
+      if (this.keepAliveTimer !== null) this.keepAlive();
+    });
+  }
+}
