@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/torrent/bitfield.js';
-import { BLOCK_LENGTH_BYTES, PiecePicker, type BlockRef } from '../../src/actors/piece-picker.js';
+import { BLOCK_LENGTH_BYTES, PiecePicker, PieceState, type BlockRef } from '../../src/actors/piece-picker.js';
 import { SeededRng } from '../../src/world/rng.js';
 
 const PIECE = 4 * BLOCK_LENGTH_BYTES; // small pieces keep the tests readable
@@ -35,6 +35,11 @@ function deliver(p: PiecePicker, peer: string, blocks: readonly BlockRef[]): num
     if (verdict.accepted && verdict.pieceComplete) complete.push(b.pieceIndex);
   }
   return complete;
+}
+
+/** The picker's piece states as the page's map reads them: `v`, `f`, `-`. */
+function states(p: PiecePicker): string {
+  return new TextDecoder('latin1').decode(p.pieceStates());
 }
 
 describe('piece picker', () => {
@@ -141,6 +146,46 @@ describe('piece picker', () => {
     expect(p.pick('b', 8)).toHaveLength(4);
   });
 
+  it("tells each piece's state: verified, in flight (requested, partly received, awaiting its verdict) or missing", () => {
+    const p = picker(5, { have: [4] });
+    expect(states(p)).toBe('----v');
+    p.addPeer('a', bits(5, 'all'));
+    p.addPeer('b', bits(5, 'all'));
+    const fromA = p.pick('a', 5); // a whole piece and one block of the next
+    const [first, second] = [fromA[0]!.pieceIndex, fromA[4]!.pieceIndex];
+    const at = (text: string, i: number): string => text[i]!;
+    expect(at(states(p), first)).toBe('f');
+    expect(at(states(p), second)).toBe('f'); // requested, nothing received yet
+    expect(deliver(p, 'a', fromA.slice(0, 4))).toEqual([first]);
+    expect(at(states(p), first)).toBe('f'); // waiting for its SHA1 verdict
+    p.onPieceVerified(first);
+    expect(at(states(p), first)).toBe('v');
+    // A piece begun whose requests are all released, with nothing received, is missing again.
+    p.releaseRequests('a');
+    expect(at(states(p), second)).toBe('-');
+    // One block received, the rest released: still in flight (its bytes are kept).
+    const fromB = p.pick('b', 2);
+    expect(fromB.every((b) => b.pieceIndex === second)).toBe(true);
+    deliver(p, 'b', fromB.slice(0, 1));
+    p.releaseRequests('b');
+    expect(at(states(p), second)).toBe('f');
+    // A piece that failed its hash is missing until it is asked for again.
+    const rest = p.pick('b', 3);
+    expect(deliver(p, 'b', rest)).toEqual([second]);
+    expect(p.onPieceFailed(second).contributors).toEqual(['b']);
+    expect(at(states(p), second)).toBe('-');
+    expect(states(p).split('').filter((c) => c === 'v')).toHaveLength(p.verifiedCount);
+
+    // The caller's array is filled and returned (no allocation), and must have one byte a piece.
+    const out = new Uint8Array(5);
+    expect(p.pieceStates(out)).toBe(out);
+    expect(out[first]).toBe(PieceState.verified);
+    expect(out[4]).toBe(PieceState.verified);
+    expect(out[second]).toBe(PieceState.missing);
+    expect(() => p.pieceStates(new Uint8Array(4))).toThrow(/4 bytes for 5 pieces/);
+    expect(states(picker(0))).toBe('');
+  });
+
   it('over random swarms, delivery driven by the picker completes with every block from a peer that holds it', () => {
     const pieces = fc.integer({ min: 1, max: 12 });
     const scenario = pieces.chain((count) =>
@@ -173,7 +218,11 @@ describe('piece picker', () => {
             p.addPeer(peer, holders[Number(peer.slice(1))]!);
           }
         };
-        for (const step of steps) play(`p${step.peer % holders.length}`, step.want, step.action);
+        const verifiedInStates = (): number => p.pieceStates().filter((state) => state === PieceState.verified).length;
+        for (const step of steps) {
+          play(`p${step.peer % holders.length}`, step.want, step.action);
+          expect(verifiedInStates()).toBe(p.verifiedCount);
+        }
         // Then everyone delivers everything until done.
         for (let round = 0; round < 4 * count + 10 && !p.complete; round++) {
           holders.forEach((_, i) => {
@@ -182,6 +231,7 @@ describe('piece picker', () => {
           });
         }
         expect(p.complete).toBe(true);
+        expect(states(p)).toBe('v'.repeat(count));
       }),
       { numRuns: 300 },
     );

@@ -5,7 +5,7 @@
 
 import { clusterTrust, makeCluster, writeCluster } from '../../src/tracker/cluster-config.js';
 import { TrackerClient } from '../../src/tracker/tracker-client.js';
-import { PeerNode } from '../../src/peer/peer-node.js';
+import { PeerNode, type PeerNodeOptions } from '../../src/peer/peer-node.js';
 import { startTracker, type RunningTracker } from '../../src/tracker/tracker-process.js';
 import { ed25519PublicKeyFromRaw } from '../../src/torrent/ticket.js';
 import { SeededRng } from '../../src/world/rng.js';
@@ -45,8 +45,8 @@ export async function startCluster(seed: number) {
   const publicKey = ed25519PublicKeyFromRaw(new Uint8Array(Buffer.from(cluster.config.publicKey, 'base64')));
   const leader = (): string | null => [...trackers].find(([, t]) => t.node.raft.status().role === 'leader')?.[0] ?? null;
   await sim.runUntil(() => leader() !== null, 10_000);
-  /** A PeerNode as `clique shell` runs it, on host `name` (port 6881, home /home/peer, beating every second). */
-  const startPeer = (name: string, log?: (line: string) => void): Promise<PeerNode> => {
+  /** A PeerNode as `clique shell` runs it, on host `name` (port 6881, home /home/peer, beating every second); `wireTrace` hears its piece verdicts. */
+  const startPeer = (name: string, log?: (line: string) => void, hooks: Pick<PeerNodeOptions, 'wireTrace'> = {}): Promise<PeerNode> => {
     const config = [...trackers.values()][0]!.config;
     return drive(
       sim,
@@ -58,6 +58,7 @@ export async function startCluster(seed: number) {
         home: '/home/peer',
         heartbeatMs: 1_000,
         ...(log ? { log } : {}),
+        ...hooks,
       }),
     );
   };

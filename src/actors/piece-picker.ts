@@ -51,6 +51,11 @@ function requesterCount(slot: string | Set<string>): number {
   return typeof slot === 'string' ? 1 : slot.size;
 }
 
+/** Requested or received. */
+function isTaken(slot: BlockState): boolean {
+  return slot !== null;
+}
+
 /** The slot without `peer` (null when nobody is left). */
 function withoutRequester(slot: string | Set<string>, peer: string): BlockState {
   if (typeof slot === 'string') return slot === peer ? null : slot;
@@ -87,6 +92,20 @@ export interface PieceFailure {
   /** Exactly one peer sent every block: it is the proven author. */
   soleAuthor: string | undefined;
 }
+
+/**
+ * A piece's state in `pieceStates()`, one byte a piece. The codes are the characters of the
+ * page's piece map (`v`, `f`, `-`), so a map is the bytes read as text, with no translation.
+ */
+export const PieceState = {
+  /** Verified (its SHA1 matched). */
+  verified: 0x76,
+  /** In flight: some block requested or received and not yet verified, or the whole piece waiting for its SHA1 verdict. */
+  inFlight: 0x66,
+  /** Missing: nothing of it asked for or held. */
+  missing: 0x2d,
+} as const;
+export type PieceState = (typeof PieceState)[keyof typeof PieceState];
 
 function blockKey(pieceIndex: number, beginBytes: number): string {
   return `${pieceIndex}:${beginBytes}`;
@@ -134,6 +153,21 @@ export class PiecePicker {
 
   hasPiece(pieceIndex: number): boolean {
     return this.have.has(pieceIndex);
+  }
+
+  /**
+   * Every piece's state, a `PieceState` byte each, written into `out` (reused by a caller that
+   * asks often: no allocation) or a new array. O(pieces) plus the blocks of the pieces begun.
+   * A piece begun whose every request was released, with nothing received, is missing again.
+   */
+  pieceStates(out: Uint8Array = new Uint8Array(this.pieceCount)): Uint8Array {
+    if (out.length !== this.pieceCount) throw new Error(`pieceStates: ${out.length} bytes for ${this.pieceCount} pieces`);
+    for (let i = 0; i < this.pieceCount; i++) out[i] = this.have.has(i) ? PieceState.verified : PieceState.missing;
+    for (const i of this.verifying) out[i] = PieceState.inFlight;
+    for (const [i, piece] of this.partial) {
+      if (piece.receivedCount > 0 || piece.blocks.some(isTaken)) out[i] = PieceState.inFlight;
+    }
+    return out;
   }
 
   // ---- peers ----

@@ -20,7 +20,7 @@ import type { KeyObject } from 'node:crypto';
 import { PeerHost, type Fetcher } from './peer-host.js';
 import type { PeerLink } from './peer-link.js';
 import type { PeerWire } from './peer-wire.js';
-import { PiecePicker, type BlockRef } from '../actors/piece-picker.js';
+import { PiecePicker, PieceState, type BlockRef } from '../actors/piece-picker.js';
 import { PieceStore, PieceStoreError } from './piece-store.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { RequestPacer } from './request-pacer.js';
@@ -163,6 +163,18 @@ export interface DownloadCounters {
   connectAttempts: number;
 }
 
+/** Piece maps are ASCII (PieceState's codes): their bytes read as text as they are. */
+const PIECE_MAP_TEXT = new TextDecoder('latin1');
+
+/**
+ * The piece map of a download not running (see `Download.pieceMap`): `v` for each verified
+ * piece, `-` for the others (nothing is in flight). `into` is reused when the caller has one.
+ */
+export function restingPieceMap(pieceCount: number, verified: (pieceIndex: number) => boolean, into: Uint8Array = new Uint8Array(pieceCount)): string {
+  for (let i = 0; i < pieceCount; i++) into[i] = verified(i) ? PieceState.verified : PieceState.missing;
+  return PIECE_MAP_TEXT.decode(into.subarray(0, pieceCount));
+}
+
 /** A reason that may hold a peer's text, made safe for one terminal line: no control characters, at most 200 characters. */
 function printable(text: string): string {
   const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
@@ -190,6 +202,8 @@ export class Download implements Fetcher {
   private connectAttempts = 0;
   private readonly startedAtMs: number;
   private lastProgressAtMs: number;
+  /** The bytes of pieceMap(), one a piece, reused by every call. */
+  private pieceMapBytes: Uint8Array | null = null;
 
   private constructor(
     private readonly world: World,
@@ -303,6 +317,18 @@ export class Download implements Fetcher {
       wastedBytes: this.wastedBytes,
       connectAttempts: this.connectAttempts,
     };
+  }
+
+  /**
+   * One character a piece: `v` verified, `f` in flight (blocks requested or received, or the
+   * piece waiting for its SHA1 verdict), `-` missing. While the download runs this is the
+   * picker's view; once it ended, the store's verified pieces alone (what was in flight went
+   * with it). O(pieces); the only allocation is the string.
+   */
+  pieceMap(): string {
+    const bytes = (this.pieceMapBytes ??= new Uint8Array(this.picker.pieceCount));
+    if (this.outcome !== null) return restingPieceMap(bytes.length, (i) => this.store.has(i), bytes);
+    return PIECE_MAP_TEXT.decode(this.picker.pieceStates(bytes));
   }
 
   /** Peers we fetch from over a link now. */

@@ -10,9 +10,10 @@ import type { Event } from '../log/domain/events.js';
 import type { FileDetail } from '../log/domain/queries.js';
 import type { SessionCredential } from '../tracker/client-protocol.js';
 import type { FileMeta } from '../torrent/file-meta.js';
+import { pieceCount } from '../torrent/infohash.js';
 import { parseNetAddress } from '../world/net-address.js';
 import type { KvStore, Timer, World } from '../world/world.js';
-import type { Download, DownloadCounters, DownloadFailureCode, DownloadOutcome } from './download.js';
+import { restingPieceMap, type Download, type DownloadCounters, type DownloadFailureCode, type DownloadOutcome } from './download.js';
 import { startAttempt, type Attempt, type AttemptHolder, type StopReason } from './download-attempt.js';
 import { DownloadRecords, type DownloadRecord } from './download-records.js';
 import type { PeerHost } from './peer-host.js';
@@ -115,6 +116,11 @@ interface Entry {
   /** A completed attempt whose store still serves the file (closed when the session ends). */
   serving: Download | null;
   verifiedBytes: number;
+  /**
+   * The piece map while no attempt runs (see Download.pieceMap): the last attempt's as it ended,
+   * or, before any in this process, the journal's pieces read once when the list was loaded.
+   */
+  pieces: string;
   /** (time, verified bytes) a few seconds back, for the rate. */
   samples: Array<[number, number]>;
 }
@@ -147,10 +153,18 @@ export class Downloads {
     for (const old of this.entries) old.retired = true;
     this.records = new DownloadRecords(this.io.home(), user);
     const records = await this.records.load();
-    this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, retired: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] }));
+    this.entries = records.map((record) => ({ record, attempt: null, starting: false, removed: false, retired: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, pieces: '', samples: [] }));
     for (const entry of this.entries) {
-      if (entry.record.state === 'complete') entry.verifiedBytes = entry.record.meta.sizeBytes;
-      else entry.verifiedBytes = await PieceStore.journaledBytes({ meta: entry.record.meta, destinationPath: entry.record.destination, journal: this.io.home() });
+      const { meta } = entry.record;
+      const count = pieceCount(meta.sizeBytes, meta.pieceLengthBytes);
+      if (entry.record.state === 'complete') {
+        entry.verifiedBytes = meta.sizeBytes;
+        entry.pieces = restingPieceMap(count, () => true);
+      } else {
+        const journaled = await PieceStore.journaled({ meta, destinationPath: entry.record.destination, journal: this.io.home() });
+        entry.verifiedBytes = journaled.verifiedBytes;
+        entry.pieces = restingPieceMap(count, (i) => journaled.pieces.has(i));
+      }
     }
     const active = this.entries.filter((e) => e.record.state === 'active');
     if (options.resume) for (const entry of active) void this.run(entry);
@@ -201,7 +215,7 @@ export class Downloads {
       const busy = this.busyWith(path, meta.fileId, group);
       if (busy) throw new DownloadsError('ALREADY_DOWNLOADING', `${meta.name} is download ${busy.record.id} (${busy.record.destination}, ${this.stateOf(busy)}); see show_downloads`);
       const record: DownloadRecord = { id: 0, group, meta, destination: path, state: 'active' };
-      const entry: Entry = { record, attempt: null, starting: true, removed: false, retired: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, samples: [] };
+      const entry: Entry = { record, attempt: null, starting: true, removed: false, retired: false, waiting: null, retry: null, retryDelayMs: WAIT_RETRY_FIRST_MS, counters: null, bannedKeys: new Map(), peerUsers: new Map(), pastBans: {}, serving: null, verifiedBytes: 0, pieces: restingPieceMap(pieceCount(meta.sizeBytes, meta.pieceLengthBytes), () => false), samples: [] };
       // The first attempt runs before anything is recorded: what it refuses leaves no trace.
       const started = await this.begin(entry, session, detail);
       if (started instanceof PieceStoreError) throw new DownloadsError(started.code, started.message);
@@ -270,6 +284,18 @@ export class Downloads {
 
   list(): DownloadView[] {
     return this.entries.map((entry) => this.view(entry));
+  }
+
+  /**
+   * The download's piece map, one character a piece: `v` verified, `f` in flight, `-` missing
+   * (see Download.pieceMap). A running attempt's is read from its picker; otherwise the one kept
+   * on the entry (the last attempt's, or the journal's as loaded): no disk read, O(pieces).
+   * A complete download's is all `v`. The file's piece count is always known (the record holds
+   * its metadata), so the map is never empty but for an empty file.
+   */
+  pieceMap(id: number): string {
+    const entry = this.find(id);
+    return entry.attempt !== null ? entry.attempt.download.pieceMap() : entry.pieces;
   }
 
   /**
@@ -436,6 +462,8 @@ export class Downloads {
     entry.record = { ...entry.record, bytesFromPeer: sumBytes(entry.record.bytesFromPeer ?? {}, entry.counters.bytesFromPeer) };
     if (entry.record.id > 0 && !entry.removed) await this.records?.save(entry.record).catch(() => undefined);
     entry.verifiedBytes = outcome.state === 'complete' ? entry.record.meta.sizeBytes : attempt.download.store.verifiedBytes();
+    // What it verified stays on the list's map; what was in flight went with it.
+    entry.pieces = outcome.state === 'complete' ? restingPieceMap(attempt.download.pieceCount, () => true) : attempt.download.pieceMap();
     const { group, meta } = entry.record;
     const session = this.io.session();
     if (outcome.state === 'failed' && attempt.holdsPartial) {

@@ -661,6 +661,16 @@ export class PeerNode {
     return this.downloads.list();
   }
 
+  /** Download `id`'s piece map: one character a piece, `v` verified, `f` in flight, `-` missing (Downloads.pieceMap). Cheap: no disk read. */
+  pieceMap(id: number): string {
+    try {
+      return this.downloads.pieceMap(id);
+    } catch (error) {
+      if (error instanceof DownloadsError) throw new PeerError(error.code, error.message);
+      throw error;
+    }
+  }
+
   /**
    * Waits until the latest download of each file has ended or paused, or has waited for holders
    * `timeoutMs` (null: no limit). The failed and the still waiting.

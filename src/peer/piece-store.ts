@@ -182,12 +182,18 @@ export class PieceStore implements PieceSource {
     return new PieceStore(world, meta, pieceHashes, destinationPath, partPath, file, journal, recorded, reused);
   }
 
-  /** Bytes of the pieces journaled for a download not open now (a paused one, after a restart). */
-  static async journaledBytes(options: PieceStoreOptions): Promise<number> {
+  /** The pieces journaled for a download not open now (a paused one, after a restart), and their bytes: one read of the journal. */
+  static async journaled(options: PieceStoreOptions): Promise<{ pieces: ReadonlySet<number>; verifiedBytes: number }> {
     const { sizeBytes, pieceLengthBytes } = options.meta;
-    let bytes = 0;
-    for (const pieceIndex of (await journalOf(options).load()).keys()) bytes += Math.max(0, Math.min(pieceLengthBytes, sizeBytes - pieceIndex * pieceLengthBytes));
-    return bytes;
+    const count = pieceCount(sizeBytes, pieceLengthBytes);
+    const pieces = new Set<number>();
+    let verifiedBytes = 0;
+    for (const pieceIndex of (await journalOf(options).load()).keys()) {
+      if (pieceIndex >= count) continue;
+      pieces.add(pieceIndex);
+      verifiedBytes += Math.min(pieceLengthBytes, sizeBytes - pieceIndex * pieceLengthBytes);
+    }
+    return { pieces, verifiedBytes };
   }
 
   /** A cancelled download leaves nothing: its `.part` goes, and its journal. The store must be closed. */
