@@ -35,7 +35,10 @@ class JsonLinesProcess<T> {
       this.lines.push(JSON.parse(line) as T);
       this.wake();
     });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
+    createInterface({ input: this.child.stderr! }).on('line', (line) => {
+      this.stderr.push(line);
+      this.wake();
+    });
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
         resolve({ code, signal });
@@ -46,6 +49,13 @@ class JsonLinesProcess<T> {
 
   kill(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** The first line of standard error that matches `pattern` (waiting for it), as matched. */
+  async stderrMatch(pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
+    let found: RegExpExecArray | null = null;
+    await this.until(`a line matching ${pattern}`, () => this.stderr.some((line) => (found = pattern.exec(line)) !== null), timeoutMs);
+    return found!;
   }
 
   /** Resolves once `done()` holds; fails if the process exits first or `timeoutMs` passes. */

@@ -140,11 +140,13 @@ describe('the web API (simulated)', () => {
     await drive(sim, sim.forHost('alice').fs.writeFile('/home/big.bin', file, { sync: true }));
     await drive(sim, alice.uploadFile('/home/big.bin', 'friends'));
     expect((await command('download_file', 'friends', 'big.bin', '/home/files')).answer).toMatchObject({ ok: true });
-    await sim.runUntil(() => events().some((e) => e.type === 'downloads' && e.downloads[0]?.state === 'completed'), 30_000);
+    await sim.runUntil(() => events().some((e) => e.type === 'downloads' && e.downloads[0]?.state === 'complete'), 30_000);
     const states = events().flatMap((e) => (e.type === 'downloads' ? e.downloads.map((d) => d.state) : []));
-    expect(states).toContain('completed');
+    expect(states).toContain('complete');
     const last = events().filter((e) => e.type === 'downloads').at(-1);
-    expect(last).toMatchObject({ downloads: [{ name: 'big.bin', verifiedBytes: file.length, sizeBytes: file.length }] });
+    expect(last).toMatchObject({ downloads: [{ name: 'big.bin', verifiedBytes: file.length, sizeBytes: file.length, pieces: 'vvvv', etaSeconds: null }] });
+    const maps = events().flatMap((e) => (e.type === 'downloads' ? e.downloads.map((d) => d.pieces) : []));
+    expect(maps.every((map) => /^[vf-]{4}$/.test(map))).toBe(true);
 
     // The page goes away: the server stops looking.
     stream.close();

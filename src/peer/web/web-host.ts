@@ -33,7 +33,7 @@ export function peerWebHost(peer: PeerNode, run: WebHost['run']): WebHost {
       peer.showDownloads().map((download) => {
         const leftBytes = download.sizeBytes - download.verifiedBytes;
         const etaSeconds = download.state === 'running' && download.bytesPerSecond > 0 ? Math.ceil(leftBytes / download.bytesPerSecond) : null;
-        return { ...download, pieces: '', etaSeconds };
+        return { ...download, pieces: peer.pieceMap(download.id), etaSeconds };
       }),
     news: () => peer.newsLines(),
     onNews: (listener) => peer.onNews(listener),
