@@ -11,6 +11,7 @@ import { ed25519PublicKeyFromRaw } from '../../src/torrent/ticket.js';
 import { SeededRng } from '../../src/world/rng.js';
 import { simCertificates } from '../../src/world/sim/sim-certs.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
+import type { TimelineLimits } from '../../src/log/store/group-timeline.js';
 
 export const TTL_MS = 3_000;
 const CLUSTER_PATH = '/etc/clique/cluster.json';
@@ -25,8 +26,8 @@ export async function drive<T>(sim: SimWorld, promise: Promise<T>, maxVirtualMs 
   return watched;
 }
 
-/** Three nodes t1..t3 (client port 7200) started and a leader elected; node log lines in `logs`. */
-export async function startCluster(seed: number) {
+/** Three nodes t1..t3 (client port 7200) started and a leader elected; node log lines in `logs`. `timelineLimits`: each node's bound on a groupTimeline reply. */
+export async function startCluster(seed: number, options: { timelineLimits?: TimelineLimits } = {}) {
   const sim = new SimWorld({ seed });
   const rng = new SeededRng(`clock-${seed}`);
   const cluster = await makeCluster({ rng, certs: simCertificates(rng) }, { nodes: 3, host: 'x', basePort: 7100 });
@@ -38,7 +39,7 @@ export async function startCluster(seed: number) {
     const world = sim.forHost(host);
     await drive(sim, world.fs.mkdir('/etc/clique', { recursive: true }));
     await drive(sim, writeCluster(world.fs, CLUSTER_PATH, cluster));
-    const tracker = await drive(sim, startTracker(world, { id: node.id, clusterPath: CLUSTER_PATH, dataDir: '/var/clique', sessionTtlMs: TTL_MS, log: (event, fields) => logs.push(`${host} ${event} ${JSON.stringify(fields)}`) }));
+    const tracker = await drive(sim, startTracker(world, { id: node.id, clusterPath: CLUSTER_PATH, dataDir: '/var/clique', sessionTtlMs: TTL_MS, ...options, log: (event, fields) => logs.push(`${host} ${event} ${JSON.stringify(fields)}`) }));
     trackers.set(host, tracker);
   }
   const client = new TrackerClient(sim.forHost('client'), { nodes: cluster.config.nodes.map((n) => n.client), trust: clusterTrust(cluster.config), clientId: 'client' });

@@ -9,6 +9,7 @@ import { PeerError, type PeerNode } from '../peer/peer-node.js';
 import { formatNetAddress } from '../world/net-address.js';
 import { downloadLine, mib } from './shell-format.js';
 import { loginNewsText, newsText } from './news-format.js';
+import { timelineText } from './timeline-format.js';
 
 /** What a command may need of the shell around it. */
 export interface ShellContext {
@@ -130,6 +131,13 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     args: 1,
     run: (p, [g]) => p.query({ name: 'listFiles', group: g! }),
     text: (files) => files.map(fileLine).join('\n') || 'no files',
+  }),
+  group_timeline: define({
+    usage: 'group_timeline <group_id>',
+    summary: "a group's history from its creation, with log indices and times (members only)",
+    args: 1,
+    run: (p, [g]) => p.groupTimeline(g!),
+    text: (timeline) => timelineText(timeline),
   }),
   upload_file: define({
     usage: 'upload_file <file_path> <group_id>',

@@ -27,6 +27,8 @@ import { isNetFailure } from '../world/net-error.js';
 import { TrackerSubscription } from '../tracker/subscription.js';
 import { type TrackerTrust } from '../tracker/tracker-trust.js';
 import { loadOrCreatePeerKey, newPeerKey, PeerKeyError, savePeerKey } from './peer-key.js';
+import { wholeGroupTimeline } from './group-timeline.js';
+import type { GroupTimeline } from './web/web-api.js';
 import { loadNewsSeen, newsSeenOp, newsStartAfter, PeerNews, type NewsItem, type NewsLine } from './news.js';
 
 /** A refusal the user can act on: a stable upper-snake code and one line. */
@@ -574,6 +576,11 @@ export class PeerNode {
   async query<Q extends SessionQuery>(query: Q): Promise<QueryResult<Q>> {
     const session = this.requireSession();
     return this.call(() => this.tracker.query(session, query));
+  }
+
+  /** All of a group's timeline (a member's view), paged through (group-timeline.ts). */
+  async groupTimeline(group: string): Promise<GroupTimeline> {
+    return wholeGroupTimeline(group, (afterIndex) => this.query({ name: 'groupTimeline', group, ...(afterIndex === null ? {} : { afterIndex }) }));
   }
 
   // ---- sharing ----

@@ -6,6 +6,7 @@ import { parseSessionCommand, type SessionCommand } from '../log/domain/commands
 import { isDomainError } from '../log/domain/errors.js';
 import type { Event } from '../log/domain/events.js';
 import type { FileDetail, FileSummary, GroupSummary } from '../log/domain/queries.js';
+import type { TimelineEntry } from '../log/domain/timeline.js';
 
 /** A session as the client holds it: the secret token travels, only its SHA-256 is stored. */
 export interface SessionCredential {
@@ -19,7 +20,21 @@ export type SessionQuery =
   | { name: 'listGroups' }
   | { name: 'listRequests'; group: string }
   | { name: 'listFiles'; group: string }
-  | { name: 'file'; group: string; file: string };
+  | { name: 'file'; group: string; file: string }
+  /**
+   * A group's timeline, for its members only (NOT_A_MEMBER otherwise, NO_SUCH_GROUP): the
+   * entries after `afterIndex` (from the group's creation when absent), a bounded page a reply.
+   */
+  | { name: 'groupTimeline'; group: string; afterIndex?: number };
+
+/** One reply to `groupTimeline`: ask again with `afterIndex: nextAfterIndex` while it is not null. */
+export interface GroupTimelinePage {
+  group: string;
+  /** In log order; the events of one log entry are never split across replies. */
+  entries: TimelineEntry[];
+  /** Null: every entry up to the index the membership was checked at is in this reply or an earlier one. */
+  nextAfterIndex: number | null;
+}
 
 /** What each query answers. */
 export interface QueryResults {
@@ -28,6 +43,7 @@ export interface QueryResults {
   listRequests: Array<{ user: string; requestedIndex: number }>;
   listFiles: FileSummary[];
   file: FileDetail;
+  groupTimeline: GroupTimelinePage;
 }
 
 export type QueryResult<Q extends SessionQuery> = QueryResults[Q['name']];
@@ -170,6 +186,8 @@ function isSessionQuery(value: unknown): value is SessionQuery {
       return isText(q.group);
     case 'file':
       return isText(q.group) && isText(q.file);
+    case 'groupTimeline':
+      return isText(q.group) && (q.afterIndex === undefined || (Number.isSafeInteger(q.afterIndex) && (q.afterIndex as number) >= 0));
     default:
       return false;
   }

@@ -6,11 +6,13 @@
 
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { withAuth, type Command, type PasswordRecord, type SessionCommand } from '../log/domain/commands.js';
-import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile } from '../log/domain/queries.js';
+import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile, timelineRange } from '../log/domain/queries.js';
+import { isDomainError } from '../log/domain/errors.js';
+import { DEFAULT_TIMELINE_LIMITS, type TimelineLimits } from '../log/store/group-timeline.js';
 import { isDelisted, type TrackerState } from '../log/domain/state.js';
 import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
 import type { NetAddress, Timer, World } from '../world/world.js';
-import type { SessionCredential, SessionQuery } from './client-protocol.js';
+import type { GroupTimelinePage, SessionCredential, SessionQuery } from './client-protocol.js';
 import type { SubmitOutcome, TrackerNode } from './tracker-node.js';
 import { canDial, DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
 import { formatNetAddress } from '../world/net-address.js';
@@ -26,6 +28,8 @@ export interface SessionServiceOptions {
   ticketLifetimeMs?: number;
   /** How long a login's dial to the peer may take before the peer counts as unreachable. */
   reachabilityTimeoutMs?: number;
+  /** How much one `groupTimeline` reply holds and reads (default: DEFAULT_TIMELINE_LIMITS). */
+  timelineLimits?: TimelineLimits;
 }
 
 /** How far a ticket's notBefore lies before its signing (see ticket()). */
@@ -56,6 +60,7 @@ export class SessionService {
   private readonly ttlMs: number;
   private readonly ticketMs: number;
   private readonly reachabilityTimeoutMs: number;
+  private readonly timelineLimits: TimelineLimits;
   /** Where one-off requests for sessions go (the push channel); set by the process. */
   hub: PushHub | null = null;
   /** Back-off for password guessing; only a leader checks passwords, so only its counters count. */
@@ -70,6 +75,7 @@ export class SessionService {
     this.ttlMs = options.sessionTtlMs ?? 30_000;
     this.ticketMs = options.ticketLifetimeMs ?? 5 * 60_000;
     this.reachabilityTimeoutMs = options.reachabilityTimeoutMs ?? DEFAULT_REACHABILITY_TIMEOUT_MS;
+    this.timelineLimits = options.timelineLimits ?? DEFAULT_TIMELINE_LIMITS;
     this.loginGuard = new LoginGuard(() => this.world.clock.monotonicMs());
   }
 
@@ -183,8 +189,31 @@ export class SessionService {
 
   async query(session: SessionCredential, query: SessionQuery): Promise<ServiceOutcome> {
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    if (query.name === 'groupTimeline') return this.groupTimeline(auth, query);
     const read = await this.node.read((state) => answer(state, auth, query));
     return read.kind === 'ok' ? read.value : notLeader;
+  }
+
+  /**
+   * A page of a group's timeline: membership checked by ReadIndex as the session's user, then
+   * the archive read from the group's creation (or after `afterIndex`) up to the index that
+   * check saw, a bounded page at a time (group-timeline.ts).
+   */
+  private async groupTimeline(auth: { sessionId: string; tokenHash: string }, query: Extract<SessionQuery, { name: 'groupTimeline' }>): Promise<ServiceOutcome> {
+    const read = await this.node.read((state) => {
+      const user = authenticate(state, auth);
+      return typeof user === 'string' ? timelineRange(state, user, query.group) : user;
+    });
+    if (read.kind !== 'ok') return notLeader;
+    if (isDomainError(read.value)) return { ok: false, code: read.value.code, message: read.value.message };
+    const { fromIndex, toIndex } = read.value;
+    try {
+      const page = await this.node.store.groupTimeline(query.group, Math.max(fromIndex, (query.afterIndex ?? 0) + 1), toIndex, this.timelineLimits);
+      const result: GroupTimelinePage = { group: query.group, ...page };
+      return { ok: true, result };
+    } catch (error) {
+      return { ok: false, code: 'RETRY', message: `the archive could not be read: ${error instanceof Error ? error.message : String(error)}` };
+    }
   }
 
   /**
@@ -294,7 +323,8 @@ export class SessionService {
   }
 }
 
-function answer(state: TrackerState, auth: { sessionId: string; tokenHash: string }, query: SessionQuery): ServiceOutcome {
+/** The queries answered from the state alone (groupTimeline reads the archive too). */
+function answer(state: TrackerState, auth: { sessionId: string; tokenHash: string }, query: Exclude<SessionQuery, { name: 'groupTimeline' }>): ServiceOutcome {
   const user = authenticate(state, auth);
   if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
   const wrap = (value: unknown): ServiceOutcome =>

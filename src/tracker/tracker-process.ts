@@ -13,6 +13,7 @@ import { TrackerNode } from './tracker-node.js';
 import { RulesVersionError } from '../log/domain/rules.js';
 import { PushHub } from './push-hub.js';
 import { ClockGuard } from './clock-watch.js';
+import type { TimelineLimits } from '../log/store/group-timeline.js';
 
 export interface TrackerProcessOptions {
   id: string;
@@ -25,6 +26,8 @@ export interface TrackerProcessOptions {
   sessionTtlMs?: number;
   /** How long an access ticket is valid (default 5 minutes). */
   ticketLifetimeMs?: number;
+  /** How much one `groupTimeline` reply holds and reads (tests make it small to see paging). */
+  timelineLimits?: TimelineLimits;
   /** Snapshot the store and compact the Raft log every this many entries (default 50,000). */
   compactEveryEntries?: number;
   /** A fatal storage error (default: exit 70, so a supervisor restarts the node from disk). */
@@ -80,6 +83,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   const service = new SessionService(world, node, privateKey, {
     ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
     ...(options.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: options.ticketLifetimeMs }),
+    ...(options.timelineLimits === undefined ? {} : { timelineLimits: options.timelineLimits }),
   });
   service.start();
   const clockGuard = new ClockGuard(world, transport.clockWatch, { isLeader: () => node.raft.status().role === 'leader', transferLeadership: (to) => node.transferLeadership(to) }, options.log);

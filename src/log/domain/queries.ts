@@ -89,6 +89,17 @@ function memberGroup(state: TrackerState, viewer: string, groupId: string): Grou
   return group;
 }
 
+/**
+ * The part of the log a viewer may read of a group's timeline: from the group's creation (an
+ * earlier group of the same name is another group's history) to the last applied entry. Only
+ * its members may (the owner is one): not a user waiting for an answer, nor anyone else.
+ */
+export function timelineRange(state: TrackerState, viewer: string, groupId: string): { fromIndex: number; toIndex: number } | DomainError {
+  const group = memberGroup(state, viewer, groupId);
+  if (!('files' in group)) return group;
+  return { fromIndex: group.createdIndex, toIndex: state.appliedIndex };
+}
+
 /** A file's summary as of entry time `nowMs`: holders the tracker delisted are not counted. */
 function summarize(file: FileRecord, nowMs: number): FileSummary {
   let complete = 0;

@@ -1,6 +1,7 @@
 // Why this file exists: a group's history as its members may read it (the web page's timeline),
 // and the group as it was at any log index, folded from that history alone. Pure: the tracker
 // answers the `groupTimeline` query with these entries, and the page folds them in the browser.
+// It imports types only, so the browser bundle takes nothing else of the domain with it.
 
 import type { Event } from './events.js';
 
@@ -27,9 +28,145 @@ export interface GroupAsOf {
   files: Array<{ fileId: string; name: string; sizeBytes: number; sharers: string[] }>;
 }
 
-/** The group as it was once every entry at or below `index` applied. */
+/**
+ * The timeline's form of an event: null for what is not about a group's life (users, sessions,
+ * holders, reports, refusals), FileShared without its piece list (a member fetches that with
+ * the file, and it is most of the entry's bytes).
+ */
+export function timelineEventOf(event: Event): TimelineEvent | null {
+  switch (event.type) {
+    case 'GroupCreated':
+    case 'JoinRequested':
+    case 'JoinAccepted':
+    case 'JoinRejected':
+    case 'MemberLeft':
+    case 'MemberRemoved':
+    case 'OwnershipTransferred':
+    case 'GroupDeleted':
+    case 'SharerAdded':
+    case 'SharerRemoved':
+    case 'FileUnshared':
+      return event;
+    case 'FileShared': {
+      const { group, fileId, name, sizeBytes, user } = event;
+      return { type: 'FileShared', group, fileId, name, sizeBytes, user };
+    }
+    case 'UserRegistered':
+    case 'SessionOpened':
+    case 'SessionMoved':
+    case 'RefreshRevoked':
+    case 'SessionClosed':
+    case 'SessionExpired':
+    case 'HolderAdded':
+    case 'HolderRemoved':
+    case 'HolderReported':
+    case 'HolderDelisted':
+    case 'HolderReinstated':
+    case 'CommandRejected':
+      return null;
+    default:
+      return unknownEvent(event);
+  }
+}
+
+/** The events of one log entry that belong on `group`'s timeline, in their order. */
+export function timelineEventsOf(events: readonly Event[], group: string): TimelineEvent[] {
+  const out: TimelineEvent[] = [];
+  for (const event of events) {
+    const shown = timelineEventOf(event);
+    if (shown !== null && shown.group === group) out.push(shown);
+  }
+  return out;
+}
+
+/** Compiles only while every event type has its case above. */
+function unknownEvent(event: never): null {
+  void event;
+  return null;
+}
+
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+interface FileAsOf {
+  fileId: string;
+  name: string;
+  sizeBytes: number;
+  sharers: Set<string>;
+}
+
+/**
+ * The group as it was once every entry at or below `index` applied: its owner, its members (by
+ * name), the users waiting for an answer (in the order they asked) and its files (by name) with
+ * who shares each. Entries may come in any order; events the fold cannot place (a sharer of a
+ * file it never saw shared) change nothing. A GroupCreated starts the group afresh (a name can
+ * be used again once its group is deleted).
+ */
 export function groupAsOf(entries: readonly TimelineEntry[], index: number): GroupAsOf {
-  void entries;
-  void index;
-  throw new Error('groupAsOf: not written yet');
+  let exists = false;
+  let owner: string | null = null;
+  const members = new Set<string>();
+  const pending = new Set<string>();
+  const files = new Map<string, FileAsOf>();
+  const reset = (): void => {
+    members.clear();
+    pending.clear();
+    files.clear();
+  };
+  const ordered = entries.filter((entry) => entry.index <= index);
+  // A stable sort: events of one entry keep their order.
+  ordered.sort((a, b) => a.index - b.index);
+  for (const { event } of ordered) {
+    switch (event.type) {
+      case 'GroupCreated':
+        reset();
+        exists = true;
+        owner = event.owner;
+        members.add(event.owner);
+        break;
+      case 'JoinRequested':
+        pending.add(event.user);
+        break;
+      case 'JoinAccepted':
+        pending.delete(event.user);
+        members.add(event.user);
+        break;
+      case 'JoinRejected':
+        pending.delete(event.user);
+        break;
+      case 'MemberLeft':
+      case 'MemberRemoved':
+        members.delete(event.user);
+        break;
+      case 'OwnershipTransferred':
+        owner = event.to;
+        break;
+      case 'GroupDeleted':
+        reset();
+        exists = false;
+        owner = null;
+        break;
+      case 'FileShared':
+        files.set(event.fileId, { fileId: event.fileId, name: event.name, sizeBytes: event.sizeBytes, sharers: new Set([event.user]) });
+        break;
+      case 'SharerAdded':
+        files.get(event.fileId)?.sharers.add(event.user);
+        break;
+      case 'SharerRemoved':
+        files.get(event.fileId)?.sharers.delete(event.user);
+        break;
+      case 'FileUnshared':
+        files.delete(event.fileId);
+        break;
+    }
+  }
+  return {
+    index,
+    exists,
+    owner,
+    members: [...members].sort(byName),
+    pending: [...pending],
+    files: [...files.values()]
+      .map((file) => ({ fileId: file.fileId, name: file.name, sizeBytes: file.sizeBytes, sharers: [...file.sharers].sort(byName) }))
+      .sort((a, b) => byName(a.name, b.name)),
+  };
 }

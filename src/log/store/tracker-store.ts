@@ -24,7 +24,8 @@ import {
   STORE_FORMAT_VERSION,
   type StoreMeta,
 } from './layout.js';
-import { readEntries, readMeta, StoreCorruptError } from './read.js';
+import { readEntries, readLines, readMeta, StoreCorruptError } from './read.js';
+import { readGroupTimeline, type TimelineLimits, type TimelinePage } from './group-timeline.js';
 import { decodeBlob, encodeBlob, SnapshotBlobError } from './snapshot-blob.js';
 
 export interface TrackerStoreOptions {
@@ -97,6 +98,14 @@ export class TrackerStore {
   /** The archive from `fromIndex` on, a segment at a time: what a push channel catches up from. */
   async *archiveFrom(fromIndex: number): AsyncGenerator<readonly EntryOutcome[]> {
     for await (const batch of readEntries(this.kv, fromIndex)) yield batch.map((line) => line.entry);
+  }
+
+  /**
+   * A bounded page of `group`'s timeline in the archive from `fromIndex` to `toIndex` (see
+   * group-timeline.ts): the same lines archiveFrom reads, parsed only where they name the group.
+   */
+  groupTimeline(group: string, fromIndex: number, toIndex: number, limits?: TimelineLimits): Promise<TimelinePage> {
+    return readGroupTimeline(readLines(this.kv, fromIndex), group, fromIndex, toIndex, limits);
   }
 
   async apply(entries: readonly TermEntry[], options: { sync: boolean }): Promise<Applied[]> {

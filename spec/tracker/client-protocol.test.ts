@@ -1,0 +1,30 @@
+// The shape checks of untrusted client requests (src/tracker/client-protocol.ts), for the
+// `groupTimeline` query: a group, and optionally a whole non-negative index to go on after.
+
+import { describe, expect, it } from 'vitest';
+import { parseClientRequest } from '../../src/tracker/client-protocol.js';
+
+const session = { sessionId: 's1', token: 't1' };
+const ask = (query: unknown): unknown => parseClientRequest({ id: 1, type: 'query', session, query });
+
+describe('the groupTimeline query', () => {
+  it('takes a group, and an index to go on after', () => {
+    expect(ask({ name: 'groupTimeline', group: 'friends' })).toEqual({ id: 1, type: 'query', session, query: { name: 'groupTimeline', group: 'friends' } });
+    expect(ask({ name: 'groupTimeline', group: 'friends', afterIndex: 0 })).not.toBeNull();
+    expect(ask({ name: 'groupTimeline', group: 'friends', afterIndex: 12 })).not.toBeNull();
+  });
+
+  it('refuses anything else as a malformed request', () => {
+    for (const query of [
+      { name: 'groupTimeline' },
+      { name: 'groupTimeline', group: 7 },
+      { name: 'groupTimeline', group: 'x'.repeat(5000) },
+      { name: 'groupTimeline', group: 'friends', afterIndex: -1 },
+      { name: 'groupTimeline', group: 'friends', afterIndex: 1.5 },
+      { name: 'groupTimeline', group: 'friends', afterIndex: '3' },
+      { name: 'groupTimeline', group: 'friends', afterIndex: 2 ** 60 },
+    ]) {
+      expect(ask(query), JSON.stringify(query).slice(0, 80)).toBeNull();
+    }
+  });
+});
