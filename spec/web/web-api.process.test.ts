@@ -105,6 +105,14 @@ describe('the web API over real HTTP', () => {
     });
     expect(first).toMatch(/event: status\ndata: \{"type":"status","status":\{"user":"alice"/);
 
+    // The timeline is the members': alice reads it, a non-member is refused by the tracker.
+    const post = async (name: string, ...args: string[]): Promise<Reply> => ask(port, 'POST', `/api/commands/${name}`, auth, JSON.stringify({ args }));
+    expect(JSON.parse((await post('group_timeline', 'friends')).body)).toMatchObject({ ok: true, result: { group: 'friends', entries: [{ event: { type: 'GroupCreated', owner: 'alice' } }, { event: { type: 'FileShared', name: 'notes.txt' } }] } });
+    for (const line of [['logout'], ['create_user', 'mallory', 'pw-m'], ['login', 'mallory', 'pw-m']]) expect(JSON.parse((await post(line[0]!, ...line.slice(1))).body)).toMatchObject({ ok: true });
+    const refused = await post('group_timeline', 'friends');
+    expect(refused.status).toBe(409);
+    expect(JSON.parse(refused.body)).toMatchObject({ ok: false, command: 'group_timeline', error: { code: 'NOT_A_MEMBER' } });
+
     // The token is the home's: after a restart the URL is the same.
     expect(await alice.end()).toBe(2); // its script had malformed lines
     const again = shell('alice', ['--web', '127.0.0.1:0', '--web-root', files]);
