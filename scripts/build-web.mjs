@@ -1,8 +1,8 @@
 // Why this file exists: the peer's web page is browser code (Preact, TSX) that tsc does not
 // compile; this bundles it with esbuild into dist/web/ — index.html, app.js, app.css (minified,
-// with source maps) and the icon — everything the page needs, from this origin alone (the
-// server sets `Content-Security-Policy: default-src 'self'`). The peer serves dist/web/ as
-// `../../web/` from its compiled server (dist/peer/web/). `npm run build` runs it.
+// with source maps) — everything the page needs, from this origin alone (the server sets
+// `Content-Security-Policy: default-src 'self'`). The peer serves dist/web/ (beside dist/cli/
+// and dist/peer/). `npm run build` runs it.
 
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
@@ -33,4 +33,4 @@ await build({
   logLevel: 'warning',
 });
 
-for (const file of ['index.html', 'favicon.svg']) copyFileSync(`${source}${file}`, `${out}${file}`);
+copyFileSync(`${source}index.html`, `${out}index.html`);

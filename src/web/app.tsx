@@ -79,7 +79,7 @@ export function App(props: { api: ApiClient; store: PageStore }) {
     if (needsLogin) return <LoginView api={api} onLoggedIn={() => void store.loadState()} />;
     switch (route.view) {
       case 'groups':
-        return <GroupsView api={api} generation={state.generation} />;
+        return <GroupsView api={api} generation={state.generation} news={state.news} />;
       case 'group':
         return <GroupView api={api} group={route.group} user={user} generation={state.generation} webRoots={state.webRoots} />;
       case 'timeline':

@@ -1,17 +1,19 @@
 // Why this file exists: the Groups view — the user's groups and all the others (with a join
-// button), a form to make a group, and for each group the user owns its pending requests.
+// button), a form to make a group, for each group the user owns its pending requests, and the
+// latest news lines (from the stream: no request of their own).
 
 import { useState } from 'preact/hooks';
-import type { GroupSummary } from '../../peer/web/web-api.js';
+import type { GroupSummary, NewsLine } from '../../peer/web/web-api.js';
 import type { ApiClient } from '../api.js';
 import { useAction, useLoad } from '../hooks.js';
 import { DoneLine, ErrorLine } from '../parts/notice.js';
 import { Requests } from '../parts/requests.js';
 import { routeHash } from '../route.js';
 
+const RECENT_NEWS = 5;
 const RELATION_WORDS: Readonly<Record<GroupSummary['relation'], string>> = { owner: 'yours', member: 'member', pending: 'asked to join', none: 'not a member' };
 
-export function GroupsView(props: { api: ApiClient; generation: number }) {
+export function GroupsView(props: { api: ApiClient; generation: number; news: NewsLine[] }) {
   const { api } = props;
   const [bump, setBump] = useState(0);
   const groups = useLoad(() => api.command('list_groups'), [api, props.generation, bump]);
@@ -102,6 +104,21 @@ export function GroupsView(props: { api: ApiClient; generation: number }) {
         <h2>Other groups</h2>
         {table(others, 'other-groups', 'No other groups.')}
       </section>
+      {props.news.length > 0 ? (
+        <section class="card">
+          <h2>Recent news</h2>
+          <ul class="plain news">
+            {props.news
+              .slice(-RECENT_NEWS)
+              .reverse()
+              .map((line) => (
+                <li key={`${line.index}:${line.line}`} data-testid="news-line">
+                  <span class="muted small">#{line.index}</span> {line.line}
+                </li>
+              ))}
+          </ul>
+        </section>
+      ) : null}
     </>
   );
 }

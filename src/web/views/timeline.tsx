@@ -12,11 +12,9 @@ import { ErrorLine } from '../parts/notice.js';
 import { routeHash } from '../route.js';
 import { eventText, fileNames } from './timeline-text.js';
 
-/** The position of the last entry at or below `index` (-1: none). */
-function lastAtOrBelow(entries: readonly TimelineEntry[], index: number): number {
-  let position = -1;
-  while (position + 1 < entries.length && entries[position + 1]!.index <= index) position++;
-  return position;
+/** The distinct log indices of the entries, ascending (one log entry may hold several events). */
+function indicesOf(entries: readonly TimelineEntry[]): number[] {
+  return [...new Set(entries.map((entry) => entry.index))].sort((a, b) => a - b);
 }
 
 function AsOf(props: { group: GroupAsOf }) {
@@ -51,9 +49,10 @@ function AsOf(props: { group: GroupAsOf }) {
 export function TimelineView(props: { api: ApiClient; group: string; generation: number }) {
   const { api, group } = props;
   const timeline = useLoad(() => api.command('group_timeline', [group]), [api, group, props.generation]);
-  const entries: readonly TimelineEntry[] = timeline.data?.entries ?? [];
-  const first = entries[0]?.index ?? 0;
-  const last = entries.at(-1)?.index ?? 0;
+  const entries: readonly TimelineEntry[] = [...(timeline.data?.entries ?? [])].sort((a, b) => a.index - b.index);
+  const indices = indicesOf(entries);
+  const first = indices[0] ?? 0;
+  const last = indices.at(-1) ?? 0;
   /** null: follow the latest entry as news comes in. */
   const [chosen, setChosen] = useState<number | null>(null);
   useEffect(() => setChosen(null), [group]);
@@ -69,7 +68,9 @@ export function TimelineView(props: { api: ApiClient; group: string; generation:
     }
   }
   const names = fileNames(entries);
-  const position = lastAtOrBelow(entries, index);
+  const previous = indices.filter((i) => i < index).at(-1);
+  const next = indices.find((i) => i > index);
+  const at = entries.filter((entry) => entry.index <= index).at(-1);
   const choose = (value: number) => setChosen(value >= last ? null : value);
 
   return (
@@ -86,7 +87,7 @@ export function TimelineView(props: { api: ApiClient; group: string; generation:
             <label class="field">
               <span>
                 As of index <strong data-testid="asof-index">{index}</strong>
-                {position >= 0 ? <span class="muted"> · {formatTime(entries[position]!.timeMs)}</span> : null}
+                {at !== undefined ? <span class="muted"> · {formatTime(at.timeMs)}</span> : null}
               </span>
               <input
                 type="range"
@@ -100,10 +101,10 @@ export function TimelineView(props: { api: ApiClient; group: string; generation:
               />
             </label>
             <div class="buttons">
-              <button disabled={position <= 0} data-testid="asof-previous" onClick={() => choose(entries[Math.max(0, position - 1)]!.index)}>
+              <button disabled={previous === undefined} data-testid="asof-previous" onClick={() => previous !== undefined && choose(previous)}>
                 ◀ Previous entry
               </button>
-              <button disabled={position >= entries.length - 1} data-testid="asof-next" onClick={() => choose(entries[Math.min(entries.length - 1, position + 1)]!.index)}>
+              <button disabled={next === undefined} data-testid="asof-next" onClick={() => next !== undefined && choose(next)}>
                 Next entry ▶
               </button>
             </div>
@@ -114,8 +115,8 @@ export function TimelineView(props: { api: ApiClient; group: string; generation:
       <section class="card">
         <h2>History</h2>
         <ol class="timeline" data-testid="timeline-entries">
-          {entries.map((entry) => (
-            <li key={entry.index} class={entry.index > index ? 'later' : undefined} data-testid="timeline-entry" data-index={entry.index} data-type={entry.event.type}>
+          {entries.map((entry, position) => (
+            <li key={`${entry.index}.${position}`} class={entry.index > index ? 'later' : undefined} data-testid="timeline-entry" data-index={entry.index} data-type={entry.event.type}>
               <button class="link" onClick={() => choose(entry.index)} title="show the group as of this entry">
                 #{entry.index}
               </button>
