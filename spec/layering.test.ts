@@ -46,10 +46,27 @@ describe('layering', () => {
     }
   });
 
+  it('src/web (the browser page) imports only itself, Preact, the page contract (type-only) and the pure timeline fold', () => {
+    const files = sourcesOf(SRC).filter((file) => file.startsWith('web/'));
+    expect(files.length).toBeGreaterThan(5);
+    for (const imported of files.flatMap((file) => importsOf(SRC, file))) {
+      const allowed =
+        imported.specifier === 'preact' ||
+        imported.specifier === 'preact/hooks' ||
+        imported.target?.startsWith('web/') ||
+        (imported.target === 'peer/web/web-api.ts' && imported.typeOnly) ||
+        imported.target === 'log/domain/timeline.ts';
+      expect(allowed, `${imported.file} imports ${imported.specifier}${imported.typeOnly ? ' (type-only)' : ''}`).toBe(true);
+    }
+    for (const file of files) expect(/\b(process\.|Buffer\b|require\()/.exec(readFileSync(join(SRC, file), 'utf8'))?.[0], `${file} reaches for Node`).toBeUndefined();
+  });
+
   it('production code outside src/world/real and src/world/sim touches no clock, timer, randomness, process, socket or file directly', () => {
     const forbidden =
       /\b(Date\.now|new Date\(\)|Math\.random|performance\.now|process\.hrtime)\b|(?<![\w$])(setTimeout|setInterval|setImmediate)\s*\(|from ['"]node:(fs|net|tls|http|https|http2|child_process|fs\/promises|dgram|timers)['"]|from ['"](level|classic-level|memory-level)['"]/;
-    const files = sourcesOf(SRC).filter((file) => !file.startsWith('world/real/') && !file.startsWith('world/sim/'));
+    // src/web is the browser page, not the peer: it runs outside any World (its only timers are
+    // the stream's reconnect back-off and the pause before path completion; it formats times).
+    const files = sourcesOf(SRC).filter((file) => !file.startsWith('world/real/') && !file.startsWith('world/sim/') && !file.startsWith('web/'));
     for (const file of files) {
       const text = readFileSync(join(SRC, file), 'utf8');
       expect(forbidden.exec(text)?.[0], file).toBeUndefined();

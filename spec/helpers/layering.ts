@@ -2,7 +2,7 @@
 // source tree (type-only and dynamic imports included), so the layering test can check the real
 // tree and a planted fixture with the same code, and print the folder-to-folder counts.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 
 /** Each layer with its floor; a file may import its own layer or a strictly lower floor. */
@@ -18,35 +18,49 @@ export const LAYERS: ReadonlyArray<readonly [layer: string, floor: number]> = [
   ['peer', 5],
   ['sim', 6],
   ['cli', 7],
+  // The peer's web page, built for the browser: it may import only the page's contract
+  // (src/peer/web/web-api.ts, type-only) and the pure timeline fold (src/log/domain/timeline.ts).
+  ['web', 8],
 ];
 
 export interface Import {
   /** The importing file, relative to the source root. */
   file: string;
   specifier: string;
+  /** `import type …` / `export type … from` (erased when compiled: no code of the target runs). */
+  typeOnly: boolean;
   /** For an import of our own code: the imported file, relative to the source root. */
   target: string | null;
 }
 
+/** Every .ts and .tsx file (the page's components are .tsx). */
 export function sourcesOf(root: string, dir = '.'): string[] {
   return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sourcesOf(root, join(dir, entry.name)) : entry.name.endsWith('.ts') ? [normalize(join(dir, entry.name))] : [],
+    entry.isDirectory() ? sourcesOf(root, join(dir, entry.name)) : /\.tsx?$/.test(entry.name) ? [normalize(join(dir, entry.name))] : [],
   );
 }
 
-const STATIC = /^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm;
+const STATIC = /^\s*(?:import|export)\s([^'"]*?)from\s+['"]([^'"]+)['"]/gm;
 const BARE = /^\s*import\s+['"]([^'"]+)['"]/gm;
 /** `import('…')`, both the dynamic import and the type expression. */
 const DYNAMIC = /import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 export function importsOf(root: string, file: string): Import[] {
   const text = readFileSync(join(root, file), 'utf8');
-  const specifiers = [...text.matchAll(STATIC), ...text.matchAll(BARE), ...text.matchAll(DYNAMIC)].map((m) => m[1]!);
-  return specifiers.map((specifier) => ({
-    file,
-    specifier,
-    target: specifier.startsWith('.') ? normalize(join(dirname(file), specifier)).replace(/\.js$/, '.ts') : null,
-  }));
+  const found = [
+    ...[...text.matchAll(STATIC)].map((m) => ({ specifier: m[2]!, typeOnly: /^type\s/.test(m[1]!) })),
+    ...[...text.matchAll(BARE), ...text.matchAll(DYNAMIC)].map((m) => ({ specifier: m[1]!, typeOnly: false })),
+  ];
+  return found.map(({ specifier, typeOnly }) => ({ file, specifier, typeOnly, target: specifier.startsWith('.') ? targetOf(root, file, specifier) : null }));
+}
+
+/** The file a relative specifier names: `./x.js` is x.ts, or x.tsx where that is the one there. */
+function targetOf(root: string, file: string, specifier: string): string {
+  const path = normalize(join(dirname(file), specifier));
+  if (!path.endsWith('.js')) return path;
+  const ts = path.replace(/\.js$/, '.ts');
+  const tsx = `${ts}x`;
+  return !existsSync(join(root, ts)) && existsSync(join(root, tsx)) ? tsx : ts;
 }
 
 /** The layer a file belongs to: the longest layer folder that holds it. */

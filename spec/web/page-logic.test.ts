@@ -1,0 +1,68 @@
+// The page's pure parts, without a browser: the SSE parser (chunks split anywhere, any line
+// ending, comments), reading a WebEvent, the answer envelope, the token fragment, routes, sizes,
+// and where a piece sits on the piece map.
+
+import { describe, expect, it } from 'vitest';
+import { ApiError, unwrapAnswer } from '../../src/web/api.js';
+import { parseWebEvent } from '../../src/web/event-stream.js';
+import { formatBytes, formatDuration, percent } from '../../src/web/format.js';
+import { cellMark, pieceCounts, pieceLayout } from '../../src/web/parts/piece-layout.js';
+import { parseRoute, routeHash } from '../../src/web/route.js';
+import { SseParser } from '../../src/web/sse.js';
+import { tokenOfFragment } from '../../src/web/token.js';
+
+describe('the page, pure parts', () => {
+  it('parses SSE split at any byte, with \\n, \\r\\n or \\r endings, comments and multi-line data', () => {
+    const text = ': hello\r\n\r\nevent: status\r\ndata: {"a":\r\ndata: 1}\r\n\r\n: keep-alive\n\nevent: news\rdata: x\r\rdata:no-space\n\n';
+    for (let cut = 0; cut <= text.length; cut++) {
+      const parser = new SseParser();
+      const messages = [...parser.feed(text.slice(0, cut)), ...parser.feed(text.slice(cut))];
+      expect(messages, `cut at ${cut}`).toEqual([
+        { event: 'status', data: '{"a":\n1}' },
+        { event: 'news', data: 'x' },
+        { event: 'message', data: 'no-space' },
+      ]);
+    }
+  });
+
+  it('takes only the WebEvents it knows, whose SSE name matches their type', () => {
+    expect(parseWebEvent('cluster', '{"type":"cluster","cluster":{"nodes":[],"leader":null}}')).toEqual({ type: 'cluster', cluster: { nodes: [], leader: null } });
+    expect(parseWebEvent('message', '{"type":"news","line":{"index":1,"line":"x"}}')?.type).toBe('news');
+    expect(parseWebEvent('news', '{"type":"cluster"}')).toBeNull();
+    expect(parseWebEvent('later', '{"type":"later"}')).toBeNull();
+    expect(parseWebEvent('status', 'not json')).toBeNull();
+  });
+
+  it('unwraps answers: the result, or an ApiError with the code', () => {
+    expect(unwrapAnswer({ ok: true, command: 'x', result: [1] }, 200)).toEqual([1]);
+    expect(() => unwrapAnswer({ ok: false, command: 'x', error: { code: 'NOT_A_MEMBER', message: 'no' } }, 409)).toThrow(new ApiError('NOT_A_MEMBER', 'no', 409));
+    expect(() => unwrapAnswer(null, 502)).toThrow(ApiError);
+  });
+
+  it('reads the token from the fragment, and routes from the hash', () => {
+    expect(tokenOfFragment('#token=abc-123')).toBe('abc-123');
+    expect(tokenOfFragment('#/groups')).toBeNull();
+    expect(tokenOfFragment('#token=')).toBeNull();
+    for (const route of [{ view: 'groups' }, { view: 'group', group: 'a b/c' }, { view: 'timeline', group: 'x' }, { view: 'downloads' }, { view: 'cluster' }] as const) expect(parseRoute(routeHash(route))).toEqual(route);
+    expect(parseRoute('')).toEqual({ view: 'groups' });
+    expect(parseRoute('#/group/')).toEqual({ view: 'groups' });
+  });
+
+  it('writes sizes, durations and percentages', () => {
+    expect([formatBytes(0), formatBytes(1023), formatBytes(1536), formatBytes(734_003_200)]).toEqual(['0 B', '1023 B', '1.50 KiB', '700.0 MiB']);
+    expect([formatDuration(null), formatDuration(45), formatDuration(185), formatDuration(7_620)]).toEqual(['—', '45 s', '3 min 05 s', '2 h 07 min']);
+    expect([percent(1, 3), percent(5, 0), percent(9, 4)]).toEqual([33, 0, 100]);
+  });
+
+  it('lays pieces out in cells, one a piece while they fit, and marks a cell by its pieces', () => {
+    const few = pieceLayout(40, 600);
+    expect(few.piecesPerCell).toBe(1);
+    expect(few.columns * few.cellPx).toBeLessThanOrEqual(600);
+    expect(few.rows).toBe(Math.ceil(40 / few.columns));
+    const many = pieceLayout(100_000, 320);
+    expect(many.rows).toBeLessThanOrEqual(40);
+    expect(many.piecesPerCell * many.columns * many.rows).toBeGreaterThanOrEqual(100_000);
+    expect([cellMark('vvff--', 0, 2), cellMark('vvff--', 1, 2), cellMark('vvff--', 2, 2), cellMark('v-', 0, 2)]).toEqual(['v', 'f', '-', 'f']);
+    expect(pieceCounts('vvf---')).toEqual({ v: 2, f: 1, '-': 3 });
+  });
+});
