@@ -70,7 +70,7 @@ export function DownloadCard(props: { api: ApiClient; download: WebDownload }) {
           {d.failure.code}: {d.failure.message}
         </p>
       ) : null}
-      {d.state === 'complete' ? null : <PieceMap pieces={d.pieces} />}
+      <PieceMap pieces={d.pieces} />
       <div class="bytes-from-pair">
         <BytesFrom title="Bytes from each user" bytes={d.bytesFromUser} testId="bytes-from-user" />
         <BytesFrom title="Bytes from each peer" bytes={d.bytesFromPeer} testId="bytes-from-peer" />
