@@ -264,7 +264,7 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     expect(await page.$eval(tid('error-line'), (line) => line.textContent).catch(() => null)).toBeNull();
     expect(await page.$$eval(tid('timeline-entry'), (rows) => rows.map((r) => (r as HTMLElement).dataset.index))).toEqual(['3', '5', '6', '8', '9', '11', '12', '14']);
     expect(await textOf(page, tid('timeline-entry', '[data-index="6"]'))).toContain('alice accepted bob');
-    expect(await textOf(page, tid('timeline-entry', '[data-index="12"]'))).toContain('bob shares notes.txt too');
+    expect(await textOf(page, tid('timeline-entry', '[data-index="12"]'))).toContain('bob shared notes.txt too');
 
     const slideTo = (index: number) =>
       page.$eval(

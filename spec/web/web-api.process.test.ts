@@ -121,4 +121,21 @@ describe('the web API over real HTTP', () => {
     expect(url).toContain(`#token=${token}`);
     expect(await again.end()).toBe(0);
   }, 120_000);
+
+  it('with --serve --web, a headless peer is managed from the page after its input ends', async () => {
+    const files = join(dir, 'headless-files');
+    mkdirSync(files, { recursive: true });
+    const headless = shell('headless', ['--serve', '--web', '127.0.0.1:0', '--web-root', files]);
+    const { port, token } = await webOf(headless);
+    headless.child.stdin!.end();
+    await headless.stderrMatch(/^serving \(and the page at http:\/\/127\.0\.0\.1:\d+\/\) until SIGINT or SIGTERM$/);
+    const auth = { host: `127.0.0.1:${port}`, authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const post = async (name: string, ...args: string[]): Promise<unknown> => JSON.parse((await ask(port, 'POST', `/api/commands/${name}`, auth, JSON.stringify({ args }))).body);
+    expect(await post('create_user', 'hedy', 'pw-hedy')).toMatchObject({ ok: true });
+    expect(await post('login', 'hedy', 'pw-hedy')).toMatchObject({ ok: true, result: { user: 'hedy' } });
+    expect(await post('create_group', 'lamarr')).toMatchObject({ ok: true });
+    expect(await post('list_groups')).toMatchObject({ ok: true, result: expect.arrayContaining([{ group: 'lamarr', owner: 'hedy', memberCount: 1, relation: 'owner' }]) });
+    headless.kill('SIGTERM');
+    expect((await headless.exited).code).toBe(0);
+  }, 60_000);
 });

@@ -46,6 +46,13 @@ function downloadId(word: string): number {
   return Number(word);
 }
 
+/** `--after INDEX` of group_timeline: a log index, or null when not given. */
+function afterIndex(args: string[]): number | null {
+  if (args.length === 0) return null;
+  if (args[0] !== '--after' || !/^(0|[1-9][0-9]{0,15})$/.test(args[1] ?? '') || !Number.isSafeInteger(Number(args[1]))) throw new PeerError('BAD_ARGUMENTS', 'usage: group_timeline <group_id> [--after INDEX]');
+  return Number(args[1]);
+}
+
 /** `--timeout S` of wait: whole seconds, or null when not given. */
 function waitTimeout(args: string[]): number | null {
   if (args.length === 0) return null;
@@ -133,11 +140,18 @@ export const SHELL_COMMANDS: Readonly<Record<string, ShellCommand>> = {
     text: (files) => files.map(fileLine).join('\n') || 'no files',
   }),
   group_timeline: define({
-    usage: 'group_timeline <group_id>',
-    summary: "a group's history from its creation, with log indices and times (members only)",
-    args: 1,
-    run: (p, [g]) => p.groupTimeline(g!),
+    usage: 'group_timeline <group_id> [--after INDEX]',
+    summary: "a group's history from its creation (or after a log index), with log indices and times (members only)",
+    args: [1, 3],
+    run: (p, [g, ...rest]) => p.groupTimeline(g!, afterIndex(rest)),
     text: (timeline) => timelineText(timeline),
+  }),
+  list_members: define({
+    usage: 'list_members <group_id>',
+    summary: "a group's owner and members, with the log index each joined at (members only)",
+    args: 1,
+    run: (p, [g]) => p.query({ name: 'listMembers', group: g! }),
+    text: (r) => r.members.map((m) => `${m.user}${m.user === r.owner ? ' (owner)' : ''}  joined at #${m.joinedIndex}`).join('\n'),
   }),
   upload_file: define({
     usage: 'upload_file <file_path> <group_id>',

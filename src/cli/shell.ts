@@ -292,6 +292,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
+      process.stderr.write(`serving${web === null ? '' : ` (and the page at ${web.url.replace(/#.*$/, '')})`} until SIGINT or SIGTERM\n`);
     });
   }
   await web?.close();

@@ -4,6 +4,7 @@
 
 import type { GroupTimeline, TimelineEntry, TimelineEvent } from '../peer/web/web-api.js';
 import { mib } from './shell-format.js';
+import { timelineSentence } from '../log/domain/timeline.js';
 
 /** `2026-12-06T07:01:02Z`: the tracker's time of the entry, to the second. */
 export function isoSeconds(timeMs: number): string {
@@ -12,32 +13,7 @@ export function isoSeconds(timeMs: number): string {
 
 /** What one event of the group's life says; `fileName` finds a file's name where the event names only its id. */
 export function timelineWords(event: TimelineEvent, fileName: (fileId: string) => string): string {
-  switch (event.type) {
-    case 'GroupCreated':
-      return `${event.owner} created ${event.group}`;
-    case 'JoinRequested':
-      return `${event.user} asked to join`;
-    case 'JoinAccepted':
-      return `${event.by} accepted ${event.user}`;
-    case 'JoinRejected':
-      return `${event.by} turned ${event.user} down`;
-    case 'MemberLeft':
-      return `${event.user} left`;
-    case 'MemberRemoved':
-      return `${event.by} removed ${event.user}`;
-    case 'OwnershipTransferred':
-      return `${event.from} passed the group on to ${event.to}`;
-    case 'GroupDeleted':
-      return `${event.group} was deleted`;
-    case 'FileShared':
-      return `${event.user} shared ${event.name} (${mib(event.sizeBytes)})`;
-    case 'SharerAdded':
-      return `${event.user} shared ${fileName(event.fileId)} too`;
-    case 'SharerRemoved':
-      return `${event.user} stopped sharing ${fileName(event.fileId)}`;
-    case 'FileUnshared':
-      return `${event.name} is no longer shared`;
-  }
+  return timelineSentence(event, fileName, mib);
 }
 
 /** `#12  2026-12-06T07:01:02Z  bob asked to join`, one line an entry, oldest first. */

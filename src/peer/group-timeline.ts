@@ -11,9 +11,9 @@ export class TimelinePagingError extends Error {
 }
 
 /** Every entry of `group`'s timeline, asking `page` (after an index, or from the start) until a reply says it is the last. */
-export async function wholeGroupTimeline(group: string, page: (afterIndex: number | null) => Promise<GroupTimelinePage>): Promise<GroupTimeline> {
+export async function wholeGroupTimeline(group: string, page: (afterIndex: number | null) => Promise<GroupTimelinePage>, startAfter: number | null = null): Promise<GroupTimeline> {
   const entries: TimelineEntry[] = [];
-  let afterIndex: number | null = null;
+  let afterIndex: number | null = startAfter;
   for (;;) {
     const reply = await page(afterIndex);
     for (const entry of reply.entries) entries.push(entry);

@@ -579,8 +579,9 @@ export class PeerNode {
   }
 
   /** All of a group's timeline (a member's view), paged through (group-timeline.ts). */
-  async groupTimeline(group: string): Promise<GroupTimeline> {
-    return wholeGroupTimeline(group, (afterIndex) => this.query({ name: 'groupTimeline', group, ...(afterIndex === null ? {} : { afterIndex }) }));
+  /** The group's timeline from its creation, or only the entries after `afterIndex` (what a page that has the rest asks). */
+  async groupTimeline(group: string, afterIndex: number | null = null): Promise<GroupTimeline> {
+    return wholeGroupTimeline(group, (after) => this.query({ name: 'groupTimeline', group, ...(after === null ? {} : { afterIndex: after }) }), afterIndex);
   }
 
   // ---- sharing ----

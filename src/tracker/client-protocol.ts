@@ -5,7 +5,7 @@
 import { parseSessionCommand, type SessionCommand } from '../log/domain/commands.js';
 import { isDomainError } from '../log/domain/errors.js';
 import type { Event } from '../log/domain/events.js';
-import type { FileDetail, FileSummary, GroupSummary } from '../log/domain/queries.js';
+import type { FileDetail, FileSummary, GroupMembers, GroupSummary } from '../log/domain/queries.js';
 import type { TimelineEntry } from '../log/domain/timeline.js';
 
 /** A session as the client holds it: the secret token travels, only its SHA-256 is stored. */
@@ -20,6 +20,7 @@ export type SessionQuery =
   | { name: 'listGroups' }
   | { name: 'listRequests'; group: string }
   | { name: 'listFiles'; group: string }
+  | { name: 'listMembers'; group: string }
   | { name: 'file'; group: string; file: string }
   /**
    * A group's timeline, for its members only (NOT_A_MEMBER otherwise, NO_SUCH_GROUP): the
@@ -42,6 +43,7 @@ export interface QueryResults {
   listGroups: GroupSummary[];
   listRequests: Array<{ user: string; requestedIndex: number }>;
   listFiles: FileSummary[];
+  listMembers: GroupMembers;
   file: FileDetail;
   groupTimeline: GroupTimelinePage;
 }
@@ -183,6 +185,7 @@ function isSessionQuery(value: unknown): value is SessionQuery {
       return true;
     case 'listRequests':
     case 'listFiles':
+    case 'listMembers':
       return isText(q.group);
     case 'file':
       return isText(q.group) && isText(q.file);

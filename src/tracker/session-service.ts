@@ -6,7 +6,7 @@
 
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { withAuth, type Command, type PasswordRecord, type SessionCommand } from '../log/domain/commands.js';
-import { authenticate, fileDetail, listFiles, listGroups, listRequests, mayAccessFile, timelineRange } from '../log/domain/queries.js';
+import { authenticate, fileDetail, listFiles, listGroups, listMembers, listRequests, mayAccessFile, timelineRange } from '../log/domain/queries.js';
 import { isDomainError } from '../log/domain/errors.js';
 import { DEFAULT_TIMELINE_LIMITS, type TimelineLimits } from '../log/store/group-timeline.js';
 import { isDelisted, type TrackerState } from '../log/domain/state.js';
@@ -340,6 +340,8 @@ function answer(state: TrackerState, auth: { sessionId: string; tokenHash: strin
       return wrap(listRequests(state, user, query.group));
     case 'listFiles':
       return wrap(listFiles(state, user, query.group));
+    case 'listMembers':
+      return wrap(listMembers(state, user, query.group));
     case 'file':
       return wrap(fileDetail(state, user, query.group, { name: query.file }, auth.sessionId));
   }

@@ -44,6 +44,12 @@ export interface FileDetail extends FileSummary {
   holders: HolderView[];
 }
 
+export interface GroupMembers {
+  group: string;
+  owner: string;
+  members: { user: string; joinedIndex: number }[];
+}
+
 export interface GroupDetail {
   group: string;
   owner: string;
@@ -98,6 +104,14 @@ export function timelineRange(state: TrackerState, viewer: string, groupId: stri
   const group = memberGroup(state, viewer, groupId);
   if (!('files' in group)) return group;
   return { fromIndex: group.createdIndex, toIndex: state.appliedIndex };
+}
+
+/** A group's owner and members with the index each joined at (the owner's, the group's creation): for its members only. */
+export function listMembers(state: TrackerState, viewer: string, groupId: string): GroupMembers | DomainError {
+  const group = memberGroup(state, viewer, groupId);
+  if (!('files' in group)) return group;
+  const members = [...group.members].map(([user, joinedIndex]) => ({ user, joinedIndex })).sort((a, b) => a.joinedIndex - b.joinedIndex || byName(a.user, b.user));
+  return { group: group.group, owner: group.owner, members };
 }
 
 /** A file's summary as of entry time `nowMs`: holders the tracker delisted are not counted. */

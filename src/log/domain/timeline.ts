@@ -170,3 +170,36 @@ export function groupAsOf(entries: readonly TimelineEntry[], index: number): Gro
       .sort((a, b) => byName(a.name, b.name)),
   };
 }
+
+/**
+ * What one event of a group's life says, the same in the shell and on the page: `fileName`
+ * finds a file's name where the event names only its id, `size` words a size in bytes.
+ */
+export function timelineSentence(event: TimelineEvent, fileName: (fileId: string) => string, size: (bytes: number) => string): string {
+  switch (event.type) {
+    case 'GroupCreated':
+      return `${event.owner} created ${event.group}`;
+    case 'JoinRequested':
+      return `${event.user} asked to join`;
+    case 'JoinAccepted':
+      return `${event.by} accepted ${event.user}`;
+    case 'JoinRejected':
+      return `${event.by} turned ${event.user} down`;
+    case 'MemberLeft':
+      return `${event.user} left`;
+    case 'MemberRemoved':
+      return `${event.by} removed ${event.user}`;
+    case 'OwnershipTransferred':
+      return `${event.from} passed the group on to ${event.to}`;
+    case 'GroupDeleted':
+      return `${event.group} was deleted`;
+    case 'FileShared':
+      return `${event.user} shared ${event.name} (${size(event.sizeBytes)})`;
+    case 'SharerAdded':
+      return `${event.user} shared ${fileName(event.fileId)} too`;
+    case 'SharerRemoved':
+      return `${event.user} stopped sharing ${fileName(event.fileId)}`;
+    case 'FileUnshared':
+      return `${event.name} is no longer shared`;
+  }
+}
