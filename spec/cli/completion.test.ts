@@ -24,7 +24,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('completion', () => {
   it('completes command names', async () => {
     expect(await complete(world, peer, 'upl')).toEqual([['upload_file '], 'upl']);
-    expect((await complete(world, peer, 'list_'))[0]).toEqual(['list_requests', 'list_groups', 'list_files']);
+    expect((await complete(world, peer, 'list_'))[0]).toEqual(['list_requests', 'list_groups', 'list_files', 'list_members']);
   });
 
   it('completes paths: a directory with /, a file with a space, a name with spaces quoted so the line runs', async () => {

@@ -65,8 +65,8 @@ describeMultiHost('the web page between machines', () => {
     expect(made.status, JSON.stringify(made)).toBe(200);
     expect(JSON.parse(made.body!)).toMatchObject({ ok: true, result: { user: 'alice' } });
     const state = await ask('https', 'GET', '/api/state');
-    expect(JSON.parse(state.body!)).toMatchObject({ ok: true, result: { status: { keyFingerprint: expect.any(String) } } });
-    // Another key is not ours: the client stops before sending anything.
+    expect(JSON.parse(state.body!)).toMatchObject({ ok: true, result: { status: { user: null, listening: expect.any(String) } } });
+    // Another key is not ours: the client refuses the connection.
     expect(await ask('https', 'GET', '/api/state', '', '0'.repeat(64))).toMatchObject({ error: expect.stringMatching(/^fingerprint [0-9a-f]{64}$/) });
     // In clear, nothing.
     const clear = await ask('http', 'GET', '/api/state');

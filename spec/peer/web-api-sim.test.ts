@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/cli/shell.js';
 import type { PeerNode } from '../../src/peer/peer-node.js';
 import type { ApiAnswer, WebEvent } from '../../src/peer/web/web-api.js';
-import { peerWebHost } from '../../src/peer/web/web-host.js';
+import { peerWebHost, type WebHost } from '../../src/peer/web/web-host.js';
 import { WebRoots } from '../../src/peer/web/web-paths.js';
 import { WebServer } from '../../src/peer/web/web-server.js';
 import { swarmFile } from '../../src/sim/swarm/sim-swarm.js';
@@ -19,11 +19,29 @@ import { drive, startCluster } from '../helpers/sim-trackers.js';
 
 const TOKEN = 'a'.repeat(32);
 
-async function servePage(sim: SimWorld, host: string, peer: PeerNode): Promise<WebServer> {
+/** How often the server looked at the peer and asked the trackers (to see that it stops when nobody listens). */
+interface Looks {
+  status: number;
+  cluster: number;
+}
+
+async function servePage(sim: SimWorld, host: string, peer: PeerNode, looks: Looks = { status: 0, cluster: 0 }): Promise<WebServer> {
   const world = sim.forHost(host);
   await drive(sim, world.fs.mkdir('/home/files', { recursive: true }));
-  const roots = await drive(sim, WebRoots.resolve(world, ['/home/files']));
-  return drive(sim, WebServer.start(world, peerWebHost(peer, (name, args) => runCommand(peer, name, args, { waitTimeoutMs: 1_000 })), { listen: { host, port: 8881 }, fallBack: false, tls: null, token: TOKEN, roots, pageDir: null }));
+  const roots = await drive(sim, WebRoots.resolve(world, ['/home/files'], '/home/files'));
+  const real = peerWebHost(peer, (name, args) => runCommand(peer, name, args, { waitTimeoutMs: 1_000 }));
+  const counted: WebHost = {
+    ...real,
+    status: () => {
+      looks.status++;
+      return real.status();
+    },
+    cluster: () => {
+      looks.cluster++;
+      return real.cluster();
+    },
+  };
+  return drive(sim, WebServer.start(world, counted, { listen: { host, port: 8881 }, fallBack: false, tls: null, token: TOKEN, roots, pageDir: null, log: () => undefined }));
 }
 
 function client(sim: SimWorld, host: string) {
@@ -97,7 +115,23 @@ describe('the web API (simulated)', () => {
     expect('body' in completion && JSON.parse(completion.body)).toEqual({ ok: true, command: 'complete', result: { entries: [{ path: '/home/files/notes.txt', directory: false }] } });
     const outsideCompletion = await ask('GET', `/api/complete?path=${encodeURIComponent('/home/se')}`);
     expect('body' in outsideCompletion && JSON.parse(outsideCompletion.body)).toMatchObject({ ok: true, result: { entries: [] } });
+    // Above the roots, only the way down to them is offered, nothing beside it.
+    for (const [prefix, offered] of [['/', ['/home/']], ['/home/', ['/home/files/']], ['/home/s', []], ['/etc/', []]] as const) {
+      const above = await ask('GET', `/api/complete?path=${encodeURIComponent(prefix)}`);
+      expect('body' in above && (JSON.parse(above.body) as { result: { entries: Array<{ path: string }> } }).result.entries.map((e) => e.path), prefix).toEqual(offered);
+    }
     expect((await ask('GET', '/api/nothing')).status).toBe(404);
+    // At most 16 pages listen; the next is told so, and may come when one goes.
+    const streams = [];
+    for (let i = 0; i < 16; i++) streams.push(await ask('GET', '/api/events'));
+    expect(streams.every((s) => s.status === 200 && 'chunks' in s)).toBe(true);
+    const refused = await ask('GET', '/api/events');
+    expect(refused.status).toBe(503);
+    expect('body' in refused && JSON.parse(refused.body)).toMatchObject({ ok: false, error: { code: 'TOO_MANY_PAGES' } });
+    const first = streams[0]!;
+    if ('close' in first) first.close();
+    await sim.runFor(10);
+    expect((await ask('GET', '/api/events')).status).toBe(200);
     await drive(sim, server.close());
     await drive(sim, alice.close());
   }, 60_000);
@@ -109,7 +143,8 @@ describe('the web API (simulated)', () => {
       await drive(sim, peer.createUser(name, `pw-${name}`));
       await drive(sim, peer.login(name, `pw-${name}`));
     }
-    const server = await servePage(sim, 'bob', bob);
+    const looks: Looks = { status: 0, cluster: 0 };
+    const server = await servePage(sim, 'bob', bob, looks);
     const { ask, command } = client(sim, 'bob');
     const stream = await ask('GET', '/api/events');
     if (!('chunks' in stream)) throw new Error('the events answer is a stream');
@@ -134,6 +169,12 @@ describe('the web API (simulated)', () => {
     await sim.runUntil(() => events().some((e) => e.type === 'news'), 5_000);
     expect(events().filter((e) => e.type === 'news').map((e) => e.type === 'news' && e.line.line)).toContain('alice accepted you into friends');
     expect((await command('list_groups')).answer).toMatchObject({ ok: true, result: [{ group: 'friends', relation: 'member' }] });
+    const members = await command('list_members', 'friends');
+    expect(members.answer).toMatchObject({ ok: true, result: { group: 'friends', owner: 'alice', members: [{ user: 'alice' }, { user: 'bob' }] } });
+    expect((await command('group_timeline', 'friends', '--after', '0')).answer).toMatchObject({ ok: true, result: { entries: [{ event: { type: 'GroupCreated' } }, {}, {}] } });
+    const accepted = (members.answer as { result: { members: Array<{ joinedIndex: number }> } }).result.members[1]!.joinedIndex;
+    expect((await command('group_timeline', 'friends', '--after', String(accepted - 1))).answer).toMatchObject({ ok: true, result: { entries: [{ index: accepted, event: { type: 'JoinAccepted', user: 'bob' } }] } });
+    expect((await command('group_timeline', 'friends', '--after', 'x')).answer).toMatchObject({ ok: false, error: { code: 'BAD_ARGUMENTS' } });
 
     // A download: its events move from running to completed.
     const file = swarmFile(62, 3 * 512 * 1024 + 1000);
@@ -148,12 +189,14 @@ describe('the web API (simulated)', () => {
     const maps = events().flatMap((e) => (e.type === 'downloads' ? e.downloads.map((d) => d.pieces) : []));
     expect(maps.every((map) => /^[vf-]{4}$/.test(map))).toBe(true);
 
-    // The page goes away: the server stops looking.
+    // The page goes away: the server stops looking at the peer and asking the trackers.
+    expect(looks.status).toBeGreaterThan(10);
+    expect(looks.cluster).toBeGreaterThan(3);
     stream.close();
     await sim.runFor(2_000);
-    const after = stream.chunks.length;
-    await sim.runFor(5_000);
-    expect(stream.chunks.length).toBe(after);
+    const seen = { ...looks };
+    await sim.runFor(10_000);
+    expect(looks).toEqual(seen);
     await drive(sim, server.close());
     await drive(sim, alice.close());
     await drive(sim, bob.close());

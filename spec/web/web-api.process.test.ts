@@ -5,7 +5,7 @@
 // is kept in the home, so the URL is the same after a restart; and the live stream is real SSE.
 
 import { request } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { suiteCluster, type ShellProcess } from '../helpers/peer-processes.js';
@@ -81,6 +81,13 @@ describe('the web API over real HTTP', () => {
     expect(JSON.parse(outside.body)).toMatchObject({ ok: false, error: { code: 'OUTSIDE_WEB_ROOT' } });
     const shared = await ask(port, 'POST', '/api/commands/upload_file', auth, JSON.stringify({ args: [join(files, 'notes.txt'), 'friends'] }));
     expect(JSON.parse(shared.body)).toMatchObject({ ok: true, result: { name: 'notes.txt', group: 'friends' } });
+    // Links count where they lead: out of the roots, or to nowhere (it could lead anywhere later), no.
+    symlinkSync('/etc', join(files, 'escape'));
+    symlinkSync(join(dir, 'nowhere', 'x'), join(files, 'dangle'));
+    for (const [name, args] of [['upload_file', [join(files, 'escape', 'hostname'), 'friends']], ['download_file', ['friends', 'notes.txt', join(files, 'dangle')]], ['download_file', ['friends', 'notes.txt', join(files, 'dangle', 'deeper')]]] as const) {
+      const refused = await ask(port, 'POST', `/api/commands/${name}`, auth, JSON.stringify({ args }));
+      expect(JSON.parse(refused.body), args.join(' ')).toMatchObject({ ok: false, error: { code: 'OUTSIDE_WEB_ROOT' } });
+    }
     const completion = await ask(port, 'GET', `/api/complete?path=${encodeURIComponent(join(files, 'no'))}`, auth);
     expect(JSON.parse(completion.body)).toEqual({ ok: true, command: 'complete', result: { entries: [{ path: join(files, 'notes.txt'), directory: false }] } });
     // The shell sees what the page did: one peer, two ways in.

@@ -15,7 +15,7 @@ import { runLine, startPeer, type ShellOptions } from './shell.js';
 
 /** The shell's commands a one-shot runs with a saved session when no shell runs (the tracker's alone). */
 const TRACKER_COMMANDS: ReadonlySet<string> = new Set([
-  'create_group', 'join_group', 'leave_group', 'list_requests', 'accept_request', 'reject_request', 'remove_member', 'list_groups', 'list_files', 'group_timeline', 'whoami',
+  'create_group', 'join_group', 'leave_group', 'list_requests', 'accept_request', 'reject_request', 'remove_member', 'list_groups', 'list_files', 'list_members', 'group_timeline', 'whoami',
 ]);
 /** Where `clique login` keeps the session it opened, in the home. */
 export const SESSION_FILE = 'session.token';

@@ -24,6 +24,7 @@ const GROUP_ARGUMENT: Readonly<Record<string, number>> = {
   remove_member: 1,
   list_files: 1,
   group_timeline: 1,
+  list_members: 1,
   download_file: 1,
   stop_share: 1,
   upload_file: 2,

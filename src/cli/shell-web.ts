@@ -21,9 +21,15 @@ export interface WebOptions {
   web: true | string;
   /** Directories the page may name paths under; default the home directory and the current one. */
   webRoot?: string[];
-  /** Where the token (and, off loopback, the key) are kept. */
+  /** Where the token (and, off loopback, the key) are kept: the peer's home, or `<homes>/.web` for one home per user. */
   keptIn: string;
 }
+
+/**
+ * With one home per user, the page's token and key are kept apart from every user's home: in
+ * `<homes>/.web` (a user id never starts with a dot, so no user's home can be this).
+ */
+export const WEB_DIR_IN_HOMES = '.web';
 
 /** The built page, beside the compiled CLI (dist/web). */
 const PAGE_DIR = fileURLToPath(new URL('../web/', import.meta.url)).replace(/\/+$/, '');
@@ -33,10 +39,11 @@ export async function startWeb(world: World, peer: PeerNode, options: WebOptions
   const secure = !isLoopback(listen.host);
   const tls = secure ? await loadOrCreatePeerKey(world, options.keptIn) : null;
   const token = await loadOrCreateWebToken(world, options.keptIn);
-  const roots = await WebRoots.resolve(world, options.webRoot ?? [homedir(), process.cwd()]);
+  const roots = await WebRoots.resolve(world, options.webRoot ?? [homedir(), process.cwd()], process.cwd());
   const host = peerWebHost(peer, (name, args) => run(name, args, { waitTimeoutMs: 60_000 }));
-  const server = await WebServer.start(world, host, { listen, fallBack: options.web === true, tls, token, roots, pageDir: PAGE_DIR });
+  const server = await WebServer.start(world, host, { listen, fallBack: options.web === true, tls, token, roots, pageDir: PAGE_DIR, log: say });
   say(`web page: ${server.url}`);
+  say(`  it may name files under ${roots.roots.join(', ') || 'nothing (no web root exists)'}${roots.missing.length > 0 ? `; not found, so left out: ${roots.missing.join(', ')}` : ''}`);
   if (tls !== null) say(`  its certificate's key fingerprint (SHA-256): ${tls.identity.keyFingerprint}; check it when the browser asks`);
   return server;
 }

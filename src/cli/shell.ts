@@ -20,7 +20,7 @@ import { loadClusterFile, requireTracker } from './cluster-file.js';
 import { stdoutSink } from './line-sink.js';
 import { addressArgument } from './peer-commands.js';
 import { garbageServingForTests } from '../world/real/real-tamper.js';
-import { startWeb } from './shell-web.js';
+import { startWeb, WEB_DIR_IN_HOMES } from './shell-web.js';
 import { CONTROL_SOCKET, serveControl, type ControlAnswer, type ControlServer } from '../world/real/real-control-socket.js';
 
 export interface ShellOptions {
@@ -225,7 +225,7 @@ async function runShellOn(world: World, options: ShellOptions): Promise<number> 
   const control = new ControlPoint();
   const peer = await startPeer(world, options, control.homeOpened);
   control.attach(peer);
-  const web = options.web === undefined ? null : await startWeb(world, peer, { web: options.web, keptIn: options.home ?? options.homes, ...(options.webRoot ? { webRoot: options.webRoot } : {}) }, (name, args, context) => runCommand(peer, name, args, context), (line) => process.stderr.write(`${line}\n`)).catch(async (error: unknown) => {
+  const web = options.web === undefined ? null : await startWeb(world, peer, { web: options.web, keptIn: options.home ?? `${options.homes.replace(/\/+$/, '')}/${WEB_DIR_IN_HOMES}`, ...(options.webRoot ? { webRoot: options.webRoot } : {}) }, (name, args, context) => runCommand(peer, name, args, context), (line) => process.stderr.write(`${line}\n`)).catch(async (error: unknown) => {
     await control.close();
     await peer.close();
     throw error;

@@ -686,7 +686,8 @@ export class Downloads {
 }
 
 function byUser(bytesFromPeer: Readonly<Record<string, number>>, users: ReadonlyMap<string, string>): Record<string, number> {
-  const sum: Record<string, number> = {};
+  // No prototype: `__proto__` is a valid user id.
+  const sum: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [peer, bytes] of Object.entries(bytesFromPeer)) {
     const who = users.get(peer) ?? peer;
     sum[who] = (sum[who] ?? 0) + bytes;

@@ -271,6 +271,15 @@ export class PeerNode {
     }
   }
 
+  /** Login, logout and adopting a session happen one at a time (a terminal, a one-shot and pages may ask at once). */
+  private sessionTurn: Promise<unknown> = Promise.resolve();
+
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.sessionTurn.then(work, work);
+    this.sessionTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
   private requireSession(): Credential {
     const session = this.session;
     if (!session || !this.sessionActor.getSnapshot().matches('active')) throw new PeerError('NOT_LOGGED_IN', 'log in first');
@@ -291,7 +300,11 @@ export class PeerNode {
    * Runs commands in a session opened elsewhere (the one `clique login` saved for one-shot
    * commands): nothing is offered, no download resumes, and the session outlives this process.
    */
-  async adopt(saved: Credential): Promise<{ user: string }> {
+  adopt(saved: Credential): Promise<{ user: string }> {
+    return this.oneAtATime(() => this.adoptNow(saved));
+  }
+
+  private async adoptNow(saved: Credential): Promise<{ user: string }> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
     await this.openHome(saved.user);
     this.adopted = true;
@@ -304,7 +317,11 @@ export class PeerNode {
    * Opens a session for one-shot commands and adopts it: nothing is offered (this process is
    * brief), and the session outlives it. The caller saves the credential.
    */
-  async openForOneShots(user: string, password: string): Promise<Credential> {
+  openForOneShots(user: string, password: string): Promise<Credential> {
+    return this.oneAtATime(() => this.openForOneShotsNow(user, password));
+  }
+
+  private async openForOneShotsNow(user: string, password: string): Promise<Credential> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
     // As at a shell's login, a home is made only for a user the tracker lets in.
     const home = this.options.home;
@@ -314,7 +331,7 @@ export class PeerNode {
     const session = await this.call(() => this.tracker.login(user, password, this.announcedPort, this.host.keyFingerprint));
     if (fresh) await savePeerKey(this.world, `${(home as { perUser: string }).perUser}/${user}`, this.host.own);
     const credential = credentialOf(session);
-    await this.adopt(credential);
+    await this.adoptNow(credential);
     return credential;
   }
 
@@ -347,7 +364,11 @@ export class PeerNode {
    * still on disk. Says too which join requests wait in the user's groups, and the news since
    * the user was last here (the push channel starts from there).
    */
-  async login(user: string, password: string): Promise<{ user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } } & LoginNews> {
+  login(user: string, password: string): Promise<{ user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } } & LoginNews> {
+    return this.oneAtATime(() => this.loginNow(user, password));
+  }
+
+  private async loginNow(user: string, password: string): Promise<{ user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } } & LoginNews> {
     if (!this.sessionActor.getSnapshot().matches('loggedOut')) throw new PeerError('ALREADY_LOGGED_IN', `logged in as ${this.user}; log out first`);
     // A user with no home here yet gets one only once the tracker has let them in (a failed
     // login, a typo in the name, leaves nothing behind): the login shows a key made for it.
@@ -390,7 +411,11 @@ export class PeerNode {
   }
 
   /** Closes the session (the tracker forgets what it held) and stops serving. */
-  async logout(): Promise<{ user: string }> {
+  logout(): Promise<{ user: string }> {
+    return this.oneAtATime(() => this.logoutNow());
+  }
+
+  private async logoutNow(): Promise<{ user: string }> {
     const session = this.requireSession();
     // Downloads stop with the sharing; they go on at the next login.
     await this.downloads.suspend();
@@ -721,7 +746,6 @@ export class PeerNode {
     return this.newsState.onLine(listener);
   }
 
-  /** Where the tracker sees this peer, whether it could dial it there, and which node the push channel is on. */
   /** Each tracker node's status, asked of each at once (null where a node did not answer, with why). */
   async clusterStatus(): Promise<Array<{ address: string; status: NodeStatus | null; failure: string | null }>> {
     return Promise.all(
@@ -733,6 +757,7 @@ export class PeerNode {
     );
   }
 
+  /** Where the tracker sees this peer, whether it could dial it there, and which node the push channel is on. */
   connectivity(): { address: string | null; reachable: boolean | null; pushChannel: string | null; keyFingerprint: string } {
     return { address: this.opening?.address ?? null, reachable: this.opening?.reachable ?? null, pushChannel: this.subscription?.node ?? null, keyFingerprint: this.host.keyFingerprint };
   }

@@ -174,7 +174,7 @@ export interface FileHandle {
  * ENOTDIR, EISDIR, ENOTEMPTY).
  */
 export interface FileSystem {
-  /** 'r' read only; 'r+' read/write, must exist; 'w+' read/write, created or truncated. */
+  /** 'r' read only; 'r+' read/write, must exist; 'w+' read/write, created or truncated. The last two never follow a symbolic link at the path's last component. */
   open(path: string, mode: 'r' | 'r+' | 'w+'): Promise<FileHandle>;
   readFile(path: string): Promise<Uint8Array>;
   /** Writes a whole file; with sync the bytes are durable when the promise resolves. */
@@ -258,7 +258,7 @@ export type HttpHeaders = Readonly<Record<string, string>>;
 
 /** A response that goes on after its headers: chunks until either end stops. */
 export interface HttpStream {
-  /** Sends a chunk now; false when the client is gone. */
+  /** Sends a chunk now; false when the client is gone, or reads so slowly that the stream was ended. */
   write(text: string): boolean;
   end(): void;
   /** Resolves once the stream is over, whichever end closed it. */
@@ -267,7 +267,7 @@ export interface HttpStream {
 
 export type HttpReply =
   | { status: number; headers: HttpHeaders; body: Uint8Array | string }
-  /** `open` is called once the headers are out. */
+  /** `stream` is called once the headers are out. */
   | { status: number; headers: HttpHeaders; stream: (out: HttpStream) => void };
 
 export type HttpHandler = (request: HttpRequest) => Promise<HttpReply>;

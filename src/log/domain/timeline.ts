@@ -34,19 +34,28 @@ export interface GroupAsOf {
  * the file, and it is most of the entry's bytes).
  */
 export function timelineEventOf(event: Event): TimelineEvent | null {
+  // Field by field: whatever else a stored event may carry is not the members' to read.
   switch (event.type) {
     case 'GroupCreated':
+      return { type: event.type, group: event.group, owner: event.owner };
     case 'JoinRequested':
+      return { type: event.type, group: event.group, user: event.user };
     case 'JoinAccepted':
     case 'JoinRejected':
+      return { type: event.type, group: event.group, user: event.user, by: event.by };
     case 'MemberLeft':
+      return { type: event.type, group: event.group, user: event.user };
     case 'MemberRemoved':
+      return { type: event.type, group: event.group, user: event.user, by: event.by };
     case 'OwnershipTransferred':
+      return { type: event.type, group: event.group, from: event.from, to: event.to };
     case 'GroupDeleted':
+      return { type: event.type, group: event.group };
     case 'SharerAdded':
     case 'SharerRemoved':
+      return { type: event.type, group: event.group, fileId: event.fileId, user: event.user };
     case 'FileUnshared':
-      return event;
+      return { type: event.type, group: event.group, fileId: event.fileId, name: event.name };
     case 'FileShared': {
       const { group, fileId, name, sizeBytes, user } = event;
       return { type: 'FileShared', group, fileId, name, sizeBytes, user };

@@ -14,8 +14,8 @@ export const LOOK_INTERVAL_MS = 250;
 export const CLUSTER_INTERVAL_MS = 1_000;
 /** A comment line this often keeps proxies and the browser from giving up on a quiet stream. */
 export const KEEP_ALIVE_MS = 15_000;
-/** At most this many pages listen at once; the oldest is closed to make room. */
-const MAX_STREAMS = 16;
+/** At most this many pages listen at once; the next is refused (TOO_MANY_PAGES) until one goes. */
+export const MAX_STREAMS = 16;
 
 export function sseFrame(event: WebEvent): string {
   return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
@@ -40,23 +40,29 @@ export class LiveEvents {
   constructor(
     private readonly clock: Clock,
     private readonly host: WebHost,
+    private readonly log: (line: string) => void,
   ) {}
+
+  /** Whether another page may listen now. */
+  get full(): boolean {
+    return this.streams.size >= MAX_STREAMS;
+  }
+
+  /** The cluster as last seen (null before the first answers), for a page that asks for the state. */
+  get cluster(): ClusterView | null {
+    return this.lastCluster;
+  }
 
   /** A page listens: it gets the status, the downloads and the cluster now, then what changes. */
   add(stream: HttpStream): void {
-    if (this.streams.size >= MAX_STREAMS) {
-      const oldest = this.streams.values().next().value;
-      oldest?.end();
-      if (oldest) this.streams.delete(oldest);
-    }
     this.streams.add(stream);
     void stream.closed.then(() => {
       this.streams.delete(stream);
       if (this.streams.size === 0) this.stop();
     });
     stream.write(': clique\n\n');
-    stream.write(sseFrame({ type: 'status', status: this.host.status() }));
-    stream.write(sseFrame({ type: 'downloads', downloads: this.host.downloads() }));
+    const now = this.safely('the first look', () => [sseFrame({ type: 'status', status: this.host.status() }), sseFrame({ type: 'downloads', downloads: this.host.downloads() })]);
+    for (const frame of now ?? []) stream.write(frame);
     if (this.lastCluster !== null) stream.write(sseFrame({ type: 'cluster', cluster: this.lastCluster }));
     if (this.streams.size === 1) this.start();
   }
@@ -74,8 +80,10 @@ export class LiveEvents {
   }
 
   private start(): void {
-    this.lastStatus = JSON.stringify(this.host.status());
-    this.lastDownloads = JSON.stringify(this.host.downloads());
+    this.safely('the first look', () => {
+      this.lastStatus = JSON.stringify(this.host.status());
+      this.lastDownloads = JSON.stringify(this.host.downloads());
+    });
     this.stopNews = this.host.onNews((line) => this.send({ type: 'news', line }));
     this.look();
     this.askCluster();
@@ -91,22 +99,36 @@ export class LiveEvents {
     this.stopNews = null;
   }
 
+  /** Runs `work`; a failure is logged and gives null, so a broken look never stops the loop or the peer. */
+  private safely<T>(what: string, work: () => T): T | null {
+    try {
+      return work();
+    } catch (error) {
+      this.log(`web page: ${what} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return null;
+    }
+  }
+
   private look(): void {
     this.lookTimer = this.clock.setTimer(LOOK_INTERVAL_MS, () => {
-      const status = this.host.status();
-      const statusText = JSON.stringify(status);
-      if (statusText !== this.lastStatus) {
-        this.lastStatus = statusText;
-        this.send({ type: 'status', status });
-      }
-      const downloads = this.host.downloads();
-      const downloadsText = JSON.stringify(downloads);
-      if (downloadsText !== this.lastDownloads) {
-        this.lastDownloads = downloadsText;
-        this.send({ type: 'downloads', downloads });
-      }
+      this.safely('a look at the peer', () => this.lookNow());
       if (this.lookTimer !== null) this.look();
     });
+  }
+
+  private lookNow(): void {
+    const status = this.host.status();
+    const statusText = JSON.stringify(status);
+    if (statusText !== this.lastStatus) {
+      this.lastStatus = statusText;
+      this.send({ type: 'status', status });
+    }
+    const downloads = this.host.downloads();
+    const downloadsText = JSON.stringify(downloads);
+    if (downloadsText !== this.lastDownloads) {
+      this.lastDownloads = downloadsText;
+      this.send({ type: 'downloads', downloads });
+    }
   }
 
   private askCluster(): void {

@@ -19,6 +19,8 @@ export const DEFAULT_WEB_PORT = 8881;
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_ARGS = 8;
 const MAX_ARG_CHARACTERS = 4_096;
+/** Through the page, `wait` holds a request at most this long. */
+const MAX_WAIT_SECONDS = 300;
 
 export interface WebServerOptions {
   listen: NetAddress;
@@ -30,6 +32,8 @@ export interface WebServerOptions {
   roots: WebRoots;
   /** Where index.html, app.js and app.css are; null serves the API alone. */
   pageDir: string | null;
+  /** Where the server says what went wrong inside it. */
+  log: (line: string) => void;
 }
 
 const SECURITY_HEADERS = {
@@ -45,6 +49,7 @@ const PAGE_FILES: Readonly<Record<string, string>> = {
   '/app.js': 'app.js',
   '/app.js.map': 'app.js.map',
   '/app.css': 'app.css',
+  '/app.css.map': 'app.css.map',
 };
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -66,6 +71,7 @@ export function httpStatusOf(answer: ApiAnswer): number {
   if (code === 'NOT_FOUND') return 404;
   if (BAD_REQUEST_CODES.has(code)) return 400;
   if (code === 'INTERNAL') return 500;
+  if (code === 'TOO_MANY_PAGES') return 503;
   return 409;
 }
 
@@ -94,18 +100,20 @@ function commandArgs(body: Uint8Array): string[] | string {
 export class WebServer {
   private readonly live: LiveEvents;
   private readonly pageCache = new Map<string, Uint8Array>();
+  private listener: Listener | null = null;
+  /** Where it was bound (kept after close, for requests still on their way). */
+  private bound: NetAddress | null = null;
 
   private constructor(
     private readonly world: World,
     private readonly host: WebHost,
     private readonly options: WebServerOptions,
-    private listener: Listener | null,
   ) {
-    this.live = new LiveEvents(world.clock, host);
+    this.live = new LiveEvents(world.clock, host, options.log);
   }
 
   static async start(world: World, host: WebHost, options: WebServerOptions): Promise<WebServer> {
-    const server = new WebServer(world, host, options, null);
+    const server = new WebServer(world, host, options);
     const handler = (request: HttpRequest): Promise<HttpReply> => server.handle(request);
     const tls = options.tls === null ? {} : { tls: options.tls };
     try {
@@ -114,11 +122,13 @@ export class WebServer {
       if (!options.fallBack || !isNetFailure(error, 'EADDRINUSE')) throw error;
       server.listener = await world.http.listen({ host: options.listen.host, port: 0 }, { maxBodyBytes: MAX_BODY_BYTES, ...tls }, handler);
     }
+    server.bound = server.listener.address;
     return server;
   }
 
   get address(): NetAddress {
-    return this.listener!.address;
+    if (this.bound === null) throw new Error('the web server is not listening');
+    return this.bound;
   }
 
   /** The page's URL, token included (in the fragment, which no browser sends anywhere). */
@@ -133,8 +143,9 @@ export class WebServer {
   }
 
   private async handle(request: HttpRequest): Promise<HttpReply> {
-    const { pathname, searchParams } = new URL(request.target, 'http://page.invalid');
     if (!hostAllowed(request.headers.host, this.address)) return refusal('', 'BAD_HOST', `this page answers only to ${request.headers.host === undefined ? 'requests naming its address' : `its own address, not ${request.headers.host}`}`);
+    if (!request.target.startsWith('/')) return refusal('', 'BAD_REQUEST', 'a request names a path');
+    const { pathname, searchParams } = new URL(request.target, 'http://page.invalid');
     if (!pathname.startsWith('/api/')) return this.page(request.method, pathname);
     if (!carriesToken(request.headers.authorization, this.options.token)) return refusal('', 'UNAUTHORIZED', 'this request carries no valid token (Authorization: Bearer TOKEN, from the URL the shell printed)');
     const command = /^\/api\/commands\/([a-z_]{1,40})$/.exec(pathname)?.[1];
@@ -152,6 +163,7 @@ export class WebServer {
       case '/api/complete':
         return this.answer('complete', () => this.options.roots.complete(searchParams.get('path') ?? ''));
       case '/api/events':
+        if (this.live.full) return refusal('events', 'TOO_MANY_PAGES', 'too many pages of this peer are open; close one');
         return { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', ...SECURITY_HEADERS }, stream: (out) => this.live.add(out) };
       default:
         return refusal('', 'NOT_FOUND', `no ${pathname}`);
@@ -160,6 +172,9 @@ export class WebServer {
 
   /** A shell command, with the paths it names confined to the web roots first. */
   private async run(command: string, args: string[]): Promise<ApiAnswer> {
+    if (command === 'wait' && args[0] === '--timeout' && !(Number(args[1]) <= MAX_WAIT_SECONDS)) {
+      return { ok: false, command, error: { code: 'BAD_ARGUMENTS', message: `through the page, wait waits at most ${MAX_WAIT_SECONDS} s: wait --timeout SECONDS` } };
+    }
     const pathAt = command === 'upload_file' ? 0 : command === 'download_file' ? 2 : null;
     if (pathAt !== null && args[pathAt] !== undefined) {
       try {
@@ -186,7 +201,7 @@ export class WebServer {
     return {
       status: this.host.status(),
       downloads: this.host.downloads(),
-      cluster: await this.host.cluster(),
+      cluster: this.live.cluster ?? (await this.host.cluster()),
       news: this.host.news(),
       webRoots: [...this.options.roots.roots],
     };

@@ -4,8 +4,19 @@
 // directories they change.
 
 import { link, open as openFile, mkdir, readdir, readFile, realpath, rename, stat, unlink, type FileHandle as NodeFileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { WorldError, type FileHandle, type FileStat, type FileSystem, type WorldErrorCode } from '../world.js';
+
+/**
+ * Opening to write never follows a symbolic link at the last component (it fails with ELOOP):
+ * a link planted where a download's .part goes cannot make it write elsewhere.
+ */
+const OPEN_FLAGS: Readonly<Record<'r' | 'r+' | 'w+', number>> = {
+  r: constants.O_RDONLY,
+  'r+': constants.O_RDWR | constants.O_NOFOLLOW,
+  'w+': constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+};
 
 const MAPPED_CODES: readonly WorldErrorCode[] = ['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EBADF'];
 
@@ -84,7 +95,7 @@ class RealFileHandle implements FileHandle {
 
 export function realFileSystem(): FileSystem {
   return {
-    open: (path, mode) => mapped(async () => new RealFileHandle(await openFile(path, mode))),
+    open: (path, mode) => mapped(async () => new RealFileHandle(await openFile(path, OPEN_FLAGS[mode]))),
     readFile: (path) =>
       mapped(async () => {
         const buffer = await readFile(path);

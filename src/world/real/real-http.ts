@@ -11,6 +11,8 @@ import type { HttpHandler, HttpListenOptions, HttpReply, HttpRequest, HttpServer
 
 /** How long a client may take to send a request's headers and body. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/** A streamed answer whose reader has fallen this far behind is ended: a stalled reader holds no more. */
+const MAX_STREAM_BUFFER_BYTES = 1024 * 1024;
 
 function readBody(request: IncomingMessage, maxBodyBytes: number): Promise<Uint8Array | 'too large'> {
   return new Promise((resolve, reject) => {
@@ -18,13 +20,15 @@ function readBody(request: IncomingMessage, maxBodyBytes: number): Promise<Uint8
     if (declared > maxBodyBytes) return resolve('too large');
     const chunks: Buffer[] = [];
     let sizeBytes = 0;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       sizeBytes += chunk.length;
-      if (sizeBytes > maxBodyBytes) {
-        request.destroy();
-        resolve('too large');
-      } else chunks.push(chunk);
-    });
+      if (sizeBytes <= maxBodyBytes) return void chunks.push(chunk);
+      // Stop keeping it; the answer (413) says why, and the connection closes after it.
+      request.off('data', onData);
+      request.resume();
+      resolve('too large');
+    };
+    request.on('data', onData);
     request.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
     request.on('error', reject);
   });
@@ -55,6 +59,10 @@ function send(response: ServerResponse, reply: HttpReply): void {
   const out: HttpStream = {
     write: (text) => {
       if (response.destroyed || response.writableEnded) return false;
+      if (response.writableLength > MAX_STREAM_BUFFER_BYTES) {
+        response.destroy();
+        return false;
+      }
       response.write(text);
       return true;
     },
@@ -68,7 +76,7 @@ async function serve(handler: HttpHandler, options: HttpListenOptions, request: 
   const body = await readBody(request, options.maxBodyBytes);
   if (body === 'too large') {
     response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
-    response.end('request body too large\n');
+    response.end('request body too large\n', () => request.socket.destroy());
     return;
   }
   const asked: HttpRequest = { method: request.method ?? 'GET', target: request.url ?? '/', headers: headersOf(request), body, remote: remoteOf(request.socket) };
@@ -80,10 +88,11 @@ export function realHttp(): HttpServers {
     listen: (address, options, handler) =>
       new Promise<Listener>((resolve, reject) => {
         const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
-          serve(handler, options, request, response).catch((error: unknown) => {
+          // The detail of a failure is not for whoever asked (anyone who can reach the port).
+          serve(handler, options, request, response).catch(() => {
             if (response.headersSent) return void response.destroy();
             response.writeHead(500, { 'content-type': 'text/plain' });
-            response.end(`${error instanceof Error ? error.message : String(error)}\n`);
+            response.end('internal error\n');
           });
         };
         const server: Server = options.tls ? createHttpsServer({ key: options.tls.keyPem, cert: options.tls.certificatePem, minVersion: 'TLSv1.2' }, onRequest) : createHttpServer(onRequest);
