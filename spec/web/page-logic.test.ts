@@ -48,6 +48,11 @@ describe('the page, pure parts', () => {
     expect(parseRoute('#/group/')).toEqual({ view: 'groups' });
   });
 
+  it('falls back to the groups view for a fragment with a malformed escape, instead of throwing', () => {
+    for (const hash of ['#/group/%E0', '#/timeline/%E0%A4', '#/group/%', '#/group/100%']) expect(parseRoute(hash), hash).toEqual({ view: 'groups' });
+    expect(parseRoute('#/group/caf%C3%A9')).toEqual({ view: 'group', group: 'café' });
+  });
+
   it('writes sizes, durations and percentages', () => {
     expect([formatBytes(0), formatBytes(1023), formatBytes(1536), formatBytes(734_003_200)]).toEqual(['0 B', '1023 B', '1.50 KiB', '700.0 MiB']);
     expect([formatDuration(null), formatDuration(45), formatDuration(185), formatDuration(7_620)]).toEqual(['—', '45 s', '3 min 05 s', '2 h 07 min']);
