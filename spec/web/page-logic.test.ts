@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiError, unwrapAnswer } from '../../src/web/api.js';
 import { parseWebEvent } from '../../src/web/event-stream.js';
 import { formatBytes, formatDuration, percent } from '../../src/web/format.js';
-import { cellMark, pieceCounts, pieceLayout } from '../../src/web/parts/piece-layout.js';
+import { CELL_COLOURS, cellMark, pieceCounts, pieceLayout } from '../../src/web/parts/piece-layout.js';
 import { parseRoute, routeHash } from '../../src/web/route.js';
 import { SseParser } from '../../src/web/sse.js';
 import { tokenOfFragment } from '../../src/web/token.js';
@@ -67,7 +67,23 @@ describe('the page, pure parts', () => {
     const many = pieceLayout(100_000, 320);
     expect(many.rows).toBeLessThanOrEqual(40);
     expect(many.piecesPerCell * many.columns * many.rows).toBeGreaterThanOrEqual(100_000);
-    expect([cellMark('vvff--', 0, 2), cellMark('vvff--', 1, 2), cellMark('vvff--', 2, 2), cellMark('v-', 0, 2)]).toEqual(['v', 'f', '-', 'f']);
+    expect([cellMark('vvff--', 0, 2), cellMark('vvff--', 1, 2), cellMark('vvff--', 2, 2)]).toEqual(['v', 'f', '-']);
     expect(pieceCounts('vvf---')).toEqual({ v: 2, f: 1, '-': 3 });
+  });
+
+  it('draws a cell in flight only when one of its pieces is; verified and missing without one is partly verified', () => {
+    expect([cellMark('v-', 0, 2), cellMark('-v', 0, 2), cellMark('vv-v', 0, 4)]).toEqual(['p', 'p', 'p']);
+    expect([cellMark('vf', 0, 2), cellMark('-f', 0, 2), cellMark('v-f', 0, 3)]).toEqual(['f', 'f', 'f']);
+    expect([cellMark('--', 0, 2), cellMark('vv', 0, 2)]).toEqual(['-', 'v']);
+    // The last cell may hold fewer pieces; it is verified when those are.
+    expect(cellMark('vvvvv', 1, 3)).toBe('v');
+    // A complete download is drawn only in the verified colour, however many pieces a cell holds.
+    const complete = 'v'.repeat(1001);
+    for (const perCell of [1, 2, 7, 64]) {
+      const cells = Math.ceil(complete.length / perCell);
+      expect(new Set(Array.from({ length: cells }, (_, cell) => CELL_COLOURS[cellMark(complete, cell, perCell)])), `${perCell} a cell`).toEqual(new Set(['#2e7d32']));
+    }
+    // The colours the end-to-end test counts stay what they were; partly verified is its own.
+    expect(CELL_COLOURS).toEqual({ v: '#2e7d32', f: '#e69500', '-': '#dde1e6', p: '#a5d6a7' });
   });
 });
