@@ -179,6 +179,34 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     expect(realProblems(o)).toEqual([]);
   });
 
+  it('group: the download destination is filled with the first web root when the roots arrive late, unless the user typed in it', async () => {
+    peer.state = { ...webState(), webRoots: [] };
+    const o = await openReady('#/group/friends');
+    const { page } = o;
+    await page.waitForSelector(tid('file-row'));
+    const destination = () => page.$eval(tid('download-destination'), (input) => (input as HTMLInputElement).value);
+    expect(await destination()).toBe('');
+
+    // The roots come with the state read again after a reconnect.
+    peer.state = webState();
+    peer.dropStreams();
+    await page.waitForFunction((selector) => (document.querySelector(selector) as HTMLInputElement | null)?.value === '/home/alice', {}, tid('download-destination'));
+
+    // Typed in, the field is the user's: roots that change later leave it alone.
+    await page.click(tid('download-destination'), { clickCount: 3 });
+    await page.keyboard.press('Backspace');
+    await page.type(tid('download-destination'), '/srv/in');
+    const states = peer.apiRequests('/api/state').length;
+    peer.state = { ...webState(), webRoots: ['/home/alice/elsewhere'] };
+    peer.dropStreams();
+    await until(() => peer.apiRequests('/api/state').length === states + 1, 'the state read again');
+    await page.waitForSelector(tid('stream-state', '[data-state="live"]'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await destination()).toBe('/srv/in');
+    // The dropped streams log as cut-off loads; nothing else went wrong.
+    expect(realProblems(o).filter((p) => !/ERR_INCOMPLETE_CHUNKED_ENCODING/.test(p))).toEqual([]);
+  });
+
   it('downloads: progress bars, rate, ETA, peers, a piece map drawn pixel by pixel, bytes from each peer, waiting and failed with their codes; live', async () => {
     const o = await openReady('#/downloads');
     const { page } = o;
