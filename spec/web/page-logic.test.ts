@@ -1,9 +1,11 @@
 // The page's pure parts, without a browser: the SSE parser (chunks split anywhere, any line
 // ending, comments), reading a WebEvent, the answer envelope, the token fragment, routes, sizes,
-// and where a piece sits on the piece map.
+// where a piece sits on the piece map, and the list_members shape the page declares.
 
 import { describe, expect, it } from 'vitest';
+import type { GroupMembers as DomainGroupMembers } from '../../src/log/domain/queries.js';
 import { ApiError, unwrapAnswer } from '../../src/web/api.js';
+import type { GroupMembers } from '../../src/web/commands.js';
 import { parseWebEvent } from '../../src/web/event-stream.js';
 import { formatBytes, formatDuration, percent } from '../../src/web/format.js';
 import { CELL_COLOURS, cellMark, pieceCounts, pieceLayout } from '../../src/web/parts/piece-layout.js';
@@ -85,5 +87,11 @@ describe('the page, pure parts', () => {
     }
     // The colours the end-to-end test counts stay what they were; partly verified is its own.
     expect(CELL_COLOURS).toEqual({ v: '#2e7d32', f: '#e69500', '-': '#dde1e6', p: '#a5d6a7' });
+  });
+
+  it('declares the result of list_members as the domain answers it', () => {
+    const page: GroupMembers = { group: 'friends', owner: 'alice', members: [{ user: 'alice', joinedIndex: 3 }] } satisfies DomainGroupMembers;
+    const domain: DomainGroupMembers = page;
+    expect(domain).toBe(page);
   });
 });

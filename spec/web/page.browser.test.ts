@@ -1,8 +1,9 @@
 // The web page in a real browser (chromium), against a fixture peer (spec/web/fixture-peer.ts)
 // that serves the built page and answers /api/* from fixture data. It checks the page's own
 // behaviour: the token from the fragment sent as a header and wiped from the URL, the 401
-// message, one live stream and nothing else while idle, views read again on news, downloads
-// drawn (progress bars, piece map pixels), the timeline folded at a chosen index, phone width
+// message, one live stream and nothing else while idle, views read again on news (the group's
+// members by list_members), downloads drawn (progress
+// bars, piece map pixels), the timeline folded at a chosen index, phone width
 // without horizontal overflow, and no Content-Security-Policy violation. The real peers'
 // end-to-end test is elsewhere. Needs `npm run build` (npm test runs it first).
 
@@ -325,6 +326,25 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     await page.evaluate(() => (window.location.hash = '#/group/friends'));
     await page.waitForSelector(tid('member-list'));
     expect(await page.$$eval(tid('member'), (items) => items.map((i) => i.textContent))).toEqual(['alice', 'bob']);
+    expect(realProblems(o)).toEqual([]);
+  });
+
+  it('group: the members come from list_members, read again on news; the group view never reads the timeline', async () => {
+    const o = await openReady('#/group/friends');
+    const { page } = o;
+    await page.waitForSelector(tid('member-list'));
+    expect(await page.$$eval(tid('member'), (items) => items.map((i) => i.textContent))).toEqual(['alice', 'bob']);
+    expect(peer.apiRequests('/api/commands/list_members').map((r) => r.args)).toEqual([['friends']]);
+
+    peer.push({ type: 'news', line: { index: 30, line: 'dave asked to join friends' } });
+    await until(() => peer.apiRequests('/api/commands/list_members').length === 2, 'list_members again');
+    expect(peer.apiRequests('/api/commands/list_members')[1]!.args).toEqual(['friends']);
+
+    // work's owner is bob: he comes first, then the members in the order they joined.
+    await page.evaluate(() => (window.location.hash = '#/group/work'));
+    await page.waitForSelector(`${tid('member-list')} ${tid('member', '[data-user="carol"]')}`);
+    expect(await page.$$eval(tid('member'), (items) => items.map((i) => i.textContent))).toEqual(['bob', 'carol', 'alice']);
+    expect(peer.apiRequests('/api/commands/group_timeline')).toEqual([]);
     expect(realProblems(o)).toEqual([]);
   });
 
