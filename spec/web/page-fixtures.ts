@@ -1,5 +1,6 @@
 // Why this file exists: the fixture data the page's browser tests serve — a peer logged in as
-// alice with three groups, a group's files, members and timeline, four downloads in every state, and a three-node cluster. Typed with the page's
+// alice with three groups, a group's files, members and timeline (`--after` answered as the
+// shell does), four downloads in every state, and a three-node cluster. Typed with the page's
 // contract (and the domain's GroupMembers), so a change of either shows here.
 
 import type { GroupMembers } from '../../src/log/domain/queries.js';
@@ -53,6 +54,18 @@ export const MEMBERS: Readonly<Record<string, GroupMembers>> = {
 };
 
 const notAMember = (group: string | undefined) => ({ error: { code: 'NOT_A_MEMBER', message: `you are not a member of ${group}` }, httpStatus: 409 });
+
+/** group_timeline as the shell answers it: `<group>` for the whole history, `<group> --after INDEX` for the entries after INDEX. */
+export function timelineCommand(timeline: GroupTimeline): CommandHandler {
+  return ([group, flag, after, ...more]) => {
+    if (group !== timeline.group) return notAMember(group);
+    if (flag === undefined) return { result: timeline };
+    if (flag !== '--after' || !/^(0|[1-9][0-9]*)$/.test(after ?? '') || more.length > 0) {
+      return { error: { code: 'BAD_ARGUMENTS', message: 'usage: group_timeline <group_id> [--after INDEX]' }, httpStatus: 400 };
+    }
+    return { result: { group, entries: timeline.entries.filter((entry) => entry.index > Number(after)) } };
+  };
+}
 
 function download(id: number, name: string, state: WebDownload['state'], pieces: string, extra: Partial<WebDownload> = {}): WebDownload {
   const verified = [...pieces].filter((mark) => mark === 'v').length;
@@ -116,7 +129,7 @@ export function fixtureCommands(): Record<string, CommandHandler> {
     list_groups: ok(GROUPS),
     list_requests: ([group]) => ({ result: group === 'friends' ? [{ user: 'carol', requestedIndex: 8 }] : [] }),
     list_files: ok(FILES),
-    group_timeline: ([group]) => (group === 'friends' ? { result: TIMELINE } : notAMember(group)),
+    group_timeline: timelineCommand(TIMELINE),
     list_members: ([group]) => (group !== undefined && MEMBERS[group] !== undefined ? { result: MEMBERS[group] } : notAMember(group)),
     join_group: ([group]) => (group === 'chess' ? { error: { code: 'ALREADY_REQUESTED', message: `you asked to join ${group} already` }, httpStatus: 409 } : { result: 20 }),
     accept_request: ok(21),

@@ -1,16 +1,19 @@
 // The page's pure parts, without a browser: the SSE parser (chunks split anywhere, any line
 // ending, comments), reading a WebEvent, the answer envelope, the token fragment, routes, sizes,
-// where a piece sits on the piece map, and the list_members shape the page declares.
+// where a piece sits on the piece map, the timeline a page keeps (read whole once, then only
+// what is new), and the list_members shape the page declares.
 
 import { describe, expect, it } from 'vitest';
 import type { GroupMembers as DomainGroupMembers } from '../../src/log/domain/queries.js';
-import { ApiError, unwrapAnswer } from '../../src/web/api.js';
+import type { TimelineEntry } from '../../src/peer/web/web-api.js';
+import { ApiError, unwrapAnswer, type ApiClient } from '../../src/web/api.js';
 import type { GroupMembers } from '../../src/web/commands.js';
 import { parseWebEvent } from '../../src/web/event-stream.js';
 import { formatBytes, formatDuration, percent } from '../../src/web/format.js';
 import { CELL_COLOURS, cellMark, pieceCounts, pieceLayout } from '../../src/web/parts/piece-layout.js';
 import { parseRoute, routeHash } from '../../src/web/route.js';
 import { SseParser } from '../../src/web/sse.js';
+import { appendEntries, TimelineFeed } from '../../src/web/timeline-feed.js';
 import { tokenOfFragment } from '../../src/web/token.js';
 
 describe('the page, pure parts', () => {
@@ -93,5 +96,79 @@ describe('the page, pure parts', () => {
     const page: GroupMembers = { group: 'friends', owner: 'alice', members: [{ user: 'alice', joinedIndex: 3 }] } satisfies DomainGroupMembers;
     const domain: DomainGroupMembers = page;
     expect(domain).toBe(page);
+  });
+});
+
+describe('the timeline a page keeps', () => {
+  const entry = (index: number, user = `u${index}`): TimelineEntry => ({ index, timeMs: index * 1000, event: { type: 'JoinRequested', group: 'friends', user } });
+
+  /** An api whose group_timeline reads wait until the test answers them. */
+  function fakeApi() {
+    const reads: Array<{ args: readonly string[]; answer(entries: TimelineEntry[]): Promise<void>; fail(error: Error): Promise<void> }> = [];
+    const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+    const command = (name: string, args: readonly string[] = []): Promise<unknown> => {
+      expect(name).toBe('group_timeline');
+      return new Promise((resolve, reject) => {
+        reads.push({
+          args,
+          answer: (entries) => (resolve({ group: 'friends', entries }), settle()),
+          fail: (error) => (reject(error), settle()),
+        });
+      });
+    };
+    return { api: { command: command as ApiClient['command'] }, reads };
+  }
+
+  it('appends only entries after the last index held, in index order', () => {
+    expect(appendEntries([entry(3), entry(5)], [entry(5), entry(9), entry(7)]).map((e) => e.index)).toEqual([3, 5, 7, 9]);
+    expect(appendEntries([], [entry(6), entry(2), entry(2, 'x')]).map((e) => [e.index, e.event.type === 'JoinRequested' ? e.event.user : ''])).toEqual([
+      [2, 'u2'],
+      [2, 'x'],
+      [6, 'u6'],
+    ]);
+  });
+
+  it('reads the whole history first, then only what is after its last index; news during a read asks once more after it', async () => {
+    const { api, reads } = fakeApi();
+    const feed = new TimelineFeed(api, 'friends');
+    feed.refresh();
+    expect(feed.get()).toEqual({ entries: null, error: null, loading: true });
+    expect(reads.map((r) => r.args)).toEqual([['friends']]);
+    // Two news lines while the first read is on its way: one more read, after it.
+    feed.refresh();
+    feed.refresh();
+    expect(reads).toHaveLength(1);
+    await reads[0]!.answer([entry(3), entry(5)]);
+    expect(reads.map((r) => r.args)).toEqual([['friends'], ['friends', '--after', '5']]);
+    expect(feed.get().loading).toBe(true);
+    await reads[1]!.answer([entry(6)]);
+    expect(reads).toHaveLength(2);
+    expect(feed.get()).toEqual({ entries: [entry(3), entry(5), entry(6)], error: null, loading: false });
+
+    // A failed read keeps what was shown; the next news asks again after the same index.
+    feed.refresh();
+    await reads[2]!.fail(new ApiError('UNREACHABLE', 'the peer did not answer', 0));
+    expect(feed.get()).toEqual({ entries: [entry(3), entry(5), entry(6)], error: 'UNREACHABLE: the peer did not answer', loading: false });
+    feed.refresh();
+    expect(reads[3]!.args).toEqual(['friends', '--after', '6']);
+    await reads[3]!.answer([entry(8)]);
+    expect(feed.get()).toEqual({ entries: [entry(3), entry(5), entry(6), entry(8)], error: null, loading: false });
+  });
+
+  it('reads the whole history again while it has none, and drops answers once closed', async () => {
+    const { api, reads } = fakeApi();
+    const feed = new TimelineFeed(api, 'friends');
+    feed.refresh();
+    await reads[0]!.fail(new ApiError('NOT_A_MEMBER', 'not yet', 409));
+    feed.refresh();
+    expect(reads[1]!.args).toEqual(['friends']);
+    let told = 0;
+    feed.subscribe(() => told++);
+    feed.close();
+    await reads[1]!.answer([entry(3)]);
+    expect(told).toBe(0);
+    expect(feed.get().entries).toBeNull();
+    feed.refresh();
+    expect(reads).toHaveLength(2);
   });
 });

@@ -2,7 +2,7 @@
 // that serves the built page and answers /api/* from fixture data. It checks the page's own
 // behaviour: the token from the fragment sent as a header and wiped from the URL, the 401
 // message, one live stream and nothing else while idle, views read again on news (the group's
-// members by list_members), downloads drawn (progress
+// members by list_members, the timeline only after its last index), downloads drawn (progress
 // bars, piece map pixels), the timeline folded at a chosen index, phone width
 // without horizontal overflow, and no Content-Security-Policy violation. The real peers'
 // end-to-end test is elsewhere. Needs `npm run build` (npm test runs it first).
@@ -12,7 +12,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { WebDownload } from '../../src/peer/web/web-api.js';
 import { DESKTOP, describeBrowser, openPage, PHONE, type OpenedPage, type Viewport } from '../helpers/browser.js';
 import { FixturePeer } from './fixture-peer.js';
-import { CLUSTER, DOWNLOADS, fixtureCommands, RUNNING_PIECES, STATUS, TIMELINE, TOKEN, webState } from './page-fixtures.js';
+import { CLUSTER, DOWNLOADS, fixtureCommands, RUNNING_PIECES, STATUS, TIMELINE, timelineCommand, TOKEN, webState } from './page-fixtures.js';
 
 const tid = (id: string, more = ''): string => `[data-testid="${id}"]${more}`;
 
@@ -326,6 +326,43 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     await page.evaluate(() => (window.location.hash = '#/group/friends'));
     await page.waitForSelector(tid('member-list'));
     expect(await page.$$eval(tid('member'), (items) => items.map((i) => i.textContent))).toEqual(['alice', 'bob']);
+    expect(realProblems(o)).toEqual([]);
+  });
+
+  it('timeline: a news line reads only the entries after the last one shown, once; the slider follows them only from the latest index', async () => {
+    const o = await openReady(`#/timeline/${TIMELINE.group}`);
+    const { page } = o;
+    await page.waitForSelector(tid('timeline-entry', '[data-index="14"]'));
+    const reads = () => peer.apiRequests('/api/commands/group_timeline').map((r) => r.args);
+    expect(reads()).toEqual([['friends']]);
+    expect(await textOf(page, tid('asof-index'))).toBe('14');
+
+    // dave asks to join at 15: one read, of what is after 14; the slider, at the latest, follows.
+    const asked = { index: 15, timeMs: Date.UTC(2026, 10, 1, 9, 15, 0), event: { type: 'JoinRequested', group: 'friends', user: 'dave' } } as const;
+    peer.commands.group_timeline = timelineCommand({ ...TIMELINE, entries: [...TIMELINE.entries, asked] });
+    peer.push({ type: 'news', line: { index: 15, line: 'dave asked to join friends' } });
+    await page.waitForSelector(tid('timeline-entry', '[data-index="15"]'));
+    await page.waitForFunction((selector) => document.querySelector(selector)?.textContent === '15', {}, tid('asof-index'));
+    expect(await textOf(page, tid('asof-pending'))).toBe('dave');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(reads()).toEqual([['friends'], ['friends', '--after', '14']]);
+    expect(await page.$$eval(tid('timeline-entry'), (rows) => rows.map((r) => (r as HTMLElement).dataset.index))).toEqual(['3', '5', '6', '8', '9', '11', '12', '14', '15']);
+
+    // Moved back to 8, the slider stays there when alice accepts dave at 16.
+    await page.$eval(tid('asof-slider'), (element) => {
+      const input = element as HTMLInputElement;
+      input.value = '8';
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await page.waitForFunction((selector) => document.querySelector(selector)?.textContent === '8', {}, tid('asof-index'));
+    const accepted = { index: 16, timeMs: Date.UTC(2026, 10, 1, 9, 16, 0), event: { type: 'JoinAccepted', group: 'friends', user: 'dave', by: 'alice' } } as const;
+    peer.commands.group_timeline = timelineCommand({ ...TIMELINE, entries: [...TIMELINE.entries, asked, accepted] });
+    peer.push({ type: 'news', line: { index: 16, line: 'alice accepted dave into friends' } });
+    await page.waitForSelector(tid('timeline-entry', '[data-index="16"].later'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(reads()).toEqual([['friends'], ['friends', '--after', '14'], ['friends', '--after', '15']]);
+    expect(await textOf(page, tid('asof-index'))).toBe('8');
+    expect(await textOf(page, tid('asof-pending'))).toBe('carol');
     expect(realProblems(o)).toEqual([]);
   });
 
