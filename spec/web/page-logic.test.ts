@@ -1,14 +1,15 @@
 // The page's pure parts, without a browser: the SSE parser (chunks split anywhere, any line
 // ending, comments), reading a WebEvent, the answer envelope, the token fragment, routes, sizes,
 // where a piece sits on the piece map, the timeline a page keeps (read whole once, then only
-// what is new), and the list_members shape the page declares.
+// what is new), the list_members shape the page declares, and the stream's back-off when the
+// peer refuses it for too many pages.
 
 import { describe, expect, it } from 'vitest';
 import type { GroupMembers as DomainGroupMembers } from '../../src/log/domain/queries.js';
 import type { TimelineEntry } from '../../src/peer/web/web-api.js';
 import { ApiError, unwrapAnswer, type ApiClient } from '../../src/web/api.js';
 import type { GroupMembers } from '../../src/web/commands.js';
-import { parseWebEvent } from '../../src/web/event-stream.js';
+import { FIRST_RETRY_MS, LAST_RETRY_MS, parseWebEvent, runEventStream, type RetryTimer, type StreamDownCause } from '../../src/web/event-stream.js';
 import { formatBytes, formatDuration, percent } from '../../src/web/format.js';
 import { CELL_COLOURS, cellMark, pieceCounts, pieceLayout } from '../../src/web/parts/piece-layout.js';
 import { parseRoute, routeHash } from '../../src/web/route.js';
@@ -172,3 +173,67 @@ describe('the timeline a page keeps', () => {
     expect(reads).toHaveLength(2);
   });
 });
+
+describe('the live stream, refused for too many pages', () => {
+  const tooMany = () => new Response(JSON.stringify({ ok: false, command: 'events', error: { code: 'TOO_MANY_PAGES', message: 'this peer serves 16 pages already' } }), { status: 503, headers: { 'content-type': 'application/json' } });
+  /** A stream that sends one comment and then ends. */
+  const briefStream = () => new Response(new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode(': hello\n\n')), c.close()) }), { status: 200 });
+  const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 10));
+
+  function run(answers: Array<() => Response>) {
+    const waits: number[] = [];
+    const downs: Array<{ cause: StreamDownCause; reason: string }> = [];
+    let opens = 0;
+    let pending: (() => void) | null = null;
+    let asked = 0;
+    const timer: RetryTimer = (ms, retry) => {
+      waits.push(ms);
+      pending = retry;
+      return () => (pending = null);
+    };
+    const api = { events: async () => answers[Math.min(asked++, answers.length - 1)]!() };
+    const stop = runEventStream(api, { onOpen: () => opens++, onEvent: () => undefined, onDown: (_ms, reason, cause) => downs.push({ cause, reason }), onUnauthorized: () => undefined }, timer);
+    /** Lets the pending retry run (as its timer would), then waits for its answer. */
+    const fire = async () => {
+      const retry = pending;
+      pending = null;
+      retry?.();
+      await settle();
+    };
+    return { waits, downs, stop, fire, asked: () => asked, opens: () => opens };
+  }
+
+  it('backs off, doubling, on each 503 (never retrying at once), says why, and resets only when a stream opens', async () => {
+    const stream = run([tooMany, tooMany, tooMany, tooMany, tooMany, tooMany, tooMany, briefStream, tooMany]);
+    await settle();
+    for (let i = 0; i < 6; i++) await stream.fire();
+    expect(stream.asked()).toBe(7);
+    expect(stream.waits).toEqual([1, 2, 4, 8, 16, 30, 30].map((s) => Math.min(LAST_RETRY_MS, s * FIRST_RETRY_MS)));
+    expect(stream.downs.every((d) => d.cause === 'too-many-pages' && d.reason === 'HTTP 503 TOO_MANY_PAGES')).toBe(true);
+    // A stream opens (and ends): the back-off starts again at 1 s, and the cause is an ordinary drop.
+    await stream.fire();
+    expect(stream.opens()).toBe(1);
+    expect(stream.waits.at(-1)).toBe(FIRST_RETRY_MS);
+    expect(stream.downs.at(-1)?.cause).toBe('failed');
+    // Refused again: 2 s, not 1 s — the refusal did not reset it.
+    await stream.fire();
+    expect(stream.waits.at(-1)).toBe(2 * FIRST_RETRY_MS);
+    expect(stream.downs.at(-1)?.cause).toBe('too-many-pages');
+    stream.stop();
+    await stream.fire();
+    expect(stream.asked()).toBe(9);
+  });
+
+  it('takes another refusal (a 503 without the code, a 500) as an ordinary failure', async () => {
+    const stream = run([() => new Response('busy', { status: 503 }), () => new Response('{"ok":false,"command":"events","error":{"code":"INTERNAL","message":"x"}}', { status: 500 })]);
+    await settle();
+    await stream.fire();
+    expect(stream.downs).toEqual([
+      { cause: 'failed', reason: 'HTTP 503' },
+      { cause: 'failed', reason: 'HTTP 500 INTERNAL' },
+    ]);
+    expect(stream.waits).toEqual([FIRST_RETRY_MS, 2 * FIRST_RETRY_MS]);
+    stream.stop();
+  });
+});
+

@@ -127,6 +127,25 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     await until(() => peer.apiRequests('/api/state').length === states + 1, 'the state read again');
   });
 
+  it('refused the stream for too many pages (503), backs off instead of retrying at once, says so in one line, and recovers', async () => {
+    peer.refuseStreams = true;
+    const o = await open(`#token=${TOKEN}`);
+    const { page } = o;
+    await page.waitForSelector(tid('too-many-pages'));
+    expect(await textOf(page, tid('too-many-pages'))).toBe('too many pages of this peer are open; close one');
+    expect(await page.$eval(tid('stream-state'), (chip) => (chip as HTMLElement).dataset.state)).toBe('down');
+    // Tries at 0 s, 1 s and 3 s: two and a half seconds in, two tries and no more.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(peer.apiRequests('/api/events').length).toBe(2);
+
+    peer.refuseStreams = false;
+    await page.waitForSelector(tid('stream-state', '[data-state="live"]'), { timeout: 5_000 });
+    await page.waitForSelector(tid('current-user'));
+    expect(await page.$(tid('too-many-pages'))).toBeNull();
+    expect(peer.apiRequests('/api/events').length).toBe(3);
+    expect(realProblems(o).filter((p) => !/\b503\b/.test(p))).toEqual([]);
+  });
+
   it('groups: mine and the others with join buttons, the owner’s requests with accept and reject, refusals as one line with the code', async () => {
     const o = await openReady();
     const { page } = o;
