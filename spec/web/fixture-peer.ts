@@ -2,7 +2,8 @@
 // serves the built page (dist/web/) with the Content-Security-Policy the real server sets, and
 // answers /api/* from fixture data: it is a fixture, not the peer — it checks the page's own
 // behaviour (headers sent, what is drawn, when it asks), not the server's. It records every
-// request, and can push events down the open streams or drop them.
+// request, and can push events down the open streams, drop them, or refuse new ones as a peer
+// with too many pages open does (503, TOO_MANY_PAGES).
 
 import { readFileSync, existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -41,6 +42,8 @@ export class FixturePeer {
   private server: Server | null = null;
   commands: Record<string, CommandHandler> = {};
   completions: (path: string) => PathCompletion = () => ({ entries: [] });
+  /** Answer GET /api/events with 503 TOO_MANY_PAGES, as a peer does once 16 pages listen. */
+  refuseStreams = false;
 
   constructor(
     readonly token: string,
@@ -88,6 +91,7 @@ export class FixturePeer {
     response.setHeader('x-content-type-options', 'nosniff');
     if (!url.pathname.startsWith('/api/')) return this.file(url.pathname, response);
     if (request.headers.authorization !== `Bearer ${this.token}`) return json(response, 401, { ok: false, command: '', error: { code: 'UNAUTHORIZED', message: 'wrong or missing token' } });
+    if (url.pathname === '/api/events' && this.refuseStreams) return json(response, 503, { ok: false, command: 'events', error: { code: 'TOO_MANY_PAGES', message: 'this peer serves 16 pages already' } });
     if (url.pathname === '/api/events') return this.stream(response);
     if (url.pathname === '/api/state') return json(response, 200, { ok: true, command: 'state', result: this.state });
     if (url.pathname === '/api/complete') return json(response, 200, { ok: true, command: 'complete', result: this.completions(url.searchParams.get('path') ?? '') });

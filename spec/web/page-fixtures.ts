@@ -1,7 +1,9 @@
 // Why this file exists: the fixture data the page's browser tests serve — a peer logged in as
-// alice with three groups, a group's files and timeline, four downloads in every state, and a
-// three-node cluster. Typed with the page's contract, so a change of the contract shows here.
+// alice with three groups, a group's files, members and timeline (`--after` answered as the
+// shell does), four downloads in every state, and a three-node cluster. Typed with the page's
+// contract (and the domain's GroupMembers), so a change of either shows here.
 
+import type { GroupMembers } from '../../src/log/domain/queries.js';
 import type { ClusterView, FileSummary, GroupSummary, GroupTimeline, PeerStatus, WebDownload, WebState } from '../../src/peer/web/web-api.js';
 import type { CommandHandler } from './fixture-peer.js';
 
@@ -44,6 +46,26 @@ export const TIMELINE: GroupTimeline = {
     { index: 14, timeMs: Date.UTC(2026, 10, 1, 9, 14, 0), event: { type: 'SharerRemoved', group: 'friends', fileId: FILES[0]!.fileId, user: 'alice' } },
   ],
 };
+
+/** The members of the groups alice is in (list_members answers only for those). */
+export const MEMBERS: Readonly<Record<string, GroupMembers>> = {
+  friends: { group: 'friends', owner: 'alice', members: [{ user: 'alice', joinedIndex: 3 }, { user: 'bob', joinedIndex: 6 }] },
+  work: { group: 'work', owner: 'bob', members: [{ user: 'bob', joinedIndex: 1 }, { user: 'carol', joinedIndex: 2 }, { user: 'alice', joinedIndex: 4 }] },
+};
+
+const notAMember = (group: string | undefined) => ({ error: { code: 'NOT_A_MEMBER', message: `you are not a member of ${group}` }, httpStatus: 409 });
+
+/** group_timeline as the shell answers it: `<group>` for the whole history, `<group> --after INDEX` for the entries after INDEX. */
+export function timelineCommand(timeline: GroupTimeline): CommandHandler {
+  return ([group, flag, after, ...more]) => {
+    if (group !== timeline.group) return notAMember(group);
+    if (flag === undefined) return { result: timeline };
+    if (flag !== '--after' || !/^(0|[1-9][0-9]*)$/.test(after ?? '') || more.length > 0) {
+      return { error: { code: 'BAD_ARGUMENTS', message: 'usage: group_timeline <group_id> [--after INDEX]' }, httpStatus: 400 };
+    }
+    return { result: { group, entries: timeline.entries.filter((entry) => entry.index > Number(after)) } };
+  };
+}
 
 function download(id: number, name: string, state: WebDownload['state'], pieces: string, extra: Partial<WebDownload> = {}): WebDownload {
   const verified = [...pieces].filter((mark) => mark === 'v').length;
@@ -107,7 +129,8 @@ export function fixtureCommands(): Record<string, CommandHandler> {
     list_groups: ok(GROUPS),
     list_requests: ([group]) => ({ result: group === 'friends' ? [{ user: 'carol', requestedIndex: 8 }] : [] }),
     list_files: ok(FILES),
-    group_timeline: ([group]) => (group === 'friends' ? { result: TIMELINE } : { error: { code: 'NOT_A_MEMBER', message: `you are not a member of ${group}` }, httpStatus: 409 }),
+    group_timeline: timelineCommand(TIMELINE),
+    list_members: ([group]) => (group !== undefined && MEMBERS[group] !== undefined ? { result: MEMBERS[group] } : notAMember(group)),
     join_group: ([group]) => (group === 'chess' ? { error: { code: 'ALREADY_REQUESTED', message: `you asked to join ${group} already` }, httpStatus: 409 } : { result: 20 }),
     accept_request: ok(21),
     reject_request: ok(22),

@@ -1,8 +1,9 @@
 // The web page in a real browser (chromium), against a fixture peer (spec/web/fixture-peer.ts)
 // that serves the built page and answers /api/* from fixture data. It checks the page's own
 // behaviour: the token from the fragment sent as a header and wiped from the URL, the 401
-// message, one live stream and nothing else while idle, views read again on news, downloads
-// drawn (progress bars, piece map pixels), the timeline folded at a chosen index, phone width
+// message, one live stream and nothing else while idle, views read again on news (the group's
+// members by list_members, the timeline only after its last index), downloads drawn (progress
+// bars, piece map pixels), the timeline folded at a chosen index, phone width
 // without horizontal overflow, and no Content-Security-Policy violation. The real peers'
 // end-to-end test is elsewhere. Needs `npm run build` (npm test runs it first).
 
@@ -11,7 +12,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { WebDownload } from '../../src/peer/web/web-api.js';
 import { DESKTOP, describeBrowser, openPage, PHONE, type OpenedPage, type Viewport } from '../helpers/browser.js';
 import { FixturePeer } from './fixture-peer.js';
-import { CLUSTER, DOWNLOADS, fixtureCommands, RUNNING_PIECES, STATUS, TIMELINE, TOKEN, webState } from './page-fixtures.js';
+import { CLUSTER, DOWNLOADS, fixtureCommands, RUNNING_PIECES, STATUS, TIMELINE, timelineCommand, TOKEN, webState } from './page-fixtures.js';
 
 const tid = (id: string, more = ''): string => `[data-testid="${id}"]${more}`;
 
@@ -126,6 +127,25 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     await until(() => peer.apiRequests('/api/state').length === states + 1, 'the state read again');
   });
 
+  it('refused the stream for too many pages (503), backs off instead of retrying at once, says so in one line, and recovers', async () => {
+    peer.refuseStreams = true;
+    const o = await open(`#token=${TOKEN}`);
+    const { page } = o;
+    await page.waitForSelector(tid('too-many-pages'));
+    expect(await textOf(page, tid('too-many-pages'))).toBe('too many pages of this peer are open; close one');
+    expect(await page.$eval(tid('stream-state'), (chip) => (chip as HTMLElement).dataset.state)).toBe('down');
+    // Tries at 0 s, 1 s and 3 s: two and a half seconds in, two tries and no more.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(peer.apiRequests('/api/events').length).toBe(2);
+
+    peer.refuseStreams = false;
+    await page.waitForSelector(tid('stream-state', '[data-state="live"]'), { timeout: 5_000 });
+    await page.waitForSelector(tid('current-user'));
+    expect(await page.$(tid('too-many-pages'))).toBeNull();
+    expect(peer.apiRequests('/api/events').length).toBe(3);
+    expect(realProblems(o).filter((p) => !/\b503\b/.test(p))).toEqual([]);
+  });
+
   it('groups: mine and the others with join buttons, the owner’s requests with accept and reject, refusals as one line with the code', async () => {
     const o = await openReady();
     const { page } = o;
@@ -177,6 +197,34 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     expect(peer.apiRequests('/api/commands/stop_share')[0]!.args).toEqual(['friends', 'notes.txt']);
     expect(await page.$(`${tid('file-row', '[data-file^="a-rather-long"]')} ${tid('stop-share-button')}`)).toBeNull();
     expect(realProblems(o)).toEqual([]);
+  });
+
+  it('group: the download destination is filled with the first web root when the roots arrive late, unless the user typed in it', async () => {
+    peer.state = { ...webState(), webRoots: [] };
+    const o = await openReady('#/group/friends');
+    const { page } = o;
+    await page.waitForSelector(tid('file-row'));
+    const destination = () => page.$eval(tid('download-destination'), (input) => (input as HTMLInputElement).value);
+    expect(await destination()).toBe('');
+
+    // The roots come with the state read again after a reconnect.
+    peer.state = webState();
+    peer.dropStreams();
+    await page.waitForFunction((selector) => (document.querySelector(selector) as HTMLInputElement | null)?.value === '/home/alice', {}, tid('download-destination'));
+
+    // Typed in, the field is the user's: roots that change later leave it alone.
+    await page.click(tid('download-destination'), { clickCount: 3 });
+    await page.keyboard.press('Backspace');
+    await page.type(tid('download-destination'), '/srv/in');
+    const states = peer.apiRequests('/api/state').length;
+    peer.state = { ...webState(), webRoots: ['/home/alice/elsewhere'] };
+    peer.dropStreams();
+    await until(() => peer.apiRequests('/api/state').length === states + 1, 'the state read again');
+    await page.waitForSelector(tid('stream-state', '[data-state="live"]'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await destination()).toBe('/srv/in');
+    // The dropped streams log as cut-off loads; nothing else went wrong.
+    expect(realProblems(o).filter((p) => !/ERR_INCOMPLETE_CHUNKED_ENCODING/.test(p))).toEqual([]);
   });
 
   it('downloads: progress bars, rate, ETA, peers, a piece map drawn pixel by pixel, bytes from each peer, waiting and failed with their codes; live', async () => {
@@ -297,6 +345,62 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     await page.evaluate(() => (window.location.hash = '#/group/friends'));
     await page.waitForSelector(tid('member-list'));
     expect(await page.$$eval(tid('member'), (items) => items.map((i) => i.textContent))).toEqual(['alice', 'bob']);
+    expect(realProblems(o)).toEqual([]);
+  });
+
+  it('timeline: a news line reads only the entries after the last one shown, once; the slider follows them only from the latest index', async () => {
+    const o = await openReady(`#/timeline/${TIMELINE.group}`);
+    const { page } = o;
+    await page.waitForSelector(tid('timeline-entry', '[data-index="14"]'));
+    const reads = () => peer.apiRequests('/api/commands/group_timeline').map((r) => r.args);
+    expect(reads()).toEqual([['friends']]);
+    expect(await textOf(page, tid('asof-index'))).toBe('14');
+
+    // dave asks to join at 15: one read, of what is after 14; the slider, at the latest, follows.
+    const asked = { index: 15, timeMs: Date.UTC(2026, 10, 1, 9, 15, 0), event: { type: 'JoinRequested', group: 'friends', user: 'dave' } } as const;
+    peer.commands.group_timeline = timelineCommand({ ...TIMELINE, entries: [...TIMELINE.entries, asked] });
+    peer.push({ type: 'news', line: { index: 15, line: 'dave asked to join friends' } });
+    await page.waitForSelector(tid('timeline-entry', '[data-index="15"]'));
+    await page.waitForFunction((selector) => document.querySelector(selector)?.textContent === '15', {}, tid('asof-index'));
+    expect(await textOf(page, tid('asof-pending'))).toBe('dave');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(reads()).toEqual([['friends'], ['friends', '--after', '14']]);
+    expect(await page.$$eval(tid('timeline-entry'), (rows) => rows.map((r) => (r as HTMLElement).dataset.index))).toEqual(['3', '5', '6', '8', '9', '11', '12', '14', '15']);
+
+    // Moved back to 8, the slider stays there when alice accepts dave at 16.
+    await page.$eval(tid('asof-slider'), (element) => {
+      const input = element as HTMLInputElement;
+      input.value = '8';
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await page.waitForFunction((selector) => document.querySelector(selector)?.textContent === '8', {}, tid('asof-index'));
+    const accepted = { index: 16, timeMs: Date.UTC(2026, 10, 1, 9, 16, 0), event: { type: 'JoinAccepted', group: 'friends', user: 'dave', by: 'alice' } } as const;
+    peer.commands.group_timeline = timelineCommand({ ...TIMELINE, entries: [...TIMELINE.entries, asked, accepted] });
+    peer.push({ type: 'news', line: { index: 16, line: 'alice accepted dave into friends' } });
+    await page.waitForSelector(tid('timeline-entry', '[data-index="16"].later'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(reads()).toEqual([['friends'], ['friends', '--after', '14'], ['friends', '--after', '15']]);
+    expect(await textOf(page, tid('asof-index'))).toBe('8');
+    expect(await textOf(page, tid('asof-pending'))).toBe('carol');
+    expect(realProblems(o)).toEqual([]);
+  });
+
+  it('group: the members come from list_members, read again on news; the group view never reads the timeline', async () => {
+    const o = await openReady('#/group/friends');
+    const { page } = o;
+    await page.waitForSelector(tid('member-list'));
+    expect(await page.$$eval(tid('member'), (items) => items.map((i) => i.textContent))).toEqual(['alice', 'bob']);
+    expect(peer.apiRequests('/api/commands/list_members').map((r) => r.args)).toEqual([['friends']]);
+
+    peer.push({ type: 'news', line: { index: 30, line: 'dave asked to join friends' } });
+    await until(() => peer.apiRequests('/api/commands/list_members').length === 2, 'list_members again');
+    expect(peer.apiRequests('/api/commands/list_members')[1]!.args).toEqual(['friends']);
+
+    // work's owner is bob: he comes first, then the members in the order they joined.
+    await page.evaluate(() => (window.location.hash = '#/group/work'));
+    await page.waitForSelector(`${tid('member-list')} ${tid('member', '[data-user="carol"]')}`);
+    expect(await page.$$eval(tid('member'), (items) => items.map((i) => i.textContent))).toEqual(['bob', 'carol', 'alice']);
+    expect(peer.apiRequests('/api/commands/group_timeline')).toEqual([]);
     expect(realProblems(o)).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 // Why this file exists: the page's frame — header (user, live-stream state, log out), the nav
 // of views, and the view the URL's fragment names; or, without a valid token, the one message
-// that says so.
+// that says so. While the peer refuses the stream for too many open pages, one line says so.
 
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiClient } from './api.js';
@@ -43,6 +43,16 @@ function StreamState(props: { stream: PageState['stream'] }) {
     <span class={`stream stream-${stream.state}`} data-testid="stream-state" data-state={stream.state} title={stream.state === 'down' ? stream.reason : undefined}>
       {text}
     </span>
+  );
+}
+
+/** The one line shown while the peer refuses this page's stream because too many of its pages are open. */
+function TooManyPages(props: { stream: PageState['stream'] }) {
+  if (props.stream.state !== 'down' || props.stream.cause !== 'too-many-pages') return null;
+  return (
+    <p class="warning-line" role="status" data-testid="too-many-pages">
+      too many pages of this peer are open; close one
+    </p>
   );
 }
 
@@ -121,6 +131,7 @@ export function App(props: { api: ApiClient; store: PageStore }) {
       </header>
       <Nav route={route} activeDownloads={active} />
       <main class="page">
+        <TooManyPages stream={state.stream} />
         <ErrorLine error={logout.error ?? (state.status === null ? state.stateError : null)} />
         {view}
       </main>

@@ -7,6 +7,17 @@ import type { DownloadView, FileSummary, GroupSummary, GroupTimeline, PeerStatus
 /** A command that appends to the tracker's log answers with that entry's index. */
 type LogIndex = number;
 
+/**
+ * The result of `list_members <group_id>` (members only): the owner and every member, the owner
+ * included, with the log index each joined at. The shape of GroupMembers in
+ * src/log/domain/queries.ts, written out because the page may not import that file.
+ */
+export interface GroupMembers {
+  group: string;
+  owner: string;
+  members: Array<{ user: string; joinedIndex: number }>;
+}
+
 export interface CommandResults {
   login: { user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } };
   create_user: { user: string };
@@ -26,7 +37,9 @@ export interface CommandResults {
   stop_share: { group: string; name: string };
   show_downloads: DownloadView[];
   status: PeerStatus & { downloads: Array<{ id: number; name: string; state: DownloadView['state'] }> };
+  /** `group_timeline <group_id> [--after INDEX]`: the whole history, or only the entries after INDEX. */
   group_timeline: GroupTimeline;
+  list_members: GroupMembers;
 }
 
 export type CommandName = keyof CommandResults;

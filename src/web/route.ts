@@ -1,5 +1,6 @@
 // Why this file exists: which view the page shows, kept in the URL's fragment (`#/groups`,
-// `#/group/friends`…) so a reload or the back button returns to it.
+// `#/group/friends`…) so a reload or the back button returns to it. A fragment it cannot read
+// (a malformed escape such as `#/group/%E0`, typed or pasted) falls back to the groups view.
 
 export type Route =
   | { view: 'groups' }
@@ -8,9 +9,19 @@ export type Route =
   | { view: 'downloads' }
   | { view: 'cluster' };
 
+/** The text an escaped part of the fragment stands for, or null when its escapes are malformed. */
+function decoded(part: string): string | null {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return null;
+  }
+}
+
 export function parseRoute(hash: string): Route {
   const [view, group] = hash.replace(/^#\/?/, '').split('/');
-  const name = group === undefined ? '' : decodeURIComponent(group);
+  const name = group === undefined ? '' : decoded(group);
+  if (name === null) return { view: 'groups' };
   if ((view === 'group' || view === 'timeline') && name.length > 0) return { view, group: name };
   if (view === 'downloads' || view === 'cluster') return { view };
   return { view: 'groups' };

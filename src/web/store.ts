@@ -5,12 +5,13 @@
 
 import type { ClusterView, NewsLine, PeerStatus, WebDownload, WebEvent, WebState } from '../peer/web/web-api.js';
 import type { ApiClient } from './api.js';
-import { runEventStream } from './event-stream.js';
+import { runEventStream, type StreamDownCause } from './event-stream.js';
 
 export interface PageState {
   /** 'unauthorized': the token is wrong or missing; nothing else works. */
   auth: 'ok' | 'unauthorized';
-  stream: { state: 'connecting' } | { state: 'live' } | { state: 'down'; retryInMs: number; reason: string };
+  /** 'down' with cause 'too-many-pages': the peer serves as many pages as it will; the user should close one. */
+  stream: { state: 'connecting' } | { state: 'live' } | { state: 'down'; retryInMs: number; reason: string; cause: StreamDownCause };
   status: PeerStatus | null;
   downloads: WebDownload[];
   cluster: ClusterView | null;
@@ -50,7 +51,7 @@ export class PageStore {
         void this.loadState();
       },
       onEvent: (event) => this.apply(event),
-      onDown: (retryInMs, reason) => this.set({ stream: { state: 'down', retryInMs, reason } }),
+      onDown: (retryInMs, reason, cause) => this.set({ stream: { state: 'down', retryInMs, reason, cause } }),
       onUnauthorized: () => this.unauthorized(),
     });
   }

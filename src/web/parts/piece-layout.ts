@@ -1,10 +1,17 @@
 // Why this file exists: where each piece of a download sits on its piece map, and in what
-// colour — pure, so the canvas only paints and a test can find a piece's pixel.
+// colour — pure, so the canvas only paints and a test can find a piece's pixel. When a cell
+// stands for several pieces, its colour says no more than its pieces do: verified only when all
+// are, in flight only when one is, "partly verified" (a lighter green) for verified and missing
+// pieces with none in flight, missing when none is verified or in flight.
 
 /** `v` verified, `f` in flight, `-` missing (WebDownload.pieces). */
 export type PieceMark = 'v' | 'f' | '-';
 
-export const PIECE_COLOURS: Readonly<Record<PieceMark, string>> = { v: '#2e7d32', f: '#e69500', '-': '#dde1e6' };
+/** A cell's mark: a piece's, or `p` for a cell of verified and missing pieces (none in flight). */
+export type CellMark = PieceMark | 'p';
+
+/** The colours of verified, in flight and missing are fixed: the end-to-end test counts their pixels. */
+export const CELL_COLOURS: Readonly<Record<CellMark, string>> = { v: '#2e7d32', f: '#e69500', '-': '#dde1e6', p: '#a5d6a7' };
 
 export interface PieceLayout {
   /** Side of a cell, in CSS pixels (a cell is drawn one pixel smaller when it is 6 or more). */
@@ -32,11 +39,12 @@ export function pieceLayout(pieceCount: number, widthPx: number): PieceLayout {
   return { cellPx, columns, rows, piecesPerCell, heightPx: rows * cellPx };
 }
 
-/** The mark of a cell: verified when all its pieces are, in flight when any is in flight or verified, else missing. */
-export function cellMark(pieces: string, cell: number, piecesPerCell: number): PieceMark {
+/** The mark of a cell: in flight when any of its pieces is, verified when all are, partly verified when some are, else missing. */
+export function cellMark(pieces: string, cell: number, piecesPerCell: number): CellMark {
   const slice = pieces.slice(cell * piecesPerCell, (cell + 1) * piecesPerCell);
-  if (slice.length > 0 && /^v+$/.test(slice)) return 'v';
-  return /[vf]/.test(slice) ? 'f' : '-';
+  if (slice.includes('f')) return 'f';
+  if (!slice.includes('v')) return '-';
+  return /^v+$/.test(slice) ? 'v' : 'p';
 }
 
 export function pieceCounts(pieces: string): Record<PieceMark, number> {

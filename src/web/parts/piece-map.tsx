@@ -1,8 +1,9 @@
 // Why this file exists: a download's piece map, a canvas with one cell a piece — verified,
-// in flight, missing — sized to its container's width and redrawn when pieces or width change.
+// in flight, missing (and, when a cell stands for several pieces, partly verified) — sized to
+// its container's width and redrawn when pieces or width change.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { cellMark, PIECE_COLOURS, pieceCounts, pieceLayout } from './piece-layout.js';
+import { CELL_COLOURS, cellMark, pieceCounts, pieceLayout } from './piece-layout.js';
 
 export function PieceMap(props: { pieces: string }) {
   const wrapper = useRef<HTMLDivElement>(null);
@@ -34,7 +35,7 @@ export function PieceMap(props: { pieces: string }) {
     const side = layout.cellPx >= 6 ? layout.cellPx - 1 : layout.cellPx;
     const cells = Math.ceil(props.pieces.length / layout.piecesPerCell);
     for (let cell = 0; cell < cells; cell++) {
-      context.fillStyle = PIECE_COLOURS[cellMark(props.pieces, cell, layout.piecesPerCell)];
+      context.fillStyle = CELL_COLOURS[cellMark(props.pieces, cell, layout.piecesPerCell)];
       context.fillRect((cell % layout.columns) * layout.cellPx, Math.floor(cell / layout.columns) * layout.cellPx, side, side);
     }
   }, [props.pieces, widthPx, layout.cellPx, layout.columns, layout.heightPx, layout.piecesPerCell]);
@@ -57,6 +58,12 @@ export function PieceMap(props: { pieces: string }) {
           />
           <p class="legend">
             <span class="swatch swatch-verified" /> {counts.v} verified <span class="swatch swatch-flight" /> {counts.f} in flight <span class="swatch swatch-missing" /> {counts['-']} missing
+            {layout.piecesPerCell > 1 ? (
+              <span data-testid="piece-map-partly">
+                {' '}
+                <span class="swatch swatch-partly" /> partly verified (a cell is {layout.piecesPerCell} pieces)
+              </span>
+            ) : null}
           </p>
         </>
       )}

@@ -1,8 +1,10 @@
 // Why this file exists: a group's files in the Group view — size, sharers, who holds them
 // online — with download (into a directory on this machine) and, for the user's own shares,
-// stop sharing; and the form that shares a file by its path here.
+// stop sharing; and the form that shares a file by its path here. The download destination
+// starts as the first web root — once the roots are known (they come with /api/state, which may
+// arrive after this view) and as long as the user has not typed in the field.
 
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { FileSummary } from '../../peer/web/web-api.js';
 import type { ApiClient } from '../api.js';
 import { formatBytes } from '../format.js';
@@ -19,8 +21,14 @@ export function GroupFiles(props: { api: ApiClient; group: string; user: string 
   const { api, group } = props;
   const [sharePath, setSharePath] = useState('');
   const [destination, setDestination] = useState(props.webRoots[0] ?? '');
+  /** The user typed in the destination field: the web roots no longer fill it. */
+  const typed = useRef(false);
+  const firstRoot = props.webRoots[0];
+  useEffect(() => {
+    if (!typed.current && firstRoot !== undefined) setDestination(firstRoot);
+  }, [firstRoot]);
   const action = useAction();
-  const rootHint = props.webRoots[0] ?? '/';
+  const rootHint = firstRoot ?? '/';
 
   const share = () =>
     action.run(async () => {
@@ -46,7 +54,18 @@ export function GroupFiles(props: { api: ApiClient; group: string; user: string 
       <h2>Files</h2>
       <ErrorLine error={action.error} />
       <DoneLine done={action.done} />
-      <PathField api={api} value={destination} onChange={setDestination} label="Download into (a directory here)" placeholder={rootHint} testId="download-destination" directoriesOnly />
+      <PathField
+        api={api}
+        value={destination}
+        onChange={(value) => {
+          typed.current = true;
+          setDestination(value);
+        }}
+        label="Download into (a directory here)"
+        placeholder={rootHint}
+        testId="download-destination"
+        directoriesOnly
+      />
       {props.files.length === 0 ? (
         <p class="muted">No files shared in {group} yet.</p>
       ) : (

@@ -1,19 +1,21 @@
-// Why this file exists: the Group view — its owner and members (the group as the timeline's
-// last entry leaves it), the owner's pending requests, and its files.
+// Why this file exists: the Group view — its owner and members (from `list_members`, a cheap
+// read of the tracker's state: the view reads it again on every news line, so it must not fold
+// the whole timeline for it), the owner's pending requests, and its files.
 
 import { useState } from 'preact/hooks';
-import type { GroupAsOf } from '../../peer/web/web-api.js';
-import { groupAsOf } from '../../log/domain/timeline.js';
 import type { ApiClient } from '../api.js';
-import { errorLine, useLoad } from '../hooks.js';
+import type { GroupMembers } from '../commands.js';
+import { useLoad } from '../hooks.js';
 import { ErrorLine } from '../parts/notice.js';
 import { Requests } from '../parts/requests.js';
 import { routeHash } from '../route.js';
 import { GroupFiles } from './group-files.js';
 
-/** The owner first, then the other members. */
-function membersOf(group: GroupAsOf): string[] {
-  return group.owner === null ? group.members : [group.owner, ...group.members.filter((member) => member !== group.owner)];
+/** The owner first, then the other members in the order they joined. */
+function membersInOrder(group: GroupMembers): GroupMembers['members'] {
+  const owner = group.members.filter((member) => member.user === group.owner);
+  const others = group.members.filter((member) => member.user !== group.owner).sort((a, b) => a.joinedIndex - b.joinedIndex);
+  return [...owner, ...others];
 }
 
 export function GroupView(props: { api: ApiClient; group: string; user: string | null; generation: number; webRoots: string[] }) {
@@ -24,22 +26,12 @@ export function GroupView(props: { api: ApiClient; group: string; user: string |
   const summary = groups.data?.find((g) => g.group === group) ?? null;
   const inside = summary !== null && (summary.relation === 'owner' || summary.relation === 'member');
   const files = useLoad(inside ? () => api.command('list_files', [group]) : null, [...inputs, inside]);
-  const timeline = useLoad(inside ? () => api.command('group_timeline', [group]) : null, [...inputs, inside]);
-
-  let now: GroupAsOf | null = null;
-  let foldError: string | null = null;
-  if (timeline.data !== null) {
-    try {
-      now = groupAsOf(timeline.data.entries, timeline.data.entries.at(-1)?.index ?? 0);
-    } catch (error) {
-      foldError = errorLine(error);
-    }
-  }
+  const members = useLoad(inside ? () => api.command('list_members', [group]) : null, [...inputs, inside]);
 
   if (groups.data !== null && summary === null) return <ErrorLine error={`NO_SUCH_GROUP: no group ${group}`} />;
   return (
     <>
-      <ErrorLine error={groups.error ?? files.error ?? timeline.error ?? foldError} />
+      <ErrorLine error={groups.error ?? files.error ?? members.error} />
       <section class="card" data-testid="group-view" data-group={group}>
         <h2>{group}</h2>
         {summary === null ? (
@@ -50,11 +42,17 @@ export function GroupView(props: { api: ApiClient; group: string; user: string |
               Owner <strong data-testid="group-owner">{summary.owner}</strong> · {summary.memberCount} {summary.memberCount === 1 ? 'member' : 'members'} ·{' '}
               {inside ? <a href={routeHash({ view: 'timeline', group })}>timeline</a> : <span class="muted">join to see its members, files and timeline</span>}
             </p>
-            {now !== null ? (
+            {inside && members.data !== null ? (
               <ul class="chips" data-testid="member-list">
-                {membersOf(now).map((member) => (
-                  <li key={member} class={member === now?.owner ? 'chip chip-owner' : 'chip'} data-testid="member" data-user={member}>
-                    {member}
+                {membersInOrder(members.data).map((member) => (
+                  <li
+                    key={member.user}
+                    class={member.user === members.data?.owner ? 'chip chip-owner' : 'chip'}
+                    title={member.user === members.data?.owner ? `owner; made the group at #${member.joinedIndex}` : `joined at #${member.joinedIndex}`}
+                    data-testid="member"
+                    data-user={member.user}
+                  >
+                    {member.user}
                   </li>
                 ))}
               </ul>

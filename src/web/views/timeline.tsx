@@ -1,15 +1,18 @@
 // Why this file exists: the Timeline view — a group's history for its members (who asked, who
 // was accepted or rejected, who shared or stopped sharing what; when, at which log index) and
 // an "as of" slider showing the group as it was at any index, folded in the page (groupAsOf).
+// It reads the whole history once and, on news, only the entries after the last it shows
+// (timeline-feed.ts); the slider follows new entries while it is at the latest one.
 
 import { useEffect, useState } from 'preact/hooks';
 import { groupAsOf } from '../../log/domain/timeline.js';
 import type { GroupAsOf, TimelineEntry } from '../../peer/web/web-api.js';
 import type { ApiClient } from '../api.js';
 import { formatBytes, formatTime } from '../format.js';
-import { errorLine, useLoad } from '../hooks.js';
+import { errorLine } from '../hooks.js';
 import { ErrorLine } from '../parts/notice.js';
 import { routeHash } from '../route.js';
+import { useTimelineFeed } from '../timeline-feed.js';
 import { eventText, fileNames } from './timeline-text.js';
 
 /** The distinct log indices of the entries, ascending (one log entry may hold several events). */
@@ -48,8 +51,8 @@ function AsOf(props: { group: GroupAsOf }) {
 
 export function TimelineView(props: { api: ApiClient; group: string; generation: number }) {
   const { api, group } = props;
-  const timeline = useLoad(() => api.command('group_timeline', [group]), [api, group, props.generation]);
-  const entries: readonly TimelineEntry[] = [...(timeline.data?.entries ?? [])].sort((a, b) => a.index - b.index);
+  const timeline = useTimelineFeed(api, group, props.generation);
+  const entries: readonly TimelineEntry[] = timeline.entries ?? [];
   const indices = indicesOf(entries);
   const first = indices[0] ?? 0;
   const last = indices.at(-1) ?? 0;
@@ -81,7 +84,7 @@ export function TimelineView(props: { api: ApiClient; group: string; generation:
           Timeline of <a href={routeHash({ view: 'group', group })}>{group}</a>
         </h2>
         {entries.length === 0 ? (
-          <p class="muted">{timeline.loading ? 'reading…' : 'No entries.'}</p>
+          <p class="muted">{timeline.entries === null && timeline.error === null ? 'reading…' : 'No entries.'}</p>
         ) : (
           <>
             <label class="field">
