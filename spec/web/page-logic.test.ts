@@ -5,10 +5,8 @@
 // peer refuses it for too many pages.
 
 import { describe, expect, it } from 'vitest';
-import type { GroupMembers as DomainGroupMembers } from '../../src/log/domain/queries.js';
 import type { TimelineEntry } from '../../src/peer/web/web-api.js';
 import { ApiError, unwrapAnswer, type ApiClient } from '../../src/web/api.js';
-import type { GroupMembers } from '../../src/web/commands.js';
 import { FIRST_RETRY_MS, LAST_RETRY_MS, parseWebEvent, runEventStream, type RetryTimer, type StreamDownCause } from '../../src/web/event-stream.js';
 import { formatBytes, formatDuration, percent } from '../../src/web/format.js';
 import { CELL_COLOURS, cellMark, pieceCounts, pieceLayout } from '../../src/web/parts/piece-layout.js';
@@ -91,12 +89,6 @@ describe('the page, pure parts', () => {
     }
     // The colours the end-to-end test counts stay what they were; partly verified is its own.
     expect(CELL_COLOURS).toEqual({ v: '#2e7d32', f: '#e69500', '-': '#dde1e6', p: '#a5d6a7' });
-  });
-
-  it('declares the result of list_members as the domain answers it', () => {
-    const page: GroupMembers = { group: 'friends', owner: 'alice', members: [{ user: 'alice', joinedIndex: 3 }] } satisfies DomainGroupMembers;
-    const domain: DomainGroupMembers = page;
-    expect(domain).toBe(page);
   });
 });
 

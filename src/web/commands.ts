@@ -2,21 +2,12 @@
 // each with the result type the shell answers with (src/cli/shell-commands.ts; the page may not
 // import the shell, so the shapes it reads are written out here from the contract's own types).
 
-import type { DownloadView, FileSummary, GroupSummary, GroupTimeline, PeerStatus } from '../peer/web/web-api.js';
+import type { DownloadView, FileSummary, GroupMembers, GroupSummary, GroupTimeline, PeerStatus } from '../peer/web/web-api.js';
+
+export type { GroupMembers };
 
 /** A command that appends to the tracker's log answers with that entry's index. */
 type LogIndex = number;
-
-/**
- * The result of `list_members <group_id>` (members only): the owner and every member, the owner
- * included, with the log index each joined at. The shape of GroupMembers in
- * src/log/domain/queries.ts, written out because the page may not import that file.
- */
-export interface GroupMembers {
-  group: string;
-  owner: string;
-  members: Array<{ user: string; joinedIndex: number }>;
-}
 
 export interface CommandResults {
   login: { user: string; resumed: string[]; downloads: { resumed: string[]; paused: string[] } };
@@ -39,6 +30,7 @@ export interface CommandResults {
   status: PeerStatus & { downloads: Array<{ id: number; name: string; state: DownloadView['state'] }> };
   /** `group_timeline <group_id> [--after INDEX]`: the whole history, or only the entries after INDEX. */
   group_timeline: GroupTimeline;
+  /** `list_members <group_id>` (members only): the owner and every member, with the log index each joined at. */
   list_members: GroupMembers;
 }
 

@@ -9,7 +9,8 @@
 // with the same codes; HTTP status 200 when ok, 400 for a malformed request (the shell's usage
 // errors, BAD_REQUEST), 401 without the right token (UNAUTHORIZED), 403 for a wrong Host
 // (BAD_HOST) or a path outside the web roots (OUTSIDE_WEB_ROOT), 404 for no such route
-// (NOT_FOUND), 409 for a command the peer or tracker refused, 500 for INTERNAL.
+// (NOT_FOUND), 409 for a command the peer or tracker refused, 500 for INTERNAL, 503 when 16
+// pages already listen to the live stream (TOO_MANY_PAGES).
 //
 // Routes:
 //   GET  /                          the page (index.html, app.js, app.css: no token needed)
@@ -19,13 +20,17 @@
 //   GET  /api/complete?path=P       PathCompletion: entries under the web roots starting with P
 //   GET  /api/events                the live stream: text/event-stream, one `event:`/`data:`
 //                                   pair per WebEvent (data is its JSON), comments as keep-alive
+//
+// Commands the page uses beyond the specification's: `list_members <group>` (GroupMembers,
+// members only) and `group_timeline <group> [--after INDEX]` (GroupTimeline, members only; with
+// --after, only the entries after that log index).
 
-import type { GroupSummary, FileSummary } from '../../log/domain/queries.js';
+import type { FileSummary, GroupMembers, GroupSummary } from '../../log/domain/queries.js';
 import type { GroupAsOf, TimelineEntry, TimelineEvent } from '../../log/domain/timeline.js';
 import type { DownloadView } from '../downloads.js';
 import type { NewsLine } from '../news.js';
 
-export type { DownloadView, FileSummary, GroupAsOf, GroupSummary, NewsLine, TimelineEntry, TimelineEvent };
+export type { DownloadView, FileSummary, GroupAsOf, GroupMembers, GroupSummary, NewsLine, TimelineEntry, TimelineEvent };
 
 /** The header that carries the access token. */
 export const TOKEN_HEADER = 'authorization';
