@@ -76,6 +76,14 @@ export class TrackerNode {
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
   private readonly storeTasks: (() => Promise<void>)[] = [];
+  /**
+   * Committed entries are applied beside the next Ready's persistence, one batch after another
+   * (asynchronous apply, as etcd does; the thesis §10.2.1): the store is written while the log
+   * syncs. Whatever reads or snapshots the store waits for this first.
+   */
+  private applying: Promise<void> = Promise.resolve();
+  /** An apply that failed: the Ready loop stops the node with it. */
+  private applyFailure: Error | null = null;
   private readonly appliedListeners: Array<(entries: readonly EntryOutcome[]) => void> = [];
 
   private constructor(
@@ -240,13 +248,38 @@ export class TrackerNode {
   private async runReadyLoop(): Promise<void> {
     do {
       this.pumpAgain = false;
-      while (!this.stopped && this.raft.hasReady()) await this.handleReady(this.raft.ready());
+      while (!this.stopped && this.raft.hasReady()) {
+        this.throwIfApplyFailed();
+        await this.handleReady(this.raft.ready());
+      }
       const task = this.storeTasks.shift();
       if (task) {
+        await this.appliedSoFar();
         await task();
         this.pumpAgain = true;
       }
+      this.throwIfApplyFailed();
     } while (this.pumpAgain && !this.stopped);
+  }
+
+  private throwIfApplyFailed(): void {
+    if (this.applyFailure !== null) throw this.applyFailure;
+  }
+
+  /** Hands committed entries to the apply queue; they apply after those handed before. */
+  private applyInOrder(entries: readonly Entry[]): void {
+    this.applying = this.applying
+      .then(() => (this.stopped || this.applyFailure !== null ? undefined : this.apply(entries)))
+      .catch((error: unknown) => {
+        this.applyFailure ??= error instanceof Error ? error : new Error(String(error));
+        this.pump(); // the loop sees it and stops the node
+      });
+  }
+
+  /** Resolves once every batch handed to the apply queue so far has applied (or failed). */
+  private async appliedSoFar(): Promise<void> {
+    await this.applying;
+    this.throwIfApplyFailed();
   }
 
   /** Runs `read` on the store between Ready cycles, when no apply is under way. */
@@ -258,20 +291,25 @@ export class TrackerNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    if (rd.snapshot) await this.installSnapshot(rd); // into the store first: see start()
+    if (rd.snapshot) {
+      await this.appliedSoFar();
+      await this.installSnapshot(rd); // into the store first: see start()
+    }
     for (const message of rd.messages) if (mayPrecedePersistence(message)) this.config.transport.send(message);
     await this.storage.persist(rd); // synced before any message that depends on it leaves
     if (this.stopped) return;
     for (const message of rd.messages) if (!mayPrecedePersistence(message)) this.config.transport.send(message);
-    if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
+    if (rd.committedEntries.length > 0) this.applyInOrder(rd.committedEntries);
     for (const read of rd.readStates) {
       const answer = this.pendingReads.get(read.context);
       this.pendingReads.delete(read.context);
       if (answer) this.whenApplied(read.index, () => answer(read.index));
     }
     this.raft.advance(rd);
-    if (rd.snapshotWanted) await this.refreshSnapshot();
-    else await this.maybeCompact();
+    if (rd.snapshotWanted) {
+      await this.appliedSoFar();
+      await this.refreshSnapshot();
+    } else await this.maybeCompact();
   }
 
   private async installSnapshot(rd: Ready): Promise<void> {
@@ -356,6 +394,7 @@ export class TrackerNode {
   private async maybeCompact(): Promise<void> {
     const every = this.config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES;
     if (this.trackerStore.appliedIndex - this.raft.log.snapshotMeta().index < every) return;
+    await this.appliedSoFar(); // no apply under way while the store snapshots itself
     const index = this.trackerStore.appliedIndex;
     const term = this.raft.log.term(index);
     if (term === undefined) return;
