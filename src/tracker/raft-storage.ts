@@ -41,7 +41,13 @@ export class RaftStorage {
   ) {
     this.firstIndex = loaded.snapshot.index + 1;
     this.lastIndex = loaded.snapshot.index + loaded.entries.length;
+    this.durableTerm = loaded.hardState.term;
+    this.durableVote = loaded.hardState.vote;
   }
+
+  /** The term and vote last written (a batch that changes either is synced). */
+  private durableTerm: number;
+  private durableVote: string | null;
 
   static async open(kv: KvStore): Promise<{ storage: RaftStorage; state: StoredRaftState }> {
     const hardBytes = await kv.get(HARD_KEY);
@@ -61,7 +67,12 @@ export class RaftStorage {
     return { storage: new RaftStorage(kv, state), state };
   }
 
-  /** Writes the Ready's hard state, snapshot meta and entries in one synced batch. */
+  /**
+   * Writes the Ready's hard state, snapshot meta and entries in one batch, synced when it must
+   * be: entries, a snapshot, a new term or vote. A batch that only moves the commit index is not
+   * synced (as etcd's MustSync): the commit index may be lost in a crash, and a restart takes
+   * the store's applied index as committed; everything else it needs is on disk already.
+   */
   async persist(rd: Ready): Promise<void> {
     const ops: KvOp[] = [];
     if (rd.snapshot) {
@@ -78,8 +89,14 @@ export class RaftStorage {
       for (const entry of rd.entries) ops.push({ type: 'put', key: entryKey(entry.index), value: json(entry) });
       this.lastIndex = rd.entries[rd.entries.length - 1]!.index;
     }
+    const votes = rd.hardState !== null && (rd.hardState.term !== this.durableTerm || rd.hardState.vote !== this.durableVote);
     if (rd.hardState) ops.push({ type: 'put', key: HARD_KEY, value: json(rd.hardState) });
-    if (ops.length > 0) await this.kv.batch(ops, { sync: true });
+    if (ops.length === 0) return;
+    await this.kv.batch(ops, { sync: rd.snapshot !== null || first !== undefined || votes });
+    if (rd.hardState) {
+      this.durableTerm = rd.hardState.term;
+      this.durableVote = rd.hardState.vote;
+    }
   }
 
   /** Drops entries up to `meta.index`: the application's synced snapshot covers them. */
