@@ -8,10 +8,9 @@ import { encodeState } from '../domain/snapshot.js';
 import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvEntry, KvStore } from '../../world/world.js';
 import { chainHash, decodeBody, LineFormatError, sha256Hex, splitLine, type StoredOutcome } from './chain.js';
-import { GENESIS_HASH, indexOfKey, META_KEY, SEGMENT_PREFIX, segmentsFrom, SNAPSHOT_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
+import { GENESIS_HASH, indexOfKey, META_KEY, SEGMENT_PREFIX, segmentsFrom, SEGMENTS_PER_READ, SNAPSHOT_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
-const SEGMENTS_PER_READ = 4;
 
 export class StoreCorruptError extends Error {
   override name = 'StoreCorruptError';
