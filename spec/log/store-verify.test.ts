@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SEGMENT_PREFIX } from '../../src/log/store/layout.js';
-import { compareStores, verifyStore } from '../../src/log/store/read.js';
+import { compareStores, verifyStore } from '../../src/log/store/verify.js';
 import { TrackerStore } from '../../src/log/store/tracker-store.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import type { KvStore } from '../../src/world/world.js';
@@ -76,6 +76,20 @@ describe('audit --verify', () => {
       // The example turns a byte of entry 58 into a newline (0x22 ^ 40): once blamed on entry 1.
       { numRuns: 300, examples: [[0, 1425000669, 40]] },
     );
+  });
+
+  it('names the first entry of a segment stored under the wrong key', async () => {
+    const { kv, segments } = await buildStore(13, 30, 3, 1000);
+    const moved = segments[1]!; // entries 4–6, under seg:…06
+    expect(moved.key).toBe(`${SEGMENT_PREFIX}${'6'.padStart(16, '0')}`);
+    await kv.batch(
+      [
+        { type: 'del', key: moved.key },
+        { type: 'put', key: `${SEGMENT_PREFIX}${'7'.padStart(16, '0')}`, value: moved.value },
+      ],
+      { sync: true },
+    );
+    expect(await verifyStore(kv)).toEqual({ ok: false, index: 4, reason: 'segment key does not match its last entry', entries: 30 });
   });
 
   it('--against names the first divergence between two stores', async () => {

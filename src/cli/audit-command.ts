@@ -4,7 +4,7 @@
 
 import { groupDetail, listGroups, sessionsOf } from '../log/domain/queries.js';
 import { auditStore, type AuditFilter, type AuditRecord } from '../log/store/audit.js';
-import { compareStores, verifyStore, type CompareResult, type VerifyResult } from '../log/store/read.js';
+import { compareStores, verifyStore, type CompareResult, type VerifyResult } from '../log/store/verify.js';
 import { isWorldError, type KvFactory, type KvStore } from '../world/world.js';
 import { formatGroup, formatRecord, shown } from './audit-format.js';
 import { CliError, EXIT_FAILED, EXIT_OK } from './exit-codes.js';

@@ -144,8 +144,9 @@ function finishEntry(state: TrackerState, entry: EntryOutcome): CachedReply | nu
       }
     }
   }
-  for (const [oldClientId, old] of state.replies) {
-    if (old.index > entry.index - REPLY_CACHE_WINDOW_ENTRIES) break;
+  // Oldest first: drop replies until one is still inside the window (keys(): no pair per step).
+  for (const oldClientId of state.replies.keys()) {
+    if (state.replies.get(oldClientId)!.index > entry.index - REPLY_CACHE_WINDOW_ENTRIES) break;
     state.replies.delete(oldClientId);
   }
   return reply;

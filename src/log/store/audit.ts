@@ -10,6 +10,7 @@ import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvStore } from '../../world/world.js';
 import type { StoredOutcome } from './chain.js';
 import { readEntries, readMeta } from './read.js';
+import type { ParsedLine } from './stored-line.js';
 
 export interface AuditFilter {
   group?: string;
@@ -42,9 +43,9 @@ export interface AuditResult {
 
 const REDACTED = '(redacted)';
 
-function parseCommandJson(text: string): unknown {
+function commandOf(line: ParsedLine): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(line.commandJson()) as unknown;
   } catch {
     return '(unreadable command)';
   }
@@ -76,10 +77,10 @@ function redact(value: unknown): unknown {
 
 const USER_FIELDS = ['user', 'by', 'from', 'to', 'owner'] as const;
 
-/** Events name the group of everything that happened or was refused; only no-change entries need their command read. */
-function touchesGroup(entry: StoredOutcome, command: () => unknown, group: string): boolean {
-  if (entry.events.some((event) => 'group' in event && event.group === group)) return true;
-  return entry.events.length === 0 && (command() as { group?: unknown } | null)?.group === group;
+/** Whether one of the entry's events names the group (they do for everything that happened or was refused). */
+function eventsTouchGroup(entry: StoredOutcome, group: string): boolean {
+  for (const event of entry.events) if ('group' in event && event.group === group) return true;
+  return false;
 }
 
 function touchesUser(entry: StoredOutcome, actor: string | null, command: unknown, user: string): boolean {
@@ -114,24 +115,28 @@ export async function auditStore(kv: KvStore, filter: AuditFilter, onRecord: (re
   const stopAt = Math.min(filter.asOfIndex ?? appliedIndex, appliedIndex);
   const state = initialState();
   outer: for await (const batch of readEntries(kv)) {
-    for (const { entry } of batch) {
+    for (const line of batch) {
+      const { entry } = line;
       if (entry.index > stopAt) break outer;
-      let command: unknown;
+      // Only no-change entries need their command read to tell whether they touch the group.
+      let command: unknown = undefined;
       let parsed = false;
-      const commandOf = (): unknown => {
-        if (!parsed) {
-          command = parseCommandJson(entry.commandJson);
+      let shown = true;
+      if (filter.group !== undefined && !eventsTouchGroup(entry, filter.group)) {
+        shown = false;
+        if (entry.events.length === 0) {
+          command = commandOf(line);
           parsed = true;
+          shown = (command as { group?: unknown } | null)?.group === filter.group;
         }
-        return command;
-      };
-      let shown = filter.group === undefined || touchesGroup(entry, commandOf, filter.group);
+      }
+      if (shown && !parsed) command = commandOf(line);
       // Who asked is read from the state before the entry applies (a CloseSession ends the session).
-      const actor = shown ? actorOf(state, commandOf()) : null;
-      if (shown && filter.user !== undefined) shown = touchesUser(entry, actor, commandOf(), filter.user);
+      const actor = shown ? actorOf(state, command) : null;
+      if (shown && filter.user !== undefined) shown = touchesUser(entry, actor, command, filter.user);
       const duplicate = shown && entry.clientId !== null && state.replies.get(entry.clientId)?.requestId === entry.requestId;
       replayEntry(state, entry);
-      if (shown) onRecord(recordOf(entry, commandOf(), actor, duplicate));
+      if (shown) onRecord(recordOf(entry, command, actor, duplicate));
     }
   }
   return { appliedIndex, lastIndex: state.appliedIndex, state };

@@ -7,30 +7,49 @@
 // ‖ everything after the space), so one changed byte anywhere breaks every later link and
 // verification names the first broken entry. Canonical JSON holds no tab or newline.
 
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { canonicalJson } from '../../torrent/canonical.js';
 import type { AppliedEntry, EntryOutcome } from '../domain/entry.js';
 import type { Event } from '../domain/events.js';
+import { parseReplayRecord } from './replay-record.js';
 
 /** An applied entry as the store keeps it: with the Raft term it was committed in. */
 export interface StoredEntry extends AppliedEntry {
   term: number;
 }
 
-/** A stored entry as replay reads it: the command left as text until someone asks. */
+/** A stored entry as replay reads it (its command stays text in the line until someone asks). */
 export interface StoredOutcome extends EntryOutcome {
   term: number;
-  commandJson: string;
 }
 
 export const HASH_HEX_LENGTH = 64;
 
 export function chainHash(previousHex: string, body: string): string {
-  return createHash('sha256').update(Buffer.from(previousHex, 'hex')).update(body, 'utf8').digest('hex');
+  return crypto.createHash('sha256').update(Buffer.from(previousHex, 'hex')).update(body, 'utf8').digest('hex');
+}
+
+/** One-shot SHA-256 where this Node has it (20.12 on): no hash object per entry. */
+const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : null;
+/** The previous hash and a body side by side, reused from entry to entry. */
+let scratch = Buffer.alloc(64 * 1024);
+
+/**
+ * chainHash(previousHex, text of bytes[start, end)) for a body still in its segment's bytes
+ * (valid UTF-8, so the bytes are the text's encoding): the same digest without decoding it.
+ */
+export function chainHashOfBytes(previousHex: string, bytes: Buffer, start: number, end: number): string {
+  const needed = previousHex.length + end - start;
+  if (scratch.length < needed) scratch = Buffer.alloc(Math.max(needed, scratch.length * 2));
+  // Buffer.from(previousHex, 'hex') decodes as far as the text is hex; write() stops at the same place.
+  const prefix = scratch.write(previousHex, 0, 'hex');
+  const length = prefix + bytes.copy(scratch, prefix, start, end);
+  const view = new Uint8Array(scratch.buffer, scratch.byteOffset, length);
+  return oneShotHash ? oneShotHash('sha256', view, 'hex') : crypto.createHash('sha256').update(view).digest('hex');
 }
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 export function encodeLine(previousHex: string, entry: StoredEntry): { line: string; hash: string } {
@@ -44,24 +63,17 @@ export class LineFormatError extends Error {
   override name = 'LineFormatError';
 }
 
-/** The stored hash and the hashed body of a line; null when it lacks the `<hash> <body>` layout. */
-export function splitLine(line: string): { hash: string; body: string } | null {
-  if (line.length <= HASH_HEX_LENGTH + 1 || line.charCodeAt(HASH_HEX_LENGTH) !== 0x20) return null;
-  return { hash: line.slice(0, HASH_HEX_LENGTH), body: line.slice(HASH_HEX_LENGTH + 1) };
-}
-
-/** Decodes a line's body; throws LineFormatError when it is not a stored entry of `expectedIndex`. */
-export function decodeBody(body: string, expectedIndex: number): StoredOutcome {
-  const tab = body.indexOf('\t');
-  if (tab === -1) throw new LineFormatError('line has no command part');
-  let replay: unknown;
-  try {
-    replay = JSON.parse(body.slice(0, tab));
-  } catch {
-    throw new LineFormatError('entry is not JSON');
-  }
+/** A parsed replay record as the stored entry of `expectedIndex`; throws LineFormatError when it is not one. */
+export function replayOutcome(replay: unknown, expectedIndex: number): StoredOutcome {
   if (!Array.isArray(replay) || replay.length !== 7) throw new LineFormatError('entry is malformed');
-  const [v, index, term, timeMs, clientId, requestId, events] = replay as unknown[];
+  const record = replay as unknown[];
+  const v = record[0];
+  const index = record[1];
+  const term = record[2];
+  const timeMs = record[3];
+  const clientId = record[4];
+  const requestId = record[5];
+  const events = record[6];
   if (index !== expectedIndex) throw new LineFormatError(`entry says index ${String(index).slice(0, 20)}`);
   if (typeof v !== 'number' || typeof term !== 'number' || typeof timeMs !== 'number' || !Array.isArray(events)) {
     throw new LineFormatError('entry is malformed');
@@ -69,5 +81,27 @@ export function decodeBody(body: string, expectedIndex: number): StoredOutcome {
   if ((clientId !== null && typeof clientId !== 'string') || (requestId !== null && typeof requestId !== 'number')) {
     throw new LineFormatError('entry is malformed');
   }
-  return { v, index, term, timeMs, clientId, requestId, events: events as Event[], commandJson: body.slice(tab + 1) };
+  return { v, index, term, timeMs, clientId, requestId, events: events as Event[] };
+}
+
+/** Decodes a line's replay JSON; throws LineFormatError when it is not a stored entry of `expectedIndex`. */
+export function decodeReplay(replayJson: string, expectedIndex: number): StoredOutcome {
+  let replay: unknown;
+  try {
+    replay = JSON.parse(replayJson);
+  } catch {
+    throw new LineFormatError('entry is not JSON');
+  }
+  return replayOutcome(replay, expectedIndex);
+}
+
+/** decodeReplay of the text of bytes[start, end) (valid UTF-8), read without decoding all of it. */
+export function decodeReplayBytes(bytes: Buffer, start: number, end: number, expectedIndex: number): StoredOutcome {
+  let replay: unknown;
+  try {
+    replay = parseReplayRecord(bytes, start, end);
+  } catch {
+    throw new LineFormatError('entry is not JSON');
+  }
+  return replayOutcome(replay, expectedIndex);
 }

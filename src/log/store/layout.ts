@@ -18,6 +18,9 @@ export const STORE_FORMAT_VERSION = 1;
 export const PACKED_SEGMENT_ENTRIES = 1024;
 export const PACKED_SEGMENT_BYTES = 512 * 1024;
 
+/** Segments one archive read asks LevelDB for (replay reads the next such chunk while it works on this one). */
+export const SEGMENTS_PER_READ = 4;
+
 function pad(index: number): string {
   return index.toString().padStart(INDEX_DIGITS, '0');
 }

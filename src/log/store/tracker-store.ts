@@ -9,7 +9,7 @@ import { InvariantError } from '../domain/evolve.js';
 import { decodeState, encodeState } from '../domain/snapshot.js';
 import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvEntry, KvOp, KvStore } from '../../world/world.js';
-import { chainHash, encodeLine, sha256Hex, type StoredEntry } from './chain.js';
+import { encodeLine, sha256Hex, type StoredEntry } from './chain.js';
 import {
   GENESIS_HASH,
   indexOfKey,
@@ -24,7 +24,8 @@ import {
   STORE_FORMAT_VERSION,
   type StoreMeta,
 } from './layout.js';
-import { readEntries, readLines, readMeta, StoreCorruptError } from './read.js';
+import { readEntries, readLines, readMeta } from './read.js';
+import { StoreCorruptError } from './stored-line.js';
 import { readGroupTimeline, type TimelineLimits, type TimelinePage } from './group-timeline.js';
 import { decodeBlob, encodeBlob, SnapshotBlobError } from './snapshot-blob.js';
 
@@ -60,9 +61,11 @@ export class TrackerStore {
     const state = snapshot?.state ?? initialState();
     let head = snapshot?.chainHead ?? GENESIS_HASH;
     for await (const batch of readEntries(kv, state.appliedIndex + 1)) {
-      for (const { entry, hash, body } of batch) {
+      for (const line of batch) {
+        const { entry } = line;
         if (entry.index > meta.appliedIndex) break;
-        if (chainHash(head, body) !== hash) throw new StoreCorruptError(entry.index, 'hash chain broken (run clique audit --verify)');
+        const hash = line.hash;
+        if (line.chainHash(head) !== hash) throw new StoreCorruptError(entry.index, 'hash chain broken (run clique audit --verify)');
         replayEntry(state, entry);
         head = hash;
       }

@@ -21,9 +21,14 @@ function mapOpenError(error: unknown, path: string): unknown {
   return error;
 }
 
-/** A detached plain Uint8Array (classic-level hands out Buffers). */
+/**
+ * A detached plain Uint8Array (classic-level hands out Buffers). Each value classic-level reads
+ * is a fresh copy that owns all of its memory: that is wrapped, not copied again (replay reads
+ * hundreds of MiB); a value that shares its memory with anything else is copied.
+ */
 function plainCopy(value: Uint8Array): Uint8Array {
-  return new Uint8Array(value);
+  const ownsItsMemory = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
+  return ownsItsMemory ? new Uint8Array(value.buffer, 0, value.byteLength) : new Uint8Array(value);
 }
 
 class RealKvStore implements KvStore {
