@@ -21,11 +21,6 @@ export function sseFrame(event: WebEvent): string {
   return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
-/** The cluster as compared between looks: anything the view shows, commit and applied indices included. */
-function clusterKey(cluster: ClusterView): string {
-  return JSON.stringify(cluster);
-}
-
 export class LiveEvents {
   private readonly streams = new Set<HttpStream>();
   private lookTimer: Timer | null = null;
@@ -35,6 +30,8 @@ export class LiveEvents {
   private lastStatus = '';
   private lastDownloads = '';
   private lastCluster: ClusterView | null = null;
+  /** The last cluster sent, as compared: anything the view shows, commit and applied indices included. */
+  private lastClusterText = '';
   private asking = false;
 
   constructor(
@@ -61,10 +58,18 @@ export class LiveEvents {
       if (this.streams.size === 0) this.stop();
     });
     stream.write(': clique\n\n');
-    const now = this.safely('the first look', () => [sseFrame({ type: 'status', status: this.host.status() }), sseFrame({ type: 'downloads', downloads: this.host.downloads() })]);
-    for (const frame of now ?? []) stream.write(frame);
+    const now = this.safely('the first look', () => ({ status: this.host.status(), downloads: this.host.downloads() }));
+    if (now !== null) {
+      stream.write(sseFrame({ type: 'status', status: now.status }));
+      stream.write(sseFrame({ type: 'downloads', downloads: now.downloads }));
+    }
     if (this.lastCluster !== null) stream.write(sseFrame({ type: 'cluster', cluster: this.lastCluster }));
-    if (this.streams.size === 1) this.start();
+    if (this.streams.size === 1) {
+      // What the first page was just sent is what later looks compare with.
+      this.lastStatus = now === null ? '' : JSON.stringify(now.status);
+      this.lastDownloads = now === null ? '' : JSON.stringify(now.downloads);
+      this.start();
+    }
   }
 
   /** Ends every stream (the server stops). */
@@ -80,10 +85,6 @@ export class LiveEvents {
   }
 
   private start(): void {
-    this.safely('the first look', () => {
-      this.lastStatus = JSON.stringify(this.host.status());
-      this.lastDownloads = JSON.stringify(this.host.downloads());
-    });
     this.stopNews = this.host.onNews((line) => this.send({ type: 'news', line }));
     this.look();
     this.askCluster();
@@ -137,8 +138,10 @@ export class LiveEvents {
     this.host
       .cluster()
       .then((cluster) => {
-        if (this.lastCluster === null || clusterKey(cluster) !== clusterKey(this.lastCluster)) {
+        const text = JSON.stringify(cluster);
+        if (text !== this.lastClusterText) {
           this.lastCluster = cluster;
+          this.lastClusterText = text;
           this.send({ type: 'cluster', cluster });
         }
       })
