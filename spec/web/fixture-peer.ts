@@ -30,6 +30,8 @@ export interface RecordedRequest {
   authorization: string | null;
   /** For POST /api/commands/<name>: the words sent. */
   args: string[] | null;
+  /** When it arrived (performance.now()): tests compare the gaps between tries. */
+  atMs: number;
 }
 
 /** A command's fixture answer: its result, or an error with its code. */
@@ -86,7 +88,7 @@ export class FixturePeer {
     const url = new URL(request.url ?? '/', 'http://fixture');
     const body = request.method === 'POST' ? await readBody(request) : '';
     const args = url.pathname.startsWith('/api/commands/') ? ((JSON.parse(body || '{"args":[]}') as { args: string[] }).args ?? []) : null;
-    this.requests.push({ method: request.method ?? 'GET', path: url.pathname, authorization: request.headers.authorization ?? null, args });
+    this.requests.push({ method: request.method ?? 'GET', path: url.pathname, authorization: request.headers.authorization ?? null, args, atMs: performance.now() });
     response.setHeader('content-security-policy', CONTENT_SECURITY_POLICY);
     response.setHeader('x-content-type-options', 'nosniff');
     if (!url.pathname.startsWith('/api/')) return this.file(url.pathname, response);

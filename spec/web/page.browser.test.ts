@@ -134,15 +134,20 @@ describeBrowser('the web page in chromium, on a fixture peer', (browser) => {
     await page.waitForSelector(tid('too-many-pages'));
     expect(await textOf(page, tid('too-many-pages'))).toBe('too many pages of this peer are open; close one');
     expect(await page.$eval(tid('stream-state'), (chip) => (chip as HTMLElement).dataset.state)).toBe('down');
-    // Tries at 0 s, 1 s and 3 s: two and a half seconds in, two tries and no more.
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
-    expect(peer.apiRequests('/api/events').length).toBe(2);
+    // Tries at 0 s, 1 s and 3 s (then 7 s): the gaps double. A timer never fires early, so under
+    // load the gaps only grow; the next try is not made at once either way.
+    await until(() => peer.apiRequests('/api/events').length === 3, 'three refused tries', 10_000);
+    const [first, second, third] = peer.apiRequests('/api/events').map((r) => r.atMs);
+    expect(second! - first!).toBeGreaterThanOrEqual(900);
+    expect(third! - second!).toBeGreaterThanOrEqual(1_900);
 
     peer.refuseStreams = false;
-    await page.waitForSelector(tid('stream-state', '[data-state="live"]'), { timeout: 5_000 });
+    await page.waitForSelector(tid('stream-state', '[data-state="live"]'), { timeout: 15_000 });
     await page.waitForSelector(tid('current-user'));
     expect(await page.$(tid('too-many-pages'))).toBeNull();
-    expect(peer.apiRequests('/api/events').length).toBe(3);
+    const tries = peer.apiRequests('/api/events').map((r) => r.atMs);
+    expect(tries).toHaveLength(4);
+    expect(tries[3]! - tries[2]!).toBeGreaterThanOrEqual(3_900);
     expect(realProblems(o).filter((p) => !/\b503\b/.test(p))).toEqual([]);
   });
 
