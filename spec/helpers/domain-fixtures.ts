@@ -6,6 +6,7 @@ import type { Auth, Command, PasswordRecord } from '../../src/log/domain/command
 import type { FileMeta } from '../../src/torrent/file-meta.js';
 import { toBase64 } from '../../src/torrent/bytes.js';
 import { applyEntry, type Applied } from '../../src/log/domain/entry.js';
+import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
 import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import type { NetAddress } from '../../src/world/net-address.js';
 import { hashPieces, infoHash, PIECE_LENGTH_BYTES } from '../../src/torrent/infohash.js';
@@ -45,6 +46,8 @@ export function authFor(sessionId: string, token: string): Auth {
 /** Applies commands one by one with consecutive indices and a ticking clock. */
 export class Driver {
   state: TrackerState = initialState();
+  /** Every piece list shared so far (the store keeps them out of the state; piece-lists.ts). */
+  readonly pieces = new MemoryPieceLists();
   private timeMs = 1_700_000_000_000;
   private requestId = 0;
   readonly applied: Applied[] = [];
@@ -61,7 +64,8 @@ export class Driver {
       requestId: ++this.requestId,
       rulesVersion,
       command,
-    });
+    }, this.pieces);
+    this.pieces.record(applied.entry.events);
     this.applied.push(applied);
     return applied;
   }

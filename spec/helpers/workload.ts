@@ -3,14 +3,15 @@
 // credentials. The same seed gives the same entries.
 
 import { applyEntry, type ProposedEntry } from '../../src/log/domain/entry.js';
+import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
 import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import { initialState, type TrackerState } from '../../src/log/domain/state.js';
 import type { TermEntry } from '../../src/log/store/tracker-store.js';
 import { authFor, fileBytes, fileMeta, passwordRecord, tokenHashOf } from './domain-fixtures.js';
 
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'];
-const GROUPS = ['g1', 'g2', 'g3'];
-const FILES = [fileMeta('a.txt', fileBytes(10, 1)), fileMeta('b.bin', fileBytes(600_000, 2)), fileMeta('c.iso', fileBytes(3, 3))];
+export const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'];
+export const GROUPS = ['g1', 'g2', 'g3'];
+export const FILES = [fileMeta('a.txt', fileBytes(10, 1)), fileMeta('b.bin', fileBytes(600_000, 2)), fileMeta('c.iso', fileBytes(3, 3))];
 
 /** mulberry32: small, seeded, good enough to pick test actions. */
 function prng(seed: number): (bound: number) => number {
@@ -35,6 +36,8 @@ export interface Workload {
 export function makeWorkload(seed: number, count: number): Workload {
   const pick = prng(seed);
   const state = initialState();
+  const pieces = new MemoryPieceLists();
+  const apply = (entry: ProposedEntry): void => pieces.record(applyEntry(state, entry, pieces).entry.events);
   const sessions: { id: string; token: string }[] = [];
   const entries: TermEntry[] = [];
   const tokens: string[] = [];
@@ -76,14 +79,14 @@ export function makeWorkload(seed: number, count: number): Workload {
       // A retry: the same client and request id again, through "another node".
       const previous = entries[entries.length - 1 - pick(Math.min(3, entries.length))]!;
       entries.push({ ...previous, index, timeMs, term });
-      applyEntry(state, { ...previous, index, timeMs });
+      apply({ ...previous, index, timeMs });
       continue;
     } else command = choose([{ type: 'Nonsense' }, { type: 'CreateGroup', auth, group: 'bad/name' }, 'garbage', { type: 'CreateGroup', auth }]);
     const entry: ProposedEntry =
       command === null ? { index, timeMs, clientId: null, requestId: null, rulesVersion: RULES_VERSION, command } : { index, timeMs, clientId, requestId, rulesVersion: RULES_VERSION, command };
     if (command !== null) requestIds.set(clientId, requestId);
     entries.push({ ...entry, term });
-    applyEntry(state, entry);
+    apply(entry);
   }
   return { entries, reference: state, tokens };
 }

@@ -122,7 +122,7 @@ describe('bad input to every command', () => {
     const stale = d.run({ type: 'CreateGroup', auth: authFor('session-a', 'ta'), group: 'h' });
     expect(stale.reply?.error).toBeNull();
     // A request id older than the client's latest cannot be answered again.
-    const old = applyEntry(d.state, { index: d.state.appliedIndex + 1, timeMs: 0, clientId: 'test-client', requestId: 1, rulesVersion: RULES_VERSION, command: { type: 'CreateGroup', auth: authFor('session-a', 'ta'), group: 'k' } });
+    const old = applyEntry(d.state, { index: d.state.appliedIndex + 1, timeMs: 0, clientId: 'test-client', requestId: 1, rulesVersion: RULES_VERSION, command: { type: 'CreateGroup', auth: authFor('session-a', 'ta'), group: 'k' } }, d.pieces);
     expect(old.reply?.error?.code).toBe('STALE_REQUEST');
     expect(d.state.groups.has('k')).toBe(false);
     expect(projection(d)).not.toBe(before); // h exists

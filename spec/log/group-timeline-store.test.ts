@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyEntry } from '../../src/log/domain/entry.js';
+import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
 import { initialState, type TrackerState } from '../../src/log/domain/state.js';
 import { groupAsOf, timelineEventsOf, type GroupAsOf, type TimelineEntry } from '../../src/log/domain/timeline.js';
 import { readGroupTimeline, type TimelineLimits } from '../../src/log/store/group-timeline.js';
@@ -51,10 +52,12 @@ describe('the archive reader of groupTimeline', () => {
         for (let at = 0; at < workload.entries.length; at += 17) await store.apply(workload.entries.slice(at, at + 17), { sync: false });
         // The reference: each entry's events for each group, and the projection after each entry.
         const reference = initialState();
+        const pieces = new MemoryPieceLists();
         const expected = new Map<string, TimelineEntry[]>();
         const states: Array<Map<string, Omit<GroupAsOf, 'index'>>> = [];
         for (const entry of workload.entries) {
-          const { entry: applied } = applyEntry(reference, entry);
+          const { entry: applied } = applyEntry(reference, entry, pieces);
+          pieces.record(applied.events);
           for (const group of ['g1', 'g2', 'g3']) {
             for (const event of timelineEventsOf(applied.events, group)) expected.set(group, [...(expected.get(group) ?? []), { index: applied.index, timeMs: applied.timeMs, event }]);
           }

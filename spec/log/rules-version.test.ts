@@ -58,7 +58,7 @@ describe('rules versions', () => {
     for (const version of [RULES_VERSION + 1, 0, Number.NaN]) {
       let thrown: unknown = null;
       try {
-        applyEntry(d.state, { index: before + 1, timeMs: 0, clientId: 'c', requestId: 9, rulesVersion: version, command: { type: 'CreateUser', user: 'zed', password: passwordRecord('z') } });
+        applyEntry(d.state, { index: before + 1, timeMs: 0, clientId: 'c', requestId: 9, rulesVersion: version, command: { type: 'CreateUser', user: 'zed', password: passwordRecord('z') } }, d.pieces);
       } catch (error) {
         thrown = error;
       }

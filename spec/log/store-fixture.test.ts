@@ -3,10 +3,7 @@
 // segments are read as bytes: it verifies to the chain head its meta names, compares equal to a
 // copy of itself, opens, and audits entry by entry to what reading its lines as text gives.
 
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { replayEntry } from '../../src/log/domain/entry.js';
 import { initialState } from '../../src/log/domain/state.js';
 import { auditStore, type AuditRecord } from '../../src/log/store/audit.js';
@@ -14,19 +11,10 @@ import { readEntries, readMeta } from '../../src/log/store/read.js';
 import { parseLine, type ParsedLine } from '../../src/log/store/stored-line.js';
 import { TrackerStore } from '../../src/log/store/tracker-store.js';
 import { compareStores, verifyStore } from '../../src/log/store/verify.js';
-import { createRealWorld } from '../../src/world/real/real-world.js';
 import type { KvStore } from '../../src/world/world.js';
+import { fixtureStoreCopies } from '../helpers/fixture-stores.js';
 
-const FIXTURE = new URL('../fixtures/store-v1/n1/tracker/', import.meta.url).pathname;
-const root = mkdtempSync(join(tmpdir(), 'clique-store-fixture-'));
-const kvFactory = createRealWorld().kv;
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-async function copy(name: string): Promise<KvStore> {
-  const dir = join(root, name);
-  cpSync(FIXTURE, dir, { recursive: true });
-  return kvFactory.open(dir, { createIfMissing: false });
-}
+const copy = fixtureStoreCopies(new URL('../fixtures/store-v1/n1/tracker/', import.meta.url));
 
 /** The archive's lines as they were read before: every segment decoded whole and split. */
 async function linesAsText(kv: KvStore): Promise<string[]> {

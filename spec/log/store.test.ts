@@ -8,6 +8,7 @@ import { canonicalJson } from '../../src/torrent/canonical.js';
 import { encodeState } from '../../src/log/domain/snapshot.js';
 import { initialState } from '../../src/log/domain/state.js';
 import { applyEntry } from '../../src/log/domain/entry.js';
+import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
 import { auditStore } from '../../src/log/store/audit.js';
 import { readMeta } from '../../src/log/store/read.js';
 import { verifyStore } from '../../src/log/store/verify.js';
@@ -125,7 +126,8 @@ describe('the tracker store', () => {
           if (store.appliedIndex > syncedIndex) coverage.keptUnsynced++;
           // The surviving state is exactly the reference state after that many entries.
           const reference = initialState();
-          for (const entry of workload.entries.slice(0, store.appliedIndex)) applyEntry(reference, entry);
+          const pieces = new MemoryPieceLists();
+          for (const entry of workload.entries.slice(0, store.appliedIndex)) pieces.record(applyEntry(reference, entry, pieces).entry.events);
           expect(stateText(store.state)).toBe(stateText(reference));
           expect((await verifyStore(kv)).ok).toBe(true);
           // And it carries on: the lost entries apply again (as Raft would re-apply them).

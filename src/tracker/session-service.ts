@@ -6,7 +6,7 @@
 
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { withAuth, type Command, type PasswordRecord, type SessionCommand } from '../log/domain/commands.js';
-import { authenticate, fileDetail, listFiles, listGroups, listMembers, listRequests, mayAccessFile, timelineRange } from '../log/domain/queries.js';
+import { authenticate, fileDetail, type FileDetail, type FileDetailWithoutPieces, listFiles, listGroups, listMembers, listRequests, mayAccessFile, timelineRange } from '../log/domain/queries.js';
 import { isDomainError } from '../log/domain/errors.js';
 import { DEFAULT_TIMELINE_LIMITS, type TimelineLimits } from '../log/store/group-timeline.js';
 import { isDelisted, type TrackerState } from '../log/domain/state.js';
@@ -191,7 +191,18 @@ export class SessionService {
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
     if (query.name === 'groupTimeline') return this.groupTimeline(auth, query);
     const read = await this.node.read((state) => answer(state, auth, query));
-    return read.kind === 'ok' ? read.value : notLeader;
+    if (read.kind !== 'ok') return notLeader;
+    return query.name === 'file' ? this.withPieceList(read.value) : read.value;
+  }
+
+  /** A file's detail gets its piece list from the store, where it is kept (piece-lists.ts). */
+  private async withPieceList(outcome: ServiceOutcome): Promise<ServiceOutcome> {
+    if (!outcome.ok) return outcome;
+    const detail = outcome.result as FileDetailWithoutPieces;
+    const pieces = await this.node.store.pieceList(detail.fileId);
+    if (pieces === undefined) throw new Error(`the store has no piece list for ${detail.fileId}, a file its projection lists`);
+    const full: FileDetail = { ...detail, pieces };
+    return { ok: true, result: full };
   }
 
   /**

@@ -12,6 +12,8 @@ import { formatNetAddress, type NetAddress } from '../../world/net-address.js';
 import { checkFileName, checkId, checkPeerAddress } from './names.js';
 import { authenticate } from './queries.js';
 import { isDelisted, REPORT_VALID_MS, splitHoldingKey, type FileRecord, type GroupRecord, type TrackerState } from './state.js';
+import type { PieceLists } from './piece-lists.js';
+import { InvariantError } from './evolve.js';
 
 /** Largest log entry a command may make (Raft entries and frames are bounded by it). */
 export const MAX_ENTRY_BYTES = 1024 * 1024;
@@ -20,7 +22,8 @@ export const MAX_FILE_PIECES = Math.floor(((MAX_ENTRY_BYTES - 16 * 1024) * 3) / 
 
 type Decision = readonly Event[] | DomainError;
 
-export function decide(state: TrackerState, command: Command): Decision {
+/** `pieces` holds at least the list of the file a ReportHolder names (see piece-lists.ts). */
+export function decide(state: TrackerState, command: Command, pieces: PieceLists): Decision {
   switch (command.type) {
     case 'CreateUser':
       return createUser(state, command.user, command);
@@ -78,7 +81,7 @@ export function decide(state: TrackerState, command: Command): Decision {
     case 'StopShare':
       return withMember(state, command.auth, command.group, (user, group) => stopShare(user, group, command.name));
     case 'ReportHolder':
-      return withFile(state, command.auth, command.group, command.fileId, (user, group, file) => reportHolder(state, user, group, file, command));
+      return withFile(state, command.auth, command.group, command.fileId, (user, group, file) => reportHolder(state, pieces, user, group, file, command));
   }
 }
 
@@ -326,7 +329,7 @@ export function delistingThreshold(memberCount: number): number {
  * report is recorded; when distinct members' reports of the last 24 h reach the threshold, the
  * holder is delisted for the file (unless it is already).
  */
-function reportHolder(state: TrackerState, reporter: string, group: GroupRecord, file: FileRecord, command: Extract<Command, { type: 'ReportHolder' }>): Decision {
+function reportHolder(state: TrackerState, lists: PieceLists, reporter: string, group: GroupRecord, file: FileRecord, command: Extract<Command, { type: 'ReportHolder' }>): Decision {
   const { holder, pieceIndex, expectedSha1, receivedSha1 } = command;
   const bad = checkId('user', holder);
   if (bad) return bad;
@@ -336,7 +339,10 @@ function reportHolder(state: TrackerState, reporter: string, group: GroupRecord,
   const pieces = pieceCount(file.sizeBytes, file.pieceLengthBytes);
   if (pieceIndex >= pieces) return domainError('BAD_EVIDENCE', `${file.name} has no piece ${pieceIndex} (it has ${pieces})`);
   if (!isHex(expectedSha1, PIECE_HASH_BYTES) || !isHex(receivedSha1, PIECE_HASH_BYTES)) return domainError('BAD_EVIDENCE', 'the SHA1s are not 20 bytes of lowercase hex');
-  const hashes = fromBase64(file.pieces);
+  const list = lists.get(file.fileId);
+  // The store fetches a report's list before deciding it: without it, nodes could decide apart.
+  if (list === undefined) throw new InvariantError(`the piece list of ${file.fileId} is not at hand to decide a report`);
+  const hashes = fromBase64(list);
   const stored = hashes === null ? null : toHex(hashes.subarray(pieceIndex * PIECE_HASH_BYTES, (pieceIndex + 1) * PIECE_HASH_BYTES));
   if (expectedSha1 !== stored) return domainError('BAD_EVIDENCE', `piece ${pieceIndex} of ${file.name} does not have SHA1 ${expectedSha1}`);
   if (receivedSha1 === expectedSha1) return domainError('BAD_EVIDENCE', `the received SHA1 of piece ${pieceIndex} is the expected one`);

@@ -12,6 +12,7 @@ import type { Event } from './events.js';
 import { commandUnderRules } from './rules.js';
 import { sameHash } from './same-hash.js';
 import { evolve, InvariantError } from './evolve.js';
+import type { PieceLists } from './piece-lists.js';
 import type { CachedReply, TrackerState } from './state.js';
 
 /** Version of the entry format; readers upcast older versions. */
@@ -84,7 +85,8 @@ export function storableCommand(command: unknown): unknown {
   }
 }
 
-export function applyEntry(state: TrackerState, proposed: ProposedEntry): Applied {
+/** `pieces`: the piece lists deciding this entry needs (pieceListNeeded), at least. */
+export function applyEntry(state: TrackerState, proposed: ProposedEntry, pieces: PieceLists): Applied {
   checkNext(state, proposed.index);
   const timeMs = Number.isSafeInteger(proposed.timeMs) && proposed.timeMs > state.lastTimeMs ? proposed.timeMs : state.lastTimeMs;
   const index = proposed.index;
@@ -98,7 +100,7 @@ export function applyEntry(state: TrackerState, proposed: ProposedEntry): Applie
   // bookkeeping below sets the same value again.
   state.lastTimeMs = timeMs;
   if (command !== null && !isDuplicate(state, clientId, requestId)) {
-    const decision = badClient ?? decideEntry(state, { ...proposed, command, clientId, requestId });
+    const decision = badClient ?? decideEntry(state, { ...proposed, command, clientId, requestId }, pieces);
     events = isDomainError(decision) ? [rejection(state, command, decision)] : [...decision];
   }
   const entry: AppliedEntry = { v: ENTRY_FORMAT_VERSION, index, timeMs, clientId, requestId, command, events };
@@ -164,14 +166,14 @@ function badClientFields(clientId: unknown, requestId: unknown): DomainError | n
   return null;
 }
 
-function decideEntry(state: TrackerState, proposed: ProposedEntry): readonly Event[] | DomainError {
+function decideEntry(state: TrackerState, proposed: ProposedEntry, pieces: PieceLists): readonly Event[] | DomainError {
   const { clientId, requestId } = proposed;
   const cached = clientId === null ? undefined : state.replies.get(clientId);
   if (cached !== undefined && requestId !== null && requestId < cached.requestId) {
     return domainError('STALE_REQUEST', `request ${requestId} is older than this client's latest (${cached.requestId})`);
   }
   const command = commandUnderRules(proposed.rulesVersion, proposed.command);
-  return isDomainError(command) ? command : decide(state, command);
+  return isDomainError(command) ? command : decide(state, command, pieces);
 }
 
 /** Who was refused and in which group, as far as the (possibly malformed) command tells. */

@@ -117,7 +117,6 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
         name: event.name,
         sizeBytes: event.sizeBytes,
         pieceLengthBytes: event.pieceLengthBytes,
-        pieces: event.pieces,
         sharedBy: event.user,
         sharedIndex: index,
         sharers: new Set<string>().add(event.user),

@@ -44,6 +44,9 @@ export interface FileDetail extends FileSummary {
   holders: HolderView[];
 }
 
+/** A FileDetail as the projection answers it: the store adds the piece list (piece-lists.ts). */
+export type FileDetailWithoutPieces = Omit<FileDetail, 'pieces'>;
+
 export interface GroupMembers {
   group: string;
   owner: string;
@@ -140,7 +143,7 @@ export function listFiles(state: TrackerState, viewer: string, groupId: string):
 }
 
 /**
- * What a downloader needs: the piece list and who serves it now (the viewer's own sessions
+ * What a downloader needs, but for the piece list: who serves it now (the viewer's own sessions
  * excluded, and holders delisted for the file until 24 h after their delisting, judged by the
  * time of the last applied entry).
  */
@@ -150,7 +153,7 @@ export function fileDetail(
   groupId: string,
   key: { name: string } | { fileId: string },
   exceptSessionId: string | null = null,
-): FileDetail | DomainError {
+): FileDetailWithoutPieces | DomainError {
   const group = memberGroup(state, viewer, groupId);
   if (!('files' in group)) return group;
   const fileId = 'fileId' in key ? key.fileId : group.fileNames.get(key.name);
@@ -162,7 +165,7 @@ export function fileDetail(
     if (isDelisted(file, holder.user, state.lastTimeMs)) continue;
     if (session && sessionId !== exceptSessionId) holders.push({ sessionId, user: holder.user, address: session.address, reachable: session.reachable, keyFingerprint: session.keyFingerprint, complete: holder.complete });
   }
-  return { ...summarize(file, state.lastTimeMs), group: groupId, pieceLengthBytes: file.pieceLengthBytes, pieces: file.pieces, holders };
+  return { ...summarize(file, state.lastTimeMs), group: groupId, pieceLengthBytes: file.pieceLengthBytes, holders };
 }
 
 /** The ticket issuer's question: may this user fetch this file now? */

@@ -7,7 +7,9 @@ import type { PasswordRecord } from './commands.js';
 import { DOMAIN_ERROR_CODES, type DomainError, type DomainErrorCode } from './errors.js';
 import type { CachedReply, FileRecord, GroupRecord, SessionRecord, TrackerState, UserRecord } from './state.js';
 
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** 2: files carry no piece list (piece-lists.ts). Version 1 snapshots, which do, still decode. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+const LEGACY_FORMAT_WITH_PIECES = 1;
 
 /**
  * `reports` ([accused, [[reporter, timeMs], …]], …) and `delisted` ([user, sinceMs, reporters], …)
@@ -134,14 +136,17 @@ function reply(value: unknown, path: string): CachedReply {
   return { requestId: int(r.requestId, `${path}.requestId`), index: int(r.index, `${path}.index`), error };
 }
 
-function file(value: unknown, path: string): FileRecord {
+/** Hears the piece lists a version-1 snapshot carries: file id, base64 list. */
+export type LegacyPieces = (fileId: string, pieces: string) => void;
+
+function file(value: unknown, path: string, legacyPieces: LegacyPieces | null): FileRecord {
   const f = obj(value, path);
+  if (legacyPieces !== null) legacyPieces(str(f.fileId, `${path}.fileId`), str(f.pieces, `${path}.pieces`));
   return {
     fileId: str(f.fileId, `${path}.fileId`),
     name: str(f.name, `${path}.name`),
     sizeBytes: int(f.sizeBytes, `${path}.sizeBytes`),
     pieceLengthBytes: int(f.pieceLengthBytes, `${path}.pieceLengthBytes`),
-    pieces: str(f.pieces, `${path}.pieces`),
     sharedBy: str(f.sharedBy, `${path}.sharedBy`),
     sharedIndex: int(f.sharedIndex, `${path}.sharedIndex`),
     sharers: new Set(arr(f.sharers, `${path}.sharers`).map((u, i) => str(u, `${path}.sharers[${i}]`))),
@@ -168,9 +173,9 @@ function file(value: unknown, path: string): FileRecord {
   };
 }
 
-function group(value: unknown, path: string): GroupRecord {
+function group(value: unknown, path: string, legacyPieces: LegacyPieces | null): GroupRecord {
   const g = obj(value, path);
-  const files = arr(g.files, `${path}.files`).map((f, i) => file(f, `${path}.files[${i}]`));
+  const files = arr(g.files, `${path}.files`).map((f, i) => file(f, `${path}.files[${i}]`, legacyPieces));
   return {
     group: str(g.group, `${path}.group`),
     owner: str(g.owner, `${path}.owner`),
@@ -182,9 +187,14 @@ function group(value: unknown, path: string): GroupRecord {
   };
 }
 
-export function decodeState(value: unknown): TrackerState {
+/**
+ * Rebuilds a state from its snapshot. A version-1 snapshot's files carry their piece lists:
+ * they are handed to `legacyPieces` (the store keeps them), and decoding fails without it.
+ */
+export function decodeState(value: unknown, legacyPieces?: LegacyPieces): TrackerState {
   const s = obj(value, 'state');
-  if (s.v !== SNAPSHOT_FORMAT_VERSION) fail('v');
+  if (s.v !== SNAPSHOT_FORMAT_VERSION && !(s.v === LEGACY_FORMAT_WITH_PIECES && legacyPieces !== undefined)) fail('v');
+  const hears = s.v === LEGACY_FORMAT_WITH_PIECES ? legacyPieces! : null;
   const users = arr(s.users, 'users').map((u, i): UserRecord => {
     const r = obj(u, `users[${i}]`);
     return { user: str(r.user, `users[${i}].user`), password: password(r.password, `users[${i}].password`), credentialsIndex: int(r.credentialsIndex, `users[${i}].credentialsIndex`) };
@@ -202,7 +212,7 @@ export function decodeState(value: unknown): TrackerState {
       holdings: new Set(arr(r.holdings, `sessions[${i}].holdings`).map((h, j) => str(h, `sessions[${i}].holdings[${j}]`))),
     };
   });
-  const groups = arr(s.groups, 'groups').map((g, i) => group(g, `groups[${i}]`));
+  const groups = arr(s.groups, 'groups').map((g, i) => group(g, `groups[${i}]`, hears));
   return {
     appliedIndex: int(s.appliedIndex, 'appliedIndex'),
     lastTimeMs: int(s.lastTimeMs, 'lastTimeMs'),

@@ -41,7 +41,7 @@ export interface FileRecord {
   name: string;
   sizeBytes: number;
   pieceLengthBytes: number;
-  pieces: string;
+  /* The piece list is not here: it is kept out of memory (piece-lists.ts). */
   sharedBy: string;
   sharedIndex: number;
   /** Users who hold a complete copy; the file is listed while one remains. */

@@ -5,14 +5,22 @@
 //   meta              {v, appliedIndex, appliedTerm, chainHead}  in the same batch as segments
 //   seg:<last index>  line\nline\n…                        the event archive, never deleted
 //   snap:<index>      <sha256 hex> <canonical snapshot>    projection, reply cache, chain head
+//   pieces:<file id>  the file's piece hashes, 20 bytes each  written with the entry that shares
+//                     the file first, never changed (content-addressed: the id is their info-hash)
+//
+// Format 2 added `pieces:`, and snapshots without piece lists; a format-1 store is upgraded when
+// it is opened (its lists are copied out of its snapshot and archive).
 
 export const META_KEY = 'meta';
 export const SEGMENT_PREFIX = 'seg:';
 export const SNAPSHOT_PREFIX = 'snap:';
+export const PIECES_PREFIX = 'pieces:';
 const INDEX_DIGITS = 16;
 
 export const GENESIS_HASH = '0'.repeat(64);
-export const STORE_FORMAT_VERSION = 1;
+export const STORE_FORMAT_VERSION = 2;
+/** The format before piece lists left the projection; read, and upgraded by TrackerStore.open. */
+export const STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS = 1;
 
 /** Entries a repacked segment holds at most, and its size bound. */
 export const PACKED_SEGMENT_ENTRIES = 1024;
@@ -27,6 +35,10 @@ function pad(index: number): string {
 
 export function segmentKey(lastIndex: number): string {
   return SEGMENT_PREFIX + pad(lastIndex);
+}
+
+export function piecesKey(fileId: string): string {
+  return PIECES_PREFIX + fileId;
 }
 
 export function snapshotKey(index: number): string {

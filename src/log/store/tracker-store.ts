@@ -1,12 +1,15 @@
 // Why this file exists: the tracker's durable state machine. It applies entries (decide +
-// evolve), writes each applied batch — segment of chained lines plus the applied index and chain
-// head — in one atomic LevelDB batch, snapshots the projection every N entries (repacking the
-// segments since the last snapshot), and on open restores snapshot + tail.
+// evolve), writes each applied batch — segment of chained lines, the piece lists of newly shared
+// files, the applied index and chain head — in one atomic LevelDB batch, snapshots the projection
+// every N entries (repacking the segments since the last snapshot), and on open restores
+// snapshot + tail. Piece lists live on disk only (piece-lists.ts); it serves them from there.
 
 import { canonicalJson } from '../../torrent/canonical.js';
+import { fromBase64, toBase64 } from '../../torrent/bytes.js';
 import { applyEntry, replayEntry, type Applied, type EntryOutcome, type ProposedEntry } from '../domain/entry.js';
+import { pieceListNeeded, pieceListsShared } from '../domain/piece-lists.js';
 import { InvariantError } from '../domain/evolve.js';
-import { decodeState, encodeState } from '../domain/snapshot.js';
+import { decodeState, encodeState, type LegacyPieces } from '../domain/snapshot.js';
 import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvEntry, KvOp, KvStore } from '../../world/world.js';
 import { encodeLine, sha256Hex, type StoredEntry } from './chain.js';
@@ -16,12 +19,15 @@ import {
   META_KEY,
   PACKED_SEGMENT_BYTES,
   PACKED_SEGMENT_ENTRIES,
+  PIECES_PREFIX,
+  piecesKey,
   SEGMENT_PREFIX,
   segmentKey,
   segmentsFrom,
   SNAPSHOT_PREFIX,
   snapshotKey,
   STORE_FORMAT_VERSION,
+  STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS,
   type StoreMeta,
 } from './layout.js';
 import { readEntries, readLines, readMeta } from './read.js';
@@ -43,6 +49,8 @@ const decoder = new TextDecoder();
 
 export class TrackerStore {
   private applying = false;
+  /** Piece lists of the batch being applied, until its write is done: the projection lists their files already. */
+  private readonly unwritten = new Map<string, string>();
 
   private constructor(
     private readonly kv: KvStore,
@@ -57,7 +65,9 @@ export class TrackerStore {
     const meta = await readMeta(kv);
     const every = options.snapshotEveryEntries ?? 10_000;
     if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, 0, every);
-    const snapshot = await loadLatestSnapshot(kv, meta.appliedIndex);
+    // A format-1 store kept piece lists in its snapshots; they are copied out (below) once.
+    const legacy = meta.v === STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS ? new Map<string, string>() : null;
+    const snapshot = await loadLatestSnapshot(kv, meta.appliedIndex, (fileId, pieces) => legacy?.set(fileId, pieces));
     const state = snapshot?.state ?? initialState();
     let head = snapshot?.chainHead ?? GENESIS_HASH;
     for await (const batch of readEntries(kv, state.appliedIndex + 1)) {
@@ -67,12 +77,14 @@ export class TrackerStore {
         const hash = line.hash;
         if (line.chainHash(head) !== hash) throw new StoreCorruptError(entry.index, 'hash chain broken (run clique audit --verify)');
         replayEntry(state, entry);
+        if (legacy) for (const [fileId, pieces] of pieceListsShared(entry.events)) legacy.set(fileId, pieces);
         head = hash;
       }
     }
     if (state.appliedIndex !== meta.appliedIndex || head !== meta.chainHead) {
       throw new StoreCorruptError(state.appliedIndex, `archive ends at ${state.appliedIndex}, meta says ${meta.appliedIndex}`);
     }
+    if (legacy) await upgradeFormat1(kv, meta, legacy);
     return new TrackerStore(kv, state, head, meta.appliedTerm, snapshot?.index ?? 0, every);
   }
 
@@ -111,15 +123,38 @@ export class TrackerStore {
     return readGroupTimeline(readLines(this.kv, fromIndex), group, fromIndex, toIndex, limits);
   }
 
+  /** The piece list (base64) of a file this store has seen shared; undefined for any other id. */
+  async pieceList(fileId: string): Promise<string | undefined> {
+    const unwritten = this.unwritten.get(fileId);
+    if (unwritten !== undefined) return unwritten;
+    const bytes = await this.kv.get(piecesKey(fileId));
+    return bytes === undefined ? undefined : toBase64(bytes);
+  }
+
   async apply(entries: readonly TermEntry[], options: { sync: boolean }): Promise<Applied[]> {
     if (entries.length === 0) return [];
     if (this.applying) throw new InvariantError('TrackerStore.apply called while another apply runs');
     this.applying = true;
     try {
+      // The lists deciding these entries needs are read first: decide itself never waits.
+      const lists = new Map<string, string>();
+      for (const proposed of entries) {
+        const fileId = pieceListNeeded(proposed.command);
+        const list = fileId === null || lists.has(fileId) ? undefined : await this.pieceList(fileId);
+        if (list !== undefined) lists.set(fileId!, list);
+      }
       const results: Applied[] = [];
       const lines: string[] = [];
+      const ops: KvOp[] = [];
       for (const proposed of entries) {
-        const applied = applyEntry(this.current, proposed);
+        const applied = applyEntry(this.current, proposed, lists);
+        for (const [fileId, pieces] of pieceListsShared(applied.entry.events)) {
+          const bytes = fromBase64(pieces);
+          if (bytes === null) throw new InvariantError(`entry ${proposed.index} shared ${fileId} with a piece list that is not base64`);
+          lists.set(fileId, pieces);
+          this.unwritten.set(fileId, pieces);
+          ops.push({ type: 'put', key: piecesKey(fileId), value: bytes });
+        }
         const stored: StoredEntry = { ...applied.entry, term: proposed.term };
         const { line, hash } = encodeLine(this.head, stored);
         lines.push(line);
@@ -128,13 +163,15 @@ export class TrackerStore {
         results.push(applied);
       }
       const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: this.current.appliedIndex, appliedTerm: this.term, chainHead: this.head };
-      await this.kv.batch(
-        [
-          { type: 'put', key: segmentKey(this.current.appliedIndex), value: encoder.encode(lines.join('\n')) },
-          { type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(meta)) },
-        ],
-        options,
+      ops.push(
+        { type: 'put', key: segmentKey(this.current.appliedIndex), value: encoder.encode(lines.join('\n')) },
+        { type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(meta)) },
       );
+      try {
+        await this.kv.batch(ops, options);
+      } finally {
+        this.unwritten.clear();
+      }
       if (this.current.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries) await this.snapshot();
       return results;
     } finally {
@@ -157,6 +194,7 @@ export class TrackerStore {
       if (snap) records.push([snapshotKey(this.lastSnapshotIndex), snap]);
     }
     for await (const chunk of this.kv.iterate(segmentsFrom(1), 256)) records.push(...chunk);
+    for await (const chunk of this.kv.iterate({ gte: PIECES_PREFIX, lt: PIECES_PREFIX + '~' }, 256)) records.push(...chunk);
     return encodeBlob(records);
   }
 
@@ -164,7 +202,7 @@ export class TrackerStore {
   static async importSnapshot(kv: KvStore, blob: Uint8Array, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
     const records = decodeBlob(blob);
     for (const [key] of records) {
-      if (key !== META_KEY && !key.startsWith(SNAPSHOT_PREFIX) && !key.startsWith(SEGMENT_PREFIX)) throw new SnapshotBlobError(`unexpected key ${key.slice(0, 40)}`);
+      if (key !== META_KEY && !key.startsWith(SNAPSHOT_PREFIX) && !key.startsWith(SEGMENT_PREFIX) && !key.startsWith(PIECES_PREFIX)) throw new SnapshotBlobError(`unexpected key ${key.slice(0, 40)}`);
     }
     const ops: KvOp[] = [];
     for await (const chunk of kv.iterate({})) for (const [key] of chunk) ops.push({ type: 'del', key });
@@ -225,8 +263,27 @@ interface LoadedSnapshot {
   state: TrackerState;
 }
 
-/** The newest snapshot at or below `maxIndex` whose checksum holds; a bad one falls back to the one before. */
-async function loadLatestSnapshot(kv: KvStore, maxIndex: number): Promise<LoadedSnapshot | null> {
+/**
+ * A format-1 store becomes format 2 in one batch: every piece list its snapshot and archive hold,
+ * then the meta record that says so. Its format-1 snapshots stay and still load.
+ */
+async function upgradeFormat1(kv: KvStore, meta: StoreMeta, lists: ReadonlyMap<string, string>): Promise<void> {
+  const ops: KvOp[] = [];
+  for (const [fileId, pieces] of lists) {
+    const bytes = fromBase64(pieces);
+    if (bytes === null) throw new StoreCorruptError(meta.appliedIndex, `the piece list of ${fileId} is not base64`);
+    ops.push({ type: 'put', key: piecesKey(fileId), value: bytes });
+  }
+  const upgraded: StoreMeta = { ...meta, v: STORE_FORMAT_VERSION };
+  ops.push({ type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(upgraded)) });
+  await kv.batch(ops, { sync: true });
+}
+
+/**
+ * The newest snapshot at or below `maxIndex` whose checksum holds; a bad one falls back to the
+ * one before. A format-1 snapshot's piece lists go to `legacyPieces`.
+ */
+async function loadLatestSnapshot(kv: KvStore, maxIndex: number, legacyPieces: LegacyPieces): Promise<LoadedSnapshot | null> {
   for await (const chunk of kv.iterate({ gte: SNAPSHOT_PREFIX, lte: snapshotKey(maxIndex), reverse: true })) {
     for (const [key, value] of chunk) {
       const text = decoder.decode(value);
@@ -234,7 +291,7 @@ async function loadLatestSnapshot(kv: KvStore, maxIndex: number): Promise<Loaded
       if (text.charAt(64) !== ' ' || sha256Hex(json) !== text.slice(0, 64)) continue;
       try {
         const parsed = JSON.parse(json) as { index: unknown; chainHead: unknown; state: unknown };
-        const state = decodeState(parsed.state);
+        const state = decodeState(parsed.state, legacyPieces);
         const index = indexOfKey(key, SNAPSHOT_PREFIX);
         if (index === null || parsed.index !== index || state.appliedIndex !== index || typeof parsed.chainHead !== 'string') continue;
         return { index, chainHead: parsed.chainHead, state };
