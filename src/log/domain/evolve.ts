@@ -3,7 +3,18 @@
 // made them), and it asserts the invariants it relies on so a corrupt log stops loudly.
 
 import type { Event } from './events.js';
-import { holdingKey, MAX_REFRESHES_PER_USER, REPORT_VALID_MS, type FileRecord, type GroupRecord, type RefreshRecord, type TrackerState } from './state.js';
+import {
+  holdingKey,
+  MAX_REFRESHES_PER_USER,
+  NO_DELISTINGS,
+  NO_HOLDERS,
+  NO_REPORTS,
+  REPORT_VALID_MS,
+  type FileRecord,
+  type GroupRecord,
+  type RefreshRecord,
+  type TrackerState,
+} from './state.js';
 
 export class InvariantError extends Error {
   override name = 'InvariantError';
@@ -23,6 +34,27 @@ function fileOf(state: TrackerState, group: string, fileId: string): FileRecord 
   const file = groupOf(state, group).files.get(fileId);
   assert(file !== undefined, `event names unknown file ${fileId} in ${group}`);
   return file;
+}
+
+/**
+ * The user's name as the state already holds it: a million records naming a few users share
+ * their strings instead of each keeping the copy its event was parsed into.
+ */
+function userName(state: TrackerState, user: string): string {
+  return state.users.get(user)?.user ?? user;
+}
+
+/** A file's own map for `field`, made when the file still shares the empty one (state.ts). */
+function own<K extends 'holders' | 'reports' | 'delisted'>(file: FileRecord, field: K, empty: FileRecord[K]): FileRecord[K] {
+  if (file[field] === empty) file[field] = new Map() as FileRecord[K];
+  return file[field];
+}
+
+/** Back to the shared empty map once a file's own is empty. */
+function release(file: FileRecord): void {
+  if (file.holders.size === 0) file.holders = NO_HOLDERS;
+  if (file.reports.size === 0) file.reports = NO_REPORTS;
+  if (file.delisted.size === 0) file.delisted = NO_DELISTINGS;
 }
 
 function removeFile(state: TrackerState, group: GroupRecord, file: FileRecord): void {
@@ -117,18 +149,18 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
         name: event.name,
         sizeBytes: event.sizeBytes,
         pieceLengthBytes: event.pieceLengthBytes,
-        sharedBy: event.user,
+        sharedBy: userName(state, event.user),
         sharedIndex: index,
-        sharers: new Set<string>().add(event.user),
-        holders: new Map(),
-        reports: new Map(),
-        delisted: new Map(),
+        sharers: new Set<string>().add(userName(state, event.user)),
+        holders: NO_HOLDERS,
+        reports: NO_REPORTS,
+        delisted: NO_DELISTINGS,
       });
       group.fileNames.set(event.name, event.fileId);
       break;
     }
     case 'SharerAdded':
-      fileOf(state, event.group, event.fileId).sharers.add(event.user);
+      fileOf(state, event.group, event.fileId).sharers.add(userName(state, event.user));
       break;
     case 'SharerRemoved':
       fileOf(state, event.group, event.fileId).sharers.delete(event.user);
@@ -139,14 +171,17 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
     case 'HolderAdded': {
       const session = state.sessions.get(event.sessionId);
       assert(session !== undefined, `holder for unknown session ${event.sessionId}`);
-      fileOf(state, event.group, event.fileId).holders.set(event.sessionId, { user: event.user, complete: event.complete });
+      own(fileOf(state, event.group, event.fileId), 'holders', NO_HOLDERS).set(event.sessionId, { user: userName(state, event.user), complete: event.complete });
       session.holdings.add(holdingKey(event.group, event.fileId));
       break;
     }
-    case 'HolderRemoved':
-      fileOf(state, event.group, event.fileId).holders.delete(event.sessionId);
+    case 'HolderRemoved': {
+      const file = fileOf(state, event.group, event.fileId);
+      file.holders.delete(event.sessionId);
+      release(file);
       state.sessions.get(event.sessionId)?.holdings.delete(holdingKey(event.group, event.fileId));
       break;
+    }
     case 'HolderReported': {
       const file = fileOf(state, event.group, event.fileId);
       const reports = file.reports.get(event.user) ?? new Map<string, number>();
@@ -154,19 +189,21 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
       for (const [reporter, atMs] of reports) if (atMs + REPORT_VALID_MS <= state.lastTimeMs) reports.delete(reporter);
       reports.delete(event.reporter);
       reports.set(event.reporter, state.lastTimeMs);
-      file.reports.set(event.user, reports);
+      own(file, 'reports', NO_REPORTS).set(event.user, reports);
       break;
     }
     case 'HolderDelisted': {
       const file = fileOf(state, event.group, event.fileId);
-      file.delisted.set(event.user, { sinceMs: state.lastTimeMs, reporters: [...event.reporters] });
+      own(file, 'delisted', NO_DELISTINGS).set(event.user, { sinceMs: state.lastTimeMs, reporters: [...event.reporters] });
       file.reports.delete(event.user);
+      release(file);
       break;
     }
     case 'HolderReinstated': {
       const file = fileOf(state, event.group, event.fileId);
       file.delisted.delete(event.user);
       file.reports.delete(event.user);
+      release(file);
       break;
     }
     case 'CommandRejected':

@@ -5,7 +5,7 @@
 
 import type { PasswordRecord } from './commands.js';
 import { DOMAIN_ERROR_CODES, type DomainError, type DomainErrorCode } from './errors.js';
-import type { CachedReply, FileRecord, GroupRecord, SessionRecord, TrackerState, UserRecord } from './state.js';
+import { NO_DELISTINGS, NO_HOLDERS, NO_REPORTS, type CachedReply, type FileRecord, type GroupRecord, type SessionRecord, type TrackerState, type UserRecord } from './state.js';
 
 /** 2: files carry no piece list (piece-lists.ts). Version 1 snapshots, which do, still decode. */
 export const SNAPSHOT_FORMAT_VERSION = 2;
@@ -139,6 +139,11 @@ function reply(value: unknown, path: string): CachedReply {
 /** Hears the piece lists a version-1 snapshot carries: file id, base64 list. */
 export type LegacyPieces = (fileId: string, pieces: string) => void;
 
+/** A file's collection as evolve keeps it: the shared empty map when there is nothing in it (state.ts). */
+function sharedWhenEmpty<K, V>(empty: Map<K, V>, entries: readonly (readonly [K, V])[]): Map<K, V> {
+  return entries.length === 0 ? empty : new Map(entries);
+}
+
 function file(value: unknown, path: string, legacyPieces: LegacyPieces | null): FileRecord {
   const f = obj(value, path);
   if (legacyPieces !== null) legacyPieces(str(f.fileId, `${path}.fileId`), str(f.pieces, `${path}.pieces`));
@@ -150,19 +155,22 @@ function file(value: unknown, path: string, legacyPieces: LegacyPieces | null): 
     sharedBy: str(f.sharedBy, `${path}.sharedBy`),
     sharedIndex: int(f.sharedIndex, `${path}.sharedIndex`),
     sharers: new Set(arr(f.sharers, `${path}.sharers`).map((u, i) => str(u, `${path}.sharers[${i}]`))),
-    holders: new Map(
+    holders: sharedWhenEmpty(
+      NO_HOLDERS,
       arr(f.holders, `${path}.holders`).map((h, i) => {
         const items = arr(h, `${path}.holders[${i}]`);
         if (items.length !== 3) fail(`${path}.holders[${i}]`);
         return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`) }];
       }),
     ),
-    reports: new Map(
+    reports: sharedWhenEmpty(
+      NO_REPORTS,
       (f.reports === undefined ? [] : arr(f.reports, `${path}.reports`)).map((r, i) =>
         pair(r, `${path}.reports[${i}]`, str, (by, p) => new Map(arr(by, p).map((b, j) => pair(b, `${p}[${j}]`, str, int)))),
       ),
     ),
-    delisted: new Map(
+    delisted: sharedWhenEmpty(
+      NO_DELISTINGS,
       (f.delisted === undefined ? [] : arr(f.delisted, `${path}.delisted`)).map((d, i) => {
         const items = arr(d, `${path}.delisted[${i}]`);
         if (items.length !== 3) fail(`${path}.delisted[${i}]`);
