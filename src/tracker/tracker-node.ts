@@ -37,6 +37,8 @@ export interface TrackerNodeConfig {
   maxInflightMessages?: number;
   /** How far this node's wall clock is from its peers' (clock-watch.ts); without it, the clock is trusted. */
   clockSkew?: () => ClockSkewView;
+  /** Hears how long snapshots take (`store_snapshot`, `snapshot_exported`); without it, nothing is said. */
+  log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 /**
@@ -398,7 +400,9 @@ export class TrackerNode {
     const index = this.trackerStore.appliedIndex;
     const term = this.raft.log.term(index);
     if (term === undefined) return;
+    const startedMs = this.config.world.clock.monotonicMs();
     await this.trackerStore.snapshot();
+    this.config.log?.('store_snapshot', { index, ms: Math.round((this.config.world.clock.monotonicMs() - startedMs) * 10) / 10 });
     if (this.stopped) return;
     this.raft.compact({ meta: { index, term }, data: new Uint8Array(0) });
     await this.storage.compact({ index, term });
@@ -409,7 +413,9 @@ export class TrackerNode {
     const index = this.trackerStore.appliedIndex;
     const term = this.raft.log.term(index);
     if (term === undefined || index === 0) return;
+    const startedMs = this.config.world.clock.monotonicMs();
     const data = await this.trackerStore.exportSnapshot();
+    this.config.log?.('snapshot_exported', { index, ms: Math.round((this.config.world.clock.monotonicMs() - startedMs) * 10) / 10, bytes: data.length });
     if (this.stopped) return;
     this.raft.compact({ meta: { index, term }, data });
     await this.storage.compact({ index, term });

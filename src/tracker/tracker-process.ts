@@ -71,6 +71,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     electionTicks: options.electionTicks ?? 6,
     heartbeatTicks: 1,
     clockSkew: () => transport.clockWatch.view(),
+    log: options.log,
     onFatal: (error) => {
       options.log('fatal', { code: error instanceof RulesVersionError ? error.code : 'INTERNAL', reason: error.message });
       if (options.onFatal) options.onFatal(error);
