@@ -37,7 +37,7 @@ export interface TrackerNodeConfig {
   maxInflightMessages?: number;
   /** How far this node's wall clock is from its peers' (clock-watch.ts); without it, the clock is trusted. */
   clockSkew?: () => ClockSkewView;
-  /** Hears how long snapshots take (`store_snapshot`, `snapshot_exported`); without it, nothing is said. */
+  /** Hears how long opening the stores and snapshots take (`node_opened`, `store_snapshot`, `snapshot_exported`); without it, nothing is said. */
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -47,6 +47,9 @@ export interface TrackerNodeConfig {
  * clients (bench/RESULTS.md); restart replays at most this many entries.
  */
 export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
+
+/** A duration for the log, to a tenth of a millisecond. */
+const tenthsOfMs = (ms: number): number => Math.round(ms * 10) / 10;
 
 export type SubmitOutcome =
   | { kind: 'applied'; index: number; reply: CachedReply }
@@ -96,8 +99,16 @@ export class TrackerNode {
   ) {}
 
   static async start(config: TrackerNodeConfig): Promise<TrackerNode> {
+    const openingMs = config.world.clock.monotonicMs();
     const { storage, state } = await RaftStorage.open(config.raftKv);
+    const raftOpenedMs = config.world.clock.monotonicMs();
     const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES });
+    config.log?.('node_opened', {
+      raftMs: tenthsOfMs(raftOpenedMs - openingMs),
+      raftEntries: state.entries.length,
+      storeMs: tenthsOfMs(config.world.clock.monotonicMs() - raftOpenedMs),
+      applied: store.appliedIndex,
+    });
     const raftConfig: RaftConfig = {
       id: config.id,
       voters: config.voters,
@@ -402,7 +413,7 @@ export class TrackerNode {
     if (term === undefined) return;
     const startedMs = this.config.world.clock.monotonicMs();
     await this.trackerStore.snapshot();
-    this.config.log?.('store_snapshot', { index, ms: Math.round((this.config.world.clock.monotonicMs() - startedMs) * 10) / 10 });
+    this.config.log?.('store_snapshot', { index, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs) });
     if (this.stopped) return;
     this.raft.compact({ meta: { index, term }, data: new Uint8Array(0) });
     await this.storage.compact({ index, term });
@@ -415,7 +426,7 @@ export class TrackerNode {
     if (term === undefined || index === 0) return;
     const startedMs = this.config.world.clock.monotonicMs();
     const data = await this.trackerStore.exportSnapshot();
-    this.config.log?.('snapshot_exported', { index, ms: Math.round((this.config.world.clock.monotonicMs() - startedMs) * 10) / 10, bytes: data.length });
+    this.config.log?.('snapshot_exported', { index, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs), bytes: data.length });
     if (this.stopped) return;
     this.raft.compact({ meta: { index, term }, data });
     await this.storage.compact({ index, term });
