@@ -44,7 +44,8 @@ describe('clique tracker --scrypt-cost', () => {
       .filter((line) => line.includes('"store_snapshot"'))
       .map((line) => JSON.parse(line) as { index: number; ms: number });
     expect(snapshots.length).toBeGreaterThan(0);
-    for (const s of snapshots) expect(s.ms).toBeGreaterThanOrEqual(0);
+    // Each is a snapshot really taken (a synced write at least), not one the store had just taken itself.
+    for (const s of snapshots) expect(s.ms).toBeGreaterThan(0);
   });
 
   it.each(['15', '1', '0', 'abc', '2097152'])('refuses --scrypt-cost %s with one BAD_USAGE line, exit 2', (cost) => {

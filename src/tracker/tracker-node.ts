@@ -28,6 +28,10 @@ export interface TrackerNodeConfig {
   heartbeatTicks: number;
   /** Compact the Raft log (and refresh the snapshot followers get) after this many applied entries. */
   compactEveryEntries?: number;
+  /**
+   * The store's own snapshot cadence, a net behind compaction; by default twice the compaction
+   * interval, so that each compaction's snapshot (maybeCompact) is the one taken, and timed.
+   */
   storeSnapshotEveryEntries?: number;
   snapshotChunkBytes?: number;
   unsafe?: RaftConfig['unsafe'];
@@ -47,6 +51,15 @@ export interface TrackerNodeConfig {
  * clients (bench/RESULTS.md); restart replays at most this many entries.
  */
 export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
+
+/**
+ * The store snapshots itself inside an apply that crosses its interval. At the compaction
+ * interval it did so just before maybeCompact, whose snapshot then found nothing to do, or (on a
+ * leader, with entries applied in between) encoded the whole projection a second time.
+ */
+function storeSnapshotEvery(config: TrackerNodeConfig): number {
+  return config.storeSnapshotEveryEntries ?? 2 * (config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES);
+}
 
 /** A duration for the log, to a tenth of a millisecond. */
 const tenthsOfMs = (ms: number): number => Math.round(ms * 10) / 10;
@@ -102,7 +115,7 @@ export class TrackerNode {
     const openingMs = config.world.clock.monotonicMs();
     const { storage, state } = await RaftStorage.open(config.raftKv);
     const raftOpenedMs = config.world.clock.monotonicMs();
-    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES });
+    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(config) });
     config.log?.('node_opened', {
       raftMs: tenthsOfMs(raftOpenedMs - openingMs),
       raftEntries: state.entries.length,
@@ -328,7 +341,7 @@ export class TrackerNode {
   private async installSnapshot(rd: Ready): Promise<void> {
     const snapshot = rd.snapshot!;
     this.trackerStore = await TrackerStore.importSnapshot(this.config.storeKv, snapshot.data, {
-      snapshotEveryEntries: this.config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES,
+      snapshotEveryEntries: storeSnapshotEvery(this.config),
     });
     for (const [index, pending] of this.pendingWrites) {
       if (index <= snapshot.meta.index) {

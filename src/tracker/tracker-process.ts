@@ -64,9 +64,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     transport,
     raftKv,
     storeKv,
-    ...(options.compactEveryEntries === undefined
-      ? {}
-      : { compactEveryEntries: options.compactEveryEntries, storeSnapshotEveryEntries: options.compactEveryEntries }),
+    ...(options.compactEveryEntries === undefined ? {} : { compactEveryEntries: options.compactEveryEntries }),
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 6,
     heartbeatTicks: 1,
