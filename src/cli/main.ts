@@ -9,7 +9,7 @@ import { fetchLiveStore } from './audit-live.js';
 import { runAudit } from './audit-command.js';
 import { runSim } from './sim-command.js';
 import { runSystemSim } from './sim-system-command.js';
-import { clusterInit, clusterUpgrade, runTrackerNode, showStatus } from './tracker-commands.js';
+import { clusterInit, clusterUpgrade, runTrackerNode, showStatus, trackerKdfParams } from './tracker-commands.js';
 import { clusterUp, clusterUpBackground, localBasePort } from './cluster-up.js';
 import { clusterDown } from './cluster-down.js';
 import { runShell, type ShellOptions } from './shell.js';
@@ -122,8 +122,10 @@ function buildProgram(): Command {
     .requiredOption('--data <dir>', "this node's data directory")
     .option('--session-ttl <ms>', 'expire a session after this long without a heartbeat', parseCount(86_400_000))
     .option('--compact-every <entries>', 'snapshot the store and compact the Raft log after this many entries', parseCount(10_000_000))
-    .action(async (options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number }) => {
-      process.exitCode = await runTrackerNode(createRealWorld(), options);
+    .option('--scrypt-cost <n>', "scrypt's N for new accounts, a power of two (default 16384; cheaper only for benchmarks: each CreateUser entry records it)")
+    .action(async (options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number; scryptCost?: string }) => {
+      const kdfParams = trackerKdfParams(options.scryptCost);
+      process.exitCode = await runTrackerNode(createRealWorld(kdfParams === null ? {} : { kdfParams }), options);
     });
 
   program

@@ -5,7 +5,8 @@
 import { authoritySecretPath, type Cluster, ClusterConfigError, legacySecretPath, makeCluster, loadClusterConfig, nodeSecretPath, resolveNodeId, upgradeCluster, writeCluster, clusterTrust } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { startTracker } from '../tracker/tracker-process.js';
-import type { World } from '../world/world.js';
+import { REAL_KDF_PARAMS } from '../world/kdf.js';
+import type { KdfParams, World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { type NodeStatus } from '../tracker/client-protocol.js';
@@ -53,6 +54,22 @@ export async function clusterUpgrade(world: World, options: { dir: string }, out
   for (const node of config.nodes) out.line(`wrote ${nodeSecretPath(path, node.id)}: copy it to ${node.id}'s machine, and cluster.json to every machine, then restart the nodes`);
   out.flush();
   return EXIT_OK;
+}
+
+/** The largest --scrypt-cost: N = 2^20 with r = 8 takes 1 GiB a derivation. */
+const MAX_SCRYPT_COST = 1_048_576;
+
+/**
+ * `--scrypt-cost N`: the KDF parameters new accounts get (N only; r and p stay the real ones),
+ * or null for the default. A login derives with the parameters its account's record holds.
+ */
+export function trackerKdfParams(text: string | undefined): KdfParams | null {
+  if (text === undefined) return null;
+  const costN = /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(costN >= 2 && costN <= MAX_SCRYPT_COST && (costN & (costN - 1)) === 0)) {
+    throw new CliError('BAD_USAGE', `--scrypt-cost must be a power of two from 2 to ${MAX_SCRYPT_COST}, not ${text.slice(0, 20)}`, EXIT_USAGE);
+  }
+  return { ...REAL_KDF_PARAMS, costN };
 }
 
 /** Runs a node until SIGINT/SIGTERM; logs JSON lines to stderr. */

@@ -28,6 +28,10 @@ export interface TrackerNodeConfig {
   heartbeatTicks: number;
   /** Compact the Raft log (and refresh the snapshot followers get) after this many applied entries. */
   compactEveryEntries?: number;
+  /**
+   * The store's own snapshot cadence, a net behind compaction; by default twice the compaction
+   * interval, so that each compaction's snapshot (maybeCompact) is the one taken, and timed.
+   */
   storeSnapshotEveryEntries?: number;
   snapshotChunkBytes?: number;
   unsafe?: RaftConfig['unsafe'];
@@ -37,6 +41,8 @@ export interface TrackerNodeConfig {
   maxInflightMessages?: number;
   /** How far this node's wall clock is from its peers' (clock-watch.ts); without it, the clock is trusted. */
   clockSkew?: () => ClockSkewView;
+  /** Hears how long opening the stores and snapshots take (`node_opened`, `store_snapshot`, `snapshot_exported`); without it, nothing is said. */
+  log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 /**
@@ -45,6 +51,18 @@ export interface TrackerNodeConfig {
  * clients (bench/RESULTS.md); restart replays at most this many entries.
  */
 export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
+
+/**
+ * The store snapshots itself inside an apply that crosses its interval. At the compaction
+ * interval it did so just before maybeCompact, whose snapshot then found nothing to do, or (on a
+ * leader, with entries applied in between) encoded the whole projection a second time.
+ */
+function storeSnapshotEvery(config: TrackerNodeConfig): number {
+  return config.storeSnapshotEveryEntries ?? 2 * (config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES);
+}
+
+/** A duration for the log, to a tenth of a millisecond. */
+const tenthsOfMs = (ms: number): number => Math.round(ms * 10) / 10;
 
 export type SubmitOutcome =
   | { kind: 'applied'; index: number; reply: CachedReply }
@@ -94,8 +112,16 @@ export class TrackerNode {
   ) {}
 
   static async start(config: TrackerNodeConfig): Promise<TrackerNode> {
+    const openingMs = config.world.clock.monotonicMs();
     const { storage, state } = await RaftStorage.open(config.raftKv);
-    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES });
+    const raftOpenedMs = config.world.clock.monotonicMs();
+    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(config) });
+    config.log?.('node_opened', {
+      raftMs: tenthsOfMs(raftOpenedMs - openingMs),
+      raftEntries: state.entries.length,
+      storeMs: tenthsOfMs(config.world.clock.monotonicMs() - raftOpenedMs),
+      applied: store.appliedIndex,
+    });
     const raftConfig: RaftConfig = {
       id: config.id,
       voters: config.voters,
@@ -315,7 +341,7 @@ export class TrackerNode {
   private async installSnapshot(rd: Ready): Promise<void> {
     const snapshot = rd.snapshot!;
     this.trackerStore = await TrackerStore.importSnapshot(this.config.storeKv, snapshot.data, {
-      snapshotEveryEntries: this.config.storeSnapshotEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES,
+      snapshotEveryEntries: storeSnapshotEvery(this.config),
     });
     for (const [index, pending] of this.pendingWrites) {
       if (index <= snapshot.meta.index) {
@@ -398,7 +424,9 @@ export class TrackerNode {
     const index = this.trackerStore.appliedIndex;
     const term = this.raft.log.term(index);
     if (term === undefined) return;
+    const startedMs = this.config.world.clock.monotonicMs();
     await this.trackerStore.snapshot();
+    this.config.log?.('store_snapshot', { index, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs) });
     if (this.stopped) return;
     this.raft.compact({ meta: { index, term }, data: new Uint8Array(0) });
     await this.storage.compact({ index, term });
@@ -409,7 +437,9 @@ export class TrackerNode {
     const index = this.trackerStore.appliedIndex;
     const term = this.raft.log.term(index);
     if (term === undefined || index === 0) return;
+    const startedMs = this.config.world.clock.monotonicMs();
     const data = await this.trackerStore.exportSnapshot();
+    this.config.log?.('snapshot_exported', { index, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs), bytes: data.length });
     if (this.stopped) return;
     this.raft.compact({ meta: { index, term }, data });
     await this.storage.compact({ index, term });

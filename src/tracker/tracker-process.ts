@@ -64,13 +64,12 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     transport,
     raftKv,
     storeKv,
-    ...(options.compactEveryEntries === undefined
-      ? {}
-      : { compactEveryEntries: options.compactEveryEntries, storeSnapshotEveryEntries: options.compactEveryEntries }),
+    ...(options.compactEveryEntries === undefined ? {} : { compactEveryEntries: options.compactEveryEntries }),
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 6,
     heartbeatTicks: 1,
     clockSkew: () => transport.clockWatch.view(),
+    log: options.log,
     onFatal: (error) => {
       options.log('fatal', { code: error instanceof RulesVersionError ? error.code : 'INTERNAL', reason: error.message });
       if (options.onFatal) options.onFatal(error);
