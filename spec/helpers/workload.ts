@@ -4,6 +4,8 @@
 
 import { applyEntry, type ProposedEntry } from '../../src/log/domain/entry.js';
 import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
+import type { Auth } from '../../src/log/domain/commands.js';
+import { fromBase64, toHex } from '../../src/torrent/bytes.js';
 import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import { initialState, type TrackerState } from '../../src/log/domain/state.js';
 import type { TermEntry } from '../../src/log/store/tracker-store.js';
@@ -63,7 +65,7 @@ export function makeWorkload(seed: number, count: number): Workload {
       const token = `token-${n}-${seed}-${pick(1_000_000)}`;
       tokens.push(token);
       sessions.push({ id, token });
-      command = { type: 'OpenSession', user, sessionId: id, tokenHash: tokenHashOf(token), observed: { host: `10.0.0.${pick(250) + 1}`, port: 6881 }, reachable: true, credentialsIndex: state.users.get(user)?.credentialsIndex ?? 0 };
+      command = { type: 'OpenSession', user, sessionId: id, tokenHash: tokenHashOf(token), observed: { host: `10.0.0.${pick(250) + 1}`, port: 6881 }, reachable: true, credentialsIndex: state.users.get(user)?.credentialsIndex ?? 0, ...(pick(2) === 0 ? { refreshHash: tokenHashOf(`refresh-${n}-${seed}`) } : {}) };
     } else if (r < 21) command = { type: 'CloseSession', auth };
     else if (r < 23) command = { type: 'ExpireSession', sessionId: session.id };
     else if (r < 30) command = { type: 'CreateGroup', auth, group: choose(GROUPS) };
@@ -89,4 +91,56 @@ export function makeWorkload(seed: number, count: number): Workload {
     apply(entry);
   }
   return { entries, reference: state, tokens };
+}
+
+/**
+ * The workload's entries with reports mixed in (about every fourth entry), renumbered. Most name
+ * a member's session, a file of the group and a user who holds it, as the state stands then (so
+ * the evidence is what decides them); the evidence is the piece's real SHA1 or a wrong one.
+ */
+export function withReports(entries: readonly TermEntry[], seed: number): TermEntry[] {
+  let random = seed >>> 0;
+  const pick = (bound: number): number => {
+    random = (Math.imul(random, 1_103_515_245) + 12_345) >>> 0;
+    return (random >>> 8) % bound;
+  };
+  const state = initialState();
+  const lists = new MemoryPieceLists();
+  const tokenHashes = new Map<string, string>();
+  const out: TermEntry[] = [];
+  let requestId = 0;
+  const append = (entry: TermEntry): void => {
+    out.push(entry);
+    lists.record(applyEntry(state, entry, lists).entry.events);
+  };
+  for (const entry of entries) {
+    const command = entry.command as { type?: string; sessionId?: string; tokenHash?: string } | null;
+    if (command?.type === 'OpenSession') tokenHashes.set(command.sessionId!, command.tokenHash!);
+    append({ ...entry, index: out.length + 1 });
+    if (pick(4) !== 0) continue;
+    const sessions = [...state.sessions.values()];
+    const groups = [...state.groups.values()].filter((g) => g.files.size > 0);
+    if (sessions.length === 0 || groups.length === 0) continue;
+    const group = groups[pick(groups.length)]!;
+    const file = [...group.files.values()][pick(group.files.size)]!;
+    const members = sessions.filter((s) => group.members.has(s.user));
+    const session = members.length > 0 && pick(5) !== 0 ? members[pick(members.length)]! : sessions[pick(sessions.length)]!;
+    const holders = [...file.sharers, ...[...file.holders.values()].map((h) => h.user)].filter((u) => u !== session.user);
+    const holder = holders.length > 0 && pick(5) !== 0 ? holders[pick(holders.length)]! : USERS[pick(USERS.length)]!;
+    const hashes = fromBase64(lists.get(file.fileId)!)!;
+    const pieceIndex = pick(hashes.length / 20 + 1); // sometimes one past the end
+    const real = toHex(hashes.subarray(pieceIndex * 20, pieceIndex * 20 + 20));
+    const expectedSha1 = pick(4) === 0 || real === '' ? 'ee'.repeat(20) : real;
+    const auth: Auth = { sessionId: session.sessionId, tokenHash: tokenHashes.get(session.sessionId)! };
+    append({
+      index: out.length + 1,
+      term: entry.term,
+      timeMs: entry.timeMs,
+      clientId: 'reporter',
+      requestId: ++requestId,
+      rulesVersion: RULES_VERSION,
+      command: { type: 'ReportHolder', auth, group: group.group, fileId: file.fileId, holder, pieceIndex, expectedSha1, receivedSha1: '0f'.repeat(20) },
+    });
+  }
+  return out;
 }

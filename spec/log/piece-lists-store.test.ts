@@ -7,68 +7,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/torrent/canonical.js';
-import { fromBase64, toHex } from '../../src/torrent/bytes.js';
-import type { Auth } from '../../src/log/domain/commands.js';
 import { applyEntry, type AppliedEntry } from '../../src/log/domain/entry.js';
 import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
 import { fileDetail } from '../../src/log/domain/queries.js';
-import { RULES_VERSION } from '../../src/log/domain/rules.js';
 import { initialState, NO_DELISTINGS, NO_HOLDERS, NO_REPORTS, type TrackerState } from '../../src/log/domain/state.js';
-import { TrackerStore, type TermEntry } from '../../src/log/store/tracker-store.js';
+import { TrackerStore } from '../../src/log/store/tracker-store.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
-import { FILES, GROUPS, makeWorkload, USERS } from '../helpers/workload.js';
-
-/**
- * The workload's entries with reports mixed in (about every fourth entry), renumbered. Most name
- * a member's session, a file of the group and a user who holds it, as the state stands then (so
- * the evidence is what decides them); the evidence is the piece's real SHA1 or a wrong one.
- */
-function withReports(entries: readonly TermEntry[], seed: number): TermEntry[] {
-  let random = seed >>> 0;
-  const pick = (bound: number): number => {
-    random = (Math.imul(random, 1_103_515_245) + 12_345) >>> 0;
-    return (random >>> 8) % bound;
-  };
-  const state = initialState();
-  const lists = new MemoryPieceLists();
-  const tokenHashes = new Map<string, string>();
-  const out: TermEntry[] = [];
-  let requestId = 0;
-  const append = (entry: TermEntry): void => {
-    out.push(entry);
-    lists.record(applyEntry(state, entry, lists).entry.events);
-  };
-  for (const entry of entries) {
-    const command = entry.command as { type?: string; sessionId?: string; tokenHash?: string } | null;
-    if (command?.type === 'OpenSession') tokenHashes.set(command.sessionId!, command.tokenHash!);
-    append({ ...entry, index: out.length + 1 });
-    if (pick(4) !== 0) continue;
-    const sessions = [...state.sessions.values()];
-    const groups = [...state.groups.values()].filter((g) => g.files.size > 0);
-    if (sessions.length === 0 || groups.length === 0) continue;
-    const group = groups[pick(groups.length)]!;
-    const file = [...group.files.values()][pick(group.files.size)]!;
-    const members = sessions.filter((s) => group.members.has(s.user));
-    const session = members.length > 0 && pick(5) !== 0 ? members[pick(members.length)]! : sessions[pick(sessions.length)]!;
-    const holders = [...file.sharers, ...[...file.holders.values()].map((h) => h.user)].filter((u) => u !== session.user);
-    const holder = holders.length > 0 && pick(5) !== 0 ? holders[pick(holders.length)]! : USERS[pick(USERS.length)]!;
-    const hashes = fromBase64(lists.get(file.fileId)!)!;
-    const pieceIndex = pick(hashes.length / 20 + 1); // sometimes one past the end
-    const real = toHex(hashes.subarray(pieceIndex * 20, pieceIndex * 20 + 20));
-    const expectedSha1 = pick(4) === 0 || real === '' ? 'ee'.repeat(20) : real;
-    const auth: Auth = { sessionId: session.sessionId, tokenHash: tokenHashes.get(session.sessionId)! };
-    append({
-      index: out.length + 1,
-      term: entry.term,
-      timeMs: entry.timeMs,
-      clientId: 'reporter',
-      requestId: ++requestId,
-      rulesVersion: RULES_VERSION,
-      command: { type: 'ReportHolder', auth, group: group.group, fileId: file.fileId, holder, pieceIndex, expectedSha1, receivedSha1: '0f'.repeat(20) },
-    });
-  }
-  return out;
-}
+import { FILES, GROUPS, makeWorkload, USERS, withReports } from '../helpers/workload.js';
 
 /** Every file query a member could ask, and each list by id, as text to compare. */
 async function answers(state: TrackerState, pieceList: (fileId: string) => Promise<string | undefined> | string | undefined): Promise<string[]> {

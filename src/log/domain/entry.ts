@@ -13,6 +13,7 @@ import { commandUnderRules } from './rules.js';
 import { sameHash } from './same-hash.js';
 import { evolve, InvariantError } from './evolve.js';
 import type { PieceLists } from './piece-lists.js';
+import { NO_CHANGES, replyRecordId, type Changes } from './records.js';
 import type { CachedReply, TrackerState } from './state.js';
 
 /** Version of the entry format; readers upcast older versions. */
@@ -86,7 +87,7 @@ export function storableCommand(command: unknown): unknown {
 }
 
 /** `pieces`: the piece lists deciding this entry needs (pieceListNeeded), at least. */
-export function applyEntry(state: TrackerState, proposed: ProposedEntry, pieces: PieceLists): Applied {
+export function applyEntry(state: TrackerState, proposed: ProposedEntry, pieces: PieceLists, changes: Changes = NO_CHANGES): Applied {
   checkNext(state, proposed.index);
   const timeMs = Number.isSafeInteger(proposed.timeMs) && proposed.timeMs > state.lastTimeMs ? proposed.timeMs : state.lastTimeMs;
   const index = proposed.index;
@@ -104,15 +105,15 @@ export function applyEntry(state: TrackerState, proposed: ProposedEntry, pieces:
     events = isDomainError(decision) ? [rejection(state, command, decision)] : [...decision];
   }
   const entry: AppliedEntry = { v: ENTRY_FORMAT_VERSION, index, timeMs, clientId, requestId, command, events };
-  const reply = finishEntry(state, entry);
+  const reply = finishEntry(state, entry, changes);
   return { state, entry, reply };
 }
 
 /** Applies a stored entry: its events are facts already decided. Returns the reply it gave. */
-export function replayEntry(state: TrackerState, entry: EntryOutcome): CachedReply | null {
+export function replayEntry(state: TrackerState, entry: EntryOutcome, changes: Changes = NO_CHANGES): CachedReply | null {
   checkNext(state, entry.index);
   if (entry.timeMs < state.lastTimeMs) throw new InvariantError(`entry ${entry.index} goes back in time`);
-  return finishEntry(state, entry);
+  return finishEntry(state, entry, changes);
 }
 
 function checkNext(state: TrackerState, index: number): void {
@@ -123,13 +124,13 @@ function isDuplicate(state: TrackerState, clientId: string | null, requestId: nu
   return clientId !== null && requestId !== null && state.replies.get(clientId)?.requestId === requestId;
 }
 
-/** The bookkeeping shared by apply and replay: index, time, events, reply cache. */
-function finishEntry(state: TrackerState, entry: EntryOutcome): CachedReply | null {
+/** The bookkeeping shared by apply and replay: index, time, events, reply cache. `changes` hears every record changed. */
+function finishEntry(state: TrackerState, entry: EntryOutcome, changes: Changes): CachedReply | null {
   const { clientId, requestId } = entry;
   const duplicate = isDuplicate(state, clientId, requestId);
   state.appliedIndex = entry.index;
   state.lastTimeMs = entry.timeMs;
-  for (const event of entry.events) evolve(state, event);
+  for (const event of entry.events) evolve(state, event, changes);
   let reply: CachedReply | null = null;
   if (clientId !== null && requestId !== null) {
     const cached = state.replies.get(clientId);
@@ -143,6 +144,7 @@ function finishEntry(state: TrackerState, entry: EntryOutcome): CachedReply | nu
       if (error?.code !== 'STALE_REQUEST') {
         state.replies.delete(clientId); // re-inserted last: the map stays ordered oldest first
         state.replies.set(clientId, reply);
+        changes.add(replyRecordId(clientId));
       }
     }
   }
@@ -150,6 +152,7 @@ function finishEntry(state: TrackerState, entry: EntryOutcome): CachedReply | nu
   for (const oldClientId of state.replies.keys()) {
     if (state.replies.get(oldClientId)!.index > entry.index - REPLY_CACHE_WINDOW_ENTRIES) break;
     state.replies.delete(oldClientId);
+    changes.add(replyRecordId(oldClientId));
   }
   return reply;
 }

@@ -3,6 +3,7 @@
 // made them), and it asserts the invariants it relies on so a corrupt log stops loudly.
 
 import type { Event } from './events.js';
+import { fileRecordId, groupRecordId, NO_CHANGES, refreshRecordId, sessionRecordId, userRecordId, type Changes } from './records.js';
 import {
   holdingKey,
   MAX_REFRESHES_PER_USER,
@@ -65,8 +66,10 @@ function removeFile(state: TrackerState, group: GroupRecord, file: FileRecord): 
   group.fileNames.delete(file.name);
 }
 
-export function evolve(state: TrackerState, event: Event): TrackerState {
+/** `changes` hears the id of every record the event adds, changes or removes (records.ts). */
+export function evolve(state: TrackerState, event: Event, changes: Changes = NO_CHANGES): TrackerState {
   const index = state.appliedIndex;
+  touch(state, event, changes);
   switch (event.type) {
     case 'UserRegistered':
       assert(!state.users.has(event.user), `user ${event.user} registered twice`);
@@ -74,7 +77,7 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
       break;
     case 'SessionOpened':
       assert(state.users.has(event.user), `session for unknown user ${event.user}`);
-      if (event.refreshHash !== undefined) addRefresh(state, event.refreshHash, { user: event.user, sessionId: event.sessionId });
+      if (event.refreshHash !== undefined) addRefresh(state, event.refreshHash, { user: event.user, sessionId: event.sessionId, issuedIndex: index });
       state.sessions.set(event.sessionId, {
         sessionId: event.sessionId,
         user: event.user,
@@ -212,6 +215,77 @@ export function evolve(state: TrackerState, event: Event): TrackerState {
       assertNever(event);
   }
   return state;
+}
+
+/**
+ * The records an event changes, named before evolve changes them (a removed file's holders
+ * are still known then). One place, so a new event cannot change a record unnoticed: the
+ * store's property test reloads every state from its records and compares.
+ */
+function touch(state: TrackerState, event: Event, changes: Changes): void {
+  switch (event.type) {
+    case 'UserRegistered':
+      changes.add(userRecordId(event.user));
+      return;
+    case 'SessionOpened':
+      changes.add(sessionRecordId(event.sessionId));
+      if (event.refreshHash !== undefined) {
+        changes.add(refreshRecordId(event.refreshHash));
+        // addRefresh may drop the user's oldest: every one of the user's is named.
+        for (const [hash, record] of state.refreshes) if (record.user === event.user) changes.add(refreshRecordId(hash));
+      }
+      return;
+    case 'SessionMoved':
+    case 'SessionClosed':
+    case 'SessionExpired':
+      changes.add(sessionRecordId(event.sessionId));
+      return;
+    case 'RefreshRevoked':
+      changes.add(refreshRecordId(event.refreshHash));
+      return;
+    case 'GroupCreated':
+    case 'JoinRequested':
+    case 'JoinAccepted':
+    case 'JoinRejected':
+    case 'MemberLeft':
+    case 'MemberRemoved':
+    case 'OwnershipTransferred':
+      changes.add(groupRecordId(event.group));
+      return;
+    case 'GroupDeleted': {
+      changes.add(groupRecordId(event.group));
+      for (const file of state.groups.get(event.group)?.files.values() ?? []) touchRemovedFile(event.group, file, changes);
+      return;
+    }
+    case 'FileUnshared': {
+      const file = state.groups.get(event.group)?.files.get(event.fileId);
+      if (file) touchRemovedFile(event.group, file, changes);
+      return;
+    }
+    case 'HolderAdded':
+    case 'HolderRemoved':
+      changes.add(fileRecordId(event.group, event.fileId));
+      changes.add(sessionRecordId(event.sessionId));
+      return;
+    case 'FileShared':
+    case 'SharerAdded':
+    case 'SharerRemoved':
+    case 'HolderReported':
+    case 'HolderDelisted':
+    case 'HolderReinstated':
+      changes.add(fileRecordId(event.group, event.fileId));
+      return;
+    case 'CommandRejected':
+      return;
+    default:
+      assertNever(event);
+  }
+}
+
+/** A file leaves: its record, and the sessions that held it (their holdings). */
+function touchRemovedFile(group: string, file: FileRecord, changes: Changes): void {
+  changes.add(fileRecordId(group, file.fileId));
+  for (const sessionId of file.holders.keys()) changes.add(sessionRecordId(sessionId));
 }
 
 function assertNever(event: never): never {

@@ -5,6 +5,8 @@
 
 import type { PasswordRecord } from './commands.js';
 import { DOMAIN_ERROR_CODES, type DomainError, type DomainErrorCode } from './errors.js';
+import { arr, bool, fail, int, obj, pair, str } from './json-check.js';
+export { SnapshotFormatError } from './json-check.js';
 import { NO_DELISTINGS, NO_HOLDERS, NO_REPORTS, type CachedReply, type FileRecord, type GroupRecord, type SessionRecord, type TrackerState, type UserRecord } from './state.js';
 
 /** 2: files carry no piece list (piece-lists.ts). Version 1 snapshots, which do, still decode. */
@@ -15,7 +17,7 @@ const LEGACY_FORMAT_WITH_PIECES = 1;
  * `reports` ([accused, [[reporter, timeMs], …]], …) and `delisted` ([user, sinceMs, reporters], …)
  * only when not empty: snapshots of stores from before reports encode the same.
  */
-type FileJson = Omit<FileRecord, 'sharers' | 'holders' | 'reports' | 'delisted'> & {
+export type FileJson = Omit<FileRecord, 'sharers' | 'holders' | 'reports' | 'delisted'> & {
   sharers: string[];
   holders: [string, string, boolean][];
   reports?: [string, [string, number][]][];
@@ -26,7 +28,7 @@ type GroupJson = Omit<GroupRecord, 'members' | 'requests' | 'files' | 'fileNames
   requests: [string, number][];
   files: FileJson[];
 };
-type SessionJson = Omit<SessionRecord, 'holdings' | 'reachable' | 'keyFingerprint'> & { holdings: string[]; reachable?: false; keyFingerprint?: string };
+export type SessionJson = Omit<SessionRecord, 'holdings' | 'reachable' | 'keyFingerprint'> & { holdings: string[]; reachable?: false; keyFingerprint?: string };
 
 export interface StateJson {
   v: number;
@@ -40,78 +42,47 @@ export interface StateJson {
   refreshes?: [string, string, string][];
 }
 
+/** `reachable` only when false, `keyFingerprint` only when known: records of stores from before either encode the same. */
+export function encodeSession({ reachable, keyFingerprint, ...session }: SessionRecord): SessionJson {
+  return {
+    ...session,
+    ...(reachable ? {} : { reachable }),
+    ...(keyFingerprint === null ? {} : { keyFingerprint }),
+    holdings: [...session.holdings],
+  };
+}
+
+export function encodeFile({ reports, delisted, ...file }: FileRecord): FileJson {
+  return {
+    ...file,
+    sharers: [...file.sharers],
+    holders: [...file.holders].map(([sessionId, holder]): [string, string, boolean] => [sessionId, holder.user, holder.complete]),
+    ...(reports.size === 0 ? {} : { reports: [...reports].map(([user, by]): [string, [string, number][]] => [user, [...by]]) }),
+    ...(delisted.size === 0 ? {} : { delisted: [...delisted].map(([user, d]): [string, number, string[]] => [user, d.sinceMs, [...d.reporters]]) }),
+  };
+}
+
 export function encodeState(state: TrackerState): StateJson {
   return {
     v: SNAPSHOT_FORMAT_VERSION,
     appliedIndex: state.appliedIndex,
     lastTimeMs: state.lastTimeMs,
     users: [...state.users.values()],
-    // `reachable` only when false: snapshots of stores from before reachability encode the same.
-    // `keyFingerprint` only when known: snapshots of stores from before peer keys encode the same.
-    sessions: [...state.sessions.values()].map(({ reachable, keyFingerprint, ...session }) => ({
-      ...session,
-      ...(reachable ? {} : { reachable }),
-      ...(keyFingerprint === null ? {} : { keyFingerprint }),
-      holdings: [...session.holdings],
-    })),
+    sessions: [...state.sessions.values()].map(encodeSession),
     groups: [...state.groups.values()].map((group) => ({
       group: group.group,
       owner: group.owner,
       createdIndex: group.createdIndex,
       members: [...group.members],
       requests: [...group.requests],
-      files: [...group.files.values()].map(({ reports, delisted, ...file }): FileJson => ({
-        ...file,
-        sharers: [...file.sharers],
-        holders: [...file.holders].map(([sessionId, holder]): [string, string, boolean] => [sessionId, holder.user, holder.complete]),
-        ...(reports.size === 0 ? {} : { reports: [...reports].map(([user, by]): [string, [string, number][]] => [user, [...by]]) }),
-        ...(delisted.size === 0 ? {} : { delisted: [...delisted].map(([user, d]): [string, number, string[]] => [user, d.sinceMs, [...d.reporters]]) }),
-      })),
+      files: [...group.files.values()].map(encodeFile),
     })),
     replies: [...state.replies],
     refreshes: [...state.refreshes].map(([hash, r]): [string, string, string] => [hash, r.user, r.sessionId]),
   };
 }
 
-export class SnapshotFormatError extends Error {
-  override name = 'SnapshotFormatError';
-}
-
-// ---- validation of untrusted snapshot data -----------------------------------------------------
-
-type Json = Record<string, unknown>;
-
-function fail(path: string): never {
-  throw new SnapshotFormatError(`snapshot field ${path} is malformed`);
-}
-
-function obj(value: unknown, path: string): Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : fail(path);
-}
-
-function arr(value: unknown, path: string): unknown[] {
-  return Array.isArray(value) ? value : fail(path);
-}
-
-function str(value: unknown, path: string): string {
-  return typeof value === 'string' ? value : fail(path);
-}
-
-function int(value: unknown, path: string): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) ? value : fail(path);
-}
-
-function bool(value: unknown, path: string): boolean {
-  return typeof value === 'boolean' ? value : fail(path);
-}
-
-function pair<A, B>(value: unknown, path: string, first: (v: unknown, p: string) => A, second: (v: unknown, p: string) => B): [A, B] {
-  const items = arr(value, path);
-  if (items.length !== 2) fail(path);
-  return [first(items[0], `${path}[0]`), second(items[1], `${path}[1]`)];
-}
-
-function password(value: unknown, path: string): PasswordRecord {
+export function password(value: unknown, path: string): PasswordRecord {
   const p = obj(value, path);
   if (p.algorithm !== 'scrypt') fail(`${path}.algorithm`);
   return {
@@ -124,7 +95,7 @@ function password(value: unknown, path: string): PasswordRecord {
   };
 }
 
-function reply(value: unknown, path: string): CachedReply {
+export function reply(value: unknown, path: string): CachedReply {
   const r = obj(value, path);
   let error: DomainError | null = null;
   if (r.error !== null) {
@@ -139,12 +110,31 @@ function reply(value: unknown, path: string): CachedReply {
 /** Hears the piece lists a version-1 snapshot carries: file id, base64 list. */
 export type LegacyPieces = (fileId: string, pieces: string) => void;
 
+export function decodeUser(value: unknown, path: string): UserRecord {
+  const r = obj(value, path);
+  return { user: str(r.user, `${path}.user`), password: password(r.password, `${path}.password`), credentialsIndex: int(r.credentialsIndex, `${path}.credentialsIndex`) };
+}
+
+export function decodeSession(value: unknown, path: string): SessionRecord {
+  const r = obj(value, path);
+  return {
+    sessionId: str(r.sessionId, `${path}.sessionId`),
+    user: str(r.user, `${path}.user`),
+    tokenHash: str(r.tokenHash, `${path}.tokenHash`),
+    address: str(r.address, `${path}.address`),
+    reachable: r.reachable !== false,
+    keyFingerprint: r.keyFingerprint === undefined ? null : str(r.keyFingerprint, `${path}.keyFingerprint`),
+    openedIndex: int(r.openedIndex, `${path}.openedIndex`),
+    holdings: new Set(arr(r.holdings, `${path}.holdings`).map((h, j) => str(h, `${path}.holdings[${j}]`))),
+  };
+}
+
 /** A file's collection as evolve keeps it: the shared empty map when there is nothing in it (state.ts). */
 function sharedWhenEmpty<K, V>(empty: Map<K, V>, entries: readonly (readonly [K, V])[]): Map<K, V> {
   return entries.length === 0 ? empty : new Map(entries);
 }
 
-function file(value: unknown, path: string, legacyPieces: LegacyPieces | null): FileRecord {
+export function file(value: unknown, path: string, legacyPieces: LegacyPieces | null): FileRecord {
   const f = obj(value, path);
   if (legacyPieces !== null) legacyPieces(str(f.fileId, `${path}.fileId`), str(f.pieces, `${path}.pieces`));
   return {
@@ -203,23 +193,8 @@ export function decodeState(value: unknown, legacyPieces?: LegacyPieces): Tracke
   const s = obj(value, 'state');
   if (s.v !== SNAPSHOT_FORMAT_VERSION && !(s.v === LEGACY_FORMAT_WITH_PIECES && legacyPieces !== undefined)) fail('v');
   const hears = s.v === LEGACY_FORMAT_WITH_PIECES ? legacyPieces! : null;
-  const users = arr(s.users, 'users').map((u, i): UserRecord => {
-    const r = obj(u, `users[${i}]`);
-    return { user: str(r.user, `users[${i}].user`), password: password(r.password, `users[${i}].password`), credentialsIndex: int(r.credentialsIndex, `users[${i}].credentialsIndex`) };
-  });
-  const sessions = arr(s.sessions, 'sessions').map((v, i): SessionRecord => {
-    const r = obj(v, `sessions[${i}]`);
-    return {
-      sessionId: str(r.sessionId, `sessions[${i}].sessionId`),
-      user: str(r.user, `sessions[${i}].user`),
-      tokenHash: str(r.tokenHash, `sessions[${i}].tokenHash`),
-      address: str(r.address, `sessions[${i}].address`),
-      reachable: r.reachable !== false,
-      keyFingerprint: r.keyFingerprint === undefined ? null : str(r.keyFingerprint, `sessions[${i}].keyFingerprint`),
-      openedIndex: int(r.openedIndex, `sessions[${i}].openedIndex`),
-      holdings: new Set(arr(r.holdings, `sessions[${i}].holdings`).map((h, j) => str(h, `sessions[${i}].holdings[${j}]`))),
-    };
-  });
+  const users = arr(s.users, 'users').map((u, i) => decodeUser(u, `users[${i}]`));
+  const sessions = arr(s.sessions, 'sessions').map((v, i) => decodeSession(v, `sessions[${i}]`));
   const groups = arr(s.groups, 'groups').map((g, i) => group(g, `groups[${i}]`, hears));
   return {
     appliedIndex: int(s.appliedIndex, 'appliedIndex'),
@@ -231,7 +206,8 @@ export function decodeState(value: unknown, legacyPieces?: LegacyPieces): Tracke
     refreshes: new Map(
       (s.refreshes === undefined ? [] : arr(s.refreshes, 'refreshes')).map((v, i) => {
         const t = arr(v, `refreshes[${i}]`);
-        return [str(t[0], `refreshes[${i}][0]`), { user: str(t[1], `refreshes[${i}][1]`), sessionId: str(t[2], `refreshes[${i}][2]`) }] as const;
+        // Snapshots keep refreshes in issue order without the index: their place stands in for it.
+        return [str(t[0], `refreshes[${i}][0]`), { user: str(t[1], `refreshes[${i}][1]`), sessionId: str(t[2], `refreshes[${i}][2]`), issuedIndex: i }] as const;
       }),
     ),
   };

@@ -121,6 +121,8 @@ export interface TrackerState {
 export interface RefreshRecord {
   user: string;
   sessionId: string;
+  /** The entry that issued it: refreshes are kept in issue order (state records sort by it). */
+  issuedIndex: number;
 }
 
 /** A user keeps at most this many refresh credentials (one per shell home, roughly); the oldest go first. */

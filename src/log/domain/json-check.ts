@@ -1,0 +1,40 @@
+// Why this file exists: snapshots and state records are read from disk and from other nodes, so
+// every field is checked before it becomes state. These are the checks; a bad field throws
+// SnapshotFormatError naming its path.
+
+export class SnapshotFormatError extends Error {
+  override name = 'SnapshotFormatError';
+}
+
+export type Json = Record<string, unknown>;
+
+export function fail(path: string): never {
+  throw new SnapshotFormatError(`snapshot field ${path} is malformed`);
+}
+
+export function obj(value: unknown, path: string): Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : fail(path);
+}
+
+export function arr(value: unknown, path: string): unknown[] {
+  return Array.isArray(value) ? value : fail(path);
+}
+
+export function str(value: unknown, path: string): string {
+  return typeof value === 'string' ? value : fail(path);
+}
+
+export function int(value: unknown, path: string): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : fail(path);
+}
+
+export function bool(value: unknown, path: string): boolean {
+  return typeof value === 'boolean' ? value : fail(path);
+}
+
+export function pair<A, B>(value: unknown, path: string, first: (v: unknown, p: string) => A, second: (v: unknown, p: string) => B): [A, B] {
+  const items = arr(value, path);
+  if (items.length !== 2) fail(path);
+  return [first(items[0], `${path}[0]`), second(items[1], `${path}[1]`)];
+}
+

@@ -1,0 +1,149 @@
+// Why this file exists: the projection kept on disk record by record, so a node never encodes
+// the whole of it. evolve names each record an event changes (its id); the store writes those
+// records with the batch that applied the event, so the records on disk always are the state at
+// the applied index: a snapshot costs nothing, and a restart reads them back (stateFromRecords).
+//
+//   u:<user>            a user and their password record
+//   s:<session id>      a session with its holdings
+//   g:<group>           a group: owner, members, requests (its files are records of their own)
+//   f:<group>\0<file>   a file of a group: sharers, holders, reports, delistings
+//   r:<client id>       the client's cached reply
+//   x:<refresh hash>    a refresh credential
+//
+// Maps keep insertion order, and that order is part of the state. Records come back in key
+// order, so each map is sorted again by the index that inserted its members, which only grows:
+// users by credentialsIndex, sessions by openedIndex, groups by createdIndex, a group's files by
+// sharedIndex, replies by index, refreshes by issuedIndex.
+
+import { canonicalJson } from '../../torrent/canonical.js';
+import { arr, int, obj, pair, str } from './json-check.js';
+import { decodeSession, decodeUser, encodeFile, encodeSession, file as decodeFile, reply as decodeReply } from './snapshot.js';
+import { initialState, type CachedReply, type FileRecord, type GroupRecord, type RefreshRecord, type SessionRecord, type TrackerState, type UserRecord } from './state.js';
+
+/** Hears the id of each record that changes. A Set<string> is one. */
+export interface Changes {
+  add(id: string): unknown;
+}
+
+export const NO_CHANGES: Changes = { add: () => undefined };
+
+export const userRecordId = (user: string): string => `u:${user}`;
+export const sessionRecordId = (sessionId: string): string => `s:${sessionId}`;
+export const groupRecordId = (group: string): string => `g:${group}`;
+export const fileRecordId = (group: string, fileId: string): string => `f:${group}\u0000${fileId}`;
+export const replyRecordId = (clientId: string): string => `r:${clientId}`;
+export const refreshRecordId = (refreshHash: string): string => `x:${refreshHash}`;
+
+/** The record `id` names as the state holds it now (canonical JSON: every node writes the same bytes), or null when it is gone. */
+export function encodeRecord(state: TrackerState, id: string): string | null {
+  const key = id.slice(2);
+  switch (id.charAt(0)) {
+    case 'u': {
+      const user = state.users.get(key);
+      return user === undefined ? null : canonicalJson(user);
+    }
+    case 's': {
+      const session = state.sessions.get(key);
+      return session === undefined ? null : canonicalJson(encodeSession(session));
+    }
+    case 'g': {
+      const group = state.groups.get(key);
+      if (group === undefined) return null;
+      return canonicalJson({ group: group.group, owner: group.owner, createdIndex: group.createdIndex, members: [...group.members], requests: [...group.requests] });
+    }
+    case 'f': {
+      const at = key.indexOf('\u0000');
+      const file = state.groups.get(key.slice(0, at))?.files.get(key.slice(at + 1));
+      return file === undefined ? null : canonicalJson(encodeFile(file));
+    }
+    case 'r': {
+      const reply = state.replies.get(key);
+      return reply === undefined ? null : canonicalJson(reply);
+    }
+    case 'x': {
+      const refresh = state.refreshes.get(key);
+      return refresh === undefined ? null : canonicalJson(refresh);
+    }
+    default:
+      throw new RangeError(`no such record kind: ${id.slice(0, 40)}`);
+  }
+}
+
+/** Every record of a state, as [id, JSON]: what a store of records holds for it. */
+export function* allRecords(state: TrackerState): Generator<[string, string]> {
+  const ids = [
+    ...[...state.users.keys()].map(userRecordId),
+    ...[...state.sessions.keys()].map(sessionRecordId),
+    ...[...state.groups.values()].flatMap((g) => [groupRecordId(g.group), ...[...g.files.keys()].map((fileId) => fileRecordId(g.group, fileId))]),
+    ...[...state.replies.keys()].map(replyRecordId),
+    ...[...state.refreshes.keys()].map(refreshRecordId),
+  ];
+  for (const id of ids) yield [id, encodeRecord(state, id)!];
+}
+
+/**
+ * Rebuilds a state from its records, in any order, with the applied index and entry time they
+ * stand at. Every field is checked (they come from disk or another node).
+ */
+export function stateFromRecords(records: Iterable<readonly [string, string]>, appliedIndex: number, lastTimeMs: number): TrackerState {
+  const users: UserRecord[] = [];
+  const sessions: SessionRecord[] = [];
+  const groups: GroupRecord[] = [];
+  const files: [string, FileRecord][] = [];
+  const replies: [string, CachedReply][] = [];
+  const refreshes: [string, RefreshRecord][] = [];
+  for (const [id, json] of records) {
+    const path = id.slice(0, 80);
+    const value: unknown = JSON.parse(json);
+    const key = id.slice(2);
+    switch (id.charAt(0)) {
+      case 'u':
+        users.push(decodeUser(value, path));
+        break;
+      case 's':
+        sessions.push(decodeSession(value, path));
+        break;
+      case 'g': {
+        const g = obj(value, path);
+        groups.push({
+          group: str(g.group, `${path}.group`),
+          owner: str(g.owner, `${path}.owner`),
+          createdIndex: int(g.createdIndex, `${path}.createdIndex`),
+          members: new Map(arr(g.members, `${path}.members`).map((m, i) => pair(m, `${path}.members[${i}]`, str, int))),
+          requests: new Map(arr(g.requests, `${path}.requests`).map((m, i) => pair(m, `${path}.requests[${i}]`, str, int))),
+          files: new Map(),
+          fileNames: new Map(),
+        });
+        break;
+      }
+      case 'f':
+        files.push([key.slice(0, key.indexOf('\u0000')), decodeFile(value, path, null)]);
+        break;
+      case 'r':
+        replies.push([key, decodeReply(value, path)]);
+        break;
+      case 'x': {
+        const r = obj(value, path);
+        refreshes.push([key, { user: str(r.user, `${path}.user`), sessionId: str(r.sessionId, `${path}.sessionId`), issuedIndex: int(r.issuedIndex, `${path}.issuedIndex`) }]);
+        break;
+      }
+      default:
+        throw new RangeError(`no such record kind: ${path}`);
+    }
+  }
+  const state = initialState();
+  state.appliedIndex = appliedIndex;
+  state.lastTimeMs = lastTimeMs;
+  for (const user of users.sort((a, b) => a.credentialsIndex - b.credentialsIndex)) state.users.set(user.user, user);
+  for (const session of sessions.sort((a, b) => a.openedIndex - b.openedIndex)) state.sessions.set(session.sessionId, session);
+  for (const group of groups.sort((a, b) => a.createdIndex - b.createdIndex)) state.groups.set(group.group, group);
+  for (const [groupName, file] of files.sort(([, a], [, b]) => a.sharedIndex - b.sharedIndex)) {
+    const group = state.groups.get(groupName);
+    if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
+    group.files.set(file.fileId, file);
+    group.fileNames.set(file.name, file.fileId);
+  }
+  for (const [clientId, reply] of replies.sort(([, a], [, b]) => a.index - b.index)) state.replies.set(clientId, reply);
+  for (const [hash, refresh] of refreshes.sort(([, a], [, b]) => a.issuedIndex - b.issuedIndex)) state.refreshes.set(hash, refresh);
+  return state;
+}
