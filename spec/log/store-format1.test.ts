@@ -1,7 +1,7 @@
 // A store of format 1 (spec/fixtures/store-format1: piece lists inside snapshots, written by the
-// build before issue 20) still reads: it verifies as it is, opens, is upgraded to format 2 with
-// every piece list copied out to disk (the one its snapshot held and the one shared after it),
-// verifies again, and decides a new report from a list it now reads from disk.
+// build before issue 20) still reads: it verifies as it is, opens, is upgraded to format 3 (state
+// records, every piece list copied out to disk: the one its snapshot held and the one shared
+// after it), verifies again, and decides a new report from a list it now reads from disk.
 
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../../src/log/domain/events.js';
@@ -28,7 +28,7 @@ async function listsInArchive(kv: KvStore): Promise<Map<string, { name: string; 
 }
 
 describe('a format-1 store (piece lists in its snapshots)', () => {
-  it('verifies, opens as format 2 with its lists on disk, verifies again and decides a report from them', async () => {
+  it('verifies, opens as format 3 with its records and lists on disk, verifies again and decides a report from them', async () => {
     const kv = await copy('a');
     try {
       const meta = await readMeta(kv);
@@ -38,7 +38,12 @@ describe('a format-1 store (piece lists in its snapshots)', () => {
       expect([...archived.values()].map((f) => f.name)).toEqual(['early.bin', 'late.bin']);
 
       const store = await TrackerStore.open(kv);
-      expect(await readMeta(kv)).toMatchObject({ v: 2, appliedIndex: 15, chainHead: meta!.chainHead });
+      expect(await readMeta(kv)).toMatchObject({ v: 3, appliedIndex: 15, chainHead: meta!.chainHead });
+      // Its snapshot is gone: the state is in records now.
+      const keys: string[] = [];
+      for await (const chunk of kv.iterate({})) for (const [key] of chunk) keys.push(key);
+      expect(keys.filter((key) => key.startsWith('snap:'))).toEqual([]);
+      expect(keys.filter((key) => key.startsWith('st:f:'))).toHaveLength(2);
       for (const [fileId, { pieces }] of archived) expect(await store.pieceList(fileId)).toBe(pieces);
       const files = [...store.state.groups.get('films')!.files.values()];
       expect(files.map((f) => f.name)).toEqual(['early.bin', 'late.bin']);

@@ -109,19 +109,23 @@ describe('audit --verify', () => {
   });
 });
 
-describe('audit --verify and snapshots', () => {
-  it('names a snapshot whose checksum holds but whose state is not what the archive replays to', async () => {
+describe('audit --verify and state records', () => {
+  it('names a state record that is not what the archive replays to, one missing, and one the state lacks', async () => {
     const { kv } = await buildStore(41, 200, 5, 60);
     expect(await verifyStore(kv)).toMatchObject({ ok: true, entries: 200 });
-    let target: { key: string; text: string } | null = null;
-    for await (const chunk of kv.iterate({ gte: 'snap:', lt: 'snap:~' })) for (const [key, value] of chunk) target = { key, text: Buffer.from(value).toString() };
-    expect(target).not.toBeNull();
-    const snapshot = JSON.parse(target!.text.slice(65)) as { index: number; state: { lastTimeMs: number } };
-    snapshot.state.lastTimeMs += 1; // a forged state, with a checksum that matches it
-    const { canonicalJson } = await import('../../src/torrent/canonical.js');
-    const { sha256Hex } = await import('../../src/log/store/chain.js');
-    const json = canonicalJson(snapshot);
-    await kv.batch([{ type: 'put', key: target!.key, value: Buffer.from(`${sha256Hex(json)} ${json}`) }], { sync: true });
-    expect(await verifyStore(kv)).toMatchObject({ ok: false, index: snapshot.index, reason: 'the snapshot at this entry: state differs from the replayed archive' });
+    const records: [string, Uint8Array][] = [];
+    for await (const chunk of kv.iterate({ gte: 'st:', lt: 'st:~' })) records.push(...chunk);
+    const [key, value] = records.find(([k]) => k.startsWith('st:u:'))!;
+    const user = JSON.parse(Buffer.from(value).toString()) as { credentialsIndex: number };
+    const forged = Buffer.from(Buffer.from(value).toString().replace(`"credentialsIndex":${user.credentialsIndex}`, `"credentialsIndex":${user.credentialsIndex + 1}`));
+    await kv.batch([{ type: 'put', key, value: forged }], { sync: true });
+    const shown = JSON.stringify(key.slice(3));
+    expect(await verifyStore(kv)).toMatchObject({ ok: false, index: 200, reason: `the state record ${shown} differs from the replayed archive` });
+    await kv.batch([{ type: 'del', key }], { sync: true });
+    expect(await verifyStore(kv)).toMatchObject({ ok: false, index: 200, reason: `the state record ${shown} is missing` });
+    await kv.batch([{ type: 'put', key, value }, { type: 'put', key: 'st:u:mallory', value: Buffer.from('{}') }], { sync: true });
+    expect(await verifyStore(kv)).toMatchObject({ ok: false, index: 200, reason: 'the state record "u:mallory" is not in the state the archive replays to' });
+    await kv.batch([{ type: 'del', key: 'st:u:mallory' }], { sync: true });
+    expect(await verifyStore(kv)).toMatchObject({ ok: true, entries: 200 });
   });
 });

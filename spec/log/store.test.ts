@@ -88,7 +88,7 @@ describe('the tracker store', () => {
     for await (const chunk of kv.iterate({})) for (const [key, value] of chunk) bytes += key + Buffer.from(value).toString('latin1');
     expect(workload.tokens.length).toBeGreaterThan(10);
     for (const token of workload.tokens) expect(bytes.includes(token)).toBe(false);
-    expect(bytes).toContain('snap:'); // a snapshot was written and searched too
+    expect(bytes).toContain('st:u:zoe'); // the state records were written and searched too
   });
 
   it('survives a crash between any two writes: a suffix of unsynced batches is lost whole, never a synced one', async () => {

@@ -340,6 +340,7 @@ export class TrackerNode {
 
   private async installSnapshot(rd: Ready): Promise<void> {
     const snapshot = rd.snapshot!;
+    await this.trackerStore.quiesce(); // its archive repack must not write into the store that replaces it
     this.trackerStore = await TrackerStore.importSnapshot(this.config.storeKv, snapshot.data, {
       snapshotEveryEntries: storeSnapshotEvery(this.config),
     });

@@ -102,6 +102,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
       hub.close();
       clients.close();
       node.stop();
+      await node.store.quiesce();
       await raftKv.close();
       await storeKv.close();
     },

@@ -86,26 +86,34 @@ export function* allRecords(state: TrackerState): Generator<[string, string]> {
  * stand at. Every field is checked (they come from disk or another node).
  */
 export function stateFromRecords(records: Iterable<readonly [string, string]>, appliedIndex: number, lastTimeMs: number): TrackerState {
-  const users: UserRecord[] = [];
-  const sessions: SessionRecord[] = [];
-  const groups: GroupRecord[] = [];
-  const files: [string, FileRecord][] = [];
-  const replies: [string, CachedReply][] = [];
-  const refreshes: [string, RefreshRecord][] = [];
-  for (const [id, json] of records) {
+  const loader = new RecordLoader();
+  for (const [id, json] of records) loader.add(id, json);
+  return loader.finish(appliedIndex, lastTimeMs);
+}
+
+/** stateFromRecords a record at a time, so a store of millions is never all text at once. */
+export class RecordLoader {
+  private readonly users: UserRecord[] = [];
+  private readonly sessions: SessionRecord[] = [];
+  private readonly groups: GroupRecord[] = [];
+  private readonly files: [string, FileRecord][] = [];
+  private readonly replies: [string, CachedReply][] = [];
+  private readonly refreshes: [string, RefreshRecord][] = [];
+
+  add(id: string, json: string): void {
     const path = id.slice(0, 80);
     const value: unknown = JSON.parse(json);
     const key = id.slice(2);
     switch (id.charAt(0)) {
       case 'u':
-        users.push(decodeUser(value, path));
+        this.users.push(decodeUser(value, path));
         break;
       case 's':
-        sessions.push(decodeSession(value, path));
+        this.sessions.push(decodeSession(value, path));
         break;
       case 'g': {
         const g = obj(value, path);
-        groups.push({
+        this.groups.push({
           group: str(g.group, `${path}.group`),
           owner: str(g.owner, `${path}.owner`),
           createdIndex: int(g.createdIndex, `${path}.createdIndex`),
@@ -117,33 +125,37 @@ export function stateFromRecords(records: Iterable<readonly [string, string]>, a
         break;
       }
       case 'f':
-        files.push([key.slice(0, key.indexOf('\u0000')), decodeFile(value, path, null)]);
+        this.files.push([key.slice(0, key.indexOf('\u0000')), decodeFile(value, path, null)]);
         break;
       case 'r':
-        replies.push([key, decodeReply(value, path)]);
+        this.replies.push([key, decodeReply(value, path)]);
         break;
       case 'x': {
         const r = obj(value, path);
-        refreshes.push([key, { user: str(r.user, `${path}.user`), sessionId: str(r.sessionId, `${path}.sessionId`), issuedIndex: int(r.issuedIndex, `${path}.issuedIndex`) }]);
+        this.refreshes.push([key, { user: str(r.user, `${path}.user`), sessionId: str(r.sessionId, `${path}.sessionId`), issuedIndex: int(r.issuedIndex, `${path}.issuedIndex`) }]);
         break;
       }
       default:
         throw new RangeError(`no such record kind: ${path}`);
     }
   }
-  const state = initialState();
-  state.appliedIndex = appliedIndex;
-  state.lastTimeMs = lastTimeMs;
-  for (const user of users.sort((a, b) => a.credentialsIndex - b.credentialsIndex)) state.users.set(user.user, user);
-  for (const session of sessions.sort((a, b) => a.openedIndex - b.openedIndex)) state.sessions.set(session.sessionId, session);
-  for (const group of groups.sort((a, b) => a.createdIndex - b.createdIndex)) state.groups.set(group.group, group);
-  for (const [groupName, file] of files.sort(([, a], [, b]) => a.sharedIndex - b.sharedIndex)) {
-    const group = state.groups.get(groupName);
-    if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
-    group.files.set(file.fileId, file);
-    group.fileNames.set(file.name, file.fileId);
+
+  /** The state, each map in the order its members were inserted. */
+  finish(appliedIndex: number, lastTimeMs: number): TrackerState {
+    const state = initialState();
+    state.appliedIndex = appliedIndex;
+    state.lastTimeMs = lastTimeMs;
+    for (const user of this.users.sort((a, b) => a.credentialsIndex - b.credentialsIndex)) state.users.set(user.user, user);
+    for (const session of this.sessions.sort((a, b) => a.openedIndex - b.openedIndex)) state.sessions.set(session.sessionId, session);
+    for (const group of this.groups.sort((a, b) => a.createdIndex - b.createdIndex)) state.groups.set(group.group, group);
+    for (const [groupName, file] of this.files.sort(([, a], [, b]) => a.sharedIndex - b.sharedIndex)) {
+      const group = state.groups.get(groupName);
+      if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
+      group.files.set(file.fileId, file);
+      group.fileNames.set(file.name, file.fileId);
+    }
+    for (const [clientId, reply] of this.replies.sort(([, a], [, b]) => a.index - b.index)) state.replies.set(clientId, reply);
+    for (const [hash, refresh] of this.refreshes.sort(([, a], [, b]) => a.issuedIndex - b.issuedIndex)) state.refreshes.set(hash, refresh);
+    return state;
   }
-  for (const [clientId, reply] of replies.sort(([, a], [, b]) => a.index - b.index)) state.replies.set(clientId, reply);
-  for (const [hash, refresh] of refreshes.sort(([, a], [, b]) => a.issuedIndex - b.issuedIndex)) state.refreshes.set(hash, refresh);
-  return state;
 }

@@ -3,7 +3,7 @@
 // from disk is untrusted.
 
 import type { KvEntry, KvStore } from '../../world/world.js';
-import { indexOfKey, META_KEY, SEGMENT_PREFIX, segmentsFrom, SEGMENTS_PER_READ, STORE_FORMAT_VERSION, STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS, type StoreMeta } from './layout.js';
+import { indexOfKey, keepsSnapshots, META_KEY, SEGMENT_PREFIX, segmentsFrom, SEGMENTS_PER_READ, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
 import { segmentBytes, type SegmentBytes } from './segment-bytes.js';
 import { ParsedLine, parseLineAt, StoreCorruptError } from './stored-line.js';
 
@@ -27,10 +27,11 @@ export async function readMeta(kv: KvStore): Promise<StoreMeta | null> {
     throw new StoreCorruptError(0, 'store meta record is not JSON');
   }
   const m = meta as Partial<StoreMeta> | null;
-  const known = m?.v === STORE_FORMAT_VERSION || m?.v === STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS;
+  const known = m?.v === STORE_FORMAT_VERSION || (typeof m?.v === 'number' && keepsSnapshots(m.v));
   if (m && typeof m.v === 'number' && !known) {
-    throw new StoreVersionError(`the store is of format ${m.v}; this build reads formats ${STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS} and ${STORE_FORMAT_VERSION}: run a newer build`);
+    throw new StoreVersionError(`the store is of format ${m.v}; this build reads formats 1 to ${STORE_FORMAT_VERSION}: run a newer build`);
   }
+  if (m?.v === STORE_FORMAT_VERSION && !Number.isSafeInteger(m.lastTimeMs)) throw new StoreCorruptError(0, 'store meta record has no entry time');
   if (!m || !known || !Number.isSafeInteger(m.appliedIndex) || !Number.isSafeInteger(m.appliedTerm) || typeof m.chainHead !== 'string') {
     throw new StoreCorruptError(0, 'store meta record is malformed');
   }

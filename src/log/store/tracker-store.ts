@@ -1,42 +1,41 @@
 // Why this file exists: the tracker's durable state machine. It applies entries (decide +
-// evolve), writes each applied batch — segment of chained lines, the piece lists of newly shared
-// files, the applied index and chain head — in one atomic LevelDB batch, snapshots the projection
-// every N entries (repacking the segments since the last snapshot), and on open restores
-// snapshot + tail. Piece lists live on disk only (piece-lists.ts); it serves them from there.
+// evolve) and writes each applied batch in one atomic LevelDB batch: the segment of chained
+// lines, the state records those entries changed (log/domain/records.ts), the piece lists of
+// newly shared files, and the meta record. So what is on disk is always the state at the applied
+// index: a checkpoint (what Raft compacts behind) is one synced write, and opening reads the
+// records back. Piece lists live on disk only (piece-lists.ts); it serves them from there.
 
-import { canonicalJson } from '../../torrent/canonical.js';
 import { fromBase64, toBase64 } from '../../torrent/bytes.js';
-import { applyEntry, replayEntry, type Applied, type EntryOutcome, type ProposedEntry } from '../domain/entry.js';
+import { applyEntry, type Applied, type EntryOutcome, type ProposedEntry } from '../domain/entry.js';
 import { pieceListNeeded, pieceListsShared } from '../domain/piece-lists.js';
 import { InvariantError } from '../domain/evolve.js';
-import { decodeState, encodeState, type LegacyPieces } from '../domain/snapshot.js';
+import { encodeRecord, RecordLoader } from '../domain/records.js';
 import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvEntry, KvOp, KvStore } from '../../world/world.js';
-import { encodeLine, sha256Hex, type StoredEntry } from './chain.js';
+import { encodeLine, type StoredEntry } from './chain.js';
 import {
   GENESIS_HASH,
-  indexOfKey,
+  keepsSnapshots,
   META_KEY,
-  PACKED_SEGMENT_BYTES,
-  PACKED_SEGMENT_ENTRIES,
   PIECES_PREFIX,
   piecesKey,
   SEGMENT_PREFIX,
   segmentKey,
   segmentsFrom,
   SNAPSHOT_PREFIX,
-  snapshotKey,
+  STATE_PREFIX,
+  stateKey,
   STORE_FORMAT_VERSION,
-  STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS,
   type StoreMeta,
 } from './layout.js';
+import { upgradeSnapshotStore } from './legacy-snapshots.js';
+import { repackSegments } from './repack.js';
 import { readEntries, readLines, readMeta } from './read.js';
-import { StoreCorruptError } from './stored-line.js';
 import { readGroupTimeline, type TimelineLimits, type TimelinePage } from './group-timeline.js';
 import { decodeBlob, encodeBlob, SnapshotBlobError } from './snapshot-blob.js';
 
 export interface TrackerStoreOptions {
-  /** Snapshot (and repack) after this many entries; default 10,000. */
+  /** Checkpoint (and repack the archive behind it) after this many entries; default 10,000. */
   snapshotEveryEntries?: number;
 }
 
@@ -51,6 +50,8 @@ export class TrackerStore {
   private applying = false;
   /** Piece lists of the batch being applied, until its write is done: the projection lists their files already. */
   private readonly unwritten = new Map<string, string>();
+  /** The archive repack behind the last checkpoint, running beside applies (repack.ts). */
+  private repacking: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly kv: KvStore,
@@ -65,27 +66,16 @@ export class TrackerStore {
     const meta = await readMeta(kv);
     const every = options.snapshotEveryEntries ?? 10_000;
     if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, 0, every);
-    // A format-1 store kept piece lists in its snapshots; they are copied out (below) once.
-    const legacy = meta.v === STORE_FORMAT_WITH_PIECES_IN_SNAPSHOTS ? new Map<string, string>() : null;
-    const snapshot = await loadLatestSnapshot(kv, meta.appliedIndex, (fileId, pieces) => legacy?.set(fileId, pieces));
-    const state = snapshot?.state ?? initialState();
-    let head = snapshot?.chainHead ?? GENESIS_HASH;
-    for await (const batch of readEntries(kv, state.appliedIndex + 1)) {
-      for (const line of batch) {
-        const { entry } = line;
-        if (entry.index > meta.appliedIndex) break;
-        const hash = line.hash;
-        if (line.chainHash(head) !== hash) throw new StoreCorruptError(entry.index, 'hash chain broken (run clique audit --verify)');
-        replayEntry(state, entry);
-        if (legacy) for (const [fileId, pieces] of pieceListsShared(entry.events)) legacy.set(fileId, pieces);
-        head = hash;
-      }
+    if (keepsSnapshots(meta.v)) {
+      const { state, head } = await upgradeSnapshotStore(kv, meta);
+      return new TrackerStore(kv, state, head, meta.appliedTerm, meta.appliedIndex, every);
     }
-    if (state.appliedIndex !== meta.appliedIndex || head !== meta.chainHead) {
-      throw new StoreCorruptError(state.appliedIndex, `archive ends at ${state.appliedIndex}, meta says ${meta.appliedIndex}`);
+    const loader = new RecordLoader();
+    for await (const chunk of kv.iterate({ gte: STATE_PREFIX, lt: STATE_PREFIX + '~' }, 1024)) {
+      for (const [key, value] of chunk) loader.add(key.slice(STATE_PREFIX.length), decoder.decode(value));
     }
-    if (legacy) await upgradeFormat1(kv, meta, legacy);
-    return new TrackerStore(kv, state, head, meta.appliedTerm, snapshot?.index ?? 0, every);
+    const state = loader.finish(meta.appliedIndex, meta.lastTimeMs!);
+    return new TrackerStore(kv, state, meta.chainHead, meta.appliedTerm, meta.appliedIndex, every);
   }
 
   /** The live projection. Read it; never write it (the store owns it). */
@@ -146,8 +136,9 @@ export class TrackerStore {
       const results: Applied[] = [];
       const lines: string[] = [];
       const ops: KvOp[] = [];
+      const changed = new Set<string>();
       for (const proposed of entries) {
-        const applied = applyEntry(this.current, proposed, lists);
+        const applied = applyEntry(this.current, proposed, lists, changed);
         for (const [fileId, pieces] of pieceListsShared(applied.entry.events)) {
           const bytes = fromBase64(pieces);
           if (bytes === null) throw new InvariantError(`entry ${proposed.index} shared ${fileId} with a piece list that is not base64`);
@@ -162,7 +153,11 @@ export class TrackerStore {
         this.term = proposed.term;
         results.push(applied);
       }
-      const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: this.current.appliedIndex, appliedTerm: this.term, chainHead: this.head };
+      for (const id of changed) {
+        const json = encodeRecord(this.current, id);
+        ops.push(json === null ? { type: 'del', key: stateKey(id) } : { type: 'put', key: stateKey(id), value: encoder.encode(json) });
+      }
+      const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: this.current.appliedIndex, appliedTerm: this.term, chainHead: this.head, lastTimeMs: this.current.lastTimeMs };
       ops.push(
         { type: 'put', key: segmentKey(this.current.appliedIndex), value: encoder.encode(lines.join('\n')) },
         { type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(meta)) },
@@ -180,8 +175,9 @@ export class TrackerStore {
   }
 
   /**
-   * The whole store as one blob for a follower that must catch up by snapshot: a fresh snapshot
-   * at the applied index, the meta record and the whole event archive.
+   * The whole store as one blob for a follower that must catch up by snapshot: the meta record,
+   * the state records, the piece lists and the whole event archive, as of a checkpoint at the
+   * applied index.
    */
   async exportSnapshot(): Promise<Uint8Array> {
     if (this.applying) throw new InvariantError('exportSnapshot called while an apply runs');
@@ -189,12 +185,10 @@ export class TrackerStore {
     const records: KvEntry[] = [];
     const meta = await this.kv.get(META_KEY);
     if (meta) records.push([META_KEY, meta]);
-    if (this.lastSnapshotIndex > 0) {
-      const snap = await this.kv.get(snapshotKey(this.lastSnapshotIndex));
-      if (snap) records.push([snapshotKey(this.lastSnapshotIndex), snap]);
+    for (const prefix of [STATE_PREFIX, PIECES_PREFIX]) {
+      for await (const chunk of this.kv.iterate({ gte: prefix, lt: prefix + '~' }, 256)) records.push(...chunk);
     }
     for await (const chunk of this.kv.iterate(segmentsFrom(1), 256)) records.push(...chunk);
-    for await (const chunk of this.kv.iterate({ gte: PIECES_PREFIX, lt: PIECES_PREFIX + '~' }, 256)) records.push(...chunk);
     return encodeBlob(records);
   }
 
@@ -202,7 +196,8 @@ export class TrackerStore {
   static async importSnapshot(kv: KvStore, blob: Uint8Array, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
     const records = decodeBlob(blob);
     for (const [key] of records) {
-      if (key !== META_KEY && !key.startsWith(SNAPSHOT_PREFIX) && !key.startsWith(SEGMENT_PREFIX) && !key.startsWith(PIECES_PREFIX)) throw new SnapshotBlobError(`unexpected key ${key.slice(0, 40)}`);
+      const known = key === META_KEY || [STATE_PREFIX, PIECES_PREFIX, SEGMENT_PREFIX, SNAPSHOT_PREFIX].some((prefix) => key.startsWith(prefix));
+      if (!known) throw new SnapshotBlobError(`unexpected key ${key.slice(0, 40)}`);
     }
     const ops: KvOp[] = [];
     for await (const chunk of kv.iterate({})) for (const [key] of chunk) ops.push({ type: 'del', key });
@@ -211,94 +206,28 @@ export class TrackerStore {
     return TrackerStore.open(kv, options);
   }
 
-  /** Writes a snapshot at the applied index and repacks the segments since the previous one. */
+  /**
+   * A checkpoint: everything applied so far made durable (one synced write; the records on disk
+   * are the state already), so Raft may compact its log up to here. The archive written since
+   * the last checkpoint is repacked behind it, beside later applies.
+   */
   async snapshot(): Promise<void> {
     const index = this.current.appliedIndex;
     if (index === this.lastSnapshotIndex) return;
-    const json = canonicalJson({ v: STORE_FORMAT_VERSION, index, chainHead: this.head, state: encodeState(this.current) });
-    const ops: KvOp[] = [{ type: 'put', key: snapshotKey(index), value: encoder.encode(`${sha256Hex(json)} ${json}`) }];
-    ops.push(...(await this.repack(this.lastSnapshotIndex + 1, index)));
-    // Keep the previous snapshot as a fallback; drop older ones.
-    for await (const chunk of this.kv.iterate({ gte: SNAPSHOT_PREFIX, lt: snapshotKey(this.lastSnapshotIndex) })) {
-      for (const [key] of chunk) ops.push({ type: 'del', key });
-    }
-    await this.kv.batch(ops, { sync: true });
+    const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: index, appliedTerm: this.term, chainHead: this.head, lastTimeMs: this.current.lastTimeMs };
+    await this.kv.batch([{ type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(meta)) }], { sync: true });
+    const from = this.lastSnapshotIndex + 1;
     this.lastSnapshotIndex = index;
+    // A repack that fails (the store closed under it, a disk error) leaves the old segments:
+    // each pack is one atomic batch. The next checkpoint's repack covers only its own range.
+    this.repacking = this.repacking.then(() => repackSegments(this.kv, from, index)).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
-  /** Rewrites the segments holding (from..to) as few large ones: same lines, same keys scheme. */
-  private async repack(fromIndex: number, toIndex: number): Promise<KvOp[]> {
-    const oldKeys: string[] = [];
-    const lines: string[] = [];
-    for await (const chunk of this.kv.iterate({ gte: segmentsFrom(fromIndex).gte, lte: segmentKey(toIndex) })) {
-      for (const [key, value] of chunk) {
-        oldKeys.push(key);
-        lines.push(...decoder.decode(value).split('\n'));
-      }
-    }
-    if (oldKeys.length <= 1 || lines.length !== toIndex - fromIndex + 1) return [];
-    const ops: KvOp[] = [];
-    const newKeys = new Set<string>();
-    let start = 0;
-    while (start < lines.length) {
-      let end = start;
-      let bytes = 0;
-      while (end < lines.length && end - start < PACKED_SEGMENT_ENTRIES && (end === start || bytes + lines[end]!.length < PACKED_SEGMENT_BYTES)) {
-        bytes += lines[end]!.length + 1;
-        end++;
-      }
-      const key = segmentKey(fromIndex + end - 1);
-      newKeys.add(key);
-      ops.push({ type: 'put', key, value: encoder.encode(lines.slice(start, end).join('\n')) });
-      start = end;
-    }
-    for (const key of oldKeys) if (!newKeys.has(key)) ops.push({ type: 'del', key });
-    return ops;
+  /** Waits for the archive repack under way, if any: before the store is replaced or closed. */
+  async quiesce(): Promise<void> {
+    await this.repacking;
   }
-}
-
-interface LoadedSnapshot {
-  index: number;
-  chainHead: string;
-  state: TrackerState;
-}
-
-/**
- * A format-1 store becomes format 2 in one batch: every piece list its snapshot and archive hold,
- * then the meta record that says so. Its format-1 snapshots stay and still load.
- */
-async function upgradeFormat1(kv: KvStore, meta: StoreMeta, lists: ReadonlyMap<string, string>): Promise<void> {
-  const ops: KvOp[] = [];
-  for (const [fileId, pieces] of lists) {
-    const bytes = fromBase64(pieces);
-    if (bytes === null) throw new StoreCorruptError(meta.appliedIndex, `the piece list of ${fileId} is not base64`);
-    ops.push({ type: 'put', key: piecesKey(fileId), value: bytes });
-  }
-  const upgraded: StoreMeta = { ...meta, v: STORE_FORMAT_VERSION };
-  ops.push({ type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(upgraded)) });
-  await kv.batch(ops, { sync: true });
-}
-
-/**
- * The newest snapshot at or below `maxIndex` whose checksum holds; a bad one falls back to the
- * one before. A format-1 snapshot's piece lists go to `legacyPieces`.
- */
-async function loadLatestSnapshot(kv: KvStore, maxIndex: number, legacyPieces: LegacyPieces): Promise<LoadedSnapshot | null> {
-  for await (const chunk of kv.iterate({ gte: SNAPSHOT_PREFIX, lte: snapshotKey(maxIndex), reverse: true })) {
-    for (const [key, value] of chunk) {
-      const text = decoder.decode(value);
-      const json = text.slice(65);
-      if (text.charAt(64) !== ' ' || sha256Hex(json) !== text.slice(0, 64)) continue;
-      try {
-        const parsed = JSON.parse(json) as { index: unknown; chainHead: unknown; state: unknown };
-        const state = decodeState(parsed.state, legacyPieces);
-        const index = indexOfKey(key, SNAPSHOT_PREFIX);
-        if (index === null || parsed.index !== index || state.appliedIndex !== index || typeof parsed.chainHead !== 'string') continue;
-        return { index, chainHead: parsed.chainHead, state };
-      } catch {
-        continue;
-      }
-    }
-  }
-  return null;
 }

@@ -12,7 +12,8 @@ import { initialState, type TrackerState } from '../domain/state.js';
 import type { KvStore } from '../../world/world.js';
 import { isCanonicalJsonOf } from './canonical-match.js';
 import { HASH_HEX_LENGTH, sha256Hex } from './chain.js';
-import { GENESIS_HASH, indexOfKey, SEGMENT_PREFIX, SNAPSHOT_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
+import { GENESIS_HASH, indexOfKey, keepsSnapshots, SEGMENT_PREFIX, SNAPSHOT_PREFIX, STATE_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
+import { allRecords } from '../domain/records.js';
 import { parseSegmentLine, readMeta, readSegments, type SegmentLines } from './read.js';
 import { asDecoded } from './segment-bytes.js';
 import { StoreCorruptError, type ParsedLine } from './stored-line.js';
@@ -93,6 +94,23 @@ function checkSnapshot(value: Uint8Array, index: number, state: TrackerState, he
   return null;
 }
 
+/** A format-3 store's state records must be exactly those of the state its archive replays to. */
+async function checkRecords(kv: KvStore, state: TrackerState): Promise<string | null> {
+  const expected = new Map(allRecords(state));
+  for await (const chunk of kv.iterate({ gte: STATE_PREFIX, lt: STATE_PREFIX + '~' }, 1024)) {
+    for (const [key, value] of chunk) {
+      const id = key.slice(STATE_PREFIX.length);
+      const want = expected.get(id);
+      const shown = JSON.stringify(id.replace('\u0000', '/'));
+      if (want === undefined) return `the state record ${shown} is not in the state the archive replays to`;
+      if (Buffer.from(value).toString('utf8') !== want) return `the state record ${shown} differs from the replayed archive`;
+      expected.delete(id);
+    }
+  }
+  const [missing] = expected.keys();
+  return missing === undefined ? null : `the state record ${JSON.stringify(missing.replace('\u0000', '/'))} is missing`;
+}
+
 /**
  * Recomputes the whole chain from genesis and replays it; names the first entry that does not
  * hold, or the first snapshot that is not what the replay gives at its index.
@@ -149,6 +167,11 @@ export async function verifyStore(kv: KvStore): Promise<VerifyResult> {
     return { ok: false, index: count, reason: 'meta chain head differs from the archive', entries: count };
   }
   if (misnamedAt !== null) return { ok: false, index: misnamedAt, reason: 'segment key does not match its last entry', entries: count };
+  if (meta !== null && !keepsSnapshots(meta.v)) {
+    if (meta.lastTimeMs !== state.lastTimeMs) return { ok: false, index: count, reason: 'meta entry time differs from the archive', entries: count };
+    const bad = await checkRecords(kv, state);
+    if (bad !== null) return { ok: false, index: count, reason: bad, entries: count };
+  }
   return { ok: true, entries: count, chainHead: previous };
 }
 
