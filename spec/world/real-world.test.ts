@@ -83,6 +83,20 @@ describe('real network', () => {
     await listener.close();
   });
 
+  it('connects from the local address it is given (any of 127/8 on loopback), and the listener sees that address', async () => {
+    let accepted: Connection | null = null;
+    const listener = await world.net.listen({ host: '127.0.0.1', port: 0 }, (connection) => (accepted = connection));
+    const client = await world.net.connect(listener.address, { localAddress: '127.0.0.7' });
+    while (accepted === null) await sleep(5);
+    expect(client.local.host).toBe('127.0.0.7');
+    expect((accepted as Connection).remote).toEqual({ host: '127.0.0.7', port: client.local.port });
+    client.destroy();
+    (accepted as Connection).destroy();
+    // An address this machine does not have cannot be connected from (EADDRNOTAVAIL, an EIO here).
+    await expect(world.net.connect(listener.address, { localAddress: '192.0.2.1', timeoutMs: 2000 })).rejects.toSatisfy((e: unknown) => isNetFailure(e, 'EIO'));
+    await listener.close();
+  });
+
   it('maps refused connections and ports in use', async () => {
     const listener = await world.net.listen({ host: '127.0.0.1', port: 0 }, (connection) => connection.destroy());
     await expect(world.net.listen({ host: '127.0.0.1', port: listener.address.port }, () => {})).rejects.toSatisfy((e: unknown) =>

@@ -5,7 +5,7 @@
 // names one (requests such as dialBack start there). It stops for good when the session ends.
 
 import type { Event } from '../log/domain/events.js';
-import type { Connection, Timer, World } from '../world/world.js';
+import type { Connection, ConnectOptions, Timer, World } from '../world/world.js';
 import type { ClientResponse, Push, PushFrame, PushRequest, SessionCredential } from './client-protocol.js';
 import { nodeAddress } from './cluster-config.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
@@ -30,6 +30,11 @@ const CONNECT_TIMEOUT_MS = 3_000;
 /** Codes after which subscribing again cannot help. */
 const FINAL_CODES = new Set(['NOT_LOGGED_IN', 'SESSION_ENDED', 'REPLACED']);
 
+export interface SubscriptionOptions {
+  /** The local host to connect from (TrackerClientOptions.localAddress). */
+  localAddress?: string;
+}
+
 export class TrackerSubscription {
   private seen: number;
   private nextNode = 0;
@@ -47,6 +52,7 @@ export class TrackerSubscription {
     private readonly session: SessionCredential,
     afterIndex: number,
     private readonly handlers: SubscriptionHandlers,
+    private readonly options: SubscriptionOptions = {},
   ) {
     if (nodes.length === 0) throw new Error('a subscription needs at least one node address');
     this.seen = afterIndex;
@@ -65,10 +71,15 @@ export class TrackerSubscription {
     this.connection = null;
   }
 
+  private connectOptions(address: string): ConnectOptions {
+    const local = this.options.localAddress === undefined ? {} : { localAddress: this.options.localAddress };
+    return { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, address), ...local };
+  }
+
   private open(preferred: string | null = null): void {
     if (this.closed) return;
     const address = preferred ?? this.nodes[this.nextNode++ % this.nodes.length]!;
-    this.world.net.connect(nodeAddress(address), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, address) }).then(
+    this.world.net.connect(nodeAddress(address), this.connectOptions(address)).then(
       (connection) => this.attach(connection, address),
       () => this.again(),
     );
@@ -76,7 +87,7 @@ export class TrackerSubscription {
 
   /** Leaves a follower's stream for the leader's, once; the follower's serves meanwhile. */
   private toLeader(connection: Connection, leader: string): void {
-    this.world.net.connect(nodeAddress(leader), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, leader) }).then(
+    this.world.net.connect(nodeAddress(leader), this.connectOptions(leader)).then(
       (moved) => {
         if (this.closed || this.connection !== connection) return moved.destroy();
         this.attach(moved, leader);

@@ -146,6 +146,11 @@ export interface ConnectOptions {
    * A hint: a world may deliver fresh arrays anyway.
    */
   reuseReadBuffer?: boolean;
+  /**
+   * The local host to connect from (an address of this machine, e.g. 127.0.0.7 of loopback);
+   * the port is the system's choice. Without it, the system picks the address too.
+   */
+  localAddress?: string;
 }
 
 export interface Network {

@@ -142,6 +142,7 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
         const socket = createConnection({
           host: address.host,
           port: address.port,
+          ...(options?.localAddress === undefined ? {} : { localAddress: options.localAddress }),
           ...(readTarget && buffer
             ? {
                 onread: {
