@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNetFailure } from '../../src/world/net-error.js';
 import { createRealWorld } from '../../src/world/real/real-world.js';
+import { SIM_KDF_PARAMS, threadPoolKdf } from '../../src/world/kdf.js';
 import { isWorldError, type Connection, type NetError, type World, type WorldErrorCode } from '../../src/world/world.js';
 
 const world: World = createRealWorld();
@@ -179,6 +180,30 @@ describe('real kdf and clock', () => {
     const derived = await world.kdf.derive('correct horse', salt, params);
     const expected = scryptSync('correct horse', salt, 32, { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
     expect(derived).toEqual(new Uint8Array(expected));
+  });
+
+  it('leaves the thread pool to the disk: a file read while ten derivations are queued waits for none of them', async () => {
+    const params = { ...world.kdf.params, costN: 32_768 };
+    const salt = new Uint8Array(16);
+    const oneStartMs = performance.now();
+    await world.kdf.derive('warm', salt, params);
+    const oneMs = performance.now() - oneStartMs;
+    const file = join(dir, 'during-derivations');
+    await world.fs.writeFile(file, new Uint8Array([1, 2, 3]));
+    const derivations = Array.from({ length: 10 }, (_, i) => world.kdf.derive(`password ${i}`, salt, params));
+    const readStartMs = performance.now();
+    expect(await world.fs.readFile(file)).toEqual(new Uint8Array([1, 2, 3]));
+    const readMs = performance.now() - readStartMs;
+    await Promise.all(derivations);
+    // Without the bound the four pool threads all derive and the read waits for one to end.
+    expect(readMs).toBeLessThan(oneMs / 2);
+  });
+
+  it('runs the derivations it holds back in the order they were asked for, one at a time with a bound of one', async () => {
+    const kdf = threadPoolKdf(SIM_KDF_PARAMS, 1);
+    const finished: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, (_, i) => kdf.derive(`p${i}`, new Uint8Array(8), { ...SIM_KDF_PARAMS, costN: 1024 << (4 - i) }).then(() => finished.push(i))));
+    expect(finished).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('fires timers and can cancel them', async () => {
