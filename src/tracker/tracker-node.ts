@@ -316,7 +316,19 @@ export class TrackerNode {
     });
   }
 
+  /** The role and term last logged (`role_changed`), so an operator sees elections in the log. */
+  private loggedRole = '';
+
+  private logRoleChange(): void {
+    const { role, term, leader } = this.raft.status();
+    const now = `${role}/${term}/${leader ?? ''}`;
+    if (now === this.loggedRole) return;
+    this.loggedRole = now;
+    this.config.log?.('role_changed', { role, term, leader });
+  }
+
   private async handleReady(rd: Ready): Promise<void> {
+    this.logRoleChange();
     if (rd.snapshot) {
       await this.appliedSoFar();
       await this.installSnapshot(rd); // into the store first: see start()
