@@ -227,7 +227,7 @@ export class ClientServer {
   private async handle(request: ClientRequest, remote: NetAddress): Promise<ClientResponse> {
     switch (request.type) {
       case 'status':
-        return { id: request.id, ok: true, result: { ...this.node.status(), clients: this.door.totals, publicKey: this.identity.publicKey, ca: this.identity.caPem } };
+        return { id: request.id, ok: true, result: { ...this.node.status(), clients: this.door.totals, sessions: this.node.store.state.sessions.size, heartbeats: { ...this.service.heartbeatCounts }, publicKey: this.identity.publicKey, ca: this.identity.caPem } };
       case 'createUser':
         return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
       case 'login':

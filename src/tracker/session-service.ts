@@ -19,6 +19,28 @@ import { formatNetAddress } from '../world/net-address.js';
 import type { PushHub } from './push-hub.js';
 import { LoginGuard } from './login-guard.js';
 
+/** A session a follower heard from at another address than its recorded one (the leader dials it there). */
+export interface HeardMove {
+  sessionId: string;
+  host: string;
+  port: number;
+}
+
+/** The sessions a follower heard heartbeats from since its last batch, for the leader's expiry clock. */
+export interface HeardBatch {
+  sessions: string[];
+  moved: HeardMove[];
+}
+
+/** How heartbeats answered by followers reach the leader (the node-to-node links). */
+export interface HeartbeatRelay {
+  sendHeartbeats(to: string, batch: HeardBatch): void;
+  onHeartbeats(handler: (from: string, batch: HeardBatch) => void): void;
+}
+
+/** A follower sends the leader the sessions it heard from once per this (issue 20: one message a second, not one per heartbeat). */
+export const RELAY_HEARTBEATS_EVERY_MS = 1_000;
+
 /** `retryAfterMs`: on a refusal for back-off, how long until an attempt may be made. */
 export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryAfterMs?: number };
 
@@ -57,6 +79,12 @@ export class SessionService {
   /** Sessions whose new address is being dialed. */
   private readonly moving = new Set<string>();
   private timer: Timer | null = null;
+  private relayTimer: Timer | null = null;
+  /** On a follower: sessions heard from since the last batch went to the leader, with a new address if they moved. */
+  private heard = new Map<string, NetAddress | null>();
+  private relay: HeartbeatRelay | null = null;
+  /** Heartbeats this node answered, and sessions followers relayed to it as leader (for `status`). */
+  readonly heartbeatCounts = { answered: 0, relayedIn: 0 };
   private readonly ttlMs: number;
   private readonly ticketMs: number;
   private readonly reachabilityTimeoutMs: number;
@@ -85,10 +113,22 @@ export class SessionService {
       this.timer = this.world.clock.setTimer(Math.max(100, this.ttlMs / 10), tick);
     };
     tick();
+    const relayTick = (): void => {
+      this.relayHeard();
+      this.relayTimer = this.world.clock.setTimer(RELAY_HEARTBEATS_EVERY_MS, relayTick);
+    };
+    this.relayTimer = this.world.clock.setTimer(RELAY_HEARTBEATS_EVERY_MS, relayTick);
   }
 
   stop(): void {
     this.timer?.cancel();
+    this.relayTimer?.cancel();
+  }
+
+  /** Where this node, following, sends the sessions it heard from; and hears the followers' batches when it leads. */
+  useRelay(relay: HeartbeatRelay): void {
+    this.relay = relay;
+    relay.onHeartbeats((from, batch) => this.heardElsewhere(from, batch));
   }
 
   async createUser(clientId: string, requestId: number, user: string, password: string): Promise<ServiceOutcome> {
@@ -289,24 +329,70 @@ export class SessionService {
   }
 
   /**
-   * Heartbeats live in the leader's memory only; a follower points the client at the leader. A
-   * heartbeat from another address than the session's (the peer moved, or listens elsewhere now)
-   * is dialed there, and the session moved, reachable or not (MoveSession).
+   * A session's sign of life. The leader keeps each session's last one in memory and expires
+   * the silent; a heartbeat is never a Raft write. Any node answers one (issue 20: 10,000 peers
+   * beating every 5 s need not all hold a connection to the leader): a follower checks the
+   * session against its own applied state and tells the leader the sessions it heard from, one
+   * batch a second. A follower that does not know the session (it may lag behind the login) or
+   * knows no leader (it may be cut off from it) points the client at the leader instead, so
+   * only the leader ever answers NOT_LOGGED_IN. A heartbeat from another address than the
+   * session's (the peer moved, or listens elsewhere now) is dialed there by the leader, and the
+   * session moved, reachable or not (MoveSession).
    */
   heartbeat(session: SessionCredential, observed: NetAddress | null = null): ServiceOutcome {
-    if (this.node.raft.status().role !== 'leader') return notLeader;
+    const { role, leader } = this.node.raft.status();
     const state = this.node.store.state;
     const user = authenticate(state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
-    if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
-    this.lastSeenMs.set(session.sessionId, this.world.clock.monotonicMs());
-    const recorded = state.sessions.get(session.sessionId)!.address;
-    if (observed !== null && formatNetAddress(observed) !== recorded && !this.moving.has(session.sessionId)) {
-      this.moving.add(session.sessionId);
-      void canDial(this.world, observed, this.reachabilityTimeoutMs)
-        .then((reachable) => this.node.submit(null, null, { type: 'MoveSession', sessionId: session.sessionId, observed, reachable }))
-        .finally(() => this.moving.delete(session.sessionId));
+    if (role !== 'leader') {
+      if (typeof user !== 'string' || leader === null) return notLeader;
+      this.heartbeatCounts.answered++;
+      const recorded = state.sessions.get(session.sessionId)!.address;
+      const moved = observed !== null && formatNetAddress(observed) !== recorded ? observed : null;
+      if (moved !== null || !this.heard.has(session.sessionId)) this.heard.set(session.sessionId, moved);
+      return { ok: true, result: { ttlMs: this.ttlMs } };
     }
+    if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
+    this.heartbeatCounts.answered++;
+    this.seen(session.sessionId, observed);
     return { ok: true, result: { ttlMs: this.ttlMs } };
+  }
+
+  /** On the leader: a sign of life of a session it holds, perhaps from a new address. */
+  private seen(sessionId: string, observed: NetAddress | null): void {
+    const held = this.node.store.state.sessions.get(sessionId);
+    if (held === undefined) return;
+    this.lastSeenMs.set(sessionId, this.world.clock.monotonicMs());
+    if (observed !== null && formatNetAddress(observed) !== held.address && !this.moving.has(sessionId)) {
+      this.moving.add(sessionId);
+      void canDial(this.world, observed, this.reachabilityTimeoutMs)
+        .then((reachable) => this.node.submit(null, null, { type: 'MoveSession', sessionId, observed, reachable }))
+        .finally(() => this.moving.delete(sessionId));
+    }
+  }
+
+  /** On a follower, once a second: the sessions heard from go to the leader in one message (kept for the next leader while none is known). */
+  private relayHeard(): void {
+    const { role, leader } = this.node.raft.status();
+    if (role === 'leader' || this.heard.size === 0) {
+      this.heard.clear();
+      return;
+    }
+    if (leader === null || this.relay === null) return;
+    const batch: HeardBatch = { sessions: [], moved: [] };
+    for (const [sessionId, moved] of this.heard) {
+      batch.sessions.push(sessionId);
+      if (moved !== null) batch.moved.push({ sessionId, host: moved.host, port: moved.port });
+    }
+    this.heard = new Map();
+    this.relay.sendHeartbeats(leader, batch);
+  }
+
+  /** On the leader: a follower's batch of sessions it heard from (the follower checked their tokens). */
+  private heardElsewhere(_from: string, batch: HeardBatch): void {
+    if (this.node.raft.status().role !== 'leader') return;
+    this.heartbeatCounts.relayedIn += batch.sessions.length;
+    const moved = new Map(batch.moved.map((m) => [m.sessionId, { host: m.host, port: m.port }]));
+    for (const sessionId of batch.sessions) this.seen(sessionId, moved.get(sessionId) ?? null);
   }
 
   /** On the leader: sessions silent for the TTL are expired. A new leader gives every session a fresh TTL. */
