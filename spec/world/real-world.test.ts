@@ -1,5 +1,6 @@
 // The real World on this machine: TCP on 127.0.0.1, LevelDB and files in a temp dir, scrypt.
 
+import { spawnSync } from 'node:child_process';
 import { scryptSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNetFailure } from '../../src/world/net-error.js';
 import { createRealWorld } from '../../src/world/real/real-world.js';
+import { readOpenFileLimit } from '../../src/world/real/real-net.js';
 import { SIM_KDF_PARAMS, threadPoolKdf } from '../../src/world/kdf.js';
 import { isWorldError, type Connection, type NetError, type World, type WorldErrorCode } from '../../src/world/world.js';
 
@@ -96,6 +98,16 @@ describe('real network', () => {
     // An address this machine does not have cannot be connected from (EADDRNOTAVAIL, an EIO here).
     await expect(world.net.connect(listener.address, { localAddress: '192.0.2.1', timeoutMs: 2000 })).rejects.toSatisfy((e: unknown) => isNetFailure(e, 'EIO'));
     await listener.close();
+  });
+
+  it("reads the process's open file limit (ulimit -n), and none when it is unlimited", () => {
+    const shell = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim();
+    expect(world.net.openFileLimit()).toBe(shell === 'unlimited' ? null : Number(shell));
+    const limits = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax open files            ${soft}                20000                files\n`;
+    expect(readOpenFileLimit(limits('1024'))).toBe(1024);
+    expect(readOpenFileLimit(limits('unlimited'))).toBeNull();
+    expect(readOpenFileLimit('no such line')).toBeNull();
+    expect(readOpenFileLimit(null)).toBeNull();
   });
 
   it('maps refused connections and ports in use', async () => {

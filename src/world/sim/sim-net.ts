@@ -137,6 +137,8 @@ export class SimNet {
         if (local !== undefined && local !== hostName && !LOOPBACK_HOSTS.has(local)) throw new NetFailure('EIO', `cannot connect from ${local}: not an address of ${hostName}`);
         return this.connect(alive(), address, options?.timeoutMs ?? this.env.options.connectTimeoutMs, options?.secure);
       },
+      // A simulated host holds as many connections as it opens.
+      openFileLimit: () => null,
     };
   }
 
