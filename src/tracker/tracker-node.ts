@@ -61,6 +61,9 @@ function storeSnapshotEvery(config: TrackerNodeConfig): number {
   return config.storeSnapshotEveryEntries ?? 2 * (config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES);
 }
 
+/** A Raft log sync this long or longer is logged (`slow_persist`): the election timeout is 300-600 ms. */
+const SLOW_PERSIST_MS = 100;
+
 /** A duration for the log, to a tenth of a millisecond. */
 const tenthsOfMs = (ms: number): number => Math.round(ms * 10) / 10;
 
@@ -334,7 +337,11 @@ export class TrackerNode {
       await this.installSnapshot(rd); // into the store first: see start()
     }
     for (const message of rd.messages) if (mayPrecedePersistence(message)) this.config.transport.send(message);
+    const persistStartedMs = this.config.world.clock.monotonicMs();
     await this.storage.persist(rd); // synced before any message that depends on it leaves
+    const persistMs = this.config.world.clock.monotonicMs() - persistStartedMs;
+    // No Ready (so no heartbeat to followers) goes out meanwhile: a long one can cost an election.
+    if (persistMs >= SLOW_PERSIST_MS) this.config.log?.('slow_persist', { ms: tenthsOfMs(persistMs), entries: rd.entries.length });
     if (this.stopped) return;
     for (const message of rd.messages) if (!mayPrecedePersistence(message)) this.config.transport.send(message);
     if (rd.committedEntries.length > 0) this.applyInOrder(rd.committedEntries);
