@@ -255,7 +255,7 @@ export class ClientServer {
       case 'ticket':
         return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId));
       case 'heartbeat':
-        return this.respond(request.id, this.service.heartbeat(request.session, request.port === undefined ? null : { host: remote.host, port: request.port }));
+        return this.respond(request.id, await this.service.heartbeat(request.session, request.port === undefined ? null : { host: remote.host, port: request.port }));
       case 'dialBack':
         return this.respond(request.id, await this.service.dialBack(request.session, request.group, request.fileId));
       case 'subscribe':

@@ -339,10 +339,11 @@ export class SessionService {
    * session's (the peer moved, or listens elsewhere now) is dialed there by the leader, and the
    * session moved, reachable or not (MoveSession).
    */
-  heartbeat(session: SessionCredential, observed: NetAddress | null = null): ServiceOutcome {
+  async heartbeat(session: SessionCredential, observed: NetAddress | null = null): Promise<ServiceOutcome> {
     const { role, leader } = this.node.raft.status();
     const state = this.node.store.state;
-    const user = authenticate(state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
+    const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    const user = authenticate(state, auth);
     if (role !== 'leader') {
       if (typeof user !== 'string' || leader === null) return notLeader;
       this.heartbeatCounts.answered++;
@@ -351,7 +352,14 @@ export class SessionService {
       if (moved !== null || !this.heard.has(session.sessionId)) this.heard.set(session.sessionId, moved);
       return { ok: true, result: { ttlMs: this.ttlMs } };
     }
-    if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
+    if (typeof user !== 'string') {
+      // A leader's state may not have applied everything committed yet (just elected, or
+      // behind its log): a session it does not see is looked for again by ReadIndex, so its
+      // NOT_LOGGED_IN is never a login that had already succeeded.
+      const read = await this.node.read((current) => authenticate(current, auth));
+      if (read.kind !== 'ok') return notLeader;
+      if (typeof read.value !== 'string') return { ok: false, code: read.value.code, message: read.value.message };
+    }
     this.heartbeatCounts.answered++;
     this.seen(session.sessionId, observed);
     return { ok: true, result: { ttlMs: this.ttlMs } };
