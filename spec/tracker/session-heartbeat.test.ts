@@ -21,6 +21,7 @@ function fakeNode(role: 'leader' | 'follower', leader: string | null, applied: T
     store: { state: applied },
     read: async <T>(query: (state: TrackerState) => T) => (role === 'leader' ? { kind: 'ok' as const, index: 10, value: query(readable) } : { kind: 'not-leader' as const, leader }),
     submit: async () => ({ kind: 'not-leader' as const, leader }),
+    onApplied: () => {},
   };
   return fake as unknown as TrackerNode;
 }

@@ -91,6 +91,8 @@ export class SessionService {
   private readonly timelineLimits: TimelineLimits;
   /** Where one-off requests for sessions go (the push channel); set by the process. */
   hub: PushHub | null = null;
+  /** Hears each session this node expires as leader (`session_expired`); set by the process. */
+  log: ((event: string, fields: Record<string, unknown>) => void) | null = null;
   /** Back-off for password guessing; only a leader checks passwords, so only its counters count. */
   readonly loginGuard: LoginGuard;
 
@@ -108,6 +110,13 @@ export class SessionService {
   }
 
   start(): void {
+    // A session opened is alive from the moment this node, leading, applies its opening, whoever
+    // answered the login: the node that did may have been deposed (or slow to apply) meanwhile.
+    this.node.onApplied((entries) => {
+      if (this.node.raft.status().role !== 'leader') return;
+      const nowMs = this.world.clock.monotonicMs();
+      for (const entry of entries) for (const event of entry.events) if (event.type === 'SessionOpened') this.lastSeenMs.set(event.sessionId, nowMs);
+    });
     const tick = (): void => {
       this.expireSilentSessions();
       this.timer = this.world.clock.setTimer(Math.max(100, this.ttlMs / 10), tick);
@@ -420,6 +429,7 @@ export class SessionService {
       const seenMs = Math.max(this.lastSeenMs.get(sessionId) ?? 0, this.leaderSinceMs);
       if (nowMonotonicMs - seenMs < this.ttlMs || this.expiring.has(sessionId)) continue;
       this.expiring.add(sessionId);
+      this.log?.('session_expired', { user: this.node.store.state.sessions.get(sessionId)!.user, silentMs: Math.round(nowMonotonicMs - seenMs), since: this.lastSeenMs.has(sessionId) ? 'last sign of life' : 'this node was elected' });
       void this.node.submit(null, null, { type: 'ExpireSession', sessionId }).finally(() => {
         this.expiring.delete(sessionId);
         this.lastSeenMs.delete(sessionId);
