@@ -113,7 +113,7 @@ describe('audit --verify and state records', () => {
   it('names a state record that is not what the archive replays to, one missing, and one the state lacks', async () => {
     const { kv } = await buildStore(41, 200, 5, 60);
     expect(await verifyStore(kv)).toMatchObject({ ok: true, entries: 200 });
-    const records: [string, Uint8Array][] = [];
+    const records: (readonly [string, Uint8Array])[] = [];
     for await (const chunk of kv.iterate({ gte: 'st:', lt: 'st:~' })) records.push(...chunk);
     const [key, value] = records.find(([k]) => k.startsWith('st:u:'))!;
     const user = JSON.parse(Buffer.from(value).toString()) as { credentialsIndex: number };
