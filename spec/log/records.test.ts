@@ -8,11 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/torrent/canonical.js';
 import { applyEntry } from '../../src/log/domain/entry.js';
 import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
-import { allRecords, encodeRecord, sessionRecordId, stateFromRecords } from '../../src/log/domain/records.js';
+import { allRecords, encodeRecord, refreshRecordId, sessionRecordId, stateFromRecords } from '../../src/log/domain/records.js';
 import { RULES_VERSION } from '../../src/log/domain/rules.js';
-import { authFor, Driver, fileBytes, fileMeta } from '../helpers/domain-fixtures.js';
+import { authFor, Driver, fileBytes, fileMeta, tokenHashOf } from '../helpers/domain-fixtures.js';
 import { encodeState } from '../../src/log/domain/snapshot.js';
-import { initialState, type TrackerState } from '../../src/log/domain/state.js';
+import { initialState, MAX_REFRESHES_PER_USER, type TrackerState } from '../../src/log/domain/state.js';
 import { makeWorkload, withReports } from '../helpers/workload.js';
 
 /** The state as text, map orders and refresh indices included. */
@@ -68,5 +68,25 @@ describe('state records', () => {
     expect(applied.entry.events.map((e) => e.type)).toContain('FileUnshared');
     expect(d.state.sessions.get('session-bob')!.holdings.size).toBe(0);
     expect(changed).toContain(sessionRecordId('session-bob'));
+  });
+
+  it('names the refresh credential a user loses past MAX_REFRESHES_PER_USER', () => {
+    const d = new Driver();
+    d.createUser('alice');
+    const login = (n: number, changes?: Set<string>) =>
+      applyEntry(
+        d.state,
+        { index: d.state.appliedIndex + 1, timeMs: 1_800_000_000_000 + n, clientId: 'c', requestId: n, rulesVersion: RULES_VERSION, command: { type: 'OpenSession', user: 'alice', sessionId: `session-${n}`, tokenHash: tokenHashOf(`t${n}`), observed: { host: '10.0.0.1', port: 6881 }, reachable: true, credentialsIndex: d.state.users.get('alice')!.credentialsIndex, refreshHash: tokenHashOf(`r${n}`) } },
+        d.pieces,
+        changes,
+      );
+    for (let n = 1; n <= MAX_REFRESHES_PER_USER; n++) login(n);
+    expect(d.state.refreshes.size).toBe(MAX_REFRESHES_PER_USER);
+    const changed = new Set<string>();
+    login(MAX_REFRESHES_PER_USER + 1, changed);
+    expect(d.state.refreshes.size).toBe(MAX_REFRESHES_PER_USER);
+    expect(d.state.refreshes.has(tokenHashOf('r1'))).toBe(false);
+    expect(changed).toContain(refreshRecordId(tokenHashOf('r1')));
+    expect(changed).toContain(refreshRecordId(tokenHashOf(`r${MAX_REFRESHES_PER_USER + 1}`)));
   });
 });

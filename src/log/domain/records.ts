@@ -148,9 +148,15 @@ export class RecordLoader {
     for (const user of this.users.sort((a, b) => a.credentialsIndex - b.credentialsIndex)) state.users.set(user.user, user);
     for (const session of this.sessions.sort((a, b) => a.openedIndex - b.openedIndex)) state.sessions.set(session.sessionId, session);
     for (const group of this.groups.sort((a, b) => a.createdIndex - b.createdIndex)) state.groups.set(group.group, group);
+    // Names are the users map's strings, as evolve keeps them (state.ts): a million files read
+    // back must not each hold copies of their sharers' names.
+    const name = (user: string): string => state.users.get(user)?.user ?? user;
     for (const [groupName, file] of this.files.sort(([, a], [, b]) => a.sharedIndex - b.sharedIndex)) {
       const group = state.groups.get(groupName);
       if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
+      file.sharedBy = name(file.sharedBy);
+      if (file.sharers.size > 0) file.sharers = new Set([...file.sharers].map(name));
+      for (const holder of file.holders.values()) holder.user = name(holder.user);
       group.files.set(file.fileId, file);
       group.fileNames.set(file.name, file.fileId);
     }
