@@ -127,8 +127,10 @@ export const sessionMachine = setup({
             onDone: { target: 'idle', actions: assign({ openedResult: ({ event }) => event.output }) },
             onError: [
               { guard: ({ context, event }) => context.io.codeOf(event.error) === 'NOT_LOGGED_IN', target: 'renewing' },
-              // The session stands; what it offers is offered again after a heartbeat's wait.
-              { target: 'reopenLater' },
+              // The tracker was briefly away: the session stands, and its files are offered again
+              // after a heartbeat's wait. Any other failure is not retried: heartbeats go on.
+              { guard: ({ context, event }) => context.io.codeOf(event.error) === 'TRACKER_UNAVAILABLE', target: 'reopenLater' },
+              { target: 'idle' },
             ],
           },
         },

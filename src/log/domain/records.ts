@@ -125,7 +125,7 @@ export class RecordLoader {
         break;
       }
       case 'f':
-        this.files.push([key.slice(0, key.indexOf('\u0000')), decodeFile(value, path, null)]);
+        this.files.push([key.slice(0, key.indexOf('\u0000')), decodeFile(value, path)]);
         break;
       case 'r':
         this.replies.push([key, decodeReply(value, path)]);
@@ -145,23 +145,39 @@ export class RecordLoader {
     const state = initialState();
     state.appliedIndex = appliedIndex;
     state.lastTimeMs = lastTimeMs;
-    for (const user of this.users.sort((a, b) => a.credentialsIndex - b.credentialsIndex)) state.users.set(user.user, user);
-    for (const session of this.sessions.sort((a, b) => a.openedIndex - b.openedIndex)) state.sessions.set(session.sessionId, session);
-    for (const group of this.groups.sort((a, b) => a.createdIndex - b.createdIndex)) state.groups.set(group.group, group);
+    for (const user of inOrder(this.users, (u) => u.credentialsIndex, 'users')) state.users.set(user.user, user);
+    for (const session of inOrder(this.sessions, (s) => s.openedIndex, 'sessions')) state.sessions.set(session.sessionId, session);
+    for (const group of inOrder(this.groups, (g) => g.createdIndex, 'groups')) state.groups.set(group.group, group);
     // Names are the users map's strings, as evolve keeps them (state.ts): a million files read
     // back must not each hold copies of their sharers' names.
     const name = (user: string): string => state.users.get(user)?.user ?? user;
-    for (const [groupName, file] of this.files.sort(([, a], [, b]) => a.sharedIndex - b.sharedIndex)) {
+    const lastShared = new Map<string, number>();
+    for (const [groupName, file] of this.files.sort(([ga, a], [gb, b]) => (ga < gb ? -1 : ga > gb ? 1 : a.sharedIndex - b.sharedIndex))) {
       const group = state.groups.get(groupName);
       if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
+      if ((lastShared.get(groupName) ?? -1) >= file.sharedIndex) throw new RangeError(`two files of ${groupName} were inserted at index ${file.sharedIndex}`);
+      lastShared.set(groupName, file.sharedIndex);
       file.sharedBy = name(file.sharedBy);
       if (file.sharers.size > 0) file.sharers = new Set([...file.sharers].map(name));
       for (const holder of file.holders.values()) holder.user = name(holder.user);
       group.files.set(file.fileId, file);
       group.fileNames.set(file.name, file.fileId);
     }
-    for (const [clientId, reply] of this.replies.sort(([, a], [, b]) => a.index - b.index)) state.replies.set(clientId, reply);
-    for (const [hash, refresh] of this.refreshes.sort(([, a], [, b]) => a.issuedIndex - b.issuedIndex)) state.refreshes.set(hash, refresh);
+    for (const [clientId, reply] of inOrder(this.replies, ([, r]) => r.index, 'replies')) state.replies.set(clientId, reply);
+    for (const [hash, refresh] of inOrder(this.refreshes, ([, r]) => r.issuedIndex, 'refresh credentials')) state.refreshes.set(hash, refresh);
     return state;
   }
+}
+
+/**
+ * Records sorted by the index that inserted them. Each entry inserts at most one member into a
+ * map, so two members never share one: if they do, the order this relies on is gone, and
+ * loading stops rather than guess.
+ */
+function inOrder<T>(items: T[], indexOf: (item: T) => number, what: string): T[] {
+  items.sort((a, b) => indexOf(a) - indexOf(b));
+  for (let i = 1; i < items.length; i++) {
+    if (indexOf(items[i - 1]!) === indexOf(items[i]!)) throw new RangeError(`two ${what} were inserted at index ${indexOf(items[i]!)}`);
+  }
+  return items;
 }
