@@ -3,7 +3,7 @@
 // made them), and it asserts the invariants it relies on so a corrupt log stops loudly.
 
 import type { Event } from './events.js';
-import { fileRecordId, groupRecordId, NO_CHANGES, refreshRecordId, sessionRecordId, userRecordId, type Changes } from './records.js';
+import { fileRecordId, groupRecordId, holderRecordId, NO_CHANGES, refreshRecordId, sessionRecordId, userRecordId, type Changes } from './records.js';
 import {
   holdingKey,
   MAX_REFRESHES_PER_USER,
@@ -174,7 +174,9 @@ export function evolve(state: TrackerState, event: Event, changes: Changes = NO_
     case 'HolderAdded': {
       const session = state.sessions.get(event.sessionId);
       assert(session !== undefined, `holder for unknown session ${event.sessionId}`);
-      own(fileOf(state, event.group, event.fileId), 'holders', NO_HOLDERS).set(event.sessionId, { user: userName(state, event.user), complete: event.complete });
+      const holders = own(fileOf(state, event.group, event.fileId), 'holders', NO_HOLDERS);
+      const sinceIndex = holders.get(event.sessionId)?.sinceIndex ?? index;
+      holders.set(event.sessionId, { user: userName(state, event.user), complete: event.complete, sinceIndex });
       session.holdings.add(holdingKey(event.group, event.fileId));
       break;
     }
@@ -261,8 +263,7 @@ function touch(state: TrackerState, event: Event, changes: Changes): void {
     }
     case 'HolderAdded':
     case 'HolderRemoved':
-      changes.add(fileRecordId(event.group, event.fileId));
-      changes.add(sessionRecordId(event.sessionId));
+      changes.add(holderRecordId(event.group, event.fileId, event.sessionId));
       return;
     case 'FileShared':
     case 'SharerAdded':
@@ -279,10 +280,10 @@ function touch(state: TrackerState, event: Event, changes: Changes): void {
   }
 }
 
-/** A file leaves: its record, and the sessions that held it (their holdings). */
+/** A file leaves: its record, and its holders' (the sessions' holdings are made of those). */
 function touchRemovedFile(group: string, file: FileRecord, changes: Changes): void {
   changes.add(fileRecordId(group, file.fileId));
-  for (const sessionId of file.holders.keys()) changes.add(sessionRecordId(sessionId));
+  for (const sessionId of file.holders.keys()) changes.add(holderRecordId(group, file.fileId, sessionId));
 }
 
 function assertNever(event: never): never {

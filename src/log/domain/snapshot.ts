@@ -124,7 +124,7 @@ export function decodeSession(value: unknown, path: string): SessionRecord {
     reachable: r.reachable !== false,
     keyFingerprint: r.keyFingerprint === undefined ? null : str(r.keyFingerprint, `${path}.keyFingerprint`),
     openedIndex: int(r.openedIndex, `${path}.openedIndex`),
-    holdings: new Set(arr(r.holdings, `${path}.holdings`).map((h, j) => str(h, `${path}.holdings[${j}]`))),
+    holdings: new Set((r.holdings === undefined ? [] : arr(r.holdings, `${path}.holdings`)).map((h, j) => str(h, `${path}.holdings[${j}]`))),
   };
 }
 
@@ -145,10 +145,11 @@ export function file(value: unknown, path: string): FileRecord {
     sharers: new Set(arr(f.sharers, `${path}.sharers`).map((u, i) => str(u, `${path}.sharers[${i}]`))),
     holders: sharedWhenEmpty(
       NO_HOLDERS,
-      arr(f.holders, `${path}.holders`).map((h, i) => {
+      (f.holders === undefined ? [] : arr(f.holders, `${path}.holders`)).map((h, i) => {
         const items = arr(h, `${path}.holders[${i}]`);
         if (items.length !== 3) fail(`${path}.holders[${i}]`);
-        return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`) }];
+        // Snapshots keep holders in order without the index that added them: their place stands in for it.
+        return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`), sinceIndex: i }];
       }),
     ),
     reports: sharedWhenEmpty(

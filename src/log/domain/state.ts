@@ -35,6 +35,8 @@ export interface SessionRecord {
 export interface HolderRecord {
   user: string;
   complete: boolean;
+  /** The entry that first made this session a holder of the file (a partial holder completing keeps it): the order holders and holdings come back in. */
+  sinceIndex: number;
 }
 
 export interface FileRecord {
