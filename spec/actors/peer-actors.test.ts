@@ -315,7 +315,11 @@ describe('session', () => {
       super(code);
     }
   }
-  function start(heartbeat: () => Promise<void>, renew: () => Promise<void> = async () => Promise.reject(new Refusal('BAD_REFRESH'))) {
+  function start(
+    heartbeat: () => Promise<void>,
+    renew: () => Promise<void> = async () => Promise.reject(new Refusal('BAD_REFRESH')),
+    opened: () => Promise<string[]> = async () => ['g/f'],
+  ) {
     const { sim, clock } = simClock();
     const calls: string[] = [];
     const io: SessionIo = {
@@ -333,7 +337,10 @@ describe('session', () => {
         return heartbeat();
       },
       logout: async () => void calls.push('logout'),
-      opened: async () => ['g/f'],
+      opened: async (session) => {
+        if (session.sessionId !== 's1') calls.push(`opened ${session.sessionId}`);
+        return opened();
+      },
       ended: (reason) => void calls.push(`ended ${reason}`),
       codeOf: (error) => (error instanceof Refusal ? error.code : 'INTERNAL'),
     };
@@ -359,7 +366,34 @@ describe('session', () => {
     await sim.runFor(5_000);
     expect(actor.getSnapshot().matches('active')).toBe(true);
     expect(actor.getSnapshot().context.session).toMatchObject({ sessionId: 's2', refresh: 'r2' });
-    expect(calls).toEqual(['heartbeat at 5000', 'renew s1']);
+    expect(calls).toEqual(['heartbeat at 5000', 'renew s1', 'opened s2']);
+  });
+
+  it('a renewed session is the current one while its files are offered again; a failed offer is made again a heartbeat later', async () => {
+    let answer: () => Promise<void> = async () => {};
+    let offer: () => Promise<string[]> = async () => ['g/f'];
+    const { sim, calls, actor } = start(() => answer(), async () => {}, () => offer());
+    actor.send({ type: 'LOGIN', user: 'alice', password: 'pw' });
+    await sim.runFor(1);
+    answer = async () => Promise.reject(new Refusal('NOT_LOGGED_IN'));
+    let settle: { resolve: (files: string[]) => void; reject: (error: unknown) => void } | null = null;
+    offer = () => new Promise((resolve, reject) => (settle = { resolve, reject }));
+    await sim.runFor(5_000);
+    // Offering is under way: commands already go out with the new session, not the expired one.
+    expect(calls).toEqual(['heartbeat at 5000', 'renew s1', 'opened s2']);
+    expect(actor.getSnapshot().matches({ active: 'reopening' })).toBe(true);
+    expect(actor.getSnapshot().context.session).toMatchObject({ sessionId: 's2' });
+    // The offer fails (a failover): the session stands, and the offer is made again 5 s later.
+    answer = async () => {};
+    settle!.reject(new Refusal('TRACKER_UNAVAILABLE'));
+    await sim.runFor(1);
+    expect(actor.getSnapshot().matches({ active: 'reopenLater' })).toBe(true);
+    expect(actor.getSnapshot().context.session).toMatchObject({ sessionId: 's2' });
+    offer = async () => ['g/f'];
+    await sim.runFor(5_000);
+    expect(calls).toEqual(['heartbeat at 5000', 'renew s1', 'opened s2', 'opened s2']);
+    expect(actor.getSnapshot().matches({ active: 'idle' })).toBe(true);
+    expect(actor.getSnapshot().context.openedResult).toEqual(['g/f']);
   });
 
   it('beats every heartbeatMs, rides out a tracker failover, and ends when the tracker expired it and the refresh fails', async () => {

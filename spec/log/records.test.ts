@@ -8,16 +8,17 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/torrent/canonical.js';
 import { applyEntry } from '../../src/log/domain/entry.js';
 import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
-import { allRecords, encodeRecord, sessionRecordId, stateFromRecords } from '../../src/log/domain/records.js';
+import { allRecords, encodeRecord, holderRecordId, refreshRecordId, sessionRecordId, stateFromRecords } from '../../src/log/domain/records.js';
 import { RULES_VERSION } from '../../src/log/domain/rules.js';
-import { authFor, Driver, fileBytes, fileMeta } from '../helpers/domain-fixtures.js';
+import { authFor, Driver, fileBytes, fileMeta, tokenHashOf } from '../helpers/domain-fixtures.js';
 import { encodeState } from '../../src/log/domain/snapshot.js';
-import { initialState, type TrackerState } from '../../src/log/domain/state.js';
+import { initialState, MAX_REFRESHES_PER_USER, type TrackerState } from '../../src/log/domain/state.js';
 import { makeWorkload, withReports } from '../helpers/workload.js';
 
-/** The state as text, map orders and refresh indices included. */
+/** The state as text, map orders and the indices records keep (refreshes, holders) included. */
 function text(state: TrackerState): string {
-  return canonicalJson({ state: encodeState(state), refreshes: [...state.refreshes.values()].map((r) => r.issuedIndex) });
+  const since = [...state.groups.values()].flatMap((g) => [...g.files.values()].flatMap((f) => [...f.holders.values()].map((h) => h.sinceIndex)));
+  return canonicalJson({ state: encodeState(state), refreshes: [...state.refreshes.values()].map((r) => r.issuedIndex), since });
 }
 
 describe('state records', () => {
@@ -46,10 +47,10 @@ describe('state records', () => {
       { numRuns: 40 },
     );
     // Every kind of record was written.
-    expect([...kinds.keys()].sort()).toEqual(['f', 'g', 'r', 's', 'u', 'x']);
+    expect([...kinds.keys()].sort()).toEqual(['f', 'g', 'h', 'r', 's', 'u', 'x']);
   });
 
-  it('names the sessions that held a file when the file goes (their holdings change too)', () => {
+  it('names the holders of a file when the file goes (their sessions’ holdings change too)', () => {
     const d = new Driver();
     for (const user of ['alice', 'bob']) {
       d.createUser(user);
@@ -67,6 +68,28 @@ describe('state records', () => {
     const applied = applyEntry(d.state, { index: d.state.appliedIndex + 1, timeMs: 1_800_000_000_000, clientId: 'c', requestId: 1, rulesVersion: RULES_VERSION, command: { type: 'StopShare', auth: auth('alice'), group: 'g', name: 'f.bin' } }, d.pieces, changed);
     expect(applied.entry.events.map((e) => e.type)).toContain('FileUnshared');
     expect(d.state.sessions.get('session-bob')!.holdings.size).toBe(0);
-    expect(changed).toContain(sessionRecordId('session-bob'));
+    // Bob's holding goes with its holder record (his session's holdings are made of those).
+    expect(changed).toContain(holderRecordId('g', file.fileId, 'session-bob'));
+    expect(changed).not.toContain(sessionRecordId('session-bob'));
+  });
+
+  it('names the refresh credential a user loses past MAX_REFRESHES_PER_USER', () => {
+    const d = new Driver();
+    d.createUser('alice');
+    const login = (n: number, changes?: Set<string>) =>
+      applyEntry(
+        d.state,
+        { index: d.state.appliedIndex + 1, timeMs: 1_800_000_000_000 + n, clientId: 'c', requestId: n, rulesVersion: RULES_VERSION, command: { type: 'OpenSession', user: 'alice', sessionId: `session-${n}`, tokenHash: tokenHashOf(`t${n}`), observed: { host: '10.0.0.1', port: 6881 }, reachable: true, credentialsIndex: d.state.users.get('alice')!.credentialsIndex, refreshHash: tokenHashOf(`r${n}`) } },
+        d.pieces,
+        changes,
+      );
+    for (let n = 1; n <= MAX_REFRESHES_PER_USER; n++) login(n);
+    expect(d.state.refreshes.size).toBe(MAX_REFRESHES_PER_USER);
+    const changed = new Set<string>();
+    login(MAX_REFRESHES_PER_USER + 1, changed);
+    expect(d.state.refreshes.size).toBe(MAX_REFRESHES_PER_USER);
+    expect(d.state.refreshes.has(tokenHashOf('r1'))).toBe(false);
+    expect(changed).toContain(refreshRecordId(tokenHashOf('r1')));
+    expect(changed).toContain(refreshRecordId(tokenHashOf(`r${MAX_REFRESHES_PER_USER + 1}`)));
   });
 });

@@ -48,6 +48,13 @@ describe('a format-1 store (piece lists in its snapshots)', () => {
       const files = [...store.state.groups.get('films')!.files.values()];
       expect(files.map((f) => f.name)).toEqual(['early.bin', 'late.bin']);
       for (const file of files) expect(Object.keys(file)).not.toContain('pieces');
+      // The refresh credentials keep the indices of the logins that issued them (4, 5, 6), which
+      // the snapshot did not hold: the upgrade replays the archive.
+      expect([...store.state.refreshes.values()].map((r) => [r.user, r.issuedIndex])).toEqual([
+        ['alice', 4],
+        ['bob', 5],
+        ['carol', 6],
+      ]);
       expect(await verifyStore(kv)).toEqual({ ok: true, entries: 15, chainHead: meta!.chainHead });
 
       // alice reports bob for piece 2 of early.bin: the evidence is checked against the list on disk.

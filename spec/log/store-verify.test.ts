@@ -9,6 +9,7 @@ import { TrackerStore } from '../../src/log/store/tracker-store.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import type { KvStore } from '../../src/world/world.js';
 import { makeWorkload } from '../helpers/workload.js';
+import { RULES_VERSION } from '../../src/log/domain/rules.js';
 
 interface Segment {
   key: string;
@@ -113,7 +114,7 @@ describe('audit --verify and state records', () => {
   it('names a state record that is not what the archive replays to, one missing, and one the state lacks', async () => {
     const { kv } = await buildStore(41, 200, 5, 60);
     expect(await verifyStore(kv)).toMatchObject({ ok: true, entries: 200 });
-    const records: [string, Uint8Array][] = [];
+    const records: (readonly [string, Uint8Array])[] = [];
     for await (const chunk of kv.iterate({ gte: 'st:', lt: 'st:~' })) records.push(...chunk);
     const [key, value] = records.find(([k]) => k.startsWith('st:u:'))!;
     const user = JSON.parse(Buffer.from(value).toString()) as { credentialsIndex: number };
@@ -127,5 +128,24 @@ describe('audit --verify and state records', () => {
     expect(await verifyStore(kv)).toMatchObject({ ok: false, index: 200, reason: 'the state record "u:mallory" is not in the state the archive replays to' });
     await kv.batch([{ type: 'del', key: 'st:u:mallory' }], { sync: true });
     expect(await verifyStore(kv)).toMatchObject({ ok: true, entries: 200 });
+  });
+
+  it('names a piece list on disk that does not hash to its file id, or is missing; decide refuses to use such a list', async () => {
+    const { kv } = await buildStore(43, 200, 5, 60);
+    expect(await verifyStore(kv)).toMatchObject({ ok: true, entries: 200 });
+    const store = await TrackerStore.open(kv);
+    const [group, file] = [...store.state.groups.values()].flatMap((g) => [...g.files.values()].map((f) => [g.group, f] as const))[0]!;
+    const key = `pieces:${file.fileId}`;
+    const list = (await kv.get(key))!;
+    const flipped = Uint8Array.from(list);
+    flipped[0]! ^= 1;
+    await kv.batch([{ type: 'put', key, value: flipped }], { sync: true });
+    expect(await verifyStore(kv)).toMatchObject({ ok: false, index: 200, reason: `the piece list of ${file.name} in ${group} does not hash to its file id` });
+    // A report against this file would be decided from the flipped list: the store stops instead.
+    const auth = { sessionId: 'nobody-yet', tokenHash: '00'.repeat(32) };
+    const report = { type: 'ReportHolder', auth, group, fileId: file.fileId, holder: 'alice', pieceIndex: 0, expectedSha1: '11'.repeat(20), receivedSha1: '22'.repeat(20) };
+    await expect(store.apply([{ index: 201, term: 9, timeMs: 0, clientId: 'c', requestId: 1, rulesVersion: RULES_VERSION, command: report }], { sync: true })).rejects.toThrow(/not the file's/);
+    await kv.batch([{ type: 'del', key }], { sync: true });
+    expect(await verifyStore(kv)).toMatchObject({ ok: false, index: 200, reason: `the piece list of ${file.name} in ${group} is missing` });
   });
 });

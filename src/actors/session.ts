@@ -61,10 +61,8 @@ export const sessionMachine = setup({
       return { session, opened: await input.io.opened(session) };
     }),
     heartbeat: fromPromise(({ input }: { input: { io: SessionIo; session: Credential } }) => input.io.heartbeat(input.session)),
-    renew: fromPromise(async ({ input }: { input: { io: SessionIo; session: Credential } }) => {
-      const session = await input.io.renew(input.session);
-      return { session, opened: await input.io.opened(session) };
-    }),
+    renew: fromPromise(({ input }: { input: { io: SessionIo; session: Credential } }) => input.io.renew(input.session)),
+    opened: fromPromise(({ input }: { input: { io: SessionIo; session: Credential } }) => input.io.opened(input.session)),
     logout: fromPromise(({ input }: { input: { io: SessionIo; session: Credential } }) => input.io.logout(input.session)),
   },
   delays: { heartbeat: ({ context }) => context.heartbeatMs },
@@ -113,7 +111,8 @@ export const sessionMachine = setup({
           invoke: {
             src: 'renew',
             input: ({ context }) => ({ io: context.io, session: context.session! }),
-            onDone: { target: 'idle', actions: assign({ session: ({ event }) => event.output.session, openedResult: ({ event }) => event.output.opened }) },
+            // The renewed session is ours from here: what runs while it is opened uses it.
+            onDone: { target: 'reopening', actions: assign({ session: ({ event }) => event.output }) },
             onError: [
               // Unreachable again: try the heartbeat (and so the renewal) later.
               { guard: ({ context, event }) => context.io.codeOf(event.error) === 'TRACKER_UNAVAILABLE', target: 'idle' },
@@ -121,6 +120,21 @@ export const sessionMachine = setup({
             ],
           },
         },
+        reopening: {
+          invoke: {
+            src: 'opened',
+            input: ({ context }) => ({ io: context.io, session: context.session! }),
+            onDone: { target: 'idle', actions: assign({ openedResult: ({ event }) => event.output }) },
+            onError: [
+              { guard: ({ context, event }) => context.io.codeOf(event.error) === 'NOT_LOGGED_IN', target: 'renewing' },
+              // The tracker was briefly away: the session stands, and its files are offered again
+              // after a heartbeat's wait. Any other failure is not retried: heartbeats go on.
+              { guard: ({ context, event }) => context.io.codeOf(event.error) === 'TRACKER_UNAVAILABLE', target: 'reopenLater' },
+              { target: 'idle' },
+            ],
+          },
+        },
+        reopenLater: { after: { heartbeat: 'reopening' } },
       },
     },
     expired: {

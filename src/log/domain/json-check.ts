@@ -37,4 +37,3 @@ export function pair<A, B>(value: unknown, path: string, first: (v: unknown, p: 
   if (items.length !== 2) fail(path);
   return [first(items[0], `${path}[0]`), second(items[1], `${path}[1]`)];
 }
-

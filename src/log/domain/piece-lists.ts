@@ -5,7 +5,9 @@
 // the file, and never changed. decide needs one only to check a report's evidence; the store
 // looks it up before deciding such an entry, so every node decides from the same bytes.
 
+import { infoHash } from '../../torrent/infohash.js';
 import type { Event } from './events.js';
+import type { FileRecord } from './state.js';
 
 /** The piece lists at hand while entries are decided: file id → the list, base64 as FileMeta carries it. */
 export interface PieceLists {
@@ -13,10 +15,19 @@ export interface PieceLists {
 }
 
 /** The file whose piece list deciding this (untrusted) command needs, or null. */
-export function pieceListNeeded(command: unknown): string | null {
+export function pieceListNeeded(command: unknown): { group: string; fileId: string } | null {
   if (typeof command !== 'object' || command === null) return null;
-  const { type, fileId } = command as { type?: unknown; fileId?: unknown };
-  return type === 'ReportHolder' && typeof fileId === 'string' ? fileId : null;
+  const { type, group, fileId } = command as { type?: unknown; group?: unknown; fileId?: unknown };
+  return type === 'ReportHolder' && typeof group === 'string' && typeof fileId === 'string' ? { group, fileId } : null;
+}
+
+/**
+ * Whether a list read back from disk is the file's: its info-hash is the file's id. A list that
+ * is not (a flipped bit) must stop the node rather than decide a report differently from the
+ * others or be served to downloaders.
+ */
+export function listFitsFile(file: Pick<FileRecord, 'fileId' | 'name' | 'sizeBytes' | 'pieceLengthBytes'>, list: Uint8Array): boolean {
+  return infoHash({ name: file.name, sizeBytes: file.sizeBytes, pieceLengthBytes: file.pieceLengthBytes, pieces: list }) === file.fileId;
 }
 
 /** The piece lists an applied entry's events bring in: [file id, base64 list]. */

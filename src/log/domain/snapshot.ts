@@ -9,9 +9,11 @@ import { arr, bool, fail, int, obj, pair, str } from './json-check.js';
 export { SnapshotFormatError } from './json-check.js';
 import { NO_DELISTINGS, NO_HOLDERS, NO_REPORTS, type CachedReply, type FileRecord, type GroupRecord, type SessionRecord, type TrackerState, type UserRecord } from './state.js';
 
-/** 2: files carry no piece list (piece-lists.ts). Version 1 snapshots, which do, still decode. */
+/**
+ * 2: files carry no piece list (piece-lists.ts). Snapshots are what stores of formats 1 and 2
+ * kept (layout.ts); audit --verify still checks theirs, and encodeState is what it checks with.
+ */
 export const SNAPSHOT_FORMAT_VERSION = 2;
-const LEGACY_FORMAT_WITH_PIECES = 1;
 
 /**
  * `reports` ([accused, [[reporter, timeMs], …]], …) and `delisted` ([user, sinceMs, reporters], …)
@@ -107,9 +109,6 @@ export function reply(value: unknown, path: string): CachedReply {
   return { requestId: int(r.requestId, `${path}.requestId`), index: int(r.index, `${path}.index`), error };
 }
 
-/** Hears the piece lists a version-1 snapshot carries: file id, base64 list. */
-export type LegacyPieces = (fileId: string, pieces: string) => void;
-
 export function decodeUser(value: unknown, path: string): UserRecord {
   const r = obj(value, path);
   return { user: str(r.user, `${path}.user`), password: password(r.password, `${path}.password`), credentialsIndex: int(r.credentialsIndex, `${path}.credentialsIndex`) };
@@ -125,7 +124,7 @@ export function decodeSession(value: unknown, path: string): SessionRecord {
     reachable: r.reachable !== false,
     keyFingerprint: r.keyFingerprint === undefined ? null : str(r.keyFingerprint, `${path}.keyFingerprint`),
     openedIndex: int(r.openedIndex, `${path}.openedIndex`),
-    holdings: new Set(arr(r.holdings, `${path}.holdings`).map((h, j) => str(h, `${path}.holdings[${j}]`))),
+    holdings: new Set((r.holdings === undefined ? [] : arr(r.holdings, `${path}.holdings`)).map((h, j) => str(h, `${path}.holdings[${j}]`))),
   };
 }
 
@@ -134,9 +133,8 @@ function sharedWhenEmpty<K, V>(empty: Map<K, V>, entries: readonly (readonly [K,
   return entries.length === 0 ? empty : new Map(entries);
 }
 
-export function file(value: unknown, path: string, legacyPieces: LegacyPieces | null): FileRecord {
+export function file(value: unknown, path: string): FileRecord {
   const f = obj(value, path);
-  if (legacyPieces !== null) legacyPieces(str(f.fileId, `${path}.fileId`), str(f.pieces, `${path}.pieces`));
   return {
     fileId: str(f.fileId, `${path}.fileId`),
     name: str(f.name, `${path}.name`),
@@ -147,10 +145,11 @@ export function file(value: unknown, path: string, legacyPieces: LegacyPieces | 
     sharers: new Set(arr(f.sharers, `${path}.sharers`).map((u, i) => str(u, `${path}.sharers[${i}]`))),
     holders: sharedWhenEmpty(
       NO_HOLDERS,
-      arr(f.holders, `${path}.holders`).map((h, i) => {
+      (f.holders === undefined ? [] : arr(f.holders, `${path}.holders`)).map((h, i) => {
         const items = arr(h, `${path}.holders[${i}]`);
         if (items.length !== 3) fail(`${path}.holders[${i}]`);
-        return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`) }];
+        // Snapshots keep holders in order without the index that added them: their place stands in for it.
+        return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`), sinceIndex: i }];
       }),
     ),
     reports: sharedWhenEmpty(
@@ -171,9 +170,9 @@ export function file(value: unknown, path: string, legacyPieces: LegacyPieces | 
   };
 }
 
-function group(value: unknown, path: string, legacyPieces: LegacyPieces | null): GroupRecord {
+function group(value: unknown, path: string): GroupRecord {
   const g = obj(value, path);
-  const files = arr(g.files, `${path}.files`).map((f, i) => file(f, `${path}.files[${i}]`, legacyPieces));
+  const files = arr(g.files, `${path}.files`).map((f, i) => file(f, `${path}.files[${i}]`));
   return {
     group: str(g.group, `${path}.group`),
     owner: str(g.owner, `${path}.owner`),
@@ -185,17 +184,13 @@ function group(value: unknown, path: string, legacyPieces: LegacyPieces | null):
   };
 }
 
-/**
- * Rebuilds a state from its snapshot. A version-1 snapshot's files carry their piece lists:
- * they are handed to `legacyPieces` (the store keeps them), and decoding fails without it.
- */
-export function decodeState(value: unknown, legacyPieces?: LegacyPieces): TrackerState {
+/** Rebuilds a state from its snapshot (version 2: no piece lists). Stores no longer load snapshots; tests and tools do. */
+export function decodeState(value: unknown): TrackerState {
   const s = obj(value, 'state');
-  if (s.v !== SNAPSHOT_FORMAT_VERSION && !(s.v === LEGACY_FORMAT_WITH_PIECES && legacyPieces !== undefined)) fail('v');
-  const hears = s.v === LEGACY_FORMAT_WITH_PIECES ? legacyPieces! : null;
+  if (s.v !== SNAPSHOT_FORMAT_VERSION) fail('v');
   const users = arr(s.users, 'users').map((u, i) => decodeUser(u, `users[${i}]`));
   const sessions = arr(s.sessions, 'sessions').map((v, i) => decodeSession(v, `sessions[${i}]`));
-  const groups = arr(s.groups, 'groups').map((g, i) => group(g, `groups[${i}]`, hears));
+  const groups = arr(s.groups, 'groups').map((g, i) => group(g, `groups[${i}]`));
   return {
     appliedIndex: int(s.appliedIndex, 'appliedIndex'),
     lastTimeMs: int(s.lastTimeMs, 'lastTimeMs'),

@@ -1,11 +1,12 @@
-// Why this file exists: the projection every node holds in memory and snapshots: users,
-// sessions, groups with their members, requests and files, and the reply cache.
+// Why this file exists: the projection every node holds in memory and keeps on disk record by
+// record (records.ts): users, sessions, groups with their members, requests and files, the reply
+// cache and refresh credentials. Piece lists are not here (piece-lists.ts).
 //
 // Ownership rule: evolve() and applyEntry() update a state in place and return it, the way a
 // Rust `fn evolve(self, e) -> Self` consumes its input. decide() and the queries never write.
 // In-place updates keep replay at millions of events a second; determinism is unaffected
 // because every node applies the same events in the same order. Map iteration order is part of
-// the state (it is insertion order, restored exactly by snapshots).
+// the state (it is insertion order, restored exactly from the records).
 
 import type { PasswordRecord } from './commands.js';
 import type { DomainError } from './errors.js';
@@ -34,6 +35,8 @@ export interface SessionRecord {
 export interface HolderRecord {
   user: string;
   complete: boolean;
+  /** The entry that first made this session a holder of the file (a partial holder completing keeps it): the order holders and holdings come back in. */
+  sinceIndex: number;
 }
 
 export interface FileRecord {

@@ -2,7 +2,7 @@
 // strings, so indices are zero-padded. A segment holds consecutive applied entries, one line
 // each, `<64 hex chain hash> <canonical JSON entry>`, and is keyed by its last index.
 //
-//   meta              {v, appliedIndex, appliedTerm, chainHead, lastTimeMs}   in every batch
+//   meta              {v, appliedIndex, appliedTerm, chainHead, lastTimeMs, checkpointIndex}  in every batch
 //   seg:<last index>  line\nline\n…                        the event archive, never deleted
 //   st:<record id>    canonical JSON of one record of the projection (log/domain/records.ts),
 //                     written in the batch whose entries changed it: the state at appliedIndex
@@ -79,4 +79,6 @@ export interface StoreMeta {
   chainHead: string;
   /** The time of the entry at appliedIndex (format 3: the records hold the rest of the state). */
   lastTimeMs?: number;
+  /** Format 3: the applied index of the last checkpoint (a synced write Raft compacted behind); the archive after it is not repacked yet. */
+  checkpointIndex?: number;
 }

@@ -31,7 +31,9 @@ export async function readMeta(kv: KvStore): Promise<StoreMeta | null> {
   if (m && typeof m.v === 'number' && !known) {
     throw new StoreVersionError(`the store is of format ${m.v}; this build reads formats 1 to ${STORE_FORMAT_VERSION}: run a newer build`);
   }
-  if (m?.v === STORE_FORMAT_VERSION && !Number.isSafeInteger(m.lastTimeMs)) throw new StoreCorruptError(0, 'store meta record has no entry time');
+  if (m?.v === STORE_FORMAT_VERSION && (!Number.isSafeInteger(m.lastTimeMs) || !(m.checkpointIndex === undefined || Number.isSafeInteger(m.checkpointIndex)))) {
+    throw new StoreCorruptError(0, 'store meta record has no entry time or a bad checkpoint index');
+  }
   if (!m || !known || !Number.isSafeInteger(m.appliedIndex) || !Number.isSafeInteger(m.appliedTerm) || typeof m.chainHead !== 'string') {
     throw new StoreCorruptError(0, 'store meta record is malformed');
   }

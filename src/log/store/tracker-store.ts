@@ -7,7 +7,7 @@
 
 import { fromBase64, toBase64 } from '../../torrent/bytes.js';
 import { applyEntry, type Applied, type EntryOutcome, type ProposedEntry } from '../domain/entry.js';
-import { pieceListNeeded, pieceListsShared } from '../domain/piece-lists.js';
+import { listFitsFile, pieceListNeeded, pieceListsShared } from '../domain/piece-lists.js';
 import { InvariantError } from '../domain/evolve.js';
 import { encodeRecord, RecordLoader } from '../domain/records.js';
 import { initialState, type TrackerState } from '../domain/state.js';
@@ -31,6 +31,7 @@ import {
 import { upgradeSnapshotStore } from './legacy-snapshots.js';
 import { repackSegments } from './repack.js';
 import { readEntries, readLines, readMeta } from './read.js';
+import { StoreCorruptError } from './stored-line.js';
 import { readGroupTimeline, type TimelineLimits, type TimelinePage } from './group-timeline.js';
 import { decodeBlob, encodeBlob, SnapshotBlobError } from './snapshot-blob.js';
 
@@ -75,7 +76,9 @@ export class TrackerStore {
       for (const [key, value] of chunk) loader.add(key.slice(STATE_PREFIX.length), decoder.decode(value));
     }
     const state = loader.finish(meta.appliedIndex, meta.lastTimeMs!);
-    return new TrackerStore(kv, state, meta.chainHead, meta.appliedTerm, meta.appliedIndex, every);
+    // Behind the last checkpoint, not the applied index: what came after is repacked, and made
+    // durable by a sync, at the next one.
+    return new TrackerStore(kv, state, meta.chainHead, meta.appliedTerm, meta.checkpointIndex ?? 0, every);
   }
 
   /** The live projection. Read it; never write it (the store owns it). */
@@ -96,10 +99,6 @@ export class TrackerStore {
     return this.term;
   }
 
-  /**
-   * Applies consecutive entries and makes them durable in one atomic batch. With sync:false a
-   * crash may lose the batch whole (Raft re-applies it); never a part of it.
-   */
   /** The archive from `fromIndex` on, a segment at a time: what a push channel catches up from. */
   async *archiveFrom(fromIndex: number): AsyncGenerator<readonly EntryOutcome[]> {
     for await (const batch of readEntries(this.kv, fromIndex)) yield batch.map((line) => line.entry);
@@ -121,6 +120,10 @@ export class TrackerStore {
     return bytes === undefined ? undefined : toBase64(bytes);
   }
 
+  /**
+   * Applies consecutive entries and makes them durable in one atomic batch. With sync:false a
+   * crash may lose the batch whole (Raft re-applies it); never a part of it.
+   */
   async apply(entries: readonly TermEntry[], options: { sync: boolean }): Promise<Applied[]> {
     if (entries.length === 0) return [];
     if (this.applying) throw new InvariantError('TrackerStore.apply called while another apply runs');
@@ -129,9 +132,15 @@ export class TrackerStore {
       // The lists deciding these entries needs are read first: decide itself never waits.
       const lists = new Map<string, string>();
       for (const proposed of entries) {
-        const fileId = pieceListNeeded(proposed.command);
-        const list = fileId === null || lists.has(fileId) ? undefined : await this.pieceList(fileId);
-        if (list !== undefined) lists.set(fileId!, list);
+        const needed = pieceListNeeded(proposed.command);
+        if (needed === null || lists.has(needed.fileId)) continue;
+        const list = await this.pieceList(needed.fileId);
+        if (list === undefined) continue;
+        const file = this.current.groups.get(needed.group)?.files.get(needed.fileId);
+        if (file !== undefined && !listFitsFile(file, fromBase64(list)!)) {
+          throw new StoreCorruptError(this.current.appliedIndex, `the piece list of ${needed.fileId} on disk is not the file's (run clique audit --verify)`);
+        }
+        lists.set(needed.fileId, list);
       }
       const results: Applied[] = [];
       const lines: string[] = [];
@@ -157,10 +166,9 @@ export class TrackerStore {
         const json = encodeRecord(this.current, id);
         ops.push(json === null ? { type: 'del', key: stateKey(id) } : { type: 'put', key: stateKey(id), value: encoder.encode(json) });
       }
-      const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: this.current.appliedIndex, appliedTerm: this.term, chainHead: this.head, lastTimeMs: this.current.lastTimeMs };
       ops.push(
         { type: 'put', key: segmentKey(this.current.appliedIndex), value: encoder.encode(lines.join('\n')) },
-        { type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(meta)) },
+        { type: 'put', key: META_KEY, value: this.metaBytes(this.lastSnapshotIndex) },
       );
       try {
         await this.kv.batch(ops, options);
@@ -214,8 +222,7 @@ export class TrackerStore {
   async snapshot(): Promise<void> {
     const index = this.current.appliedIndex;
     if (index === this.lastSnapshotIndex) return;
-    const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex: index, appliedTerm: this.term, chainHead: this.head, lastTimeMs: this.current.lastTimeMs };
-    await this.kv.batch([{ type: 'put', key: META_KEY, value: encoder.encode(JSON.stringify(meta)) }], { sync: true });
+    await this.kv.batch([{ type: 'put', key: META_KEY, value: this.metaBytes(index) }], { sync: true });
     const from = this.lastSnapshotIndex + 1;
     this.lastSnapshotIndex = index;
     // A repack that fails (the store closed under it, a disk error) leaves the old segments:
@@ -224,6 +231,12 @@ export class TrackerStore {
       () => undefined,
       () => undefined,
     );
+  }
+
+  private metaBytes(checkpointIndex: number): Uint8Array {
+    const { appliedIndex, lastTimeMs } = this.current;
+    const meta: StoreMeta = { v: STORE_FORMAT_VERSION, appliedIndex, appliedTerm: this.term, chainHead: this.head, lastTimeMs, checkpointIndex };
+    return encoder.encode(JSON.stringify(meta));
   }
 
   /** Waits for the archive repack under way, if any: before the store is replaced or closed. */

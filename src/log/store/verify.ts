@@ -8,11 +8,12 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../torrent/canonical.js';
 import { replayEntry } from '../domain/entry.js';
 import { encodeState, SNAPSHOT_FORMAT_VERSION } from '../domain/snapshot.js';
-import { initialState, type TrackerState } from '../domain/state.js';
+import { initialState, type FileRecord, type TrackerState } from '../domain/state.js';
+import { listFitsFile } from '../domain/piece-lists.js';
 import type { KvStore } from '../../world/world.js';
 import { isCanonicalJsonOf } from './canonical-match.js';
 import { HASH_HEX_LENGTH, sha256Hex } from './chain.js';
-import { GENESIS_HASH, indexOfKey, keepsSnapshots, SEGMENT_PREFIX, SNAPSHOT_PREFIX, STATE_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
+import { GENESIS_HASH, indexOfKey, keepsSnapshots, PIECES_PREFIX, SEGMENT_PREFIX, SNAPSHOT_PREFIX, STATE_PREFIX, STORE_FORMAT_VERSION, type StoreMeta } from './layout.js';
 import { allRecords } from '../domain/records.js';
 import { parseSegmentLine, readMeta, readSegments, type SegmentLines } from './read.js';
 import { asDecoded } from './segment-bytes.js';
@@ -111,6 +112,23 @@ async function checkRecords(kv: KvStore, state: TrackerState): Promise<string | 
   return missing === undefined ? null : `the state record ${JSON.stringify(missing.replace('\u0000', '/'))} is missing`;
 }
 
+/** Every file the state lists has its piece list on disk, and the list hashes to the file's id. */
+async function checkPieceLists(kv: KvStore, state: TrackerState): Promise<string | null> {
+  const live = new Map<string, { group: string; file: FileRecord }>();
+  // A file shared in several groups has one list (content-addressed): named by its first group.
+  for (const group of state.groups.values()) for (const file of group.files.values()) if (!live.has(file.fileId)) live.set(file.fileId, { group: group.group, file });
+  for await (const chunk of kv.iterate({ gte: PIECES_PREFIX, lt: PIECES_PREFIX + '~' }, 256)) {
+    for (const [key, value] of chunk) {
+      const found = live.get(key.slice(PIECES_PREFIX.length));
+      if (found === undefined) continue; // a list outlives its file: content-addressed, never deleted
+      if (!listFitsFile(found.file, value)) return `the piece list of ${found.file.name} in ${found.group} does not hash to its file id`;
+      live.delete(found.file.fileId);
+    }
+  }
+  const [missing] = live.values();
+  return missing === undefined ? null : `the piece list of ${missing.file.name} in ${missing.group} is missing`;
+}
+
 /**
  * Recomputes the whole chain from genesis and replays it; names the first entry that does not
  * hold, or the first snapshot that is not what the replay gives at its index.
@@ -169,7 +187,7 @@ export async function verifyStore(kv: KvStore): Promise<VerifyResult> {
   if (misnamedAt !== null) return { ok: false, index: misnamedAt, reason: 'segment key does not match its last entry', entries: count };
   if (meta !== null && !keepsSnapshots(meta.v)) {
     if (meta.lastTimeMs !== state.lastTimeMs) return { ok: false, index: count, reason: 'meta entry time differs from the archive', entries: count };
-    const bad = await checkRecords(kv, state);
+    const bad = (await checkRecords(kv, state)) ?? (await checkPieceLists(kv, state));
     if (bad !== null) return { ok: false, index: count, reason: bad, entries: count };
   }
   return { ok: true, entries: count, chainHead: previous };
