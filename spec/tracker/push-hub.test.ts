@@ -12,7 +12,7 @@ import { MemoryPieceLists } from '../../src/log/domain/piece-lists.js';
 import { eventsFor, usersConcerned } from '../../src/log/domain/queries.js';
 import { initialState, type TrackerState } from '../../src/log/domain/state.js';
 import type { Push } from '../../src/tracker/client-protocol.js';
-import { kicksFor, PUSH_TICK_MS, PushHub, type PushSink } from '../../src/tracker/push-hub.js';
+import { kicksFor, LEADERLESS_TICKS_BEFORE_RETRY, PUSH_TICK_MS, PushHub, type PushSink } from '../../src/tracker/push-hub.js';
 import type { TrackerNode } from '../../src/tracker/tracker-node.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import { makeWorkload } from '../helpers/workload.js';
@@ -75,7 +75,9 @@ describe('PushHub', () => {
     const { state, after, entries } = outcomes(11, 400);
     let listener: (batch: readonly EntryOutcome[]) => void = () => {};
     let appliedIndex = 0;
+    let leader: string | null = 'n2';
     const node = {
+      raft: { status: () => ({ leader }) },
       store: {
         get state() {
           return state;
@@ -149,6 +151,15 @@ describe('PushHub', () => {
     await sim.runFor(PUSH_TICK_MS);
     for (const [sessionId, stream] of expected) {
       expect(received.get(sessionId), sessionId).toEqual(stream.ended ? [] : [{ kind: 'tick', index: 400 }]);
+    }
+
+    // Cut off from the others, the node ticks on once, then sends its streams elsewhere.
+    for (const log of received.values()) log.length = 0;
+    leader = null;
+    await sim.runFor(LEADERLESS_TICKS_BEFORE_RETRY * PUSH_TICK_MS);
+    for (const [sessionId, stream] of expected) {
+      if (stream.ended) continue;
+      expect(received.get(sessionId), sessionId).toEqual([{ kind: 'tick', index: 400 }, { kind: 'end', code: 'RETRY', message: 'this tracker node has known no leader for 10 s; subscribe at another' }]);
     }
     hub.close();
   });

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TrackerState } from '../../src/log/domain/state.js';
 import { ed25519FromSeed } from '../../src/torrent/ticket.js';
-import { RELAY_HEARTBEATS_EVERY_MS, SessionService, type HeardBatch, type HeartbeatRelay } from '../../src/tracker/session-service.js';
+import { FOLLOWER_MAX_APPLY_LAG_ENTRIES, RELAY_HEARTBEATS_EVERY_MS, SessionService, type HeardBatch, type HeartbeatRelay } from '../../src/tracker/session-service.js';
 import type { TrackerNode } from '../../src/tracker/tracker-node.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import { Driver } from '../helpers/domain-fixtures.js';
@@ -15,10 +15,10 @@ import { Driver } from '../helpers/domain-fixtures.js';
 const TOKEN = 'token-of-s1';
 
 /** A node as the service sees it: a role, the state it has applied, and the state a ReadIndex read would see. */
-function fakeNode(role: 'leader' | 'follower', leader: string | null, applied: TrackerState, readable: TrackerState): TrackerNode {
+function fakeNode(role: 'leader' | 'follower', leader: string | null, applied: TrackerState, readable: TrackerState, applyLag = 0): TrackerNode {
   const fake = {
-    raft: { status: () => ({ role, leader, term: 2 }) },
-    store: { state: applied },
+    raft: { status: () => ({ role, leader, term: 2, commit: applied.appliedIndex + applyLag }) },
+    store: { state: applied, appliedIndex: applied.appliedIndex },
     read: async <T>(query: (state: TrackerState) => T) => (role === 'leader' ? { kind: 'ok' as const, index: 10, value: query(readable) } : { kind: 'not-leader' as const, leader }),
     submit: async () => ({ kind: 'not-leader' as const, leader }),
     onApplied: () => {},
@@ -57,9 +57,18 @@ describe('a heartbeat on a node whose state lags', () => {
     expect(await new SessionService(world, fakeNode('follower', 'n1', after, after), key).heartbeat({ sessionId: 'session-s1', token: 'wrong' })).toMatchObject({ ok: false, code: 'NOT_LEADER' });
 
     const sent: { to: string; batch: HeardBatch }[] = [];
-    const relay: HeartbeatRelay = { sendHeartbeats: (to, batch) => sent.push({ to, batch }), onHeartbeats: () => {} };
-    const follower = new SessionService(world, fakeNode('follower', 'n1', after, after), key);
+    let linkUp = true;
+    const relay: HeartbeatRelay = { reaches: () => linkUp, sendHeartbeats: (to, batch) => sent.push({ to, batch }), onHeartbeats: () => {} };
+    // A follower far behind in applying (it may not have seen an expiry) vouches for nothing.
+    const lagging = new SessionService(world, fakeNode('follower', 'n1', after, after, FOLLOWER_MAX_APPLY_LAG_ENTRIES), key);
+    lagging.useRelay(relay);
+    expect(await lagging.heartbeat({ sessionId: 'session-s1', token: TOKEN })).toMatchObject({ ok: false, code: 'NOT_LEADER' });
+    const follower = new SessionService(world, fakeNode('follower', 'n1', after, after, FOLLOWER_MAX_APPLY_LAG_ENTRIES - 1), key);
     follower.useRelay(relay);
+    // Nor one whose link to the leader is down: its word would not reach the leader in time.
+    linkUp = false;
+    expect(await follower.heartbeat({ sessionId: 'session-s1', token: TOKEN })).toMatchObject({ ok: false, code: 'NOT_LEADER' });
+    linkUp = true;
     follower.start();
     for (let i = 0; i < 3; i++) expect(await follower.heartbeat({ sessionId: 'session-s1', token: TOKEN }, { host: '10.9.9.9', port: 7000 })).toMatchObject({ ok: true });
     await sim.runFor(RELAY_HEARTBEATS_EVERY_MS + 10);

@@ -55,6 +55,13 @@ interface Subscriber {
 export const PUSH_TICK_MS = 5_000;
 
 /**
+ * A node that knew no leader at this many ticks in a row ends its streams (RETRY): cut off from
+ * the others, it hears no new entries and no relayed requests, while its ticks would keep the
+ * peers on it. They subscribe at another node.
+ */
+export const LEADERLESS_TICKS_BEFORE_RETRY = 2;
+
+/**
  * The kicks an entry means for a subscriber: each member who left or was removed from a group
  * the subscriber is (still) a member of — whoever serves that member the group's files is one.
  */
@@ -77,6 +84,7 @@ export class PushHub {
   /** The last index every live subscriber has been brought past. */
   private liveUpTo: number;
   private ticker: Timer | null = null;
+  private leaderlessTicks = 0;
 
   constructor(
     private readonly world: World,
@@ -92,7 +100,13 @@ export class PushHub {
   /** Every live stream hears where it stands: it knows it is alive, and where to resume from. */
   private tick(): void {
     this.ticker = this.world.clock.setTimer(PUSH_TICK_MS, () => {
-      for (const subscriber of [...this.subscribers.values()]) this.send(subscriber, { kind: 'tick', index: this.upTo(subscriber) });
+      this.leaderlessTicks = this.node.raft.status().leader === null ? this.leaderlessTicks + 1 : 0;
+      if (this.leaderlessTicks >= LEADERLESS_TICKS_BEFORE_RETRY) {
+        const message = `this tracker node has known no leader for ${Math.round((this.leaderlessTicks * PUSH_TICK_MS) / 1000)} s; subscribe at another`;
+        for (const sessionId of [...this.subscribers.keys()]) this.drop(sessionId, { kind: 'end', code: 'RETRY', message });
+      } else {
+        for (const subscriber of [...this.subscribers.values()]) this.send(subscriber, { kind: 'tick', index: this.upTo(subscriber) });
+      }
       this.tick();
     });
   }

@@ -34,12 +34,21 @@ export interface HeardBatch {
 
 /** How heartbeats answered by followers reach the leader (the node-to-node links). */
 export interface HeartbeatRelay {
+  /** Whether a batch sent to `to` now would leave at once (its link is up): else a follower answers no heartbeat. */
+  reaches(to: string): boolean;
+  /** Best effort: dropped when the link is down, never queued (it would stamp old signs of life as new). */
   sendHeartbeats(to: string, batch: HeardBatch): void;
   onHeartbeats(handler: (from: string, batch: HeardBatch) => void): void;
 }
 
-/** A follower sends the leader the sessions it heard from once per this (issue 20: one message a second, not one per heartbeat). */
+/** A follower sends the leader the sessions it heard from once per this (issue 20: one message a second, not one per heartbeat), or per a tenth of the session TTL if that is shorter. */
 export const RELAY_HEARTBEATS_EVERY_MS = 1_000;
+
+/** Sessions in one relayed batch at most (about 1.3 MB of ids, well under a frame's 8 MiB); more go in several. */
+export const HEARD_BATCH_MAX_SESSIONS = 20_000;
+
+/** A follower this many entries or more behind its commit index in applying answers no heartbeat (it may not have seen an expiry). */
+export const FOLLOWER_MAX_APPLY_LAG_ENTRIES = 500;
 
 /** `retryAfterMs`: on a refusal for back-off, how long until an attempt may be made. */
 export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryAfterMs?: number };
@@ -122,11 +131,15 @@ export class SessionService {
       this.timer = this.world.clock.setTimer(Math.max(100, this.ttlMs / 10), tick);
     };
     tick();
+    const relayEveryMs = Math.min(RELAY_HEARTBEATS_EVERY_MS, Math.max(100, this.ttlMs / 10));
     const relayTick = (): void => {
-      this.relayHeard();
-      this.relayTimer = this.world.clock.setTimer(RELAY_HEARTBEATS_EVERY_MS, relayTick);
+      try {
+        this.relayHeard();
+      } finally {
+        this.relayTimer = this.world.clock.setTimer(relayEveryMs, relayTick);
+      }
     };
-    this.relayTimer = this.world.clock.setTimer(RELAY_HEARTBEATS_EVERY_MS, relayTick);
+    this.relayTimer = this.world.clock.setTimer(relayEveryMs, relayTick);
   }
 
   stop(): void {
@@ -354,7 +367,10 @@ export class SessionService {
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
     const user = authenticate(state, auth);
     if (role !== 'leader') {
-      if (typeof user !== 'string' || leader === null) return notLeader;
+      // A follower vouches for a session only while its word reaches the leader at once and its
+      // state is recent: else the client asks the leader itself.
+      if (typeof user !== 'string' || leader === null || this.relay?.reaches(leader) !== true) return notLeader;
+      if (this.node.raft.status().commit - this.node.store.appliedIndex >= FOLLOWER_MAX_APPLY_LAG_ENTRIES) return notLeader;
       this.heartbeatCounts.answered++;
       const recorded = state.sessions.get(session.sessionId)!.address;
       const moved = observed !== null && formatNetAddress(observed) !== recorded ? observed : null;
@@ -395,13 +411,17 @@ export class SessionService {
       return;
     }
     if (leader === null || this.relay === null) return;
-    const batch: HeardBatch = { sessions: [], moved: [] };
+    let batch: HeardBatch = { sessions: [], moved: [] };
     for (const [sessionId, moved] of this.heard) {
       batch.sessions.push(sessionId);
       if (moved !== null) batch.moved.push({ sessionId, host: moved.host, port: moved.port });
+      if (batch.sessions.length === HEARD_BATCH_MAX_SESSIONS) {
+        this.relay.sendHeartbeats(leader, batch);
+        batch = { sessions: [], moved: [] };
+      }
     }
     this.heard = new Map();
-    this.relay.sendHeartbeats(leader, batch);
+    if (batch.sessions.length > 0) this.relay.sendHeartbeats(leader, batch);
   }
 
   /** On the leader: a follower's batch of sessions it heard from (the follower checked their tokens). */

@@ -16,7 +16,7 @@ import type { RaftTransport } from './transport.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushRelay, RelayedPush } from './push-hub.js';
-import type { HeardBatch, HeartbeatRelay } from './session-service.js';
+import { HEARD_BATCH_MAX_SESSIONS, type HeardBatch, type HeartbeatRelay } from './session-service.js';
 import { nodeUri } from './tracker-trust.js';
 import { CLOCK_PING_EVERY_MS, ClockWatch } from './clock-watch.js';
 
@@ -61,6 +61,11 @@ class PeerLink {
     readonly peer: NodeId,
     private readonly address: NetAddress,
   ) {}
+
+  /** Connected and handshaken: a frame sent now leaves at once. */
+  get isReady(): boolean {
+    return this.ready && !this.closed;
+  }
 
   send(frame: Uint8Array): void {
     if (this.closed) return;
@@ -207,9 +212,14 @@ export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRela
     this.relayHandler = handler;
   }
 
-  /** The sessions this node heard from, to the leader (best effort: the next batch a second later carries them again). */
+  reaches(to: NodeId): boolean {
+    return this.links.get(to)?.isReady === true;
+  }
+
+  /** The sessions this node heard from, to the leader: sent now or dropped (a batch queued while the link is down would reach the leader late and pass old signs of life for new). */
   sendHeartbeats(to: NodeId, batch: HeardBatch): void {
-    this.links.get(to)?.send(encodeFrame({ type: 'heartbeats', batch } satisfies Frame));
+    const link = this.links.get(to);
+    if (link?.isReady === true) link.send(encodeFrame({ type: 'heartbeats', batch } satisfies Frame));
   }
 
   onHeartbeats(handler: (from: NodeId, batch: HeardBatch) => void): void {
@@ -296,13 +306,11 @@ function isRelayedPush(value: unknown): value is RelayedPush {
   return r.type === 'dialBack' && [r.group, r.fileId, r.address, r.user, r.key].every((field) => typeof field === 'string' && field.length <= 256);
 }
 
-/** Sessions in one batch at most: more than any node holds connections for. */
-const MAX_HEARD_SESSIONS = 1_000_000;
 
 function isHeardBatch(value: unknown): value is HeardBatch {
   if (typeof value !== 'object' || value === null) return false;
   const { sessions, moved } = value as { sessions?: unknown; moved?: unknown };
-  if (!Array.isArray(sessions) || !Array.isArray(moved) || sessions.length > MAX_HEARD_SESSIONS || moved.length > sessions.length) return false;
+  if (!Array.isArray(sessions) || !Array.isArray(moved) || sessions.length > HEARD_BATCH_MAX_SESSIONS || moved.length > sessions.length) return false;
   if (!sessions.every((id) => typeof id === 'string' && id.length <= 64)) return false;
   return moved.every((m: unknown) => {
     if (typeof m !== 'object' || m === null) return false;
