@@ -10,7 +10,7 @@ import type { KvStore, Timer, World } from '../world/world.js';
 import { Raft, type RaftConfig } from '../raft/raft.js';
 import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
-import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from '../raft/types.js';
+import { mayPrecedePersistence, type Entry, type NodeId, type ReadState, type Ready } from '../raft/types.js';
 import type { Command } from '../log/domain/commands.js';
 import { FIRST_RULES_VERSION, RULES_VERSION } from '../log/domain/rules.js';
 import type { EntryOutcome } from '../log/domain/entry.js';
@@ -257,6 +257,7 @@ export class TrackerNode {
   private pump(): void {
     if (this.pumping) {
       this.pumpAgain = true;
+      this.sendEarly();
       return;
     }
     this.pumping = true;
@@ -345,16 +346,28 @@ export class TrackerNode {
     if (this.stopped) return;
     for (const message of rd.messages) if (!mayPrecedePersistence(message)) this.config.transport.send(message);
     if (rd.committedEntries.length > 0) this.applyInOrder(rd.committedEntries);
-    for (const read of rd.readStates) {
-      const answer = this.pendingReads.get(read.context);
-      this.pendingReads.delete(read.context);
-      if (answer) this.whenApplied(read.index, () => answer(read.index));
-    }
+    this.releaseReads(rd.readStates);
     this.raft.advance(rd);
     if (rd.snapshotWanted) {
       await this.appliedSoFar();
       await this.refreshSnapshot();
     } else await this.maybeCompact();
+  }
+
+  /** While a Ready's write is under way: what needs nothing from it leaves now (Raft.takeEarly). */
+  private sendEarly(): void {
+    if (this.stopped) return;
+    const { messages, readStates } = this.raft.takeEarly();
+    for (const message of messages) this.config.transport.send(message);
+    this.releaseReads(readStates);
+  }
+
+  private releaseReads(readStates: readonly ReadState[]): void {
+    for (const read of readStates) {
+      const answer = this.pendingReads.get(read.context);
+      this.pendingReads.delete(read.context);
+      if (answer) this.whenApplied(read.index, () => answer(read.index));
+    }
   }
 
   private async installSnapshot(rd: Ready): Promise<void> {
