@@ -280,6 +280,46 @@ describe('§6.4 ReadIndex', () => {
   });
 });
 
+describe('§6.4 ReadIndex while disks are written (takeEarly)', () => {
+  it('a read confirms leadership while the leader and a follower are still syncing a write, and reads no uncommitted entry', () => {
+    const net = new RaftNetwork(ids(3));
+    net.campaign('n1');
+    net.propose('n1', 'x');
+    net.stabilize();
+    const [n1, n2] = [net.node('n1'), net.node('n2')];
+    n1.propose('y');
+    const leaderWrite = n1.ready(); // the leader's sync of 'y' under way
+    const append = leaderWrite.messages.find((m) => m.type === 'Append' && m.to === 'n2')!;
+    n2.step(structuredClone(append));
+    const followerWrite = n2.ready(); // and n2's
+    expect(followerWrite.entries.map((e) => e.data)).toEqual(['y']);
+    n1.readIndex('r');
+    const heartbeats = n1.takeEarly().messages;
+    expect(heartbeats.map((m) => `${m.type}>${m.to}`).sort()).toEqual(['Heartbeat>n2', 'Heartbeat>n3']);
+    n2.step(structuredClone(heartbeats.find((m) => m.to === 'n2')!));
+    const answer = n2.takeEarly().messages;
+    expect(answer.map((m) => m.type)).toEqual(['HeartbeatResponse']);
+    n1.step(structuredClone(answer[0]!));
+    // Confirmed by n1 and n2 before either write is done; 'y' (index 3) is not committed.
+    expect(n1.takeEarly().readStates).toEqual([{ context: 'r', index: 2 }]);
+    // The follower's acknowledgement of 'y' still waits for its write.
+    expect(followerWrite.messages.map((m) => m.type)).toEqual(['AppendResponse']);
+  });
+
+  it('a follower in a term not yet on disk answers nothing early', () => {
+    const net = new RaftNetwork(ids(3));
+    const n3 = net.node('n3');
+    const heartbeat = { type: 'Heartbeat', from: 'n2', to: 'n3', term: 5, commit: 0, context: 'c' } as Message;
+    n3.step(structuredClone(heartbeat));
+    const write = n3.ready(); // term 5 being written
+    expect(write.hardState?.term).toBe(5);
+    n3.step(structuredClone(heartbeat));
+    expect(n3.takeEarly().messages).toEqual([]);
+    n3.advance(write);
+    expect(n3.ready().messages.map((m) => m.type)).toEqual(['HeartbeatResponse']);
+  });
+});
+
 describe('§3.10 leadership transfer', () => {
   it('hands leadership to an up-to-date follower with TimeoutNow', () => {
     const net = new RaftNetwork(ids(3));

@@ -3,7 +3,7 @@
 // bytes of unfinished frames are bounded in all, the biggest stranger cut first.
 
 import { describe, expect, it } from 'vitest';
-import { ClientDoor, MAX_BUFFERED_BYTES, MAX_UNAUTHENTICATED_PER_SOURCE, type Doorway } from '../../src/tracker/client-door.js';
+import { ClientDoor, connectionCap, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_UNAUTHENTICATED_PER_SOURCE, RESERVED_FILE_DESCRIPTORS, type Doorway } from '../../src/tracker/client-door.js';
 
 function door(): { door: ClientDoor; refusals: string[] } {
   const refusals: string[] = [];
@@ -24,6 +24,24 @@ describe('the client door', () => {
     releases[1]!(); // twice is once
     expect(d.admit({ host: '10.0.0.9', port: 5002 })).not.toBeNull();
     expect(d.admit({ host: '10.0.0.9', port: 5003 })).toBeNull();
+  });
+
+  it('caps connections in all at the cap the open file limit leaves (issue 20: 4,096 refused thousands of peers after a failover)', () => {
+    expect(MAX_CONNECTIONS).toBe(16_384);
+    expect(connectionCap(null)).toBe(MAX_CONNECTIONS);
+    expect(connectionCap(1_048_576)).toBe(MAX_CONNECTIONS);
+    expect(connectionCap(20_000)).toBe(MAX_CONNECTIONS);
+    expect(connectionCap(4_096)).toBe(4_096 - RESERVED_FILE_DESCRIPTORS);
+    expect(connectionCap(1_024)).toBe(64);
+    const refusals: string[] = [];
+    const small = new ClientDoor((_remote, reason) => refusals.push(reason), 3);
+    const held = [1, 2, 3].map((i) => small.admit({ host: `10.0.0.${i}`, port: 1000 }));
+    expect(held.every((r) => r !== null)).toBe(true);
+    expect(small.admit({ host: '10.0.0.4', port: 1000 })).toBeNull();
+    expect(refusals).toEqual(['too many connections (3)']);
+    expect(small.totals).toEqual({ connections: 3, bufferedBytes: 0, maxConnections: 3 });
+    held[0]!();
+    expect(small.admit({ host: '10.0.0.4', port: 1000 })).not.toBeNull();
   });
 
   it('bounds bytes of unfinished frames in all, cutting the stranger who holds most, never a logged-in one first', () => {

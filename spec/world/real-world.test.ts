@@ -1,5 +1,6 @@
 // The real World on this machine: TCP on 127.0.0.1, LevelDB and files in a temp dir, scrypt.
 
+import { spawnSync } from 'node:child_process';
 import { scryptSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNetFailure } from '../../src/world/net-error.js';
 import { createRealWorld } from '../../src/world/real/real-world.js';
+import { readOpenFileLimit } from '../../src/world/real/real-net.js';
+import { SIM_KDF_PARAMS, threadPoolKdf } from '../../src/world/kdf.js';
 import { isWorldError, type Connection, type NetError, type World, type WorldErrorCode } from '../../src/world/world.js';
 
 const world: World = createRealWorld();
@@ -81,6 +84,30 @@ describe('real network', () => {
     client.destroy();
     (accepted as Connection).destroy();
     await listener.close();
+  });
+
+  it('connects from the local address it is given (any of 127/8 on loopback), and the listener sees that address', async () => {
+    let accepted: Connection | null = null;
+    const listener = await world.net.listen({ host: '127.0.0.1', port: 0 }, (connection) => (accepted = connection));
+    const client = await world.net.connect(listener.address, { localAddress: '127.0.0.7' });
+    while (accepted === null) await sleep(5);
+    expect(client.local.host).toBe('127.0.0.7');
+    expect((accepted as Connection).remote).toEqual({ host: '127.0.0.7', port: client.local.port });
+    client.destroy();
+    (accepted as Connection).destroy();
+    // An address this machine does not have cannot be connected from (EADDRNOTAVAIL, an EIO here).
+    await expect(world.net.connect(listener.address, { localAddress: '192.0.2.1', timeoutMs: 2000 })).rejects.toSatisfy((e: unknown) => isNetFailure(e, 'EIO'));
+    await listener.close();
+  });
+
+  it("reads the process's open file limit (ulimit -n), and none when it is unlimited", () => {
+    const shell = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim();
+    expect(world.net.openFileLimit()).toBe(shell === 'unlimited' ? null : Number(shell));
+    const limits = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax open files            ${soft}                20000                files\n`;
+    expect(readOpenFileLimit(limits('1024'))).toBe(1024);
+    expect(readOpenFileLimit(limits('unlimited'))).toBeNull();
+    expect(readOpenFileLimit('no such line')).toBeNull();
+    expect(readOpenFileLimit(null)).toBeNull();
   });
 
   it('maps refused connections and ports in use', async () => {
@@ -165,6 +192,30 @@ describe('real kdf and clock', () => {
     const derived = await world.kdf.derive('correct horse', salt, params);
     const expected = scryptSync('correct horse', salt, 32, { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
     expect(derived).toEqual(new Uint8Array(expected));
+  });
+
+  it('leaves the thread pool to the disk: a file read while ten derivations are queued waits for none of them', async () => {
+    const params = { ...world.kdf.params, costN: 32_768 };
+    const salt = new Uint8Array(16);
+    const oneStartMs = performance.now();
+    await world.kdf.derive('warm', salt, params);
+    const oneMs = performance.now() - oneStartMs;
+    const file = join(dir, 'during-derivations');
+    await world.fs.writeFile(file, new Uint8Array([1, 2, 3]));
+    const derivations = Array.from({ length: 10 }, (_, i) => world.kdf.derive(`password ${i}`, salt, params));
+    const readStartMs = performance.now();
+    expect(await world.fs.readFile(file)).toEqual(new Uint8Array([1, 2, 3]));
+    const readMs = performance.now() - readStartMs;
+    await Promise.all(derivations);
+    // Without the bound the four pool threads all derive and the read waits for one to end.
+    expect(readMs).toBeLessThan(oneMs / 2);
+  });
+
+  it('runs the derivations it holds back in the order they were asked for, one at a time with a bound of one', async () => {
+    const kdf = threadPoolKdf(SIM_KDF_PARAMS, 1);
+    const finished: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, (_, i) => kdf.derive(`p${i}`, new Uint8Array(8), { ...SIM_KDF_PARAMS, costN: 1024 << (4 - i) }).then(() => finished.push(i))));
+    expect(finished).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('fires timers and can cancel them', async () => {

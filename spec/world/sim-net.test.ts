@@ -256,6 +256,19 @@ describe('connect and listen', () => {
     await a.net.listen({ host: 'a', port: first.address.port }, () => {});
   });
 
+  it("connects from the host's own name (or a loopback name) as local address, and from no other", async () => {
+    const sim = new SimWorld({ seed: 1 });
+    await sim.forHost('a').net.listen({ host: 'a', port: 80 }, () => {});
+    const b = sim.forHost('b');
+    const own = track(b.net.connect({ host: 'a', port: 80 }, { localAddress: 'b' }));
+    const loopback = track(b.net.connect({ host: 'a', port: 80 }, { localAddress: '127.0.0.1' }));
+    const other = track(b.net.connect({ host: 'a', port: 80 }, { localAddress: 'c' }));
+    await sim.runUntilIdle();
+    expect(own.value?.local.host).toBe('b');
+    expect(loopback.value?.local.host).toBe('b');
+    expect(isNetFailure(other.error, 'EIO')).toBe(true);
+  });
+
   it('loopback names reach the host itself', async () => {
     const sim = new SimWorld({ seed: 1 });
     const a = sim.forHost('a');

@@ -24,7 +24,7 @@ import { RateLimiter, type RateDirection } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
 import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
-import { TrackerSubscription } from '../tracker/subscription.js';
+import { heartbeatVia, TrackerSubscription } from '../tracker/subscription.js';
 import { type TrackerTrust } from '../tracker/tracker-trust.js';
 import { loadOrCreatePeerKey, newPeerKey, PeerKeyError, savePeerKey } from './peer-key.js';
 import { wholeGroupTimeline } from './group-timeline.js';
@@ -150,7 +150,8 @@ export class PeerNode {
         heartbeatMs: options.heartbeatMs ?? 5_000,
         io: {
           login: (user, password) => this.openSession(user, password),
-          heartbeat: (session) => this.tracker.heartbeat(session, this.announcedPort),
+          // On the push stream's connection when it is open, so the peer holds one connection to the tracker.
+          heartbeat: (session) => heartbeatVia(this.subscription, this.tracker, session, this.announcedPort),
           renew: (session) => this.renewSession(session),
           logout: (session) => this.tracker.command(session, { type: 'CloseSession' }).then(() => undefined),
           opened: async (session) => {

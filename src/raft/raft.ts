@@ -11,7 +11,7 @@ import { entrySizeBytes, RaftLog } from './raft-log.js';
 import { Progress } from './progress.js';
 import { ReadIndexQueue, type PendingRead } from './read-index.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
-import type { Entry, HardState, Message, MessageOf, NodeId, ReadState, Ready, Role, Snapshot, SoftState } from './types.js';
+import { mayPrecedePersistence, type Entry, type HardState, type Message, type MessageOf, type NodeId, type ReadState, type Ready, type Role, type Snapshot, type SoftState } from './types.js';
 
 export interface RaftConfig {
   id: NodeId;
@@ -236,6 +236,26 @@ export class Raft {
     this.messages = [];
     this.readStates = [];
     return rd;
+  }
+
+  /**
+   * While a Ready is out (its write to disk under way), the messages that need nothing from
+   * that write, taken out of the next Ready to leave now: a leader's appends and heartbeats
+   * (§10.2.1), and, in a term and vote already on disk, heartbeat answers and ReadIndex
+   * traffic; with the reads released meanwhile. On a disk whose sync sometimes takes 100-200 ms
+   * (issue 20's online bench), a linearizable read waited for one sync on the leader and one on
+   * a follower before its heartbeat round even began.
+   */
+  takeEarly(): { messages: Message[]; readStates: ReadState[] } {
+    if (!this.readyOut || (this.messages.length === 0 && this.readStates.length === 0)) return { messages: [], readStates: [] };
+    const onDisk = this.persistedHardState.term === this.term && this.persistedHardState.vote === this.vote;
+    const early: Message[] = [];
+    const later: Message[] = [];
+    for (const message of this.messages) (mayPrecedePersistence(message) || (onDisk && answersNoWrite(message)) ? early : later).push(message);
+    this.messages = later;
+    const readStates = this.readStates;
+    this.readStates = [];
+    return { messages: early, readStates };
   }
 
   /** The caller persisted, sent and applied everything in `rd`. */
@@ -673,6 +693,11 @@ export class Raft {
     const h = this.persistedHardState;
     return h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed;
   }
+}
+
+/** Messages that promise nothing about the log on disk: only the term and vote they carry. */
+function answersNoWrite(message: Message): boolean {
+  return message.type === 'HeartbeatResponse' || message.type === 'ReadIndex' || message.type === 'ReadIndexResponse';
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,8 +1,9 @@
 // Why this file exists: the client port is open to anyone who can reach it, so everything a
 // stranger can make a node hold is bounded here (DESIGN.md §7), each by a number stated in the
 // README:
-//   - connections in all, and connections not yet logged in per source address (an IPv6 source
-//     by its /64). A connection that has logged in leaves its source's count, so many users
+//   - connections in all (at most MAX_CONNECTIONS, fewer if the process may not open that many
+//     files: checked at start, see connectionCap), and connections not yet logged in per source
+//     address (an IPv6 source by its /64). A connection that has logged in leaves its source's count, so many users
 //     behind one carrier-grade NAT still get in; what a stranger holds is capped. Counted from
 //     the TCP accept, before the TLS handshake, so half-open sockets count too;
 //   - connections idle past a timeout (no complete request, nothing in flight, no push channel);
@@ -14,7 +15,26 @@ import type { NetAddress } from '../world/world.js';
 import { sourceKey } from './login-guard.js';
 import { formatNetAddress } from '../world/net-address.js';
 
-export const MAX_CONNECTIONS = 4096;
+/**
+ * Client connections a node holds at most. Issue 20: 10,000 online peers hold one connection
+ * each (their push stream, spread over the nodes) and, at the leader, the short-lived ones of
+ * their tickets and commands; after a failover the survivors take the dead node's share too.
+ * At 4,096 a survivor refused thousands at 3,000 peers.
+ */
+export const MAX_CONNECTIONS = 16_384;
+/**
+ * Open files a node keeps for everything but client connections: its two LevelDB stores (up to
+ * 1,000 files each), the links to the other nodes, its log and the rest of Node.
+ */
+export const RESERVED_FILE_DESCRIPTORS = 2_560;
+/** However low the open file limit, a node takes this many clients (and says its limit is too low). */
+const MIN_CONNECTIONS = 64;
+
+/** The connection cap for a process that may hold `openFileLimit` open files (null: unbounded). */
+export function connectionCap(openFileLimit: number | null): number {
+  if (openFileLimit === null) return MAX_CONNECTIONS;
+  return Math.max(MIN_CONNECTIONS, Math.min(MAX_CONNECTIONS, openFileLimit - RESERVED_FILE_DESCRIPTORS));
+}
 export const MAX_UNAUTHENTICATED_PER_SOURCE = 32;
 export const IDLE_TIMEOUT_MS = 60_000;
 /** A frame may announce up to this much. */
@@ -38,12 +58,16 @@ export class ClientDoor {
   private readonly byRemote = new Map<string, Doorway>();
   private bufferedBytes = 0;
 
-  constructor(private readonly refused: (remote: NetAddress, reason: string) => void) {}
+  constructor(
+    private readonly refused: (remote: NetAddress, reason: string) => void,
+    /** Connections held at most (connectionCap of the process's open file limit). */
+    readonly maxConnections = MAX_CONNECTIONS,
+  ) {}
 
   /** At TCP accept: null refuses the connection; otherwise the function to call when it closes. */
   admit(remote: NetAddress): (() => void) | null {
     const source = sourceKey(remote.host);
-    if (this.connections >= MAX_CONNECTIONS) return this.refuse(remote, `too many connections (${MAX_CONNECTIONS})`);
+    if (this.connections >= this.maxConnections) return this.refuse(remote, `too many connections (${this.maxConnections})`);
     const strangers = this.strangersBySource.get(source) ?? 0;
     if (strangers >= MAX_UNAUTHENTICATED_PER_SOURCE) return this.refuse(remote, `too many connections not logged in from ${source} (${MAX_UNAUTHENTICATED_PER_SOURCE})`);
     this.connections++;
@@ -96,8 +120,8 @@ export class ClientDoor {
     }
   }
 
-  get totals(): { connections: number; bufferedBytes: number } {
-    return { connections: this.connections, bufferedBytes: this.bufferedBytes };
+  get totals(): { connections: number; bufferedBytes: number; maxConnections: number } {
+    return { connections: this.connections, bufferedBytes: this.bufferedBytes, maxConnections: this.maxConnections };
   }
 
   private refuse(remote: NetAddress, reason: string): null {

@@ -144,7 +144,11 @@ export interface NodeStatus {
   lastIndex: number;
   snapshotIndex: number;
   /** Client connections this node holds, and bytes buffered for their unfinished frames (client-door.ts). */
-  clients?: { connections: number; bufferedBytes: number };
+  clients?: { connections: number; bufferedBytes: number; maxConnections?: number };
+  /** Sessions open in this node's applied state (absent from older builds). */
+  sessions?: number;
+  /** Heartbeats this node answered since it started, and sessions followers relayed to it while it led. */
+  heartbeats?: { answered: number; relayedIn: number };
   /** This node's wall clock minus the median of the cluster's; null until measured (absent from older builds). */
   clockSkewMs?: number | null;
   /** The skew is beyond the limit: the node issues no tickets and proposes no entry times. */

@@ -17,7 +17,7 @@ import { tokenHashOf, type ServiceOutcome, type SessionService } from './session
 import type { TrackerNode } from './tracker-node.js';
 import type { TransportLog } from './tcp-transport.js';
 import { formatNetAddress } from '../world/net-address.js';
-import { ClientDoor, IDLE_TIMEOUT_MS, MAX_REQUEST_BYTES } from './client-door.js';
+import { ClientDoor, connectionCap, IDLE_TIMEOUT_MS, MAX_CONNECTIONS, MAX_REQUEST_BYTES, RESERVED_FILE_DESCRIPTORS } from './client-door.js';
 
 const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
 /** Push frames a subscriber may leave unread before it is dropped (it catches up when it subscribes again). */
@@ -48,10 +48,18 @@ export class ClientServer {
     private readonly log: TransportLog,
     private readonly identity: ClientServerIdentity,
   ) {
-    this.door = new ClientDoor((remote, reason) => this.log('client_refused', { remote: formatNetAddress(remote), reason }));
+    this.door = new ClientDoor((remote, reason) => this.log('client_refused', { remote: formatNetAddress(remote), reason }), connectionCap(world.net.openFileLimit()));
   }
 
   async listen(address: NetAddress): Promise<NetAddress> {
+    // Checked at start: a cap the open file limit lowers is said once, with what to do about it.
+    const openFileLimit = this.world.net.openFileLimit();
+    const maxConnections = this.door.maxConnections;
+    this.log('client_port', {
+      maxConnections,
+      openFileLimit,
+      ...(maxConnections < MAX_CONNECTIONS ? { warning: `the open file limit (${openFileLimit}) leaves room for ${maxConnections} client connections, not ${MAX_CONNECTIONS}: raise it (ulimit -n ${MAX_CONNECTIONS + RESERVED_FILE_DESCRIPTORS})` } : {}),
+    });
     this.listener = await this.world.net.listen(address, (connection) => this.accept(connection), {
       secure: { own: this.identity.own, accept: () => null },
       plaintext: (connection) => this.answerPlaintext(connection),
@@ -227,7 +235,7 @@ export class ClientServer {
   private async handle(request: ClientRequest, remote: NetAddress): Promise<ClientResponse> {
     switch (request.type) {
       case 'status':
-        return { id: request.id, ok: true, result: { ...this.node.status(), clients: this.door.totals, publicKey: this.identity.publicKey, ca: this.identity.caPem } };
+        return { id: request.id, ok: true, result: { ...this.node.status(), clients: this.door.totals, sessions: this.node.store.state.sessions.size, heartbeats: { ...this.service.heartbeatCounts }, publicKey: this.identity.publicKey, ca: this.identity.caPem } };
       case 'createUser':
         return this.respond(request.id, await this.service.createUser(request.clientId, request.requestId, request.user, request.password));
       case 'login':
@@ -247,7 +255,7 @@ export class ClientServer {
       case 'ticket':
         return this.respond(request.id, await this.service.ticket(request.session, request.group, request.fileId));
       case 'heartbeat':
-        return this.respond(request.id, this.service.heartbeat(request.session, request.port === undefined ? null : { host: remote.host, port: request.port }));
+        return this.respond(request.id, await this.service.heartbeat(request.session, request.port === undefined ? null : { host: remote.host, port: request.port }));
       case 'dialBack':
         return this.respond(request.id, await this.service.dialBack(request.session, request.group, request.fileId));
       case 'subscribe':

@@ -10,7 +10,7 @@
 // its last index misses nothing and sees nothing twice.
 
 import type { EntryOutcome } from '../log/domain/entry.js';
-import { eventsFor } from '../log/domain/queries.js';
+import { eventsFor, usersConcerned } from '../log/domain/queries.js';
 import type { TrackerState } from '../log/domain/state.js';
 import type { Timer, World } from '../world/world.js';
 import type { Push, PushRequest } from './client-protocol.js';
@@ -39,14 +39,27 @@ interface Subscriber {
   readonly sessionId: string;
   readonly user: string;
   readonly sink: PushSink;
-  /** The last log index this subscriber has been brought past (sent or filtered out). */
+  /**
+   * The last log index this subscriber has been brought past (sent or filtered out). While it
+   * is live, the hub's liveUpTo stands for it: a batch that does not concern its user passes
+   * it by without a look.
+   */
   sentUpTo: number;
-  /** Entries applied while the archive is read; sent after it. Null when live. */
+  /** Entries applied while the archive is read; sent after it. Null when caught up. */
   queued: EntryOutcome[] | null;
+  /** In step with every batch this node applied, and found through the hub's byUser. */
+  live: boolean;
 }
 
 /** How often a quiet stream says it is alive (a peer that hears nothing for three of these subscribes again). */
 export const PUSH_TICK_MS = 5_000;
+
+/**
+ * A node that knew no leader at this many ticks in a row ends its streams (RETRY): cut off from
+ * the others, it hears no new entries and no relayed requests, while its ticks would keep the
+ * peers on it. They subscribe at another node.
+ */
+export const LEADERLESS_TICKS_BEFORE_RETRY = 2;
 
 /**
  * The kicks an entry means for a subscriber: each member who left or was removed from a group
@@ -64,16 +77,22 @@ export function kicksFor(state: TrackerState, subscriber: string, entry: EntryOu
 
 export class PushHub {
   private readonly subscribers = new Map<string, Subscriber>();
+  /** Live subscribers by user: a batch is offered only to the users it concerns. */
+  private readonly liveByUser = new Map<string, Set<Subscriber>>();
+  /** Subscribers reading the archive, or behind the live ones for another reason. */
+  private readonly catching = new Set<Subscriber>();
+  /** The last index every live subscriber has been brought past. */
+  private liveUpTo: number;
   private ticker: Timer | null = null;
+  private leaderlessTicks = 0;
 
   constructor(
     private readonly world: World,
     private readonly node: TrackerNode,
     private readonly relayTo: PushRelay | null,
   ) {
-    node.onApplied((entries) => {
-      for (const subscriber of [...this.subscribers.values()]) this.forward(subscriber, entries);
-    });
+    this.liveUpTo = node.store.appliedIndex;
+    node.onApplied((entries) => this.applied(entries));
     relayTo?.onRelay((push) => this.deliverHere(push));
     this.tick();
   }
@@ -81,7 +100,13 @@ export class PushHub {
   /** Every live stream hears where it stands: it knows it is alive, and where to resume from. */
   private tick(): void {
     this.ticker = this.world.clock.setTimer(PUSH_TICK_MS, () => {
-      for (const subscriber of [...this.subscribers.values()]) this.send(subscriber, { kind: 'tick', index: subscriber.sentUpTo });
+      this.leaderlessTicks = this.node.raft.status().leader === null ? this.leaderlessTicks + 1 : 0;
+      if (this.leaderlessTicks >= LEADERLESS_TICKS_BEFORE_RETRY) {
+        const message = `this tracker node has known no leader for ${Math.round((this.leaderlessTicks * PUSH_TICK_MS) / 1000)} s; subscribe at another`;
+        for (const sessionId of [...this.subscribers.keys()]) this.drop(sessionId, { kind: 'end', code: 'RETRY', message });
+      } else {
+        for (const subscriber of [...this.subscribers.values()]) this.send(subscriber, { kind: 'tick', index: this.upTo(subscriber) });
+      }
       this.tick();
     });
   }
@@ -89,14 +114,16 @@ export class PushHub {
   /** Begins a session's subscription from `afterIndex` (a new one for the same session replaces the old). */
   subscribe(sessionId: string, user: string, afterIndex: number, sink: PushSink): void {
     this.drop(sessionId, { kind: 'end', code: 'REPLACED', message: 'the session subscribed again' });
-    const subscriber: Subscriber = { sessionId, user, sink, sentUpTo: afterIndex, queued: [] };
+    const subscriber: Subscriber = { sessionId, user, sink, sentUpTo: afterIndex, queued: [], live: false };
     this.subscribers.set(sessionId, subscriber);
+    this.catching.add(subscriber);
     void this.catchUp(subscriber);
   }
 
   /** The subscriber's connection closed. */
   unsubscribe(sessionId: string, sink: PushSink): void {
-    if (this.subscribers.get(sessionId)?.sink === sink) this.subscribers.delete(sessionId);
+    const subscriber = this.subscribers.get(sessionId);
+    if (subscriber?.sink === sink) this.forget(subscriber);
   }
 
   /** A one-off request for a session: delivered here if its stream is here, and relayed to the other nodes. */
@@ -108,6 +135,68 @@ export class PushHub {
   close(): void {
     this.ticker?.cancel();
     for (const sessionId of [...this.subscribers.keys()]) this.drop(sessionId, { kind: 'end', code: 'NODE_STOPPING', message: 'this tracker node is stopping; subscribe elsewhere' });
+  }
+
+  private upTo(subscriber: Subscriber): number {
+    return subscriber.live ? this.liveUpTo : subscriber.sentUpTo;
+  }
+
+  /**
+   * A batch this node applied. Live subscribers whose user it concerns get it; the others pass
+   * it by (their position is liveUpTo). Subscribers still catching up each see it, and join the
+   * live ones once they are in step.
+   */
+  private applied(entries: readonly EntryOutcome[]): void {
+    const last = entries.at(-1)?.index;
+    if (last === undefined) return;
+    if (entries[0]!.index > this.liveUpTo + 1) {
+      // The node jumped (it installed a snapshot): every live stream catches up over the gap.
+      for (const subscriber of this.liveSubscribers()) this.leaveLive(subscriber);
+    } else if (last > this.liveUpTo) {
+      const users = usersConcerned(this.node.store.state, entries.flatMap((entry) => entry.events));
+      for (const user of users) {
+        for (const subscriber of [...(this.liveByUser.get(user) ?? [])]) {
+          subscriber.sentUpTo = this.liveUpTo;
+          this.deliver(subscriber, entries);
+        }
+      }
+    }
+    this.liveUpTo = Math.max(this.liveUpTo, last);
+    for (const subscriber of [...this.catching]) {
+      this.forward(subscriber, entries);
+      this.joinLiveIfInStep(subscriber);
+    }
+  }
+
+  private *liveSubscribers(): Generator<Subscriber> {
+    for (const set of [...this.liveByUser.values()]) yield* [...set];
+  }
+
+  private joinLiveIfInStep(subscriber: Subscriber): void {
+    if (subscriber.live || subscriber.queued !== null || subscriber.sentUpTo !== this.liveUpTo) return;
+    if (this.subscribers.get(subscriber.sessionId) !== subscriber) return;
+    this.catching.delete(subscriber);
+    subscriber.live = true;
+    const set = this.liveByUser.get(subscriber.user);
+    if (set) set.add(subscriber);
+    else this.liveByUser.set(subscriber.user, new Set([subscriber]));
+  }
+
+  private leaveLive(subscriber: Subscriber): void {
+    if (!subscriber.live) return;
+    subscriber.sentUpTo = this.liveUpTo;
+    subscriber.live = false;
+    const set = this.liveByUser.get(subscriber.user);
+    set?.delete(subscriber);
+    if (set?.size === 0) this.liveByUser.delete(subscriber.user);
+    if (this.subscribers.get(subscriber.sessionId) === subscriber) this.catching.add(subscriber);
+  }
+
+  /** Gone: no longer reached by anything. */
+  private forget(subscriber: Subscriber): void {
+    if (this.subscribers.get(subscriber.sessionId) === subscriber) this.subscribers.delete(subscriber.sessionId);
+    this.leaveLive(subscriber);
+    this.catching.delete(subscriber);
   }
 
   private deliverHere(push: RelayedPush): void {
@@ -130,9 +219,10 @@ export class PushHub {
     const queued = subscriber.queued ?? [];
     subscriber.queued = null;
     this.deliver(subscriber, queued);
+    this.joinLiveIfInStep(subscriber);
   }
 
-  /** A batch the node applied: sent, or queued while the archive is read, or a gap to catch up over. */
+  /** A batch the node applied, to a subscriber not live: queued while the archive is read, or sent, or a gap to catch up over. */
   private forward(subscriber: Subscriber, entries: readonly EntryOutcome[]): void {
     if (subscriber.queued !== null) {
       subscriber.queued.push(...entries);
@@ -168,7 +258,7 @@ export class PushHub {
     if (this.subscribers.get(subscriber.sessionId) !== subscriber) return false;
     if (subscriber.sink.send(push)) return true;
     // Not reading: dropped, and it catches up from its last index when it subscribes again.
-    this.subscribers.delete(subscriber.sessionId);
+    this.forget(subscriber);
     subscriber.sink.close();
     return false;
   }
@@ -176,7 +266,7 @@ export class PushHub {
   private drop(sessionId: string, end: Extract<Push, { kind: 'end' }>): void {
     const subscriber = this.subscribers.get(sessionId);
     if (!subscriber) return;
-    this.subscribers.delete(sessionId);
+    this.forget(subscriber);
     subscriber.sink.send(end);
     subscriber.sink.close();
   }

@@ -19,6 +19,37 @@ import { formatNetAddress } from '../world/net-address.js';
 import type { PushHub } from './push-hub.js';
 import { LoginGuard } from './login-guard.js';
 
+/** A session a follower heard from at another address than its recorded one (the leader dials it there). */
+export interface HeardMove {
+  sessionId: string;
+  host: string;
+  port: number;
+}
+
+/** The sessions a follower heard heartbeats from since its last batch, for the leader's expiry clock. */
+export interface HeardBatch {
+  sessions: string[];
+  moved: HeardMove[];
+}
+
+/** How heartbeats answered by followers reach the leader (the node-to-node links). */
+export interface HeartbeatRelay {
+  /** Whether a batch sent to `to` now would leave at once (its link is up): else a follower answers no heartbeat. */
+  reaches(to: string): boolean;
+  /** Best effort: dropped when the link is down, never queued (it would stamp old signs of life as new). */
+  sendHeartbeats(to: string, batch: HeardBatch): void;
+  onHeartbeats(handler: (from: string, batch: HeardBatch) => void): void;
+}
+
+/** A follower sends the leader the sessions it heard from once per this (issue 20: one message a second, not one per heartbeat), or per a tenth of the session TTL if that is shorter. */
+export const RELAY_HEARTBEATS_EVERY_MS = 1_000;
+
+/** Sessions in one relayed batch at most (about 1.3 MB of ids, well under a frame's 8 MiB); more go in several. */
+export const HEARD_BATCH_MAX_SESSIONS = 20_000;
+
+/** A follower this many entries or more behind its commit index in applying answers no heartbeat (it may not have seen an expiry). */
+export const FOLLOWER_MAX_APPLY_LAG_ENTRIES = 500;
+
 /** `retryAfterMs`: on a refusal for back-off, how long until an attempt may be made. */
 export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryAfterMs?: number };
 
@@ -57,12 +88,20 @@ export class SessionService {
   /** Sessions whose new address is being dialed. */
   private readonly moving = new Set<string>();
   private timer: Timer | null = null;
+  private relayTimer: Timer | null = null;
+  /** On a follower: sessions heard from since the last batch went to the leader, with a new address if they moved. */
+  private heard = new Map<string, NetAddress | null>();
+  private relay: HeartbeatRelay | null = null;
+  /** Heartbeats this node answered, and sessions followers relayed to it as leader (for `status`). */
+  readonly heartbeatCounts = { answered: 0, relayedIn: 0 };
   private readonly ttlMs: number;
   private readonly ticketMs: number;
   private readonly reachabilityTimeoutMs: number;
   private readonly timelineLimits: TimelineLimits;
   /** Where one-off requests for sessions go (the push channel); set by the process. */
   hub: PushHub | null = null;
+  /** Hears each session this node expires as leader (`session_expired`); set by the process. */
+  log: ((event: string, fields: Record<string, unknown>) => void) | null = null;
   /** Back-off for password guessing; only a leader checks passwords, so only its counters count. */
   readonly loginGuard: LoginGuard;
 
@@ -80,15 +119,38 @@ export class SessionService {
   }
 
   start(): void {
+    // A session opened is alive from the moment this node, leading, applies its opening, whoever
+    // answered the login: the node that did may have been deposed (or slow to apply) meanwhile.
+    this.node.onApplied((entries) => {
+      if (this.node.raft.status().role !== 'leader') return;
+      const nowMs = this.world.clock.monotonicMs();
+      for (const entry of entries) for (const event of entry.events) if (event.type === 'SessionOpened') this.lastSeenMs.set(event.sessionId, nowMs);
+    });
     const tick = (): void => {
       this.expireSilentSessions();
       this.timer = this.world.clock.setTimer(Math.max(100, this.ttlMs / 10), tick);
     };
     tick();
+    const relayEveryMs = Math.min(RELAY_HEARTBEATS_EVERY_MS, Math.max(100, this.ttlMs / 10));
+    const relayTick = (): void => {
+      try {
+        this.relayHeard();
+      } finally {
+        this.relayTimer = this.world.clock.setTimer(relayEveryMs, relayTick);
+      }
+    };
+    this.relayTimer = this.world.clock.setTimer(relayEveryMs, relayTick);
   }
 
   stop(): void {
     this.timer?.cancel();
+    this.relayTimer?.cancel();
+  }
+
+  /** Where this node, following, sends the sessions it heard from; and hears the followers' batches when it leads. */
+  useRelay(relay: HeartbeatRelay): void {
+    this.relay = relay;
+    relay.onHeartbeats((from, batch) => this.heardElsewhere(from, batch));
   }
 
   async createUser(clientId: string, requestId: number, user: string, password: string): Promise<ServiceOutcome> {
@@ -289,24 +351,85 @@ export class SessionService {
   }
 
   /**
-   * Heartbeats live in the leader's memory only; a follower points the client at the leader. A
-   * heartbeat from another address than the session's (the peer moved, or listens elsewhere now)
-   * is dialed there, and the session moved, reachable or not (MoveSession).
+   * A session's sign of life. The leader keeps each session's last one in memory and expires
+   * the silent; a heartbeat is never a Raft write. Any node answers one (issue 20: 10,000 peers
+   * beating every 5 s need not all hold a connection to the leader): a follower checks the
+   * session against its own applied state and tells the leader the sessions it heard from, one
+   * batch a second. A follower that does not know the session (it may lag behind the login) or
+   * knows no leader (it may be cut off from it) points the client at the leader instead, so
+   * only the leader ever answers NOT_LOGGED_IN. A heartbeat from another address than the
+   * session's (the peer moved, or listens elsewhere now) is dialed there by the leader, and the
+   * session moved, reachable or not (MoveSession).
    */
-  heartbeat(session: SessionCredential, observed: NetAddress | null = null): ServiceOutcome {
-    if (this.node.raft.status().role !== 'leader') return notLeader;
+  async heartbeat(session: SessionCredential, observed: NetAddress | null = null): Promise<ServiceOutcome> {
+    const { role, leader } = this.node.raft.status();
     const state = this.node.store.state;
-    const user = authenticate(state, { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) });
-    if (typeof user !== 'string') return { ok: false, code: user.code, message: user.message };
-    this.lastSeenMs.set(session.sessionId, this.world.clock.monotonicMs());
-    const recorded = state.sessions.get(session.sessionId)!.address;
-    if (observed !== null && formatNetAddress(observed) !== recorded && !this.moving.has(session.sessionId)) {
-      this.moving.add(session.sessionId);
-      void canDial(this.world, observed, this.reachabilityTimeoutMs)
-        .then((reachable) => this.node.submit(null, null, { type: 'MoveSession', sessionId: session.sessionId, observed, reachable }))
-        .finally(() => this.moving.delete(session.sessionId));
+    const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    const user = authenticate(state, auth);
+    if (role !== 'leader') {
+      // A follower vouches for a session only while its word reaches the leader at once and its
+      // state is recent: else the client asks the leader itself.
+      if (typeof user !== 'string' || leader === null || this.relay?.reaches(leader) !== true) return notLeader;
+      if (this.node.raft.status().commit - this.node.store.appliedIndex >= FOLLOWER_MAX_APPLY_LAG_ENTRIES) return notLeader;
+      this.heartbeatCounts.answered++;
+      const recorded = state.sessions.get(session.sessionId)!.address;
+      const moved = observed !== null && formatNetAddress(observed) !== recorded ? observed : null;
+      if (moved !== null || !this.heard.has(session.sessionId)) this.heard.set(session.sessionId, moved);
+      return { ok: true, result: { ttlMs: this.ttlMs } };
     }
+    if (typeof user !== 'string') {
+      // A leader's state may not have applied everything committed yet (just elected, or
+      // behind its log): a session it does not see is looked for again by ReadIndex, so its
+      // NOT_LOGGED_IN is never a login that had already succeeded.
+      const read = await this.node.read((current) => authenticate(current, auth));
+      if (read.kind !== 'ok') return notLeader;
+      if (typeof read.value !== 'string') return { ok: false, code: read.value.code, message: read.value.message };
+    }
+    this.heartbeatCounts.answered++;
+    this.seen(session.sessionId, observed);
     return { ok: true, result: { ttlMs: this.ttlMs } };
+  }
+
+  /** On the leader: a sign of life of a session it holds, perhaps from a new address. */
+  private seen(sessionId: string, observed: NetAddress | null): void {
+    const held = this.node.store.state.sessions.get(sessionId);
+    if (held === undefined) return;
+    this.lastSeenMs.set(sessionId, this.world.clock.monotonicMs());
+    if (observed !== null && formatNetAddress(observed) !== held.address && !this.moving.has(sessionId)) {
+      this.moving.add(sessionId);
+      void canDial(this.world, observed, this.reachabilityTimeoutMs)
+        .then((reachable) => this.node.submit(null, null, { type: 'MoveSession', sessionId, observed, reachable }))
+        .finally(() => this.moving.delete(sessionId));
+    }
+  }
+
+  /** On a follower, once a second: the sessions heard from go to the leader in one message (kept for the next leader while none is known). */
+  private relayHeard(): void {
+    const { role, leader } = this.node.raft.status();
+    if (role === 'leader' || this.heard.size === 0) {
+      this.heard.clear();
+      return;
+    }
+    if (leader === null || this.relay === null) return;
+    let batch: HeardBatch = { sessions: [], moved: [] };
+    for (const [sessionId, moved] of this.heard) {
+      batch.sessions.push(sessionId);
+      if (moved !== null) batch.moved.push({ sessionId, host: moved.host, port: moved.port });
+      if (batch.sessions.length === HEARD_BATCH_MAX_SESSIONS) {
+        this.relay.sendHeartbeats(leader, batch);
+        batch = { sessions: [], moved: [] };
+      }
+    }
+    this.heard = new Map();
+    if (batch.sessions.length > 0) this.relay.sendHeartbeats(leader, batch);
+  }
+
+  /** On the leader: a follower's batch of sessions it heard from (the follower checked their tokens). */
+  private heardElsewhere(_from: string, batch: HeardBatch): void {
+    if (this.node.raft.status().role !== 'leader') return;
+    this.heartbeatCounts.relayedIn += batch.sessions.length;
+    const moved = new Map(batch.moved.map((m) => [m.sessionId, { host: m.host, port: m.port }]));
+    for (const sessionId of batch.sessions) this.seen(sessionId, moved.get(sessionId) ?? null);
   }
 
   /** On the leader: sessions silent for the TTL are expired. A new leader gives every session a fresh TTL. */
@@ -326,6 +449,7 @@ export class SessionService {
       const seenMs = Math.max(this.lastSeenMs.get(sessionId) ?? 0, this.leaderSinceMs);
       if (nowMonotonicMs - seenMs < this.ttlMs || this.expiring.has(sessionId)) continue;
       this.expiring.add(sessionId);
+      this.log?.('session_expired', { user: this.node.store.state.sessions.get(sessionId)!.user, silentMs: Math.round(nowMonotonicMs - seenMs), since: this.lastSeenMs.has(sessionId) ? 'last sign of life' : 'this node was elected' });
       void this.node.submit(null, null, { type: 'ExpireSession', sessionId }).finally(() => {
         this.expiring.delete(sessionId);
         this.lastSeenMs.delete(sessionId);

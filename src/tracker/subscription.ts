@@ -1,16 +1,21 @@
 // Why this file exists: the peer's end of the push channel. It keeps one subscription open to
 // some tracker node, hands on the events (each once, in index order) and the one-off requests
 // that arrive, and when the stream breaks — the node died, the leader moved — subscribes again,
-// at the next node, from the last index it saw. It moves to the leader when the node it reached
-// names one (requests such as dialBack start there). It stops for good when the session ends.
+// at the next node, from the last index it saw. It stops for good when the session ends.
+// The stream stays on the node it reached, follower or leader (every node applies the same log
+// and hears the leader's one-off requests), and the first node it tries is drawn from the
+// session id, so 10,000 peers' streams spread over the nodes (issue 20). The peer's heartbeats
+// travel on the same connection (any node answers one), so an online peer holds one connection
+// to the tracker, not two.
 
 import type { Event } from '../log/domain/events.js';
-import type { Connection, Timer, World } from '../world/world.js';
+import type { Connection, ConnectOptions, Timer, World } from '../world/world.js';
 import type { ClientResponse, Push, PushFrame, PushRequest, SessionCredential } from './client-protocol.js';
 import { nodeAddress } from './cluster-config.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import { PUSH_TICK_MS } from './push-hub.js';
-import { trackerSecure, withNodeAt, type TrackerTrust } from './tracker-trust.js';
+import { trackerSecure, type TrackerTrust } from './tracker-trust.js';
+import { TrackerError, type TrackerClient } from './tracker-client.js';
 
 export interface SubscriptionHandlers {
   /** Committed events at `index` that concern the user; each index once, in order. */
@@ -29,6 +34,25 @@ const RETRY_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 3_000;
 /** Codes after which subscribing again cannot help. */
 const FINAL_CODES = new Set(['NOT_LOGGED_IN', 'SESSION_ENDED', 'REPLACED']);
+/** How long a heartbeat on the stream waits for its answer before the peer tries its tracker client instead. */
+const HEARTBEAT_TIMEOUT_MS = 2_000;
+/** The subscribe request's id on a stream; heartbeats take the ids after it. */
+const SUBSCRIBE_ID = 1;
+
+/** A heartbeat's answer on the stream; null when no stream is open or it did not answer in time. */
+export type StreamHeartbeat = { ok: true } | { ok: false; code: string; message: string } | null;
+
+/** Where a session's stream starts: a node drawn from its (random) id, the same every time, no randomness drawn. */
+function firstNodeOf(sessionId: string, nodes: number): number {
+  let hash = 2_166_136_261;
+  for (let i = 0; i < sessionId.length; i++) hash = Math.imul(hash ^ sessionId.charCodeAt(i), 16_777_619) >>> 0;
+  return hash % nodes;
+}
+
+export interface SubscriptionOptions {
+  /** The local host to connect from (TrackerClientOptions.localAddress). */
+  localAddress?: string;
+}
 
 export class TrackerSubscription {
   private seen: number;
@@ -39,6 +63,9 @@ export class TrackerSubscription {
   private closed = false;
   /** The node the stream is on now, while it is. */
   node: string | null = null;
+  /** Heartbeats sent on the stream's connection, by request id, waiting for their answers. */
+  private readonly beats = new Map<number, (answer: StreamHeartbeat) => void>();
+  private nextBeatId = SUBSCRIBE_ID + 1;
 
   constructor(
     private readonly world: World,
@@ -47,10 +74,17 @@ export class TrackerSubscription {
     private readonly session: SessionCredential,
     afterIndex: number,
     private readonly handlers: SubscriptionHandlers,
+    private readonly options: SubscriptionOptions = {},
   ) {
     if (nodes.length === 0) throw new Error('a subscription needs at least one node address');
     this.seen = afterIndex;
+    this.nextNode = firstNodeOf(session.sessionId, nodes.length);
     this.open();
+  }
+
+  /** The session this stream is for. */
+  get sessionId(): string {
+    return this.session.sessionId;
   }
 
   /** The last log index whose events were handed on (or the one subscribed after). */
@@ -63,26 +97,47 @@ export class TrackerSubscription {
     this.retry?.cancel();
     this.connection?.destroy();
     this.connection = null;
+    this.endBeats();
+  }
+
+  /**
+   * A heartbeat for the session on the stream's connection, answered by the node the stream is
+   * on; null at once when no stream is open, or when no answer came in time.
+   */
+  heartbeat(port?: number): Promise<StreamHeartbeat> {
+    const connection = this.connection;
+    if (connection === null || this.node === null) return Promise.resolve(null);
+    const id = this.nextBeatId++;
+    return new Promise((resolve) => {
+      const timer = this.world.clock.setTimer(HEARTBEAT_TIMEOUT_MS, () => {
+        if (this.beats.delete(id)) resolve(null);
+      });
+      this.beats.set(id, (answer) => {
+        timer.cancel();
+        resolve(answer);
+      });
+      connection.write(encodeFrame({ id, type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }));
+    });
+  }
+
+  /** Heartbeats waiting on a stream that is gone: no answer. */
+  private endBeats(): void {
+    const waiting = [...this.beats.values()];
+    this.beats.clear();
+    for (const answer of waiting) answer(null);
+  }
+
+  private connectOptions(address: string): ConnectOptions {
+    const local = this.options.localAddress === undefined ? {} : { localAddress: this.options.localAddress };
+    return { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, address), ...local };
   }
 
   private open(preferred: string | null = null): void {
     if (this.closed) return;
     const address = preferred ?? this.nodes[this.nextNode++ % this.nodes.length]!;
-    this.world.net.connect(nodeAddress(address), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, address) }).then(
+    this.world.net.connect(nodeAddress(address), this.connectOptions(address)).then(
       (connection) => this.attach(connection, address),
       () => this.again(),
-    );
-  }
-
-  /** Leaves a follower's stream for the leader's, once; the follower's serves meanwhile. */
-  private toLeader(connection: Connection, leader: string): void {
-    this.world.net.connect(nodeAddress(leader), { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, leader) }).then(
-      (moved) => {
-        if (this.closed || this.connection !== connection) return moved.destroy();
-        this.attach(moved, leader);
-        connection.destroy();
-      },
-      () => undefined,
     );
   }
 
@@ -99,14 +154,15 @@ export class TrackerSubscription {
     heard();
     connection.attach({
       data: (bytes) => {
-        if (this.connection !== connection) return; // a stream we left (for the leader's)
+        if (this.connection !== connection) return; // a stream we left
         heard();
         const frames = decoder.tryPush(bytes);
         if (frames instanceof FrameError) return connection.destroy();
         for (const frame of frames) {
           if (ended) return;
           if ('push' in (frame as object)) ended = this.pushed((frame as PushFrame).push);
-          else ended = this.answered(frame as ClientResponse, address, connection);
+          else if ((frame as ClientResponse).id !== SUBSCRIBE_ID) this.beatAnswered(frame as ClientResponse);
+          else ended = this.answered(frame as ClientResponse, address);
           if (ended) connection.destroy();
         }
       },
@@ -115,27 +171,30 @@ export class TrackerSubscription {
         if (this.connection !== connection) return;
         this.connection = null;
         this.node = null;
+        this.endBeats();
         this.again();
       },
     });
-    connection.write(encodeFrame({ id: 1, type: 'subscribe', session: this.session, afterIndex: this.seen }));
+    connection.write(encodeFrame({ id: SUBSCRIBE_ID, type: 'subscribe', session: this.session, afterIndex: this.seen }));
   }
 
   /** The answer to our subscribe; true when this stream is over. */
-  private answered(response: ClientResponse, address: string, connection: Connection): boolean {
+  private answered(response: ClientResponse, address: string): boolean {
     if (response.ok) {
       this.node = address;
       this.retryMs = RETRY_MIN_MS;
-      const hint = (response.result as { leader?: { id?: unknown; client?: unknown } | null }).leader;
-      const leader = hint?.client;
-      if (typeof leader === 'string' && typeof hint?.id === 'string' && leader !== address) {
-        this.trust = withNodeAt(this.trust, leader, hint.id);
-        this.toLeader(connection, leader);
-      }
       return false;
     }
     if (FINAL_CODES.has(response.error.code)) this.finish(response.error.code, response.error.message);
     return true;
+  }
+
+  /** The answer to a heartbeat sent on the stream. */
+  private beatAnswered(response: ClientResponse): void {
+    const answer = this.beats.get(response.id);
+    if (answer === undefined) return;
+    this.beats.delete(response.id);
+    answer(response.ok ? { ok: true } : { ok: false, code: response.error.code, message: response.error.message });
   }
 
   /** One push; true when this stream is over. */
@@ -177,4 +236,18 @@ export class TrackerSubscription {
     });
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
   }
+}
+
+/**
+ * A peer's heartbeat: on its push stream when one is open (whatever node holds it answers), else
+ * through its tracker client, which finds a node that does. Only NOT_LOGGED_IN is final; a node
+ * that points at the leader (it does not know the session yet) or no answer sends the
+ * heartbeat through the client.
+ */
+export async function heartbeatVia(subscription: TrackerSubscription | null, client: TrackerClient, session: SessionCredential, port?: number): Promise<void> {
+  const stream = subscription !== null && subscription.sessionId === session.sessionId ? subscription : null;
+  const answer = stream === null ? null : await stream.heartbeat(port);
+  if (answer?.ok === true) return;
+  if (answer !== null && answer.code === 'NOT_LOGGED_IN') throw new TrackerError(answer.code, answer.message);
+  await client.heartbeat(session, port);
 }

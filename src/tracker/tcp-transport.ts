@@ -7,6 +7,8 @@
 // messages). The same links carry the push channel's one-off requests between nodes (relay),
 // and once a second a clock ping to every peer, answered with the peer's wall time over its own
 // link to us: the round trips by which each node knows how far its clock is (clock-watch.ts).
+// A follower also sends the leader, once a second, the sessions whose heartbeats it answered
+// (session-service.ts), so heartbeats need not all reach the leader.
 
 import type { CertifiedKey, Connection, Listener, NetAddress, PeerIdentity, Timer, World } from '../world/world.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
@@ -14,6 +16,7 @@ import type { RaftTransport } from './transport.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushRelay, RelayedPush } from './push-hub.js';
+import { HEARD_BATCH_MAX_SESSIONS, type HeardBatch, type HeartbeatRelay } from './session-service.js';
 import { nodeUri } from './tracker-trust.js';
 import { CLOCK_PING_EVERY_MS, ClockWatch } from './clock-watch.js';
 
@@ -25,6 +28,8 @@ const BACKOFF_MAX_MS = 1_000;
 type Frame =
   | { type: 'raft'; message: Message }
   | { type: 'relay'; push: RelayedPush }
+  /** The sessions a follower heard heartbeats from, for the leader. */
+  | { type: 'heartbeats'; batch: HeardBatch }
   /** The sender's monotonic clock, opaque to the receiver, which echoes it back. */
   | { type: 'clockPing'; sentMonotonicMs: number }
   /** The echo, with the answering node's wall clock. */
@@ -56,6 +61,11 @@ class PeerLink {
     readonly peer: NodeId,
     private readonly address: NetAddress,
   ) {}
+
+  /** Connected and handshaken: a frame sent now leaves at once. */
+  get isReady(): boolean {
+    return this.ready && !this.closed;
+  }
 
   send(frame: Uint8Array): void {
     if (this.closed) return;
@@ -140,9 +150,10 @@ class PeerLink {
   }
 }
 
-export class TcpRaftTransport implements RaftTransport, PushRelay {
+export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRelay {
   private handler: (message: Message) => void = () => {};
   private relayHandler: (push: RelayedPush) => void = () => {};
+  private heartbeatsHandler: (from: NodeId, batch: HeardBatch) => void = () => {};
   private readonly links = new Map<NodeId, PeerLink>();
   private listener: Listener | null = null;
   private readonly inbound = new Set<Connection>();
@@ -201,6 +212,20 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
     this.relayHandler = handler;
   }
 
+  reaches(to: NodeId): boolean {
+    return this.links.get(to)?.isReady === true;
+  }
+
+  /** The sessions this node heard from, to the leader: sent now or dropped (a batch queued while the link is down would reach the leader late and pass old signs of life for new). */
+  sendHeartbeats(to: NodeId, batch: HeardBatch): void {
+    const link = this.links.get(to);
+    if (link?.isReady === true) link.send(encodeFrame({ type: 'heartbeats', batch } satisfies Frame));
+  }
+
+  onHeartbeats(handler: (from: NodeId, batch: HeardBatch) => void): void {
+    this.heartbeatsHandler = handler;
+  }
+
   close(): void {
     this.pinger?.cancel();
     for (const link of this.links.values()) link.close();
@@ -230,6 +255,9 @@ export class TcpRaftTransport implements RaftTransport, PushRelay {
           if (m.type === 'relay') {
             if (!isRelayedPush(m.push)) return refuse('peer_message_refused', 'malformed push relay');
             this.relayHandler(m.push);
+          } else if (m.type === 'heartbeats') {
+            if (!isHeardBatch(m.batch)) return refuse('peer_message_refused', 'malformed heartbeat batch');
+            this.heartbeatsHandler(peer, m.batch);
           } else if (m.type === 'clockPing') {
             if (!Number.isFinite(m.sentMonotonicMs)) return refuse('peer_message_refused', 'malformed clock ping');
             this.links.get(peer)?.send(encodeFrame({ type: 'clockPong', sentMonotonicMs: m.sentMonotonicMs, wallMs: this.world.clock.nowMs() } satisfies Frame));
@@ -276,6 +304,19 @@ function isRelayedPush(value: unknown): value is RelayedPush {
   if (typeof sessionId !== 'string' || sessionId.length > 64 || typeof request !== 'object' || request === null) return false;
   const r = request as Record<string, unknown>;
   return r.type === 'dialBack' && [r.group, r.fileId, r.address, r.user, r.key].every((field) => typeof field === 'string' && field.length <= 256);
+}
+
+
+function isHeardBatch(value: unknown): value is HeardBatch {
+  if (typeof value !== 'object' || value === null) return false;
+  const { sessions, moved } = value as { sessions?: unknown; moved?: unknown };
+  if (!Array.isArray(sessions) || !Array.isArray(moved) || sessions.length > HEARD_BATCH_MAX_SESSIONS || moved.length > sessions.length) return false;
+  if (!sessions.every((id) => typeof id === 'string' && id.length <= 64)) return false;
+  return moved.every((m: unknown) => {
+    if (typeof m !== 'object' || m === null) return false;
+    const { sessionId, host, port } = m as Record<string, unknown>;
+    return typeof sessionId === 'string' && sessionId.length <= 64 && typeof host === 'string' && host.length <= 64 && Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65_535;
+  });
 }
 
 function isMessageFrom(value: unknown, from: NodeId, to: NodeId): value is Message {

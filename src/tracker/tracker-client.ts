@@ -61,8 +61,10 @@ class NodeConnection {
     });
   }
 
-  static async open(world: World, address: string, trust: TrackerTrust, timeoutMs: number): Promise<NodeConnection> {
-    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs, secure: trackerSecure(trust, address) }));
+  /** `localAddress`: the host to connect from (ConnectOptions.localAddress); the system's choice without it. */
+  static async open(world: World, address: string, trust: TrackerTrust, timeoutMs: number, localAddress?: string): Promise<NodeConnection> {
+    const local = localAddress === undefined ? {} : { localAddress };
+    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs, secure: trackerSecure(trust, address), ...local }));
   }
 
   request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {
@@ -105,6 +107,11 @@ export interface TrackerClientOptions {
   requestTimeoutMs?: number;
   /** Give up on an operation after this long. */
   deadlineMs?: number;
+  /**
+   * The local host every connection is made from (a machine with several addresses; a load
+   * generator spreading its peers over 127.0.0.2-127.0.0.41). The tracker sees that address.
+   */
+  localAddress?: string;
 }
 
 export class TrackerClient {
@@ -192,7 +199,7 @@ export class TrackerClient {
    * the node proves the blob with a seal over the challenge, its id and the blob's hash.
    */
   async archive(address: string, nodeId: string, nodeSecret: Uint8Array): Promise<Uint8Array> {
-    const connection = await NodeConnection.open(this.world, address, this.trust, 2_000);
+    const connection = await NodeConnection.open(this.world, address, this.trust, 2_000, this.options.localAddress);
     try {
       const ask = async (body: DistributiveOmit<ClientRequest, 'id'>): Promise<Record<string, unknown>> => {
         const response = await connection.request(this.world, body, 60_000);
@@ -232,7 +239,7 @@ export class TrackerClient {
     let connection: NodeConnection | null = null;
     this.lastStatusFailure = null;
     try {
-      connection = await NodeConnection.open(this.world, address, this.trust, 1_000);
+      connection = await NodeConnection.open(this.world, address, this.trust, 1_000, this.options.localAddress);
       const response = await connection.request(this.world, { type: 'status' }, 1_000);
       if (!response?.ok) this.lastStatusFailure = `${address} did not answer`;
       return response?.ok ? (response.result as NodeStatus) : null;
@@ -295,7 +302,7 @@ export class TrackerClient {
     if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
     this.connection?.close();
     try {
-      this.connection = await NodeConnection.open(this.world, this.target, this.trust, 1_000);
+      this.connection = await NodeConnection.open(this.world, this.target, this.trust, 1_000, this.options.localAddress);
       this.connectedTo = this.target;
       return this.connection;
     } catch (error) {

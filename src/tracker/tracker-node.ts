@@ -10,7 +10,7 @@ import type { KvStore, Timer, World } from '../world/world.js';
 import { Raft, type RaftConfig } from '../raft/raft.js';
 import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
-import { mayPrecedePersistence, type Entry, type NodeId, type Ready } from '../raft/types.js';
+import { mayPrecedePersistence, type Entry, type NodeId, type ReadState, type Ready } from '../raft/types.js';
 import type { Command } from '../log/domain/commands.js';
 import { FIRST_RULES_VERSION, RULES_VERSION } from '../log/domain/rules.js';
 import type { EntryOutcome } from '../log/domain/entry.js';
@@ -60,6 +60,9 @@ export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
 function storeSnapshotEvery(config: TrackerNodeConfig): number {
   return config.storeSnapshotEveryEntries ?? 2 * (config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES);
 }
+
+/** A Raft log sync this long or longer is logged (`slow_persist`): the election timeout is 300-600 ms. */
+const SLOW_PERSIST_MS = 100;
 
 /** A duration for the log, to a tenth of a millisecond. */
 const tenthsOfMs = (ms: number): number => Math.round(ms * 10) / 10;
@@ -254,6 +257,7 @@ export class TrackerNode {
   private pump(): void {
     if (this.pumping) {
       this.pumpAgain = true;
+      this.sendEarly();
       return;
     }
     this.pumping = true;
@@ -316,26 +320,54 @@ export class TrackerNode {
     });
   }
 
+  /** The role and term last logged (`role_changed`), so an operator sees elections in the log. */
+  private loggedRole = '';
+
+  private logRoleChange(): void {
+    const { role, term, leader } = this.raft.status();
+    const now = `${role}/${term}/${leader ?? ''}`;
+    if (now === this.loggedRole) return;
+    this.loggedRole = now;
+    this.config.log?.('role_changed', { role, term, leader });
+  }
+
   private async handleReady(rd: Ready): Promise<void> {
+    this.logRoleChange();
     if (rd.snapshot) {
       await this.appliedSoFar();
       await this.installSnapshot(rd); // into the store first: see start()
     }
     for (const message of rd.messages) if (mayPrecedePersistence(message)) this.config.transport.send(message);
+    const persistStartedMs = this.config.world.clock.monotonicMs();
     await this.storage.persist(rd); // synced before any message that depends on it leaves
+    const persistMs = this.config.world.clock.monotonicMs() - persistStartedMs;
+    // No Ready (so no heartbeat to followers) goes out meanwhile: a long one can cost an election.
+    if (persistMs >= SLOW_PERSIST_MS) this.config.log?.('slow_persist', { ms: tenthsOfMs(persistMs), entries: rd.entries.length });
     if (this.stopped) return;
     for (const message of rd.messages) if (!mayPrecedePersistence(message)) this.config.transport.send(message);
     if (rd.committedEntries.length > 0) this.applyInOrder(rd.committedEntries);
-    for (const read of rd.readStates) {
-      const answer = this.pendingReads.get(read.context);
-      this.pendingReads.delete(read.context);
-      if (answer) this.whenApplied(read.index, () => answer(read.index));
-    }
+    this.releaseReads(rd.readStates);
     this.raft.advance(rd);
     if (rd.snapshotWanted) {
       await this.appliedSoFar();
       await this.refreshSnapshot();
     } else await this.maybeCompact();
+  }
+
+  /** While a Ready's write is under way: what needs nothing from it leaves now (Raft.takeEarly). */
+  private sendEarly(): void {
+    if (this.stopped) return;
+    const { messages, readStates } = this.raft.takeEarly();
+    for (const message of messages) this.config.transport.send(message);
+    this.releaseReads(readStates);
+  }
+
+  private releaseReads(readStates: readonly ReadState[]): void {
+    for (const read of readStates) {
+      const answer = this.pendingReads.get(read.context);
+      this.pendingReads.delete(read.context);
+      if (answer) this.whenApplied(read.index, () => answer(read.index));
+    }
   }
 
   private async installSnapshot(rd: Ready): Promise<void> {

@@ -84,6 +84,8 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     ...(options.ticketLifetimeMs === undefined ? {} : { ticketLifetimeMs: options.ticketLifetimeMs }),
     ...(options.timelineLimits === undefined ? {} : { timelineLimits: options.timelineLimits }),
   });
+  service.useRelay(transport);
+  service.log = options.log;
   service.start();
   const clockGuard = new ClockGuard(world, transport.clockWatch, { isLeader: () => node.raft.status().role === 'leader', transferLeadership: (to) => node.transferLeadership(to) }, options.log);
   clockGuard.start();

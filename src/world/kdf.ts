@@ -37,18 +37,50 @@ function scryptOptions(params: KdfParams): { N: number; r: number; p: number; ma
   return { N: params.costN, r: params.blockSizeR, p: params.parallelP, maxmem };
 }
 
-/** scrypt in the thread pool, off the event loop. */
-export function threadPoolKdf(params: KdfParams = REAL_KDF_PARAMS): PasswordKdf {
+/**
+ * Derivations running at once in libuv's thread pool (4 threads by default). The pool is shared
+ * with LevelDB and the file system: a tracker's Raft log syncs there, and a leader whose sync
+ * waited behind a queue of logins' derivations sent no heartbeats for that long, so its
+ * followers held elections (issue 20: 1,000 logins a minute at the real cost). Two threads are
+ * always left to the disk; further derivations wait their turn here, in order.
+ */
+export const MAX_CONCURRENT_DERIVATIONS = 2;
+
+/** scrypt in the thread pool, off the event loop, at most `maxConcurrent` at a time. */
+export function threadPoolKdf(params: KdfParams = REAL_KDF_PARAMS, maxConcurrent = MAX_CONCURRENT_DERIVATIONS): PasswordKdf {
   checkParams(params);
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`at least one derivation must run at a time, got ${maxConcurrent}`);
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  /** A slot: at once if one is free, else when a running derivation hands its own over. */
+  const acquire = (): Promise<void> => {
+    if (running < maxConcurrent) {
+      running++;
+      return Promise.resolve();
+    }
+    return new Promise((start) => waiting.push(start));
+  };
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next === undefined) running--;
+    else next();
+  };
   return {
     params,
-    derive: (password, salt, derivationParams) => {
+    derive: async (password, salt, derivationParams) => {
       checkParams(derivationParams);
+      await acquire();
       return new Promise((resolve, reject) => {
-        scrypt(password, salt, derivationParams.keyLengthBytes, scryptOptions(derivationParams), (error, key) => {
-          if (error !== null) reject(error);
-          else resolve(Uint8Array.from(key));
-        });
+        try {
+          scrypt(password, salt, derivationParams.keyLengthBytes, scryptOptions(derivationParams), (error, key) => {
+            release();
+            if (error !== null) reject(error);
+            else resolve(Uint8Array.from(key));
+          });
+        } catch (error) {
+          release();
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
       });
     },
   };

@@ -146,12 +146,23 @@ export interface ConnectOptions {
    * A hint: a world may deliver fresh arrays anyway.
    */
   reuseReadBuffer?: boolean;
+  /**
+   * The local host to connect from (an address of this machine, e.g. 127.0.0.7 of loopback);
+   * the port is the system's choice. Without it, the system picks the address too.
+   */
+  localAddress?: string;
 }
 
 export interface Network {
   /** Port 0 picks a free port. Fails with EADDRINUSE when taken. */
   listen(address: NetAddress, onConnection: (connection: Connection) => void, options?: ListenOptions): Promise<Listener>;
   connect(address: NetAddress, options?: ConnectOptions): Promise<Connection>;
+  /**
+   * How many files and sockets this process may hold open at once (the soft RLIMIT_NOFILE,
+   * `ulimit -n`), read when asked; null when nothing bounds them (a simulation) or it cannot be
+   * read. A server that holds many connections sizes its cap by it.
+   */
+  openFileLimit(): number | null;
 }
 
 export interface FileStat {

@@ -296,14 +296,9 @@ function assertNever(event: never): never {
  * thousand users.
  */
 function addRefresh(state: TrackerState, refreshHash: string, record: RefreshRecord, changes: Changes): void {
-  let oldest: string | null = null;
-  let count = 0;
-  for (const [hash, r] of state.refreshes) {
-    if (r.user !== record.user) continue;
-    oldest ??= hash;
-    count++;
-  }
-  if (oldest !== null && count >= MAX_REFRESHES_PER_USER) {
+  const mine = state.refreshes.ofUser(record.user);
+  const oldest = mine.size >= MAX_REFRESHES_PER_USER ? (mine.values().next().value ?? null) : null;
+  if (oldest !== null) {
     state.refreshes.delete(oldest);
     changes.add(refreshRecordId(oldest));
   }

@@ -7,7 +7,7 @@ import type { PasswordRecord } from './commands.js';
 import { DOMAIN_ERROR_CODES, type DomainError, type DomainErrorCode } from './errors.js';
 import { arr, bool, fail, int, obj, pair, str } from './json-check.js';
 export { SnapshotFormatError } from './json-check.js';
-import { NO_DELISTINGS, NO_HOLDERS, NO_REPORTS, type CachedReply, type FileRecord, type GroupRecord, type SessionRecord, type TrackerState, type UserRecord } from './state.js';
+import { NO_DELISTINGS, NO_HOLDERS, NO_REPORTS, RefreshMap, type CachedReply, type FileRecord, type GroupRecord, type SessionRecord, type TrackerState, type UserRecord } from './state.js';
 
 /**
  * 2: files carry no piece list (piece-lists.ts). Snapshots are what stores of formats 1 and 2
@@ -198,7 +198,7 @@ export function decodeState(value: unknown): TrackerState {
     sessions: new Map(sessions.map((session) => [session.sessionId, session])),
     groups: new Map(groups.map((g) => [g.group, g])),
     replies: new Map(arr(s.replies, 'replies').map((r, i) => pair(r, `replies[${i}]`, str, reply))),
-    refreshes: new Map(
+    refreshes: new RefreshMap(
       (s.refreshes === undefined ? [] : arr(s.refreshes, 'refreshes')).map((v, i) => {
         const t = arr(v, `refreshes[${i}]`);
         // Snapshots keep refreshes in issue order without the index: their place stands in for it.

@@ -118,8 +118,58 @@ export interface TrackerState {
   /** clientId → reply to its latest request; oldest first. */
   replies: Map<string, CachedReply>;
   /** Refresh credentials (SHA-256 hex) → the user and the session they were issued with; oldest first. */
-  refreshes: Map<string, RefreshRecord>;
+  refreshes: RefreshMap;
 }
+
+/**
+ * The refresh credentials, also indexed by user: a login finds the user's oldest among at most
+ * MAX_REFRESHES_PER_USER, where it used to walk every credential of every user (at 10,000
+ * users, 1 % of a node's time in issue 20's online bench). Iterates, and compares equal, as the
+ * plain map it extends.
+ */
+export class RefreshMap extends Map<string, RefreshRecord> {
+  readonly #byUser = new Map<string, Set<string>>();
+
+  constructor(entries: Iterable<readonly [string, RefreshRecord]> = []) {
+    super(); // Map's own constructor would call set() before #byUser exists
+    for (const [hash, record] of entries) this.set(hash, record);
+  }
+
+  override set(hash: string, record: RefreshRecord): this {
+    const previous = super.get(hash);
+    if (previous !== undefined && previous.user !== record.user) this.#forget(hash, previous.user);
+    super.set(hash, record);
+    const mine = this.#byUser.get(record.user);
+    if (mine) mine.add(hash);
+    else this.#byUser.set(record.user, new Set([hash]));
+    return this;
+  }
+
+  override delete(hash: string): boolean {
+    const previous = super.get(hash);
+    if (previous === undefined) return false;
+    this.#forget(hash, previous.user);
+    return super.delete(hash);
+  }
+
+  override clear(): void {
+    this.#byUser.clear();
+    super.clear();
+  }
+
+  /** The user's credentials, oldest first (the order they were set in). */
+  ofUser(user: string): ReadonlySet<string> {
+    return this.#byUser.get(user) ?? NO_HASHES;
+  }
+
+  #forget(hash: string, user: string): void {
+    const mine = this.#byUser.get(user);
+    mine?.delete(hash);
+    if (mine?.size === 0) this.#byUser.delete(user);
+  }
+}
+
+const NO_HASHES: ReadonlySet<string> = new Set();
 
 export interface RefreshRecord {
   user: string;
@@ -139,7 +189,7 @@ export function initialState(): TrackerState {
     sessions: new Map(),
     groups: new Map(),
     replies: new Map(),
-    refreshes: new Map(),
+    refreshes: new RefreshMap(),
   };
 }
 

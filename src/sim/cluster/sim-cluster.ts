@@ -3,6 +3,7 @@
 // schedule step by step. After every step Raft's safety properties are checked; at the end all
 // faults heal, a write must commit within a bound, and the clients' history must be linearizable.
 
+import { WorldError } from '../../world/world.js';
 import { createHash } from 'node:crypto';
 import { groupDetail } from '../../log/domain/queries.js';
 import type { TrackerState } from '../../log/domain/state.js';
@@ -27,6 +28,8 @@ export interface SimOptions {
   compactEveryEntries?: number;
   unsafe?: RaftConfig['unsafe'];
   trace?: (line: string) => void;
+  /** Synced disk writes take this long (SimWorldOptions.diskSyncMs); default instant. */
+  diskSyncMs?: { minMs: number; maxMs: number };
 }
 
 export interface Coverage {
@@ -92,6 +95,7 @@ export class SimCluster {
       seed: options.seed,
       defaultLink: PERFECT,
       ...(options.trace ? { traceSink: options.trace } : {}),
+      ...(options.diskSyncMs ? { diskSyncMs: options.diskSyncMs } : {}),
     });
     this.stepMs = options.stepMs ?? 20;
     for (let i = 0; i < schedule.nodes; i++) this.hosts.push({ name: `n${i + 1}`, node: null, kvs: [], crashed: false });
@@ -136,6 +140,8 @@ export class SimCluster {
       maxInflightMessages: 8, // small, so a full in-flight window and its recovery happen often
       ...(this.options.unsafe ? { unsafe: this.options.unsafe } : {}),
       onFatal: (error) => {
+        // A write still under way when its host crashed fails with the host: the process is gone.
+        if (error instanceof WorldError && error.code === 'CRASHED') return this.trace(`${host.name}: a write died with its host`);
         this.checker.violations.push(`fatal on ${host.name}: ${error.message}`);
         this.trace(`FATAL ${host.name}: ${error.stack ?? error.message}`);
       },

@@ -73,6 +73,9 @@ export function realKvFactory(): KvFactory {
     open: async (path, options) => {
       const db: Db = new Level<string, Uint8Array>(path, {
         createIfMissing: options.createIfMissing,
+        // LevelDB's default, said here: a tracker node keeps room for two stores' files when it
+        // sizes its client connection cap (client-door.ts, RESERVED_FILE_DESCRIPTORS).
+        maxOpenFiles: 1_000,
         keyEncoding: 'utf8',
         valueEncoding: 'view',
       });

@@ -2,6 +2,7 @@
 // attach(), so bytes that arrive early wait in the socket; errors become NetError codes.
 // Timeouts use the socket's own idle timer, so no global timer is needed here.
 
+import { readFileSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { NetFailure, netErrorCodeOf } from '../net-error.js';
 import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network, PeerIdentity } from '../world.js';
@@ -87,6 +88,23 @@ class RealConnection implements Connection {
   }
 }
 
+/** The soft limit on open files of this process, from /proc/self/limits (Linux); null elsewhere or when unlimited. */
+export function readOpenFileLimit(limitsText: string | null = readProcLimits()): number | null {
+  if (limitsText === null) return null;
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limitsText);
+  if (line === null || line[1] === 'unlimited') return null;
+  const soft = Number(line[1]);
+  return Number.isSafeInteger(soft) && soft > 0 ? soft : null;
+}
+
+function readProcLimits(): string | null {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS, plaintext = plaintextForTests()): Network {
   return {
     listen: (address, onConnection, options) =>
@@ -142,6 +160,7 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
         const socket = createConnection({
           host: address.host,
           port: address.port,
+          ...(options?.localAddress === undefined ? {} : { localAddress: options.localAddress }),
           ...(readTarget && buffer
             ? {
                 onread: {
@@ -181,5 +200,6 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           );
         });
       }),
+    openFileLimit: () => readOpenFileLimit(),
   };
 }

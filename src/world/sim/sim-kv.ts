@@ -14,6 +14,15 @@ interface UndoEntry {
   previous: Uint8Array | undefined;
 }
 
+/** How long a synced batch takes to reach the disk, in virtual time (default: no time at all). */
+export interface DiskSync {
+  minMs: number;
+  maxMs: number;
+  /** Runs `run` after `delayMs` of virtual time (the world's scheduler). */
+  after: (delayMs: number, run: () => void) => void;
+  rng: SeededRng;
+}
+
 export interface KvCounters {
   batches: number;
   syncBatches: number;
@@ -51,6 +60,7 @@ class SimKvStore implements KvStore {
     private readonly disk: KvDisk,
     private readonly life: KvHostLife,
     private readonly counters: KvCounters,
+    private readonly sync: DiskSync | null,
   ) {}
 
   markCrashed(): void {
@@ -76,15 +86,21 @@ class SimKvStore implements KvStore {
     await this.disk.serially(async () => {
       this.checkUsable();
       const keys = [...new Set(copied.map((op) => op.key))];
-      const previous = options.sync ? [] : await this.disk.db.getMany(keys);
+      // A sync that takes time is undoable until it is done: a crash meanwhile may lose it.
+      const slowSync = options.sync && this.sync !== null;
+      const previous = options.sync && !slowSync ? [] : await this.disk.db.getMany(keys);
       this.checkUsable();
       await this.disk.db.batch(copied.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key })));
       this.counters.batches++;
+      if (!options.sync || slowSync) this.disk.pending.push(keys.map((key, i) => ({ key, previous: previous[i] })));
+      if (slowSync) {
+        const { minMs, maxMs, after, rng } = this.sync!;
+        await new Promise<void>((resolve) => after(minMs + rng.int(maxMs - minMs + 1), resolve));
+        this.checkUsable(); // crashed meanwhile: never synced, and the rollback decides what survives
+      }
       if (options.sync) {
         this.counters.syncBatches++;
         this.disk.pending = [];
-      } else {
-        this.disk.pending.push(keys.map((key, i) => ({ key, previous: previous[i] })));
       }
     });
   }
@@ -107,7 +123,10 @@ export class SimKv {
   private readonly lives = new Map<string, KvHostLife>();
   private readonly crashRngs = new Map<string, SeededRng>();
 
-  constructor(private readonly rng: SeededRng) {}
+  constructor(
+    private readonly rng: SeededRng,
+    private readonly sync: DiskSync | null = null,
+  ) {}
 
   /** The KvFactory of the current incarnation of `hostName`. */
   factoryFor(hostName: string): KvFactory {
@@ -149,7 +168,7 @@ export class SimKv {
       this.disks.set(key, disk);
     }
     if (disk.openHandle !== undefined) throw new WorldError('LOCKED', `kv store ${path} is open already`);
-    const handle = new SimKvStore(disk, life, this.counters);
+    const handle = new SimKvStore(disk, life, this.counters, this.sync);
     disk.openHandle = handle;
     life.handles.add(handle);
     await disk.serially(async () => undefined); // wait for the database to open and any rollback to finish

@@ -130,7 +130,15 @@ export class SimNet {
     };
     return {
       listen: async (address, onConnection, options) => this.listen(alive(), address, onConnection, options),
-      connect: async (address, options) => this.connect(alive(), address, options?.timeoutMs ?? this.env.options.connectTimeoutMs, options?.secure),
+      connect: async (address, options) => {
+        const local = options?.localAddress;
+        // A simulated host has one address, its name: connecting from any other is refused, as
+        // binding an address the machine does not have is (EADDRNOTAVAIL, an EIO to the World).
+        if (local !== undefined && local !== hostName && !LOOPBACK_HOSTS.has(local)) throw new NetFailure('EIO', `cannot connect from ${local}: not an address of ${hostName}`);
+        return this.connect(alive(), address, options?.timeoutMs ?? this.env.options.connectTimeoutMs, options?.secure);
+      },
+      // A simulated host holds as many connections as it opens.
+      openFileLimit: () => null,
     };
   }
 

@@ -27,6 +27,11 @@ export interface SimWorldOptions {
   defaultLink?: Partial<LinkFaults>;
   stream?: Partial<StreamOptions>;
   kdfParams?: KdfParams;
+  /**
+   * How long a synced LevelDB batch takes, drawn per batch (default: none). With it, a Raft
+   * node's Ready is still being written when messages arrive, as on a real disk.
+   */
+  diskSyncMs?: { minMs: number; maxMs: number };
   /** Also receives every trace line as it is written (e.g. console.log while debugging). */
   traceSink?: (line: string) => void;
 }
@@ -70,7 +75,10 @@ export class SimWorld implements Scheduler {
     this.epochMs = options.epochMs ?? DEFAULT_EPOCH_MS;
     this.rootRng = new SeededRng(options.seed);
     this.net = new SimNet(this, this.rootRng.fork('net'), { defaultLink: options.defaultLink ?? {}, stream: options.stream ?? {} });
-    this.kv = new SimKv(this.rootRng.fork('kv'));
+    const kvRng = this.rootRng.fork('kv');
+    const sync = options.diskSyncMs;
+    // Forked only when asked for, so runs without it draw exactly what they always drew.
+    this.kv = new SimKv(kvRng, sync === undefined ? null : { ...sync, after: (delayMs, run) => void this.after(delayMs, run), rng: this.rootRng.fork('disk-sync') });
     this.fs = new SimFs();
     this.kdf = inlineKdf(options.kdfParams ?? SIM_KDF_PARAMS);
     this.traceSink = options.traceSink;

@@ -1,0 +1,66 @@
+// A peer's push stream and its heartbeats (issue 20), on three simulated tracker nodes exactly
+// as `clique tracker` runs them: streams start at a node drawn from the session id, so they
+// spread, and stay on the node they reached (none moves to the leader); heartbeats travel on the
+// stream's connection, so an online peer holds one connection; when the leader dies, the
+// sessions beating to the survivors ride it out and none expires.
+
+import { describe, expect, it } from 'vitest';
+import { clusterTrust } from '../../src/tracker/cluster-config.js';
+import { TrackerClient, type OpenedSession } from '../../src/tracker/tracker-client.js';
+import { heartbeatVia, TrackerSubscription } from '../../src/tracker/subscription.js';
+import { drive, startCluster, TTL_MS } from '../helpers/sim-trackers.js';
+
+const KEY = 'ab'.repeat(32);
+
+describe("a peer's push stream (simulated)", () => {
+  it('carry heartbeats on a stream that stays on the node it reached, and ride out a crash of the leader', async () => {
+    const { sim, trackers, client, leader } = await startCluster(43);
+    const config = [...trackers.values()][0]!.config;
+    const nodes = config.nodes.map((n) => n.client);
+    const trust = clusterTrust(config);
+    const peers: { session: OpenedSession; stream: TrackerSubscription; client: TrackerClient }[] = [];
+    for (let i = 0; i < 12; i++) {
+      await drive(sim, client.createUser(`u${i}`, 'pw'));
+      const session: OpenedSession = await drive(sim, client.login(`u${i}`, 'pw', 6881, KEY));
+      const world = sim.forHost(`peer${i}`);
+      const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
+      peers.push({ session, stream: new TrackerSubscription(world, nodes, trust, session, session.index, handlers), client: new TrackerClient(world, { nodes, trust, clientId: `peer${i}` }) });
+    }
+    await sim.runUntil(() => peers.every((p) => p.stream.node !== null), 10_000);
+    // Spread over the nodes by session id, and none moved to the leader.
+    const leaderHost = leader()!;
+    const onNodes = new Set(peers.map((p) => p.stream.node));
+    expect(onNodes.size).toBeGreaterThan(1);
+    expect(peers.some((p) => p.stream.node !== `${leaderHost}:7200`)).toBe(true);
+    const onStream = await drive(sim, Promise.all(peers.map((p) => p.stream.heartbeat(6881))));
+    expect(onStream).toEqual(peers.map(() => ({ ok: true })));
+
+    // Every peer beats every second as a shell does (the stream first, the client if need be); the leader dies.
+    const failures: string[] = [];
+    let beating = true;
+    for (const [i, p] of peers.entries()) {
+      const world = sim.forHost(`peer${i}`);
+      const beat = (): void => {
+        if (!beating) return;
+        heartbeatVia(p.stream, p.client, p.session, 6881).catch((error: { code?: string }) => failures.push(error.code ?? 'error'));
+        world.clock.setTimer(1_000, beat);
+      };
+      beat();
+    }
+    await sim.runUntil(() => false, 2_000);
+    sim.crashHost(leaderHost);
+    await sim.runUntil(() => leader() !== null && leader() !== leaderHost, 10_000);
+    const newLeader = leader()!;
+    await sim.runUntil(() => false, 3 * TTL_MS);
+    beating = false;
+    const sessions = trackers.get(newLeader)!.node.store.state.sessions;
+    expect(peers.filter((p) => !sessions.has(p.session.sessionId)).map((p) => p.session.user)).toEqual([]);
+    expect(failures.filter((c) => c === 'NOT_LOGGED_IN')).toEqual([]);
+    expect(peers.every((p) => p.stream.node !== null && p.stream.node !== `${leaderHost}:7200`)).toBe(true);
+    for (const p of peers) {
+      p.stream.close();
+      p.client.close();
+    }
+    for (const [host, t] of trackers) if (host !== leaderHost) await drive(sim, t.stop());
+  });
+});
