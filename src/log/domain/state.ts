@@ -137,8 +137,14 @@ export class RefreshMap extends Map<string, RefreshRecord> {
 
   override set(hash: string, record: RefreshRecord): this {
     const previous = super.get(hash);
-    if (previous !== undefined && previous.user !== record.user) this.#forget(hash, previous.user);
     super.set(hash, record);
+    if (previous !== undefined && previous.user !== record.user) {
+      // A credential handed to another user keeps its place in the map, so in that user's order
+      // too (evolve never does this: every credential is new).
+      this.#forget(hash, previous.user);
+      this.#byUser.set(record.user, new Set([...super.entries()].filter(([, r]) => r.user === record.user).map(([h]) => h)));
+      return this;
+    }
     const mine = this.#byUser.get(record.user);
     if (mine) mine.add(hash);
     else this.#byUser.set(record.user, new Set([hash]));
