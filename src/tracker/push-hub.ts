@@ -49,10 +49,19 @@ interface Subscriber {
   queued: EntryOutcome[] | null;
   /** In step with every batch this node applied, and found through the hub's byUser. */
   live: boolean;
+  /** Which slice of the ticks it takes. */
+  readonly slice: number;
 }
 
 /** How often a quiet stream says it is alive (a peer that hears nothing for three of these subscribes again). */
 export const PUSH_TICK_MS = 5_000;
+
+/**
+ * The streams take their ticks in this many slices, one slice every PUSH_TICK_MS / slices: a
+ * node holding 5,000 streams wrote 5,000 ticks in one go every 5 s, and on a loaded machine
+ * that burst held the event loop long enough for followers to call elections (issue 20).
+ */
+const TICK_SLICES = 10;
 
 /**
  * A node that knew no leader at this many ticks in a row ends its streams (RETRY): cut off from
@@ -85,6 +94,10 @@ export class PushHub {
   private liveUpTo: number;
   private ticker: Timer | null = null;
   private leaderlessTicks = 0;
+  /** Each stream's slice of the ticks (TICK_SLICES), dealt round-robin as they subscribe. */
+  private readonly slices: Set<Subscriber>[] = Array.from({ length: TICK_SLICES }, () => new Set());
+  private nextSlice = 0;
+  private slice = 0;
 
   constructor(
     private readonly world: World,
@@ -97,15 +110,20 @@ export class PushHub {
     this.tick();
   }
 
-  /** Every live stream hears where it stands: it knows it is alive, and where to resume from. */
+  /**
+   * Every stream hears where it stands every PUSH_TICK_MS: it knows it is alive, and where to
+   * resume from. One slice of the streams at a time; once a round, the node checks it knows a
+   * leader.
+   */
   private tick(): void {
-    this.ticker = this.world.clock.setTimer(PUSH_TICK_MS, () => {
-      this.leaderlessTicks = this.node.raft.status().leader === null ? this.leaderlessTicks + 1 : 0;
+    this.ticker = this.world.clock.setTimer(PUSH_TICK_MS / TICK_SLICES, () => {
+      this.slice = (this.slice + 1) % TICK_SLICES;
+      if (this.slice === 0) this.leaderlessTicks = this.node.raft.status().leader === null ? this.leaderlessTicks + 1 : 0;
       if (this.leaderlessTicks >= LEADERLESS_TICKS_BEFORE_RETRY) {
         const message = `this tracker node has known no leader for ${Math.round((this.leaderlessTicks * PUSH_TICK_MS) / 1000)} s; subscribe at another`;
         for (const sessionId of [...this.subscribers.keys()]) this.drop(sessionId, { kind: 'end', code: 'RETRY', message });
       } else {
-        for (const subscriber of [...this.subscribers.values()]) this.send(subscriber, { kind: 'tick', index: this.upTo(subscriber) });
+        for (const subscriber of [...this.slices[this.slice]!]) this.send(subscriber, { kind: 'tick', index: this.upTo(subscriber) });
       }
       this.tick();
     });
@@ -114,8 +132,10 @@ export class PushHub {
   /** Begins a session's subscription from `afterIndex` (a new one for the same session replaces the old). */
   subscribe(sessionId: string, user: string, afterIndex: number, sink: PushSink): void {
     this.drop(sessionId, { kind: 'end', code: 'REPLACED', message: 'the session subscribed again' });
-    const subscriber: Subscriber = { sessionId, user, sink, sentUpTo: afterIndex, queued: [], live: false };
+    const subscriber: Subscriber = { sessionId, user, sink, sentUpTo: afterIndex, queued: [], live: false, slice: this.nextSlice };
+    this.nextSlice = (this.nextSlice + 1) % TICK_SLICES;
     this.subscribers.set(sessionId, subscriber);
+    this.slices[subscriber.slice]!.add(subscriber);
     this.catching.add(subscriber);
     void this.catchUp(subscriber);
   }
@@ -197,6 +217,7 @@ export class PushHub {
     if (this.subscribers.get(subscriber.sessionId) === subscriber) this.subscribers.delete(subscriber.sessionId);
     this.leaveLive(subscriber);
     this.catching.delete(subscriber);
+    this.slices[subscriber.slice]!.delete(subscriber);
   }
 
   private deliverHere(push: RelayedPush): void {
