@@ -73,7 +73,7 @@ export function trackerKdfParams(text: string | undefined): KdfParams | null {
 }
 
 /** Runs a node until SIGINT/SIGTERM; logs JSON lines to stderr. */
-export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number }): Promise<number> {
+export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number; compactEveryBytes?: number }): Promise<number> {
   const config = await loadClusterConfig(world.fs, options.cluster);
   const id = resolveNodeId(config, options.id);
   if (id === null) throw new CliError('UNKNOWN_NODE', `no node ${options.id} in ${options.cluster} (it has ${config.nodes.map((n) => n.id).join(', ')})`, EXIT_USAGE);
@@ -87,6 +87,7 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
     log,
     ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: options.sessionTtl }),
     ...(options.compactEvery === undefined ? {} : { compactEveryEntries: options.compactEvery }),
+    ...(options.compactEveryBytes === undefined ? {} : { compactEveryBytes: options.compactEveryBytes }),
   });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
