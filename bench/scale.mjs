@@ -19,7 +19,10 @@
 // leader has. Then, over the sizes, each figure per 1,000 units (users + groups + files).
 // Goals: snapshot < 2 s, restart < 5 s, RSS < 1 GiB per node; time and memory linear in units.
 //
-//   node bench/scale.mjs [--sizes 0.01,0.1,1] [--seed 1] [--workers 4] [--concurrency 64] [--compact-every N]
+//   node bench/scale.mjs [--sizes 0.01,0.1,1] [--seed 1] [--workers 4] [--concurrency 64] [--compact-every N] [--compact-every-bytes B]
+//
+// The nodes run with --expose-gc: after the build (and after the restart) each is asked for its
+// memory by SIGUSR2 (its `memory` log line: heap, external, the Raft log, and after a full GC).
 //
 // Sizes are fractions of the full size; `--sizes 0.001` is a quick try.
 
@@ -42,6 +45,7 @@ const SEED = option('--seed', 'SCALE_SEED', '1');
 const WORKERS = Number(option('--workers', 'SCALE_WORKERS', '4'));
 const CONCURRENCY = Number(option('--concurrency', 'SCALE_CONCURRENCY', '64'));
 const COMPACT_EVERY = option('--compact-every', 'SCALE_COMPACT_EVERY', null);
+const COMPACT_EVERY_BYTES = option('--compact-every-bytes', 'SCALE_COMPACT_EVERY_BYTES', null);
 const SCRYPT_COST = 16;
 const SESSION_TTL_MS = 86_400_000;
 const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
@@ -72,11 +76,29 @@ function goal(what, ok) {
 
 // ---- measuring a node ------------------------------------------------------------------------
 
-/** VmRSS and VmHWM of a process, in bytes. */
+/** VmRSS and VmHWM of a process, and RSS's anonymous and file-backed parts (mapped files: LevelDB's tables), in bytes. */
 function memoryOf(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rssBytes: kib('VmRSS'), peakBytes: kib('VmHWM') };
+  return { rssBytes: kib('VmRSS'), peakBytes: kib('VmHWM'), anonBytes: kib('RssAnon'), fileBytes: kib('RssFile') };
+}
+
+/**
+ * The node's own account of its memory (SIGUSR2 makes it log `memory`: process.memoryUsage, the
+ * Raft log it holds, and the same after a full GC, the nodes running with --expose-gc), as a line.
+ */
+async function memoryBreakdown(c, id) {
+  const from = statSync(c.logPath(id)).size;
+  const { anonBytes, fileBytes } = memoryOf(c.procs.get(id).pid);
+  c.procs.get(id).kill('SIGUSR2');
+  const deadline = Date.now() + 30_000;
+  let m;
+  while ((m = logEvents(c.logPath(id), 'memory', from)[0]) === undefined) {
+    if (Date.now() > deadline) return 'no memory line in 30 s';
+    await sleep(20);
+  }
+  const gc = m.heapUsedAfterGc === undefined ? '' : `; after a full GC: RSS ${mib(m.rssAfterGc)}, heap used ${mib(m.heapUsedAfterGc)} of ${mib(m.heapTotalAfterGc)}, external ${mib(m.externalAfterGc)} (ArrayBuffers ${mib(m.arrayBuffersAfterGc)})`;
+  return `RSS ${mib(m.rss)} (anonymous ${mib(anonBytes)}, mapped files ${mib(fileBytes)}): heap used ${mib(m.heapUsed)} of ${mib(m.heapTotal)}, external ${mib(m.external)} (ArrayBuffers ${mib(m.arrayBuffers)}), the rest ${mib(m.rss - m.heapTotal - m.external)}; Raft log ${int(m.raftEntries)} entries, ${mib(m.raftBytes)}${gc}`;
 }
 
 /** The bytes of every file under `path`. */
@@ -126,7 +148,7 @@ async function startCluster(dir, compactEvery) {
   const clientOf = new Map(cluster.config.nodes.map((n) => [n.id, n.client]));
   const procs = new Map();
   const logPath = (id) => join(dir, `${id}.log`);
-  const args = (id) => [CLI, 'tracker', '--id', id, '--cluster', clusterPath, '--data', join(dir, id), '--scrypt-cost', String(SCRYPT_COST), '--compact-every', String(compactEvery), '--session-ttl', String(SESSION_TTL_MS)];
+  const args = (id) => ['--expose-gc', CLI, 'tracker', '--id', id, '--cluster', clusterPath, '--data', join(dir, id), '--scrypt-cost', String(SCRYPT_COST), '--compact-every', String(compactEvery), ...(COMPACT_EVERY_BYTES === null ? [] : ['--compact-every-bytes', COMPACT_EVERY_BYTES]), '--session-ttl', String(SESSION_TTL_MS)];
   const start = (id) => procs.set(id, launch(process.execPath, args(id), { log: logPath(id) }));
   for (const id of ids) start(id);
   const probe = new TrackerClient(world, { nodes: [...clientOf.values()], trust: clusterTrust(cluster.config), clientId: 'scale-probe' });
@@ -227,7 +249,7 @@ async function measureSize(fraction) {
   const compactEvery = COMPACT_EVERY === null ? Math.min(DEFAULT_COMPACT_EVERY_ENTRIES, Math.ceil(planned / 3.5)) : Number(COMPACT_EVERY);
   console.log(
     `scale: size ${fraction}: ${int(size.users)} users, ${int(size.groups)} groups, ${int(size.files)} files (${int(units)} units); ` +
-      `${int(planned)} writes; --compact-every ${int(compactEvery)}; ${WORKERS} load processes x ${CONCURRENCY} in flight; seed ${SEED}`,
+      `${int(planned)} writes; --compact-every ${int(compactEvery)}${COMPACT_EVERY_BYTES === null ? '' : ` --compact-every-bytes ${int(Number(COMPACT_EVERY_BYTES))}`}; ${WORKERS} load processes x ${CONCURRENCY} in flight; seed ${SEED}`,
   );
   const c = await startCluster(join(root, `size-${fraction}`), compactEvery);
   try {
@@ -249,6 +271,7 @@ async function measureSize(fraction) {
       row.peakBytes = Math.max(row.peakBytes, peakBytes);
       console.log(`scale:   ${id} (${role}) store: raft/ ${mib(raftBytes)} (${int(raftBytes)} B), tracker/ ${mib(trackerBytes)} (${int(trackerBytes)} B), together ${mib(raftBytes + trackerBytes)}`);
       console.log(`scale:   ${id} (${role}) RSS after the build ${mib(rssBytes)}, peak ${mib(peakBytes)}  goal < 1024 MiB: ${goal(`size ${fraction} ${id} RSS`, peakBytes < GOAL_RSS_BYTES)}`);
+      console.log(`scale:   ${id} (${role}) memory: ${await memoryBreakdown(c, id)}`);
       const snapshots = logEvents(c.logPath(id), 'store_snapshot');
       const exported = logEvents(c.logPath(id), 'snapshot_exported');
       if (snapshots.length === 0) {
@@ -294,6 +317,7 @@ async function measureSize(fraction) {
         `${opened ? ` (Node, modules, cluster files and both LevelDB opens ${seconds(openedAtMs)}; Raft log read in ${seconds(opened.raftMs)}, ${int(opened.raftEntries)} entries; tracker store (snapshot plus tail) in ${seconds(opened.storeMs)})` : ''}, caught up after ${seconds(row.caughtUpMs)}, ` +
         `RSS then ${mib(memory.rssBytes)}  goal < 5 s: ${goal(`size ${fraction} restart`, row.caughtUpMs < GOAL_RESTART_MS)}`,
     );
+    console.log(`scale:   ${victim} after the restart, memory: ${await memoryBreakdown(c, victim)}`);
     return row;
   } catch (error) {
     for (const id of c.ids) {

@@ -5,6 +5,7 @@
 import { authoritySecretPath, type Cluster, ClusterConfigError, legacySecretPath, makeCluster, loadClusterConfig, nodeSecretPath, resolveNodeId, upgradeCluster, writeCluster, clusterTrust } from '../tracker/cluster-config.js';
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { startTracker } from '../tracker/tracker-process.js';
+import type { TrackerNode } from '../tracker/tracker-node.js';
 import { REAL_KDF_PARAMS } from '../world/kdf.js';
 import type { KdfParams, World } from '../world/world.js';
 import type { LineSink } from './audit-command.js';
@@ -73,7 +74,7 @@ export function trackerKdfParams(text: string | undefined): KdfParams | null {
 }
 
 /** Runs a node until SIGINT/SIGTERM; logs JSON lines to stderr. */
-export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number }): Promise<number> {
+export async function runTrackerNode(world: World, options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number; compactEveryBytes?: number }): Promise<number> {
   const config = await loadClusterConfig(world.fs, options.cluster);
   const id = resolveNodeId(config, options.id);
   if (id === null) throw new CliError('UNKNOWN_NODE', `no node ${options.id} in ${options.cluster} (it has ${config.nodes.map((n) => n.id).join(', ')})`, EXIT_USAGE);
@@ -87,15 +88,38 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
     log,
     ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: options.sessionTtl }),
     ...(options.compactEvery === undefined ? {} : { compactEveryEntries: options.compactEvery }),
+    ...(options.compactEveryBytes === undefined ? {} : { compactEveryBytes: options.compactEveryBytes }),
   });
+  const logMemory = (): void => log('memory', memoryReport(tracker.node));
+  process.on('SIGUSR2', logMemory);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.off('SIGUSR2', logMemory);
   await tracker.stop();
   log('tracker_stopped', {});
   return EXIT_OK;
+}
+
+/**
+ * `kill -USR2 <pid>` logs `memory`: where the process's memory is (process.memoryUsage, bytes:
+ * rss, the V8 heap, external memory and the part of it in ArrayBuffers, what the Raft log holds),
+ * and, when node runs with --expose-gc, the same after a full collection (what is live).
+ */
+function memoryReport(node: TrackerNode): Record<string, number> {
+  const usage = (): Record<string, number> => {
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+  };
+  const report: Record<string, number> = { ...usage(), raftEntries: node.raft.log.lastIndex() - node.raft.log.snapshotMeta().index, raftBytes: node.raft.log.heldBytes() };
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc !== undefined) {
+    gc();
+    for (const [key, value] of Object.entries(usage())) report[`${key}AfterGc`] = value;
+  }
+  return report;
 }
 
 export async function showStatus(world: World, options: { cluster: string; json: boolean }, out: LineSink): Promise<number> {

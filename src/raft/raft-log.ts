@@ -21,6 +21,12 @@ export class RaftLog {
   /** The entry before entries[0]: the last one a snapshot covers (index 0, term 0 at genesis). */
   private snapshot: SnapshotMeta;
   private entries: Entry[];
+  /**
+   * ends[i]: entrySizeBytes of every entry up to entries[i], counted from `bytesBase` (what the
+   * entries compacted away had summed to), so the bytes of any run of entries is one subtraction.
+   */
+  private ends: number[] = [];
+  private bytesBase = 0;
   /** Entries up to here are on stable storage. */
   stableIndex: number;
   committed: number;
@@ -28,8 +34,9 @@ export class RaftLog {
 
   constructor(snapshot: SnapshotMeta, entries: Entry[], committed: number, applied: number) {
     this.snapshot = { ...snapshot };
-    this.entries = entries.slice();
+    this.entries = [];
     for (let i = 0; i < entries.length; i++) assert(entries[i]!.index === snapshot.index + 1 + i, 'restored entries are not contiguous');
+    this.pushAll(entries);
     this.stableIndex = this.lastIndex();
     this.committed = Math.max(committed, snapshot.index);
     this.applied = Math.max(applied, snapshot.index);
@@ -70,6 +77,26 @@ export class RaftLog {
     return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
   }
 
+  /** entrySizeBytes of the entries held in memory (after the snapshot): what compaction bounds besides their count. */
+  heldBytes(): number {
+    return this.bytesThrough(this.lastIndex());
+  }
+
+  /** entrySizeBytes of the entries held from the first after the snapshot through `index`. */
+  bytesThrough(index: number): number {
+    const i = Math.min(index, this.lastIndex()) - this.snapshot.index - 1;
+    return i < 0 ? 0 : this.ends[i]! - this.bytesBase;
+  }
+
+  private pushAll(entries: readonly Entry[]): void {
+    let end = this.ends.length === 0 ? this.bytesBase : this.ends[this.ends.length - 1]!;
+    for (const entry of entries) {
+      end += entrySizeBytes(entry);
+      this.entries.push(entry);
+      this.ends.push(end);
+    }
+  }
+
   /** Entries in [lo, hi), at most maxBytes (but at least one). lo must not be compacted. */
   slice(lo: number, hi: number, maxBytes = Infinity): Entry[] {
     assert(lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi, `slice [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`);
@@ -88,7 +115,7 @@ export class RaftLog {
   append(entries: readonly Entry[]): void {
     for (const entry of entries) {
       assert(entry.index === this.lastIndex() + 1, `append ${entry.index} after ${this.lastIndex()}`);
-      this.entries.push(entry);
+      this.pushAll([entry]);
     }
   }
 
@@ -122,6 +149,7 @@ export class RaftLog {
     if (first === undefined) return;
     assert(first.index > this.snapshot.index, 'truncation into the snapshot');
     this.entries.length = first.index - this.snapshot.index - 1;
+    this.ends.length = this.entries.length;
     if (this.stableIndex >= first.index) this.stableIndex = first.index - 1;
     this.append(entries);
   }
@@ -171,7 +199,10 @@ export class RaftLog {
     assert(index <= this.applied, `compact ${index} beyond applied ${this.applied}`);
     const term = this.term(index);
     assert(term !== undefined, `no term for ${index}`);
-    this.entries = this.entries.slice(index - this.snapshot.index);
+    const dropped = index - this.snapshot.index;
+    this.bytesBase = this.ends[dropped - 1]!;
+    this.entries = this.entries.slice(dropped);
+    this.ends = this.ends.slice(dropped);
     this.snapshot = { index, term };
   }
 
@@ -179,6 +210,8 @@ export class RaftLog {
   restore(meta: SnapshotMeta): void {
     this.snapshot = { ...meta };
     this.entries = [];
+    this.ends = [];
+    this.bytesBase = 0;
     this.stableIndex = meta.index;
     this.committed = meta.index;
     this.applied = meta.index;

@@ -29,6 +29,11 @@ export interface TrackerNodeConfig {
   /** Compact the Raft log (and refresh the snapshot followers get) after this many applied entries. */
   compactEveryEntries?: number;
   /**
+   * Compact also once the applied entries the Raft log holds in memory pass this many bytes
+   * (entrySizeBytes; default DEFAULT_COMPACT_EVERY_BYTES): entries differ a hundredfold in size.
+   */
+  compactEveryBytes?: number;
+  /**
    * The store's own snapshot cadence, a net behind compaction; by default twice the compaction
    * interval, so that each compaction's snapshot (maybeCompact) is the one taken, and timed.
    */
@@ -51,6 +56,14 @@ export interface TrackerNodeConfig {
  * clients (bench/RESULTS.md); restart replays at most this many entries.
  */
 export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
+
+/**
+ * The Raft log's applied entries held in memory, at most (bytes), before a compaction drops
+ * them. A ShareFile entry carries its piece list (about 6 KB for 134 pieces), so 50,000 of them
+ * were about 300 MB of strings on each node; a checkpoint is one synced write, so compacting
+ * more often costs little. A follower that falls further behind than this gets a snapshot.
+ */
+export const DEFAULT_COMPACT_EVERY_BYTES = 64 * 1024 * 1024;
 
 /**
  * The store snapshots itself inside an apply that crosses its interval. At the compaction
@@ -446,13 +459,17 @@ export class TrackerNode {
   }
 
   /**
-   * Every N entries: a synced store snapshot, and the Raft log compacted up to it. The blob a
-   * lagging follower needs (the whole archive) is exported only when one asks (snapshotWanted):
-   * exporting it at every compaction stalled the leader for tens of milliseconds.
+   * Every N entries, or M bytes of them: a synced store snapshot, and the Raft log compacted up
+   * to it. The blob a lagging follower needs (the whole archive) is exported only when one asks
+   * (snapshotWanted): exporting it at every compaction stalled the leader for tens of milliseconds.
    */
   private async maybeCompact(): Promise<void> {
     const every = this.config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES;
-    if (this.trackerStore.appliedIndex - this.raft.log.snapshotMeta().index < every) return;
+    const everyBytes = this.config.compactEveryBytes ?? DEFAULT_COMPACT_EVERY_BYTES;
+    const applied = this.trackerStore.appliedIndex;
+    // Only applied entries can go: bytes not yet applied do not count, or a backlog would
+    // compact at every Ready for the few entries each applies.
+    if (applied - this.raft.log.snapshotMeta().index < every && this.raft.log.bytesThrough(applied) < everyBytes) return;
     await this.appliedSoFar(); // no apply under way while the store snapshots itself
     const index = this.trackerStore.appliedIndex;
     const term = this.raft.log.term(index);

@@ -30,6 +30,8 @@ export interface TrackerProcessOptions {
   timelineLimits?: TimelineLimits;
   /** Snapshot the store and compact the Raft log every this many entries (default 50,000). */
   compactEveryEntries?: number;
+  /** ... or once the applied entries the Raft log holds pass this many bytes (default 64 MiB). */
+  compactEveryBytes?: number;
   /** A fatal storage error (default: exit 70, so a supervisor restarts the node from disk). */
   onFatal?: (error: Error) => void;
 }
@@ -65,6 +67,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     raftKv,
     storeKv,
     ...(options.compactEveryEntries === undefined ? {} : { compactEveryEntries: options.compactEveryEntries }),
+    ...(options.compactEveryBytes === undefined ? {} : { compactEveryBytes: options.compactEveryBytes }),
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 6,
     heartbeatTicks: 1,

@@ -8,8 +8,9 @@ export class SnapshotFormatError extends Error {
 
 export type Json = Record<string, unknown>;
 
-export function fail(path: string): never {
-  throw new SnapshotFormatError(`snapshot field ${path} is malformed`);
+/** `field`: the last step of the path, joined only when it fails (a million records checked must not each build their paths). */
+export function fail(path: string, field?: string): never {
+  throw new SnapshotFormatError(`snapshot field ${field === undefined ? path : `${path}.${field}`} is malformed`);
 }
 
 export function obj(value: unknown, path: string): Json {
@@ -20,16 +21,16 @@ export function arr(value: unknown, path: string): unknown[] {
   return Array.isArray(value) ? value : fail(path);
 }
 
-export function str(value: unknown, path: string): string {
-  return typeof value === 'string' ? value : fail(path);
+export function str(value: unknown, path: string, field?: string): string {
+  return typeof value === 'string' ? value : fail(path, field);
 }
 
-export function int(value: unknown, path: string): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) ? value : fail(path);
+export function int(value: unknown, path: string, field?: string): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : fail(path, field);
 }
 
-export function bool(value: unknown, path: string): boolean {
-  return typeof value === 'boolean' ? value : fail(path);
+export function bool(value: unknown, path: string, field?: string): boolean {
+  return typeof value === 'boolean' ? value : fail(path, field);
 }
 
 export function pair<A, B>(value: unknown, path: string, first: (v: unknown, p: string) => A, second: (v: unknown, p: string) => B): [A, B] {

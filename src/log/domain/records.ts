@@ -23,9 +23,8 @@
 
 import { canonicalJson } from '../../torrent/canonical.js';
 import { arr, bool, int, obj, pair, str } from './json-check.js';
-import { decodeSession, decodeUser, encodeFile, encodeSession, file as decodeFile, reply as decodeReply } from './snapshot.js';
+import { decodeSession, decodeUser, encodeFile, encodeSession, fileParts, reply as decodeReply } from './snapshot.js';
 import {
-  holdingKey,
   initialState,
   NO_HOLDERS,
   type CachedReply,
@@ -122,33 +121,55 @@ export function stateFromRecords(records: Iterable<readonly [string, string]>, a
   return loader.finish(appliedIndex, lastTimeMs);
 }
 
-/** stateFromRecords a record at a time, so a store of millions is never all text at once. */
+/** A file read back: its group, the key of its record (`group\0fileId`: also its holders' holding key), its sharers' names. */
+interface LoadedFile {
+  group: string;
+  key: string;
+  file: FileRecord;
+  sharers: string[];
+}
+
+/** A holder read back: the key of its file's record (and the file, when found as it came), its session, the holder itself. */
+interface LoadedHolder {
+  fileKey: string;
+  file: LoadedFile | undefined;
+  sessionId: string;
+  holder: HolderRecord;
+}
+
+/**
+ * stateFromRecords a record at a time, so a store of millions is never all text at once. Each
+ * record costs one JSON.parse and its checks: paths for messages are built only on failure, and
+ * the maps are ordered by index in one counting pass each, not by comparison sorts.
+ */
 export class RecordLoader {
   private readonly users: UserRecord[] = [];
   private readonly sessions: SessionRecord[] = [];
   private readonly groups: GroupRecord[] = [];
-  private readonly files: [string, FileRecord][] = [];
-  private readonly holders: [string, string, string, HolderRecord][] = [];
+  private readonly files: LoadedFile[] = [];
+  private readonly holders: LoadedHolder[] = [];
   private readonly replies: [string, CachedReply][] = [];
   private readonly refreshes: [string, RefreshRecord][] = [];
+  /** The first file whose key is not below the last holder's file key (fileInOrder). */
+  private fileCursor = 0;
 
   add(id: string, json: string): void {
-    const path = id.slice(0, 80);
+    const path = id.length > 80 ? id.slice(0, 80) : id;
     const value: unknown = JSON.parse(json);
-    const key = id.slice(2);
-    switch (id.charAt(0)) {
-      case 'u':
+    switch (id.charCodeAt(0)) {
+      case 117: // u
         this.users.push(decodeUser(value, path));
         break;
-      case 's':
+      case 115: // s
         this.sessions.push(decodeSession(value, path));
         break;
-      case 'g': {
+      case 103: {
+        // g
         const g = obj(value, path);
         this.groups.push({
-          group: str(g.group, `${path}.group`),
-          owner: str(g.owner, `${path}.owner`),
-          createdIndex: int(g.createdIndex, `${path}.createdIndex`),
+          group: str(g.group, path, 'group'),
+          owner: str(g.owner, path, 'owner'),
+          createdIndex: int(g.createdIndex, path, 'createdIndex'),
           members: new Map(arr(g.members, `${path}.members`).map((m, i) => pair(m, `${path}.members[${i}]`, str, int))),
           requests: new Map(arr(g.requests, `${path}.requests`).map((m, i) => pair(m, `${path}.requests[${i}]`, str, int))),
           files: new Map(),
@@ -156,21 +177,33 @@ export class RecordLoader {
         });
         break;
       }
-      case 'f':
-        this.files.push([key.slice(0, key.indexOf('\u0000')), decodeFile(value, path)]);
-        break;
-      case 'h': {
-        const [group, fileId, sessionId] = key.split('\u0000') as [string, string, string];
-        const h = obj(value, path);
-        this.holders.push([group, fileId, sessionId, { user: str(h.user, `${path}.user`), complete: bool(h.complete, `${path}.complete`), sinceIndex: int(h.sinceIndex, `${path}.sinceIndex`) }]);
+      case 102: {
+        // f:<group>\0<file id>
+        const { file, sharers } = fileParts(value, path);
+        const key = id.slice(2);
+        this.files.push({ group: key.slice(0, key.indexOf('\u0000')), key, file, sharers });
         break;
       }
-      case 'r':
-        this.replies.push([key, decodeReply(value, path)]);
+      case 104: {
+        // h:<group>\0<file id>\0<session id>
+        const h = obj(value, path);
+        const at = id.lastIndexOf('\u0000');
+        const fileKey = id.slice(2, at);
+        this.holders.push({
+          fileKey,
+          file: this.fileInOrder(fileKey),
+          sessionId: id.slice(at + 1),
+          holder: { user: str(h.user, path, 'user'), complete: bool(h.complete, path, 'complete'), sinceIndex: int(h.sinceIndex, path, 'sinceIndex') },
+        });
         break;
-      case 'x': {
+      }
+      case 114: // r
+        this.replies.push([id.slice(2), decodeReply(value, path)]);
+        break;
+      case 120: {
+        // x
         const r = obj(value, path);
-        this.refreshes.push([key, { user: str(r.user, `${path}.user`), sessionId: str(r.sessionId, `${path}.sessionId`), issuedIndex: int(r.issuedIndex, `${path}.issuedIndex`) }]);
+        this.refreshes.push([id.slice(2), { user: str(r.user, path, 'user'), sessionId: str(r.sessionId, path, 'sessionId'), issuedIndex: int(r.issuedIndex, path, 'issuedIndex') }]);
         break;
       }
       default:
@@ -178,52 +211,110 @@ export class RecordLoader {
     }
   }
 
+  /**
+   * The file whose record key is `key`, found by walking the files as they came: a store's
+   * records come in key order, files (`f:`) before holders (`h:`), and a file's holders in the
+   * order of its key. Undefined when it is not found that way (records in another order): finish
+   * looks those up by key.
+   */
+  private fileInOrder(key: string): LoadedFile | undefined {
+    const files = this.files;
+    while (this.fileCursor < files.length && files[this.fileCursor]!.key < key) this.fileCursor++;
+    const file = files[this.fileCursor];
+    return file !== undefined && file.key === key ? file : undefined;
+  }
+
   /** The state, each map in the order its members were inserted. */
   finish(appliedIndex: number, lastTimeMs: number): TrackerState {
     const state = initialState();
     state.appliedIndex = appliedIndex;
     state.lastTimeMs = lastTimeMs;
-    for (const user of inOrder(this.users, (u) => u.credentialsIndex, 'users')) state.users.set(user.user, user);
-    for (const session of inOrder(this.sessions, (s) => s.openedIndex, 'sessions')) state.sessions.set(session.sessionId, session);
-    for (const group of inOrder(this.groups, (g) => g.createdIndex, 'groups')) state.groups.set(group.group, group);
+    const bound = appliedIndex;
+    for (const user of byIndex(this.users, (u) => u.credentialsIndex, bound, 'users')) state.users.set(user.user, user);
+    for (const session of byIndex(this.sessions, (s) => s.openedIndex, bound, 'sessions')) state.sessions.set(session.sessionId, session);
+    for (const group of byIndex(this.groups, (g) => g.createdIndex, bound, 'groups')) state.groups.set(group.group, group);
     // Names are the users map's strings, as evolve keeps them (state.ts): a million files read
     // back must not each hold copies of their sharers' names.
     const name = (user: string): string => state.users.get(user)?.user ?? user;
     const lastShared = new Map<string, number>();
-    for (const [groupName, file] of this.files.sort(([ga, a], [gb, b]) => (ga < gb ? -1 : ga > gb ? 1 : a.sharedIndex - b.sharedIndex))) {
+    // Files of different groups may share an index; within a group they may not.
+    for (const loaded of byIndex(this.files, (f) => f.file.sharedIndex, bound, 'files', false)) {
+      const { file, group: groupName } = loaded;
       const group = state.groups.get(groupName);
       if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
       if ((lastShared.get(groupName) ?? -1) >= file.sharedIndex) throw new RangeError(`two files of ${groupName} were inserted at index ${file.sharedIndex}`);
       lastShared.set(groupName, file.sharedIndex);
       file.sharedBy = name(file.sharedBy);
-      if (file.sharers.size > 0) file.sharers = new Set([...file.sharers].map(name));
+      const sharers = new Set<string>();
+      for (const sharer of loaded.sharers) sharers.add(name(sharer));
+      file.sharers = sharers;
       group.files.set(file.fileId, file);
       group.fileNames.set(file.name, file.fileId);
     }
-    // Holders after files and sessions: each entry adds at most one, so their order is one order.
-    for (const [group, fileId, sessionId, holder] of inOrder(this.holders, ([, , , h]) => h.sinceIndex, 'holders')) {
-      const file = state.groups.get(group)?.files.get(fileId);
+    // Holders whose file was not found in order (records that came in another order) by key.
+    let fileByKey: Map<string, LoadedFile> | null = null;
+    const fileOf = (h: LoadedHolder): LoadedFile | undefined => {
+      if (h.file !== undefined) return h.file;
+      fileByKey ??= new Map(this.files.map((f) => [f.key, f]));
+      return fileByKey.get(h.fileKey);
+    };
+    // Holders after files and sessions, in one pass: each entry adds at most one, so their order
+    // is one order. A session's holding is its file's record key (one string for all its holders);
+    // a holder is keyed by its session's own id.
+    for (const loadedHolder of byIndex(this.holders, (h) => h.holder.sinceIndex, bound, 'holders')) {
+      const { fileKey, sessionId, holder } = loadedHolder;
+      const loaded = fileOf(loadedHolder);
       const session = state.sessions.get(sessionId);
-      if (file === undefined || session === undefined) throw new RangeError(`a holder of ${fileId} in ${group} for ${sessionId}, a file or session with no record`);
+      if (loaded === undefined || session === undefined) throw new RangeError(`a holder of ${fileKey.replace('\u0000', ' in ')} for ${sessionId}, a file or session with no record`);
+      const file = loaded.file;
       holder.user = name(holder.user);
       if (file.holders === NO_HOLDERS) file.holders = new Map();
-      file.holders.set(sessionId, holder);
-      session.holdings.add(holdingKey(group, fileId));
+      file.holders.set(session.sessionId, holder);
+      session.holdings.add(loaded.key);
     }
-    for (const [clientId, reply] of inOrder(this.replies, ([, r]) => r.index, 'replies')) state.replies.set(clientId, reply);
-    for (const [hash, refresh] of inOrder(this.refreshes, ([, r]) => r.issuedIndex, 'refresh credentials')) state.refreshes.set(hash, refresh);
+    for (const [clientId, reply] of byIndex(this.replies, ([, r]) => r.index, bound, 'replies')) state.replies.set(clientId, reply);
+    for (const [hash, refresh] of byIndex(this.refreshes, ([, r]) => r.issuedIndex, bound, 'refresh credentials')) state.refreshes.set(hash, refresh);
     return state;
   }
 }
 
 /**
- * Records sorted by the index that inserted them. Each entry inserts at most one member into a
- * map, so two members never share one: if they do, the order this relies on is gone, and
- * loading stops rather than guess.
+ * Records in the order of the index that inserted them (an entry index, so at most the applied
+ * index `bound`), in one counting pass; those of one index keep the order they came in. Each
+ * entry inserts at most one member into a map, so with `unique` two members never share an
+ * index: if they do, the order this relies on is gone, and loading stops rather than guess. An
+ * index outside [0, bound], or a bound far above the count, takes a comparison sort instead.
  */
-function inOrder<T>(items: T[], indexOf: (item: T) => number, what: string): T[] {
+function byIndex<T>(items: T[], indexOf: (item: T) => number, bound: number, what: string, unique = true): T[] {
+  const n = items.length;
+  const indices = new Float64Array(n);
+  let countable = Number.isSafeInteger(bound) && bound <= 4 * n + 1024;
+  for (let i = 0; i < n; i++) {
+    const index = indexOf(items[i]!);
+    indices[i] = index;
+    if (!(Number.isInteger(index) && index >= 0 && index <= bound)) countable = false;
+  }
+  if (!countable) return inOrder(items, indexOf, what, unique);
+  const starts = new Int32Array(bound + 2);
+  for (let i = 0; i < n; i++) {
+    const at = indices[i]! + 1;
+    if (unique && starts[at] !== 0) throw new RangeError(`two ${what} were inserted at index ${indices[i]}`);
+    starts[at] = starts[at]! + 1;
+  }
+  for (let k = 1; k < starts.length; k++) starts[k] = starts[k]! + starts[k - 1]!;
+  const out = new Array<T>(n);
+  for (let i = 0; i < n; i++) {
+    const index = indices[i]!;
+    out[starts[index]!] = items[i]!;
+    starts[index] = starts[index]! + 1;
+  }
+  return out;
+}
+
+/** byIndex by a comparison sort (stable, so equal indices keep their order). */
+function inOrder<T>(items: T[], indexOf: (item: T) => number, what: string, unique: boolean): T[] {
   items.sort((a, b) => indexOf(a) - indexOf(b));
-  for (let i = 1; i < items.length; i++) {
+  for (let i = 1; unique && i < items.length; i++) {
     if (indexOf(items[i - 1]!) === indexOf(items[i]!)) throw new RangeError(`two ${what} were inserted at index ${indexOf(items[i]!)}`);
   }
   return items;

@@ -86,14 +86,14 @@ export function encodeState(state: TrackerState): StateJson {
 
 export function password(value: unknown, path: string): PasswordRecord {
   const p = obj(value, path);
-  if (p.algorithm !== 'scrypt') fail(`${path}.algorithm`);
+  if (p.algorithm !== 'scrypt') fail(path, 'algorithm');
   return {
     algorithm: 'scrypt',
-    costN: int(p.costN, `${path}.costN`),
-    blockSizeR: int(p.blockSizeR, `${path}.blockSizeR`),
-    parallelP: int(p.parallelP, `${path}.parallelP`),
-    salt: str(p.salt, `${path}.salt`),
-    hash: str(p.hash, `${path}.hash`),
+    costN: int(p.costN, path, 'costN'),
+    blockSizeR: int(p.blockSizeR, path, 'blockSizeR'),
+    parallelP: int(p.parallelP, path, 'parallelP'),
+    salt: str(p.salt, path, 'salt'),
+    hash: str(p.hash, path, 'hash'),
   };
 }
 
@@ -106,25 +106,25 @@ export function reply(value: unknown, path: string): CachedReply {
     if (!(DOMAIN_ERROR_CODES as readonly string[]).includes(code)) fail(`${path}.error.code`);
     error = { kind: 'error', code: code as DomainErrorCode, message: str(e.message, `${path}.error.message`) };
   }
-  return { requestId: int(r.requestId, `${path}.requestId`), index: int(r.index, `${path}.index`), error };
+  return { requestId: int(r.requestId, path, 'requestId'), index: int(r.index, path, 'index'), error };
 }
 
 export function decodeUser(value: unknown, path: string): UserRecord {
   const r = obj(value, path);
-  return { user: str(r.user, `${path}.user`), password: password(r.password, `${path}.password`), credentialsIndex: int(r.credentialsIndex, `${path}.credentialsIndex`) };
+  return { user: str(r.user, path, 'user'), password: password(r.password, `${path}.password`), credentialsIndex: int(r.credentialsIndex, path, 'credentialsIndex') };
 }
 
 export function decodeSession(value: unknown, path: string): SessionRecord {
   const r = obj(value, path);
   return {
-    sessionId: str(r.sessionId, `${path}.sessionId`),
-    user: str(r.user, `${path}.user`),
-    tokenHash: str(r.tokenHash, `${path}.tokenHash`),
-    address: str(r.address, `${path}.address`),
+    sessionId: str(r.sessionId, path, 'sessionId'),
+    user: str(r.user, path, 'user'),
+    tokenHash: str(r.tokenHash, path, 'tokenHash'),
+    address: str(r.address, path, 'address'),
     reachable: r.reachable !== false,
-    keyFingerprint: r.keyFingerprint === undefined ? null : str(r.keyFingerprint, `${path}.keyFingerprint`),
-    openedIndex: int(r.openedIndex, `${path}.openedIndex`),
-    holdings: new Set((r.holdings === undefined ? [] : arr(r.holdings, `${path}.holdings`)).map((h, j) => str(h, `${path}.holdings[${j}]`))),
+    keyFingerprint: r.keyFingerprint === undefined ? null : str(r.keyFingerprint, path, 'keyFingerprint'),
+    openedIndex: int(r.openedIndex, path, 'openedIndex'),
+    holdings: r.holdings === undefined ? new Set() : new Set(arr(r.holdings, `${path}.holdings`).map((h, j) => str(h, `${path}.holdings[${j}]`))),
   };
 }
 
@@ -133,41 +133,65 @@ function sharedWhenEmpty<K, V>(empty: Map<K, V>, entries: readonly (readonly [K,
   return entries.length === 0 ? empty : new Map(entries);
 }
 
-export function file(value: unknown, path: string): FileRecord {
+/** Stands in for a file's sharers until fileParts' caller gives it its own Set. */
+const SHARERS_TO_COME: Set<string> = new Set();
+
+/**
+ * A file's record, and its sharers as an array: the caller makes their Set (records.ts first
+ * shares the names with the users map's). Collections that are absent or empty are the shared
+ * empty ones, and none is built on the way.
+ */
+export function fileParts(value: unknown, path: string): { file: FileRecord; sharers: string[] } {
   const f = obj(value, path);
-  return {
-    fileId: str(f.fileId, `${path}.fileId`),
-    name: str(f.name, `${path}.name`),
-    sizeBytes: int(f.sizeBytes, `${path}.sizeBytes`),
-    pieceLengthBytes: int(f.pieceLengthBytes, `${path}.pieceLengthBytes`),
-    sharedBy: str(f.sharedBy, `${path}.sharedBy`),
-    sharedIndex: int(f.sharedIndex, `${path}.sharedIndex`),
-    sharers: new Set(arr(f.sharers, `${path}.sharers`).map((u, i) => str(u, `${path}.sharers[${i}]`))),
-    holders: sharedWhenEmpty(
-      NO_HOLDERS,
-      (f.holders === undefined ? [] : arr(f.holders, `${path}.holders`)).map((h, i) => {
-        const items = arr(h, `${path}.holders[${i}]`);
-        if (items.length !== 3) fail(`${path}.holders[${i}]`);
-        // Snapshots keep holders in order without the index that added them: their place stands in for it.
-        return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`), sinceIndex: i }];
-      }),
-    ),
-    reports: sharedWhenEmpty(
-      NO_REPORTS,
-      (f.reports === undefined ? [] : arr(f.reports, `${path}.reports`)).map((r, i) =>
-        pair(r, `${path}.reports[${i}]`, str, (by, p) => new Map(arr(by, p).map((b, j) => pair(b, `${p}[${j}]`, str, int)))),
-      ),
-    ),
-    delisted: sharedWhenEmpty(
-      NO_DELISTINGS,
-      (f.delisted === undefined ? [] : arr(f.delisted, `${path}.delisted`)).map((d, i) => {
-        const items = arr(d, `${path}.delisted[${i}]`);
-        if (items.length !== 3) fail(`${path}.delisted[${i}]`);
-        const reporters = arr(items[2], `${path}.delisted[${i}][2]`).map((u, j) => str(u, `${path}.delisted[${i}][2][${j}]`));
-        return [str(items[0], `${path}.delisted[${i}][0]`), { sinceMs: int(items[1], `${path}.delisted[${i}][1]`), reporters }] as const;
-      }),
-    ),
+  const sharers = arr(f.sharers, path + '.sharers');
+  for (let i = 0; i < sharers.length; i++) if (typeof sharers[i] !== 'string') fail(`${path}.sharers[${i}]`);
+  const file: FileRecord = {
+    fileId: str(f.fileId, path, 'fileId'),
+    name: str(f.name, path, 'name'),
+    sizeBytes: int(f.sizeBytes, path, 'sizeBytes'),
+    pieceLengthBytes: int(f.pieceLengthBytes, path, 'pieceLengthBytes'),
+    sharedBy: str(f.sharedBy, path, 'sharedBy'),
+    sharedIndex: int(f.sharedIndex, path, 'sharedIndex'),
+    sharers: SHARERS_TO_COME,
+    holders:
+      f.holders === undefined
+        ? NO_HOLDERS
+        : sharedWhenEmpty(
+            NO_HOLDERS,
+            arr(f.holders, `${path}.holders`).map((h, i) => {
+              const items = arr(h, `${path}.holders[${i}]`);
+              if (items.length !== 3) fail(`${path}.holders[${i}]`);
+              // Snapshots keep holders in order without the index that added them: their place stands in for it.
+              return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`), sinceIndex: i }];
+            }),
+          ),
+    reports:
+      f.reports === undefined
+        ? NO_REPORTS
+        : sharedWhenEmpty(
+            NO_REPORTS,
+            arr(f.reports, `${path}.reports`).map((r, i) => pair(r, `${path}.reports[${i}]`, str, (by, p) => new Map(arr(by, p).map((b, j) => pair(b, `${p}[${j}]`, str, int))))),
+          ),
+    delisted:
+      f.delisted === undefined
+        ? NO_DELISTINGS
+        : sharedWhenEmpty(
+            NO_DELISTINGS,
+            arr(f.delisted, `${path}.delisted`).map((d, i) => {
+              const items = arr(d, `${path}.delisted[${i}]`);
+              if (items.length !== 3) fail(`${path}.delisted[${i}]`);
+              const reporters = arr(items[2], `${path}.delisted[${i}][2]`).map((u, j) => str(u, `${path}.delisted[${i}][2][${j}]`));
+              return [str(items[0], `${path}.delisted[${i}][0]`), { sinceMs: int(items[1], `${path}.delisted[${i}][1]`), reporters }] as const;
+            }),
+          ),
   };
+  return { file, sharers: sharers as string[] };
+}
+
+export function file(value: unknown, path: string): FileRecord {
+  const { file, sharers } = fileParts(value, path);
+  file.sharers = new Set(sharers);
+  return file;
 }
 
 function group(value: unknown, path: string): GroupRecord {

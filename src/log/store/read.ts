@@ -53,7 +53,7 @@ export interface SegmentLines extends SegmentBytes {
 }
 
 /** Iterates a range with the next chunk's read already in flight while the caller works on this one. */
-async function* prefetched(source: AsyncIterable<readonly KvEntry[]>): AsyncGenerator<readonly KvEntry[]> {
+export async function* prefetched(source: AsyncIterable<readonly KvEntry[]>): AsyncGenerator<readonly KvEntry[]> {
   const iterator = source[Symbol.asyncIterator]();
   try {
     let pending = iterator.next();
