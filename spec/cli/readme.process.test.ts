@@ -32,6 +32,7 @@ describe('the README walk-through', () => {
     cluster.startAll();
     await until('a leader', async () => cluster.leader(), 30_000);
     const answered: Array<{ line: string; result: unknown }> = [];
+    let previousUser: string | null = null;
     for (const { user, lines } of blocks) {
       if (user === 'oneshot') {
         for (const line of lines) {
@@ -47,6 +48,14 @@ describe('the README walk-through', () => {
         shell = new ShellProcess(['--cluster', cluster.clusterPath, '--homes', join(dir, 'homes')], { cwd: dir });
         shells.set(user, shell);
       }
+      if (lines[0] === 'news' && previousUser !== null) {
+        // News comes on the push stream, which may sit on a follower that applies the previous
+        // block's last entry a moment after it was answered: as the README says, Alice reads
+        // it above her prompt, so wait for it to arrive before her block reads it.
+        const named = `"user":"${previousUser}"`;
+        await until(`${user}'s news of ${previousUser}`, async () => (JSON.stringify((await shell!.run('news'))[0]?.result).includes(named) ? true : null), 10_000);
+      }
+      previousUser = user;
       const answers = await shell.run(...lines);
       answers.forEach((answer, i) => expect(answer, `${user}: ${lines[i]}`).toMatchObject({ ok: true }));
       answers.forEach((answer, i) => answered.push({ line: `${user}: ${lines[i]}`, result: answer.ok ? answer.result : null }));
