@@ -3,7 +3,6 @@
 // real World, runs one subcommand, and turns the outcome into the contract's exit status:
 // 0 success, 1 a failed command (one line `error CODE: message` on stderr), 2 bad usage.
 
-import './threadpool.js'; // first: sizes libuv's pool before anything uses it
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createRealWorld } from '../world/real/real-world.js';
 import { fetchLiveStore } from './audit-live.js';

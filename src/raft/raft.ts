@@ -239,15 +239,15 @@ export class Raft {
   }
 
   /**
-   * While a Ready is out (its write to disk under way), the messages that need nothing from
-   * that write, taken out of the next Ready to leave now: a leader's appends and heartbeats
+   * Between Readies, or while one is out (its write to disk under way), the messages that need
+   * nothing from a write, taken out of the next Ready to leave now: a leader's appends and heartbeats
    * (§10.2.1), and, in a term and vote already on disk, heartbeat answers and ReadIndex
    * traffic; with the reads released meanwhile. On a disk whose sync sometimes takes 100-200 ms
    * (issue 20's online bench), a linearizable read waited for one sync on the leader and one on
    * a follower before its heartbeat round even began.
    */
   takeEarly(): { messages: Message[]; readStates: ReadState[] } {
-    if (!this.readyOut || (this.messages.length === 0 && this.readStates.length === 0)) return { messages: [], readStates: [] };
+    if (this.messages.length === 0 && this.readStates.length === 0) return { messages: [], readStates: [] };
     const onDisk = this.persistedHardState.term === this.term && this.persistedHardState.vote === this.vote;
     const early: Message[] = [];
     const later: Message[] = [];

@@ -135,6 +135,8 @@ export class SessionService {
     const relayTick = (): void => {
       try {
         this.relayHeard();
+      } catch (error) {
+        this.log?.('relay_failed', { reason: error instanceof Error ? error.message.slice(0, 200) : String(error) });
       } finally {
         this.relayTimer = this.world.clock.setTimer(relayEveryMs, relayTick);
       }

@@ -256,8 +256,10 @@ export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRela
             if (!isRelayedPush(m.push)) return refuse('peer_message_refused', 'malformed push relay');
             this.relayHandler(m.push);
           } else if (m.type === 'heartbeats') {
-            if (!isHeardBatch(m.batch)) return refuse('peer_message_refused', 'malformed heartbeat batch');
-            this.heartbeatsHandler(peer, m.batch);
+            // A bad batch (an older or newer build's, perhaps larger) costs its heartbeats, not
+            // the link that carries Raft too.
+            if (isHeardBatch(m.batch)) this.heartbeatsHandler(peer, m.batch);
+            else this.log('peer_message_ignored', { remote: formatNetAddress(connection.remote), peer, reason: 'malformed heartbeat batch' });
           } else if (m.type === 'clockPing') {
             if (!Number.isFinite(m.sentMonotonicMs)) return refuse('peer_message_refused', 'malformed clock ping');
             this.links.get(peer)?.send(encodeFrame({ type: 'clockPong', sentMonotonicMs: m.sentMonotonicMs, wallMs: this.world.clock.nowMs() } satisfies Frame));

@@ -370,9 +370,15 @@ export class TrackerNode {
   /** While a Ready's write is under way: what needs nothing from it leaves now (Raft.takeEarly). */
   private sendEarly(): void {
     if (this.stopped) return;
-    const { messages, readStates } = this.raft.takeEarly();
-    for (const message of messages) this.config.transport.send(message);
-    this.releaseReads(readStates);
+    try {
+      const { messages, readStates } = this.raft.takeEarly();
+      for (const message of messages) this.config.transport.send(message);
+      this.releaseReads(readStates);
+    } catch (error) {
+      // As if it had failed in the Ready loop: the node stops and says why (not the caller's
+      // problem: a socket handler or a timer).
+      this.applyFailure ??= error instanceof Error ? error : new Error(String(error));
+    }
   }
 
   private releaseReads(readStates: readonly ReadState[]): void {
