@@ -30,7 +30,7 @@ import { scrypt } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, launch, makeWorkDir, option, sleep, stop } from './lib/harness.mjs';
+import { flag, freeClusterBase, launch, makeWorkDir, option, sleep, stop } from './lib/harness.mjs';
 import { SOURCES, FIRST_SOURCE, loginName, loginPassword, plannedWrites } from './lib/online-plan.mjs';
 
 const dist = new URL('../dist/', import.meta.url);
@@ -136,23 +136,9 @@ function processFigures(pid) {
   }
 }
 
-async function freeBase() {
-  const { createServer } = await import('node:net');
-  const free = (port) =>
-    new Promise((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (;;) {
-    const base = 21_000 + Math.floor(Math.random() * 30_000);
-    if ((await Promise.all([0, 1, 2, 100, 101, 102].map((d) => free(base + d)))).every(Boolean)) return base;
-  }
-}
-
 async function makeClusterFiles(dir) {
   mkdirSync(dir, { recursive: true });
-  const cluster = await makeCluster(world, { nodes: 3, host: '127.0.0.1', basePort: await freeBase() });
+  const cluster = await makeCluster(world, { nodes: 3, host: '127.0.0.1', basePort: await freeClusterBase() });
   const clusterPath = join(dir, 'cluster.json');
   await writeCluster(world.fs, clusterPath, cluster);
   const ids = cluster.config.nodes.map((n) => n.id);

@@ -30,7 +30,7 @@ import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, makeWorkDir, option, sleep, stop } from './lib/harness.mjs';
+import { freeClusterBase, launch, makeWorkDir, option, sleep, stop } from './lib/harness.mjs';
 import { plannedCommands, sizeAt } from './lib/scale-plan.mjs';
 
 const dist = new URL('../dist/', import.meta.url);
@@ -125,23 +125,9 @@ function logEvents(logPath, event, fromByte = 0) {
 
 // ---- one cluster -----------------------------------------------------------------------------
 
-async function freeBase() {
-  const { createServer } = await import('node:net');
-  const free = (port) =>
-    new Promise((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (;;) {
-    const base = 21_000 + Math.floor(Math.random() * 30_000);
-    if ((await Promise.all([0, 1, 2, 100, 101, 102].map((d) => free(base + d)))).every(Boolean)) return base;
-  }
-}
-
 async function startCluster(dir, compactEvery) {
   mkdirSync(dir, { recursive: true });
-  const cluster = await makeCluster(world, { nodes: 3, host: '127.0.0.1', basePort: await freeBase() });
+  const cluster = await makeCluster(world, { nodes: 3, host: '127.0.0.1', basePort: await freeClusterBase() });
   const clusterPath = join(dir, 'cluster.json');
   await writeCluster(world.fs, clusterPath, cluster);
   const ids = cluster.config.nodes.map((n) => n.id);

@@ -172,3 +172,21 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 export const metOrMissed = (ok) => (ok ? 'met' : 'MISSED');
+
+/**
+ * A base port for a local three-node cluster (makeCluster's layout: node links at base+0..2,
+ * clients at base+100..102) whose six ports are free now.
+ */
+export async function freeClusterBase() {
+  const { createServer } = await import('node:net');
+  const free = (port) =>
+    new Promise((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (;;) {
+    const base = 21_000 + Math.floor(Math.random() * 30_000);
+    if ((await Promise.all([0, 1, 2, 100, 101, 102].map((d) => free(base + d)))).every(Boolean)) return base;
+  }
+}

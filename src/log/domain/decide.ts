@@ -35,7 +35,7 @@ export function decide(state: TrackerState, command: Command, pieces: PieceLists
       // A logout also withdraws the refresh credential the session was issued with.
       return withUser(state, command.auth, (user) => [
         ...(endSession(state, command.auth.sessionId, user, 'SessionClosed') as Event[]),
-        ...refreshesOf(state, command.auth.sessionId).map((refreshHash): Event => ({ type: 'RefreshRevoked', refreshHash, user })),
+        ...refreshesOf(state, user, command.auth.sessionId).map((refreshHash): Event => ({ type: 'RefreshRevoked', refreshHash, user })),
       ]);
     case 'ExpireSession': {
       const session = state.sessions.get(command.sessionId);
@@ -135,8 +135,9 @@ function checkNewRefresh(state: TrackerState, refreshHash: string): DomainError 
   return null;
 }
 
-function refreshesOf(state: TrackerState, sessionId: string): string[] {
-  return [...state.refreshes].flatMap(([hash, record]) => (record.sessionId === sessionId ? [hash] : []));
+/** The user's refresh credentials issued with `sessionId`, in the map's order. */
+function refreshesOf(state: TrackerState, user: string, sessionId: string): string[] {
+  return [...state.refreshes.ofUser(user)].filter((hash) => state.refreshes.get(hash)!.sessionId === sessionId);
 }
 
 /**

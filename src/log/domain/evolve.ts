@@ -292,8 +292,7 @@ function assertNever(event: never): never {
 
 /**
  * Records a refresh credential; a user over MAX_REFRESHES_PER_USER loses their oldest (named to
- * `changes`). One pass over all credentials, allocating nothing: a login costs microseconds per
- * thousand users.
+ * `changes`). The user's own credentials only (RefreshMap.ofUser), whatever the user count.
  */
 function addRefresh(state: TrackerState, refreshHash: string, record: RefreshRecord, changes: Changes): void {
   const mine = state.refreshes.ofUser(record.user);
