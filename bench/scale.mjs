@@ -46,6 +46,8 @@ const WORKERS = Number(option('--workers', 'SCALE_WORKERS', '4'));
 const CONCURRENCY = Number(option('--concurrency', 'SCALE_CONCURRENCY', '64'));
 const COMPACT_EVERY = option('--compact-every', 'SCALE_COMPACT_EVERY', null);
 const COMPACT_EVERY_BYTES = option('--compact-every-bytes', 'SCALE_COMPACT_EVERY_BYTES', null);
+/** Extra flags for the nodes' node (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile a build). */
+const NODE_FLAGS = (process.env.SCALE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const SCRYPT_COST = 16;
 const SESSION_TTL_MS = 86_400_000;
 const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
@@ -134,7 +136,7 @@ async function startCluster(dir, compactEvery) {
   const clientOf = new Map(cluster.config.nodes.map((n) => [n.id, n.client]));
   const procs = new Map();
   const logPath = (id) => join(dir, `${id}.log`);
-  const args = (id) => ['--expose-gc', CLI, 'tracker', '--id', id, '--cluster', clusterPath, '--data', join(dir, id), '--scrypt-cost', String(SCRYPT_COST), '--compact-every', String(compactEvery), ...(COMPACT_EVERY_BYTES === null ? [] : ['--compact-every-bytes', COMPACT_EVERY_BYTES]), '--session-ttl', String(SESSION_TTL_MS)];
+  const args = (id) => ['--expose-gc', ...NODE_FLAGS, CLI, 'tracker', '--id', id, '--cluster', clusterPath, '--data', join(dir, id), '--scrypt-cost', String(SCRYPT_COST), '--compact-every', String(compactEvery), ...(COMPACT_EVERY_BYTES === null ? [] : ['--compact-every-bytes', COMPACT_EVERY_BYTES]), '--session-ttl', String(SESSION_TTL_MS)];
   const start = (id) => procs.set(id, launch(process.execPath, args(id), { log: logPath(id) }));
   for (const id of ids) start(id);
   const probe = new TrackerClient(world, { nodes: [...clientOf.values()], trust: clusterTrust(cluster.config), clientId: 'scale-probe' });
