@@ -3,6 +3,7 @@
 // made them), and it asserts the invariants it relies on so a corrupt log stops loudly.
 
 import type { Event } from './events.js';
+import { SmallSet } from './small-set.js';
 import { fileRecordId, groupRecordId, holderRecordId, NO_CHANGES, refreshRecordId, sessionRecordId, userRecordId, type Changes } from './records.js';
 import {
   holdingKey,
@@ -154,7 +155,7 @@ export function evolve(state: TrackerState, event: Event, changes: Changes = NO_
         pieceLengthBytes: event.pieceLengthBytes,
         sharedBy: userName(state, event.user),
         sharedIndex: index,
-        sharers: new Set<string>().add(userName(state, event.user)),
+        sharers: new SmallSet<string>().add(userName(state, event.user)),
         holders: NO_HOLDERS,
         reports: NO_REPORTS,
         delisted: NO_DELISTINGS,

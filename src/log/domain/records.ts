@@ -23,6 +23,7 @@
 
 import { canonicalJson } from '../../torrent/canonical.js';
 import { arr, bool, int, obj, pair, str } from './json-check.js';
+import { SmallSet } from './small-set.js';
 import { decodeSession, decodeUser, encodeFile, encodeSession, fileParts, reply as decodeReply } from './snapshot.js';
 import {
   initialState,
@@ -245,7 +246,7 @@ export class RecordLoader {
       if ((lastShared.get(groupName) ?? -1) >= file.sharedIndex) throw new RangeError(`two files of ${groupName} were inserted at index ${file.sharedIndex}`);
       lastShared.set(groupName, file.sharedIndex);
       file.sharedBy = name(file.sharedBy);
-      const sharers = new Set<string>();
+      const sharers = new SmallSet<string>();
       for (const sharer of loaded.sharers) sharers.add(name(sharer));
       file.sharers = sharers;
       group.files.set(file.fileId, file);

@@ -6,6 +6,7 @@
 import type { PasswordRecord } from './commands.js';
 import { DOMAIN_ERROR_CODES, type DomainError, type DomainErrorCode } from './errors.js';
 import { arr, bool, fail, int, obj, pair, str } from './json-check.js';
+import { SmallSet } from './small-set.js';
 export { SnapshotFormatError } from './json-check.js';
 import { NO_DELISTINGS, NO_HOLDERS, NO_REPORTS, RefreshMap, type CachedReply, type FileRecord, type GroupRecord, type SessionRecord, type TrackerState, type UserRecord } from './state.js';
 
@@ -134,7 +135,7 @@ function sharedWhenEmpty<K, V>(empty: Map<K, V>, entries: readonly (readonly [K,
 }
 
 /** Stands in for a file's sharers until fileParts' caller gives it its own Set. */
-const SHARERS_TO_COME: Set<string> = new Set();
+const SHARERS_TO_COME: SmallSet<string> = new SmallSet();
 
 /**
  * A file's record, and its sharers as an array: the caller makes their Set (records.ts first
@@ -190,7 +191,7 @@ export function fileParts(value: unknown, path: string): { file: FileRecord; sha
 
 export function file(value: unknown, path: string): FileRecord {
   const { file, sharers } = fileParts(value, path);
-  file.sharers = new Set(sharers);
+  file.sharers = new SmallSet(sharers);
   return file;
 }
 

@@ -10,6 +10,7 @@
 
 import type { PasswordRecord } from './commands.js';
 import type { DomainError } from './errors.js';
+import type { SmallSet } from './small-set.js';
 
 export interface UserRecord {
   user: string;
@@ -48,7 +49,7 @@ export interface FileRecord {
   sharedBy: string;
   sharedIndex: number;
   /** Users who hold a complete copy; the file is listed while one remains. */
-  sharers: Set<string>;
+  sharers: SmallSet<string>;
   /** Sessions that serve it now. */
   holders: Map<string, HolderRecord>;
   /** Reports against holders (rules version 6): accused user → reporter → time of the report (entry time, ms); oldest first. */
