@@ -7,7 +7,10 @@
 //
 // Accounts are made with `clique tracker --scrypt-cost 16` (cheap scrypt, recorded in each
 // CreateUser entry), so the build measures the log and not the KDF. Sessions live 24 h
-// (`--session-ttl`): the load sends no heartbeats. Each size compacts every
+// (`--session-ttl`): the load sends no heartbeats. Once every file is shared, all users but a
+// share of them (`--online`, default 0.1: the issue's 10,000 online peers at full size) log out,
+// so the store holds the open sessions and their holders that a tracker of that many online
+// peers holds; `--online 1` keeps every session open (100,000 online peers). Each size compacts every
 // min(50,000, writes / 3.5) entries (`--compact-every`), so every size takes three snapshots or
 // more, the last near the end of the build.
 //
@@ -19,7 +22,7 @@
 // leader has. Then, over the sizes, each figure per 1,000 units (users + groups + files).
 // Goals: snapshot < 2 s, restart < 5 s, RSS < 1 GiB per node; time and memory linear in units.
 //
-//   node bench/scale.mjs [--sizes 0.01,0.1,1] [--seed 1] [--workers 4] [--concurrency 64] [--compact-every N] [--compact-every-bytes B]
+//   node bench/scale.mjs [--sizes 0.01,0.1,1] [--online 0.1] [--seed 1] [--workers 4] [--concurrency 64] [--compact-every N] [--compact-every-bytes B]
 //
 // The nodes run with --expose-gc: after the build (and after the restart) each is asked for its
 // memory by SIGUSR2 (its `memory` log line: heap, external, the Raft log, and after a full GC).
@@ -31,7 +34,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freeClusterBase, launch, makeWorkDir, option, sleep, stop } from './lib/harness.mjs';
-import { plannedCommands, sizeAt } from './lib/scale-plan.mjs';
+import { onlineUsers, plannedCommands, sizeAt } from './lib/scale-plan.mjs';
 
 const dist = new URL('../dist/', import.meta.url);
 const { clusterTrust, makeCluster, writeCluster } = await import(new URL('tracker/cluster-config.js', dist));
@@ -41,6 +44,7 @@ const CLI = fileURLToPath(new URL('cli/main.js', dist));
 const WORKER = fileURLToPath(new URL('lib/scale-worker.mjs', import.meta.url));
 
 const SIZES = option('--sizes', 'SCALE_SIZES', '0.01,0.1,1').split(',').map(Number);
+const ONLINE = Number(option('--online', 'SCALE_ONLINE', '0.1'));
 const SEED = option('--seed', 'SCALE_SEED', '1');
 const WORKERS = Number(option('--workers', 'SCALE_WORKERS', '4'));
 const CONCURRENCY = Number(option('--concurrency', 'SCALE_CONCURRENCY', '64'));
@@ -231,12 +235,12 @@ async function build(c, size) {
 // ---- one size --------------------------------------------------------------------------------
 
 async function measureSize(fraction) {
-  const size = sizeAt(fraction);
+  const size = sizeAt(fraction, ONLINE);
   const units = size.users + size.groups + size.files;
   const planned = plannedCommands(size);
   const compactEvery = COMPACT_EVERY === null ? Math.min(DEFAULT_COMPACT_EVERY_ENTRIES, Math.ceil(planned / 3.5)) : Number(COMPACT_EVERY);
   console.log(
-    `scale: size ${fraction}: ${int(size.users)} users, ${int(size.groups)} groups, ${int(size.files)} files (${int(units)} units); ` +
+    `scale: size ${fraction}: ${int(size.users)} users, ${int(size.groups)} groups, ${int(size.files)} files (${int(units)} units), ${int(onlineUsers(size))} sessions left open; ` +
       `${int(planned)} writes; --compact-every ${int(compactEvery)}${COMPACT_EVERY_BYTES === null ? '' : ` --compact-every-bytes ${int(Number(COMPACT_EVERY_BYTES))}`}; ${WORKERS} load processes x ${CONCURRENCY} in flight; seed ${SEED}`,
   );
   const c = await startCluster(join(root, `size-${fraction}`), compactEvery);

@@ -24,21 +24,34 @@ const SIZE_BANDS = [
   [0.01, 1 * GiB, 4 * GiB],
 ];
 
-/** Counts at `fraction` of the full size; at least one group, one member per group. */
-export function sizeAt(fraction) {
+/**
+ * Counts at `fraction` of the full size; at least one group, one member per group. `online` is
+ * the share of users whose session stays open after the build (onlineEvery); the others log out
+ * once every file is shared, as users do: the issue's full size has 10,000 peers online, the
+ * default 0.1 of its 100,000 users.
+ */
+export function sizeAt(fraction, online = 0.1) {
   const groups = Math.max(1, Math.round(FULL.groups * fraction));
   const users = Math.max(groups, Math.round(FULL.users * fraction));
   const files = Math.max(1, Math.round(FULL.files * fraction));
-  return { fraction, users, groups, files };
+  if (!(online > 0 && online <= 1)) throw new RangeError(`online: a share of the users in (0, 1] (got ${online})`);
+  return { fraction, users, groups, files, onlineEvery: Math.max(1, Math.round(1 / online)) };
 }
+
+/** Whether user `u`'s session stays open after the build: every onlineEvery-th user. */
+export const staysOnline = (u, onlineEvery) => u % onlineEvery === 0;
+
+/** How many users stay online. */
+export const onlineUsers = ({ users, onlineEvery }) => Math.ceil(users / onlineEvery);
 
 /**
  * The writes the build makes, one Raft entry each: CreateUser and a login (OpenSession) per
  * user, CreateGroup per group, RequestJoin and AcceptRequest per member who is not an owner,
- * ShareFile per file.
+ * ShareFile per file, CloseSession per user who does not stay online.
  */
-export function plannedCommands({ users, groups, files }) {
-  return 2 * users + groups + 2 * (users - groups) + files;
+export function plannedCommands(size) {
+  const { users, groups, files } = size;
+  return 2 * users + groups + 2 * (users - groups) + files + (users - onlineUsers(size));
 }
 
 export const userName = (u) => `u${u}`;

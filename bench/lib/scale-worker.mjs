@@ -1,14 +1,15 @@
 // One load process of the scale benchmark (bench/scale.mjs forks several): it makes its share of
 // the plan (scale-plan.mjs: the groups g with g % workers == index, their owners, members and
 // files) exactly as real clients do, over TrackerClient and TLS: createUser, login, CreateGroup,
-// RequestJoin, AcceptRequest by the owner, ShareFile with the file's metadata. Phases run one
-// after the other (each needs the one before), each with `concurrency` requests in flight, one
-// TrackerClient (one connection) per slot. It reports its count of finished writes to the parent
+// RequestJoin, AcceptRequest by the owner, ShareFile with the file's metadata, and CloseSession
+// for the users who do not stay online. Phases run one after the other (each needs the one
+// before), each with `concurrency` requests in flight, one TrackerClient (one connection) per
+// slot. It reports its count of finished writes to the parent
 // every second and exits when done.
 //
-//   forked with one JSON argument: {index, workers, seed, users, groups, files, cluster, concurrency}
+//   forked with one JSON argument: {index, workers, seed, users, groups, files, onlineEvery, cluster, concurrency}
 
-import { drawPlan, fileMetaOf, groupName, password, userName } from './scale-plan.mjs';
+import { drawPlan, fileMetaOf, groupName, password, staysOnline, userName } from './scale-plan.mjs';
 
 const dist = new URL('../../dist/', import.meta.url);
 const { clusterTrust, loadClusterConfig } = await import(new URL('tracker/cluster-config.js', dist));
@@ -112,6 +113,7 @@ const phases = [
     const file = fileMetaOf(root, f);
     return write(() => client.command(sessions.get(u), { type: 'ShareFile', group: groupName(groupOf[u]), file }));
   }],
+  ['logouts', ownUsers.filter((u) => !staysOnline(u, job.onlineEvery)), (client, u) => write(() => client.command(sessions.get(u), { type: 'CloseSession' }))],
 ];
 
 try {
