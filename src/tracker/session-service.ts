@@ -254,6 +254,7 @@ export class SessionService {
   async query(session: SessionCredential, query: SessionQuery): Promise<ServiceOutcome> {
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
     if (query.name === 'groupTimeline') return this.groupTimeline(auth, query);
+    if (query.name === 'listFiles' || query.name === 'file') await this.node.store.ensureGroups([query.group]);
     const read = await this.node.read((state) => answer(state, auth, query));
     if (read.kind !== 'ok') return notLeader;
     return query.name === 'file' ? this.withPieceList(read.value) : read.value;
@@ -298,6 +299,7 @@ export class SessionService {
   async ticket(session: SessionCredential, group: string, fileId: string): Promise<ServiceOutcome> {
     if (!/^[0-9a-f]{40}$/.test(fileId)) return { ok: false, code: 'BAD_COMMAND', message: 'file id is 20 bytes of hex' };
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    await this.node.store.ensureGroups([group]);
     const read = await this.node.read((state) => {
       const user = authenticate(state, auth);
       if (typeof user !== 'string') return { user: null, allowed: false, key: null };
@@ -330,6 +332,7 @@ export class SessionService {
   async dialBack(session: SessionCredential, group: string, fileId: string): Promise<ServiceOutcome> {
     if (this.node.raft.status().role !== 'leader') return notLeader;
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
+    await this.node.store.ensureGroups([group]);
     const read = await this.node.read((state) => {
       const user = authenticate(state, auth);
       if (typeof user !== 'string') return { refusal: { code: user.code, message: user.message } };

@@ -131,7 +131,8 @@ export class TrackerNode {
     const openingMs = config.world.clock.monotonicMs();
     const { storage, state } = await RaftStorage.open(config.raftKv);
     const raftOpenedMs = config.world.clock.monotonicMs();
-    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(config) });
+    // The groups' files are read when first needed: a restart does not wait for a million of them.
+    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(config), filesOnDemand: true });
     config.log?.('node_opened', {
       raftMs: tenthsOfMs(raftOpenedMs - openingMs),
       raftEntries: state.entries.length,

@@ -175,6 +175,14 @@ export function mayAccessFile(state: TrackerState, user: string, groupId: string
 }
 
 export function groupDetail(state: TrackerState, groupId: string): GroupDetail | null {
+  const membership = groupMembership(state, groupId);
+  if (!membership) return null;
+  const files = state.groups.get(groupId)!.files;
+  return { ...membership, files: [...files.values()].map((file) => summarize(file, state.lastTimeMs)).sort((a, b) => byName(a.name, b.name)) };
+}
+
+/** groupDetail without the files (which a node may not have read from disk yet). */
+export function groupMembership(state: TrackerState, groupId: string): Omit<GroupDetail, 'files'> | null {
   const group = state.groups.get(groupId);
   if (!group) return null;
   return {
@@ -183,7 +191,6 @@ export function groupDetail(state: TrackerState, groupId: string): GroupDetail |
     createdIndex: group.createdIndex,
     members: [...group.members].map(([user, joinedIndex]) => ({ user, joinedIndex })).sort((a, b) => a.joinedIndex - b.joinedIndex),
     requests: [...group.requests].map(([user, requestedIndex]) => ({ user, requestedIndex })),
-    files: [...group.files.values()].map((file) => summarize(file, state.lastTimeMs)).sort((a, b) => byName(a.name, b.name)),
   };
 }
 

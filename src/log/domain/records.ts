@@ -26,6 +26,8 @@ import { arr, bool, int, obj, pair, str } from './json-check.js';
 import { SmallSet } from './small-set.js';
 import { decodeSession, decodeUser, encodeFile, encodeSession, fileParts, reply as decodeReply } from './snapshot.js';
 import {
+  FILE_NAMES_NOT_LOADED,
+  FILES_NOT_LOADED,
   initialState,
   NO_HOLDERS,
   type CachedReply,
@@ -131,7 +133,7 @@ interface LoadedFile {
 }
 
 /** A holder read back: the key of its file's record (and the file, when found as it came), its session, the holder itself. */
-interface LoadedHolder {
+export interface LoadedHolder {
   fileKey: string;
   file: LoadedFile | undefined;
   sessionId: string;
@@ -173,8 +175,8 @@ export class RecordLoader {
           createdIndex: int(g.createdIndex, path, 'createdIndex'),
           members: new Map(arr(g.members, `${path}.members`).map((m, i) => pair(m, `${path}.members[${i}]`, str, int))),
           requests: new Map(arr(g.requests, `${path}.requests`).map((m, i) => pair(m, `${path}.requests[${i}]`, str, int))),
-          files: new Map(),
-          fileNames: new Map(),
+          files: FILES_NOT_LOADED, // finish gives each group maps of its own; finishWithoutFiles leaves them on disk
+          fileNames: FILE_NAMES_NOT_LOADED,
         });
         break;
       }
@@ -227,31 +229,12 @@ export class RecordLoader {
 
   /** The state, each map in the order its members were inserted. */
   finish(appliedIndex: number, lastTimeMs: number): TrackerState {
-    const state = initialState();
-    state.appliedIndex = appliedIndex;
-    state.lastTimeMs = lastTimeMs;
-    const bound = appliedIndex;
-    for (const user of byIndex(this.users, (u) => u.credentialsIndex, bound, 'users')) state.users.set(user.user, user);
-    for (const session of byIndex(this.sessions, (s) => s.openedIndex, bound, 'sessions')) state.sessions.set(session.sessionId, session);
-    for (const group of byIndex(this.groups, (g) => g.createdIndex, bound, 'groups')) state.groups.set(group.group, group);
-    // Names are the users map's strings, as evolve keeps them (state.ts): a million files read
-    // back must not each hold copies of their sharers' names.
-    const name = (user: string): string => state.users.get(user)?.user ?? user;
-    const lastShared = new Map<string, number>();
-    // Files of different groups may share an index; within a group they may not.
-    for (const loaded of byIndex(this.files, (f) => f.file.sharedIndex, bound, 'files', false)) {
-      const { file, group: groupName } = loaded;
-      const group = state.groups.get(groupName);
-      if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
-      if ((lastShared.get(groupName) ?? -1) >= file.sharedIndex) throw new RangeError(`two files of ${groupName} were inserted at index ${file.sharedIndex}`);
-      lastShared.set(groupName, file.sharedIndex);
-      file.sharedBy = name(file.sharedBy);
-      const sharers = new SmallSet<string>();
-      for (const sharer of loaded.sharers) sharers.add(name(sharer));
-      file.sharers = sharers;
-      group.files.set(file.fileId, file);
-      group.fileNames.set(file.name, file.fileId);
+    const state = this.withoutFiles(appliedIndex, lastTimeMs);
+    for (const group of state.groups.values()) {
+      group.files = new Map();
+      group.fileNames = new Map();
     }
+    this.attachFiles(state, appliedIndex);
     // Holders whose file was not found in order (records that came in another order) by key.
     let fileByKey: Map<string, LoadedFile> | null = null;
     const fileOf = (h: LoadedHolder): LoadedFile | undefined => {
@@ -262,21 +245,110 @@ export class RecordLoader {
     // Holders after files and sessions, in one pass: each entry adds at most one, so their order
     // is one order. A session's holding is its file's record key (one string for all its holders);
     // a holder is keyed by its session's own id.
-    for (const loadedHolder of byIndex(this.holders, (h) => h.holder.sinceIndex, bound, 'holders')) {
-      const { fileKey, sessionId, holder } = loadedHolder;
+    for (const loadedHolder of byIndex(this.holders, (h) => h.holder.sinceIndex, appliedIndex, 'holders')) {
       const loaded = fileOf(loadedHolder);
-      const session = state.sessions.get(sessionId);
-      if (loaded === undefined || session === undefined) throw new RangeError(`a holder of ${fileKey.replace('\u0000', ' in ')} for ${sessionId}, a file or session with no record`);
-      const file = loaded.file;
-      holder.user = name(holder.user);
-      if (file.holders === NO_HOLDERS) file.holders = new Map();
-      file.holders.set(session.sessionId, holder);
+      if (loaded === undefined) throw new RangeError(`a holder of ${loadedHolder.fileKey.replace('\u0000', ' in ')} for ${loadedHolder.sessionId}, a file with no record`);
+      const session = this.sessionOf(state, loadedHolder);
+      attachHolder(state, loaded.file, session.sessionId, loadedHolder.holder);
       session.holdings.add(loaded.key);
     }
+    return state;
+  }
+
+  /**
+   * The state with every group's files left on disk (FILES_NOT_LOADED; the loader was given no
+   * `f:` records), and the holders of each group's files, in order, for loadGroupFiles. Each
+   * session's holdings are complete: they come from the holder records.
+   */
+  finishWithoutFiles(appliedIndex: number, lastTimeMs: number): { state: TrackerState; holders: Map<string, LoadedHolder[]> } {
+    if (this.files.length > 0) throw new RangeError('finishWithoutFiles: the loader was given file records');
+    const state = this.withoutFiles(appliedIndex, lastTimeMs);
+    const holders = new Map<string, LoadedHolder[]>();
+    for (const loadedHolder of byIndex(this.holders, (h) => h.holder.sinceIndex, appliedIndex, 'holders')) {
+      const session = this.sessionOf(state, loadedHolder);
+      const group = loadedHolder.fileKey.slice(0, loadedHolder.fileKey.indexOf('\u0000'));
+      if (!state.groups.has(group)) throw new RangeError(`a holder of ${loadedHolder.fileKey.replace('\u0000', ' in ')} for ${session.sessionId}, a group with no record`);
+      session.holdings.add(loadedHolder.fileKey);
+      const ofGroup = holders.get(group);
+      if (ofGroup === undefined) holders.set(group, [loadedHolder]);
+      else ofGroup.push(loadedHolder);
+    }
+    return { state, holders };
+  }
+
+  /**
+   * Gives `group` (still FILES_NOT_LOADED in `state`) its files: this loader holds exactly the
+   * group's `f:` records, `holders` are the group's from finishWithoutFiles.
+   */
+  loadGroupFiles(state: TrackerState, group: GroupRecord, holders: readonly LoadedHolder[]): void {
+    if (this.users.length + this.sessions.length + this.groups.length + this.holders.length + this.replies.length + this.refreshes.length > 0) {
+      throw new RangeError(`loadGroupFiles: the loader for ${group.group} was given records other than its files`);
+    }
+    for (const loaded of this.files) if (loaded.group !== group.group) throw new RangeError(`loadGroupFiles: file ${loaded.file.fileId} of ${loaded.group} is not ${group.group}'s`);
+    const files = new Map<string, FileRecord>();
+    const fileNames = new Map<string, string>();
+    group.files = files;
+    group.fileNames = fileNames;
+    this.attachFiles(state, state.appliedIndex);
+    for (const holder of holders) {
+      const file = files.get(holder.fileKey.slice(holder.fileKey.indexOf('\u0000') + 1));
+      if (file === undefined) throw new RangeError(`a holder of ${holder.fileKey.replace('\u0000', ' in ')} for ${holder.sessionId}, a file with no record`);
+      attachHolder(state, file, holder.sessionId, holder.holder);
+    }
+  }
+
+  /** Users, sessions, groups (files not yet), replies and refresh credentials. */
+  private withoutFiles(appliedIndex: number, lastTimeMs: number): TrackerState {
+    const state = initialState();
+    state.appliedIndex = appliedIndex;
+    state.lastTimeMs = lastTimeMs;
+    const bound = appliedIndex;
+    for (const user of byIndex(this.users, (u) => u.credentialsIndex, bound, 'users')) state.users.set(user.user, user);
+    for (const session of byIndex(this.sessions, (s) => s.openedIndex, bound, 'sessions')) state.sessions.set(session.sessionId, session);
+    for (const group of byIndex(this.groups, (g) => g.createdIndex, bound, 'groups')) state.groups.set(group.group, group);
     for (const [clientId, reply] of byIndex(this.replies, ([, r]) => r.index, bound, 'replies')) state.replies.set(clientId, reply);
     for (const [hash, refresh] of byIndex(this.refreshes, ([, r]) => r.issuedIndex, bound, 'refresh credentials')) state.refreshes.set(hash, refresh);
     return state;
   }
+
+  /** The loaded files into their groups' maps, in the order they were shared. */
+  private attachFiles(state: TrackerState, bound: number): void {
+    const lastShared = new Map<string, number>();
+    // Files of different groups may share an index; within a group they may not.
+    for (const loaded of byIndex(this.files, (f) => f.file.sharedIndex, bound, 'files', false)) {
+      const { file, group: groupName } = loaded;
+      const group = state.groups.get(groupName);
+      if (group === undefined) throw new RangeError(`file ${file.fileId} of ${groupName}, a group with no record`);
+      if ((lastShared.get(groupName) ?? -1) >= file.sharedIndex) throw new RangeError(`two files of ${groupName} were inserted at index ${file.sharedIndex}`);
+      lastShared.set(groupName, file.sharedIndex);
+      // Names are the users map's strings, as evolve keeps them (state.ts): a million files read
+      // back must not each hold copies of their sharers' names.
+      file.sharedBy = nameIn(state, file.sharedBy);
+      const sharers = new SmallSet<string>();
+      for (const sharer of loaded.sharers) sharers.add(nameIn(state, sharer));
+      file.sharers = sharers;
+      group.files.set(file.fileId, file);
+      group.fileNames.set(file.name, file.fileId);
+    }
+  }
+
+  private sessionOf(state: TrackerState, h: LoadedHolder): SessionRecord {
+    const session = state.sessions.get(h.sessionId);
+    if (session === undefined) throw new RangeError(`a holder of ${h.fileKey.replace('\u0000', ' in ')} for ${h.sessionId}, a session with no record`);
+    return session;
+  }
+}
+
+/** The users map's own string for `user` (see attachFiles). */
+function nameIn(state: TrackerState, user: string): string {
+  return state.users.get(user)?.user ?? user;
+}
+
+/** A holder into its file's map, the shared empty one replaced by the file's own. */
+function attachHolder(state: TrackerState, file: FileRecord, sessionId: string, holder: HolderRecord): void {
+  holder.user = nameIn(state, holder.user);
+  if (file.holders === NO_HOLDERS) file.holders = new Map();
+  file.holders.set(sessionId, holder);
 }
 
 /**

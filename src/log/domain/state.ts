@@ -89,6 +89,58 @@ export function isDelisted(file: FileRecord, user: string, nowMs: number): boole
   return record !== undefined && nowMs < record.sinceMs + DELISTING_MS;
 }
 
+/**
+ * Stands in for a group's files (and file names) that still wait on disk: a node opens its store
+ * without its million files and reads a group's the first time something needs them
+ * (TrackerStore.ensureGroups). Any use before that is a bug in the caller, and says so rather
+ * than answer "no files".
+ */
+class NotLoadedMap<K, V> extends Map<K, V> {
+  #refuse(): never {
+    throw new TypeError("a group's files were used before they were read from disk (TrackerStore.ensureGroups)");
+  }
+  override get size(): number {
+    return this.#refuse();
+  }
+  override get(): V | undefined {
+    return this.#refuse();
+  }
+  override has(): boolean {
+    return this.#refuse();
+  }
+  override set(): this {
+    return this.#refuse();
+  }
+  override delete(): boolean {
+    return this.#refuse();
+  }
+  override clear(): void {
+    this.#refuse();
+  }
+  override forEach(): void {
+    this.#refuse();
+  }
+  override keys(): MapIterator<K> {
+    return this.#refuse();
+  }
+  override values(): MapIterator<V> {
+    return this.#refuse();
+  }
+  override entries(): MapIterator<[K, V]> {
+    return this.#refuse();
+  }
+  override [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.#refuse();
+  }
+}
+export const FILES_NOT_LOADED: Map<string, FileRecord> = new NotLoadedMap();
+export const FILE_NAMES_NOT_LOADED: Map<string, string> = new NotLoadedMap();
+
+/** Whether a group's files are in memory (see FILES_NOT_LOADED). */
+export function filesLoaded(group: GroupRecord): boolean {
+  return group.files !== FILES_NOT_LOADED;
+}
+
 export interface GroupRecord {
   group: string;
   owner: string;

@@ -9,8 +9,9 @@ import { fromBase64, toBase64 } from '../../torrent/bytes.js';
 import { applyEntry, type Applied, type EntryOutcome, type ProposedEntry } from '../domain/entry.js';
 import { listFitsFile, pieceListNeeded, pieceListsShared } from '../domain/piece-lists.js';
 import { InvariantError } from '../domain/evolve.js';
-import { encodeRecord, RecordLoader } from '../domain/records.js';
-import { initialState, type TrackerState } from '../domain/state.js';
+import { groupsTouched } from '../domain/groups-touched.js';
+import { encodeRecord, fileRecordId, RecordLoader, type LoadedHolder } from '../domain/records.js';
+import { filesLoaded, initialState, type GroupRecord, type TrackerState } from '../domain/state.js';
 import type { KvEntry, KvOp, KvStore } from '../../world/world.js';
 import { encodeLine, type StoredEntry } from './chain.js';
 import {
@@ -38,6 +39,12 @@ import { decodeBlob, encodeBlob, SnapshotBlobError } from './snapshot-blob.js';
 export interface TrackerStoreOptions {
   /** Checkpoint (and repack the archive behind it) after this many entries; default 10,000. */
   snapshotEveryEntries?: number;
+  /**
+   * Open without the groups' files: each group's are read the first time an entry or a query
+   * needs them (ensureGroups). A node's restart then reads users, sessions, groups and holders,
+   * not a million files. Default false: the whole projection at once.
+   */
+  filesOnDemand?: boolean;
 }
 
 export interface TermEntry extends ProposedEntry {
@@ -46,6 +53,10 @@ export interface TermEntry extends ProposedEntry {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** Where the file records' keys start (`f:<group>\0<file id>`), and the first id after them. */
+const FILE_RECORDS = 'f:';
+const AFTER_FILE_RECORDS = 'f;';
 
 /** State records one read asks LevelDB for when a store opens (most are 50-300 bytes). */
 const RECORDS_PER_READ = 4096;
@@ -56,6 +67,10 @@ export class TrackerStore {
   private readonly unwritten = new Map<string, string>();
   /** The archive repack behind the last checkpoint, running beside applies (repack.ts). */
   private repacking: Promise<void> = Promise.resolve();
+  /** Holders of the files of groups still on disk (filesOnDemand), by group, in order. */
+  private readonly holdersOnDisk = new Map<string, LoadedHolder[]>();
+  /** Groups whose files are being read. */
+  private readonly loading = new Map<string, Promise<void>>();
 
   private constructor(
     private readonly kv: KvStore,
@@ -75,14 +90,66 @@ export class TrackerStore {
       return new TrackerStore(kv, state, head, meta.appliedTerm, meta.appliedIndex, every);
     }
     const loader = new RecordLoader();
-    // The next chunk is read while this one is parsed (a million files are two million records).
-    for await (const chunk of prefetched(kv.iterate({ gte: STATE_PREFIX, lt: STATE_PREFIX + '~' }, RECORDS_PER_READ))) {
-      for (const [key, value] of chunk) loader.add(key.slice(STATE_PREFIX.length), decoder.decode(value));
+    // Without the files (`st:f:...`) when they are read on demand.
+    const ranges = options.filesOnDemand
+      ? [
+          { gte: STATE_PREFIX, lt: stateKey(FILE_RECORDS) },
+          { gte: stateKey(AFTER_FILE_RECORDS), lt: STATE_PREFIX + '~' },
+        ]
+      : [{ gte: STATE_PREFIX, lt: STATE_PREFIX + '~' }];
+    for (const range of ranges) {
+      // The next chunk is read while this one is parsed (a million files are two million records).
+      for await (const chunk of prefetched(kv.iterate(range, RECORDS_PER_READ))) {
+        for (const [key, value] of chunk) loader.add(key.slice(STATE_PREFIX.length), decoder.decode(value));
+      }
     }
-    const state = loader.finish(meta.appliedIndex, meta.lastTimeMs!);
     // Behind the last checkpoint, not the applied index: what came after is repacked, and made
     // durable by a sync, at the next one.
-    return new TrackerStore(kv, state, meta.chainHead, meta.appliedTerm, meta.checkpointIndex ?? 0, every);
+    const checkpointIndex = meta.checkpointIndex ?? 0;
+    if (!options.filesOnDemand) return new TrackerStore(kv, loader.finish(meta.appliedIndex, meta.lastTimeMs!), meta.chainHead, meta.appliedTerm, checkpointIndex, every);
+    const { state, holders } = loader.finishWithoutFiles(meta.appliedIndex, meta.lastTimeMs!);
+    const store = new TrackerStore(kv, state, meta.chainHead, meta.appliedTerm, checkpointIndex, every);
+    for (const [group, ofGroup] of holders) store.holdersOnDisk.set(group, ofGroup);
+    return store;
+  }
+
+  /**
+   * Reads the files of those of `groups` still on disk (filesOnDemand) into the projection.
+   * Whatever reads a group's files (a query, a ticket) awaits this first; apply does it for the
+   * groups its entries touch. Once read, a group's files stay, kept current by apply.
+   */
+  async ensureGroups(groups: Iterable<string>): Promise<void> {
+    for (const name of groups) {
+      const group = this.current.groups.get(name);
+      if (group === undefined || filesLoaded(group)) continue;
+      let load = this.loading.get(name);
+      if (load === undefined) {
+        load = this.loadGroup(group).finally(() => this.loading.delete(name));
+        this.loading.set(name, load);
+      }
+      await load;
+    }
+  }
+
+  /** Every group's files (a whole-state check, a tool). */
+  async ensureAllGroups(): Promise<void> {
+    await this.ensureGroups([...this.current.groups.keys()]);
+  }
+
+  /**
+   * One group's file records, read as they are on disk now: no apply changes them meanwhile,
+   * since an apply first waits for the groups its entries touch (and a record is written only by
+   * an entry that touches its group).
+   */
+  private async loadGroup(group: GroupRecord): Promise<void> {
+    const loader = new RecordLoader();
+    const range = { gte: stateKey(fileRecordId(group.group, '')), lt: stateKey(`${FILE_RECORDS}${group.group}\u0001`) };
+    for await (const chunk of this.kv.iterate(range, RECORDS_PER_READ)) {
+      for (const [key, value] of chunk) loader.add(key.slice(STATE_PREFIX.length), decoder.decode(value));
+    }
+    if (this.current.groups.get(group.group) !== group || filesLoaded(group)) throw new InvariantError(`the files of ${group.group} changed while they were read`);
+    loader.loadGroupFiles(this.current, group, this.holdersOnDisk.get(group.group) ?? []);
+    this.holdersOnDisk.delete(group.group);
   }
 
   /** The live projection. Read it; never write it (the store owns it). */
@@ -133,7 +200,9 @@ export class TrackerStore {
     if (this.applying) throw new InvariantError('TrackerStore.apply called while another apply runs');
     this.applying = true;
     try {
-      // The lists deciding these entries needs are read first: decide itself never waits.
+      // The groups whose files these entries touch, and the lists deciding them needs, are read
+      // first: decide itself never waits.
+      await this.ensureGroups(entries.flatMap((proposed) => groupsTouched(this.current, proposed.command)));
       const lists = new Map<string, string>();
       for (const proposed of entries) {
         const needed = pieceListNeeded(proposed.command);

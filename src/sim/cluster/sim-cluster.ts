@@ -5,7 +5,7 @@
 
 import { WorldError } from '../../world/world.js';
 import { createHash } from 'node:crypto';
-import { groupDetail } from '../../log/domain/queries.js';
+import { groupMembership } from '../../log/domain/queries.js';
 import type { TrackerState } from '../../log/domain/state.js';
 import type { RaftConfig } from '../../raft/raft.js';
 import { TrackerNode } from '../../tracker/tracker-node.js';
@@ -232,7 +232,7 @@ export class SimCluster {
   private peekGroup(group: string): { owner: string; pending: string[] } | null {
     let best: TrackerNode | null = null;
     for (const node of this.liveNodes().values()) if (!best || node.store.appliedIndex > best.store.appliedIndex) best = node;
-    const detail = best ? groupDetail(best.store.state, group) : null;
+    const detail = best ? groupMembership(best.store.state, group) : null;
     return detail ? { owner: detail.owner, pending: detail.requests.map((r) => r.user) } : null;
   }
 
@@ -442,7 +442,7 @@ function describeStep(step: Exclude<Step, { t: 'wait' | 'op' }>): string {
 }
 
 function viewOf(state: TrackerState, group: string): string {
-  const detail = groupDetail(state, group);
+  const detail = groupMembership(state, group);
   if (!detail) return describeGroup(null);
   return describeGroup({ owner: detail.owner, members: detail.members.map((m) => m.user), pending: detail.requests.map((r) => r.user) });
 }
