@@ -18,7 +18,8 @@
 // RSS after the build and its peak (VmRSS, VmHWM); each node's store snapshots (the
 // `store_snapshot` log lines: wall time of the snapshot, other work on the node's event loop
 // included); a follower killed with -9 and started again: time to
-// `tracker_started` (stores opened: snapshot plus tail) and until it has applied what the
+// `tracker_started` (stores opened: the tracker store's records but the groups' files, which it
+// reads when first needed) and until it has applied what the
 // leader has. Then, over the sizes, each figure per 1,000 units (users + groups + files).
 // Goals: snapshot < 2 s, restart < 5 s, RSS < 1 GiB per node; time and memory linear in units.
 //
@@ -306,7 +307,7 @@ async function measureSize(fraction) {
     const memory = memoryOf(c.procs.get(victim).pid);
     console.log(
       `scale:   restart ${victim} (kill -9; snapshot at ${int(before.snapshotIndex)}, tail ${int(before.applied - before.snapshotIndex)} entries): tracker_started after ${seconds(row.startedMs)}` +
-        `${opened ? ` (Node, modules, cluster files and both LevelDB opens ${seconds(openedAtMs)}; Raft log read in ${seconds(opened.raftMs)}, ${int(opened.raftEntries)} entries; tracker store (snapshot plus tail) in ${seconds(opened.storeMs)})` : ''}, caught up after ${seconds(row.caughtUpMs)}, ` +
+        `${opened ? ` (Node, modules, cluster files and both LevelDB opens ${seconds(openedAtMs)}; Raft log read in ${seconds(opened.raftMs)}, ${int(opened.raftEntries)} entries; tracker store in ${seconds(opened.storeMs)}${opened.groupsWithFilesOnDisk > 0 ? `, the files of its ${int(opened.groupsWithFilesOnDisk)} groups left on disk until first needed` : ''})` : ''}, caught up after ${seconds(row.caughtUpMs)}, ` +
         `RSS then ${mib(memory.rssBytes)}  goal < 5 s: ${goal(`size ${fraction} restart`, row.caughtUpMs < GOAL_RESTART_MS)}`,
     );
     console.log(`scale:   ${victim} after the restart, memory: ${await memoryBreakdown(c, victim)}`);

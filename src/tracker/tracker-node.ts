@@ -138,6 +138,7 @@ export class TrackerNode {
       raftEntries: state.entries.length,
       storeMs: tenthsOfMs(config.world.clock.monotonicMs() - raftOpenedMs),
       applied: store.appliedIndex,
+      groupsWithFilesOnDisk: store.groupsWithFilesOnDisk,
     });
     const raftConfig: RaftConfig = {
       id: config.id,

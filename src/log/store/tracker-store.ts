@@ -131,6 +131,13 @@ export class TrackerStore {
     }
   }
 
+  /** How many groups' files are still on disk (filesOnDemand). */
+  get groupsWithFilesOnDisk(): number {
+    let count = 0;
+    for (const group of this.current.groups.values()) if (!filesLoaded(group)) count++;
+    return count;
+  }
+
   /** Every group's files (a whole-state check, a tool). */
   async ensureAllGroups(): Promise<void> {
     await this.ensureGroups([...this.current.groups.keys()]);
