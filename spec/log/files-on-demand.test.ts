@@ -20,7 +20,7 @@ import { authFor, fileBytes, fileMeta, passwordRecord, tokenHashOf } from '../he
 const A = fileMeta('a.bin', fileBytes(700_000, 1));
 const B = fileMeta('b.bin', fileBytes(20, 2));
 const alice = authFor('session-alice', 'ta');
-const bob = authFor('session-bob', 'tb');
+const bob = authFor('session-0-bob', 'tb'); // sorts before Alice's: holders come back by index, not key
 const observed = { host: '10.0.0.1', port: 6881 };
 
 /** Alice shares a file in each of two groups and holds both; Bob is a member of both and holds A partly. */
@@ -28,7 +28,7 @@ const setup: Command[] = [
   { type: 'CreateUser', user: 'alice', password: passwordRecord('a') },
   { type: 'CreateUser', user: 'bob', password: passwordRecord('b') },
   { type: 'OpenSession', user: 'alice', sessionId: 'session-alice', tokenHash: tokenHashOf('ta'), observed, reachable: true, credentialsIndex: 1, refreshHash: tokenHashOf('ra') },
-  { type: 'OpenSession', user: 'bob', sessionId: 'session-bob', tokenHash: tokenHashOf('tb'), observed, reachable: true, credentialsIndex: 2 },
+  { type: 'OpenSession', user: 'bob', sessionId: 'session-0-bob', tokenHash: tokenHashOf('tb'), observed, reachable: true, credentialsIndex: 2 },
   { type: 'CreateGroup', auth: alice, group: 'g1' },
   { type: 'CreateGroup', auth: alice, group: 'g2' },
   { type: 'RequestJoin', auth: bob, group: 'g1' },
@@ -38,13 +38,18 @@ const setup: Command[] = [
   { type: 'ShareFile', auth: alice, group: 'g1', file: A },
   { type: 'ShareFile', auth: alice, group: 'g2', file: B },
   { type: 'HoldPartial', auth: bob, group: 'g1', fileId: A.fileId },
+  { type: 'ShareFile', auth: bob, group: 'g1', file: B },
 ];
 
 const entriesOf = (commands: readonly Command[], from: number): TermEntry[] =>
   commands.map((command, i) => ({ index: from + i, term: 1, timeMs: 1_800_000_000_000 + (from + i) * 1000, clientId: `c${from + i}`, requestId: 1, rulesVersion: RULES_VERSION, command }));
 
-const afterRestart: Record<string, Command> = {
+const afterRestart: Record<string, Command | Command[]> = {
   'a logout': { type: 'CloseSession', auth: alice },
+  'a batch where an earlier entry gives the session a holding a later one ends': [
+    { type: 'HoldPartial', auth: bob, group: 'g2', fileId: B.fileId },
+    { type: 'CloseSession', auth: bob },
+  ],
   'an expiry': { type: 'ExpireSession', sessionId: 'session-alice' },
   'a renewal that ends the old session': {
     type: 'RenewSession',
@@ -62,8 +67,9 @@ const afterRestart: Record<string, Command> = {
 
 describe('a store opened with the files on disk', () => {
   it.each(Object.keys(afterRestart))('applies %s as the whole projection in memory does', async (name) => {
-    const command = afterRestart[name]!;
-    const all = [...entriesOf(setup, 1), ...entriesOf([command], setup.length + 1)];
+    const given = afterRestart[name]!;
+    const commands = Array.isArray(given) ? given : [given];
+    const all = [...entriesOf(setup, 1), ...entriesOf(commands, setup.length + 1)];
     const model = initialState();
     const lists = new MemoryPieceLists();
     for (const entry of all) lists.record(applyEntry(model, entry, lists).entry.events);
@@ -78,8 +84,8 @@ describe('a store opened with the files on disk', () => {
     // Holdings come back without the files: a logout finds what the session held in every group.
     expect([...store.state.sessions.get('session-alice')!.holdings].map((key) => key.split('\u0000')[0])).toEqual(['g1', 'g2']);
 
-    const [applied] = await store.apply(entriesOf([command], setup.length + 1), { sync: true });
-    expect(applied!.reply?.error ?? null).toBeNull();
+    const applied = await store.apply(entriesOf(commands, setup.length + 1), { sync: true });
+    expect(applied.map((a) => a.reply?.error ?? null)).toEqual(commands.map(() => null));
     await store.ensureAllGroups();
     expect(canonicalJson(encodeState(store.state))).toBe(canonicalJson(encodeState(model)));
     await kv.close();

@@ -9,15 +9,18 @@ import { withAuth, type Command, type PasswordRecord, type SessionCommand } from
 import { authenticate, fileDetail, type FileDetail, type FileDetailWithoutPieces, listFiles, listGroups, listMembers, listRequests, mayAccessFile, timelineRange } from '../log/domain/queries.js';
 import { isDomainError } from '../log/domain/errors.js';
 import { DEFAULT_TIMELINE_LIMITS, type TimelineLimits } from '../log/store/group-timeline.js';
-import { isDelisted, type TrackerState } from '../log/domain/state.js';
+import { filesLoaded, isDelisted, type TrackerState } from '../log/domain/state.js';
 import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
 import type { NetAddress, Timer, World } from '../world/world.js';
 import type { GroupTimelinePage, SessionCredential, SessionQuery } from './client-protocol.js';
-import type { SubmitOutcome, TrackerNode } from './tracker-node.js';
+import type { ReadOutcome, SubmitOutcome, TrackerNode } from './tracker-node.js';
 import { canDial, DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushHub } from './push-hub.js';
 import { LoginGuard } from './login-guard.js';
+
+/** What a read answers when the files it needs are still on disk (SessionService.readWithFiles). */
+const FILES_ON_DISK: unique symbol = Symbol('files on disk');
 
 /** A session a follower heard from at another address than its recorded one (the leader dials it there). */
 export interface HeardMove {
@@ -251,11 +254,33 @@ export class SessionService {
     return outcome;
   }
 
+  /**
+   * A linearizable read that may use `group`'s files: it runs once they are in memory. A node
+   * reads a group's files from disk when first needed (TrackerStore.ensureGroups), and only for
+   * a logged-in member (the one viewer a query shows files to), as the read itself finds: a
+   * stranger, or a follower, makes no node read every group's files.
+   */
+  private async readWithFiles<T>(auth: { sessionId: string; tokenHash: string }, group: string, query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
+    for (;;) {
+      const read = await this.node.read((state): T | typeof FILES_ON_DISK => {
+        const record = state.groups.get(group);
+        if (record !== undefined && !filesLoaded(record)) {
+          const user = authenticate(state, auth);
+          if (typeof user === 'string' && record.members.has(user)) return FILES_ON_DISK;
+        }
+        return query(state);
+      });
+      if (read.kind !== 'ok') return read;
+      if (read.value !== FILES_ON_DISK) return { ...read, value: read.value };
+      await this.node.store.ensureGroups([group]);
+    }
+  }
+
   async query(session: SessionCredential, query: SessionQuery): Promise<ServiceOutcome> {
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
     if (query.name === 'groupTimeline') return this.groupTimeline(auth, query);
-    if (query.name === 'listFiles' || query.name === 'file') await this.node.store.ensureGroups([query.group]);
-    const read = await this.node.read((state) => answer(state, auth, query));
+    const run = (state: TrackerState): ServiceOutcome => answer(state, auth, query);
+    const read = query.name === 'listFiles' || query.name === 'file' ? await this.readWithFiles(auth, query.group, run) : await this.node.read(run);
     if (read.kind !== 'ok') return notLeader;
     return query.name === 'file' ? this.withPieceList(read.value) : read.value;
   }
@@ -299,8 +324,7 @@ export class SessionService {
   async ticket(session: SessionCredential, group: string, fileId: string): Promise<ServiceOutcome> {
     if (!/^[0-9a-f]{40}$/.test(fileId)) return { ok: false, code: 'BAD_COMMAND', message: 'file id is 20 bytes of hex' };
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
-    await this.node.store.ensureGroups([group]);
-    const read = await this.node.read((state) => {
+    const read = await this.readWithFiles(auth, group, (state) => {
       const user = authenticate(state, auth);
       if (typeof user !== 'string') return { user: null, allowed: false, key: null };
       return { user, allowed: mayAccessFile(state, user, group, fileId), key: state.sessions.get(auth.sessionId)!.keyFingerprint };
@@ -332,8 +356,7 @@ export class SessionService {
   async dialBack(session: SessionCredential, group: string, fileId: string): Promise<ServiceOutcome> {
     if (this.node.raft.status().role !== 'leader') return notLeader;
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
-    await this.node.store.ensureGroups([group]);
-    const read = await this.node.read((state) => {
+    const read = await this.readWithFiles(auth, group, (state) => {
       const user = authenticate(state, auth);
       if (typeof user !== 'string') return { refusal: { code: user.code, message: user.message } };
       if (!mayAccessFile(state, user, group, fileId)) return { refusal: { code: 'NOT_A_MEMBER', message: `${user} may not fetch that file in ${group.slice(0, 64)}` } };

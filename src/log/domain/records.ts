@@ -278,7 +278,9 @@ export class RecordLoader {
 
   /**
    * Gives `group` (still FILES_NOT_LOADED in `state`) its files: this loader holds exactly the
-   * group's `f:` records, `holders` are the group's from finishWithoutFiles.
+   * group's `f:` records, `holders` are the group's from finishWithoutFiles. All or nothing: on
+   * records that do not fit (a holder of no file, two files at one index) the group keeps its
+   * files on disk, so nothing is ever decided against part of them.
    */
   loadGroupFiles(state: TrackerState, group: GroupRecord, holders: readonly LoadedHolder[]): void {
     if (this.users.length + this.sessions.length + this.groups.length + this.holders.length + this.replies.length + this.refreshes.length > 0) {
@@ -289,11 +291,17 @@ export class RecordLoader {
     const fileNames = new Map<string, string>();
     group.files = files;
     group.fileNames = fileNames;
-    this.attachFiles(state, state.appliedIndex);
-    for (const holder of holders) {
-      const file = files.get(holder.fileKey.slice(holder.fileKey.indexOf('\u0000') + 1));
-      if (file === undefined) throw new RangeError(`a holder of ${holder.fileKey.replace('\u0000', ' in ')} for ${holder.sessionId}, a file with no record`);
-      attachHolder(state, file, holder.sessionId, holder.holder);
+    try {
+      this.attachFiles(state, state.appliedIndex);
+      for (const holder of holders) {
+        const file = files.get(holder.fileKey.slice(holder.fileKey.indexOf('\u0000') + 1));
+        if (file === undefined) throw new RangeError(`a holder of ${holder.fileKey.replace('\u0000', ' in ')} for ${holder.sessionId}, a file with no record`);
+        attachHolder(state, file, holder.sessionId, holder.holder);
+      }
+    } catch (error) {
+      group.files = FILES_NOT_LOADED;
+      group.fileNames = FILE_NAMES_NOT_LOADED;
+      throw error;
     }
   }
 
