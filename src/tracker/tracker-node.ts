@@ -8,6 +8,7 @@ import type { CachedReply, TrackerState } from '../log/domain/state.js';
 import { TrackerStore, type TermEntry } from '../log/store/tracker-store.js';
 import type { KvStore, Timer, World } from '../world/world.js';
 import { Raft, type RaftConfig } from '../raft/raft.js';
+import type { RaftLog } from '../raft/raft-log.js';
 import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
 import { mayPrecedePersistence, type Entry, type NodeId, type ReadState, type Ready } from '../raft/types.js';
@@ -61,9 +62,32 @@ export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
  * The Raft log's applied entries held in memory, at most (bytes), before a compaction drops
  * them. A ShareFile entry carries its piece list (about 6 KB for 134 pieces), so 50,000 of them
  * were about 300 MB of strings on each node; a checkpoint is one synced write, so compacting
- * more often costs little. A follower that falls further behind than this gets a snapshot.
+ * more often costs little. A compaction keeps the newer half (compactionPoint): a follower that
+ * falls further behind than that gets a snapshot.
  */
 export const DEFAULT_COMPACT_EVERY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Where a compaction cuts the Raft log: behind the newest applied entries, up to half of each
+ * bound (entries, bytes). A follower that fell that little behind (an election, a pause, a slow
+ * disk) catches up from the log, as etcd keeps SnapshotCatchUpEntries: the alternative, a
+ * snapshot of the whole store, is gigabytes at a million files. The store is checkpointed at
+ * `applied` all the same, so a restart reads no more than before; the log then holds between
+ * half and all of each bound.
+ */
+export function compactionPoint(log: Pick<RaftLog, 'bytesThrough' | 'snapshotMeta'>, applied: number, everyEntries: number, everyBytes: number): number {
+  const first = log.snapshotMeta().index;
+  const appliedBytes = log.bytesThrough(applied);
+  // The smallest index whose newer entries (index+1..applied) fit in half the byte bound.
+  let low = first;
+  let high = applied;
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    if (appliedBytes - log.bytesThrough(mid) <= everyBytes / 2) high = mid;
+    else low = mid + 1;
+  }
+  return Math.max(low, applied - Math.floor(everyEntries / 2), first);
+}
 
 /**
  * The store snapshots itself inside an apply that crosses its interval. At the compaction
@@ -468,24 +492,27 @@ export class TrackerNode {
 
   /**
    * Every N entries, or M bytes of them: a synced store snapshot, and the Raft log compacted up
-   * to it. The blob a lagging follower needs (the whole archive) is exported only when one asks
-   * (snapshotWanted): exporting it at every compaction stalled the leader for tens of milliseconds.
+   * to the older half of what it holds (compactionPoint). The blob a lagging follower needs (the
+   * whole archive) is exported only when one asks (snapshotWanted): exporting it at every
+   * compaction stalled the leader for tens of milliseconds.
    */
   private async maybeCompact(): Promise<void> {
     const every = this.config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES;
     const everyBytes = this.config.compactEveryBytes ?? DEFAULT_COMPACT_EVERY_BYTES;
-    const applied = this.trackerStore.appliedIndex;
+    const appliedNow = this.trackerStore.appliedIndex;
     // Only applied entries can go: bytes not yet applied do not count, or a backlog would
     // compact at every Ready for the few entries each applies.
-    if (applied - this.raft.log.snapshotMeta().index < every && this.raft.log.bytesThrough(applied) < everyBytes) return;
+    if (appliedNow - this.raft.log.snapshotMeta().index < every && this.raft.log.bytesThrough(appliedNow) < everyBytes) return;
     await this.appliedSoFar(); // no apply under way while the store snapshots itself
-    const index = this.trackerStore.appliedIndex;
-    const term = this.raft.log.term(index);
-    if (term === undefined) return;
+    const applied = this.trackerStore.appliedIndex;
+    if (this.raft.log.term(applied) === undefined) return;
     const startedMs = this.config.world.clock.monotonicMs();
     await this.trackerStore.snapshot();
-    this.config.log?.('store_snapshot', { index, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs) });
+    this.config.log?.('store_snapshot', { index: applied, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs) });
     if (this.stopped) return;
+    const index = compactionPoint(this.raft.log, applied, every, everyBytes);
+    const term = this.raft.log.term(index);
+    if (term === undefined || index <= this.raft.log.snapshotMeta().index) return;
     this.raft.compact({ meta: { index, term }, data: new Uint8Array(0) });
     await this.storage.compact({ index, term });
   }
