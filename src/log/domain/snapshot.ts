@@ -129,9 +129,14 @@ export function decodeSession(value: unknown, path: string): SessionRecord {
   };
 }
 
-/** A file's collection as evolve keeps it: the shared empty map when there is nothing in it (state.ts). */
-function sharedWhenEmpty<K, V>(empty: Map<K, V>, entries: readonly (readonly [K, V])[]): Map<K, V> {
-  return entries.length === 0 ? empty : new Map(entries);
+/**
+ * A file's collection as evolve keeps it: the shared empty map when the record has none or an
+ * empty one (state.ts), otherwise a map of the items `entry` decodes, in order.
+ */
+function sharedWhenEmpty<K, V>(empty: Map<K, V>, value: unknown, path: string, entry: (item: unknown, path: string, position: number) => readonly [K, V]): Map<K, V> {
+  if (value === undefined) return empty;
+  const items = arr(value, path);
+  return items.length === 0 ? empty : new Map(items.map((item, i) => entry(item, `${path}[${i}]`, i)));
 }
 
 /** Stands in for a file's sharers until fileParts' caller gives it its own Set. */
@@ -154,37 +159,19 @@ export function fileParts(value: unknown, path: string): { file: FileRecord; sha
     sharedBy: str(f.sharedBy, path, 'sharedBy'),
     sharedIndex: int(f.sharedIndex, path, 'sharedIndex'),
     sharers: SHARERS_TO_COME,
-    holders:
-      f.holders === undefined
-        ? NO_HOLDERS
-        : sharedWhenEmpty(
-            NO_HOLDERS,
-            arr(f.holders, `${path}.holders`).map((h, i) => {
-              const items = arr(h, `${path}.holders[${i}]`);
-              if (items.length !== 3) fail(`${path}.holders[${i}]`);
-              // Snapshots keep holders in order without the index that added them: their place stands in for it.
-              return [str(items[0], `${path}.holders[${i}]`), { user: str(items[1], `${path}.holders[${i}]`), complete: bool(items[2], `${path}.holders[${i}]`), sinceIndex: i }];
-            }),
-          ),
-    reports:
-      f.reports === undefined
-        ? NO_REPORTS
-        : sharedWhenEmpty(
-            NO_REPORTS,
-            arr(f.reports, `${path}.reports`).map((r, i) => pair(r, `${path}.reports[${i}]`, str, (by, p) => new Map(arr(by, p).map((b, j) => pair(b, `${p}[${j}]`, str, int))))),
-          ),
-    delisted:
-      f.delisted === undefined
-        ? NO_DELISTINGS
-        : sharedWhenEmpty(
-            NO_DELISTINGS,
-            arr(f.delisted, `${path}.delisted`).map((d, i) => {
-              const items = arr(d, `${path}.delisted[${i}]`);
-              if (items.length !== 3) fail(`${path}.delisted[${i}]`);
-              const reporters = arr(items[2], `${path}.delisted[${i}][2]`).map((u, j) => str(u, `${path}.delisted[${i}][2][${j}]`));
-              return [str(items[0], `${path}.delisted[${i}][0]`), { sinceMs: int(items[1], `${path}.delisted[${i}][1]`), reporters }] as const;
-            }),
-          ),
+    holders: sharedWhenEmpty(NO_HOLDERS, f.holders, `${path}.holders`, (h, at, i) => {
+      const items = arr(h, at);
+      if (items.length !== 3) fail(at);
+      // Snapshots keep holders in order without the index that added them: their place stands in for it.
+      return [str(items[0], at), { user: str(items[1], at), complete: bool(items[2], at), sinceIndex: i }];
+    }),
+    reports: sharedWhenEmpty(NO_REPORTS, f.reports, `${path}.reports`, (r, at) => pair(r, at, str, (by, p) => new Map(arr(by, p).map((b, j) => pair(b, `${p}[${j}]`, str, int))))),
+    delisted: sharedWhenEmpty(NO_DELISTINGS, f.delisted, `${path}.delisted`, (d, at) => {
+      const items = arr(d, at);
+      if (items.length !== 3) fail(at);
+      const reporters = arr(items[2], `${at}[2]`).map((u, j) => str(u, `${at}[2][${j}]`));
+      return [str(items[0], `${at}[0]`), { sinceMs: int(items[1], `${at}[1]`), reporters }] as const;
+    }),
   };
   return { file, sharers: sharers as string[] };
 }
