@@ -4,6 +4,7 @@
 
 import { groupDetail, listGroups, sessionsOf } from '../log/domain/queries.js';
 import { auditStore, type AuditFilter, type AuditRecord } from '../log/store/audit.js';
+import { ownCurrentGeneration } from '../log/store/generations.js';
 import { compareStores, verifyStore, type CompareResult, type VerifyResult } from '../log/store/verify.js';
 import { isWorldError, type KvFactory, type KvStore } from '../world/world.js';
 import { formatGroup, formatRecord, shown } from './audit-format.js';
@@ -26,10 +27,10 @@ export interface LineSink {
 export async function openStoreForAudit(kv: KvFactory, dir: string): Promise<KvStore> {
   try {
     try {
-      return await kv.open(dir, { createIfMissing: false });
+      return await ownCurrentGeneration(await kv.open(dir, { createIfMissing: false }));
     } catch (error) {
       if (!isWorldError(error, 'NOT_FOUND')) throw error;
-      return await kv.open(`${dir.replace(/\/+$/, '')}/tracker`, { createIfMissing: false });
+      return await ownCurrentGeneration(await kv.open(`${dir.replace(/\/+$/, '')}/tracker`, { createIfMissing: false }));
     }
   } catch (error) {
     if (isWorldError(error, 'LOCKED')) {

@@ -18,12 +18,8 @@ import {
   GENESIS_HASH,
   keepsSnapshots,
   META_KEY,
-  PIECES_PREFIX,
   piecesKey,
-  SEGMENT_PREFIX,
   segmentKey,
-  segmentsFrom,
-  SNAPSHOT_PREFIX,
   STATE_PREFIX,
   stateKey,
   STORE_FORMAT_VERSION,
@@ -34,7 +30,9 @@ import { repackSegments } from './repack.js';
 import { prefetched, readEntries, readLines, readMeta } from './read.js';
 import { StoreCorruptError } from './stored-line.js';
 import { readGroupTimeline, type TimelineLimits, type TimelinePage } from './group-timeline.js';
-import { decodeBlob, encodeBlob, SnapshotBlobError } from './snapshot-blob.js';
+import { decodeBlob, encodeBlob } from './snapshot-blob.js';
+import { currentGenerationKv } from './generations.js';
+import { dropLeftoverGenerations, StoreIntake, streamRecords } from './snapshot-stream.js';
 
 export interface TrackerStoreOptions {
   /** Checkpoint (and repack the archive behind it) after this many entries; default 10,000. */
@@ -81,7 +79,19 @@ export class TrackerStore {
     private readonly snapshotEveryEntries: number,
   ) {}
 
-  static async open(kv: KvStore, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
+  /** Settles once the generations a crash left beside the current one are dropped (generations.ts). */
+  leftoversDropped: Promise<void> = Promise.resolve();
+
+  /** Opens the current generation of the store in `root` (generations.ts). */
+  static async open(root: KvStore, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
+    const { generation, kv } = await currentGenerationKv(root);
+    const { dropped } = await dropLeftoverGenerations(root, generation);
+    const store = await TrackerStore.openGeneration(kv, options);
+    store.leftoversDropped = dropped;
+    return store;
+  }
+
+  private static async openGeneration(kv: KvStore, options: TrackerStoreOptions): Promise<TrackerStore> {
     const meta = await readMeta(kv);
     const every = options.snapshotEveryEntries ?? 10_000;
     if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, 0, every);
@@ -263,35 +273,30 @@ export class TrackerStore {
   }
 
   /**
-   * The whole store as one blob for a follower that must catch up by snapshot: the meta record,
-   * the state records, the piece lists and the whole event archive, as of a checkpoint at the
-   * applied index.
+   * The store's records for a follower that must catch up by snapshot (snapshot-stream.ts): the
+   * meta record first, then the state records, the piece lists and the whole event archive, as
+   * of the applied index the meta record names. Read through one iterator: applies may go on.
    */
+  exportRecords(maxChunkBytes: number): AsyncGenerator<KvEntry[]> {
+    return streamRecords(this.kv, maxChunkBytes);
+  }
+
+  /** The whole store as one blob (the live audit's copy: archive-export.ts). */
   async exportSnapshot(): Promise<Uint8Array> {
     if (this.applying) throw new InvariantError('exportSnapshot called while an apply runs');
-    await this.snapshot();
     const records: KvEntry[] = [];
-    const meta = await this.kv.get(META_KEY);
-    if (meta) records.push([META_KEY, meta]);
-    for (const prefix of [STATE_PREFIX, PIECES_PREFIX]) {
-      for await (const chunk of this.kv.iterate({ gte: prefix, lt: prefix + '~' }, 256)) records.push(...chunk);
-    }
-    for await (const chunk of this.kv.iterate(segmentsFrom(1), 256)) records.push(...chunk);
+    for await (const chunk of this.exportRecords(1024 * 1024)) records.push(...chunk);
     return encodeBlob(records);
   }
 
-  /** Replaces everything in `kv` by an exported blob (one synced batch), then opens it. */
-  static async importSnapshot(kv: KvStore, blob: Uint8Array, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
+  /** Installs an exported blob into `root` as a new generation, then opens it. */
+  static async importSnapshot(root: KvStore, blob: Uint8Array, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
+    const intake = await StoreIntake.begin(root);
     const records = decodeBlob(blob);
-    for (const [key] of records) {
-      const known = key === META_KEY || [STATE_PREFIX, PIECES_PREFIX, SEGMENT_PREFIX, SNAPSHOT_PREFIX].some((prefix) => key.startsWith(prefix));
-      if (!known) throw new SnapshotBlobError(`unexpected key ${key.slice(0, 40)}`);
-    }
-    const ops: KvOp[] = [];
-    for await (const chunk of kv.iterate({})) for (const [key] of chunk) ops.push({ type: 'del', key });
-    for (const [key, value] of records) ops.push({ type: 'put', key, value });
-    await kv.batch(ops, { sync: true });
-    return TrackerStore.open(kv, options);
+    for (let at = 0; at < records.length; at += 256) await intake.write(records.slice(at, at + 256));
+    await intake.finish();
+    await intake.commit();
+    return TrackerStore.open(root, options);
   }
 
   /**
