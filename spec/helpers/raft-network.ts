@@ -1,13 +1,15 @@
 // A synchronous test network for the Raft core (after etcd-io/raft's raft_test.go `network`):
 // every node's Ready is persisted to memory, its messages queued, its committed entries
 // recorded, then messages are delivered in order until nothing moves. Filters drop messages.
+// A leader's snapshot transfer (done by the caller, outside the core) is one InstallSnapshot
+// message of its applied index, reported sent, or failed when a filter drops it.
 
 import { Raft, type RaftConfig } from '../../src/raft/raft.js';
-import type { Entry, HardState, Message, NodeId, ReadState, Snapshot } from '../../src/raft/types.js';
+import type { Entry, HardState, Message, NodeId, ReadState, SnapshotMeta } from '../../src/raft/types.js';
 
 export interface MemoryStorage {
   hardState: HardState;
-  snapshot: Snapshot | null;
+  snapshot: SnapshotMeta | null;
   entries: Entry[];
   /** Everything applied, in order (snapshot installs appear as {index, term, data: 'SNAPSHOT'}). */
   applied: Entry[];
@@ -89,8 +91,8 @@ export class RaftNetwork {
         if (rd.hardState) s.hardState = { ...rd.hardState };
         if (rd.snapshot) {
           s.snapshot = rd.snapshot;
-          s.entries = s.entries.filter((e) => e.index > rd.snapshot!.meta.index);
-          s.applied.push({ index: rd.snapshot.meta.index, term: rd.snapshot.meta.term, data: 'SNAPSHOT' });
+          s.entries = s.entries.filter((e) => e.index > rd.snapshot!.index);
+          s.applied.push({ index: rd.snapshot.index, term: rd.snapshot.term, data: 'SNAPSHOT' });
         }
         const first = rd.entries[0];
         if (first) s.entries = [...s.entries.filter((e) => e.index < first.index), ...rd.entries];
@@ -98,9 +100,25 @@ export class RaftNetwork {
         s.applied.push(...rd.committedEntries);
         s.readStates.push(...rd.readStates);
         node.advance(rd);
+        for (const to of rd.snapshotsToSend) this.transferSnapshot(node, to);
       }
     }
     return moved;
+  }
+
+  /** The caller's side of a snapshot: the leader's state at its applied index, whole, or lost. */
+  private transferSnapshot(leader: Raft, to: NodeId): void {
+    const { applied, term } = leader.status();
+    const meta = { index: applied, term: leader.log.term(applied)! };
+    const message: Message = { type: 'InstallSnapshot', from: leader.id, to, term, meta };
+    if (this.filters.some((f) => f(message))) {
+      this.dropped.push(message);
+      leader.reportSnapshot(to, { sent: false });
+      return;
+    }
+    this.delivered.push(message);
+    this.nodes.get(to)?.step(message);
+    leader.reportSnapshot(to, { sent: true, meta });
   }
 
   /** Delivers until quiet. Returns the number of messages delivered. */

@@ -213,27 +213,41 @@ describe('§9.6 pre-vote and §6.2 check-quorum', () => {
 });
 
 describe('§7 snapshots and InstallSnapshot', () => {
-  it('a follower kept away while the log is compacted catches up by chunked snapshot, despite lost chunks', () => {
-    const net = new RaftNetwork(ids(3), { snapshotChunkBytes: 4 });
+  it('a follower kept away while the log is compacted catches up by snapshot, sent again after a failed transfer', () => {
+    const net = new RaftNetwork(ids(3));
     net.campaign('n1');
     net.isolate('n3');
     for (let i = 0; i < 10; i++) net.propose('n1', `w${i}`);
     const leader = net.node('n1');
     const applied = leader.status().applied;
-    leader.compact({ meta: { index: applied, term: 1 }, data: new TextEncoder().encode('state-at-' + applied) });
+    leader.compact({ index: applied, term: 1 });
     expect(leader.status().snapshotIndex).toBe(applied);
     net.heal();
-    let sentAt8 = 0;
-    net.filter((m) => m.type === 'InstallSnapshot' && m.offset === 8 && sentAt8++ === 0); // lose one chunk, once
-    net.tickAll(12);
+    let transfers = 0;
+    net.filter((m) => m.type === 'InstallSnapshot' && transfers++ === 0); // the first transfer fails
+    net.tickAll(6);
     const n3 = net.storage.get('n3')!;
-    expect(new TextDecoder().decode(n3.snapshot?.data)).toBe('state-at-' + applied);
+    expect(n3.snapshot).toEqual({ index: applied, term: 1 });
     expect(n3.applied.map((e) => e.data)).toEqual([null, 'SNAPSHOT']); // the no-op from before the cut, then the snapshot
-    expect(sentAt8).toBe(2); // lost, then sent again after two unanswered heartbeats
+    expect(transfers).toBe(2); // failed, then asked for again after a heartbeat's answer
     expect(net.dropped.filter((m) => m.type === 'InstallSnapshot')).toHaveLength(1);
     net.propose('n1', 'after');
     expect(net.appliedData('n3')).toEqual([null, 'SNAPSHOT', 'after']);
-    expect(net.delivered.filter((m) => m.type === 'InstallSnapshot').map((m) => (m as { offset: number }).offset)).toEqual([0, 4, 8]); // chunked
+    expect(leader.status().commit).toBe(applied + 1);
+  });
+
+  it('a snapshot the follower already holds (or one of a stale term) changes nothing there', () => {
+    const net = new RaftNetwork(ids(3));
+    net.campaign('n1');
+    for (let i = 0; i < 3; i++) net.propose('n1', `w${i}`);
+    const n2 = net.node('n2');
+    const before = n2.status();
+    n2.step({ type: 'InstallSnapshot', from: 'n1', to: 'n2', term: 1, meta: { index: 2, term: 1 } });
+    expect(n2.snapshotPending()).toBeNull();
+    n2.step({ type: 'InstallSnapshot', from: 'n3', to: 'n2', term: 0, meta: { index: 99, term: 0 } });
+    expect(n2.snapshotPending()).toBeNull();
+    expect(n2.status()).toEqual(before);
+    expect(net.drain()).toEqual([{ type: 'AppendResponse', from: 'n2', to: 'n1', term: 1, success: true, index: before.commit, hint: 0 }]);
   });
 });
 

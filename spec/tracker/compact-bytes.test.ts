@@ -1,6 +1,6 @@
 // The Raft log a node holds in memory is bounded by bytes as well as by entries: a node compacts
 // once its applied entries pass compactEveryBytes, however few they are, and a follower cut off
-// meanwhile catches up by snapshot (InstallSnapshot) to the leader's state. Three TrackerNodes on
+// meanwhile catches up by a snapshot streamed in chunks (snapshot-transfer.ts) to the leader's state. Three TrackerNodes on
 // one SimWorld, messages delivered a millisecond later unless a node is cut off.
 
 import { describe, expect, it } from 'vitest';
@@ -9,33 +9,49 @@ import { SimWorld } from '../../src/world/sim/sim-world.js';
 import { allRecords } from '../../src/log/domain/records.js';
 import type { Message } from '../../src/raft/types.js';
 import type { Command } from '../../src/log/domain/commands.js';
+import type { SnapshotAck, SnapshotChunk } from '../../src/tracker/snapshot-transfer.js';
 
 const IDS = ['n1', 'n2', 'n3'];
+
+interface Handlers {
+  raft?: (from: string, message: Message) => void;
+  chunk?: (from: string, chunk: SnapshotChunk) => void;
+  ack?: (from: string, ack: SnapshotAck) => void;
+}
 const password = { algorithm: 'scrypt', costN: 16, blockSizeR: 8, parallelP: 1, salt: '11'.repeat(16), hash: '22'.repeat(32) } as const;
 /** A CreateUser entry is about 300 bytes of proposal. */
 const createUser = (i: number): Command => ({ type: 'CreateUser', user: `user-${i}`, password });
 
 async function startCluster(options: { compactEveryBytes?: number; compactEveryEntries?: number }) {
   const sim = new SimWorld({ seed: 3 });
-  const handlers = new Map<string, (message: Message) => void>();
+  const handlers = new Map<string, Handlers>();
   const cut = new Set<string>();
   const logs: string[] = [];
   const nodes = new Map<string, TrackerNode>();
+  /** Delivers a copy to `to`'s handler a millisecond later, unless either end is cut off. */
+  const deliver = <T>(from: string, to: string, value: T, pick: (h: Handlers) => ((from: string, value: T) => void) | undefined): void => {
+    if (cut.has(from) || cut.has(to)) return;
+    const copy = structuredClone(value);
+    sim.after(1, () => {
+      const handler = handlers.get(to);
+      if (!cut.has(to) && handler) pick(handler)?.(from, copy);
+    });
+  };
   for (const id of IDS) {
     const world = sim.forHost(id);
+    const own: Handlers = {};
+    handlers.set(id, own);
     const node = await TrackerNode.start({
       id,
       voters: IDS,
       world,
       transport: {
-        send: (message) => {
-          if (cut.has(message.from) || cut.has(message.to)) return;
-          const copy = structuredClone(message);
-          sim.after(1, () => {
-            if (!cut.has(copy.to)) handlers.get(copy.to)?.(copy);
-          });
-        },
-        onMessage: (handler) => handlers.set(id, handler),
+        send: (message) => deliver(id, message.to, message, (h) => h.raft),
+        sendSnapshotChunk: (to, chunk) => deliver(id, to, chunk, (h) => h.chunk),
+        sendSnapshotAck: (to, ack) => deliver(id, to, ack, (h) => h.ack),
+        onMessage: (handler) => (own.raft = (_from, message: Message) => handler(message)),
+        onSnapshotChunk: (handler) => (own.chunk = handler),
+        onSnapshotAck: (handler) => (own.ack = handler),
         close: () => handlers.delete(id),
       },
       raftKv: await world.kv.open('/data/raft', { createIfMissing: true }),
@@ -102,9 +118,11 @@ describe('compaction by bytes', () => {
     const leader = c.leader()!;
     expect(leader.raft.status().snapshotIndex).toBeGreaterThan(behind + 100); // the entries it lacks are gone from the leader's log
     c.cut.delete(follower.raft.id);
-    await c.sim.runUntil(() => follower.store.appliedIndex === leader.store.appliedIndex, 30_000);
+    const sent = (): number => c.logs.filter((l) => l.startsWith(`${leader.raft.id} snapshot_sent`)).length;
+    await c.sim.runUntil(() => follower.store.appliedIndex === leader.store.appliedIndex && sent() > 0, 30_000);
     expect(follower.store.appliedIndex).toBe(leader.store.appliedIndex);
-    expect(c.logs.some((l) => l.startsWith(`${leader.raft.id} snapshot_exported`))).toBe(true);
+    expect(c.logs.filter((l) => l.startsWith(`${leader.raft.id} snapshot_sent`)).length).toBeGreaterThanOrEqual(1);
+    expect(c.logs.filter((l) => l.startsWith(`${follower.raft.id} snapshot_installed`)).length).toBeGreaterThanOrEqual(1);
     expect(follower.raft.status().snapshotIndex).toBeGreaterThan(behind + 100); // it holds the snapshot, not the entries
     expect(follower.store.chainHead).toBe(leader.store.chainHead);
     expect([...allRecords(follower.store.state)]).toEqual([...allRecords(leader.store.state)]);

@@ -1,8 +1,6 @@
 // Why this file exists: the leader's view of each follower (etcd-io/raft's tracker/progress.go):
 // probe (one append at a time until we find where logs match), replicate (a pipeline bounded by
-// an in-flight window of messages and bytes), snapshot (waiting for an InstallSnapshot to land).
-
-import type { Snapshot } from './types.js';
+// an in-flight window of messages and bytes), snapshot (the caller is sending it a snapshot).
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
@@ -53,15 +51,6 @@ class Inflights {
   }
 }
 
-export interface SnapshotTransfer {
-  /** The snapshot being sent: kept to the end even if a newer one is taken meanwhile. */
-  snapshot: Snapshot;
-  /** What the follower holds, as far as we know: the next chunk starts here. */
-  offset: number;
-  /** Heartbeats since the transfer last moved. */
-  waitingHeartbeats: number;
-}
-
 export class Progress {
   match = 0;
   next: number;
@@ -70,7 +59,8 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
-  snapshot: SnapshotTransfer | null = null;
+  /** Snapshot state: the log's snapshot index when the transfer was asked for (the follower needs at least it). */
+  pendingSnapshot = 0;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflightMessages: number, maxInflightBytes: number) {
@@ -79,11 +69,11 @@ export class Progress {
   }
 
   becomeProbe(): void {
-    if (this.state === 'snapshot' && this.snapshot) this.next = Math.max(this.match + 1, this.snapshot.snapshot.meta.index + 1);
+    if (this.state === 'snapshot') this.next = Math.max(this.match + 1, this.pendingSnapshot + 1);
     else this.next = this.match + 1;
     this.state = 'probe';
     this.probeSent = false;
-    this.snapshot = null;
+    this.pendingSnapshot = 0;
     this.inflights.reset();
   }
 
@@ -94,9 +84,9 @@ export class Progress {
     this.inflights.reset();
   }
 
-  becomeSnapshot(snapshot: Snapshot): void {
+  becomeSnapshot(snapshotIndex: number): void {
     this.state = 'snapshot';
-    this.snapshot = { snapshot, offset: 0, waitingHeartbeats: 0 };
+    this.pendingSnapshot = snapshotIndex;
     this.inflights.reset();
   }
 

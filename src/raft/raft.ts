@@ -10,8 +10,7 @@
 import { entrySizeBytes, RaftLog } from './raft-log.js';
 import { Progress } from './progress.js';
 import { ReadIndexQueue, type PendingRead } from './read-index.js';
-import { SnapshotReceiver } from './snapshot-receiver.js';
-import { mayPrecedePersistence, type Entry, type HardState, type Message, type MessageOf, type NodeId, type ReadState, type Ready, type Role, type Snapshot, type SoftState } from './types.js';
+import { mayPrecedePersistence, type Entry, type HardState, type Message, type MessageOf, type NodeId, type ReadState, type Ready, type Role, type SnapshotMeta, type SoftState } from './types.js';
 
 export interface RaftConfig {
   id: NodeId;
@@ -25,7 +24,6 @@ export interface RaftConfig {
   maxInflightMessages?: number;
   maxInflightBytes?: number;
   maxMessageBytes?: number;
-  snapshotChunkBytes?: number;
   /** Committed entries handed out per Ready, at most (bytes). */
   maxApplyBytes?: number;
   /** Test-only faults that break safety on purpose, so the simulation can show it catches them. */
@@ -34,7 +32,8 @@ export interface RaftConfig {
 
 export interface RestoredState {
   hardState: HardState;
-  snapshot: Snapshot | null;
+  /** What the log was compacted behind (the application's state covers it). */
+  snapshot: SnapshotMeta | null;
   entries: Entry[];
   /** The application's applied index (it may be ahead of the snapshot). */
   applied: number;
@@ -65,13 +64,11 @@ export class Raft {
   private readonly reads: ReadIndexQueue;
   /** ReadIndex requests that wait for this leader's first commit in its term. */
   private deferredReads: { context: string; from: NodeId }[] = [];
-  private snapshot: Snapshot | null;
-  private readonly receiver = new SnapshotReceiver();
 
   private messages: Message[] = [];
   private readStates: ReadState[] = [];
-  private snapshotToInstall: Snapshot | null = null;
-  private snapshotWanted = false;
+  private snapshotToInstall: SnapshotMeta | null = null;
+  private snapshotsToSend: NodeId[] = [];
   private persistedHardState: HardState;
   private readyOut = false;
   /** Last index handed out for applying (applied once the caller advances). */
@@ -85,7 +82,6 @@ export class Raft {
       maxInflightMessages: 256,
       maxInflightBytes: 8 * 1024 * 1024,
       maxMessageBytes: 1024 * 1024,
-      snapshotChunkBytes: 256 * 1024,
       maxApplyBytes: 8 * 1024 * 1024,
       ...config,
       unsafe: config.unsafe ?? {},
@@ -93,8 +89,7 @@ export class Raft {
     this.peers = config.voters.filter((voter) => voter !== config.id);
     this.reads = new ReadIndexQueue(config.id, Math.floor(config.voters.length / 2) + 1);
     const hard = restored?.hardState ?? { term: 0, vote: null, commit: 0 };
-    this.snapshot = restored?.snapshot ?? null;
-    const meta = this.snapshot?.meta ?? { index: 0, term: 0 };
+    const meta = restored?.snapshot ?? { index: 0, term: 0 };
     this.log = new RaftLog(meta, restored?.entries ?? [], hard.commit, restored?.applied ?? meta.index);
     this.term = hard.term;
     this.vote = hard.vote;
@@ -121,7 +116,6 @@ export class Raft {
         this.heartbeatElapsed = 0;
         // The newest waiting read rides along: if its first confirmation was lost, this one counts.
         this.broadcastHeartbeat(this.reads.newestContext());
-        this.retrySnapshots();
       }
     } else if (this.electionElapsed >= this.randomizedElectionTicks) {
       this.electionElapsed = 0;
@@ -191,15 +185,32 @@ export class Raft {
   }
 
   /**
-   * The caller holds a durable snapshot of its state at `snapshot.meta.index` (at most the applied
-   * index): entries up to it go, and lagging followers get this snapshot. Its data may be empty
-   * (compaction without an export): a follower that needs it then raises snapshotWanted.
+   * The caller holds a durable snapshot of its state at `meta.index` (at most the applied index):
+   * entries up to it go. A follower that needs them gets a snapshot instead (snapshotsToSend).
    */
-  compact(snapshot: Snapshot): void {
-    if (snapshot.meta.index < this.log.snapshotMeta().index) return;
-    if (this.log.term(snapshot.meta.index) !== snapshot.meta.term) throw new RaftError(`snapshot ${snapshot.meta.index} has the wrong term`);
-    this.log.compact(snapshot.meta.index);
-    this.snapshot = snapshot;
+  compact(meta: SnapshotMeta): void {
+    if (meta.index < this.log.snapshotMeta().index) return;
+    if (this.log.term(meta.index) !== meta.term) throw new RaftError(`snapshot ${meta.index} has the wrong term`);
+    this.log.compact(meta.index);
+  }
+
+  /**
+   * How the caller's snapshot transfer to `to` went (etcd-io/raft's ReportSnapshot). Sent: the
+   * follower's answer to it moves the leader on. Failed: probe again after a heartbeat's answer,
+   * which asks for another snapshot if the log still lacks what the follower needs.
+   */
+  reportSnapshot(to: NodeId, outcome: { sent: true; meta: SnapshotMeta } | { sent: false }): void {
+    const pr = this.progress.get(to);
+    if (this.role !== 'leader' || !pr || pr.state !== 'snapshot') return;
+    if (outcome.sent) pr.pendingSnapshot = Math.max(pr.pendingSnapshot, outcome.meta.index);
+    else pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    pr.probeSent = true; // wait for the follower's answer (or a heartbeat's) before the next append
+  }
+
+  /** The snapshot the core waits for the caller to install, if any (a stepped InstallSnapshot may be refused). */
+  snapshotPending(): SnapshotMeta | null {
+    return this.snapshotToInstall;
   }
 
   hasReady(): boolean {
@@ -210,7 +221,7 @@ export class Raft {
       this.snapshotToInstall !== null ||
       this.log.unstableEntries().length > 0 ||
       this.log.committed > this.applying ||
-      this.snapshotWanted ||
+      this.snapshotsToSend.length > 0 ||
       this.hardStateChanged()
     );
   }
@@ -230,9 +241,9 @@ export class Raft {
       messages: this.messages,
       committedEntries,
       readStates: this.readStates,
-      snapshotWanted: this.snapshotWanted,
+      snapshotsToSend: this.snapshotsToSend,
     };
-    this.snapshotWanted = false;
+    this.snapshotsToSend = [];
     this.messages = [];
     this.readStates = [];
     return rd;
@@ -263,11 +274,8 @@ export class Raft {
     if (!this.readyOut) throw new RaftError('advance() without ready()');
     this.readyOut = false;
     if (rd.hardState) this.persistedHardState = { ...rd.hardState };
-    if (rd.snapshot) {
-      // A newer snapshot may have arrived while this one was being installed: keep it for the next Ready.
-      if (this.snapshotToInstall === rd.snapshot) this.snapshotToInstall = null;
-      if (rd.snapshot.meta.index >= (this.snapshot?.meta.index ?? 0)) this.snapshot = rd.snapshot;
-    }
+    // A newer snapshot may have arrived while this one was being installed: keep it for the next Ready.
+    if (rd.snapshot && this.snapshotToInstall === rd.snapshot) this.snapshotToInstall = null;
     const last = rd.entries[rd.entries.length - 1];
     if (last) {
       this.log.stableTo(last.index, last.term);
@@ -275,7 +283,7 @@ export class Raft {
     }
     const applied = rd.committedEntries[rd.committedEntries.length - 1];
     if (applied) this.log.appliedTo(applied.index);
-    if (rd.snapshot) this.log.appliedTo(rd.snapshot.meta.index);
+    if (rd.snapshot) this.log.appliedTo(rd.snapshot.index);
     this.applying = this.log.applied;
   }
 
@@ -437,7 +445,7 @@ export class Raft {
         const wasPaused = pr.isPaused();
         if (!pr.maybeUpdate(m.index)) return;
         if (pr.state === 'probe') pr.becomeReplicate();
-        else if (pr.state === 'snapshot' && pr.snapshot && pr.match >= pr.snapshot.snapshot.meta.index) pr.becomeProbe();
+        else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
         else if (pr.state === 'replicate') pr.inflights.freeTo(m.index);
         if (this.maybeCommit()) this.broadcastAppend();
         else if (wasPaused || pr.next <= this.log.lastIndex()) this.sendAppendsWhileOpen(m.from);
@@ -452,27 +460,6 @@ export class Raft {
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.sendAppendsWhileOpen(m.from);
         if (m.context !== null) this.ackRead(m.context, m.from);
-        return;
-      }
-      case 'InstallSnapshotResponse': {
-        if (!pr || pr.state !== 'snapshot' || !pr.snapshot) return;
-        pr.recentActive = true;
-        const transfer = pr.snapshot;
-        if (m.meta.index !== transfer.snapshot.meta.index || m.meta.term !== transfer.snapshot.meta.term) return;
-        if (m.rejected) {
-          pr.becomeProbe();
-          this.sendAppend(m.from);
-        } else if (m.done) {
-          pr.maybeUpdate(m.meta.index);
-          pr.becomeProbe();
-          this.sendAppendsWhileOpen(m.from);
-        } else if (m.offset !== transfer.offset && m.offset <= transfer.snapshot.data.length) {
-          // The follower says how much it holds; a chunk goes out only when that changes, so a
-          // duplicated or repeated answer starts no chain of its own.
-          transfer.offset = m.offset;
-          transfer.waitingHeartbeats = 0;
-          this.sendSnapshotChunk(m.from, pr);
-        }
         return;
       }
       case 'ReadIndex':
@@ -544,42 +531,11 @@ export class Raft {
     }
   }
 
+  /** The follower needs entries the log no longer holds: the caller sends it a snapshot. */
   private startSnapshot(to: NodeId, pr: Progress): boolean {
-    if (!this.snapshot || this.snapshot.data.length === 0) {
-      // Compaction kept only the snapshot's meta: ask the caller for the bytes; the next
-      // heartbeat answer from this follower tries again.
-      this.snapshotWanted = true;
-      return false;
-    }
-    pr.becomeSnapshot(this.snapshot);
-    this.sendSnapshotChunk(to, pr);
+    pr.becomeSnapshot(this.log.snapshotMeta().index);
+    if (!this.snapshotsToSend.includes(to)) this.snapshotsToSend.push(to);
     return false;
-  }
-
-  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const transfer = pr.snapshot;
-    if (!transfer) return;
-    const { meta, data } = transfer.snapshot;
-    const end = Math.min(transfer.offset + this.config.snapshotChunkBytes, data.length);
-    this.send({ type: 'InstallSnapshot', to, meta, offset: transfer.offset, totalBytes: data.length, data: data.subarray(transfer.offset, end), done: end === data.length });
-  }
-
-  /**
-   * A chunk unanswered for two heartbeats is sent again (it or its answer was lost); after eight
-   * the transfer starts over, in case the follower lost what it had received.
-   */
-  private retrySnapshots(): void {
-    for (const [peer, pr] of this.progress) {
-      const transfer = pr.snapshot;
-      if (pr.state !== 'snapshot' || !transfer) continue;
-      transfer.waitingHeartbeats++;
-      if (transfer.waitingHeartbeats >= 8) {
-        pr.becomeSnapshot(transfer.snapshot); // the same bytes: the follower resumes where it is
-        this.sendSnapshotChunk(peer, pr);
-      } else if (transfer.waitingHeartbeats % 2 === 0) {
-        this.sendSnapshotChunk(peer, pr);
-      }
-    }
   }
 
   // ---- ReadIndex -------------------------------------------------------------------------------
@@ -632,7 +588,7 @@ export class Raft {
       case 'InstallSnapshot':
         this.electionElapsed = 0;
         this.leader = m.from;
-        return this.handleSnapshotChunk(m);
+        return this.handleSnapshot(m);
       case 'TimeoutNow':
         if (this.role === 'follower') this.campaign(true); // §3.10: start an election now, no pre-vote
         return;
@@ -661,26 +617,19 @@ export class Raft {
     }
   }
 
-  private handleSnapshotChunk(m: MessageOf<'InstallSnapshot'>): void {
-    const answer = (offset: number, done: boolean, rejected = false): void =>
-      this.send({ type: 'InstallSnapshotResponse', to: m.from, meta: m.meta, offset, done, rejected });
-    if (m.meta.index <= this.log.committed) {
-      this.receiver.reset();
-      return answer(m.totalBytes, true); // we already hold all of it
-    }
+  /** §5 / Figure 13, the whole snapshot at once: answered after it is installed and persisted. */
+  private handleSnapshot(m: MessageOf<'InstallSnapshot'>): void {
+    const answer = (index: number): void => this.send({ type: 'AppendResponse', to: m.from, success: true, index, hint: 0 });
+    if (m.meta.index <= this.log.committed) return answer(this.log.committed); // we hold all of it already
     if (this.log.matchTerm(m.meta.index, m.meta.term)) {
       // The snapshot describes a prefix of our log: keep the entries after it, just commit (§5).
-      this.receiver.reset();
       this.log.commitTo(m.meta.index);
-      return answer(m.totalBytes, true);
+      return answer(this.log.lastIndex());
     }
-    const result = this.receiver.accept(m);
-    if (result.kind === 'want') return answer(result.offset, false);
-    if (result.kind === 'rejected') return answer(0, false, true);
-    this.log.restore(result.snapshot.meta);
-    this.snapshotToInstall = result.snapshot;
-    this.applying = result.snapshot.meta.index;
-    answer(m.totalBytes, true);
+    this.log.restore(m.meta);
+    this.snapshotToInstall = m.meta;
+    this.applying = m.meta.index;
+    answer(m.meta.index);
   }
 
   // ---- output ----------------------------------------------------------------------------------

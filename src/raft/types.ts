@@ -23,11 +23,6 @@ export interface SnapshotMeta {
   term: number;
 }
 
-/** The application's snapshot: its bytes are opaque to the core (the store's projection and archive). */
-export interface Snapshot {
-  meta: SnapshotMeta;
-  data: Uint8Array;
-}
 
 export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
 
@@ -48,10 +43,12 @@ export type Message = Envelope &
     | { type: 'AppendResponse'; success: boolean; index: number; hint: number }
     | { type: 'Heartbeat'; commit: number; context: string | null }
     | { type: 'HeartbeatResponse'; context: string | null }
-    /** One chunk of the leader's snapshot (Raft §7, Figure 13: offset, data, done). */
-    | { type: 'InstallSnapshot'; meta: SnapshotMeta; offset: number; totalBytes: number; data: Uint8Array; done: boolean }
-    /** Acknowledges bytes up to `offset` (the next one wanted), or the whole snapshot when done. */
-    | { type: 'InstallSnapshotResponse'; meta: SnapshotMeta; offset: number; done: boolean; rejected: boolean }
+    /**
+     * The leader's snapshot, received whole by the caller's own transfer (never by the core: its
+     * bytes are the store, gigabytes) and staged; stepped in "from" the leader, in the term the
+     * transfer began in. Answered by an AppendResponse, as etcd-io/raft answers MsgSnap.
+     */
+    | { type: 'InstallSnapshot'; meta: SnapshotMeta }
     | { type: 'TimeoutNow' }
     /** A follower asks the leader for a read index on behalf of its client (§6.4). */
     | { type: 'ReadIndex'; context: string }
@@ -83,18 +80,19 @@ export interface Ready {
   softState: SoftState;
   /** Present when it changed since the last Ready. */
   hardState: HardState | null;
-  /** A snapshot received from the leader, to install before applying anything after it. */
-  snapshot: Snapshot | null;
+  /** The snapshot received from the leader (staged by the caller): install it before applying anything after it. */
+  snapshot: SnapshotMeta | null;
   /** Entries to append to stable storage; the first may overwrite a suffix of what is there. */
   entries: Entry[];
   messages: Message[];
   committedEntries: Entry[];
   readStates: ReadState[];
   /**
-   * A follower needs a snapshot and the one held has no bytes yet (compaction keeps only its
-   * meta): the caller should export one and hand it over with compact().
+   * Followers too far behind for the log (it was compacted past them): the caller sends each a
+   * snapshot of its state at any applied index from the log's snapshot index on, outside the
+   * core, and says how it went with reportSnapshot(). Until then the core sends them nothing.
    */
-  snapshotWanted: boolean;
+  snapshotsToSend: NodeId[];
 }
 
 /**
@@ -103,5 +101,5 @@ export interface Ready {
  * vote requests wait for the write, since they promise what is on disk.
  */
 export function mayPrecedePersistence(message: Message): boolean {
-  return message.type === 'Append' || message.type === 'Heartbeat' || message.type === 'InstallSnapshot';
+  return message.type === 'Append' || message.type === 'Heartbeat';
 }

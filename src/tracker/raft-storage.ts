@@ -78,9 +78,9 @@ export class RaftStorage {
     if (rd.snapshot) {
       // A snapshot from the leader replaces the whole log.
       for (let i = this.firstIndex; i <= this.lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
-      ops.push({ type: 'put', key: SNAPSHOT_KEY, value: json(rd.snapshot.meta) });
-      this.firstIndex = rd.snapshot.meta.index + 1;
-      this.lastIndex = rd.snapshot.meta.index;
+      ops.push({ type: 'put', key: SNAPSHOT_KEY, value: json(rd.snapshot) });
+      this.firstIndex = rd.snapshot.index + 1;
+      this.lastIndex = rd.snapshot.index;
     }
     const first = rd.entries[0];
     if (first) {

@@ -19,6 +19,7 @@ import type { PushRelay, RelayedPush } from './push-hub.js';
 import { HEARD_BATCH_MAX_SESSIONS, type HeardBatch, type HeartbeatRelay } from './session-service.js';
 import { nodeUri } from './tracker-trust.js';
 import { CLOCK_PING_EVERY_MS, ClockWatch } from './clock-watch.js';
+import type { SnapshotAck, SnapshotChunk } from './snapshot-transfer.js';
 
 export const MAX_QUEUED_FRAMES = 4096;
 const MAX_INBOUND_CONNECTIONS = 256;
@@ -33,7 +34,10 @@ type Frame =
   /** The sender's monotonic clock, opaque to the receiver, which echoes it back. */
   | { type: 'clockPing'; sentMonotonicMs: number }
   /** The echo, with the answering node's wall clock. */
-  | { type: 'clockPong'; sentMonotonicMs: number; wallMs: number };
+  | { type: 'clockPong'; sentMonotonicMs: number; wallMs: number }
+  /** Part of a store on its way to a follower (snapshot-transfer.ts), and the follower's answer. */
+  | { type: 'snapshotChunk'; chunk: SnapshotChunk }
+  | { type: 'snapshotAck'; ack: SnapshotAck };
 
 export interface TransportLog {
   (event: string, fields: Record<string, unknown>): void;
@@ -154,6 +158,8 @@ export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRela
   private handler: (message: Message) => void = () => {};
   private relayHandler: (push: RelayedPush) => void = () => {};
   private heartbeatsHandler: (from: NodeId, batch: HeardBatch) => void = () => {};
+  private chunkHandler: (from: NodeId, chunk: SnapshotChunk) => void = () => {};
+  private ackHandler: (from: NodeId, ack: SnapshotAck) => void = () => {};
   private readonly links = new Map<NodeId, PeerLink>();
   private listener: Listener | null = null;
   private readonly inbound = new Set<Connection>();
@@ -226,6 +232,22 @@ export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRela
     this.heartbeatsHandler = handler;
   }
 
+  sendSnapshotChunk(to: NodeId, chunk: SnapshotChunk): void {
+    this.links.get(to)?.send(encodeFrame({ type: 'snapshotChunk', chunk } satisfies Frame));
+  }
+
+  sendSnapshotAck(to: NodeId, ack: SnapshotAck): void {
+    this.links.get(to)?.send(encodeFrame({ type: 'snapshotAck', ack } satisfies Frame));
+  }
+
+  onSnapshotChunk(handler: (from: NodeId, chunk: SnapshotChunk) => void): void {
+    this.chunkHandler = handler;
+  }
+
+  onSnapshotAck(handler: (from: NodeId, ack: SnapshotAck) => void): void {
+    this.ackHandler = handler;
+  }
+
   close(): void {
     this.pinger?.cancel();
     for (const link of this.links.values()) link.close();
@@ -266,6 +288,12 @@ export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRela
           } else if (m.type === 'clockPong') {
             if (!Number.isFinite(m.sentMonotonicMs) || !Number.isFinite(m.wallMs)) return refuse('peer_message_refused', 'malformed clock pong');
             this.clockWatch.sample(peer, m.sentMonotonicMs, m.wallMs);
+          } else if (m.type === 'snapshotChunk') {
+            if (!isSnapshotChunk(m.chunk)) return refuse('peer_message_refused', 'malformed snapshot chunk');
+            this.chunkHandler(peer, m.chunk);
+          } else if (m.type === 'snapshotAck') {
+            if (!isSnapshotAck(m.ack)) return refuse('peer_message_refused', 'malformed snapshot acknowledgement');
+            this.ackHandler(peer, m.ack);
           } else if (m.type === 'raft') {
             if (!isMessageFrom(m.message, peer, this.self)) return refuse('peer_message_refused', 'malformed or misaddressed Raft message');
             try {
@@ -293,8 +321,6 @@ const MESSAGE_TYPES = new Set([
   'AppendResponse',
   'Heartbeat',
   'HeartbeatResponse',
-  'InstallSnapshot',
-  'InstallSnapshotResponse',
   'TimeoutNow',
   'ReadIndex',
   'ReadIndexResponse',
@@ -319,6 +345,18 @@ function isHeardBatch(value: unknown): value is HeardBatch {
     const { sessionId, host, port } = m as Record<string, unknown>;
     return typeof sessionId === 'string' && sessionId.length <= 64 && typeof host === 'string' && host.length <= 64 && Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65_535;
   });
+}
+
+function isSnapshotChunk(value: unknown): value is SnapshotChunk {
+  if (typeof value !== 'object' || value === null) return false;
+  const { transferId, term, seq, records, done } = value as Record<string, unknown>;
+  return typeof transferId === 'string' && transferId.length <= 64 && Number.isSafeInteger(term) && Number.isSafeInteger(seq) && (seq as number) >= 0 && records instanceof Uint8Array && typeof done === 'boolean';
+}
+
+function isSnapshotAck(value: unknown): value is SnapshotAck {
+  if (typeof value !== 'object' || value === null) return false;
+  const { transferId, seq, ok } = value as Record<string, unknown>;
+  return typeof transferId === 'string' && transferId.length <= 64 && Number.isSafeInteger(seq) && typeof ok === 'boolean';
 }
 
 function isMessageFrom(value: unknown, from: NodeId, to: NodeId): value is Message {

@@ -11,11 +11,13 @@ import { Raft, type RaftConfig } from '../raft/raft.js';
 import type { RaftLog } from '../raft/raft-log.js';
 import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
-import { mayPrecedePersistence, type Entry, type NodeId, type ReadState, type Ready } from '../raft/types.js';
+import { mayPrecedePersistence, type Entry, type NodeId, type ReadState, type Ready, type SnapshotMeta } from '../raft/types.js';
 import type { Command } from '../log/domain/commands.js';
 import { FIRST_RULES_VERSION, RULES_VERSION } from '../log/domain/rules.js';
 import type { EntryOutcome } from '../log/domain/entry.js';
 import type { ClockSkewView } from './clock-watch.js';
+import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
+import type { StoreIntake } from '../log/store/snapshot-stream.js';
 
 export interface TrackerNodeConfig {
   id: NodeId;
@@ -39,7 +41,10 @@ export interface TrackerNodeConfig {
    * interval, so that each compaction's snapshot (maybeCompact) is the one taken, and timed.
    */
   storeSnapshotEveryEntries?: number;
+  /** A snapshot transfer's chunk of records (snapshot-transfer.ts); default SNAPSHOT_CHUNK_BYTES. */
   snapshotChunkBytes?: number;
+  /** Test-only (snapshot-test-switch.ts): receiving a snapshot, stop after writing this many chunks. */
+  stallSnapshotAfterChunks?: number;
   unsafe?: RaftConfig['unsafe'];
   /** The node cannot go on (a failed disk write, a corrupt store): stop it and say why. Default: throw. */
   onFatal?: (error: Error) => void;
@@ -47,7 +52,7 @@ export interface TrackerNodeConfig {
   maxInflightMessages?: number;
   /** How far this node's wall clock is from its peers' (clock-watch.ts); without it, the clock is trusted. */
   clockSkew?: () => ClockSkewView;
-  /** Hears how long opening the stores and snapshots take (`node_opened`, `store_snapshot`, `snapshot_exported`); without it, nothing is said. */
+  /** Hears how long opening the stores, checkpoints and snapshot transfers take (`node_opened`, `store_snapshot`, `snapshot_sent`, ...); without it, nothing is said. */
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -143,26 +148,58 @@ export class TrackerNode {
   /** An apply that failed: the Ready loop stops the node with it. */
   private applyFailure: Error | null = null;
   private readonly appliedListeners: Array<(entries: readonly EntryOutcome[]) => void> = [];
+  private readonly sender: SnapshotSender;
+  private readonly receiver: SnapshotReceiver;
+  /** Stores received whole from a leader, which the core said it will install (by "index/term"). */
+  private readonly stagedStores = new Map<string, { meta: SnapshotMeta; intake: StoreIntake }>();
 
   private constructor(
     private readonly config: TrackerNodeConfig,
     readonly raft: Raft,
     private readonly storage: RaftStorage,
     private trackerStore: TrackerStore,
-  ) {}
+  ) {
+    const log = (event: string, fields: Record<string, unknown>): void => config.log?.(event, fields);
+    this.sender = new SnapshotSender(
+      {
+        world: config.world,
+        wire: config.transport,
+        store: () => this.trackerStore,
+        leadsIn: (term) => !this.stopped && this.raft.role === 'leader' && this.raft.term === term,
+        term: () => this.raft.term,
+        report: (to, outcome) => {
+          if (this.stopped) return;
+          this.raft.reportSnapshot(to, outcome);
+          this.pump();
+        },
+        log,
+      },
+      2 * config.electionTicks * config.tickMs,
+      config.snapshotChunkBytes,
+    );
+    this.receiver = new SnapshotReceiver({
+      wire: config.transport,
+      storeKv: config.storeKv,
+      term: () => this.raft.term,
+      staged: (from, term, meta, intake) => this.stepStagedSnapshot(from, term, meta, intake),
+      log,
+      ...(config.stallSnapshotAfterChunks === undefined ? {} : { stallAfterChunks: config.stallSnapshotAfterChunks }),
+    });
+  }
 
   static async start(config: TrackerNodeConfig): Promise<TrackerNode> {
     const openingMs = config.world.clock.monotonicMs();
     const { storage, state } = await RaftStorage.open(config.raftKv);
     const raftOpenedMs = config.world.clock.monotonicMs();
     // The groups' files are read when first needed: a restart does not wait for a million of them.
-    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(config), filesOnDemand: true });
+    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(config), filesOnDemand: true, dropLeftovers: true });
     config.log?.('node_opened', {
       raftMs: tenthsOfMs(raftOpenedMs - openingMs),
       raftEntries: state.entries.length,
       storeMs: tenthsOfMs(config.world.clock.monotonicMs() - raftOpenedMs),
       applied: store.appliedIndex,
       groupsWithFilesOnDisk: store.groupsWithFilesOnDisk,
+      leftoverGenerations: store.leftoverGenerations,
     });
     const raftConfig: RaftConfig = {
       id: config.id,
@@ -170,7 +207,6 @@ export class TrackerNode {
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
       random: () => config.world.rng.float(),
-      ...(config.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: config.snapshotChunkBytes }),
       ...(config.maxInflightMessages === undefined ? {} : { maxInflightMessages: config.maxInflightMessages }),
       ...(config.unsafe === undefined ? {} : { unsafe: config.unsafe }),
     };
@@ -188,26 +224,28 @@ export class TrackerNode {
     const restored = storeAhead
       ? {
           hardState: { ...state.hardState, commit: store.appliedIndex },
-          snapshot: { meta: { index: store.appliedIndex, term: store.appliedTerm }, data: new Uint8Array(0) },
+          snapshot: { index: store.appliedIndex, term: store.appliedTerm },
           entries: [],
           applied: store.appliedIndex,
         }
       : {
           // What the store applied was committed, whatever the hard state last said.
           hardState: { ...state.hardState, commit: Math.max(state.hardState.commit, store.appliedIndex) },
-          // The snapshot's bytes are the store's: exported below, once the core exists.
-          snapshot: state.snapshot.index > 0 ? { meta: state.snapshot, data: new Uint8Array(0) } : null,
+          snapshot: state.snapshot.index > 0 ? state.snapshot : null,
           entries: state.entries,
           applied: store.appliedIndex,
         };
     const raft = new Raft(raftConfig, restored);
     const node = new TrackerNode(config, raft, storage, store);
-    // A compacted log's snapshot bytes are exported when a follower first needs them.
     config.transport.onMessage((message) => {
       if (node.stopped) return;
       node.raft.step(message);
       node.pump();
     });
+    config.transport.onSnapshotChunk((from, chunk) => {
+      if (!node.stopped) node.receiver.onChunk(from, chunk);
+    });
+    config.transport.onSnapshotAck((from, ack) => node.sender.onAck(from, ack));
     node.scheduleTick();
     return node;
   }
@@ -280,6 +318,7 @@ export class TrackerNode {
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
+    this.sender.stop();
     this.config.transport.close();
   }
 
@@ -387,10 +426,23 @@ export class TrackerNode {
     if (rd.committedEntries.length > 0) this.applyInOrder(rd.committedEntries);
     this.releaseReads(rd.readStates);
     this.raft.advance(rd);
-    if (rd.snapshotWanted) {
-      await this.appliedSoFar();
-      await this.refreshSnapshot();
-    } else await this.maybeCompact();
+    for (const to of rd.snapshotsToSend) this.sender.start(to);
+    await this.maybeCompact();
+  }
+
+  /**
+   * A leader's store arrived whole and durable (snapshot-transfer.ts): the core hears of it as an
+   * InstallSnapshot from that leader. True if the core will install it (its next Ready says so);
+   * false if it refuses (it holds all of it already, or the term is over), and the copy goes.
+   */
+  private stepStagedSnapshot(from: NodeId, term: number, meta: SnapshotMeta, intake: StoreIntake): boolean {
+    if (this.stopped) return false;
+    this.raft.step({ type: 'InstallSnapshot', from, to: this.config.id, term, meta });
+    const pending = this.raft.snapshotPending();
+    const installing = pending !== null && pending.index === meta.index && pending.term === meta.term;
+    if (installing) this.stagedStores.set(`${meta.index}/${meta.term}`, { meta, intake });
+    this.pump();
+    return installing;
   }
 
   /** While a Ready's write is under way: what needs nothing from it leaves now (Raft.takeEarly). */
@@ -417,17 +469,27 @@ export class TrackerNode {
 
   private async installSnapshot(rd: Ready): Promise<void> {
     const snapshot = rd.snapshot!;
+    const key = `${snapshot.index}/${snapshot.term}`;
+    const staged = this.stagedStores.get(key);
+    if (!staged) throw new Error(`the core installs snapshot ${key}, which this node never staged`);
+    // Older copies the core passed over go; newer ones wait for their own Ready.
+    for (const [other, { meta, intake }] of this.stagedStores) {
+      if (meta.index <= snapshot.index) {
+        this.stagedStores.delete(other);
+        if (other !== key) void intake.abandon().catch(() => undefined);
+      }
+    }
     await this.trackerStore.quiesce(); // its archive repack must not write into the store that replaces it
-    this.trackerStore = await TrackerStore.importSnapshot(this.config.storeKv, snapshot.data, {
-      snapshotEveryEntries: storeSnapshotEvery(this.config),
-    });
+    await staged.intake.commit();
+    this.trackerStore = await TrackerStore.open(this.config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(this.config), filesOnDemand: true });
     for (const [index, pending] of this.pendingWrites) {
-      if (index <= snapshot.meta.index) {
+      if (index <= snapshot.index) {
         this.pendingWrites.delete(index);
         pending.resolve({ kind: 'lost' });
       }
     }
-    this.config.world.trace(`installed snapshot at ${snapshot.meta.index}`);
+    this.config.world.trace(`installed snapshot at ${snapshot.index}`);
+    this.config.log?.('snapshot_installed', { index: snapshot.index, groupsWithFilesOnDisk: this.trackerStore.groupsWithFilesOnDisk });
     this.releaseWaitingReads();
   }
 
@@ -492,9 +554,8 @@ export class TrackerNode {
 
   /**
    * Every N entries, or M bytes of them: a synced store snapshot, and the Raft log compacted up
-   * to the older half of what it holds (compactionPoint). The blob a lagging follower needs (the
-   * whole archive) is exported only when one asks (snapshotWanted): exporting it at every
-   * compaction stalled the leader for tens of milliseconds.
+   * to the older half of what it holds (compactionPoint), never past a snapshot being sent. A
+   * lagging follower gets the store itself, streamed (snapshot-transfer.ts).
    */
   private async maybeCompact(): Promise<void> {
     const every = this.config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES;
@@ -502,7 +563,13 @@ export class TrackerNode {
     const appliedNow = this.trackerStore.appliedIndex;
     // Only applied entries can go: bytes not yet applied do not count, or a backlog would
     // compact at every Ready for the few entries each applies.
-    if (appliedNow - this.raft.log.snapshotMeta().index < every && this.raft.log.bytesThrough(appliedNow) < everyBytes) return;
+    const entriesHeld = appliedNow - this.raft.log.snapshotMeta().index;
+    const bytesHeld = this.raft.log.bytesThrough(appliedNow);
+    if (entriesHeld < every && bytesHeld < everyBytes) return;
+    // A follower receiving a snapshot needs the entries after it: compaction waits for the
+    // transfer, up to four times its bounds (then the follower will need another snapshot).
+    const transferFloor = Math.min(...this.sender.floors.values());
+    if (transferFloor < appliedNow && entriesHeld < 4 * every && bytesHeld < 4 * everyBytes) return;
     await this.appliedSoFar(); // no apply under way while the store snapshots itself
     const applied = this.trackerStore.appliedIndex;
     if (this.raft.log.term(applied) === undefined) return;
@@ -510,23 +577,10 @@ export class TrackerNode {
     await this.trackerStore.snapshot();
     this.config.log?.('store_snapshot', { index: applied, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs) });
     if (this.stopped) return;
-    const index = compactionPoint(this.raft.log, applied, every, everyBytes);
+    const index = Math.min(compactionPoint(this.raft.log, applied, every, everyBytes), Math.max(transferFloor, this.raft.log.snapshotMeta().index));
     const term = this.raft.log.term(index);
     if (term === undefined || index <= this.raft.log.snapshotMeta().index) return;
-    this.raft.compact({ meta: { index, term }, data: new Uint8Array(0) });
-    await this.storage.compact({ index, term });
-  }
-
-  /** Exports the store (synced) at its applied index; the Raft log is compacted up to there. */
-  private async refreshSnapshot(): Promise<void> {
-    const index = this.trackerStore.appliedIndex;
-    const term = this.raft.log.term(index);
-    if (term === undefined || index === 0) return;
-    const startedMs = this.config.world.clock.monotonicMs();
-    const data = await this.trackerStore.exportSnapshot();
-    this.config.log?.('snapshot_exported', { index, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs), bytes: data.length });
-    if (this.stopped) return;
-    this.raft.compact({ meta: { index, term }, data });
+    this.raft.compact({ index, term });
     await this.storage.compact({ index, term });
   }
 }

@@ -9,6 +9,7 @@ import { ClientServer } from './client-server.js';
 import { SessionService } from './session-service.js';
 import { derivedKey, loadClusterConfig, loadNodeSecret, nodeAddress, type ClusterConfig } from './cluster-config.js';
 import { TcpRaftTransport } from './tcp-transport.js';
+import { snapshotSwitchForTests } from './snapshot-test-switch.js';
 import { TrackerNode } from './tracker-node.js';
 import { RulesVersionError } from '../log/domain/rules.js';
 import { PushHub } from './push-hub.js';
@@ -72,6 +73,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     storeKv,
     ...(options.compactEveryEntries === undefined ? {} : { compactEveryEntries: options.compactEveryEntries }),
     ...(options.compactEveryBytes === undefined ? {} : { compactEveryBytes: options.compactEveryBytes }),
+    ...snapshotSwitchConfig(),
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 20,
     heartbeatTicks: 1,
@@ -116,4 +118,10 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
       await storeKv.close();
     },
   };
+}
+
+/** The test-only snapshot switch's settings, if it is on (snapshot-test-switch.ts). */
+function snapshotSwitchConfig(): { snapshotChunkBytes: number; stallSnapshotAfterChunks: number } | Record<string, never> {
+  const testSwitch = snapshotSwitchForTests();
+  return testSwitch === null ? {} : { snapshotChunkBytes: testSwitch.chunkBytes, stallSnapshotAfterChunks: testSwitch.stallAfterChunks };
 }

@@ -76,7 +76,8 @@ export async function listGenerations(kv: KvStore): Promise<number[]> {
 export async function dropGeneration(kv: KvStore, generation: number): Promise<void> {
   const view = generationKv(kv, generation);
   // Generation 0's keys are spread among the others': its own ranges only, not a scan of all.
-  const ranges: KvRange[] = generation === 0 ? [{ gte: META_KEY, lte: META_KEY }, ...STORE_PREFIXES.map((prefix) => ({ gte: prefix, lt: prefix + '~' }))] : [{}];
+  // Its meta record last: while it is there, a later open knows generation 0 is still to drop.
+  const ranges: KvRange[] = generation === 0 ? [...STORE_PREFIXES.map((prefix) => ({ gte: prefix, lt: prefix + '~' })), { gte: META_KEY, lte: META_KEY }] : [{}];
   for (const range of ranges) {
     let ops: KvOp[] = [];
     for await (const chunk of view.iterate(range, 256)) {

@@ -125,11 +125,11 @@ export class StoreIntake {
  * the background. They are listed before this returns, so an intake begun later never picks a
  * number among them.
  */
-export async function dropLeftoverGenerations(root: KvStore, current: number): Promise<{ dropped: Promise<void> }> {
+export async function dropLeftoverGenerations(root: KvStore, current: number): Promise<{ count: number; dropped: Promise<void> }> {
   const leftovers = (await listGenerations(root)).filter((generation) => generation !== current);
-  if (current !== 0) leftovers.push(0);
+  if (current !== 0 && (await root.get(META_KEY)) !== undefined) leftovers.push(0); // dropped last of all its keys
   const dropped = (async () => {
     for (const generation of leftovers) await dropGeneration(root, generation);
   })().catch(() => undefined);
-  return { dropped };
+  return { count: leftovers.length, dropped };
 }

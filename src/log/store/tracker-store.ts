@@ -81,13 +81,21 @@ export class TrackerStore {
 
   /** Settles once the generations a crash left beside the current one are dropped (generations.ts). */
   leftoversDropped: Promise<void> = Promise.resolve();
+  /** How many generations besides the current one open found (dropLeftovers; generation 0 counted when it is not current). */
+  leftoverGenerations = 0;
 
-  /** Opens the current generation of the store in `root` (generations.ts). */
-  static async open(root: KvStore, options: TrackerStoreOptions = {}): Promise<TrackerStore> {
+  /**
+   * Opens the current generation of the store in `root` (generations.ts). With dropLeftovers (a
+   * node's start, when no transfer can be under way), the others a crash left are dropped.
+   */
+  static async open(root: KvStore, options: TrackerStoreOptions & { dropLeftovers?: boolean } = {}): Promise<TrackerStore> {
     const { generation, kv } = await currentGenerationKv(root);
-    const { dropped } = await dropLeftoverGenerations(root, generation);
+    const leftovers = options.dropLeftovers ? await dropLeftoverGenerations(root, generation) : null;
     const store = await TrackerStore.openGeneration(kv, options);
-    store.leftoversDropped = dropped;
+    if (leftovers) {
+      store.leftoversDropped = leftovers.dropped;
+      store.leftoverGenerations = leftovers.count;
+    }
     return store;
   }
 

@@ -3,6 +3,7 @@
 // client protocol over TCP comes with the tracker processes).
 
 import type { Command } from '../../log/domain/commands.js';
+import type { SnapshotAck, SnapshotChunk } from '../../tracker/snapshot-transfer.js';
 import type { Message } from '../../raft/types.js';
 
 export type ClientRequestOp = { type: 'write'; command: Command } | { type: 'read'; group: string };
@@ -15,5 +16,8 @@ export type ClientResponseOutcome =
 
 export type Packet =
   | { kind: 'raft'; message: Message }
+  /** A snapshot transfer between nodes (snapshot-transfer.ts), beside Raft's messages. */
+  | { kind: 'snapshotChunk'; chunk: SnapshotChunk }
+  | { kind: 'snapshotAck'; ack: SnapshotAck }
   | { kind: 'request'; attempt: number; clientId: string; requestId: number; op: ClientRequestOp }
   | { kind: 'response'; attempt: number; outcome: ClientResponseOutcome };

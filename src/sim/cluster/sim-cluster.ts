@@ -10,6 +10,7 @@ import type { TrackerState } from '../../log/domain/state.js';
 import type { RaftConfig } from '../../raft/raft.js';
 import { TrackerNode } from '../../tracker/tracker-node.js';
 import type { Message } from '../../raft/types.js';
+import type { SnapshotAck, SnapshotChunk } from '../../tracker/snapshot-transfer.js';
 import { checkOperations, type CheckResult, type Operation } from '../linearizability.js';
 import { SimWorld } from '../../world/sim/sim-world.js';
 import type { KvStore } from '../../world/world.js';
@@ -111,22 +112,37 @@ export class SimCluster {
     const storeKv = await world.kv.open('/data/tracker', { createIfMissing: true });
     host.kvs = [raftKv, storeKv];
     let onRaft: (message: Message) => void = () => {};
+    let onChunk: (from: string, chunk: SnapshotChunk) => void = () => {};
+    let onAck: (from: string, ack: SnapshotAck) => void = () => {};
     this.sim.net.onPacket(host.name, (from, payload) => {
       const packet = payload as Packet;
       if (packet.kind === 'raft') onRaft(packet.message);
+      else if (packet.kind === 'snapshotChunk') onChunk(from, packet.chunk);
+      else if (packet.kind === 'snapshotAck') onAck(from, packet.ack);
       else if (packet.kind === 'request') void this.serve(host, from, packet);
     });
+    const sendPacket = (to: string, packet: Packet): void => this.sim.net.sendPacket(host.name, to, structuredClone(packet));
     host.node = await TrackerNode.start({
       id: host.name,
       voters: this.nodeNames(),
       world,
       transport: {
-        send: (message) => this.sim.net.sendPacket(host.name, message.to, structuredClone({ kind: 'raft', message } satisfies Packet)),
+        send: (message) => sendPacket(message.to, { kind: 'raft', message }),
         onMessage: (handler) => {
           onRaft = handler;
         },
+        sendSnapshotChunk: (to, chunk) => sendPacket(to, { kind: 'snapshotChunk', chunk }),
+        sendSnapshotAck: (to, ack) => sendPacket(to, { kind: 'snapshotAck', ack }),
+        onSnapshotChunk: (handler) => {
+          onChunk = handler;
+        },
+        onSnapshotAck: (handler) => {
+          onAck = handler;
+        },
         close: () => {
           onRaft = () => {};
+          onChunk = () => {};
+          onAck = () => {};
         },
       },
       raftKv,
