@@ -14,7 +14,8 @@
 // min(50,000, writes / 3.5) entries (`--compact-every`), so every size takes three snapshots or
 // more, the last near the end of the build.
 //
-// Per size: build time and writes/s; each node's store on disk (raft/ and tracker/); each node's
+// Per size: build time and writes/s; each node's store on disk (raft/ and tracker/) and what it
+// wrote to disk meanwhile (/proc/<pid>/io: LevelDB's compactions included); each node's
 // RSS after the build and its peak (VmRSS, VmHWM); each node's store snapshots (the
 // `store_snapshot` log lines: wall time of the snapshot, other work on the node's event loop
 // included); a follower killed with -9 and started again: time to
@@ -88,6 +89,11 @@ function memoryOf(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   return { rssBytes: kib('VmRSS'), peakBytes: kib('VmHWM'), anonBytes: kib('RssAnon'), fileBytes: kib('RssFile') };
+}
+
+/** Bytes the process has caused to be written to storage so far (/proc/<pid>/io write_bytes: its LevelDB writes and compactions). */
+function diskWrittenBy(pid) {
+  return Number(/^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
 }
 
 /**
@@ -263,10 +269,12 @@ async function measureSize(fraction) {
       row.rssBytes = Math.max(row.rssBytes, rssBytes);
       row.peakBytes = Math.max(row.peakBytes, peakBytes);
       console.log(`scale:   ${id} (${role}) store: raft/ ${mib(raftBytes)} (${int(raftBytes)} B), tracker/ ${mib(trackerBytes)} (${int(trackerBytes)} B), together ${mib(raftBytes + trackerBytes)}`);
+      const writtenBytes = diskWrittenBy(c.procs.get(id).pid);
+      console.log(`scale:   ${id} (${role}) disk written during the build: ${mib(writtenBytes)}, ${int(writtenBytes / built.writes)} B a write, ${((writtenBytes / (raftBytes + trackerBytes)) || 0).toFixed(1)}x what it keeps`);
       console.log(`scale:   ${id} (${role}) RSS after the build ${mib(rssBytes)}, peak ${mib(peakBytes)}  goal < 1024 MiB: ${goal(`size ${fraction} ${id} RSS`, peakBytes < GOAL_RSS_BYTES)}`);
       console.log(`scale:   ${id} (${role}) memory: ${await memoryBreakdown(c, id)}`);
       const snapshots = logEvents(c.logPath(id), 'store_snapshot');
-      const exported = logEvents(c.logPath(id), 'snapshot_exported');
+      const streamed = logEvents(c.logPath(id), 'snapshot_sent');
       if (snapshots.length === 0) {
         console.log(`scale:   ${id} snapshots: none  goal < 2 s: ${goal(`size ${fraction} ${id} snapshot`, false)}`);
         continue;
@@ -276,7 +284,7 @@ async function measureSize(fraction) {
       row.snapshotMs = Math.max(row.snapshotMs, maxMs);
       console.log(
         `scale:   ${id} snapshots: ${snapshots.length}, longest ${maxMs.toFixed(1)} ms, last ${last.ms.toFixed(1)} ms at index ${int(last.index)} (${Math.round((100 * last.index) / applied)} % of the log)` +
-          `${exported.length > 0 ? `; ${exported.length} exported for a follower, longest ${Math.max(...exported.map((e) => e.ms)).toFixed(1)} ms` : ''}  goal < 2 s: ${goal(`size ${fraction} ${id} snapshot`, maxMs < GOAL_SNAPSHOT_MS)}`,
+          `${streamed.length > 0 ? `; ${streamed.length} streamed to a follower, longest ${Math.max(...streamed.map((e) => e.ms)).toFixed(0)} ms, largest ${mib(Math.max(...streamed.map((e) => e.bytes)))}` : ''}  goal < 2 s: ${goal(`size ${fraction} ${id} snapshot`, maxMs < GOAL_SNAPSHOT_MS)}`,
       );
     }
 

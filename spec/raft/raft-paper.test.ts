@@ -249,6 +249,16 @@ describe('§7 snapshots and InstallSnapshot', () => {
     expect(n2.status()).toEqual(before);
     expect(net.drain()).toEqual([{ type: 'AppendResponse', from: 'n2', to: 'n1', term: 1, success: true, index: before.commit, hint: 0 }]);
   });
+
+  it("a snapshot that matches a prefix of the follower's log commits that prefix and vouches for no more", () => {
+    const net = new RaftNetwork(ids(3));
+    net.load('n2', { term: 1, entries: entries(1, 1, 1, 1, 1) }); // entries after 3 may not be the leader's
+    const n2 = net.node('n2');
+    n2.step({ type: 'InstallSnapshot', from: 'n1', to: 'n2', term: 1, meta: { index: 3, term: 1 } });
+    expect(n2.snapshotPending()).toBeNull(); // nothing to install: the log holds it
+    expect(n2.status()).toMatchObject({ commit: 3, lastIndex: 5 });
+    expect(net.drain()).toEqual([{ type: 'AppendResponse', from: 'n2', to: 'n1', term: 1, success: true, index: 3, hint: 0 }]);
+  });
 });
 
 describe('§6.4 ReadIndex', () => {

@@ -623,8 +623,9 @@ export class Raft {
     if (m.meta.index <= this.log.committed) return answer(this.log.committed); // we hold all of it already
     if (this.log.matchTerm(m.meta.index, m.meta.term)) {
       // The snapshot describes a prefix of our log: keep the entries after it, just commit (§5).
+      // Only that prefix is known to match the leader's: what follows may be another term's.
       this.log.commitTo(m.meta.index);
-      return answer(this.log.lastIndex());
+      return answer(m.meta.index);
     }
     this.log.restore(m.meta);
     this.snapshotToInstall = m.meta;

@@ -99,6 +99,22 @@ export class RaftStorage {
     }
   }
 
+  /**
+   * The store holds a snapshot this log never recorded (the node died between installing it and
+   * persisting its Ready): the whole log goes, as the install would have done (§5), in one synced
+   * write, so no later start finds entries after the snapshot that do not follow from it.
+   */
+  async resetTo(meta: SnapshotMeta, hardState: HardState): Promise<void> {
+    const ops: KvOp[] = [];
+    for (let i = this.firstIndex; i <= this.lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
+    ops.push({ type: 'put', key: SNAPSHOT_KEY, value: json(meta) }, { type: 'put', key: HARD_KEY, value: json(hardState) });
+    await this.kv.batch(ops, { sync: true });
+    this.firstIndex = meta.index + 1;
+    this.lastIndex = meta.index;
+    this.durableTerm = hardState.term;
+    this.durableVote = hardState.vote;
+  }
+
   /** Drops entries up to `meta.index`: the application's synced snapshot covers them. */
   async compact(meta: SnapshotMeta): Promise<void> {
     if (meta.index < this.firstIndex) return;

@@ -18,6 +18,8 @@ import type { NodeId, SnapshotMeta } from '../raft/types.js';
 export interface SnapshotChunk {
   transferId: string;
   term: number;
+  /** The sender's count of transfers it began: of two from one sender in one term, the higher is newer. */
+  ordinal: number;
   seq: number;
   records: Uint8Array;
   done: boolean;
@@ -40,6 +42,8 @@ export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const WINDOW_CHUNKS = 4;
 /** Resend rounds without an acknowledgement before the transfer has failed. */
 const QUIET_ROUNDS_TO_FAIL = 15;
+/** A transfer that has heard nothing from its sender for this long is abandoned by the receiver (its copy dropped). */
+const RECEIVE_IDLE_MS = 120_000;
 
 /** What the leader's side needs of its node. */
 export interface SenderHost {
@@ -55,6 +59,7 @@ export interface SenderHost {
 
 interface Outgoing {
   transferId: string;
+  ordinal: number;
   /** The highest chunk the follower has written (-1: none). */
   acked: number;
   /** Sent and not yet acknowledged, oldest first: sent again when acknowledgements stop (go-back-N). */
@@ -79,8 +84,9 @@ export class SnapshotSender {
 
   start(to: NodeId): void {
     if (this.transfers.has(to)) return; // one at a time; the core asks again if it fails
-    const transferId = `${this.host.term()}.${++this.started}.${this.host.world.rng.float().toString(36).slice(2, 10)}`;
-    const transfer: Outgoing = { transferId, acked: -1, inflight: [], wake: null, failed: false };
+    const ordinal = ++this.started;
+    const transferId = `${this.host.term()}.${ordinal}.${this.host.world.rng.float().toString(36).slice(2, 10)}`;
+    const transfer: Outgoing = { transferId, ordinal, acked: -1, inflight: [], wake: null, failed: false };
     this.transfers.set(to, transfer);
     void this.run(to, transfer).then(
       (meta) => this.finish(to, transfer, meta),
@@ -133,7 +139,7 @@ export class SnapshotSender {
         const records: KvEntry[] = next.value;
         next = await stream.next(); // one ahead: the chunk before the end says it is the last
         if (!(await this.waitUntil(to, transfer, term, () => transfer.inflight.length < WINDOW_CHUNKS))) return null;
-        const chunk: SnapshotChunk = { transferId: transfer.transferId, term, seq, records: encodeBlob(records), done: next.done === true };
+        const chunk: SnapshotChunk = { transferId: transfer.transferId, term, ordinal: transfer.ordinal, seq, records: encodeBlob(records), done: next.done === true };
         bytes += chunk.records.length;
         transfer.inflight.push(chunk);
         this.host.wire.sendSnapshotChunk(to, chunk);
@@ -174,6 +180,7 @@ export class SnapshotSender {
 
 /** What the follower's side needs of its node. */
 export interface ReceiverHost {
+  world: World;
   wire: SnapshotWire;
   storeKv: KvStore;
   /** The node's current term: a transfer begun in an older one is refused. */
@@ -189,6 +196,7 @@ interface Incoming {
   from: NodeId;
   transferId: string;
   term: number;
+  ordinal: number;
   /** The next chunk to take, and the last one written (-1: none). */
   nextSeq: number;
   writtenSeq: number;
@@ -196,19 +204,23 @@ interface Incoming {
   /** Chunks are written one after another. */
   writing: Promise<void>;
   over: boolean;
+  /** Abandons the transfer when its sender has gone quiet (RECEIVE_IDLE_MS). */
+  idle: Timer | null;
   /** Test-only: stopped on purpose (stallAfterChunks). */
   stalled?: boolean;
 }
 
 /**
- * The follower's side: one transfer at a time; a new one (its chunk 0) replaces the one under
- * way. Chunks are taken in order: a repeated one or one after a gap is answered with the last one
- * written, so the leader resends from there.
+ * The follower's side: one transfer at a time; a newer one (its chunk 0: a later term, or the
+ * same sender's later ordinal) replaces the one under way. Chunks are taken in order: a repeated
+ * one or one after a gap is answered with the last one written, so the leader resends from there.
  */
 export class SnapshotReceiver {
   private current: Incoming | null = null;
   /** The last transfer that finished: its last chunk, sent again because our answer was lost, is answered again. */
   private finished: { from: NodeId; transferId: string; lastSeq: number } | null = null;
+  /** Generations are handed out one after another, each above the last (two intakes never share one). */
+  private allocating: Promise<number> = Promise.resolve(0);
 
   constructor(private readonly host: ReceiverHost) {}
 
@@ -219,12 +231,18 @@ export class SnapshotReceiver {
     if (done !== null && done.from === from && done.transferId === chunk.transferId) return answer(done.lastSeq, true);
     let transfer = this.current;
     if (transfer === null || transfer.from !== from || transfer.transferId !== chunk.transferId) {
-      // Only its first chunk starts a transfer; a later one of a transfer we do not hold (we restarted) ends it.
-      if (chunk.seq !== 0) return answer(chunk.seq, false);
+      if (chunk.seq !== 0) {
+        // Chunk 0 may only be late (packets reorder); from WINDOW_CHUNKS on, chunk 0 was answered
+        // by a life of ours that is gone, and the sender had better start over.
+        if (chunk.seq >= WINDOW_CHUNKS) answer(chunk.seq, false);
+        return;
+      }
+      if (transfer !== null && !newer(chunk, from, transfer)) return answer(chunk.seq, false); // a late first chunk of an older transfer
       if (transfer) this.abandon(transfer);
-      transfer = { from, transferId: chunk.transferId, term: chunk.term, nextSeq: 0, writtenSeq: -1, intake: StoreIntake.begin(this.host.storeKv), writing: Promise.resolve(), over: false };
+      transfer = { from, transferId: chunk.transferId, term: chunk.term, ordinal: chunk.ordinal, nextSeq: 0, writtenSeq: -1, intake: this.beginIntake(), writing: Promise.resolve(), over: false, idle: null };
       this.current = transfer;
     }
+    this.stayAwake(transfer);
     if (transfer.over) return answer(chunk.seq, false);
     if (this.host.stallAfterChunks !== undefined && chunk.seq >= this.host.stallAfterChunks) {
       if (!transfer.stalled) {
@@ -248,6 +266,7 @@ export class SnapshotReceiver {
         if (chunk.done) {
           const meta = await intake.finish();
           active.over = true;
+          active.idle?.cancel();
           if (this.current === active) this.current = null;
           this.finished = { from, transferId: active.transferId, lastSeq: chunk.seq };
           const installing = this.host.staged(from, active.term, meta, intake);
@@ -264,10 +283,37 @@ export class SnapshotReceiver {
     });
   }
 
+  private beginIntake(): Promise<StoreIntake> {
+    const previous = this.allocating;
+    const intake = previous.then((above) => StoreIntake.begin(this.host.storeKv, above));
+    this.allocating = intake.then(
+      (begun) => begun.generation,
+      () => previous,
+    );
+    return intake;
+  }
+
+  /** (Re)arms the transfer's idle timer: a sender gone for good must not leave its copy on disk. */
+  private stayAwake(transfer: Incoming): void {
+    transfer.idle?.cancel();
+    transfer.idle = this.host.world.clock.setTimer(RECEIVE_IDLE_MS, () => {
+      if (transfer.over) return;
+      this.host.log('snapshot_receive_abandoned', { from: transfer.from, chunksWritten: transfer.writtenSeq + 1, idleMs: RECEIVE_IDLE_MS });
+      this.abandon(transfer);
+    });
+  }
+
   private abandon(transfer: Incoming): void {
+    transfer.idle?.cancel();
     if (transfer.over) return;
     transfer.over = true;
     if (this.current === transfer) this.current = null;
     void transfer.writing.then(() => transfer.intake).then((intake) => intake.abandon()).catch(() => undefined);
   }
+}
+
+/** Whether `chunk` (a first chunk) begins a newer transfer than `current`. */
+function newer(chunk: SnapshotChunk, from: NodeId, current: Incoming): boolean {
+  if (chunk.term !== current.term) return chunk.term > current.term;
+  return from !== current.from || chunk.ordinal > current.ordinal;
 }

@@ -11,7 +11,7 @@
 // (session-service.ts), so heartbeats need not all reach the leader.
 
 import type { CertifiedKey, Connection, Listener, NetAddress, PeerIdentity, Timer, World } from '../world/world.js';
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import type { RaftTransport } from './transport.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { formatNetAddress } from '../world/net-address.js';
@@ -22,6 +22,12 @@ import { CLOCK_PING_EVERY_MS, ClockWatch } from './clock-watch.js';
 import type { SnapshotAck, SnapshotChunk } from './snapshot-transfer.js';
 
 export const MAX_QUEUED_FRAMES = 4096;
+/**
+ * Frames between nodes (both ends proven by certificate before a byte is read) may be larger than
+ * a client's: a snapshot chunk holds at least one whole record, and an archive segment of one big
+ * applied batch is up to 8 MiB, a third more in base64.
+ */
+export const PEER_MAX_FRAME_BYTES = 24 * 1024 * 1024;
 const MAX_INBOUND_CONNECTIONS = 256;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1_000;
@@ -233,7 +239,7 @@ export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRela
   }
 
   sendSnapshotChunk(to: NodeId, chunk: SnapshotChunk): void {
-    this.links.get(to)?.send(encodeFrame({ type: 'snapshotChunk', chunk } satisfies Frame));
+    this.links.get(to)?.send(encodeFrame({ type: 'snapshotChunk', chunk } satisfies Frame, PEER_MAX_FRAME_BYTES));
   }
 
   sendSnapshotAck(to: NodeId, ack: SnapshotAck): void {
@@ -263,7 +269,7 @@ export class TcpRaftTransport implements RaftTransport, PushRelay, HeartbeatRela
       return connection.destroy();
     }
     this.inbound.add(connection);
-    const decoder = new FrameDecoder(DEFAULT_MAX_FRAME_BYTES);
+    const decoder = new FrameDecoder(PEER_MAX_FRAME_BYTES);
     const refuse = (event: string, reason: string): void => {
       this.log(event, { remote: formatNetAddress(connection.remote), peer, reason });
       connection.destroy();
@@ -350,7 +356,8 @@ function isHeardBatch(value: unknown): value is HeardBatch {
 function isSnapshotChunk(value: unknown): value is SnapshotChunk {
   if (typeof value !== 'object' || value === null) return false;
   const { transferId, term, seq, records, done } = value as Record<string, unknown>;
-  return typeof transferId === 'string' && transferId.length <= 64 && Number.isSafeInteger(term) && Number.isSafeInteger(seq) && (seq as number) >= 0 && records instanceof Uint8Array && typeof done === 'boolean';
+  const { ordinal } = value as Record<string, unknown>;
+  return typeof transferId === 'string' && transferId.length <= 64 && Number.isSafeInteger(term) && Number.isSafeInteger(ordinal) && Number.isSafeInteger(seq) && (seq as number) >= 0 && records instanceof Uint8Array && typeof done === 'boolean';
 }
 
 function isSnapshotAck(value: unknown): value is SnapshotAck {

@@ -103,6 +103,13 @@ function storeSnapshotEvery(config: TrackerNodeConfig): number {
   return config.storeSnapshotEveryEntries ?? 2 * (config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES);
 }
 
+/**
+ * How far past its bounds the Raft log may grow while a snapshot is streamed to a follower, so
+ * that the follower can go on from the log once it is installed. A store of 10 GB takes minutes
+ * to stream; at a million files' 4 MB/s of ShareFile entries, eight times 64 MiB is two minutes.
+ */
+const TRANSFER_HOLD_FACTOR = 8;
+
 /** A Raft log sync this long or longer is logged (`slow_persist`): the election timeout is 300-600 ms. */
 const SLOW_PERSIST_MS = 100;
 
@@ -152,6 +159,8 @@ export class TrackerNode {
   private readonly receiver: SnapshotReceiver;
   /** Stores received whole from a leader, which the core said it will install (by "index/term"). */
   private readonly stagedStores = new Map<string, { meta: SnapshotMeta; intake: StoreIntake }>();
+  /** The index of the last snapshot this node began to install. */
+  private installedIndex = 0;
 
   private constructor(
     private readonly config: TrackerNodeConfig,
@@ -178,6 +187,7 @@ export class TrackerNode {
       config.snapshotChunkBytes,
     );
     this.receiver = new SnapshotReceiver({
+      world: config.world,
       wire: config.transport,
       storeKv: config.storeKv,
       term: () => this.raft.term,
@@ -235,6 +245,7 @@ export class TrackerNode {
           entries: state.entries,
           applied: store.appliedIndex,
         };
+    if (storeAhead) await storage.resetTo(restored.snapshot!, restored.hardState);
     const raft = new Raft(raftConfig, restored);
     const node = new TrackerNode(config, raft, storage, store);
     config.transport.onMessage((message) => {
@@ -436,11 +447,13 @@ export class TrackerNode {
    * false if it refuses (it holds all of it already, or the term is over), and the copy goes.
    */
   private stepStagedSnapshot(from: NodeId, term: number, meta: SnapshotMeta, intake: StoreIntake): boolean {
-    if (this.stopped) return false;
+    const key = `${meta.index}/${meta.term}`;
+    // Another copy of the same snapshot (staged already, or being installed) is not needed.
+    if (this.stopped || this.stagedStores.has(key) || meta.index <= this.installedIndex) return false;
     this.raft.step({ type: 'InstallSnapshot', from, to: this.config.id, term, meta });
     const pending = this.raft.snapshotPending();
     const installing = pending !== null && pending.index === meta.index && pending.term === meta.term;
-    if (installing) this.stagedStores.set(`${meta.index}/${meta.term}`, { meta, intake });
+    if (installing) this.stagedStores.set(key, { meta, intake });
     this.pump();
     return installing;
   }
@@ -479,9 +492,14 @@ export class TrackerNode {
         if (other !== key) void intake.abandon().catch(() => undefined);
       }
     }
+    this.installedIndex = snapshot.index;
+    // Opened (and so checked) before it becomes current: a copy that cannot open stops this node
+    // on its old store, not on a broken new one.
+    const installed = await TrackerStore.openGeneration(staged.intake.view(), { snapshotEveryEntries: storeSnapshotEvery(this.config), filesOnDemand: true });
+    if (installed.appliedIndex !== snapshot.index) throw new Error(`the staged store stands at ${installed.appliedIndex}, not at snapshot ${key}`);
     await this.trackerStore.quiesce(); // its archive repack must not write into the store that replaces it
     await staged.intake.commit();
-    this.trackerStore = await TrackerStore.open(this.config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(this.config), filesOnDemand: true });
+    this.trackerStore = installed;
     for (const [index, pending] of this.pendingWrites) {
       if (index <= snapshot.index) {
         this.pendingWrites.delete(index);
@@ -567,9 +585,9 @@ export class TrackerNode {
     const bytesHeld = this.raft.log.bytesThrough(appliedNow);
     if (entriesHeld < every && bytesHeld < everyBytes) return;
     // A follower receiving a snapshot needs the entries after it: compaction waits for the
-    // transfer, up to four times its bounds (then the follower will need another snapshot).
-    const transferFloor = Math.min(...this.sender.floors.values());
-    if (transferFloor < appliedNow && entriesHeld < 4 * every && bytesHeld < 4 * everyBytes) return;
+    // transfer, up to TRANSFER_HOLD_FACTOR times its bounds (then it will need another snapshot).
+    const holding = (): boolean => entriesHeld < TRANSFER_HOLD_FACTOR * every && bytesHeld < TRANSFER_HOLD_FACTOR * everyBytes;
+    if (Math.min(...this.sender.floors.values()) < appliedNow && holding()) return;
     await this.appliedSoFar(); // no apply under way while the store snapshots itself
     const applied = this.trackerStore.appliedIndex;
     if (this.raft.log.term(applied) === undefined) return;
@@ -577,6 +595,8 @@ export class TrackerNode {
     await this.trackerStore.snapshot();
     this.config.log?.('store_snapshot', { index: applied, ms: tenthsOfMs(this.config.world.clock.monotonicMs() - startedMs) });
     if (this.stopped) return;
+    // Read again (a transfer may have begun meanwhile); past the hold bound, the floor gives way.
+    const transferFloor = holding() ? Math.min(...this.sender.floors.values()) : Infinity;
     const index = Math.min(compactionPoint(this.raft.log, applied, every, everyBytes), Math.max(transferFloor, this.raft.log.snapshotMeta().index));
     const term = this.raft.log.term(index);
     if (term === undefined || index <= this.raft.log.snapshotMeta().index) return;

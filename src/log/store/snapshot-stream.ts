@@ -20,8 +20,8 @@ const RECORDS_PER_READ = 64;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * The records of a store's generation (keys without prefix), in chunks of about `maxChunkBytes`
- * (a record is never split). The iterator opens on the first call of next(): its snapshot is
+ * The records of a store's generation (keys without prefix), in chunks of at most
+ * `maxChunkBytes`, or of one record larger than that (a record is never split). The iterator opens on the first call of next(): its snapshot is
  * taken then.
  */
 export async function* streamRecords(kv: KvStore, maxChunkBytes: number): AsyncGenerator<KvEntry[]> {
@@ -29,13 +29,15 @@ export async function* streamRecords(kv: KvStore, maxChunkBytes: number): AsyncG
   let bytes = 0;
   for await (const read of kv.iterate({}, RECORDS_PER_READ)) {
     for (const record of read) {
-      chunk.push(record);
-      bytes += record[0].length + record[1].length;
-      if (bytes >= maxChunkBytes) {
+      const recordBytes = record[0].length + record[1].length;
+      // A large record (a segment of one big applied batch: up to 8 MiB) goes in a chunk of its own.
+      if (chunk.length > 0 && bytes + recordBytes > maxChunkBytes) {
         yield chunk;
         chunk = [];
         bytes = 0;
       }
+      chunk.push(record);
+      bytes += recordBytes;
     }
   }
   if (chunk.length > 0) yield chunk;
@@ -72,8 +74,12 @@ export class StoreIntake {
     readonly generation: number,
   ) {}
 
-  static async begin(root: KvStore): Promise<StoreIntake> {
-    const generations = [await currentGeneration(root), ...(await listGenerations(root))];
+  /**
+   * A new intake in a generation above every one on disk and above `above` (the caller's last:
+   * an intake that has written nothing yet is not on disk, and two must never share one).
+   */
+  static async begin(root: KvStore, above = 0): Promise<StoreIntake> {
+    const generations = [above, await currentGeneration(root), ...(await listGenerations(root))];
     return new StoreIntake(root, Math.max(...generations) + 1);
   }
 
@@ -102,6 +108,11 @@ export class StoreIntake {
     const [key, value] = this.metaRecord;
     await generationKv(this.root, this.generation).batch([{ type: 'put', key, value }], { sync: true });
     return this.meta;
+  }
+
+  /** The arrived store's keys (to open and check it before commit). */
+  view(): KvStore {
+    return generationKv(this.root, this.generation);
   }
 
   /**

@@ -99,7 +99,8 @@ export class TrackerStore {
     return store;
   }
 
-  private static async openGeneration(kv: KvStore, options: TrackerStoreOptions): Promise<TrackerStore> {
+  /** Opens a store's keys as they are (a staged generation, to check it before it becomes current). */
+  static async openGeneration(kv: KvStore, options: TrackerStoreOptions): Promise<TrackerStore> {
     const meta = await readMeta(kv);
     const every = options.snapshotEveryEntries ?? 10_000;
     if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, 0, every);
