@@ -32,7 +32,7 @@
 // Sizes are fractions of the full size; `--sizes 0.001` is a quick try.
 
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freeClusterBase, launch, makeWorkDir, option, sleep, stop } from './lib/harness.mjs';
@@ -120,7 +120,8 @@ function bytesUnder(path) {
   let total = 0;
   for (const entry of readdirSync(path, { withFileTypes: true })) {
     const full = join(path, entry.name);
-    total += entry.isDirectory() ? bytesUnder(full) : statSync(full).size;
+    // LevelDB deletes a table it has compacted away at any moment: one gone since readdir counts 0.
+    total += entry.isDirectory() ? bytesUnder(full) : (statSync(full, { throwIfNoEntry: false })?.size ?? 0);
   }
   return total;
 }
@@ -329,6 +330,11 @@ async function measureSize(fraction) {
   } finally {
     c.probe.close();
     await Promise.all([...c.procs.values()].map((child) => stop(child)));
+    // The stores go (gigabytes); the nodes' logs stay, for what a run left unexplained.
+    const kept = `${root}-logs/size-${fraction}`; // beside the work dir, which goes at exit
+    mkdirSync(kept, { recursive: true });
+    for (const id of c.ids) if (existsSync(c.logPath(id))) copyFileSync(c.logPath(id), join(kept, `${id}.log`));
+    console.log(`scale:   the nodes' logs are kept in ${kept}`);
     rmSync(c.dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,8 @@
 // Why this file exists: a live audit (`clique audit --cluster`) asks a running node for its
-// store — the same blob a lagging follower gets by InstallSnapshot: meta, snapshot and the whole
-// archive — taken between Ready cycles and handed out in chunks. Only holders of the cluster
+// store — what a lagging follower is streamed (snapshot-transfer.ts): meta, records and the
+// whole archive — here as one blob, taken between Ready cycles and handed out in chunks. (Held
+// whole in memory on both sides: fine for a store of some hundred MB, not for a million files'
+// gigabytes; it should stream as the follower's copy does.) Only holders of the cluster
 // secret may ask (the archive holds password and token hashes), and the node proves the blob:
 //   1. the client asks for a challenge: a fresh, single-use nonce. A nonce is its own record
 //      (when it was made, random bytes, and this node's MAC over both), so asking for one
