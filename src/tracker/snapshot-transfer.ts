@@ -242,8 +242,8 @@ export class SnapshotReceiver {
       transfer = { from, transferId: chunk.transferId, term: chunk.term, ordinal: chunk.ordinal, nextSeq: 0, writtenSeq: -1, intake: this.beginIntake(), writing: Promise.resolve(), over: false, idle: null };
       this.current = transfer;
     }
-    this.stayAwake(transfer);
     if (transfer.over) return answer(chunk.seq, false);
+    this.stayAwake(transfer); // only a transfer still under way needs its idle timer
     if (this.host.stallAfterChunks !== undefined && chunk.seq >= this.host.stallAfterChunks) {
       if (!transfer.stalled) {
         const stalled = transfer;
