@@ -52,6 +52,8 @@ const WORKERS = Number(option('--workers', 'SCALE_WORKERS', '4'));
 const CONCURRENCY = Number(option('--concurrency', 'SCALE_CONCURRENCY', '64'));
 const COMPACT_EVERY = option('--compact-every', 'SCALE_COMPACT_EVERY', null);
 const COMPACT_EVERY_BYTES = option('--compact-every-bytes', 'SCALE_COMPACT_EVERY_BYTES', null);
+/** The nodes' --files-in-memory (default: theirs). */
+const FILES_IN_MEMORY = option('--files-in-memory', 'SCALE_FILES_IN_MEMORY', null);
 /** Extra flags for the nodes' node (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile a build). */
 const NODE_FLAGS = (process.env.SCALE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const SCRYPT_COST = 16;
@@ -111,7 +113,7 @@ async function memoryBreakdown(c, id) {
     await sleep(20);
   }
   const gc = m.heapUsedAfterGc === undefined ? '' : `; after a full GC: RSS ${mib(m.rssAfterGc)}, heap used ${mib(m.heapUsedAfterGc)} of ${mib(m.heapTotalAfterGc)}, external ${mib(m.externalAfterGc)} (ArrayBuffers ${mib(m.arrayBuffersAfterGc)})`;
-  return `RSS ${mib(m.rss)} (anonymous ${mib(anonBytes)}, mapped files ${mib(fileBytes)}): heap used ${mib(m.heapUsed)} of ${mib(m.heapTotal)}, external ${mib(m.external)} (ArrayBuffers ${mib(m.arrayBuffers)}), the rest ${mib(m.rss - m.heapTotal - m.external)}; Raft log ${int(m.raftEntries)} entries, ${mib(m.raftBytes)}${gc}`;
+  return `RSS ${mib(m.rss)} (anonymous ${mib(anonBytes)}, mapped files ${mib(fileBytes)}): heap used ${mib(m.heapUsed)} of ${mib(m.heapTotal)}, external ${mib(m.external)} (ArrayBuffers ${mib(m.arrayBuffers)}), the rest ${mib(m.rss - m.heapTotal - m.external)}; Raft log ${int(m.raftEntries)} entries, ${mib(m.raftBytes)}${m.filesInMemory === undefined ? '' : `; files in memory ${int(m.filesInMemory)} (groups read from disk ${int(m.groupsLoaded)} times, sent back ${int(m.groupsEvicted)})`}${gc}`;
 }
 
 /** The bytes of every file under `path`. */
@@ -148,7 +150,7 @@ async function startCluster(dir, compactEvery) {
   const clientOf = new Map(cluster.config.nodes.map((n) => [n.id, n.client]));
   const procs = new Map();
   const logPath = (id) => join(dir, `${id}.log`);
-  const args = (id) => ['--expose-gc', ...NODE_FLAGS, CLI, 'tracker', '--id', id, '--cluster', clusterPath, '--data', join(dir, id), '--scrypt-cost', String(SCRYPT_COST), '--compact-every', String(compactEvery), ...(COMPACT_EVERY_BYTES === null ? [] : ['--compact-every-bytes', COMPACT_EVERY_BYTES]), '--session-ttl', String(SESSION_TTL_MS)];
+  const args = (id) => ['--expose-gc', ...NODE_FLAGS, CLI, 'tracker', '--id', id, '--cluster', clusterPath, '--data', join(dir, id), '--scrypt-cost', String(SCRYPT_COST), '--compact-every', String(compactEvery), ...(COMPACT_EVERY_BYTES === null ? [] : ['--compact-every-bytes', COMPACT_EVERY_BYTES]), ...(FILES_IN_MEMORY === null ? [] : ['--files-in-memory', FILES_IN_MEMORY]), '--session-ttl', String(SESSION_TTL_MS)];
   const start = (id) => procs.set(id, launch(process.execPath, args(id), { log: logPath(id) }));
   for (const id of ids) start(id);
   const probe = new TrackerClient(world, { nodes: [...clientOf.values()], trust: clusterTrust(cluster.config), clientId: 'scale-probe' });

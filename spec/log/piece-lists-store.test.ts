@@ -2,7 +2,8 @@
 // entry and answers every file query exactly as an in-memory model that holds every list does,
 // with snapshots, restarts and a catch-up by exported snapshot (a follower's) in between. A
 // restart opens the store as a node does, with every group's files left on disk until an entry
-// or a query needs them (filesOnDemand): queries then ask only some groups, so later entries
+// or a query needs them (filesOnDemand), and a bound on the files it keeps sends the least
+// recently used groups' back to disk (maxFilesInMemory): queries then ask only some groups, so later entries
 // apply to groups whose files are still on disk, and at the end the whole state is the model's. Reports
 // with real and wrong evidence are mixed into the workload, so decide reads lists from disk. Both
 // keep a file's empty collections as the shared empty maps, however they got there.
@@ -46,9 +47,9 @@ function ownEmptyMaps(state: TrackerState): string[] {
 
 describe('piece lists kept on disk', () => {
   it('decide and answer as when every list is in memory, through snapshots, restarts and snapshot catch-ups', async () => {
-    const seen = { reported: 0, badEvidence: 0, reopened: 0, imported: 0, detailsWithHolders: 0, appliedToFilesOnDisk: 0 };
+    const seen = { reported: 0, badEvidence: 0, reopened: 0, imported: 0, detailsWithHolders: 0, appliedToFilesOnDisk: 0, evicted: 0 };
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 3, max: 60 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 200, maxLength: 200 }), async (seed, every, steps) => {
+      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 3, max: 60 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 200, maxLength: 200 }), fc.integer({ min: 0, max: 7 }), async (seed, every, steps, bound) => {
         const entries = withReports(makeWorkload(seed, 400).entries, seed);
         const reference = initialState();
         const lists = new MemoryPieceLists();
@@ -72,6 +73,8 @@ describe('piece lists kept on disk', () => {
           // Entries that touch a group whose files are still on disk (the store reads them first).
           const onDisk = (group: string): boolean => store.state.groups.has(group) && !filesLoaded(store.state.groups.get(group)!);
           if (batch.some((entry) => groupsTouched(store.state, entry.command).some(onDisk))) seen.appliedToFilesOnDisk++;
+          // The entries about to commit read their groups ahead, as a node's log hands them on (a hint apply does not rely on).
+          if (step % 3 === 0) store.prefetch(entries.slice(at, at + 1 + step * 3));
           // Unsynced batches may be lost by a restart (Raft would apply them again): the one before a restart is synced.
           const applied = await store.apply(batch, { sync: step % 2 === 0 || step === 7 });
           for (const [i, result] of applied.entries()) {
@@ -86,14 +89,16 @@ describe('piece lists kept on disk', () => {
             // A restart: the projection from snapshot + tail, the lists from disk.
             await kv.close();
             kv = await host.kv.open(path, { createIfMissing: false });
-            store = await TrackerStore.open(kv, { snapshotEveryEntries: every, filesOnDemand: true });
+            seen.evicted += store.groupsEvicted;
+            store = await TrackerStore.open(kv, { snapshotEveryEntries: every, filesOnDemand: true, maxFilesInMemory: bound });
             seen.reopened++;
           } else if (step === 8) {
             // A follower catching up by the leader's exported snapshot, into an empty store.
             const blob = await store.exportSnapshot();
             path = `/data/follower-${at}`;
             const fresh = await host.kv.open(path, { createIfMissing: true });
-            store = await TrackerStore.importSnapshot(fresh, blob, { snapshotEveryEntries: every });
+            seen.evicted += store.groupsEvicted;
+            store = await TrackerStore.importSnapshot(fresh, blob, { snapshotEveryEntries: every, filesOnDemand: true, maxFilesInMemory: bound });
             await kv.close();
             kv = fresh;
             seen.imported++;
@@ -108,6 +113,7 @@ describe('piece lists kept on disk', () => {
           for (const state of [store.state, model]) expect(ownEmptyMaps(state)).toEqual([]);
           seen.detailsWithHolders += want.filter((text) => text.includes('"holders":[{')).length;
         }
+        seen.evicted += store.groupsEvicted;
         await store.ensureAllGroups();
         expect(canonicalJson(encodeState(store.state))).toBe(canonicalJson(encodeState(model)));
         expect(ownEmptyMaps(store.state)).toEqual([]);
@@ -122,5 +128,6 @@ describe('piece lists kept on disk', () => {
     expect(seen.imported).toBeGreaterThan(0);
     expect(seen.detailsWithHolders).toBeGreaterThan(0);
     expect(seen.appliedToFilesOnDisk).toBeGreaterThan(0);
+    expect(seen.evicted).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -5,7 +5,7 @@
 // synced snapshots.
 
 import type { CachedReply, TrackerState } from '../log/domain/state.js';
-import { TrackerStore, type TermEntry } from '../log/store/tracker-store.js';
+import { TrackerStore, type TermEntry, type TrackerStoreOptions } from '../log/store/tracker-store.js';
 import type { KvStore, Timer, World } from '../world/world.js';
 import { Raft, type RaftConfig } from '../raft/raft.js';
 import type { RaftLog } from '../raft/raft-log.js';
@@ -41,6 +41,12 @@ export interface TrackerNodeConfig {
    * interval, so that each compaction's snapshot (maybeCompact) is the one taken, and timed.
    */
   storeSnapshotEveryEntries?: number;
+  /**
+   * How many files the groups read from the store may hold in memory together before the least
+   * recently used groups' go back to disk (TrackerStore maxFilesInMemory); default
+   * DEFAULT_MAX_FILES_IN_MEMORY.
+   */
+  maxFilesInMemory?: number;
   /** A snapshot transfer's chunk of records (snapshot-transfer.ts); default SNAPSHOT_CHUNK_BYTES. */
   snapshotChunkBytes?: number;
   /** Test-only (snapshot-test-switch.ts): receiving a snapshot, stop after writing this many chunks. */
@@ -73,6 +79,12 @@ export const DEFAULT_COMPACT_EVERY_ENTRIES = 50_000;
 export const DEFAULT_COMPACT_EVERY_BYTES = 64 * 1024 * 1024;
 
 /**
+ * Files a node keeps in memory by default (about 330 bytes of heap each, so some 80 MiB): the
+ * groups of a million files most recently used, the rest read back from LevelDB when needed.
+ */
+export const DEFAULT_MAX_FILES_IN_MEMORY = 250_000;
+
+/**
  * Where a compaction cuts the Raft log: behind the newest applied entries, up to half of each
  * bound (entries, bytes). A follower that fell that little behind (an election, a pause, a slow
  * disk) catches up from the log, as etcd keeps SnapshotCatchUpEntries: the alternative, a
@@ -101,6 +113,11 @@ export function compactionPoint(log: Pick<RaftLog, 'bytesThrough' | 'snapshotMet
  */
 function storeSnapshotEvery(config: TrackerNodeConfig): number {
   return config.storeSnapshotEveryEntries ?? 2 * (config.compactEveryEntries ?? DEFAULT_COMPACT_EVERY_ENTRIES);
+}
+
+/** How a node opens its tracker store: groups' files read on demand, a bounded number kept. */
+function storeOptions(config: TrackerNodeConfig): TrackerStoreOptions {
+  return { snapshotEveryEntries: storeSnapshotEvery(config), filesOnDemand: true, maxFilesInMemory: config.maxFilesInMemory ?? DEFAULT_MAX_FILES_IN_MEMORY };
 }
 
 /**
@@ -202,7 +219,7 @@ export class TrackerNode {
     const { storage, state } = await RaftStorage.open(config.raftKv);
     const raftOpenedMs = config.world.clock.monotonicMs();
     // The groups' files are read when first needed: a restart does not wait for a million of them.
-    const store = await TrackerStore.open(config.storeKv, { snapshotEveryEntries: storeSnapshotEvery(config), filesOnDemand: true, dropLeftovers: true });
+    const store = await TrackerStore.open(config.storeKv, { ...storeOptions(config), dropLeftovers: true });
     config.log?.('node_opened', {
       raftMs: tenthsOfMs(raftOpenedMs - openingMs),
       raftEntries: state.entries.length,
@@ -427,6 +444,8 @@ export class TrackerNode {
       await this.installSnapshot(rd); // into the store first: see start()
     }
     for (const message of rd.messages) if (mayPrecedePersistence(message)) this.config.transport.send(message);
+    // The groups these new entries touch are read from disk while they commit, not when they apply.
+    if (rd.entries.length > 0) this.trackerStore.prefetch(rd.entries.map((entry) => this.termEntry(entry)));
     const persistStartedMs = this.config.world.clock.monotonicMs();
     await this.storage.persist(rd); // synced before any message that depends on it leaves
     const persistMs = this.config.world.clock.monotonicMs() - persistStartedMs;
@@ -495,7 +514,7 @@ export class TrackerNode {
     this.installedIndex = snapshot.index;
     // Opened (and so checked) before it becomes current: a copy that cannot open stops this node
     // on its old store, not on a broken new one.
-    const installed = await TrackerStore.openGeneration(staged.intake.view(), { snapshotEveryEntries: storeSnapshotEvery(this.config), filesOnDemand: true });
+    const installed = await TrackerStore.openGeneration(staged.intake.view(), storeOptions(this.config));
     if (installed.appliedIndex !== snapshot.index) throw new Error(`the staged store stands at ${installed.appliedIndex}, not at snapshot ${key}`);
     await this.trackerStore.quiesce(); // its archive repack must not write into the store that replaces it
     await staged.intake.commit();

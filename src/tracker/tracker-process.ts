@@ -37,6 +37,8 @@ export interface TrackerProcessOptions {
   compactEveryEntries?: number;
   /** ... or once the applied entries the Raft log holds pass this many bytes (default 64 MiB). */
   compactEveryBytes?: number;
+  /** Files kept in memory before the least recently used groups' go back to disk (TrackerNodeConfig). */
+  maxFilesInMemory?: number;
   /** A fatal storage error (default: exit 70, so a supervisor restarts the node from disk). */
   onFatal?: (error: Error) => void;
 }
@@ -73,6 +75,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
     storeKv,
     ...(options.compactEveryEntries === undefined ? {} : { compactEveryEntries: options.compactEveryEntries }),
     ...(options.compactEveryBytes === undefined ? {} : { compactEveryBytes: options.compactEveryBytes }),
+    ...(options.maxFilesInMemory === undefined ? {} : { maxFilesInMemory: options.maxFilesInMemory }),
     ...snapshotSwitchConfig(),
     tickMs: options.tickMs ?? 50,
     electionTicks: options.electionTicks ?? 20,

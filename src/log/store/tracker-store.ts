@@ -11,7 +11,7 @@ import { listFitsFile, pieceListNeeded, pieceListsShared } from '../domain/piece
 import { InvariantError } from '../domain/evolve.js';
 import { groupsTouched } from '../domain/groups-touched.js';
 import { encodeRecord, fileRecordId, RecordLoader, type LoadedHolder } from '../domain/records.js';
-import { filesLoaded, initialState, type GroupRecord, type TrackerState } from '../domain/state.js';
+import { FILE_NAMES_NOT_LOADED, FILES_NOT_LOADED, filesLoaded, holdingKey, initialState, type GroupRecord, type TrackerState } from '../domain/state.js';
 import type { KvEntry, KvOp, KvStore } from '../../world/world.js';
 import { encodeLine, type StoredEntry } from './chain.js';
 import {
@@ -43,6 +43,12 @@ export interface TrackerStoreOptions {
    * not a million files. Default false: the whole projection at once.
    */
   filesOnDemand?: boolean;
+  /**
+   * With filesOnDemand: how many files the groups read into memory may hold together before the
+   * least recently used groups' go back to disk (their records are there already; the holders
+   * of their files are kept aside, as at open). Default: no bound.
+   */
+  maxFilesInMemory?: number;
 }
 
 export interface TermEntry extends ProposedEntry {
@@ -69,6 +75,29 @@ export class TrackerStore {
   private readonly holdersOnDisk = new Map<string, LoadedHolder[]>();
   /** Groups whose files are being read. */
   private readonly loading = new Map<string, Promise<void>>();
+  /**
+   * Groups whose files are in memory and may go back to disk (filesOnDemand), least recently
+   * used first, with how many files each held when last counted; and their sum.
+   */
+  private readonly filesInMemory = new Map<string, number>();
+  private filesInMemoryCount = 0;
+  /** Groups the apply under way touches: never sent back to disk until it ends. */
+  private pinned: ReadonlySet<string> = new Set();
+  /**
+   * Groups that entries not yet applied will touch (prefetch), with the last such entry's
+   * index: kept in memory until the store has applied that far. An entry the log drops instead
+   * releases its groups when another one at its index applies.
+   */
+  private readonly neededUntil = new Map<string, number>();
+  /** Groups sent back to disk so far (a figure for logs and benches). */
+  groupsEvicted = 0;
+  /** Groups read from disk so far (the same). */
+  groupsLoaded = 0;
+
+  /** How many files the groups that may go back to disk hold in memory now (with maxFilesInMemory). */
+  get filesHeld(): number {
+    return this.filesInMemoryCount;
+  }
 
   private constructor(
     private readonly kv: KvStore,
@@ -77,6 +106,7 @@ export class TrackerStore {
     private term: number,
     private lastSnapshotIndex: number,
     private readonly snapshotEveryEntries: number,
+    private readonly maxFilesInMemory = Infinity,
   ) {}
 
   /** Settles once the generations a crash left beside the current one are dropped (generations.ts). */
@@ -103,7 +133,7 @@ export class TrackerStore {
   static async openGeneration(kv: KvStore, options: TrackerStoreOptions): Promise<TrackerStore> {
     const meta = await readMeta(kv);
     const every = options.snapshotEveryEntries ?? 10_000;
-    if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, 0, every);
+    if (!meta) return new TrackerStore(kv, initialState(), GENESIS_HASH, 0, 0, every, options.filesOnDemand ? options.maxFilesInMemory : Infinity);
     if (keepsSnapshots(meta.v)) {
       const { state, head } = await upgradeSnapshotStore(kv, meta);
       return new TrackerStore(kv, state, head, meta.appliedTerm, meta.appliedIndex, every);
@@ -127,20 +157,27 @@ export class TrackerStore {
     const checkpointIndex = meta.checkpointIndex ?? 0;
     if (!options.filesOnDemand) return new TrackerStore(kv, loader.finish(meta.appliedIndex, meta.lastTimeMs!), meta.chainHead, meta.appliedTerm, checkpointIndex, every);
     const { state, holders } = loader.finishWithoutFiles(meta.appliedIndex, meta.lastTimeMs!);
-    const store = new TrackerStore(kv, state, meta.chainHead, meta.appliedTerm, checkpointIndex, every);
+    const store = new TrackerStore(kv, state, meta.chainHead, meta.appliedTerm, checkpointIndex, every, options.maxFilesInMemory);
     for (const [group, ofGroup] of holders) store.holdersOnDisk.set(group, ofGroup);
     return store;
   }
 
   /**
    * Reads the files of those of `groups` still on disk (filesOnDemand) into the projection.
-   * Whatever reads a group's files (a query, a ticket) awaits this first; apply does it for the
-   * groups its entries touch. Once read, a group's files stay, kept current by apply.
+   * Whatever reads a group's files (a query, a ticket) awaits this first, and uses them in the
+   * same synchronous step as it checks they are there (they may go back to disk in between);
+   * apply does it for the groups its entries touch. Past maxFilesInMemory, the least recently
+   * used groups go back to disk, never `groups` themselves nor those an apply under way touches.
    */
   async ensureGroups(groups: Iterable<string>): Promise<void> {
-    for (const name of groups) {
+    const named = [...groups];
+    for (const name of named) {
       const group = this.current.groups.get(name);
-      if (group === undefined || filesLoaded(group)) continue;
+      if (group === undefined) continue;
+      if (filesLoaded(group)) {
+        this.touch(name, group);
+        continue;
+      }
       let load = this.loading.get(name);
       if (load === undefined) {
         load = this.loadGroup(group).finally(() => this.loading.delete(name));
@@ -148,6 +185,72 @@ export class TrackerStore {
       }
       await load;
     }
+    this.trim(new Set(named));
+  }
+
+  /**
+   * Starts reading the files the groups of entries not yet committed will need (a node calls
+   * this as they reach its log), so that their apply does not wait on the disk. Only a hint:
+   * apply ensures its groups itself, and says so if a read fails.
+   */
+  prefetch(entries: readonly ProposedEntry[]): void {
+    if (this.maxFilesInMemory === Infinity) return;
+    const groups = new Set<string>();
+    for (const entry of entries) {
+      for (const name of groupsTouched(this.current, entry.command)) {
+        const group = this.current.groups.get(name);
+        if (group === undefined) continue;
+        this.neededUntil.set(name, Math.max(this.neededUntil.get(name) ?? 0, entry.index));
+        if (!filesLoaded(group)) groups.add(name);
+      }
+    }
+    if (groups.size > 0) this.ensureGroups(groups).catch(() => undefined);
+  }
+
+  /** Marks a group's files as used now, and counts them. */
+  private touch(name: string, group: GroupRecord): void {
+    if (this.maxFilesInMemory === Infinity) return;
+    this.filesInMemoryCount += group.files.size - (this.filesInMemory.get(name) ?? 0);
+    this.filesInMemory.delete(name);
+    this.filesInMemory.set(name, group.files.size);
+  }
+
+  /** Sends least recently used groups' files back to disk until the bound holds (or only `keep` and pinned groups are left). */
+  private trim(keep: ReadonlySet<string>): void {
+    if (this.filesInMemoryCount <= this.maxFilesInMemory) return;
+    for (const [name, count] of this.filesInMemory) {
+      if (this.filesInMemoryCount <= this.maxFilesInMemory) break;
+      if (keep.has(name) || this.pinned.has(name) || this.needed(name)) continue;
+      this.filesInMemory.delete(name);
+      this.filesInMemoryCount -= count;
+      const group = this.current.groups.get(name);
+      if (group !== undefined && filesLoaded(group)) this.unloadGroup(group);
+    }
+  }
+
+  /** Whether entries not yet applied will touch the group (prefetch); forgets it once they have applied. */
+  private needed(name: string): boolean {
+    const until = this.neededUntil.get(name);
+    if (until === undefined) return false;
+    if (until > this.current.appliedIndex) return true;
+    this.neededUntil.delete(name);
+    return false;
+  }
+
+  /**
+   * The inverse of loadGroup: the group's files leave memory, the holders of each file (in the
+   * order its map keeps them) are kept aside for the next load. Its records on disk are current:
+   * every apply that changed them has written its batch (an apply's groups are pinned till then).
+   */
+  private unloadGroup(group: GroupRecord): void {
+    const holders: LoadedHolder[] = [];
+    for (const file of group.files.values()) {
+      for (const [sessionId, holder] of file.holders) holders.push({ fileKey: holdingKey(group.group, file.fileId), file: undefined, sessionId, holder });
+    }
+    group.files = FILES_NOT_LOADED;
+    group.fileNames = FILE_NAMES_NOT_LOADED;
+    if (holders.length > 0) this.holdersOnDisk.set(group.group, holders);
+    this.groupsEvicted++;
   }
 
   /** How many groups' files are still on disk (filesOnDemand). */
@@ -176,6 +279,8 @@ export class TrackerStore {
     if (this.current.groups.get(group.group) !== group || filesLoaded(group)) throw new InvariantError(`the files of ${group.group} changed while they were read`);
     loader.loadGroupFiles(this.current, group, this.holdersOnDisk.get(group.group) ?? []);
     this.holdersOnDisk.delete(group.group);
+    this.groupsLoaded++;
+    this.touch(group.group, group);
   }
 
   /** The live projection. Read it; never write it (the store owns it). */
@@ -228,7 +333,9 @@ export class TrackerStore {
     try {
       // The groups whose files these entries touch, and the lists deciding them needs, are read
       // first: decide itself never waits.
-      await this.ensureGroups(entries.flatMap((proposed) => groupsTouched(this.current, proposed.command)));
+      const touched = new Set(entries.flatMap((proposed) => groupsTouched(this.current, proposed.command)));
+      this.pinned = touched;
+      await this.ensureGroups(touched);
       const lists = new Map<string, string>();
       for (const proposed of entries) {
         const needed = pieceListNeeded(proposed.command);
@@ -274,10 +381,18 @@ export class TrackerStore {
       } finally {
         this.unwritten.clear();
       }
+      // The touched groups' records are on disk now: they may go back there, after the others.
+      for (const name of touched) {
+        const group = this.current.groups.get(name);
+        if (group !== undefined && filesLoaded(group)) this.touch(name, group);
+      }
+      this.pinned = new Set();
+      this.trim(touched);
       if (this.current.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries) await this.snapshot();
       return results;
     } finally {
       this.applying = false;
+      this.pinned = new Set();
     }
   }
 
