@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNetFailure } from '../../src/world/net-error.js';
 import { createRealWorld } from '../../src/world/real/real-world.js';
 import { readOpenFileLimit } from '../../src/world/real/real-net.js';
-import { SIM_KDF_PARAMS, threadPoolKdf } from '../../src/world/kdf.js';
+import { KdfBusyError, SIM_KDF_PARAMS, threadPoolKdf } from '../../src/world/kdf.js';
 import { isWorldError, type Connection, type NetError, type World, type WorldErrorCode } from '../../src/world/world.js';
 
 const world: World = createRealWorld();
@@ -216,6 +216,16 @@ describe('real kdf and clock', () => {
     const finished: number[] = [];
     await Promise.all(Array.from({ length: 5 }, (_, i) => kdf.derive(`p${i}`, new Uint8Array(8), { ...SIM_KDF_PARAMS, costN: 1024 << (4 - i) }).then(() => finished.push(i))));
     expect(finished).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('refuses a derivation that waited for a thread longer than its bound, and runs the next in time', async () => {
+    const kdf = threadPoolKdf(SIM_KDF_PARAMS, 1, 0);
+    const slow = { ...SIM_KDF_PARAMS, costN: 1 << 15 }; // tens of milliseconds: the waiters wait longer than 0 ms
+    const outcomes = await Promise.allSettled([kdf.derive('a', new Uint8Array(8), slow), kdf.derive('b', new Uint8Array(8), slow), kdf.derive('c', new Uint8Array(8), slow)]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    for (const outcome of outcomes.slice(1)) expect(outcome.status === 'rejected' && outcome.reason).toBeInstanceOf(KdfBusyError);
+    // The slot came back: a derivation asked now runs at once.
+    await expect(kdf.derive('d', new Uint8Array(8), SIM_KDF_PARAMS)).resolves.toHaveLength(32);
   });
 
   it('fires timers and can cancel them', async () => {

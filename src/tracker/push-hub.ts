@@ -229,7 +229,9 @@ export class PushHub {
   private async catchUp(subscriber: Subscriber): Promise<void> {
     subscriber.queued ??= [];
     try {
-      for await (const batch of this.node.store.archiveFrom(subscriber.sentUpTo + 1)) {
+      // Nothing to read (a peer back on another node after a failover, in step): no iterator.
+      const behind = subscriber.sentUpTo < this.node.store.appliedIndex;
+      for await (const batch of behind ? this.node.store.archiveFrom(subscriber.sentUpTo + 1) : []) {
         if (this.subscribers.get(subscriber.sessionId) !== subscriber) return;
         this.deliver(subscriber, batch);
       }

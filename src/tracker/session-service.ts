@@ -18,6 +18,7 @@ import { canDial, DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushHub } from './push-hub.js';
 import { LoginGuard } from './login-guard.js';
+import { KdfBusyError } from '../world/kdf.js';
 
 /** What a read answers when the files it needs are still on disk (SessionService.readWithFiles). */
 const FILES_ON_DISK: unique symbol = Symbol('files on disk');
@@ -80,6 +81,19 @@ function fromSubmit(outcome: SubmitOutcome, result: (index: number) => unknown =
   if (outcome.kind === 'lost') return { ok: false, code: 'RETRY', message: 'leadership changed before the write applied; retry' };
   const error = outcome.reply.error;
   return error ? { ok: false, code: error.code, message: error.message } : { ok: true, result: result(outcome.index) };
+}
+
+/** What a node too busy checking passwords answers (KdfBusyError): the client waits and tries again. */
+const kdfBusy: ServiceOutcome = { ok: false, code: 'RETRY', message: 'this tracker node is busy checking passwords; try again shortly' };
+
+/** The derived key, or null if the KDF refused to run it (it waited too long for a thread). */
+async function derivedOrBusy(derivation: Promise<Uint8Array>): Promise<Uint8Array | null> {
+  try {
+    return await derivation;
+  } catch (error) {
+    if (error instanceof KdfBusyError) return null;
+    throw error;
+  }
 }
 
 export class SessionService {
@@ -161,7 +175,8 @@ export class SessionService {
   async createUser(clientId: string, requestId: number, user: string, password: string): Promise<ServiceOutcome> {
     const params = this.world.kdf.params;
     const salt = this.world.rng.bytes(16);
-    const hash = await this.world.kdf.derive(password, salt, params);
+    const hash = await derivedOrBusy(this.world.kdf.derive(password, salt, params));
+    if (hash === null) return kdfBusy;
     const record: PasswordRecord = {
       algorithm: 'scrypt',
       costN: params.costN,
@@ -192,13 +207,16 @@ export class SessionService {
     const { costN, blockSizeR, parallelP } = this.world.kdf.params;
     const stored = record?.password ?? { costN, blockSizeR, parallelP, salt: '00'.repeat(16), hash: '00'.repeat(32) };
     const expected = Buffer.from(stored.hash, 'hex');
-    const derived = await this.world.kdf.derive(password, Buffer.from(stored.salt, 'hex'), {
-      algorithm: 'scrypt',
-      costN: stored.costN,
-      blockSizeR: stored.blockSizeR,
-      parallelP: stored.parallelP,
-      keyLengthBytes: expected.length,
-    });
+    const derived = await derivedOrBusy(
+      this.world.kdf.derive(password, Buffer.from(stored.salt, 'hex'), {
+        algorithm: 'scrypt',
+        costN: stored.costN,
+        blockSizeR: stored.blockSizeR,
+        parallelP: stored.parallelP,
+        keyLengthBytes: expected.length,
+      }),
+    );
+    if (derived === null) return kdfBusy;
     if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) {
       this.loginGuard.failed(user, observed.host);
       return bad;

@@ -60,6 +60,8 @@ export class TrackerSubscription {
   private connection: Connection | null = null;
   private retry: Timer | null = null;
   private retryMs = RETRY_MIN_MS;
+  /** Failed opens since the stream last stood. */
+  private failures = 0;
   private closed = false;
   /** The node the stream is on now, while it is. */
   node: string | null = null;
@@ -134,6 +136,9 @@ export class TrackerSubscription {
 
   private open(preferred: string | null = null): void {
     if (this.closed) return;
+    // After a failure, any node but the one that failed: the streams of a dead node spread over
+    // the survivors instead of all moving to the next one in the list.
+    if (preferred === null && this.failures > 0 && this.nodes.length > 2) this.nextNode += this.world.rng.int(this.nodes.length - 1);
     const address = preferred ?? this.nodes[this.nextNode++ % this.nodes.length]!;
     this.world.net.connect(nodeAddress(address), this.connectOptions(address)).then(
       (connection) => this.attach(connection, address),
@@ -183,6 +188,7 @@ export class TrackerSubscription {
     if (response.ok) {
       this.node = address;
       this.retryMs = RETRY_MIN_MS;
+      this.failures = 0;
       return false;
     }
     if (FINAL_CODES.has(response.error.code)) this.finish(response.error.code, response.error.message);
@@ -230,7 +236,11 @@ export class TrackerSubscription {
 
   private again(): void {
     if (this.closed || this.retry) return;
-    this.retry = this.world.clock.setTimer(this.retryMs, () => {
+    this.failures++;
+    // Half the back-off plus a random part of it: the thousands of streams a node held when it
+    // died come back spread over time, not in one burst of handshakes.
+    const delayMs = this.retryMs / 2 + this.world.rng.int(Math.max(1, Math.floor(this.retryMs / 2)));
+    this.retry = this.world.clock.setTimer(delayMs, () => {
       this.retry = null;
       this.open();
     });

@@ -15,6 +15,14 @@ import { TRACKER_NOT_TRUSTED, trackerSecure, withNodeAt, type TrackerTrust } fro
 
 type Pending = (response: ClientResponse | null) => void;
 
+/**
+ * A retry that is not a redirect to another node waits a random time below this, doubled per
+ * retry up to RETRY_MAX_MS (full jitter): ten thousand peers whose requests time out together
+ * must not all ask again at once, or ask an overloaded node again at once.
+ */
+const RETRY_BASE_MS = 50;
+const RETRY_MAX_MS = 2_000;
+
 /** A login waits this much longer: the node tries to dial the peer first (reachability.ts). */
 const LOGIN_DIAL_WAIT_MS = DEFAULT_REACHABILITY_TIMEOUT_MS + 1_000;
 
@@ -260,6 +268,8 @@ export class TrackerClient {
     const deadline = this.world.clock.monotonicMs() + (this.options.deadlineMs ?? 10_000);
     let lastError = 'no node answered';
     let untrustedInARow = 0;
+    let retries = 0;
+    const backOff = (): Promise<void> => this.sleep(1 + this.world.rng.int(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** retries++)));
     while (this.world.clock.monotonicMs() < deadline) {
       const connection = await this.connect();
       if (connection === 'untrusted') {
@@ -272,13 +282,14 @@ export class TrackerClient {
       if (!connection) {
         lastError = `cannot reach ${this.target}`;
         this.moveOn(null);
-        await this.sleep(50);
+        await backOff();
         continue;
       }
       const response = await connection.request(this.world, body, (this.options.requestTimeoutMs ?? 2_000) + extraWaitMs);
       if (response === null) {
         lastError = `${this.target} did not answer`;
         this.moveOn(null);
+        await backOff();
         continue;
       }
       if (response.ok) return response.result;
@@ -286,8 +297,11 @@ export class TrackerClient {
       if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY' || response.error.code === 'CLOCK_SKEWED') {
         lastError = response.error.message;
         if (response.leader) this.trust = withNodeAt(this.trust, response.leader.client, response.leader.id);
+        // A hint to another node is followed at once; anything else (no leader yet, the node
+        // that answered is the one named, it asks us to come back) waits first.
+        const asked = this.target;
         this.moveOn(response.leader?.client ?? null);
-        if (!response.leader) await this.sleep(50);
+        if (this.target === asked || !response.leader || response.error.code === 'RETRY') await backOff();
         continue;
       }
       throw new TrackerError(response.error.code, response.error.message);

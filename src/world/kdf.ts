@@ -46,24 +46,41 @@ function scryptOptions(params: KdfParams): { N: number; r: number; p: number; ma
  */
 export const MAX_CONCURRENT_DERIVATIONS = 2;
 
+/**
+ * A derivation that waited this long for a thread is refused rather than run: its client (whose
+ * login waits 2 s plus the reachability dial) has given up or soon will, and running it anyway
+ * only makes every later login later too.
+ */
+export const MAX_DERIVATION_WAIT_MS = 3_000;
+
+/** The KDF refused a derivation that waited too long for a thread (a node overloaded with logins). */
+export class KdfBusyError extends Error {
+  override name = 'KdfBusyError';
+  readonly code = 'KDF_BUSY';
+}
+
 /** scrypt in the thread pool, off the event loop, at most `maxConcurrent` at a time. */
-export function threadPoolKdf(params: KdfParams = REAL_KDF_PARAMS, maxConcurrent = MAX_CONCURRENT_DERIVATIONS): PasswordKdf {
+export function threadPoolKdf(params: KdfParams = REAL_KDF_PARAMS, maxConcurrent = MAX_CONCURRENT_DERIVATIONS, maxWaitMs = MAX_DERIVATION_WAIT_MS): PasswordKdf {
   checkParams(params);
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`at least one derivation must run at a time, got ${maxConcurrent}`);
   let running = 0;
-  const waiting: (() => void)[] = [];
+  const waiting: { sinceMs: number; start: () => void; refuse: (error: KdfBusyError) => void }[] = [];
   /** A slot: at once if one is free, else when a running derivation hands its own over. */
   const acquire = (): Promise<void> => {
     if (running < maxConcurrent) {
       running++;
       return Promise.resolve();
     }
-    return new Promise((start) => waiting.push(start));
+    return new Promise((start, refuse) => waiting.push({ sinceMs: performance.now(), start, refuse }));
   };
+  /** The slot goes to the oldest waiter that has not waited too long; those that have are refused. */
   const release = (): void => {
-    const next = waiting.shift();
-    if (next === undefined) running--;
-    else next();
+    for (let next = waiting.shift(); next !== undefined; next = waiting.shift()) {
+      const waitedMs = performance.now() - next.sinceMs;
+      if (waitedMs <= maxWaitMs) return next.start();
+      next.refuse(new KdfBusyError(`waited ${Math.round(waitedMs)} ms for a thread to check the password`));
+    }
+    running--;
   };
   return {
     params,

@@ -96,12 +96,13 @@ export function secureConnect(socket: Socket, address: NetAddress, options: Secu
   return new Promise((resolve, reject) => {
     // Certificates name nodes by URI, not by address: the chain is Node's to check, the name ours (accept).
     const tls = tlsConnect({ socket, secureContext: contextOf(options), rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
-    const fail = (reason: string): void => {
+    const fail = (reason: string, code: 'ETLS' | 'ETIMEDOUT' = 'ETLS'): void => {
       clearTimeout(deadline);
       tls.destroy();
-      reject(new NetFailure('ETLS', reason));
+      reject(new NetFailure(code, reason));
     };
-    const deadline = setTimeout(() => fail(`TLS handshake with ${formatNetAddress(address)} timed out`), timeoutMs);
+    // A handshake that does not finish in time says the node is slow or gone, not that it is untrusted.
+    const deadline = setTimeout(() => fail(`TLS handshake with ${formatNetAddress(address)} timed out`, 'ETIMEDOUT'), timeoutMs);
     tls.once('error', (error) => fail(`TLS with ${formatNetAddress(address)}: ${error.message}`));
     tls.once('close', () => fail(`${formatNetAddress(address)} closed the connection during the TLS handshake (it speaks no TLS, or refused us)`));
     tls.once('secureConnect', () => {
