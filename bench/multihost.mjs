@@ -45,7 +45,7 @@ import { printTlsCost, withPlaintext } from './lib/tls-cost.mjs';
 import { MiB, ensureTools, flag, launch, makeWorkDir, median, metOrMissed, onLines, option, randomFile, readTimeV, sameFile, stop, withTimeout } from './lib/harness.mjs';
 
 const NETNS_JS = new URL('../dist-bench/spec/helpers/netns.js', import.meta.url);
-const CLI_JS = new URL('../dist/cli/main.js', import.meta.url);
+const CLI_JS = new URL('../dist/cli/clique.cjs', import.meta.url);
 for (const [url, how] of [[NETNS_JS, 'npm run build && npx tsc -p tsconfig.bench.json'], [CLI_JS, 'npm run build']]) {
   if (!existsSync(fileURLToPath(url))) {
     console.log(`multihost: ${fileURLToPath(url)} is missing (${how}): cannot run`);

@@ -38,7 +38,7 @@ const { clusterTrust, makeCluster, writeCluster } = await import(new URL('tracke
 const { TrackerClient } = await import(new URL('tracker/tracker-client.js', dist));
 const { createRealWorld } = await import(new URL('world/real/real-world.js', dist));
 const { REAL_KDF_PARAMS } = await import(new URL('world/kdf.js', dist));
-const CLI = fileURLToPath(new URL('cli/main.js', dist));
+const CLI = fileURLToPath(new URL('cli/clique.cjs', dist));
 const WORKER = fileURLToPath(new URL('lib/online-worker.mjs', import.meta.url));
 
 const PEERS = Number(option('--peers', 'ONLINE_PEERS', '10000'));

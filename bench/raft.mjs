@@ -28,7 +28,7 @@ const dist = new URL('../dist/', import.meta.url);
 const { makeCluster, writeCluster } = await import(new URL('tracker/cluster-config.js', dist));
 const { TrackerClient } = await import(new URL('tracker/tracker-client.js', dist));
 const { createRealWorld } = await import(new URL('world/real/real-world.js', dist));
-const CLI = fileURLToPath(new URL('cli/main.js', dist));
+const CLI = fileURLToPath(new URL('cli/clique.cjs', dist));
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);

@@ -42,7 +42,7 @@ const dist = new URL('../dist/', import.meta.url);
 const { clusterTrust, makeCluster, writeCluster } = await import(new URL('tracker/cluster-config.js', dist));
 const { TrackerClient } = await import(new URL('tracker/tracker-client.js', dist));
 const { createRealWorld } = await import(new URL('world/real/real-world.js', dist));
-const CLI = fileURLToPath(new URL('cli/main.js', dist));
+const CLI = fileURLToPath(new URL('cli/clique.cjs', dist));
 const WORKER = fileURLToPath(new URL('lib/scale-worker.mjs', import.meta.url));
 
 const SIZES = option('--sizes', 'SCALE_SIZES', '0.01,0.1,1').split(',').map(Number);

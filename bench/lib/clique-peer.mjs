@@ -1,4 +1,4 @@
-// Our side of the download benchmarks, through the built CLI (`node dist/cli/main.js peer …`):
+// Our side of the download benchmarks, through the built CLI (`node dist/cli/clique.cjs peer …`):
 // keys, the file's metadata, one ticket per leecher, seeders on loopback (or each on a host of a
 // lab of spec/helpers/netns), and leechers that print JSON lines (listening, progress, complete
 // or failed).
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, logTail, onLines, stop, timed } from './harness.mjs';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli/clique.cjs', import.meta.url));
 const GROUP = 'bench';
 const READY_TIMEOUT_MS = 120_000;
 

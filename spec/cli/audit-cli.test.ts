@@ -14,7 +14,7 @@ import type { KvStore } from '../../src/world/world.js';
 import { authFor, fileBytes, fileMeta, passwordRecord, tokenHashOf } from '../helpers/domain-fixtures.js';
 import { makeWorkload } from '../helpers/workload.js';
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+const CLI = new URL('../../dist/cli/clique.cjs', import.meta.url).pathname;
 const world = createRealWorld();
 const root = mkdtempSync(join(tmpdir(), 'clique-audit-'));
 

@@ -10,7 +10,7 @@ import { generateSchedule } from '../../src/sim/cluster/schedule.js';
 import { SeededRng } from '../../src/world/rng.js';
 import { staleReadSchedule } from '../helpers/stale-read-schedule.js';
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+const CLI = new URL('../../dist/cli/clique.cjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'clique-sim-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

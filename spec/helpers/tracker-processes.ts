@@ -13,7 +13,7 @@ import { TrackerClient } from '../../src/tracker/tracker-client.js';
 import { createRealWorld } from '../../src/world/real/real-world.js';
 import type { World } from '../../src/world/world.js';
 
-export const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+export const CLI = new URL('../../dist/cli/clique.cjs', import.meta.url).pathname;
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

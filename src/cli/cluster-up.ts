@@ -15,7 +15,8 @@ import type { LineSink } from './audit-command.js';
 import { liveTrackers, readClusterPids, removeClusterPids, withStartLock, writeClusterPids } from './cluster-pids.js';
 import { CliError, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+/** The command's entry (clique.cts): nodes get its thread pool. */
+const MAIN = fileURLToPath(new URL('./clique.cjs', import.meta.url));
 
 /** How long a start waits for a leader. */
 const LEADER_TIMEOUT_MS = 15_000;

@@ -38,11 +38,12 @@ function scryptOptions(params: KdfParams): { N: number; r: number; p: number; ma
 }
 
 /**
- * Derivations running at once in libuv's thread pool (4 threads by default). The pool is shared
- * with LevelDB and the file system: a tracker's Raft log syncs there, and a leader whose sync
- * waited behind a queue of logins' derivations sent no heartbeats for that long, so its
- * followers held elections (issue 20: 1,000 logins a minute at the real cost). Two threads are
- * always left to the disk; further derivations wait their turn here, in order.
+ * Derivations running at once in libuv's thread pool (8 threads in a `clique` process, see
+ * clique.cts; 4 by default). The pool is shared with LevelDB and the file system: a tracker's
+ * Raft log syncs there, and a leader whose sync waited behind a queue of logins' derivations
+ * sent no heartbeats for that long, so its followers held elections (issue 20: 1,000 logins a
+ * minute at the real cost). The other threads are always left to the disk; further derivations
+ * wait their turn here, in order (and give up after MAX_DERIVATION_WAIT_MS).
  */
 export const MAX_CONCURRENT_DERIVATIONS = 2;
 
