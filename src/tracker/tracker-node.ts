@@ -159,7 +159,15 @@ export class TrackerNode {
   private pumpAgain = false;
   private stopped = false;
   private readonly pendingWrites = new Map<number, { term: number; resolve: (outcome: SubmitOutcome) => void }>();
+  /** The ReadIndex in flight (at most one), by its context: called with the index Raft confirmed. */
   private readonly pendingReads = new Map<string, (index: number) => void>();
+  /**
+   * Reads that arrived while a ReadIndex was in flight: they share the next one (etcd's
+   * linearizable read loop), so a thousand tickets a second cost a heartbeat round each, not a
+   * thousand. Each is called with the index it may read at, or null if leadership was not
+   * confirmed in time.
+   */
+  private nextReads: ((index: number | null) => void)[] = [];
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
   private readonly storeTasks: (() => Promise<void>)[] = [];
@@ -320,21 +328,46 @@ export class TrackerNode {
   read<T>(query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
     const { role, leader } = this.raft.status();
     if (role !== 'leader') return Promise.resolve({ kind: 'not-leader', leader });
-    const context = `${this.config.id}/${++this.readsIssued}`;
     const promise = new Promise<ReadOutcome<T>>((resolve) => {
-      // A leader that cannot confirm its leadership never releases the read: give up after two
-      // election timeouts and let the client ask again (perhaps elsewhere).
-      const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => {
-        if (this.pendingReads.delete(context)) resolve({ kind: 'not-leader', leader: this.raft.status().leader });
+      this.nextReads.push((index) => {
+        if (index === null) resolve({ kind: 'not-leader', leader: this.raft.status().leader });
+        else resolve({ kind: 'ok', index, value: query(this.trackerStore.state) });
       });
-      this.pendingReads.set(context, (index) => {
-        giveUp.cancel();
-        resolve({ kind: 'ok', index, value: query(this.trackerStore.state) });
+    });
+    this.issueReads();
+    return promise;
+  }
+
+  /**
+   * One ReadIndex for every read waiting, unless one is in flight (its confirmation issues the
+   * next). Each read arrived before its ReadIndex was asked for, so the index it gets is at least
+   * the commit index when it arrived: reads stay linearizable.
+   */
+  private issueReads(): void {
+    if (this.pendingReads.size > 0 || this.nextReads.length === 0) return;
+    const batch = this.nextReads;
+    this.nextReads = [];
+    if (this.stopped || this.raft.status().role !== 'leader') {
+      for (const answer of batch) answer(null);
+      return;
+    }
+    const context = `${this.config.id}/${++this.readsIssued}`;
+    // A leader that cannot confirm its leadership never releases the read: give up after two
+    // election timeouts and let the clients ask again (perhaps elsewhere).
+    const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => {
+      if (!this.pendingReads.delete(context)) return;
+      for (const answer of batch) answer(null);
+      this.issueReads();
+    });
+    this.pendingReads.set(context, (index) => {
+      giveUp.cancel();
+      this.whenApplied(index, () => {
+        for (const answer of batch) answer(index);
       });
+      this.issueReads();
     });
     this.raft.readIndex(context);
     this.pump();
-    return promise;
   }
 
   transferLeadership(to: NodeId): void {
@@ -495,7 +528,7 @@ export class TrackerNode {
     for (const read of readStates) {
       const answer = this.pendingReads.get(read.context);
       this.pendingReads.delete(read.context);
-      if (answer) this.whenApplied(read.index, () => answer(read.index));
+      answer?.(read.index);
     }
   }
 
