@@ -7,10 +7,11 @@
 //
 // Accounts are made with `clique tracker --scrypt-cost 16` (cheap scrypt, recorded in each
 // CreateUser entry), so the build measures the log and not the KDF. Sessions live 24 h
-// (`--session-ttl`): the load sends no heartbeats. Once every file is shared, all users but a
-// share of them (`--online`, default 0.1: the issue's 10,000 online peers at full size) log out,
-// so the store holds the open sessions and their holders that a tracker of that many online
-// peers holds; `--online 1` keeps every session open (100,000 online peers). Each size compacts every
+// (`--session-ttl`): the load sends no heartbeats. Every user logs in once; in the last phase
+// each user in turn shares its files and, unless it is among a share of them that stay online
+// (`--online`, default 0.1: the issue's 10,000 online peers at full size), logs out, so the
+// store holds the open sessions and their holders that a tracker of that many online peers
+// holds; `--online 1` keeps every session open (100,000 online peers). Each size compacts every
 // min(50,000, writes / 3.5) entries (`--compact-every`), so every size takes three snapshots or
 // more, the last near the end of the build.
 //
@@ -24,7 +25,7 @@
 // leader has. Then, over the sizes, each figure per 1,000 units (users + groups + files).
 // Goals: snapshot < 2 s, restart < 5 s, RSS < 1 GiB per node; time and memory linear in units.
 //
-//   node bench/scale.mjs [--sizes 0.01,0.1,1] [--online 0.1] [--seed 1] [--workers 4] [--concurrency 64] [--compact-every N] [--compact-every-bytes B]
+//   node bench/scale.mjs [--sizes 0.01,0.1,1] [--online 0.1] [--seed 1] [--workers 4] [--concurrency 64] [--compact-every N] [--compact-every-bytes B] [--files-in-memory N]
 //
 // The nodes run with --expose-gc: after the build (and after the restart) each is asked for its
 // memory by SIGUSR2 (its `memory` log line: heap, external, the Raft log, and after a full GC).

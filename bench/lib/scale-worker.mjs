@@ -1,10 +1,10 @@
 // One load process of the scale benchmark (bench/scale.mjs forks several): it makes its share of
 // the plan (scale-plan.mjs: the groups g with g % workers == index, their owners, members and
 // files) exactly as real clients do, over TrackerClient and TLS: createUser, login, CreateGroup,
-// RequestJoin, AcceptRequest by the owner, ShareFile with the file's metadata, and CloseSession
-// for the users who do not stay online. Phases run one after the other (each needs the one
-// before), each with `concurrency` requests in flight, one TrackerClient (one connection) per
-// slot. It reports its count of finished writes to the parent
+// RequestJoin, AcceptRequest by the owner, then each user in turn shares its files (ShareFile
+// with each file's metadata) and, unless it stays online, logs out (CloseSession), as a user
+// who came to share does. Phases run one after the other (each needs the one before), each with
+// `concurrency` requests in flight, one TrackerClient (one connection) per slot. It reports its count of finished writes to the parent
 // every second and exits when done.
 //
 //   forked with one JSON argument: {index, workers, seed, users, groups, files, onlineEvery, cluster, concurrency}
@@ -35,8 +35,9 @@ for (let u = 0; u < job.users; u++) if (mine(groupOf[u])) ownUsers.push(u);
 const ownGroups = [];
 for (let g = 0; g < job.groups; g++) if (mine(g)) ownGroups.push(g);
 const ownMembers = ownUsers.filter((u) => u >= job.groups);
-const ownFiles = [];
-for (let f = 0; f < job.files; f++) if (mine(groupOf[sharerOf[f]])) ownFiles.push(f);
+/** Each own user's files, in the order they were drawn. */
+const filesOf = new Map(ownUsers.map((u) => [u, []]));
+for (let f = 0; f < job.files; f++) if (mine(groupOf[sharerOf[f]])) filesOf.get(sharerOf[f]).push(f);
 
 const clients = Array.from({ length: job.concurrency }, (_, slot) => new TrackerClient(world, { nodes, trust, clientId: `scale-${job.index}-${slot}`, deadlineMs: 300_000, requestTimeoutMs: 10_000 }));
 const sessions = new Map();
@@ -108,12 +109,13 @@ const phases = [
     const g = groupOf[u];
     return write(() => client.command(sessions.get(g), { type: 'AcceptRequest', group: groupName(g), user: userName(u) }));
   }],
-  ['files', ownFiles, (client, f) => {
-    const u = sharerOf[f];
-    const file = fileMetaOf(root, f);
-    return write(() => client.command(sessions.get(u), { type: 'ShareFile', group: groupName(groupOf[u]), file }));
+  ['files', ownUsers, async (client, u) => {
+    for (const f of filesOf.get(u)) {
+      const file = fileMetaOf(root, f);
+      await write(() => client.command(sessions.get(u), { type: 'ShareFile', group: groupName(groupOf[u]), file }));
+    }
+    if (!staysOnline(u, job.onlineEvery)) await write(() => client.command(sessions.get(u), { type: 'CloseSession' }));
   }],
-  ['logouts', ownUsers.filter((u) => !staysOnline(u, job.onlineEvery)), (client, u) => write(() => client.command(sessions.get(u), { type: 'CloseSession' }))],
 ];
 
 try {

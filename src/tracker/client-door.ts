@@ -24,7 +24,8 @@ import { formatNetAddress } from '../world/net-address.js';
 export const MAX_CONNECTIONS = 16_384;
 /**
  * Open files a node keeps for everything but client connections: its two LevelDB stores (up to
- * 1,000 files each), the links to the other nodes, its log and the rest of Node.
+ * 100 table files each, real-kv.ts, and their logs), the links to the other nodes, its log and
+ * the rest of Node, with room to spare.
  */
 export const RESERVED_FILE_DESCRIPTORS = 2_560;
 /** However low the open file limit, a node takes this many clients (and says its limit is too low). */
