@@ -27,7 +27,7 @@ const SIZE_BANDS = [
 /**
  * Counts at `fraction` of the full size; at least one group, one member per group. `online` is
  * the share of users whose session stays open after the build (onlineEvery); the others log out
- * once every file is shared, as users do: the issue's full size has 10,000 peers online, the
+ * once they have shared their files, as users do: the issue's full size has 10,000 peers online, the
  * default 0.1 of its 100,000 users.
  */
 export function sizeAt(fraction, online = 0.1) {

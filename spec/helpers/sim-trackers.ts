@@ -26,8 +26,8 @@ export async function drive<T>(sim: SimWorld, promise: Promise<T>, maxVirtualMs 
   return watched;
 }
 
-/** Three nodes t1..t3 (client port 7200) started and a leader elected; node log lines in `logs`. `timelineLimits`: each node's bound on a groupTimeline reply. */
-export async function startCluster(seed: number, options: { timelineLimits?: TimelineLimits } = {}) {
+/** Three nodes t1..t3 (client port 7200) started and a leader elected; node log lines in `logs`. `timelineLimits`: each node's bound on a groupTimeline reply; `maxFilesInMemory`: each node's files bound. */
+export async function startCluster(seed: number, options: { timelineLimits?: TimelineLimits; maxFilesInMemory?: number } = {}) {
   const sim = new SimWorld({ seed });
   const rng = new SeededRng(`clock-${seed}`);
   const cluster = await makeCluster({ rng, certs: simCertificates(rng) }, { nodes: 3, host: 'x', basePort: 7100 });

@@ -1,5 +1,6 @@
 // The shape checks of untrusted client requests (src/tracker/client-protocol.ts), for the
-// `groupTimeline` query: a group, and optionally a whole non-negative index to go on after.
+// `groupTimeline` query: a group, and optionally a whole non-negative index to go on after; a
+// known request of the wrong shape is answered BAD_REQUEST under its id.
 
 import { describe, expect, it } from 'vitest';
 import { parseClientRequest } from '../../src/tracker/client-protocol.js';
@@ -14,7 +15,7 @@ describe('the groupTimeline query', () => {
     expect(ask({ name: 'groupTimeline', group: 'friends', afterIndex: 12 })).not.toBeNull();
   });
 
-  it('refuses anything else as a malformed request', () => {
+  it('answers anything else BAD_REQUEST under its id', () => {
     for (const query of [
       { name: 'groupTimeline' },
       { name: 'groupTimeline', group: 7 },
@@ -24,7 +25,13 @@ describe('the groupTimeline query', () => {
       { name: 'groupTimeline', group: 'friends', afterIndex: '3' },
       { name: 'groupTimeline', group: 'friends', afterIndex: 2 ** 60 },
     ]) {
-      expect(ask(query), JSON.stringify(query).slice(0, 80)).toBeNull();
+      expect(ask(query), JSON.stringify(query).slice(0, 80)).toEqual({ id: 1, code: 'BAD_REQUEST', message: expect.stringContaining('a query request') });
     }
+  });
+
+  it('cannot answer what has no id or is no request of this protocol', () => {
+    expect(parseClientRequest({ type: 'query', session, query: { name: 'groupTimeline' } })).toBeNull();
+    expect(parseClientRequest({ id: 1, type: 'DropTables' })).toBeNull();
+    expect(parseClientRequest('status')).toBeNull();
   });
 });

@@ -205,11 +205,20 @@ function isSessionQuery(value: unknown): value is SessionQuery {
  * is not a session command), or null when it cannot be answered at all (not a request).
  */
 export function parseClientRequest(value: unknown): ClientRequest | { id: number; code: string; message: string } | null {
-  if (!isClientRequest(value)) return null;
+  if (!isClientRequest(value)) {
+    // A request this protocol has, with fields of the wrong shape, is answered under its id: the
+    // client hears what it did wrong instead of a closed connection it would take for an outage.
+    const r = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+    if (!Number.isSafeInteger(r.id) || typeof r.type !== 'string' || !REQUEST_TYPES.has(r.type)) return null;
+    return { id: r.id as number, code: 'BAD_REQUEST', message: `a ${r.type} request with fields missing or of the wrong shape` };
+  }
   if (value.type !== 'command') return value;
   const command = parseSessionCommand(value.command);
   return isDomainError(command) ? { id: value.id, code: command.code, message: command.message } : value;
 }
+
+/** The request types a node answers (ClientRequest's). */
+const REQUEST_TYPES: ReadonlySet<string> = new Set(['status', 'createUser', 'login', 'renew', 'command', 'query', 'ticket', 'heartbeat', 'subscribe', 'dialBack', 'archiveChallenge', 'archive'] satisfies ClientRequest['type'][]);
 
 /** Shape checks of an untrusted request; values are judged by the domain (a command's by parseClientRequest). */
 function isClientRequest(value: unknown): value is ClientRequest {

@@ -279,18 +279,25 @@ export class SessionService {
    * stranger, or a follower, makes no node read every group's files.
    */
   private async readWithFiles<T>(auth: { sessionId: string; tokenHash: string }, group: string, query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
-    for (;;) {
-      const read = await this.node.read((state): T | typeof FILES_ON_DISK => {
-        const record = state.groups.get(group);
-        if (record !== undefined && !filesLoaded(record)) {
-          const user = authenticate(state, auth);
-          if (typeof user === 'string' && record.members.has(user)) return FILES_ON_DISK;
-        }
-        return query(state);
-      });
-      if (read.kind !== 'ok') return read;
-      if (read.value !== FILES_ON_DISK) return { ...read, value: read.value };
-      await this.node.store.ensureGroups([group]);
+    // Held from here to the answer: once read from disk, the files wait for the read (a group
+    // sent back to disk in between would send it round again), and a read counts as a use.
+    const release = this.node.store.hold([group]);
+    try {
+      for (;;) {
+        const read = await this.node.read((state): T | typeof FILES_ON_DISK => {
+          const record = state.groups.get(group);
+          if (record !== undefined && !filesLoaded(record)) {
+            const user = authenticate(state, auth);
+            if (typeof user === 'string' && record.members.has(user)) return FILES_ON_DISK;
+          }
+          return query(state);
+        });
+        if (read.kind !== 'ok') return read;
+        if (read.value !== FILES_ON_DISK) return { ...read, value: read.value };
+        await this.node.store.ensureGroups([group]);
+      }
+    } finally {
+      release();
     }
   }
 

@@ -300,7 +300,8 @@ export class TrackerClient {
         // A hint to another node is followed at once; anything else (no leader yet, the node
         // that answered is the one named, it asks us to come back) waits first.
         const asked = this.target;
-        this.moveOn(response.leader?.client ?? null);
+        // RETRY without a hint is this node asking us back (it is busy): not a reason to go elsewhere.
+        this.moveOn(response.leader?.client ?? (response.error.code === 'RETRY' ? asked : null));
         if (this.target === asked || !response.leader || response.error.code === 'RETRY') await backOff();
         continue;
       }

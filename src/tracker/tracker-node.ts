@@ -168,6 +168,8 @@ export class TrackerNode {
    * confirmed in time.
    */
   private nextReads: ((index: number | null) => void)[] = [];
+  /** The term the ReadIndex in flight was asked in, and how to give it up. */
+  private readInFlight: { term: number; abandon: () => void } | null = null;
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
   private readonly storeTasks: (() => Promise<void>)[] = [];
@@ -328,10 +330,14 @@ export class TrackerNode {
   read<T>(query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
     const { role, leader } = this.raft.status();
     if (role !== 'leader') return Promise.resolve({ kind: 'not-leader', leader });
-    const promise = new Promise<ReadOutcome<T>>((resolve) => {
+    const promise = new Promise<ReadOutcome<T>>((resolve, reject) => {
       this.nextReads.push((index) => {
-        if (index === null) resolve({ kind: 'not-leader', leader: this.raft.status().leader });
-        else resolve({ kind: 'ok', index, value: query(this.trackerStore.state) });
+        if (index === null) return resolve({ kind: 'not-leader', leader: this.raft.status().leader });
+        try {
+          resolve({ kind: 'ok', index, value: query(this.trackerStore.state) });
+        } catch (error) {
+          reject(error); // this read's own failure: the others of its batch are answered
+        }
       });
     });
     this.issueReads();
@@ -344,6 +350,9 @@ export class TrackerNode {
    * the commit index when it arrived: reads stay linearizable.
    */
   private issueReads(): void {
+    // One asked in an earlier term is gone from the core (a new term clears its reads): its
+    // batch is answered not-leader now rather than when it would give up.
+    if (this.readInFlight !== null && this.readInFlight.term !== this.raft.status().term) this.readInFlight.abandon();
     if (this.pendingReads.size > 0 || this.nextReads.length === 0) return;
     const batch = this.nextReads;
     this.nextReads = [];
@@ -354,13 +363,18 @@ export class TrackerNode {
     const context = `${this.config.id}/${++this.readsIssued}`;
     // A leader that cannot confirm its leadership never releases the read: give up after two
     // election timeouts and let the clients ask again (perhaps elsewhere).
-    const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => {
+    const abandon = (): void => {
+      giveUp.cancel();
       if (!this.pendingReads.delete(context)) return;
+      this.readInFlight = null;
       for (const answer of batch) answer(null);
       this.issueReads();
-    });
+    };
+    const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, abandon);
+    this.readInFlight = { term: this.raft.status().term, abandon };
     this.pendingReads.set(context, (index) => {
       giveUp.cancel();
+      this.readInFlight = null;
       this.whenApplied(index, () => {
         for (const answer of batch) answer(index);
       });

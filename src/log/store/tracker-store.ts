@@ -81,8 +81,11 @@ export class TrackerStore {
    */
   private readonly filesInMemory = new Map<string, number>();
   private filesInMemoryCount = 0;
-  /** Groups the apply under way touches: never sent back to disk until it ends. */
-  private pinned: ReadonlySet<string> = new Set();
+  /**
+   * Groups held in memory by who uses them now (an apply under way, an ensureGroups call, a
+   * read: hold), with how many hold each: never sent back to disk until the last lets go.
+   */
+  private readonly holds = new Map<string, number>();
   /**
    * Groups that entries not yet applied will touch (prefetch), with the last such entry's
    * index: kept in memory until the store has applied that far. An entry the log drops instead
@@ -170,22 +173,58 @@ export class TrackerStore {
    * used groups go back to disk, never `groups` themselves nor those an apply under way touches.
    */
   async ensureGroups(groups: Iterable<string>): Promise<void> {
-    const named = [...groups];
-    for (const name of named) {
-      const group = this.current.groups.get(name);
-      if (group === undefined) continue;
-      if (filesLoaded(group)) {
-        this.touch(name, group);
-        continue;
+    const named = [...new Set(groups)];
+    const release = this.hold(named);
+    try {
+      // Held, none of them goes back to disk meanwhile; but one may have gone between its load's
+      // end and this call (another call's trim): so until every one is there.
+      for (;;) {
+        const missing = named.flatMap((name) => {
+          const group = this.current.groups.get(name);
+          return group === undefined || filesLoaded(group) ? [] : [group];
+        });
+        if (missing.length === 0) break;
+        for (const group of missing) {
+          let load = this.loading.get(group.group);
+          if (load === undefined) {
+            load = this.loadGroup(group).finally(() => this.loading.delete(group.group));
+            this.loading.set(group.group, load);
+          }
+          await load;
+        }
       }
-      let load = this.loading.get(name);
-      if (load === undefined) {
-        load = this.loadGroup(group).finally(() => this.loading.delete(name));
-        this.loading.set(name, load);
+      for (const name of named) {
+        const group = this.current.groups.get(name);
+        if (group !== undefined) this.touch(name, group);
       }
-      await load;
+      // Others go back to disk if need be, while these are still held: the caller uses them next.
+      this.trim();
+    } finally {
+      release();
     }
-    this.trim(new Set(named));
+  }
+
+  /**
+   * Keeps `groups`' files in memory (those loaded, and those loaded later) until the returned
+   * function is called, and marks them used now: what a reader holds while it waits to read them.
+   */
+  hold(groups: Iterable<string>): () => void {
+    const held = [...groups];
+    for (const name of held) {
+      this.holds.set(name, (this.holds.get(name) ?? 0) + 1);
+      const group = this.current.groups.get(name);
+      if (group !== undefined && filesLoaded(group)) this.touch(name, group);
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const name of held) {
+        const count = this.holds.get(name)! - 1;
+        if (count === 0) this.holds.delete(name);
+        else this.holds.set(name, count);
+      }
+    };
   }
 
   /**
@@ -193,8 +232,8 @@ export class TrackerStore {
    * this as they reach its log), so that their apply does not wait on the disk. Only a hint:
    * apply ensures its groups itself, and says so if a read fails.
    */
-  prefetch(entries: readonly ProposedEntry[]): void {
-    if (this.maxFilesInMemory === Infinity) return;
+  prefetch(entries: readonly ProposedEntry[]): Promise<void> {
+    if (this.maxFilesInMemory === Infinity) return Promise.resolve();
     const groups = new Set<string>();
     for (const entry of entries) {
       for (const name of groupsTouched(this.current, entry.command)) {
@@ -204,23 +243,25 @@ export class TrackerStore {
         if (!filesLoaded(group)) groups.add(name);
       }
     }
-    if (groups.size > 0) this.ensureGroups(groups).catch(() => undefined);
+    return groups.size > 0 ? this.ensureGroups(groups).catch(() => undefined) : Promise.resolve();
   }
 
-  /** Marks a group's files as used now, and counts them. */
-  private touch(name: string, group: GroupRecord): void {
+  /** Marks a group's files as used now, and counts them (a group gone, or on disk, is counted out). */
+  private touch(name: string, group: GroupRecord | undefined): void {
     if (this.maxFilesInMemory === Infinity) return;
-    this.filesInMemoryCount += group.files.size - (this.filesInMemory.get(name) ?? 0);
+    this.filesInMemoryCount -= this.filesInMemory.get(name) ?? 0;
     this.filesInMemory.delete(name);
+    if (group === undefined || !filesLoaded(group)) return;
+    this.filesInMemoryCount += group.files.size;
     this.filesInMemory.set(name, group.files.size);
   }
 
-  /** Sends least recently used groups' files back to disk until the bound holds (or only `keep` and pinned groups are left). */
-  private trim(keep: ReadonlySet<string>): void {
+  /** Sends least recently used groups' files back to disk until the bound holds (or only held and needed groups are left). */
+  private trim(): void {
     if (this.filesInMemoryCount <= this.maxFilesInMemory) return;
     for (const [name, count] of this.filesInMemory) {
       if (this.filesInMemoryCount <= this.maxFilesInMemory) break;
-      if (keep.has(name) || this.pinned.has(name) || this.needed(name)) continue;
+      if (this.holds.has(name) || this.needed(name)) continue;
       this.filesInMemory.delete(name);
       this.filesInMemoryCount -= count;
       const group = this.current.groups.get(name);
@@ -228,13 +269,14 @@ export class TrackerStore {
     }
   }
 
-  /** Whether entries not yet applied will touch the group (prefetch); forgets it once they have applied. */
+  /** Whether entries not yet applied will touch the group (prefetch). */
   private needed(name: string): boolean {
-    const until = this.neededUntil.get(name);
-    if (until === undefined) return false;
-    if (until > this.current.appliedIndex) return true;
-    this.neededUntil.delete(name);
-    return false;
+    return (this.neededUntil.get(name) ?? 0) > this.current.appliedIndex;
+  }
+
+  /** Forgets the groups of entries applied by now (or dropped from the log: another entry took their index). */
+  private forgetApplied(): void {
+    for (const [name, until] of this.neededUntil) if (until <= this.current.appliedIndex) this.neededUntil.delete(name);
   }
 
   /**
@@ -330,11 +372,12 @@ export class TrackerStore {
     if (entries.length === 0) return [];
     if (this.applying) throw new InvariantError('TrackerStore.apply called while another apply runs');
     this.applying = true;
+    let releaseTouched = (): void => undefined;
     try {
       // The groups whose files these entries touch, and the lists deciding them needs, are read
       // first: decide itself never waits.
       const touched = new Set(entries.flatMap((proposed) => groupsTouched(this.current, proposed.command)));
-      this.pinned = touched;
+      releaseTouched = this.hold(touched);
       await this.ensureGroups(touched);
       const lists = new Map<string, string>();
       for (const proposed of entries) {
@@ -381,18 +424,17 @@ export class TrackerStore {
       } finally {
         this.unwritten.clear();
       }
-      // The touched groups' records are on disk now: they may go back there, after the others.
-      for (const name of touched) {
-        const group = this.current.groups.get(name);
-        if (group !== undefined && filesLoaded(group)) this.touch(name, group);
-      }
-      this.pinned = new Set();
-      this.trim(touched);
+      // The touched groups' records are on disk now: they may go back there, after the others
+      // (a group the batch deleted leaves the count).
+      for (const name of touched) this.touch(name, this.current.groups.get(name));
+      releaseTouched();
+      this.forgetApplied();
+      this.trim();
       if (this.current.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries) await this.snapshot();
       return results;
     } finally {
       this.applying = false;
-      this.pinned = new Set();
+      releaseTouched();
     }
   }
 
