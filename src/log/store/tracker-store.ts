@@ -185,6 +185,8 @@ export class TrackerStore {
         });
         if (missing.length === 0) break;
         for (const group of missing) {
+          // Another call may have read it while this one waited on the group before.
+          if (filesLoaded(group) || this.current.groups.get(group.group) !== group) continue;
           let load = this.loading.get(group.group);
           if (load === undefined) {
             load = this.loadGroup(group).finally(() => this.loading.delete(group.group));
