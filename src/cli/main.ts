@@ -123,7 +123,7 @@ function buildProgram(): Command {
     .option('--session-ttl <ms>', 'expire a session after this long without a heartbeat', parseCount(86_400_000))
     .option('--compact-every <entries>', 'snapshot the store and compact the Raft log after this many entries', parseCount(10_000_000))
     .option('--compact-every-bytes <bytes>', 'the same once the applied entries the Raft log holds in memory pass this many bytes (default 64 MiB)', parseCount(999_999_999))
-    .option('--files-in-memory <n>', "files whose records a node keeps in memory; the least recently used groups' go back to disk (default 250,000)", parseCount(999_999_999))
+    .option('--files-in-memory <n>', "files whose records a node keeps in memory; the least recently used groups' go back to disk (default 100,000)", parseCount(999_999_999))
     .option('--scrypt-cost <n>', "scrypt's N for new accounts, a power of two (default 16384; cheaper only for benchmarks: each CreateUser entry records it)")
     .action(async (options: { id: string; cluster: string; data: string; sessionTtl?: number; compactEvery?: number; compactEveryBytes?: number; filesInMemory?: number; scryptCost?: string }) => {
       const kdfParams = trackerKdfParams(options.scryptCost);
