@@ -212,14 +212,14 @@ describe('real kdf and clock', () => {
   });
 
   it('runs the derivations it holds back in the order they were asked for, one at a time with a bound of one', async () => {
-    const kdf = threadPoolKdf(SIM_KDF_PARAMS, 1);
+    const kdf = threadPoolKdf(SIM_KDF_PARAMS, { monotonicMs: () => world.clock.monotonicMs(), maxConcurrent: 1 });
     const finished: number[] = [];
     await Promise.all(Array.from({ length: 5 }, (_, i) => kdf.derive(`p${i}`, new Uint8Array(8), { ...SIM_KDF_PARAMS, costN: 1024 << (4 - i) }).then(() => finished.push(i))));
     expect(finished).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('refuses a derivation that waited for a thread longer than its bound, and runs the next in time', async () => {
-    const kdf = threadPoolKdf(SIM_KDF_PARAMS, 1, 0);
+    const kdf = threadPoolKdf(SIM_KDF_PARAMS, { monotonicMs: () => world.clock.monotonicMs(), maxConcurrent: 1, maxWaitMs: 0 });
     const slow = { ...SIM_KDF_PARAMS, costN: 1 << 15 }; // tens of milliseconds: the waiters wait longer than 0 ms
     const outcomes = await Promise.allSettled([kdf.derive('a', new Uint8Array(8), slow), kdf.derive('b', new Uint8Array(8), slow), kdf.derive('c', new Uint8Array(8), slow)]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected']);

@@ -144,7 +144,21 @@ export class TrackerClient {
   readonly clientId: string;
 
   async createUser(user: string, password: string): Promise<{ index: number }> {
-    return (await this.call({ type: 'createUser', clientId: this.clientId, requestId: ++this.requestId, user, password })) as { index: number };
+    return (await this.write((requestId) => ({ type: 'createUser', clientId: this.clientId, requestId, user, password }))) as { index: number };
+  }
+
+  /** Writes that have not finished yet, one after another (write). */
+  private writes: Promise<unknown> = Promise.resolve();
+
+  /**
+   * A write, after this client's writes before it: the tracker keeps one reply per client, its
+   * last, so a write retried (after a back-off) once a later one had applied would be refused
+   * STALE_REQUEST. Its request id is taken when its turn comes, so ids go in the order applied.
+   */
+  private write(body: (requestId: number) => DistributiveOmit<ClientRequest, 'id'>, extraWaitMs = 0): Promise<unknown> {
+    const run = this.writes.then(() => this.call(body(++this.requestId), extraWaitMs));
+    this.writes = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -156,7 +170,7 @@ export class TrackerClient {
     const session = this.newCredential();
     const refresh = this.secret();
     const key = keyFingerprint === undefined ? {} : { keyFingerprint };
-    const opened = (await this.call({ type: 'login', clientId: this.clientId, requestId: ++this.requestId, user, password, port, session, refresh, ...key }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
+    const opened = (await this.write((requestId) => ({ type: 'login', clientId: this.clientId, requestId, user, password, port, session, refresh, ...key }), LOGIN_DIAL_WAIT_MS)) as SessionOpening;
     return { ...session, user, refresh, ...opened };
   }
 
@@ -165,7 +179,7 @@ export class TrackerClient {
     const session = this.newCredential();
     const newRefresh = this.secret();
     const key = keyFingerprint === undefined ? {} : { keyFingerprint };
-    const opened = (await this.call({ type: 'renew', clientId: this.clientId, requestId: ++this.requestId, user, refresh, newRefresh, port, session, ...key }, LOGIN_DIAL_WAIT_MS)) as SessionOpening;
+    const opened = (await this.write((requestId) => ({ type: 'renew', clientId: this.clientId, requestId, user, refresh, newRefresh, port, session, ...key }), LOGIN_DIAL_WAIT_MS)) as SessionOpening;
     return { ...session, user, refresh: newRefresh, ...opened };
   }
 
@@ -184,7 +198,7 @@ export class TrackerClient {
 
   /** A session command such as {type: 'CreateGroup', group}; its auth is filled in by the node. */
   async command(session: SessionCredential, command: SessionCommand): Promise<{ index: number }> {
-    return (await this.call({ type: 'command', clientId: this.clientId, requestId: ++this.requestId, session, command })) as { index: number };
+    return (await this.write((requestId) => ({ type: 'command', clientId: this.clientId, requestId, session, command }))) as { index: number };
   }
 
   /** The tracker's answer, typed by the query (the cluster is trusted to answer in its own protocol). */
@@ -297,12 +311,18 @@ export class TrackerClient {
       if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY' || response.error.code === 'CLOCK_SKEWED') {
         lastError = response.error.message;
         if (response.leader) this.trust = withNodeAt(this.trust, response.leader.client, response.leader.id);
-        // A hint to another node is followed at once; anything else (no leader yet, the node
-        // that answered is the one named, it asks us to come back) waits first.
         const asked = this.target;
-        // RETRY without a hint is this node asking us back (it is busy): not a reason to go elsewhere.
-        this.moveOn(response.leader?.client ?? (response.error.code === 'RETRY' ? asked : null));
-        if (this.target === asked || !response.leader || response.error.code === 'RETRY') await backOff();
+        const hint = response.leader?.client ?? null;
+        // A hint to another node is followed at once.
+        if (hint !== null && hint !== asked) {
+          this.moveOn(hint);
+          continue;
+        }
+        // RETRY is this node asking us back (it is busy, or it leads and could not answer yet):
+        // the same node, after a wait. NOT_LEADER naming itself (a leader cut off from the others
+        // that has not stepped down) or naming none: the next node, after a wait.
+        if (response.error.code !== 'RETRY') this.moveOn(null);
+        await backOff();
         continue;
       }
       throw new TrackerError(response.error.code, response.error.message);

@@ -60,8 +60,16 @@ export class KdfBusyError extends Error {
   readonly code = 'KDF_BUSY';
 }
 
+/** How a thread-pool KDF waits: its World's monotonic clock, and its bounds (defaults above). */
+export interface ThreadPoolKdfOptions {
+  monotonicMs: () => number;
+  maxConcurrent?: number;
+  maxWaitMs?: number;
+}
+
 /** scrypt in the thread pool, off the event loop, at most `maxConcurrent` at a time. */
-export function threadPoolKdf(params: KdfParams = REAL_KDF_PARAMS, maxConcurrent = MAX_CONCURRENT_DERIVATIONS, maxWaitMs = MAX_DERIVATION_WAIT_MS): PasswordKdf {
+export function threadPoolKdf(params: KdfParams, options: ThreadPoolKdfOptions): PasswordKdf {
+  const { monotonicMs, maxConcurrent = MAX_CONCURRENT_DERIVATIONS, maxWaitMs = MAX_DERIVATION_WAIT_MS } = options;
   checkParams(params);
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`at least one derivation must run at a time, got ${maxConcurrent}`);
   let running = 0;
@@ -72,12 +80,12 @@ export function threadPoolKdf(params: KdfParams = REAL_KDF_PARAMS, maxConcurrent
       running++;
       return Promise.resolve();
     }
-    return new Promise((start, refuse) => waiting.push({ sinceMs: performance.now(), start, refuse }));
+    return new Promise((start, refuse) => waiting.push({ sinceMs: monotonicMs(), start, refuse }));
   };
   /** The slot goes to the oldest waiter that has not waited too long; those that have are refused. */
   const release = (): void => {
     for (let next = waiting.shift(); next !== undefined; next = waiting.shift()) {
-      const waitedMs = performance.now() - next.sinceMs;
+      const waitedMs = monotonicMs() - next.sinceMs;
       if (waitedMs <= maxWaitMs) return next.start();
       next.refuse(new KdfBusyError(`waited ${Math.round(waitedMs)} ms for a thread to check the password`));
     }

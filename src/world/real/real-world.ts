@@ -39,13 +39,14 @@ function realClock(): Clock {
 
 export function createRealWorld(options: RealWorldOptions = {}): World {
   const sink = options.traceSink;
+  const clock = realClock();
   return {
-    clock: realClock(),
+    clock,
     rng: cryptoRng(),
     net: realNetwork(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
     fs: realFileSystem(),
     kv: realKvFactory(),
-    kdf: threadPoolKdf(options.kdfParams ?? REAL_KDF_PARAMS),
+    kdf: threadPoolKdf(options.kdfParams ?? REAL_KDF_PARAMS, { monotonicMs: () => clock.monotonicMs() }),
     certs: realCertificates(),
     http: realHttp(),
     trace: sink === undefined ? () => {} : (line) => sink(line),
