@@ -65,6 +65,16 @@ const afterRestart: Record<string, Command | Command[]> = {
   'a second share': { type: 'ShareFile', auth: bob, group: 'g2', file: A },
 };
 
+/** A store that applied `setup`, opened again as a node opens it: every group's files on disk. */
+async function reopenedAfterSetup(seed: number) {
+  const host = new SimWorld({ seed }).forHost('node1');
+  const first = await host.kv.open('/data/tracker', { createIfMissing: true });
+  await (await TrackerStore.open(first)).apply(entriesOf(setup, 1), { sync: true });
+  await first.close();
+  const kv = await host.kv.open('/data/tracker', { createIfMissing: false });
+  return { kv, store: await TrackerStore.open(kv, { filesOnDemand: true }) };
+}
+
 describe('a store opened with the files on disk', () => {
   it.each(Object.keys(afterRestart))('applies %s as the whole projection in memory does', async (name) => {
     const given = afterRestart[name]!;
@@ -74,12 +84,7 @@ describe('a store opened with the files on disk', () => {
     const lists = new MemoryPieceLists();
     for (const entry of all) lists.record(applyEntry(model, entry, lists).entry.events);
 
-    const host = new SimWorld({ seed: 1 }).forHost('node1');
-    let kv = await host.kv.open('/data/tracker', { createIfMissing: true });
-    await (await TrackerStore.open(kv)).apply(entriesOf(setup, 1), { sync: true });
-    await kv.close();
-    kv = await host.kv.open('/data/tracker', { createIfMissing: false });
-    const store = await TrackerStore.open(kv, { filesOnDemand: true });
+    const { kv, store } = await reopenedAfterSetup(1);
     expect([...store.state.groups.values()].map(filesLoaded)).toEqual([false, false]);
     // Holdings come back without the files: a logout finds what the session held in every group.
     expect([...store.state.sessions.get('session-alice')!.holdings].map((key) => key.split('\u0000')[0])).toEqual(['g1', 'g2']);
@@ -108,12 +113,7 @@ describe('a store opened with the files on disk', () => {
   });
 
   it('reads each group once when calls ask for the same groups in different orders at once', async () => {
-    const host = new SimWorld({ seed: 3 }).forHost('node1');
-    let kv = await host.kv.open('/data/tracker', { createIfMissing: true });
-    await (await TrackerStore.open(kv)).apply(entriesOf(setup, 1), { sync: true });
-    await kv.close();
-    kv = await host.kv.open('/data/tracker', { createIfMissing: false });
-    const store = await TrackerStore.open(kv, { filesOnDemand: true });
+    const { kv, store } = await reopenedAfterSetup(3);
     // The second call finds g1 loaded by the first (its read over) after its own list was made.
     await Promise.all([store.ensureGroups(['g1', 'g2']), store.ensureGroups(['g2', 'g1']), store.ensureGroups(['g2']), store.ensureGroups(['g1', 'g2'])]);
     expect([...store.state.groups.values()].map(filesLoaded)).toEqual([true, true]);

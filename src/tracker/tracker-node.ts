@@ -161,8 +161,6 @@ export class TrackerNode {
   private pumpAgain = false;
   private stopped = false;
   private readonly pendingWrites = new Map<number, { term: number; resolve: (outcome: SubmitOutcome) => void }>();
-  /** The ReadIndex in flight (at most one), by its context: called with the index Raft confirmed. */
-  private readonly pendingReads = new Map<string, (index: number) => void>();
   /**
    * Reads that arrived while a ReadIndex was in flight: they share the next one (etcd's
    * linearizable read loop), so a thousand tickets a second cost a heartbeat round each, not a
@@ -170,8 +168,8 @@ export class TrackerNode {
    * confirmed in time.
    */
   private nextReads: ((index: number | null) => void)[] = [];
-  /** The term the ReadIndex in flight was asked in, and how to give it up. */
-  private readInFlight: { term: number; abandon: () => void } | null = null;
+  /** The ReadIndex in flight (at most one): its context and term, what its confirmation does, and how to give it up. */
+  private readInFlight: { context: string; term: number; confirmed: (index: number) => void; abandon: () => void } | null = null;
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
   private readonly storeTasks: (() => Promise<void>)[] = [];
@@ -355,7 +353,7 @@ export class TrackerNode {
     // One asked in an earlier term is gone from the core (a new term clears its reads): its
     // batch is answered not-leader now rather than when it would give up.
     if (this.readInFlight !== null && this.readInFlight.term !== this.raft.status().term) this.readInFlight.abandon();
-    if (this.pendingReads.size > 0 || this.nextReads.length === 0) return;
+    if (this.readInFlight !== null || this.nextReads.length === 0) return;
     const batch = this.nextReads;
     this.nextReads = [];
     if (this.stopped || this.raft.status().role !== 'leader') {
@@ -365,23 +363,16 @@ export class TrackerNode {
     const context = `${this.config.id}/${++this.readsIssued}`;
     // A leader that cannot confirm its leadership never releases the read: give up after two
     // election timeouts and let the clients ask again (perhaps elsewhere).
-    const abandon = (): void => {
+    const settle = (index: number | null): void => {
       giveUp.cancel();
-      if (!this.pendingReads.delete(context)) return;
+      if (this.readInFlight?.context !== context) return;
       this.readInFlight = null;
-      for (const answer of batch) answer(null);
+      if (index === null) for (const answer of batch) answer(null);
+      else this.whenApplied(index, () => batch.forEach((answer) => answer(index)));
       this.issueReads();
     };
-    const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, abandon);
-    this.readInFlight = { term: this.raft.status().term, abandon };
-    this.pendingReads.set(context, (index) => {
-      giveUp.cancel();
-      this.readInFlight = null;
-      this.whenApplied(index, () => {
-        for (const answer of batch) answer(index);
-      });
-      this.issueReads();
-    });
+    const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => settle(null));
+    this.readInFlight = { context, term: this.raft.status().term, confirmed: settle, abandon: () => settle(null) };
     this.raft.readIndex(context);
     this.pump();
   }
@@ -542,9 +533,7 @@ export class TrackerNode {
 
   private releaseReads(readStates: readonly ReadState[]): void {
     for (const read of readStates) {
-      const answer = this.pendingReads.get(read.context);
-      this.pendingReads.delete(read.context);
-      answer?.(read.index);
+      if (this.readInFlight?.context === read.context) this.readInFlight.confirmed(read.index);
     }
   }
 

@@ -170,27 +170,26 @@ export class TrackerStore {
    * Whatever reads a group's files (a query, a ticket) awaits this first, and uses them in the
    * same synchronous step as it checks they are there (they may go back to disk in between);
    * apply does it for the groups its entries touch. Past maxFilesInMemory, the least recently
-   * used groups go back to disk, never `groups` themselves nor those an apply under way touches.
+   * used groups go back to disk, never those held (hold: these, an apply's, a reader's) nor
+   * those entries not yet applied will touch.
    */
   async ensureGroups(groups: Iterable<string>): Promise<void> {
     const named = [...new Set(groups)];
     const release = this.hold(named);
     try {
       // Held, none of them goes back to disk meanwhile; but one may have gone between its load's
-      // end and this call (another call's trim): so until every one is there.
-      for (;;) {
-        const missing = named.flatMap((name) => {
+      // end and this call, and another call may read one while this one waits: so round again
+      // until a round finds every one there.
+      for (let waited = true; waited; ) {
+        waited = false;
+        for (const name of named) {
           const group = this.current.groups.get(name);
-          return group === undefined || filesLoaded(group) ? [] : [group];
-        });
-        if (missing.length === 0) break;
-        for (const group of missing) {
-          // Another call may have read it while this one waited on the group before.
-          if (filesLoaded(group) || this.current.groups.get(group.group) !== group) continue;
-          let load = this.loading.get(group.group);
+          if (group === undefined || filesLoaded(group)) continue;
+          waited = true;
+          let load = this.loading.get(name);
           if (load === undefined) {
-            load = this.loadGroup(group).finally(() => this.loading.delete(group.group));
-            this.loading.set(group.group, load);
+            load = this.loadGroup(group).finally(() => this.loading.delete(name));
+            this.loading.set(name, load);
           }
           await load;
         }
@@ -284,7 +283,7 @@ export class TrackerStore {
   /**
    * The inverse of loadGroup: the group's files leave memory, the holders of each file (in the
    * order its map keeps them) are kept aside for the next load. Its records on disk are current:
-   * every apply that changed them has written its batch (an apply's groups are pinned till then).
+   * every apply that changed them has written its batch (an apply holds its groups till then).
    */
   private unloadGroup(group: GroupRecord): void {
     const holders: LoadedHolder[] = [];
