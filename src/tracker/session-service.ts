@@ -96,6 +96,32 @@ async function derivedOrBusy(derivation: Promise<Uint8Array>): Promise<Uint8Arra
   }
 }
 
+/** What a login reads of an account: its password record, and the entry that set it (OpenSession names it). */
+interface AccountCheck {
+  password: PasswordRecord;
+  credentialsIndex: number;
+}
+
+/** The salt and hash an unknown user's login derives against (and never matches). */
+const NO_ACCOUNT = { salt: '00'.repeat(16), hash: '00'.repeat(32) };
+
+/** Whether two reads of an account would derive the same way and compare against the same hash. */
+function samePassword(a: AccountCheck | null, b: AccountCheck | null): boolean {
+  if (a === null || b === null) return a === b;
+  const [p, q] = [a.password, b.password];
+  return p.salt === q.salt && p.hash === q.hash && p.costN === q.costN && p.blockSizeR === q.blockSizeR && p.parallelP === q.parallelP;
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A promise that never rejects (one started early may be given up without an unhandled rejection). */
+function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value): Settled<T> => ({ ok: true, value }),
+    (error: unknown): Settled<T> => ({ ok: false, error }),
+  );
+}
+
 export class SessionService {
   /** Monotonic ms of each session's last sign of life (durations never read the wall clock). */
   private readonly lastSeenMs = new Map<string, number>();
@@ -188,41 +214,50 @@ export class SessionService {
     return fromSubmit(await this.node.submit(clientId, requestId, { type: 'CreateUser', user, password: record }));
   }
 
-  /** Password checked by this node against ReadIndex state, in constant time; then OpenSession. */
+  /**
+   * Password checked by this node against ReadIndex state, in constant time; then OpenSession.
+   * The leader starts the derivation (and the dial) on the account as it has applied it, while
+   * the ReadIndex round confirms that state: a login costs the round and scrypt side by side,
+   * not one after the other. Should the confirmed account differ (its password changed or it was
+   * just made), the derivation is done again on the confirmed one.
+   */
   async login(clientId: string, requestId: number, user: string, password: string, observed: NetAddress, session: SessionCredential, refresh?: string, keyFingerprint?: string): Promise<ServiceOutcome> {
-    // Only a leader gets past the read below, so only its counters ever count a failure.
     const verdict = this.loginGuard.check(user, observed.host);
     if (!verdict.allowed) {
       const seconds = Math.ceil(verdict.retryAfterMs / 1000);
       return { ok: false, code: 'LOGIN_BACKOFF', message: `${verdict.reason}: retry in ${seconds} s`, retryAfterMs: verdict.retryAfterMs };
     }
-    const read = await this.node.read((state) => {
+    // Only a leader checks passwords (so only its counters count a failure); a follower spends
+    // no derivation on a login it would refuse after the read.
+    if (this.node.raft.status().role !== 'leader') return notLeader;
+    const lookup = (state: TrackerState): AccountCheck | null => {
       const record = state.users.get(user);
       return record ? { password: record.password, credentialsIndex: record.credentialsIndex } : null;
-    });
+    };
+    const early = lookup(this.node.store.state);
+    const earlyDerived = settled(this.derivePassword(password, early));
+    // Dialed for every login the guard lets through, an account or not (dialing only for an
+    // account would tell a listening stranger which user ids exist): the peer's own address.
+    const dialed = canDial(this.world, observed, this.reachabilityTimeoutMs);
+    const read = await this.node.read(lookup);
     if (read.kind !== 'ok') return notLeader;
-    const bad: ServiceOutcome = { ok: false, code: 'BAD_CREDENTIALS', message: 'wrong user id or password' };
     const record = read.value;
-    // An unknown user costs the same derivation as a known one: timing tells nothing.
-    const { costN, blockSizeR, parallelP } = this.world.kdf.params;
-    const stored = record?.password ?? { costN, blockSizeR, parallelP, salt: '00'.repeat(16), hash: '00'.repeat(32) };
-    const expected = Buffer.from(stored.hash, 'hex');
-    const derived = await derivedOrBusy(
-      this.world.kdf.derive(password, Buffer.from(stored.salt, 'hex'), {
-        algorithm: 'scrypt',
-        costN: stored.costN,
-        blockSizeR: stored.blockSizeR,
-        parallelP: stored.parallelP,
-        keyLengthBytes: expected.length,
-      }),
-    );
+    let derived: Uint8Array | null;
+    if (samePassword(early, record)) {
+      const derivation = await earlyDerived;
+      if (!derivation.ok) throw derivation.error;
+      derived = derivation.value;
+    } else {
+      derived = await this.derivePassword(password, record);
+    }
     if (derived === null) return kdfBusy;
+    const expected = Buffer.from(record?.password.hash ?? NO_ACCOUNT.hash, 'hex');
     if (!record || derived.length !== expected.length || !timingSafeEqual(derived, expected)) {
       this.loginGuard.failed(user, observed.host);
-      return bad;
+      return { ok: false, code: 'BAD_CREDENTIALS', message: 'wrong user id or password' };
     }
     this.loginGuard.succeeded(user, observed.host);
-    const reachable = await canDial(this.world, observed, this.reachabilityTimeoutMs);
+    const reachable = await dialed;
     const command: Command = {
       type: 'OpenSession',
       user,
@@ -238,6 +273,14 @@ export class SessionService {
     const outcome = fromSubmit(await this.node.submit(clientId, requestId, command), answer);
     if (outcome.ok) this.lastSeenMs.set(session.sessionId, this.world.clock.monotonicMs());
     return outcome;
+  }
+
+  /** The key `password` derives under `account`'s parameters, or under the shipped ones and a zero salt for no account (an unknown user costs the same); null if the KDF is too busy. */
+  private derivePassword(password: string, account: AccountCheck | null): Promise<Uint8Array | null> {
+    const { costN, blockSizeR, parallelP } = this.world.kdf.params;
+    const stored = account?.password ?? { costN, blockSizeR, parallelP, ...NO_ACCOUNT };
+    const keyLengthBytes = Buffer.from(stored.hash, 'hex').length;
+    return derivedOrBusy(this.world.kdf.derive(password, Buffer.from(stored.salt, 'hex'), { algorithm: 'scrypt', costN: stored.costN, blockSizeR: stored.blockSizeR, parallelP: stored.parallelP, keyLengthBytes }));
   }
 
   /** A new session from a refresh credential: only hashes reach the log; the domain checks and uses it up. */
