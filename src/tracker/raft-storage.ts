@@ -48,6 +48,9 @@ export class RaftStorage {
   /** The term and vote last written (a batch that changes either is synced). */
   private durableTerm: number;
   private durableVote: string | null;
+  /** Entries below this index were deleted and their space asked back (from 1 after a start: asking again for space already given back is cheap). */
+  private reclaimedBelow = 1;
+  private reclaiming = false;
 
   static async open(kv: KvStore): Promise<{ storage: RaftStorage; state: StoredRaftState }> {
     const hardBytes = await kv.get(HARD_KEY);
@@ -97,6 +100,7 @@ export class RaftStorage {
       this.durableTerm = rd.hardState.term;
       this.durableVote = rd.hardState.vote;
     }
+    if (rd.snapshot) this.reclaimDeleted();
   }
 
   /**
@@ -122,5 +126,25 @@ export class RaftStorage {
     for (let i = this.firstIndex; i <= meta.index; i++) ops.push({ type: 'del', key: entryKey(i) });
     this.firstIndex = meta.index + 1;
     await this.kv.batch(ops, { sync: true });
+    this.reclaimDeleted();
+  }
+
+  /**
+   * Asks LevelDB for the space of the entries compaction deleted. A log only ever grows at its
+   * end, so LevelDB's own compactions seldom reach its deleted start: three nodes held 81.5 MiB
+   * to 2.6 GiB of it after a million-file build (issue 20). One request at a time, never awaited
+   * by the Ready loop (it rewrites tables for seconds); the next compaction asks for what a
+   * busy one left. A failed request is not repeated: it costs space, never an entry.
+   */
+  private reclaimDeleted(): void {
+    if (this.reclaiming || this.reclaimedBelow >= this.firstIndex) return;
+    const range = { gte: entryKey(this.reclaimedBelow), lte: entryKey(this.firstIndex - 1) };
+    this.reclaimedBelow = this.firstIndex;
+    this.reclaiming = true;
+    this.kv.reclaim(range).then(
+      () => (this.reclaiming = false),
+      // Space only: a store closed meanwhile, or a failed compaction, loses no entry.
+      () => (this.reclaiming = false),
+    );
   }
 }

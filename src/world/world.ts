@@ -226,6 +226,12 @@ export interface KvStore {
   batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void>;
   /** Reads the range in order, in chunks of at most `chunkSize` entries. */
   iterate(range: KvRange, chunkSize?: number): AsyncIterable<readonly KvEntry[]>;
+  /**
+   * Asks the store to give back the disk space of the keys deleted in [gte, lte] (LevelDB's
+   * compactRange: a deleted key's old value stays in a deep level until a compaction reaches it,
+   * and one that only ever grows at its end may not reach it for gigabytes). Changes no key.
+   */
+  reclaim(range: { gte: string; lte: string }): Promise<void>;
   close(): Promise<void>;
 }
 

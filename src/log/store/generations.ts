@@ -113,6 +113,10 @@ class UnprefixedGeneration implements KvStore {
     }
   }
 
+  reclaim(range: { gte: string; lte: string }): Promise<void> {
+    return this.root.reclaim(range);
+  }
+
   async close(): Promise<void> {
     if (this.owner) await this.root.close();
   }
@@ -151,6 +155,10 @@ class PrefixedKv implements KvStore {
     if (inner.lt === undefined && inner.lte === undefined) inner.lt = this.end;
     const cut = this.prefix.length;
     for await (const chunk of this.root.iterate(inner, chunkSize)) yield chunk.map(([key, value]): KvEntry => [key.slice(cut), value]);
+  }
+
+  reclaim(range: { gte: string; lte: string }): Promise<void> {
+    return this.root.reclaim({ gte: this.prefix + range.gte, lte: this.prefix + range.lte });
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,15 @@ import { WorldError, type KvEntry, type KvFactory, type KvOp, type KvRange, type
 
 type Db = Level<string, Uint8Array>;
 
+/** What `level` is on Node (classic-level) can compact a key range; level's own type names only what browsers have too. */
+interface CompactsRanges {
+  compactRange(start: string, end: string): Promise<void>;
+}
+
+function compactsRanges(db: object): db is CompactsRanges {
+  return typeof (db as Partial<CompactsRanges>).compactRange === 'function';
+}
+
 function fieldOf(value: unknown, field: string): unknown {
   return typeof value === 'object' && value !== null && field in value ? (value as Record<string, unknown>)[field] : undefined;
 }
@@ -55,6 +64,12 @@ class RealKvStore implements KvStore {
 
   iterate(range: KvRange, chunkSize: number = DEFAULT_CHUNK_SIZE): AsyncIterable<readonly KvEntry[]> {
     return iterateLevel(this.db, range, chunkSize, () => this.checkOpen(), plainCopy);
+  }
+
+  async reclaim(range: { gte: string; lte: string }): Promise<void> {
+    this.checkOpen();
+    if (!compactsRanges(this.db)) throw new Error('this LevelDB binding cannot compact a key range');
+    await this.db.compactRange(range.gte, range.lte);
   }
 
   async close(): Promise<void> {

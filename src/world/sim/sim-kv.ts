@@ -109,6 +109,11 @@ class SimKvStore implements KvStore {
     return iterateLevel(this.disk.db, range, chunkSize, () => this.checkUsable(), (value) => new Uint8Array(value));
   }
 
+  /** A memory store holds no space for deleted keys. */
+  async reclaim(): Promise<void> {
+    this.checkUsable();
+  }
+
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closed';
