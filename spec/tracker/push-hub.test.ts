@@ -95,6 +95,7 @@ describe('PushHub', () => {
     } as unknown as TrackerNode;
     const hub = new PushHub(world, node, null);
     const received = new Map<string, Push[]>();
+    const sinks = new Map<string, PushSink>();
     const tickTimesMs: number[] = [];
     // The reference: the hub as it was, every stream asked about every entry as it arrives.
     const expected = new Map<string, { user: string; sentUpTo: number; pushes: Push[]; ended: boolean }>();
@@ -114,7 +115,9 @@ describe('PushHub', () => {
         if (push.kind === 'tick') tickTimesMs.push(sim.elapsedMs());
         return true;
       };
-      hub.subscribe(sessionId, user, afterIndex, { send, close: () => {} } satisfies PushSink);
+      const sink: PushSink = { send, close: () => {} };
+      sinks.set(sessionId, sink);
+      hub.subscribe(sessionId, user, afterIndex, sink);
       expected.set(sessionId, { user, sentUpTo: afterIndex, pushes: [], ended: false });
       bringUp(sessionId);
     };
@@ -161,6 +164,19 @@ describe('PushHub', () => {
     for (const [sessionId, stream] of expected) {
       expect(received.get(sessionId), sessionId).toEqual(stream.ended ? [] : [{ kind: 'tick', index: 400 }]);
     }
+
+    // A heartbeat answered on a stream says where the stream stands, as a tick would: that
+    // stream's next tick is left out, and the round after it ticks again. Another connection's
+    // sink (an older stream of the session) gets no position.
+    const [beating, ...others] = [...expected].filter(([, stream]) => !stream.ended).map(([sessionId]) => sessionId);
+    expect(hub.positionForBeat(beating!, { send: () => true, close: () => {} })).toBeNull();
+    expect(hub.positionForBeat(beating!, sinks.get(beating!)!)).toBe(400);
+    for (const log of received.values()) log.length = 0;
+    await sim.runFor(PUSH_TICK_MS);
+    expect(received.get(beating!)).toEqual([]);
+    for (const sessionId of others) expect(received.get(sessionId), sessionId).toEqual([{ kind: 'tick', index: 400 }]);
+    await sim.runFor(PUSH_TICK_MS);
+    expect(received.get(beating!)).toEqual([{ kind: 'tick', index: 400 }]);
 
     // Cut off from the others, the node ticks on for a round, then sends its streams elsewhere.
     for (const log of received.values()) log.length = 0;

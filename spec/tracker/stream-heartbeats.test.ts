@@ -63,4 +63,21 @@ describe("a peer's push stream (simulated)", () => {
     }
     for (const [host, t] of trackers) if (host !== leaderHost) await drive(sim, t.stop());
   });
+  it('take where the stream stands from a heartbeat answer, as from a tick', async () => {
+    const { sim, trackers, client } = await startCluster(47);
+    const config = [...trackers.values()][0]!.config;
+    const nodes = config.nodes.map((n) => n.client);
+    await drive(sim, client.createUser('u', 'pw'));
+    const session: OpenedSession = await drive(sim, client.login('u', 'pw', 6881, KEY));
+    const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
+    const stream = new TrackerSubscription(sim.forHost('peer'), nodes, clusterTrust(config), session, session.index, handlers);
+    await sim.runUntil(() => stream.node !== null, 10_000);
+    // An entry that concerns someone else: no event reaches this stream, only its position moves.
+    const { index } = await drive(sim, client.createUser('other', 'pw'));
+    await sim.runUntil(() => [...trackers.values()].every((t) => t.node.store.appliedIndex >= index), 10_000);
+    expect(stream.seenIndex).toBeLessThan(index);
+    expect(await drive(sim, stream.heartbeat(6881))).toEqual({ ok: true });
+    expect(stream.seenIndex).toBeGreaterThanOrEqual(index);
+    stream.close();
+  });
 });

@@ -202,7 +202,8 @@ export class ClientServer {
               this.log('client_request_failed', { reason: error instanceof Error ? error.message.slice(0, 200) : 'unknown' });
               return { id: request.id, ok: false, error: { code: 'INTERNAL', message: 'the node could not answer this request' }, leader: null };
             })
-            .then(reply);
+            // Taken as the answer leaves, after every push written before it.
+            .then((response) => reply(request.type === 'heartbeat' ? this.withStreamPosition(response, request.session.sessionId, subscribed) : response));
         }
       },
       close: () => {
@@ -215,6 +216,14 @@ export class ClientServer {
   }
 
   /** A push channel: once this node has applied the entry the client names, and the session is good here. */
+  /** A heartbeat answered on its session's stream says where the stream stands, as a tick does (PushHub.positionForBeat). */
+  private withStreamPosition(response: ClientResponse, sessionId: string, subscribed: { sessionId: string; sink: PushSink } | null): ClientResponse {
+    if (!response.ok || subscribed === null || subscribed.sessionId !== sessionId) return response;
+    const index = this.hub.positionForBeat(sessionId, subscribed.sink);
+    if (index === null || typeof response.result !== 'object' || response.result === null) return response;
+    return { ...response, result: { ...response.result, index } };
+  }
+
   private async subscribe(request: Extract<ClientRequest, { type: 'subscribe' }>, sink: PushSink, reply: (response: ClientResponse) => void): Promise<void> {
     const refuse = (code: string, message: string): void => reply({ id: request.id, ok: false, error: { code, message }, leader: null });
     if (!(await this.node.untilApplied(request.afterIndex, SUBSCRIBE_WAIT_MS))) return refuse('RETRY', `this node has not applied entry ${request.afterIndex} yet; retry, perhaps elsewhere`);

@@ -51,6 +51,8 @@ interface Subscriber {
   live: boolean;
   /** Which slice of the ticks it takes. */
   readonly slice: number;
+  /** A heartbeat answer on its stream said where it stands since its last tick: that tick is left out. */
+  answeredBeat: boolean;
 }
 
 /** How often a quiet stream says it is alive (a peer that hears nothing for three of these subscribes again). */
@@ -123,7 +125,10 @@ export class PushHub {
         const message = `this tracker node has known no leader for ${Math.round((this.leaderlessTicks * PUSH_TICK_MS) / 1000)} s; subscribe at another`;
         for (const sessionId of [...this.subscribers.keys()]) this.drop(sessionId, { kind: 'end', code: 'RETRY', message });
       } else {
-        for (const subscriber of [...this.slices[this.slice]!]) this.send(subscriber, { kind: 'tick', index: this.upTo(subscriber) });
+        for (const subscriber of [...this.slices[this.slice]!]) {
+          if (subscriber.answeredBeat) subscriber.answeredBeat = false;
+          else this.send(subscriber, { kind: 'tick', index: this.upTo(subscriber) });
+        }
       }
       this.tick();
     });
@@ -132,12 +137,26 @@ export class PushHub {
   /** Begins a session's subscription from `afterIndex` (a new one for the same session replaces the old). */
   subscribe(sessionId: string, user: string, afterIndex: number, sink: PushSink): void {
     this.drop(sessionId, { kind: 'end', code: 'REPLACED', message: 'the session subscribed again' });
-    const subscriber: Subscriber = { sessionId, user, sink, sentUpTo: afterIndex, queued: [], live: false, slice: this.nextSlice };
+    const subscriber: Subscriber = { sessionId, user, sink, sentUpTo: afterIndex, queued: [], live: false, slice: this.nextSlice, answeredBeat: false };
     this.nextSlice = (this.nextSlice + 1) % TICK_SLICES;
     this.subscribers.set(sessionId, subscriber);
     this.slices[subscriber.slice]!.add(subscriber);
     this.catching.add(subscriber);
     void this.catchUp(subscriber);
+  }
+
+  /**
+   * Where the stream of `sessionId` on `sink` stands, for a heartbeat answer about to be written
+   * on it: the peer takes it as it takes a tick (everything up to there was gone through, and
+   * the stream lives), so the stream's next tick is left out. A peer that beats on its stream
+   * every 5 s then hears no ticks: at 10,000 peers, 2,000 frames a second fewer (issue 20).
+   * Null when that stream is not here.
+   */
+  positionForBeat(sessionId: string, sink: PushSink): number | null {
+    const subscriber = this.subscribers.get(sessionId);
+    if (subscriber === undefined || subscriber.sink !== sink) return null;
+    subscriber.answeredBeat = true;
+    return this.upTo(subscriber);
   }
 
   /** The subscriber's connection closed. */

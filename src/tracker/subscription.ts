@@ -49,6 +49,13 @@ function firstNodeOf(sessionId: string, nodes: number): number {
   return hash % nodes;
 }
 
+/** The stream position a heartbeat answer carries (a node before issue 20's change sends none). */
+function streamPositionOf(result: unknown): number | null {
+  if (typeof result !== 'object' || result === null || !('index' in result)) return null;
+  const { index } = result;
+  return typeof index === 'number' && Number.isSafeInteger(index) && index >= 0 ? index : null;
+}
+
 export interface SubscriptionOptions {
   /** The local host to connect from (TrackerClientOptions.localAddress). */
   localAddress?: string;
@@ -82,6 +89,11 @@ export class TrackerSubscription {
     this.seen = afterIndex;
     this.nextNode = firstNodeOf(session.sessionId, nodes.length);
     this.open();
+  }
+
+  /** The last log index this stream has gone through: a new subscription resumes after it. */
+  get seenIndex(): number {
+    return this.seen;
   }
 
   /** The session this stream is for. */
@@ -200,6 +212,8 @@ export class TrackerSubscription {
     const answer = this.beats.get(response.id);
     if (answer === undefined) return;
     this.beats.delete(response.id);
+    // Its `index` is a tick's: every push up to there came before this answer on the stream.
+    if (response.ok) this.seen = Math.max(this.seen, streamPositionOf(response.result) ?? this.seen);
     answer(response.ok ? { ok: true } : { ok: false, code: response.error.code, message: response.error.message });
   }
 
