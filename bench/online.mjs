@@ -243,17 +243,20 @@ function nodeFigures(c) {
   return new Map(c.ids.map((id) => [id, c.procs.has(id) ? processFigures(c.procs.get(id).pid) : null]));
 }
 
-function printNodes(c, label, before, after, statusesAfter, windowMs) {
+function printNodes(c, label, before, after, statusesAfter, windowMs, statusesBefore = new Map()) {
   for (const id of c.ids) {
     const a = before.get(id);
     const b = after.get(id);
     const s = statusesAfter.get(id);
+    const admittedBefore = statusesBefore.get(id)?.clients?.admitted;
+    const admittedAfter = s?.clients?.admitted;
+    const newConnections = admittedBefore === undefined || admittedAfter === undefined ? '' : `, new connections ${int((1000 * (admittedAfter - admittedBefore)) / windowMs)}/s (each a TLS handshake)`;
     if (a === null || b === null) {
       say(`  ${label} ${id}: not running`);
       continue;
     }
     const cpu = (100 * (b.cpuSeconds - a.cpuSeconds)) / (windowMs / 1000);
-    say(`  ${label} ${id} (${s?.role ?? 'no answer'}): CPU ${cpu.toFixed(0)} % of a core, RSS ${(b.rssBytes / MiB).toFixed(1)} MiB (peak ${(b.peakBytes / MiB).toFixed(1)} MiB), client connections ${s?.clients?.connections ?? '?'}, sessions ${s?.sessions ?? '?'}`);
+    say(`  ${label} ${id} (${s?.role ?? 'no answer'}): CPU ${cpu.toFixed(0)} % of a core, RSS ${(b.rssBytes / MiB).toFixed(1)} MiB (peak ${(b.peakBytes / MiB).toFixed(1)} MiB), client connections ${s?.clients?.connections ?? '?'}${newConnections}, sessions ${s?.sessions ?? '?'}`);
   }
 }
 
@@ -301,7 +304,7 @@ function printWindow(c, w, scrypt) {
   const streams = w.stats.reduce((sum, s) => sum + s.streams, 0);
   const expired = w.stats.reduce((sum, s) => sum + s.totals.expired, 0);
   say(`  peers: ${int(online)} with a session, ${int(streams)} push streams open at the end; sessions the tracker expired so far: ${int(expired)}; load processes' CPU ${w.generatorCpu.map((p) => `${p.toFixed(0)} %`).join(', ')}`);
-  printNodes(c, 'node', w.before, w.after, w.statusesAfter, w.windowMs);
+  printNodes(c, 'node', w.before, w.after, w.statusesAfter, w.windowMs, w.statusesBefore);
   return { logins, tickets, renewals, heartbeatsOk, online, expired };
 }
 
@@ -370,7 +373,7 @@ try {
     const heartbeats = quiet.stats.reduce((sum, s) => sum + s.windowHeartbeatsOk, 0);
     const entries = leaderAfter && quiet.leaderBefore ? leaderAfter[1].commit - quiet.leaderBefore[1].commit : NaN;
     say(`  heartbeats: ${int(heartbeats / (quiet.windowMs / 1000))}/s answered (${int(heartbeats)} in ${(quiet.windowMs / 1000).toFixed(1)} s); raft: commit index ${int(quiet.leaderBefore?.[1].commit ?? NaN)} before, ${int(leaderAfter?.[1].commit ?? NaN)} after: ${int(entries)} entries, term ${quiet.leaderBefore?.[1].term} to ${leaderAfter?.[1].term}  goal heartbeats are no Raft writes (no entry): ${goal('heartbeats are no Raft writes', entries === 0)}`);
-    printNodes(c, 'node', quiet.before, quiet.after, quiet.statusesAfter, quiet.windowMs);
+    printNodes(c, 'node', quiet.before, quiet.after, quiet.statusesAfter, quiet.windowMs, quiet.statusesBefore);
   }
 
   say(`steady window: ${SECONDS} s`);

@@ -39,9 +39,10 @@ describe('the client door', () => {
     expect(held.every((r) => r !== null)).toBe(true);
     expect(small.admit({ host: '10.0.0.4', port: 1000 })).toBeNull();
     expect(refusals).toEqual(['too many connections (3)']);
-    expect(small.totals).toEqual({ connections: 3, bufferedBytes: 0, maxConnections: 3 });
+    expect(small.totals).toEqual({ connections: 3, admitted: 3, bufferedBytes: 0, maxConnections: 3 });
     held[0]!();
     expect(small.admit({ host: '10.0.0.4', port: 1000 })).not.toBeNull();
+    expect(small.totals).toMatchObject({ connections: 3, admitted: 4 }); // admitted counts every one since the start
   });
 
   it('bounds bytes of unfinished frames in all, cutting the stranger who holds most, never a logged-in one first', () => {

@@ -58,6 +58,8 @@ export class ClientDoor {
   /** Admitted connections by remote address, until they close. */
   private readonly byRemote = new Map<string, Doorway>();
   private bufferedBytes = 0;
+  /** Connections admitted since the node started (each a full TLS handshake): how often clients come back. */
+  private admitted = 0;
 
   constructor(
     private readonly refused: (remote: NetAddress, reason: string) => void,
@@ -72,6 +74,7 @@ export class ClientDoor {
     const strangers = this.strangersBySource.get(source) ?? 0;
     if (strangers >= MAX_UNAUTHENTICATED_PER_SOURCE) return this.refuse(remote, `too many connections not logged in from ${source} (${MAX_UNAUTHENTICATED_PER_SOURCE})`);
     this.connections++;
+    this.admitted++;
     this.strangersBySource.set(source, strangers + 1);
     const key = formatNetAddress(remote);
     const doorway: Doorway = { source, loggedIn: false, bufferedBytes: 0, cut: () => {} };
@@ -121,8 +124,8 @@ export class ClientDoor {
     }
   }
 
-  get totals(): { connections: number; bufferedBytes: number; maxConnections: number } {
-    return { connections: this.connections, bufferedBytes: this.bufferedBytes, maxConnections: this.maxConnections };
+  get totals(): { connections: number; admitted: number; bufferedBytes: number; maxConnections: number } {
+    return { connections: this.connections, admitted: this.admitted, bufferedBytes: this.bufferedBytes, maxConnections: this.maxConnections };
   }
 
   private refuse(remote: NetAddress, reason: string): null {
