@@ -12,11 +12,12 @@
 //     expired (NOT_LOGGED_IN) is counted, renewed from its refresh credential, subscribed
 //     again and its files announced again, as the shell does; one access ticket per peer
 //     renewed at half its life, as a running download does (the first at a random time within
-//     one half-life, so renewals are spread);
+//     one half-life, so renewals are spread), asked as PeerNode asks (ticketVia: on the push
+//     stream's connection, else through the client);
 //   - windows: on the coordinator's word, for a given time, logins at a given rate (accounts
 //     the coordinator made at the real scrypt cost; each login then closes its session) and
-//     ticket requests at a given rate (random online peers, a file of their group, over their
-//     own connections); then it sends what it measured.
+//     ticket requests at a given rate (random online peers, a file of their group, as
+//     PeerNode asks them); then it sends what it measured.
 //
 //   forked with one JSON argument: {index, workers, seed, peers, groupSize, filesPerPeer, cluster, heartbeatMs, concurrency}
 
@@ -25,7 +26,7 @@ import { FIRST_SOURCE, PEER_PORT, SOURCES, fileMetaOf, groupCount, groupName, ke
 const dist = new URL('../../dist/', import.meta.url);
 const { clusterTrust, loadClusterConfig } = await import(new URL('tracker/cluster-config.js', dist));
 const { TrackerClient } = await import(new URL('tracker/tracker-client.js', dist));
-const { TrackerSubscription, heartbeatVia } = await import(new URL('tracker/subscription.js', dist));
+const { TrackerSubscription, heartbeatVia, ticketVia } = await import(new URL('tracker/subscription.js', dist));
 const { ticketLifetimeMs } = await import(new URL('torrent/ticket.js', dist));
 const { createRealWorld } = await import(new URL('world/real/real-world.js', dist));
 
@@ -152,7 +153,7 @@ class Peer {
       const startedMs = performance.now();
       let delayMs = RENEWAL_RETRY_MS;
       try {
-        const { ticket } = await this.client.ticket(this.session, groupName(this.group), file.fileId);
+        const { ticket } = await ticketVia(this.subscription, this.client, this.session, groupName(this.group), file.fileId);
         record('renewals', startedMs, null);
         delayMs = (ticketLifetimeMs(ticket) ?? 2 * RENEWAL_RETRY_MS) / 2;
       } catch (error) {
@@ -305,7 +306,7 @@ async function oneTicket() {
   const file = files.get(peer.group)[random(job.filesPerPeer)];
   const startedMs = performance.now();
   try {
-    await peer.client.ticket(peer.session, groupName(peer.group), file.fileId);
+    await ticketVia(peer.subscription, peer.client, peer.session, groupName(peer.group), file.fileId);
     record('tickets', startedMs, null);
   } catch (error) {
     record('tickets', startedMs, error);

@@ -1,6 +1,7 @@
 // A leader's linearizable reads share one ReadIndex in flight (TrackerNode.read, etcd's read
 // loop): fifty reads asked together cost at most two heartbeat rounds, not fifty, and each still
-// sees every write applied before it was asked. Three TrackerNodes on one SimWorld.
+// sees every write applied before it was asked. A follower reads too, through its leader's read
+// index. Three TrackerNodes on one SimWorld.
 
 import { describe, expect, it } from 'vitest';
 import type { ReadOutcome } from '../../src/tracker/tracker-node.js';
@@ -50,5 +51,24 @@ describe('shared reads', () => {
     void now.read((state) => state.appliedIndex).then((o) => after.push(o));
     await c.sim.runUntil(() => after.length === 1, 10_000);
     expect(after[0]?.kind).toBe('ok');
+  });
+  it('a follower reads through its leader\'s read index: it sees every write applied before the read was asked', async () => {
+    const c = await startNodes({});
+    await write(c, 0, 1);
+    const leader = c.leader()!;
+    const follower = [...c.nodes.values()].find((n) => n !== leader)!;
+    // The write is answered once the leader applied it; the follower may not have applied it yet.
+    await write(c, 1, 1);
+    expect(follower.store.state.users.has('user-1')).toBe(false);
+    const seen: ReadOutcome<boolean>[] = [];
+    void follower.read((state) => state.users.has('user-1')).then((o) => seen.push(o));
+    await c.sim.runUntil(() => seen.length === 1, 10_000);
+    expect(seen[0]).toMatchObject({ kind: 'ok', value: true });
+    // Cut off from the leader, it cannot confirm an index: not-leader, once it gives up.
+    c.cut.add(follower.raft.id);
+    const cut: ReadOutcome<boolean>[] = [];
+    void follower.read((state) => state.users.has('user-1')).then((o) => cut.push(o));
+    await c.sim.runUntil(() => cut.length === 1, 30_000);
+    expect(cut[0]?.kind).toBe('not-leader');
   });
 });

@@ -2,15 +2,18 @@
 // as `clique tracker` runs them: streams start at a node drawn from the session id, so they
 // spread, and stay on the node they reached (none moves to the leader); heartbeats travel on the
 // stream's connection, so an online peer holds one connection; when the leader dies, the
-// sessions beating to the survivors ride it out and none expires.
+// sessions beating to the survivors ride it out and none expires. Tickets travel on the stream
+// too: any node signs one, a follower after its leader's read index.
 
 import { describe, expect, it } from 'vitest';
 import { clusterTrust } from '../../src/tracker/cluster-config.js';
 import { TrackerClient, type OpenedSession } from '../../src/tracker/tracker-client.js';
-import { heartbeatVia, TrackerSubscription } from '../../src/tracker/subscription.js';
+import { heartbeatVia, ticketVia, TrackerSubscription } from '../../src/tracker/subscription.js';
 import { drive, startCluster, TTL_MS } from '../helpers/sim-trackers.js';
+import { fileBytes, fileMeta } from '../helpers/domain-fixtures.js';
 
 const KEY = 'ab'.repeat(32);
+const FILE = fileMeta('film.mkv', fileBytes(3 * 1024));
 
 describe("a peer's push stream (simulated)", () => {
   it('carry heartbeats on a stream that stays on the node it reached, and ride out a crash of the leader', async () => {
@@ -79,5 +82,37 @@ describe("a peer's push stream (simulated)", () => {
     expect(await drive(sim, stream.heartbeat(6881))).toEqual({ ok: true });
     expect(stream.seenIndex).toBeGreaterThanOrEqual(index);
     stream.close();
+  });
+  it('carry ticket requests too, answered by whichever node holds the stream, leader or follower', async () => {
+    const { sim, trackers, client, leader } = await startCluster(53);
+    const config = [...trackers.values()][0]!.config;
+    const nodes = config.nodes.map((n) => n.client);
+    const trust = clusterTrust(config);
+    const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
+    await drive(sim, client.createUser('owner', 'pw'));
+    await drive(sim, client.createUser('stranger', 'pw'));
+    const first: OpenedSession = await drive(sim, client.login('owner', 'pw', 6881, KEY));
+    await drive(sim, client.command(first, { type: 'CreateGroup', group: 'films' }));
+    await drive(sim, client.command(first, { type: 'ShareFile', group: 'films', file: FILE }));
+    // The owner logged in eight times over (eight sessions, eight streams spread over the nodes).
+    const streams: TrackerSubscription[] = [];
+    for (let i = 0; i < 8; i++) {
+      const session: OpenedSession = await drive(sim, client.login('owner', 'pw', 6881, KEY));
+      streams.push(new TrackerSubscription(sim.forHost(`peer${i}`), nodes, trust, session, session.index, handlers));
+    }
+    await sim.runUntil(() => streams.every((s) => s.node !== null), 10_000);
+    const leaderAddress = `${leader()}:7200`;
+    expect(streams.some((s) => s.node !== leaderAddress)).toBe(true);
+    const answers = await drive(sim, Promise.all(streams.map((s) => s.ticket('films', FILE.fileId))));
+    expect(answers.map((a) => a?.ok)).toEqual(streams.map(() => true));
+    // Refused on the stream is refused for good: ticketVia does not ask again through the client.
+    const stranger: OpenedSession = await drive(sim, client.login('stranger', 'pw', 6881, KEY));
+    const strangerStream = new TrackerSubscription(sim.forHost('peer-s'), nodes, trust, stranger, stranger.index, handlers);
+    await sim.runUntil(() => strangerStream.node !== null, 10_000);
+    let asked = 0;
+    const counting = { ticket: () => (asked++, Promise.reject(new Error('asked the client'))) } as unknown as TrackerClient;
+    await expect(drive(sim, ticketVia(strangerStream, counting, stranger, 'films', FILE.fileId))).rejects.toMatchObject({ code: 'NOT_A_MEMBER' });
+    expect(asked).toBe(0);
+    for (const stream of [...streams, strangerStream]) stream.close();
   });
 });

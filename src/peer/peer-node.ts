@@ -24,7 +24,7 @@ import { RateLimiter, type RateDirection } from './rate-limiter.js';
 import type { PieceSource } from './piece-source.js';
 import { parseNetAddress } from '../world/net-address.js';
 import { isNetFailure } from '../world/net-error.js';
-import { heartbeatVia, TrackerSubscription } from '../tracker/subscription.js';
+import { heartbeatVia, ticketVia, TrackerSubscription } from '../tracker/subscription.js';
 import { type TrackerTrust } from '../tracker/tracker-trust.js';
 import { loadOrCreatePeerKey, newPeerKey, PeerKeyError, savePeerKey } from './peer-key.js';
 import { wholeGroupTimeline } from './group-timeline.js';
@@ -135,7 +135,8 @@ export class PeerNode {
       session: () => (this.sessionActor.getSnapshot().matches('active') ? this.session : null),
       reachable: () => this.opening?.reachable === true,
       fileDetail: (session, group, file) => this.call(() => tracker.query(session, { name: 'file', group, file })),
-      ticket: (session, group, fileId) => this.call(() => tracker.ticket(session, group, fileId)),
+      // On the push stream's connection when it is open, as heartbeats: no connection opened for it.
+      ticket: (session, group, fileId) => this.call(() => ticketVia(this.subscription, tracker, session, group, fileId)),
       command: (session, command) => this.call(() => tracker.command(session, command)),
       dialBack: (session, group, fileId) => this.call(() => tracker.dialBack(session, group, fileId)),
       remember: (user, shared) => this.remember(user, shared),

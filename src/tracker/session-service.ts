@@ -2,7 +2,8 @@
 // (DESIGN.md §4, §7). It derives password hashes (the password never enters the log), checks a
 // login against linearizable state before proposing OpenSession, turns a session's token into
 // the SHA-256 the log keeps, answers a user's queries, signs access tickets after a
-// linearizable membership check, and — on the leader — expires sessions whose heartbeats stop.
+// linearizable membership check (on any node: followers read through their leader's read
+// index), and — on the leader — expires sessions whose heartbeats stop.
 
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { withAuth, type Command, type PasswordRecord, type SessionCommand } from '../log/domain/commands.js';
@@ -318,7 +319,8 @@ export class SessionService {
    * A linearizable read that may use `group`'s files: it runs once they are in memory. A node
    * reads a group's files from disk when first needed (TrackerStore.ensureGroups), and only for
    * a logged-in member (the one viewer a query shows files to), as the read itself finds: a
-   * stranger, or a follower, makes no node read every group's files.
+   * stranger makes no node read every group's files. Any node reads (a follower asks its
+   * leader for the read index): tickets asked on push streams are answered where the stream is.
    */
   private async readWithFiles<T>(auth: { sessionId: string; tokenHash: string }, group: string, query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
     // Held from here to the answer: once read from disk, the files wait for the read (a group

@@ -5,12 +5,12 @@
 // The stream stays on the node it reached, follower or leader (every node applies the same log
 // and hears the leader's one-off requests), and the first node it tries is drawn from the
 // session id, so 10,000 peers' streams spread over the nodes (issue 20). The peer's heartbeats
-// travel on the same connection (any node answers one), so an online peer holds one connection
-// to the tracker, not two.
+// and ticket requests travel on the same connection (any node answers them), so an online peer
+// holds one connection to the tracker, not two, and renewing its tickets costs no handshake.
 
 import type { Event } from '../log/domain/events.js';
 import type { Connection, ConnectOptions, Timer, World } from '../world/world.js';
-import type { ClientResponse, Push, PushFrame, PushRequest, SessionCredential } from './client-protocol.js';
+import type { ClientRequest, ClientResponse, Push, PushFrame, PushRequest, SessionCredential } from './client-protocol.js';
 import { nodeAddress } from './cluster-config.js';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import { PUSH_TICK_MS } from './push-hub.js';
@@ -36,11 +36,17 @@ const CONNECT_TIMEOUT_MS = 3_000;
 const FINAL_CODES = new Set(['NOT_LOGGED_IN', 'SESSION_ENDED', 'REPLACED']);
 /** How long a heartbeat on the stream waits for its answer before the peer tries its tracker client instead. */
 const HEARTBEAT_TIMEOUT_MS = 2_000;
-/** The subscribe request's id on a stream; heartbeats take the ids after it. */
+/** How long a ticket asked on the stream waits: a follower gives up its read after two election timeouts (2 s). */
+const TICKET_TIMEOUT_MS = 3_000;
+/** The subscribe request's id on a stream; heartbeats and tickets take the ids after it. */
 const SUBSCRIBE_ID = 1;
 
 /** A heartbeat's answer on the stream; null when no stream is open or it did not answer in time. */
 export type StreamHeartbeat = { ok: true } | { ok: false; code: string; message: string } | null;
+
+/** A request a peer may send on its stream's connection (one of its session's, answered by the node the stream is on). */
+type StreamRequest = Extract<ClientRequest, { type: 'heartbeat' } | { type: 'ticket' }>;
+type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 /** Where a session's stream starts: a node drawn from its (random) id, the same every time, no randomness drawn. */
 function firstNodeOf(sessionId: string, nodes: number): number {
@@ -72,9 +78,9 @@ export class TrackerSubscription {
   private closed = false;
   /** The node the stream is on now, while it is. */
   node: string | null = null;
-  /** Heartbeats sent on the stream's connection, by request id, waiting for their answers. */
-  private readonly beats = new Map<number, (answer: StreamHeartbeat) => void>();
-  private nextBeatId = SUBSCRIBE_ID + 1;
+  /** Requests sent on the stream's connection, by request id, waiting for their answers (null: none came). */
+  private readonly asked = new Map<number, (answer: ClientResponse | null) => void>();
+  private nextRequestId = SUBSCRIBE_ID + 1;
 
   constructor(
     private readonly world: World,
@@ -111,33 +117,48 @@ export class TrackerSubscription {
     this.retry?.cancel();
     this.connection?.destroy();
     this.connection = null;
-    this.endBeats();
+    this.endRequests();
   }
 
   /**
    * A heartbeat for the session on the stream's connection, answered by the node the stream is
-   * on; null at once when no stream is open, or when no answer came in time.
+   * on; null at once when no stream is open, or when no answer came in time. Its answer says
+   * where the stream stands, as a tick does.
    */
-  heartbeat(port?: number): Promise<StreamHeartbeat> {
+  async heartbeat(port?: number): Promise<StreamHeartbeat> {
+    const response = await this.ask({ type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }, HEARTBEAT_TIMEOUT_MS);
+    if (response === null) return null;
+    if (!response.ok) return { ok: false, code: response.error.code, message: response.error.message };
+    // Its `index` is a tick's: every push up to there came before this answer on the stream.
+    this.seen = Math.max(this.seen, streamPositionOf(response.result) ?? this.seen);
+    return { ok: true };
+  }
+
+  /** A ticket asked on the stream's connection (any node signs one, after a linearizable read); null when no stream is open or no answer came in time. */
+  ticket(group: string, fileId: string): Promise<ClientResponse | null> {
+    return this.ask({ type: 'ticket', session: this.session, group, fileId }, TICKET_TIMEOUT_MS);
+  }
+
+  private ask(body: Unnumbered<StreamRequest>, timeoutMs: number): Promise<ClientResponse | null> {
     const connection = this.connection;
     if (connection === null || this.node === null) return Promise.resolve(null);
-    const id = this.nextBeatId++;
+    const id = this.nextRequestId++;
     return new Promise((resolve) => {
-      const timer = this.world.clock.setTimer(HEARTBEAT_TIMEOUT_MS, () => {
-        if (this.beats.delete(id)) resolve(null);
+      const timer = this.world.clock.setTimer(timeoutMs, () => {
+        if (this.asked.delete(id)) resolve(null);
       });
-      this.beats.set(id, (answer) => {
+      this.asked.set(id, (answer) => {
         timer.cancel();
         resolve(answer);
       });
-      connection.write(encodeFrame({ id, type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }));
+      connection.write(encodeFrame({ id, ...body }));
     });
   }
 
-  /** Heartbeats waiting on a stream that is gone: no answer. */
-  private endBeats(): void {
-    const waiting = [...this.beats.values()];
-    this.beats.clear();
+  /** Requests waiting on a stream that is gone: no answer. */
+  private endRequests(): void {
+    const waiting = [...this.asked.values()];
+    this.asked.clear();
     for (const answer of waiting) answer(null);
   }
 
@@ -178,7 +199,7 @@ export class TrackerSubscription {
         for (const frame of frames) {
           if (ended) return;
           if ('push' in (frame as object)) ended = this.pushed((frame as PushFrame).push);
-          else if ((frame as ClientResponse).id !== SUBSCRIBE_ID) this.beatAnswered(frame as ClientResponse);
+          else if ((frame as ClientResponse).id !== SUBSCRIBE_ID) this.requestAnswered(frame as ClientResponse);
           else ended = this.answered(frame as ClientResponse, address);
           if (ended) connection.destroy();
         }
@@ -188,7 +209,7 @@ export class TrackerSubscription {
         if (this.connection !== connection) return;
         this.connection = null;
         this.node = null;
-        this.endBeats();
+        this.endRequests();
         this.again();
       },
     });
@@ -207,14 +228,12 @@ export class TrackerSubscription {
     return true;
   }
 
-  /** The answer to a heartbeat sent on the stream. */
-  private beatAnswered(response: ClientResponse): void {
-    const answer = this.beats.get(response.id);
+  /** The answer to a request sent on the stream. */
+  private requestAnswered(response: ClientResponse): void {
+    const answer = this.asked.get(response.id);
     if (answer === undefined) return;
-    this.beats.delete(response.id);
-    // Its `index` is a tick's: every push up to there came before this answer on the stream.
-    if (response.ok) this.seen = Math.max(this.seen, streamPositionOf(response.result) ?? this.seen);
-    answer(response.ok ? { ok: true } : { ok: false, code: response.error.code, message: response.error.message });
+    this.asked.delete(response.id);
+    answer(response);
   }
 
   /** One push; true when this stream is over. */
@@ -274,4 +293,21 @@ export async function heartbeatVia(subscription: TrackerSubscription | null, cli
   if (answer?.ok === true) return;
   if (answer !== null && answer.code === 'NOT_LOGGED_IN') throw new TrackerError(answer.code, answer.message);
   await client.heartbeat(session, port);
+}
+
+/** Codes after which a ticket asked on the stream is asked again through the client (another node may sign it). */
+const TICKET_ELSEWHERE_CODES = new Set(['NOT_LEADER', 'RETRY', 'CLOCK_SKEWED', 'INTERNAL']);
+
+/**
+ * A ticket: asked on the push stream when one is open (any node signs one after a linearizable
+ * read, so a peer that renews its tickets opens no connection and makes no TLS handshake for
+ * it), else through the tracker client. A node that cannot answer it (no leader known, its
+ * read given up, its clock off) or no answer sends the request through the client.
+ */
+export async function ticketVia(subscription: TrackerSubscription | null, client: TrackerClient, session: SessionCredential, group: string, fileId: string): Promise<{ ticket: string; expires: number }> {
+  const stream = subscription !== null && subscription.sessionId === session.sessionId ? subscription : null;
+  const answer = stream === null ? null : await stream.ticket(group, fileId);
+  if (answer?.ok === true) return answer.result as { ticket: string; expires: number };
+  if (answer !== null && !answer.ok && !TICKET_ELSEWHERE_CODES.has(answer.error.code)) throw new TrackerError(answer.error.code, answer.error.message);
+  return client.ticket(session, group, fileId);
 }

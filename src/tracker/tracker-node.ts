@@ -326,10 +326,14 @@ export class TrackerNode {
     return promise;
   }
 
-  /** A linearizable read (§6.4): the query runs on the state once it has applied the read index. */
+  /**
+   * A linearizable read (§6.4): the query runs on the state once it has applied the read index.
+   * A follower asks its leader for the index (etcd's follower reads), so reads spread over the
+   * nodes: a peer asks for tickets on its push stream, at whichever node that is on. A node
+   * that knows no leader answers not-leader at once.
+   */
   read<T>(query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
-    const { role, leader } = this.raft.status();
-    if (role !== 'leader') return Promise.resolve({ kind: 'not-leader', leader });
+    if (!this.mayRead()) return Promise.resolve({ kind: 'not-leader', leader: this.raft.status().leader });
     const promise = new Promise<ReadOutcome<T>>((resolve, reject) => {
       this.nextReads.push((index) => {
         if (index === null) return resolve({ kind: 'not-leader', leader: this.raft.status().leader });
@@ -356,13 +360,14 @@ export class TrackerNode {
     if (this.readInFlight !== null || this.nextReads.length === 0) return;
     const batch = this.nextReads;
     this.nextReads = [];
-    if (this.stopped || this.raft.status().role !== 'leader') {
+    if (this.stopped || !this.mayRead()) {
       for (const answer of batch) answer(null);
       return;
     }
     const context = `${this.config.id}/${++this.readsIssued}`;
-    // A leader that cannot confirm its leadership never releases the read: give up after two
-    // election timeouts and let the clients ask again (perhaps elsewhere).
+    // A leader that cannot confirm its leadership never releases the read, and a follower's
+    // question or its answer may be lost on the way: give up after two election timeouts and
+    // let the clients ask again (perhaps elsewhere).
     const settle = (index: number | null): void => {
       giveUp.cancel();
       if (this.readInFlight?.context !== context) return;
@@ -375,6 +380,12 @@ export class TrackerNode {
     this.readInFlight = { context, term: this.raft.status().term, confirmed: settle, abandon: () => settle(null) };
     this.raft.readIndex(context);
     this.pump();
+  }
+
+  /** A leader reads; so does a follower that knows its leader (it asks it for the read index). */
+  private mayRead(): boolean {
+    const { role, leader } = this.raft.status();
+    return role === 'leader' || (role === 'follower' && leader !== null);
   }
 
   transferLeadership(to: NodeId): void {
