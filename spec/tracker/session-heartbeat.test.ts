@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import type { TrackerState } from '../../src/log/domain/state.js';
 import { ed25519FromSeed } from '../../src/torrent/ticket.js';
-import { FOLLOWER_MAX_APPLY_LAG_ENTRIES, RELAY_HEARTBEATS_EVERY_MS, SessionService, type HeardBatch, type HeartbeatRelay } from '../../src/tracker/session-service.js';
-import type { TrackerNode } from '../../src/tracker/tracker-node.js';
+import { RELAY_HEARTBEATS_EVERY_MS, SessionService, type HeardBatch, type HeartbeatRelay } from '../../src/tracker/session-service.js';
+import { FOLLOWER_MAX_APPLY_LAG_ENTRIES, type TrackerNode } from '../../src/tracker/tracker-node.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import { Driver } from '../helpers/domain-fixtures.js';
 

@@ -215,15 +215,15 @@ export class ClientServer {
     });
   }
 
-  /** A push channel: once this node has applied the entry the client names, and the session is good here. */
   /** A heartbeat answered on its session's stream says where the stream stands, as a tick does (PushHub.positionForBeat). */
   private withStreamPosition(response: ClientResponse, sessionId: string, subscribed: { sessionId: string; sink: PushSink } | null): ClientResponse {
     if (!response.ok || subscribed === null || subscribed.sessionId !== sessionId) return response;
+    if (typeof response.result !== 'object' || response.result === null) return response;
     const index = this.hub.positionForBeat(sessionId, subscribed.sink);
-    if (index === null || typeof response.result !== 'object' || response.result === null) return response;
-    return { ...response, result: { ...response.result, index } };
+    return index === null ? response : { ...response, result: { ...response.result, index } };
   }
 
+  /** A push channel: once this node has applied the entry the client names, and the session is good here. */
   private async subscribe(request: Extract<ClientRequest, { type: 'subscribe' }>, sink: PushSink, reply: (response: ClientResponse) => void): Promise<void> {
     const refuse = (code: string, message: string): void => reply({ id: request.id, ok: false, error: { code, message }, leader: null });
     if (!(await this.node.untilApplied(request.afterIndex, SUBSCRIBE_WAIT_MS))) return refuse('RETRY', `this node has not applied entry ${request.afterIndex} yet; retry, perhaps elsewhere`);

@@ -14,12 +14,13 @@ import { filesLoaded, isDelisted, type TrackerState } from '../log/domain/state.
 import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
 import type { NetAddress, Timer, World } from '../world/world.js';
 import type { GroupTimelinePage, SessionCredential, SessionQuery } from './client-protocol.js';
-import type { ReadOutcome, SubmitOutcome, TrackerNode } from './tracker-node.js';
+import { FOLLOWER_MAX_APPLY_LAG_ENTRIES, type ReadOutcome, type SubmitOutcome, type TrackerNode } from './tracker-node.js';
 import { canDial, DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushHub } from './push-hub.js';
 import { LoginGuard } from './login-guard.js';
 import { KdfBusyError } from '../world/kdf.js';
+import { CLOCK_SKEW_LIMIT_MS } from './clock-watch.js';
 
 /** What a read answers when the files it needs are still on disk (SessionService.readWithFiles). */
 const FILES_ON_DISK: unique symbol = Symbol('files on disk');
@@ -52,8 +53,6 @@ export const RELAY_HEARTBEATS_EVERY_MS = 1_000;
 /** Sessions in one relayed batch at most (about 1.3 MB of ids, well under a frame's 8 MiB); more go in several. */
 export const HEARD_BATCH_MAX_SESSIONS = 20_000;
 
-/** A follower this many entries or more behind its commit index in applying answers no heartbeat (it may not have seen an expiry). */
-export const FOLLOWER_MAX_APPLY_LAG_ENTRIES = 500;
 
 /** `retryAfterMs`: on a refusal for back-off, how long until an attempt may be made. */
 export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryAfterMs?: number };
@@ -70,6 +69,22 @@ export interface SessionServiceOptions {
 
 /** How far a ticket's notBefore lies before its signing (see ticket()). */
 const TICKET_BACKDATE_MS = 10_000;
+
+/**
+ * A ticket's notBefore: backdated so that a removal applied after the membership read has an
+ * entry time after it, and holders told of the removal (a kick refuses tickets from before it)
+ * refuse the ticket too. A removal's time is the leader's clock, but never before the log's last
+ * time; any node signs, with its own clock, up to twice CLOCK_SKEW_LIMIT_MS off the leader's
+ * (each within it of the cluster's median). So: 10 s back, and no later than the log's last time
+ * this read saw unless that lies further back than the clocks can differ. Never more than a
+ * quarter of the lifetime back, so renewing at half of `expires - notBefore` comes before expiry.
+ */
+export function ticketNotBefore(nowMs: number, logTimeMs: number, lifetimeMs: number): number {
+  const mostBackMs = Math.floor(lifetimeMs / 4);
+  const backMs = Math.min(TICKET_BACKDATE_MS, mostBackMs);
+  const clocksApartMs = Math.min(backMs + 2 * CLOCK_SKEW_LIMIT_MS, mostBackMs);
+  return Math.min(nowMs - backMs, Math.max(logTimeMs, nowMs - clocksApartMs));
+}
 
 const notLeader: ServiceOutcome = { ok: false, code: 'NOT_LEADER', message: 'this node does not lead; retry at the leader' };
 
@@ -395,8 +410,8 @@ export class SessionService {
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
     const read = await this.readWithFiles(auth, group, (state) => {
       const user = authenticate(state, auth);
-      if (typeof user !== 'string') return { user: null, allowed: false, key: null };
-      return { user, allowed: mayAccessFile(state, user, group, fileId), key: state.sessions.get(auth.sessionId)!.keyFingerprint };
+      if (typeof user !== 'string') return { user: null, allowed: false, key: null, logTimeMs: state.lastTimeMs };
+      return { user, allowed: mayAccessFile(state, user, group, fileId), key: state.sessions.get(auth.sessionId)!.keyFingerprint, logTimeMs: state.lastTimeMs };
     });
     if (read.kind !== 'ok') return notLeader;
     if (read.value.user === null) return { ok: false, code: 'NOT_LOGGED_IN', message: 'not logged in (no such session)' };
@@ -408,11 +423,7 @@ export class SessionService {
     const clock = this.node.clockSkew();
     if (clock.skewed) return { ok: false, code: 'CLOCK_SKEWED', message: `this node's clock is ${clock.skewMs ?? '?'} ms off its peers'; ask another node` };
     const nowMs = this.world.clock.nowMs();
-    // Backdated a little: a removal applied between the membership read and this signature
-    // has an entry time (this leader's clock) after notBefore, so holders told of it (a kick
-    // refuses tickets from before it) refuse this ticket too. Less than a quarter of the
-    // lifetime, so renewing at half of `expires - notBefore` still comes before expiry.
-    const notBefore = nowMs - Math.min(TICKET_BACKDATE_MS, Math.floor(this.ticketMs / 4));
+    const notBefore = ticketNotBefore(nowMs, read.value.logTimeMs, this.ticketMs);
     const claims = { v: TICKET_VERSION, user: read.value.user, key, group, fileId, notBefore, expires: nowMs + this.ticketMs };
     return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };
   }
@@ -479,7 +490,8 @@ export class SessionService {
       // behind its log): a session it does not see is looked for again by ReadIndex, so its
       // NOT_LOGGED_IN is never a login that had already succeeded.
       const read = await this.node.read((current) => authenticate(current, auth));
-      if (read.kind !== 'ok') return notLeader;
+      // Deposed meanwhile: its stamp would count for nothing; the client asks the new leader.
+      if (read.kind !== 'ok' || this.node.raft.status().role !== 'leader') return notLeader;
       if (typeof read.value !== 'string') return { ok: false, code: read.value.code, message: read.value.message };
     }
     this.heartbeatCounts.answered++;
@@ -553,10 +565,14 @@ export class SessionService {
       if (nowMonotonicMs - seenMs < this.ttlMs || this.expiring.has(sessionId)) continue;
       this.expiring.add(sessionId);
       this.log?.('session_expired', { user: this.node.store.state.sessions.get(sessionId)!.user, sessionId, silentMs: Math.round(nowMonotonicMs - seenMs) });
-      void this.node.submit(null, null, { type: 'ExpireSession', sessionId }).finally(() => {
-        this.expiring.delete(sessionId);
-        this.lastSeenMs.delete(sessionId);
-      });
+      void this.node.submit(null, null, { type: 'ExpireSession', sessionId }).then(
+        (outcome) => {
+          this.expiring.delete(sessionId);
+          // Not applied (leadership moving, the entry lost): the stamp stays, and the next tick tries again.
+          if (outcome.kind === 'applied') this.lastSeenMs.delete(sessionId);
+        },
+        () => this.expiring.delete(sessionId),
+      );
     }
   }
 }

@@ -141,6 +141,9 @@ export type SubmitOutcome =
   /** The entry was overwritten by another leader's: it did not apply; retry. */
   | { kind: 'lost' };
 
+/** A follower this many entries or more behind its commit index in applying answers no read and no heartbeat (it may not have seen an expiry). */
+export const FOLLOWER_MAX_APPLY_LAG_ENTRIES = 500;
+
 export type ReadOutcome<T> = { kind: 'ok'; index: number; value: T } | { kind: 'not-leader'; leader: NodeId | null };
 
 /** What a client write carries in its log entry: the command, the node's time and the rules it is proposed under. */
@@ -172,6 +175,8 @@ export class TrackerNode {
   private readInFlight: { context: string; term: number; confirmed: (index: number) => void; abandon: () => void } | null = null;
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
+  /** Drawn at start (World rng): read contexts of this process differ from an earlier one's. */
+  private readonly readsNonce: string;
   private readonly storeTasks: (() => Promise<void>)[] = [];
   /**
    * Committed entries are applied beside the next Ready's persistence, one batch after another
@@ -196,6 +201,7 @@ export class TrackerNode {
     private trackerStore: TrackerStore,
   ) {
     const log = (event: string, fields: Record<string, unknown>): void => config.log?.(event, fields);
+    this.readsNonce = config.world.rng.id(8);
     this.sender = new SnapshotSender(
       {
         world: config.world,
@@ -364,7 +370,9 @@ export class TrackerNode {
       for (const answer of batch) answer(null);
       return;
     }
-    const context = `${this.config.id}/${++this.readsIssued}`;
+    // Unique across this node's lives: an answer meant for an earlier process (queued on a link
+    // while it was down) never releases a read of this one.
+    const context = `${this.config.id}/${this.readsNonce}/${++this.readsIssued}`;
     // A leader that cannot confirm its leadership never releases the read, and a follower's
     // question or its answer may be lost on the way: give up after two election timeouts and
     // let the clients ask again (perhaps elsewhere).
@@ -382,10 +390,15 @@ export class TrackerNode {
     this.pump();
   }
 
-  /** A leader reads; so does a follower that knows its leader (it asks it for the read index). */
+  /**
+   * A leader reads; so does a follower that knows its leader (it asks it for the read index)
+   * and applies within FOLLOWER_MAX_APPLY_LAG_ENTRIES of its commit index (else its reads would
+   * wait for it to catch up: the client is better served by the leader).
+   */
   private mayRead(): boolean {
-    const { role, leader } = this.raft.status();
-    return role === 'leader' || (role === 'follower' && leader !== null);
+    const { role, leader, commit } = this.raft.status();
+    if (role === 'leader') return true;
+    return role === 'follower' && leader !== null && commit - this.trackerStore.appliedIndex < FOLLOWER_MAX_APPLY_LAG_ENTRIES;
   }
 
   transferLeadership(to: NodeId): void {
