@@ -22,6 +22,7 @@ function fakeNode(role: 'leader' | 'follower', leader: string | null, applied: T
     read: async <T>(query: (state: TrackerState) => T) => (role === 'leader' ? { kind: 'ok' as const, index: 10, value: query(readable) } : { kind: 'not-leader' as const, leader }),
     submit: async () => ({ kind: 'not-leader' as const, leader }),
     onApplied: () => {},
+    appliesInStep: () => applyLag < FOLLOWER_MAX_APPLY_LAG_ENTRIES,
   };
   return fake as unknown as TrackerNode;
 }

@@ -141,10 +141,9 @@ export class RaftStorage {
     const range = { gte: entryKey(this.reclaimedBelow), lte: entryKey(this.firstIndex - 1) };
     this.reclaimedBelow = this.firstIndex;
     this.reclaiming = true;
-    this.kv.reclaim(range).then(
-      () => (this.reclaiming = false),
-      // Space only: a store closed meanwhile, or a failed compaction, loses no entry.
-      () => (this.reclaiming = false),
-    );
+    void this.kv
+      .reclaim(range)
+      .catch(() => undefined) // space only: a store closed meanwhile, or a failed compaction, loses no entry
+      .finally(() => (this.reclaiming = false));
   }
 }

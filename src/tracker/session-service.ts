@@ -14,7 +14,7 @@ import { filesLoaded, isDelisted, type TrackerState } from '../log/domain/state.
 import { signTicket, TICKET_VERSION } from '../torrent/ticket.js';
 import type { NetAddress, Timer, World } from '../world/world.js';
 import type { GroupTimelinePage, SessionCredential, SessionQuery } from './client-protocol.js';
-import { FOLLOWER_MAX_APPLY_LAG_ENTRIES, type ReadOutcome, type SubmitOutcome, type TrackerNode } from './tracker-node.js';
+import type { ReadOutcome, SubmitOutcome, TrackerNode } from './tracker-node.js';
 import { canDial, DEFAULT_REACHABILITY_TIMEOUT_MS } from './reachability.js';
 import { formatNetAddress } from '../world/net-address.js';
 import type { PushHub } from './push-hub.js';
@@ -52,7 +52,6 @@ export const RELAY_HEARTBEATS_EVERY_MS = 1_000;
 
 /** Sessions in one relayed batch at most (about 1.3 MB of ids, well under a frame's 8 MiB); more go in several. */
 export const HEARD_BATCH_MAX_SESSIONS = 20_000;
-
 
 /** `retryAfterMs`: on a refusal for back-off, how long until an attempt may be made. */
 export type ServiceOutcome = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryAfterMs?: number };
@@ -478,7 +477,7 @@ export class SessionService {
       // A follower vouches for a session only while its word reaches the leader at once and its
       // state is recent: else the client asks the leader itself.
       if (typeof user !== 'string' || leader === null || this.relay?.reaches(leader) !== true) return notLeader;
-      if (this.node.raft.status().commit - this.node.store.appliedIndex >= FOLLOWER_MAX_APPLY_LAG_ENTRIES) return notLeader;
+      if (!this.node.appliesInStep()) return notLeader;
       this.heartbeatCounts.answered++;
       const recorded = state.sessions.get(session.sessionId)!.address;
       const moved = observed !== null && formatNetAddress(observed) !== recorded ? observed : null;

@@ -171,8 +171,8 @@ export class TrackerNode {
    * confirmed in time.
    */
   private nextReads: ((index: number | null) => void)[] = [];
-  /** The ReadIndex in flight (at most one): its context and term, what its confirmation does, and how to give it up. */
-  private readInFlight: { context: string; term: number; confirmed: (index: number) => void; abandon: () => void } | null = null;
+  /** The ReadIndex in flight (at most one): its context and term, and how it ends (the index confirmed, or null: given up). */
+  private readInFlight: { context: string; term: number; settle: (index: number | null) => void } | null = null;
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
   /** Drawn at start (World rng): read contexts of this process differ from an earlier one's. */
@@ -362,7 +362,7 @@ export class TrackerNode {
   private issueReads(): void {
     // One asked in an earlier term is gone from the core (a new term clears its reads): its
     // batch is answered not-leader now rather than when it would give up.
-    if (this.readInFlight !== null && this.readInFlight.term !== this.raft.status().term) this.readInFlight.abandon();
+    if (this.readInFlight !== null && this.readInFlight.term !== this.raft.status().term) this.readInFlight.settle(null);
     if (this.readInFlight !== null || this.nextReads.length === 0) return;
     const batch = this.nextReads;
     this.nextReads = [];
@@ -385,20 +385,25 @@ export class TrackerNode {
       this.issueReads();
     };
     const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => settle(null));
-    this.readInFlight = { context, term: this.raft.status().term, confirmed: settle, abandon: () => settle(null) };
+    this.readInFlight = { context, term: this.raft.status().term, settle };
     this.raft.readIndex(context);
     this.pump();
   }
 
   /**
    * A leader reads; so does a follower that knows its leader (it asks it for the read index)
-   * and applies within FOLLOWER_MAX_APPLY_LAG_ENTRIES of its commit index (else its reads would
-   * wait for it to catch up: the client is better served by the leader).
+   * and applies in step (else its reads would wait for it to catch up: the client is better
+   * served by the leader).
    */
   private mayRead(): boolean {
-    const { role, leader, commit } = this.raft.status();
+    const { role, leader } = this.raft.status();
     if (role === 'leader') return true;
-    return role === 'follower' && leader !== null && commit - this.trackerStore.appliedIndex < FOLLOWER_MAX_APPLY_LAG_ENTRIES;
+    return role === 'follower' && leader !== null && this.appliesInStep();
+  }
+
+  /** Whether this node applies within FOLLOWER_MAX_APPLY_LAG_ENTRIES of its commit index. */
+  appliesInStep(): boolean {
+    return this.raft.status().commit - this.trackerStore.appliedIndex < FOLLOWER_MAX_APPLY_LAG_ENTRIES;
   }
 
   transferLeadership(to: NodeId): void {
@@ -557,7 +562,7 @@ export class TrackerNode {
 
   private releaseReads(readStates: readonly ReadState[]): void {
     for (const read of readStates) {
-      if (this.readInFlight?.context === read.context) this.readInFlight.confirmed(read.index);
+      if (this.readInFlight?.context === read.context) this.readInFlight.settle(read.index);
     }
   }
 
