@@ -98,7 +98,7 @@ class Peer {
         kick: () => {},
         ended: () => totals.streamEnds++,
       },
-      { localAddress: this.address },
+      { localAddress: this.address, streamWaitMs: job.heartbeatMs },
     );
   }
 

@@ -3,12 +3,15 @@
 // spread, and stay on the node they reached (none moves to the leader); heartbeats travel on the
 // stream's connection, so an online peer holds one connection; when the leader dies, the
 // sessions beating to the survivors ride it out and none expires. Tickets travel on the stream
-// too: any node signs one, a follower after its leader's read index.
+// too: any node signs one, a follower after its leader's read index. When a node dies, its
+// streams come back spread over RECONNECT_SPREAD_MS, and the beats between wait for them (no
+// connection of their own) for the stream wait, and no longer.
 
 import { describe, expect, it } from 'vitest';
 import { clusterTrust } from '../../src/tracker/cluster-config.js';
 import { TrackerClient, type OpenedSession } from '../../src/tracker/tracker-client.js';
-import { heartbeatVia, ticketVia, TrackerSubscription } from '../../src/tracker/subscription.js';
+import { heartbeatVia, RECONNECT_SPREAD_MS, ticketVia, TrackerSubscription } from '../../src/tracker/subscription.js';
+import type { Network, World } from '../../src/world/world.js';
 import { drive, startCluster, TTL_MS } from '../helpers/sim-trackers.js';
 import { fileBytes, fileMeta } from '../helpers/domain-fixtures.js';
 
@@ -115,4 +118,114 @@ describe("a peer's push stream (simulated)", () => {
     expect(asked).toBe(0);
     for (const stream of [...streams, strangerStream]) stream.close();
   });
+  it('let heartbeats wait for a stream that broke, which comes back spread over time, instead of opening connections', async () => {
+    const { sim, trackers, client, leader } = await startCluster(59);
+    const config = [...trackers.values()][0]!.config;
+    const nodes = config.nodes.map((n) => n.client);
+    const trust = clusterTrust(config);
+    const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
+    const peers: { session: OpenedSession; stream: TrackerSubscription; client: TrackerClient; connects: () => number; clientConnects: () => number }[] = [];
+    for (let i = 0; i < 24; i++) {
+      await drive(sim, client.createUser(`u${i}`, 'pw'));
+      const session: OpenedSession = await drive(sim, client.login(`u${i}`, 'pw', 6881, KEY));
+      // The stream's connections and the client's, counted apart.
+      const { world, connects } = countingConnects(sim.forHost(`peer${i}`));
+      const stream = new TrackerSubscription(world, nodes, trust, session, session.index, handlers, { streamWaitMs: 1_000 + RECONNECT_SPREAD_MS });
+      const forClient = countingConnects(sim.forHost(`peer${i}`));
+      peers.push({ session, stream, client: new TrackerClient(forClient.world, { nodes, trust, clientId: `peer${i}` }), connects, clientConnects: forClient.connects });
+    }
+    await sim.runUntil(() => peers.every((p) => p.stream.node !== null), 10_000);
+    const follower = [...trackers.keys()].find((host) => host !== leader())!;
+    const broken = peers.filter((p) => p.stream.node === `${follower}:7200`);
+    expect(broken.length).toBeGreaterThan(2);
+    const connectsBefore = peers.map((p) => p.connects());
+    // The follower dies; every peer beats every second, the stream first.
+    const failures: string[] = [];
+    let beating = true;
+    for (const [i, p] of peers.entries()) {
+      const beat = (): void => {
+        if (!beating) return;
+        heartbeatVia(p.stream, p.client, p.session, 6881).catch((error: { code?: string }) => failures.push(error.code ?? 'error'));
+        sim.forHost(`peer${i}`).clock.setTimer(1_000, beat);
+      };
+      beat();
+    }
+    sim.crashHost(follower);
+    const crashedAtMs = sim.elapsedMs();
+    // When each broken stream was seen down, and then standing again (ms after the crash).
+    const downAtMs = new Map<TrackerSubscription, number>();
+    const backAtMs = new Map<TrackerSubscription, number>();
+    await sim.runUntil(() => {
+      for (const { stream } of broken) {
+        if (stream.node === null && !downAtMs.has(stream)) downAtMs.set(stream, sim.elapsedMs() - crashedAtMs);
+        if (stream.node !== null && downAtMs.has(stream) && !backAtMs.has(stream)) backAtMs.set(stream, sim.elapsedMs() - crashedAtMs);
+      }
+      return backAtMs.size === broken.length;
+    }, 10_000);
+    await sim.runUntil(() => false, 2 * TTL_MS);
+    beating = false;
+    // Every broken stream came back to a survivor, within the spread (and a reconnect), not all at once.
+    expect(backAtMs.size).toBe(broken.length);
+    const back = [...backAtMs.values()];
+    expect(Math.max(...back) - Math.max(...downAtMs.values())).toBeLessThan(RECONNECT_SPREAD_MS + 1_000);
+    expect(Math.max(...back) - Math.min(...back)).toBeGreaterThan(RECONNECT_SPREAD_MS / 4);
+    expect(broken.every((p) => p.stream.node !== `${follower}:7200`)).toBe(true);
+    // The beats that fell in the gap waited for their stream: no peer opened a connection but its stream's.
+    expect(peers.map((p) => p.clientConnects())).toEqual(peers.map(() => 0));
+    // And each broken stream opened one connection to come back (to a survivor at once), the others none.
+    expect(peers.map((p, i) => p.connects() - connectsBefore[i]!)).toEqual(peers.map((p) => (broken.includes(p) ? 1 : 0)));
+    expect(failures).toEqual([]);
+    const sessions = trackers.get(leader()!)!.node.store.state.sessions;
+    expect(peers.filter((p) => !sessions.has(p.session.sessionId))).toEqual([]);
+    for (const p of peers) {
+      p.stream.close();
+      p.client.close();
+    }
+  });
+  it('wait no longer than the stream wait: a stream that stays away sends the heartbeat through the client', async () => {
+    const { sim, trackers, client, leader } = await startCluster(61);
+    const config = [...trackers.values()][0]!.config;
+    const nodes = config.nodes.map((n) => n.client);
+    const trust = clusterTrust(config);
+    const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
+    // Streams until one lands on a follower; its client is on a host of its own, which the partition below spares.
+    let peer: { session: OpenedSession; stream: TrackerSubscription; host: string } | null = null;
+    for (let i = 0; peer === null; i++) {
+      await drive(sim, client.createUser(`u${i}`, 'pw'));
+      const session: OpenedSession = await drive(sim, client.login(`u${i}`, 'pw', 6881, KEY));
+      const stream = new TrackerSubscription(sim.forHost(`peer${i}`), nodes, trust, session, session.index, handlers, { streamWaitMs: 1_500 });
+      await sim.runUntil(() => stream.node !== null, 10_000);
+      if (stream.node !== `${leader()}:7200`) peer = { session, stream, host: `peer${i}` };
+      else stream.close();
+    }
+    const { world, connects } = countingConnects(sim.forHost('peer-client'));
+    const peerClient = new TrackerClient(world, { nodes, trust, clientId: 'peer-client' });
+    const follower = peer.stream.node!.split(':')[0]!;
+    sim.crashHost(follower);
+    sim.net.partition([peer.host], [...trackers.keys()]);
+    await sim.runUntil(() => false, 100);
+    const startedMs = sim.elapsedMs();
+    let answeredMs = -1;
+    void heartbeatVia(peer.stream, peerClient, peer.session, 6881).then(() => (answeredMs = sim.elapsedMs()));
+    await sim.runUntil(() => answeredMs >= 0, 10_000);
+    // It waited the rest of the 1.5 s after the break, then went through the client (one connection).
+    expect(answeredMs - startedMs).toBeGreaterThanOrEqual(1_400 - 100);
+    expect(answeredMs - startedMs).toBeLessThan(1_400 + 1_000);
+    expect(connects()).toBe(1);
+    expect(peer.stream.node).toBeNull();
+    sim.net.heal();
+    peer.stream.close();
+    peerClient.close();
+  });
 });
+
+/** The world of `world`'s host, counting the connections it opens. */
+function countingConnects(world: World): { world: World; connects: () => number } {
+  let connects = 0;
+  const net: Network = {
+    listen: (address, onConnection, options) => world.net.listen(address, onConnection, options),
+    connect: (address, options) => (connects++, world.net.connect(address, options)),
+    openFileLimit: () => world.net.openFileLimit(),
+  };
+  return { world: { ...world, net }, connects: () => connects };
+}

@@ -3,10 +3,12 @@
 // certificate signed by the cluster CA and naming the expected node is accepted, and one naming
 // another node, or signed by another CA, is refused with a reason; a server asking for the
 // client's certificate sees it; a plaintext client is answered in clear; pinning a self-signed
-// certificate by its key fingerprint works, and another key is refused.
+// certificate by its key fingerprint works, and another key is refused. A real listener starts
+// a burst of handshakes a few per turn of its event loop (HandshakePacer) and lets them all in.
 
 import { describe, expect, it } from 'vitest';
 import { createRealWorld } from '../../src/world/real/real-world.js';
+import { HANDSHAKES_PER_TURN, HandshakePacer } from '../../src/world/real/real-tls.js';
 import { SimWorld } from '../../src/world/sim/sim-world.js';
 import type { Connection, PeerIdentity, SecureOptions, World } from '../../src/world/world.js';
 
@@ -144,3 +146,58 @@ for (const [name, make] of [['real', real], ['simulated', sim]] as const) {
     }, 30_000);
   });
 }
+
+describe('TLS handshakes at a real listener, paced', () => {
+  it('start a few per turn of the event loop, in order of arrival; one withdrawn before its turn never starts', async () => {
+    const pacer = new HandshakePacer(HANDSHAKES_PER_TURN);
+    const started: number[] = [];
+    const withdraw = Array.from({ length: 3 * HANDSHAKES_PER_TURN }, (_, i) => pacer.enqueue(() => started.push(i)));
+    withdraw[2]!();
+    expect(started).toEqual([]);
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    await turn();
+    expect(started).toEqual([0, 1, 3, 4, 5, 6, 7, 8]);
+    await turn();
+    expect(started).toHaveLength(2 * HANDSHAKES_PER_TURN);
+    await turn();
+    expect(started).toHaveLength(3 * HANDSHAKES_PER_TURN - 1);
+    expect(pacer.waitingCount).toBe(0);
+  });
+
+  it('let a burst of clients through, each in its turn, and drop the ones that left while they waited', async () => {
+    const world = createRealWorld();
+    const ca = await world.certs.authority('test cluster CA');
+    const n1 = await world.certs.issue(['clique:node/n1'], ca);
+    let accepted = 0;
+    const listener = await world.net.listen(
+      { host: '127.0.0.1', port: 0 },
+      (connection) => {
+        accepted++;
+        connection.attach({ data: (bytes) => connection.write(bytes), close: () => {} });
+      },
+      { secure: { own: n1, caPem: ca.certificatePem, accept: () => null } },
+    );
+    const at = { host: '127.0.0.1', port: listener.address.port };
+    const secure = { own: null, caPem: ca.certificatePem, accept: wantNode('n1', ca.certificatePem, []) };
+    // Raw sockets that send a byte of a handshake and leave: the server never starts theirs.
+    const leavers = await Promise.all(Array.from({ length: 8 }, () => world.net.connect(at)));
+    for (const leaver of leavers) {
+      leaver.write(new Uint8Array([0x16]));
+      leaver.destroy();
+    }
+    const burst = await Promise.all(Array.from({ length: 64 }, () => world.net.connect(at, { secure })));
+    const echoes = await Promise.all(
+      burst.map(
+        (connection, i) =>
+          new Promise<string>((resolve) => {
+            connection.attach({ data: (bytes) => resolve(new TextDecoder().decode(bytes)), close: () => resolve('(closed)') });
+            connection.write(new TextEncoder().encode(`hello ${i}`));
+          }),
+      ),
+    );
+    expect(echoes).toEqual(burst.map((_, i) => `hello ${i}`));
+    expect(accepted).toBe(64);
+    for (const connection of burst) connection.destroy();
+    await listener.close();
+  }, 30_000);
+});

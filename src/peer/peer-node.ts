@@ -59,6 +59,7 @@ export interface PeerNodeOptions {
    * `{ perUser: root }` for one home per user under root, opened at login.
    */
   home: string | { perUser: string };
+  /** Heartbeat interval (default DEFAULT_HEARTBEAT_MS); also how long requests wait for a push stream that broke. */
   heartbeatMs?: number;
   /** Hears a session renewed from its refresh credential (a one-shot saves it again). */
   sessionRenewed?: (credential: Credential) => void;
@@ -85,6 +86,8 @@ export type { DownloadView } from './downloads.js';
 export type { NewsItem, NewsLine } from './news.js';
 
 const SHARE_PREFIX = 'share:';
+/** A peer's heartbeat interval unless told otherwise (a session lives 30 s by default: six beats). */
+const DEFAULT_HEARTBEAT_MS = 5_000;
 
 /** How long a login waits for the news since the user was last here before it answers without the rest. */
 const NEWS_CATCH_UP_WAIT_MS = 3_000;
@@ -148,7 +151,7 @@ export class PeerNode {
     this.sessionActor = createActor(sessionMachine, {
       clock: xstateClock(world.clock),
       input: {
-        heartbeatMs: options.heartbeatMs ?? 5_000,
+        heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
         io: {
           login: (user, password) => this.openSession(user, password),
           // On the push stream's connection when it is open, so the peer holds one connection to the tracker.
@@ -514,7 +517,7 @@ export class PeerNode {
         if (index > opening.index) this.host.kick(group, user, atMs);
       },
       ended: (code, message) => this.options.log?.(`push channel over (${code}): ${message}`),
-    });
+    }, { streamWaitMs: this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS });
   }
 
   private leftGroup(group: string): void {

@@ -7,6 +7,8 @@
 // session id, so 10,000 peers' streams spread over the nodes (issue 20). The peer's heartbeats
 // and ticket requests travel on the same connection (any node answers them), so an online peer
 // holds one connection to the tracker, not two, and renewing its tickets costs no handshake.
+// When a node dies, its streams come back spread over two seconds, and the heartbeats and
+// tickets meanwhile wait for them (a few seconds at most) instead of each opening a connection.
 
 import type { Event } from '../log/domain/events.js';
 import type { Connection, ConnectOptions, Timer, World } from '../world/world.js';
@@ -30,6 +32,19 @@ export interface SubscriptionHandlers {
 /** A stream silent this long (no event, no tick) is taken for dead: the node or the way to it is gone. */
 const SILENCE_MS = 3 * PUSH_TICK_MS;
 const RETRY_MIN_MS = 100;
+/**
+ * After a stream that stood breaks, the first reconnect waits a random part of this: the
+ * thousands of streams a dead node held come back spread over it, not in one burst of TLS
+ * handshakes at the survivors (issue 20: four elections in 45 s at 10,000 peers).
+ */
+export const RECONNECT_SPREAD_MS = 2_000;
+/**
+ * For this long after its stream broke, a heartbeat or a ticket waits for the stream to stand
+ * again rather than open a connection of its own; after it, they go through the tracker client
+ * at once. A peer sets it to its heartbeat interval (5 s by default, a session living 30 s), so
+ * one beat at most waits, and never long enough to let the session lapse.
+ */
+export const STREAM_WAIT_MS = 5_000;
 const RETRY_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 3_000;
 /** Codes after which subscribing again cannot help. */
@@ -65,6 +80,8 @@ function streamPositionOf(result: unknown): number | null {
 export interface SubscriptionOptions {
   /** The local host to connect from (TrackerClientOptions.localAddress). */
   localAddress?: string;
+  /** How long after its stream broke requests wait for it (default STREAM_WAIT_MS; a peer gives its heartbeat interval). */
+  streamWaitMs?: number;
 }
 
 export class TrackerSubscription {
@@ -75,6 +92,10 @@ export class TrackerSubscription {
   private retryMs = RETRY_MIN_MS;
   /** Failed opens since the stream last stood. */
   private failures = 0;
+  /** When the stream that stood last broke (monotonic ms); null while it stands, or before it first stood. */
+  private brokeAtMs: number | null = null;
+  /** Requests waiting for the stream to stand again (each also ends when its wait is over). */
+  private readonly waitingForStream = new Set<() => void>();
   private closed = false;
   /** The node the stream is on now, while it is. */
   node: string | null = null;
@@ -118,15 +139,17 @@ export class TrackerSubscription {
     this.connection?.destroy();
     this.connection = null;
     this.endRequests();
+    this.streamStood();
   }
 
   /**
    * A heartbeat for the session on the stream's connection, answered by the node the stream is
-   * on; null at once when no stream is open, or when no answer came in time. Its answer says
-   * where the stream stands, as a tick does.
+   * on. While the stream reconnects (up to streamWaitMs after it broke) it waits for it; null
+   * when no stream is open then, or when no answer came in time. Its answer says where the
+   * stream stands, as a tick does.
    */
   async heartbeat(port?: number): Promise<StreamHeartbeat> {
-    const response = await this.ask({ type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }, HEARTBEAT_TIMEOUT_MS);
+    const response = await this.askOnStream({ type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }, HEARTBEAT_TIMEOUT_MS);
     if (response === null) return null;
     if (!response.ok) return { ok: false, code: response.error.code, message: response.error.message };
     // Its `index` is a tick's: every push up to there came before this answer on the stream.
@@ -134,9 +157,46 @@ export class TrackerSubscription {
     return { ok: true };
   }
 
-  /** A ticket asked on the stream's connection (any node signs one, after a linearizable read); null when no stream is open or no answer came in time. */
-  ticket(group: string, fileId: string): Promise<ClientResponse | null> {
-    return this.ask({ type: 'ticket', session: this.session, group, fileId }, TICKET_TIMEOUT_MS);
+  /** A ticket asked on the stream's connection (any node signs one, after a linearizable read), waiting for the stream as a heartbeat does; null when no stream is open or no answer came in time. */
+  async ticket(group: string, fileId: string): Promise<ClientResponse | null> {
+    return this.askOnStream({ type: 'ticket', session: this.session, group, fileId }, TICKET_TIMEOUT_MS);
+  }
+
+  /**
+   * A request (a heartbeat or a ticket: asking twice does no harm) on the stream once it stands;
+   * asked again once if the stream broke under it. Null when no stream stood within the wait, or
+   * a standing one did not answer in time.
+   */
+  private async askOnStream(body: Unnumbered<StreamRequest>, timeoutMs: number): Promise<ClientResponse | null> {
+    await this.standing();
+    const answer = await this.ask(body, timeoutMs);
+    if (answer !== null || this.brokeAtMs === null) return answer;
+    await this.standing();
+    return this.ask(body, timeoutMs);
+  }
+
+  /**
+   * Resolves once the stream stands; at once if it stands, or never stood, or broke more than
+   * streamWaitMs ago; else when it stands again or that wait is over.
+   */
+  private standing(): Promise<void> {
+    if (this.node !== null || this.closed || this.brokeAtMs === null) return Promise.resolve();
+    const leftMs = this.brokeAtMs + (this.options.streamWaitMs ?? STREAM_WAIT_MS) - this.world.clock.monotonicMs();
+    if (leftMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        timer.cancel();
+        this.waitingForStream.delete(done);
+        resolve();
+      };
+      const timer = this.world.clock.setTimer(leftMs, done);
+      this.waitingForStream.add(done);
+    });
+  }
+
+  /** The stream stands again (or is closed for good): whatever waited for it goes on. */
+  private streamStood(): void {
+    for (const done of [...this.waitingForStream]) done();
   }
 
   private ask(body: Unnumbered<StreamRequest>, timeoutMs: number): Promise<ClientResponse | null> {
@@ -207,10 +267,12 @@ export class TrackerSubscription {
       close: () => {
         silence?.cancel();
         if (this.connection !== connection) return;
+        const stood = this.node !== null;
         this.connection = null;
         this.node = null;
+        if (stood) this.brokeAtMs = this.world.clock.monotonicMs();
         this.endRequests();
-        this.again();
+        this.again(stood);
       },
     });
     connection.write(encodeFrame({ id: SUBSCRIBE_ID, type: 'subscribe', session: this.session, afterIndex: this.seen }));
@@ -222,6 +284,8 @@ export class TrackerSubscription {
       this.node = address;
       this.retryMs = RETRY_MIN_MS;
       this.failures = 0;
+      this.brokeAtMs = null;
+      this.streamStood();
       return false;
     }
     if (FINAL_CODES.has(response.error.code)) this.finish(response.error.code, response.error.message);
@@ -267,17 +331,21 @@ export class TrackerSubscription {
     this.handlers.ended(code, message);
   }
 
-  private again(): void {
+  /** Opens the stream again later: `stood` when the stream that broke had stood (else an open failed). */
+  private again(stood = false): void {
     if (this.closed || this.retry) return;
     this.failures++;
-    // Half the back-off plus a random part of it: the thousands of streams a node held when it
-    // died come back spread over time, not in one burst of handshakes.
-    const delayMs = this.retryMs / 2 + this.world.rng.int(Math.max(1, Math.floor(this.retryMs / 2)));
+    // The first reconnect after a break is spread over RECONNECT_SPREAD_MS; after a failed open,
+    // half the back-off plus a random part of it. Either way the thousands of streams a node
+    // held when it died come back spread over time, not in one burst of handshakes.
+    const delayMs = stood
+      ? 1 + this.world.rng.int(RECONNECT_SPREAD_MS)
+      : this.retryMs / 2 + this.world.rng.int(Math.max(1, Math.floor(this.retryMs / 2)));
     this.retry = this.world.clock.setTimer(delayMs, () => {
       this.retry = null;
       this.open();
     });
-    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    if (!stood) this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
   }
 }
 

@@ -15,6 +15,50 @@ import { identityOfCertificate } from './real-certs.js';
 const TLS_HANDSHAKE = 0x16;
 /** How long a new connection may take to send its first byte, or finish the handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Handshakes a listener starts in one turn of the event loop; the rest wait their turn, in
+ * order of arrival. A server's handshake step (key exchange and signature, 1-3 ms of this thread)
+ * runs as its ClientHello is read, so when thousands of clients come back at once (the streams of
+ * a dead tracker node, issue 20) one turn would otherwise read them all: seconds in which the
+ * node hears nothing else, its Raft included, and calls elections. A turn per few handshakes
+ * keeps every other socket and timer served between them. It bounds no rate: an idle node
+ * starts a few hundred a second.
+ */
+export const HANDSHAKES_PER_TURN = 8;
+
+/** The handshakes waiting to start, of one listener: each starts in a turn with at most HANDSHAKES_PER_TURN others. */
+export class HandshakePacer {
+  private readonly waiting = new Set<() => void>();
+  private scheduled = false;
+
+  constructor(private readonly perTurn = HANDSHAKES_PER_TURN) {}
+
+  /** Runs `begin` in a later turn; the returned function takes it back if it has not run yet. */
+  enqueue(begin: () => void): () => void {
+    this.waiting.add(begin);
+    this.schedule();
+    return () => void this.waiting.delete(begin);
+  }
+
+  get waitingCount(): number {
+    return this.waiting.size;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.waiting.size === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      let started = 0;
+      for (const begin of this.waiting) {
+        if (started++ === this.perTurn) break;
+        this.waiting.delete(begin);
+        begin();
+      }
+      this.schedule();
+    });
+  }
+}
 
 /** Contexts by key and CA: parsing a key per connection would cost more than the handshake's signature. */
 const contexts = new WeakMap<object, Map<string, SecureContext>>();
@@ -61,6 +105,21 @@ export function secureAcceptor(options: ListenOptions & { secure: SecureOptions 
     options.refused?.(remoteOf(socket), reason);
     socket.destroy();
   };
+  const pacer = new HandshakePacer();
+  const handshake = (socket: Socket, deadline: NodeJS.Timeout): void => {
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: contextOf(options.secure), requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
+    tls.on('error', (error) => refuse(socket, `TLS: ${error.message}`));
+    tls.once('secure', () => {
+      clearTimeout(deadline);
+      tls.removeAllListeners('error');
+      tls.on('error', () => {});
+      const peer = peerOf(tls, ca);
+      const refusal = options.secure.accept(peer);
+      if (refusal !== null) return refuse(tls, refusal);
+      tls.pause();
+      secured(tls, peer);
+    });
+  };
   return (socket) => {
     socket.on('error', () => {});
     const deadline = setTimeout(() => refuse(socket, 'TLS: no handshake in time'), HANDSHAKE_TIMEOUT_MS);
@@ -75,18 +134,11 @@ export function secureAcceptor(options: ListenOptions & { secure: SecureOptions 
         else refuse(socket, 'TLS_REQUIRED: the first byte is not a TLS handshake');
         return;
       }
-      const tls = new TLSSocket(socket, { isServer: true, secureContext: contextOf(options.secure), requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
-      tls.on('error', (error) => refuse(socket, `TLS: ${error.message}`));
-      tls.once('secure', () => {
-        clearTimeout(deadline);
-        tls.removeAllListeners('error');
-        tls.on('error', () => {});
-        const peer = peerOf(tls, ca);
-        const refusal = options.secure.accept(peer);
-        if (refusal !== null) return refuse(tls, refusal);
-        tls.pause();
-        secured(tls, peer);
+      // Its turn may come after the client gave up: then it is dropped unstarted.
+      const withdraw = pacer.enqueue(() => {
+        if (!socket.destroyed) handshake(socket, deadline);
       });
+      socket.once('close', withdraw);
     });
   };
 }
