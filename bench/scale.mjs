@@ -307,7 +307,7 @@ async function measureSize(fraction) {
       if (started === null) await sleep(10);
     }
     const opened = logEvents(c.logPath(victim), 'node_opened', logFrom)[0];
-    const openedAtMs = opened === undefined ? NaN : opened.timeMs - spawnedWallMs - opened.raftMs - opened.storeMs;
+    const openedAtMs = opened === undefined ? NaN : opened.timeMs - spawnedWallMs - Math.max(opened.raftMs, opened.storeMs);
     for (;;) {
       const s = await c.probe.status(c.clientOf.get(victim));
       const lead = await c.probe.status(c.clientOf.get(leaderId));
@@ -319,7 +319,7 @@ async function measureSize(fraction) {
     const memory = memoryOf(c.procs.get(victim).pid);
     console.log(
       `scale:   restart ${victim} (kill -9; snapshot at ${int(before.snapshotIndex)}, tail ${int(before.applied - before.snapshotIndex)} entries): tracker_started after ${seconds(row.startedMs)}` +
-        `${opened ? ` (Node, modules, cluster files and both LevelDB opens ${seconds(openedAtMs)}; Raft log read in ${seconds(opened.raftMs)}, ${int(opened.raftEntries)} entries; tracker store in ${seconds(opened.storeMs)}${opened.groupsWithFilesOnDisk > 0 ? `, the files of its ${int(opened.groupsWithFilesOnDisk)} groups left on disk until first needed` : ''})` : ''}, caught up after ${seconds(row.caughtUpMs)}, ` +
+        `${opened ? ` (Node, modules, cluster files and both LevelDB opens ${seconds(openedAtMs)}; then, at once, Raft log read in ${seconds(opened.raftMs)}, ${int(opened.raftEntries)} entries, and tracker store in ${seconds(opened.storeMs)}${opened.groupsWithFilesOnDisk > 0 ? `, the files of its ${int(opened.groupsWithFilesOnDisk)} groups left on disk until first needed` : ''})` : ''}, caught up after ${seconds(row.caughtUpMs)}, ` +
         `RSS then ${mib(memory.rssBytes)}  goal < 5 s: ${goal(`size ${fraction} restart`, row.caughtUpMs < GOAL_RESTART_MS)}`,
     );
     console.log(`scale:   ${victim} after the restart, memory: ${await memoryBreakdown(c, victim)}`);

@@ -60,8 +60,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   const secret = await loadNodeSecret(world.fs, options.clusterPath, self.id);
   const own = world.certs.load(secret.certificate, secret.key);
   await world.fs.mkdir(options.dataDir, { recursive: true });
-  const raftKv = await world.kv.open(`${options.dataDir}/raft`, { createIfMissing: true });
-  const storeKv = await world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true });
+  const [raftKv, storeKv] = await Promise.all([world.kv.open(`${options.dataDir}/raft`, { createIfMissing: true }), world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true })]);
   const peers = new Map(config.nodes.map((node) => [node.id, nodeAddress(node.peer)]));
   const transport = new TcpRaftTransport(world, self.id, peers, { own, caPem: config.ca }, options.log);
 
