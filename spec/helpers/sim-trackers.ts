@@ -27,7 +27,7 @@ export async function drive<T>(sim: SimWorld, promise: Promise<T>, maxVirtualMs 
 }
 
 /** Three nodes t1..t3 (client port 7200) started and a leader elected; node log lines in `logs`. `timelineLimits`: each node's bound on a groupTimeline reply; `maxFilesInMemory`: each node's files bound. */
-export async function startCluster(seed: number, options: { timelineLimits?: TimelineLimits; maxFilesInMemory?: number } = {}) {
+export async function startCluster(seed: number, options: { timelineLimits?: TimelineLimits; maxFilesInMemory?: number; sessionTtlMs?: number } = {}) {
   const sim = new SimWorld({ seed });
   const rng = new SeededRng(`clock-${seed}`);
   const cluster = await makeCluster({ rng, certs: simCertificates(rng) }, { nodes: 3, host: 'x', basePort: 7100 });

@@ -119,7 +119,9 @@ describe("a peer's push stream (simulated)", () => {
     for (const stream of [...streams, strangerStream]) stream.close();
   });
   it('let heartbeats wait for a stream that broke, which comes back spread over time, instead of opening connections', async () => {
-    const { sim, trackers, client, leader } = await startCluster(59);
+    // Sessions live 20 s here: a beat may wait for its stream up to half of that.
+    const ttlMs = 20_000;
+    const { sim, trackers, client, leader } = await startCluster(59, { sessionTtlMs: ttlMs });
     const config = [...trackers.values()][0]!.config;
     const nodes = config.nodes.map((n) => n.client);
     const trust = clusterTrust(config);
@@ -130,7 +132,7 @@ describe("a peer's push stream (simulated)", () => {
       const session: OpenedSession = await drive(sim, client.login(`u${i}`, 'pw', 6881, KEY));
       // The stream's connections and the client's, counted apart.
       const { world, connects } = countingConnects(sim.forHost(`peer${i}`));
-      const stream = new TrackerSubscription(world, nodes, trust, session, session.index, handlers, { streamWaitMs: 1_000 + RECONNECT_SPREAD_MS });
+      const stream = new TrackerSubscription(world, nodes, trust, session, session.index, handlers);
       const forClient = countingConnects(sim.forHost(`peer${i}`));
       peers.push({ session, stream, client: new TrackerClient(forClient.world, { nodes, trust, clientId: `peer${i}` }), connects, clientConnects: forClient.connects });
     }
@@ -162,7 +164,7 @@ describe("a peer's push stream (simulated)", () => {
       }
       return backAtMs.size === broken.length;
     }, 10_000);
-    await sim.runUntil(() => false, 2 * TTL_MS);
+    await sim.runUntil(() => false, ttlMs);
     beating = false;
     // Every broken stream came back to a survivor, within the spread (and a reconnect), not all at once.
     expect(backAtMs.size).toBe(broken.length);
@@ -182,7 +184,7 @@ describe("a peer's push stream (simulated)", () => {
       p.client.close();
     }
   });
-  it('wait no longer than the stream wait: a stream that stays away sends the heartbeat through the client', async () => {
+  it('wait no longer than half the TTL: a stream that stays away sends the heartbeat through the client', async () => {
     const { sim, trackers, client, leader } = await startCluster(61);
     const config = [...trackers.values()][0]!.config;
     const nodes = config.nodes.map((n) => n.client);
@@ -193,8 +195,10 @@ describe("a peer's push stream (simulated)", () => {
     for (let i = 0; peer === null; i++) {
       await drive(sim, client.createUser(`u${i}`, 'pw'));
       const session: OpenedSession = await drive(sim, client.login(`u${i}`, 'pw', 6881, KEY));
-      const stream = new TrackerSubscription(sim.forHost(`peer${i}`), nodes, trust, session, session.index, handlers, { streamWaitMs: 1_500 });
+      // Told nothing, it would wait 10 s; a heartbeat's answer tells it the TTL (3 s here).
+      const stream = new TrackerSubscription(sim.forHost(`peer${i}`), nodes, trust, session, session.index, handlers, { streamWaitMs: 10_000 });
       await sim.runUntil(() => stream.node !== null, 10_000);
+      expect(await drive(sim, stream.heartbeat(6881))).toEqual({ ok: true });
       if (stream.node !== `${leader()}:7200`) peer = { session, stream, host: `peer${i}` };
       else stream.close();
     }
@@ -208,9 +212,9 @@ describe("a peer's push stream (simulated)", () => {
     let answeredMs = -1;
     void heartbeatVia(peer.stream, peerClient, peer.session, 6881).then(() => (answeredMs = sim.elapsedMs()));
     await sim.runUntil(() => answeredMs >= 0, 10_000);
-    // It waited the rest of the 1.5 s after the break, then went through the client (one connection).
-    expect(answeredMs - startedMs).toBeGreaterThanOrEqual(1_400 - 100);
-    expect(answeredMs - startedMs).toBeLessThan(1_400 + 1_000);
+    // It waited the rest of TTL / 2 = 1.5 s after the break, then went through the client (one connection).
+    expect(answeredMs - startedMs).toBeGreaterThanOrEqual(TTL_MS / 2 - 100 - 100);
+    expect(answeredMs - startedMs).toBeLessThan(TTL_MS / 2 - 100 + 1_000);
     expect(connects()).toBe(1);
     expect(peer.stream.node).toBeNull();
     sim.net.heal();

@@ -7,8 +7,9 @@
 // session id, so 10,000 peers' streams spread over the nodes (issue 20). The peer's heartbeats
 // and ticket requests travel on the same connection (any node answers them), so an online peer
 // holds one connection to the tracker, not two, and renewing its tickets costs no handshake.
-// When a node dies, its streams come back spread over two seconds, and the heartbeats and
-// tickets meanwhile wait for them (a few seconds at most) instead of each opening a connection.
+// When a node dies, its streams come back spread over five seconds, and the heartbeats and
+// tickets meanwhile wait for them (up to half the session's TTL) instead of each opening a
+// connection.
 
 import type { Event } from '../log/domain/events.js';
 import type { Connection, ConnectOptions, Timer, World } from '../world/world.js';
@@ -37,16 +38,22 @@ const RETRY_MIN_MS = 100;
  * thousands of streams a dead node held come back spread over it, not in one burst of TLS
  * handshakes at the survivors (issue 20: four elections in 45 s at 10,000 peers).
  */
-export const RECONNECT_SPREAD_MS = 2_000;
+export const RECONNECT_SPREAD_MS = 5_000;
 /**
- * For this long after its stream broke, a heartbeat or a ticket waits for the stream to stand
- * again rather than open a connection of its own; after it, they go through the tracker client
- * at once. A peer sets it to its heartbeat interval (5 s by default, a session living 30 s), so
- * one beat at most waits, and never long enough to let the session lapse.
+ * After its stream broke, a heartbeat or a ticket waits for the stream to stand again rather
+ * than open a connection of its own (at 10,000 peers, a connection each doubled the survivors'
+ * TLS handshakes), for half the session's TTL (its heartbeats' answers tell it), so the other
+ * half is left for the tracker client; for this long before any answer told the TTL.
  */
 export const STREAM_WAIT_MS = 5_000;
 const RETRY_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 3_000;
+/**
+ * How long the stream's TLS handshake may take once connected: as long as a node lets it (10 s).
+ * A node that a failover just sent thousands of streams queues their handshakes, and a client
+ * that gave up on a queued one wasted its work (5,679 resets at 10,000 peers when it was 3 s).
+ */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Codes after which subscribing again cannot help. */
 const FINAL_CODES = new Set(['NOT_LOGGED_IN', 'SESSION_ENDED', 'REPLACED']);
 /** How long a heartbeat on the stream waits for its answer before the peer tries its tracker client instead. */
@@ -70,6 +77,13 @@ function firstNodeOf(sessionId: string, nodes: number): number {
   return hash % nodes;
 }
 
+/** The session's TTL a heartbeat answer carries (null: none, or not a positive whole number of ms). */
+function ttlOf(result: unknown): number | null {
+  if (typeof result !== 'object' || result === null || !('ttlMs' in result)) return null;
+  const { ttlMs } = result;
+  return typeof ttlMs === 'number' && Number.isSafeInteger(ttlMs) && ttlMs > 0 ? ttlMs : null;
+}
+
 /** The stream position a heartbeat answer carries (a node before issue 20's change sends none). */
 function streamPositionOf(result: unknown): number | null {
   if (typeof result !== 'object' || result === null || !('index' in result)) return null;
@@ -80,7 +94,7 @@ function streamPositionOf(result: unknown): number | null {
 export interface SubscriptionOptions {
   /** The local host to connect from (TrackerClientOptions.localAddress). */
   localAddress?: string;
-  /** How long after its stream broke requests wait for it (default STREAM_WAIT_MS; a peer gives its heartbeat interval). */
+  /** How long after its stream broke requests wait for it until a heartbeat's answer told the session's TTL (default STREAM_WAIT_MS; a peer gives its heartbeat interval). */
   streamWaitMs?: number;
 }
 
@@ -94,6 +108,8 @@ export class TrackerSubscription {
   private failures = 0;
   /** When the stream that stood last broke (monotonic ms); null while it stands, or before it first stood. */
   private brokeAtMs: number | null = null;
+  /** The session's TTL, as the last heartbeat answered on the stream told it. */
+  private ttlMs: number | null = null;
   /** Requests waiting for the stream to stand again (each also ends when its wait is over). */
   private readonly waitingForStream = new Set<() => void>();
   private closed = false;
@@ -144,7 +160,7 @@ export class TrackerSubscription {
 
   /**
    * A heartbeat for the session on the stream's connection, answered by the node the stream is
-   * on. While the stream reconnects (up to streamWaitMs after it broke) it waits for it; null
+   * on. While the stream reconnects (up to half the session's TTL after it broke) it waits for it; null
    * when no stream is open then, or when no answer came in time. Its answer says where the
    * stream stands, as a tick does.
    */
@@ -154,6 +170,7 @@ export class TrackerSubscription {
     if (!response.ok) return { ok: false, code: response.error.code, message: response.error.message };
     // Its `index` is a tick's: every push up to there came before this answer on the stream.
     this.seen = Math.max(this.seen, streamPositionOf(response.result) ?? this.seen);
+    this.ttlMs = ttlOf(response.result) ?? this.ttlMs;
     return { ok: true };
   }
 
@@ -177,11 +194,13 @@ export class TrackerSubscription {
 
   /**
    * Resolves once the stream stands; at once if it stands, or never stood, or broke more than
-   * streamWaitMs ago; else when it stands again or that wait is over.
+   * half the session's TTL ago (streamWaitMs before an answer told it); else when it stands
+   * again or that wait is over.
    */
   private standing(): Promise<void> {
     if (this.node !== null || this.closed || this.brokeAtMs === null) return Promise.resolve();
-    const leftMs = this.brokeAtMs + (this.options.streamWaitMs ?? STREAM_WAIT_MS) - this.world.clock.monotonicMs();
+    const waitMs = this.ttlMs === null ? (this.options.streamWaitMs ?? STREAM_WAIT_MS) : this.ttlMs / 2;
+    const leftMs = this.brokeAtMs + waitMs - this.world.clock.monotonicMs();
     if (leftMs <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -224,7 +243,7 @@ export class TrackerSubscription {
 
   private connectOptions(address: string): ConnectOptions {
     const local = this.options.localAddress === undefined ? {} : { localAddress: this.options.localAddress };
-    return { timeoutMs: CONNECT_TIMEOUT_MS, secure: trackerSecure(this.trust, address), ...local };
+    return { timeoutMs: CONNECT_TIMEOUT_MS, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, secure: trackerSecure(this.trust, address), ...local };
   }
 
   private open(preferred: string | null = null): void {

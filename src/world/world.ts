@@ -139,7 +139,13 @@ export interface Certificates {
 export interface ConnectOptions {
   /** TLS 1.3 over the connection; it resolves once the handshake and `accept` are through. */
   secure?: SecureOptions;
+  /** How long the TCP connect may take (and the TLS handshake after it, unless handshakeTimeoutMs says otherwise). */
   timeoutMs?: number;
+  /**
+   * How long the TLS handshake may take once connected (default timeoutMs). A busy server
+   * queues handshakes: a client that gives up on one that is queued wastes the work done.
+   */
+  handshakeTimeoutMs?: number;
   /**
    * Receive into one buffer reused by every read (no allocation per read): data() then gets
    * views that are valid only until it returns, so the callee copies whatever it keeps.

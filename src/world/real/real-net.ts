@@ -191,7 +191,7 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           if (plaintext) {
             return plaintextExchange(socket, secure, formatNetAddress(address), timeoutMs).then((peer) => resolve(new RealConnection(socket, null, peer)), reject);
           }
-          secureConnect(socket, address, secure, timeoutMs).then(
+          secureConnect(socket, address, secure, options?.handshakeTimeoutMs ?? timeoutMs).then(
             ({ socket: tls, peer }) => resolve(new RealConnection(tls, null, peer)),
             (error: unknown) => {
               socket.destroy();

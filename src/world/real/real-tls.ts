@@ -20,11 +20,12 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * order of arrival. A server's handshake step (key exchange and signature, 1-3 ms of this thread)
  * runs as its ClientHello is read, so when thousands of clients come back at once (the streams of
  * a dead tracker node, issue 20) one turn would otherwise read them all: seconds in which the
- * node hears nothing else, its Raft included, and calls elections. A turn per few handshakes
- * keeps every other socket and timer served between them. It bounds no rate: an idle node
- * starts a few hundred a second.
+ * node hears nothing else, its Raft included, and calls elections. At most ~100 ms of them a
+ * turn keeps every other socket and timer served between them. It bounds no rate (8 a turn did,
+ * on a loaded node: handshakes queued past their clients' patience, and their sources' caps of
+ * connections not logged in refused the rest).
  */
-export const HANDSHAKES_PER_TURN = 8;
+export const HANDSHAKES_PER_TURN = 32;
 
 /** The handshakes waiting to start, of one listener: each starts in a turn with at most HANDSHAKES_PER_TURN others. */
 export class HandshakePacer {
