@@ -119,8 +119,8 @@ describe("a peer's push stream (simulated)", () => {
     for (const stream of [...streams, strangerStream]) stream.close();
   });
   it('let heartbeats wait for a stream that broke, which comes back spread over time, instead of opening connections', async () => {
-    // Sessions live 20 s here: a beat may wait for its stream up to half of that.
-    const ttlMs = 20_000;
+    // Sessions live 30 s here: a beat may wait for its stream until 10 s after the last answered one.
+    const ttlMs = 30_000;
     const { sim, trackers, client, leader } = await startCluster(59, { sessionTtlMs: ttlMs });
     const config = [...trackers.values()][0]!.config;
     const nodes = config.nodes.map((n) => n.client);
@@ -184,7 +184,7 @@ describe("a peer's push stream (simulated)", () => {
       p.client.close();
     }
   });
-  it('wait no longer than half the TTL: a stream that stays away sends the heartbeat through the client', async () => {
+  it('wait no longer than a third of the TTL from the last answered beat: a stream that stays away sends the heartbeat through the client', async () => {
     const { sim, trackers, client, leader } = await startCluster(61);
     const config = [...trackers.values()][0]!.config;
     const nodes = config.nodes.map((n) => n.client);
@@ -192,6 +192,7 @@ describe("a peer's push stream (simulated)", () => {
     const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
     // Streams until one lands on a follower; its client is on a host of its own, which the partition below spares.
     let peer: { session: OpenedSession; stream: TrackerSubscription; host: string } | null = null;
+    let beatAnsweredMs = 0;
     for (let i = 0; peer === null; i++) {
       await drive(sim, client.createUser(`u${i}`, 'pw'));
       const session: OpenedSession = await drive(sim, client.login(`u${i}`, 'pw', 6881, KEY));
@@ -199,6 +200,7 @@ describe("a peer's push stream (simulated)", () => {
       const stream = new TrackerSubscription(sim.forHost(`peer${i}`), nodes, trust, session, session.index, handlers, { streamWaitMs: 10_000 });
       await sim.runUntil(() => stream.node !== null, 10_000);
       expect(await drive(sim, stream.heartbeat(6881))).toEqual({ ok: true });
+      beatAnsweredMs = sim.elapsedMs();
       if (stream.node !== `${leader()}:7200`) peer = { session, stream, host: `peer${i}` };
       else stream.close();
     }
@@ -208,13 +210,12 @@ describe("a peer's push stream (simulated)", () => {
     sim.crashHost(follower);
     sim.net.partition([peer.host], [...trackers.keys()]);
     await sim.runUntil(() => false, 100);
-    const startedMs = sim.elapsedMs();
     let answeredMs = -1;
     void heartbeatVia(peer.stream, peerClient, peer.session, 6881).then(() => (answeredMs = sim.elapsedMs()));
     await sim.runUntil(() => answeredMs >= 0, 10_000);
-    // It waited the rest of TTL / 2 = 1.5 s after the break, then went through the client (one connection).
-    expect(answeredMs - startedMs).toBeGreaterThanOrEqual(TTL_MS / 2 - 100 - 100);
-    expect(answeredMs - startedMs).toBeLessThan(TTL_MS / 2 - 100 + 1_000);
+    // It waited until TTL / 3 = 1 s after the last answered beat, then went through the client (one connection).
+    expect(answeredMs - beatAnsweredMs).toBeGreaterThanOrEqual(TTL_MS / 3);
+    expect(answeredMs - beatAnsweredMs).toBeLessThan(TTL_MS / 3 + 1_000);
     expect(connects()).toBe(1);
     expect(peer.stream.node).toBeNull();
     sim.net.heal();

@@ -59,7 +59,7 @@ export interface PeerNodeOptions {
    * `{ perUser: root }` for one home per user under root, opened at login.
    */
   home: string | { perUser: string };
-  /** Heartbeat interval (default DEFAULT_HEARTBEAT_MS); also how long requests wait for a push stream that broke. */
+  /** Heartbeat interval (default DEFAULT_HEARTBEAT_MS); also how long requests wait for a push stream that broke, until a heartbeat's answer tells the session's TTL. */
   heartbeatMs?: number;
   /** Hears a session renewed from its refresh credential (a one-shot saves it again). */
   sessionRenewed?: (credential: Credential) => void;

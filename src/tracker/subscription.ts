@@ -8,8 +8,8 @@
 // and ticket requests travel on the same connection (any node answers them), so an online peer
 // holds one connection to the tracker, not two, and renewing its tickets costs no handshake.
 // When a node dies, its streams come back spread over five seconds, and the heartbeats and
-// tickets meanwhile wait for them (up to half the session's TTL) instead of each opening a
-// connection.
+// tickets meanwhile wait for them (until a third of the session's TTL has passed since the last
+// answered heartbeat) instead of each opening a connection.
 
 import type { Event } from '../log/domain/events.js';
 import type { Connection, ConnectOptions, Timer, World } from '../world/world.js';
@@ -42,10 +42,13 @@ export const RECONNECT_SPREAD_MS = 5_000;
 /**
  * After its stream broke, a heartbeat or a ticket waits for the stream to stand again rather
  * than open a connection of its own (at 10,000 peers, a connection each doubled the survivors'
- * TLS handshakes), for half the session's TTL (its heartbeats' answers tell it), so the other
- * half is left for the tracker client; for this long before any answer told the TTL.
+ * TLS handshakes): until a third of the session's TTL (its heartbeats' answers tell it), at
+ * most MAX_STREAM_WAIT_MS, has passed since a heartbeat was last answered, so two thirds are
+ * left for the tracker client (the node may have heard of that heartbeat a beat late); for
+ * STREAM_WAIT_MS before any answer told the TTL.
  */
 export const STREAM_WAIT_MS = 5_000;
+export const MAX_STREAM_WAIT_MS = 10_000;
 const RETRY_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 3_000;
 /**
@@ -110,6 +113,8 @@ export class TrackerSubscription {
   private brokeAtMs: number | null = null;
   /** The session's TTL, as the last heartbeat answered on the stream told it. */
   private ttlMs: number | null = null;
+  /** When a heartbeat of the session was last answered, on the stream or elsewhere (monotonic ms). */
+  private lastBeatMs: number | null = null;
   /** Requests waiting for the stream to stand again (each also ends when its wait is over). */
   private readonly waitingForStream = new Set<() => void>();
   private closed = false;
@@ -160,7 +165,8 @@ export class TrackerSubscription {
 
   /**
    * A heartbeat for the session on the stream's connection, answered by the node the stream is
-   * on. While the stream reconnects (up to half the session's TTL after it broke) it waits for it; null
+   * on. While the stream reconnects it waits for it (a third of the TTL since the last answered
+   * heartbeat at most, see STREAM_WAIT_MS); null
    * when no stream is open then, or when no answer came in time. Its answer says where the
    * stream stands, as a tick does.
    */
@@ -171,7 +177,13 @@ export class TrackerSubscription {
     // Its `index` is a tick's: every push up to there came before this answer on the stream.
     this.seen = Math.max(this.seen, streamPositionOf(response.result) ?? this.seen);
     this.ttlMs = ttlOf(response.result) ?? this.ttlMs;
+    this.heartbeatAnswered();
     return { ok: true };
+  }
+
+  /** A heartbeat of this session was answered (here, or through the tracker client): waits for the stream count from now. */
+  heartbeatAnswered(): void {
+    this.lastBeatMs = this.world.clock.monotonicMs();
   }
 
   /** A ticket asked on the stream's connection (any node signs one, after a linearizable read), waiting for the stream as a heartbeat does; null when no stream is open or no answer came in time. */
@@ -185,22 +197,27 @@ export class TrackerSubscription {
    * a standing one did not answer in time.
    */
   private async askOnStream(body: Unnumbered<StreamRequest>, timeoutMs: number): Promise<ClientResponse | null> {
-    await this.standing();
+    // One deadline for both waits: a stream that breaks again does not stretch it.
+    let deadlineMs = this.waitDeadlineMs();
+    await this.standing(deadlineMs);
     const answer = await this.ask(body, timeoutMs);
     if (answer !== null || this.brokeAtMs === null) return answer;
-    await this.standing();
+    deadlineMs ??= this.waitDeadlineMs();
+    await this.standing(deadlineMs);
     return this.ask(body, timeoutMs);
   }
 
-  /**
-   * Resolves once the stream stands; at once if it stands, or never stood, or broke more than
-   * half the session's TTL ago (streamWaitMs before an answer told it); else when it stands
-   * again or that wait is over.
-   */
-  private standing(): Promise<void> {
-    if (this.node !== null || this.closed || this.brokeAtMs === null) return Promise.resolve();
-    const waitMs = this.ttlMs === null ? (this.options.streamWaitMs ?? STREAM_WAIT_MS) : this.ttlMs / 2;
-    const leftMs = this.brokeAtMs + waitMs - this.world.clock.monotonicMs();
+  /** Until when (monotonic ms) a request may wait for the stream that broke; null while it stands, or before it first stood. */
+  private waitDeadlineMs(): number | null {
+    if (this.brokeAtMs === null) return null;
+    const waitMs = this.ttlMs === null ? (this.options.streamWaitMs ?? STREAM_WAIT_MS) : Math.min(this.ttlMs / 3, MAX_STREAM_WAIT_MS);
+    return (this.lastBeatMs ?? this.brokeAtMs) + waitMs;
+  }
+
+  /** Resolves once the stream stands, or at `deadlineMs` (at once if it stands, or there is none). */
+  private standing(deadlineMs: number | null): Promise<void> {
+    if (this.node !== null || this.closed || deadlineMs === null) return Promise.resolve();
+    const leftMs = deadlineMs - this.world.clock.monotonicMs();
     if (leftMs <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -380,6 +397,7 @@ export async function heartbeatVia(subscription: TrackerSubscription | null, cli
   if (answer?.ok === true) return;
   if (answer !== null && answer.code === 'NOT_LOGGED_IN') throw new TrackerError(answer.code, answer.message);
   await client.heartbeat(session, port);
+  stream?.heartbeatAnswered();
 }
 
 /** Codes after which a ticket asked on the stream is asked again through the client (another node may sign it). */

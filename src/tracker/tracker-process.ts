@@ -2,7 +2,7 @@
 // secrets (`<id>.secret`: TLS key and certificate, ticket signing key), opens its two LevelDB
 // stores under its data directory, joins its peers over mutual TLS and serves clients over TLS. Logs are JSON lines; no password or token ever reaches them.
 
-import type { World } from '../world/world.js';
+import type { KvStore, World } from '../world/world.js';
 import { ed25519FromSeed } from '../torrent/ticket.js';
 import { ArchiveExports } from './archive-export.js';
 import { ClientServer } from './client-server.js';
@@ -60,7 +60,7 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
   const secret = await loadNodeSecret(world.fs, options.clusterPath, self.id);
   const own = world.certs.load(secret.certificate, secret.key);
   await world.fs.mkdir(options.dataDir, { recursive: true });
-  const [raftKv, storeKv] = await Promise.all([world.kv.open(`${options.dataDir}/raft`, { createIfMissing: true }), world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true })]);
+  const [raftKv, storeKv] = await openBoth(world.kv.open(`${options.dataDir}/raft`, { createIfMissing: true }), world.kv.open(`${options.dataDir}/tracker`, { createIfMissing: true }));
   const peers = new Map(config.nodes.map((node) => [node.id, nodeAddress(node.peer)]));
   const transport = new TcpRaftTransport(world, self.id, peers, { own, caPem: config.ca }, options.log);
 
@@ -126,4 +126,12 @@ export async function startTracker(world: World, options: TrackerProcessOptions)
 function snapshotSwitchConfig(): { snapshotChunkBytes: number; stallSnapshotAfterChunks: number } | Record<string, never> {
   const testSwitch = snapshotSwitchForTests();
   return testSwitch === null ? {} : { snapshotChunkBytes: testSwitch.chunkBytes, stallSnapshotAfterChunks: testSwitch.stallAfterChunks };
+}
+
+/** Both stores opened at once; if one cannot be, the other is closed again before the error goes on. */
+async function openBoth(first: Promise<KvStore>, second: Promise<KvStore>): Promise<[KvStore, KvStore]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') return [a.value, b.value];
+  await Promise.all([a, b].map((opened) => (opened.status === 'fulfilled' ? opened.value.close() : undefined)));
+  throw a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason;
 }

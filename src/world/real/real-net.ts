@@ -189,7 +189,7 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           const secure = options?.secure;
           if (secure === undefined) return resolve(new RealConnection(socket, readTarget));
           if (plaintext) {
-            return plaintextExchange(socket, secure, formatNetAddress(address), timeoutMs).then((peer) => resolve(new RealConnection(socket, null, peer)), reject);
+            return plaintextExchange(socket, secure, formatNetAddress(address), options?.handshakeTimeoutMs ?? timeoutMs).then((peer) => resolve(new RealConnection(socket, null, peer)), reject);
           }
           secureConnect(socket, address, secure, options?.handshakeTimeoutMs ?? timeoutMs).then(
             ({ socket: tls, peer }) => resolve(new RealConnection(tls, null, peer)),

@@ -15,6 +15,8 @@ import { identityOfCertificate } from './real-certs.js';
 const TLS_HANDSHAKE = 0x16;
 /** How long a new connection may take to send its first byte, or finish the handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A handshake whose turn comes with less than this left of its time is not started: it would most likely be cut, its work wasted. */
+const HANDSHAKE_MIN_LEFT_MS = 1_000;
 /**
  * Handshakes a listener starts in one turn of the event loop; the rest wait their turn, in
  * order of arrival. A server's handshake step (key exchange and signature, 1-3 ms of this thread)
@@ -32,7 +34,11 @@ export class HandshakePacer {
   private readonly waiting = new Set<() => void>();
   private scheduled = false;
 
-  constructor(private readonly perTurn = HANDSHAKES_PER_TURN) {}
+  /** `nextTurn` runs its callback in a later turn of the event loop (a test may hold the turns). */
+  constructor(
+    private readonly perTurn = HANDSHAKES_PER_TURN,
+    private readonly nextTurn: (run: () => void) => void = setImmediate,
+  ) {}
 
   /** Runs `begin` in a later turn; the returned function takes it back if it has not run yet. */
   enqueue(begin: () => void): () => void {
@@ -48,15 +54,18 @@ export class HandshakePacer {
   private schedule(): void {
     if (this.scheduled || this.waiting.size === 0) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.nextTurn(() => {
       this.scheduled = false;
       let started = 0;
-      for (const begin of this.waiting) {
-        if (started++ === this.perTurn) break;
-        this.waiting.delete(begin);
-        begin();
+      try {
+        for (const begin of this.waiting) {
+          if (started++ === this.perTurn) break;
+          this.waiting.delete(begin);
+          begin();
+        }
+      } finally {
+        this.schedule();
       }
-      this.schedule();
     });
   }
 }
@@ -100,13 +109,17 @@ function remoteOf(socket: Socket): NetAddress {
  * Serves TLS on accepted sockets (paused on connect): `secured` gets each socket whose handshake
  * and judgement went through, `plain` each that did not start with a TLS handshake.
  */
-export function secureAcceptor(options: ListenOptions & { secure: SecureOptions }, secured: (socket: TLSSocket, peer: PeerIdentity | null) => void, plain: (socket: Socket) => void): (socket: Socket) => void {
+export function secureAcceptor(
+  options: ListenOptions & { secure: SecureOptions },
+  secured: (socket: TLSSocket, peer: PeerIdentity | null) => void,
+  plain: (socket: Socket) => void,
+  pacer = new HandshakePacer(),
+): (socket: Socket) => void {
   const ca = options.secure.caPem === undefined ? null : new X509Certificate(options.secure.caPem);
   const refuse = (socket: Socket, reason: string): void => {
     options.refused?.(remoteOf(socket), reason);
     socket.destroy();
   };
-  const pacer = new HandshakePacer();
   const handshake = (socket: Socket, deadline: NodeJS.Timeout): void => {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: contextOf(options.secure), requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
     tls.on('error', (error) => refuse(socket, `TLS: ${error.message}`));
@@ -123,6 +136,7 @@ export function secureAcceptor(options: ListenOptions & { secure: SecureOptions 
   };
   return (socket) => {
     socket.on('error', () => {});
+    const acceptedMs = performance.now();
     const deadline = setTimeout(() => refuse(socket, 'TLS: no handshake in time'), HANDSHAKE_TIMEOUT_MS);
     socket.once('close', () => clearTimeout(deadline));
     socket.once('readable', () => {
@@ -135,9 +149,23 @@ export function secureAcceptor(options: ListenOptions & { secure: SecureOptions 
         else refuse(socket, 'TLS_REQUIRED: the first byte is not a TLS handshake');
         return;
       }
-      // Its turn may come after the client gave up: then it is dropped unstarted.
+      // While it waits its turn its bytes are read, so a client that gives up (a FIN: nothing
+      // unread at its end) is seen to, and it is dropped unstarted; at its turn they are handed
+      // back, unread, to the handshake.
+      const held: Buffer[] = [];
+      const hold = (bytes: Buffer): void => void held.push(bytes);
+      const left = (): void => void socket.destroy();
+      socket.on('data', hold);
+      socket.once('end', left);
+      socket.resume();
       const withdraw = pacer.enqueue(() => {
-        if (!socket.destroyed) handshake(socket, deadline);
+        socket.off('data', hold);
+        socket.off('end', left);
+        socket.pause();
+        if (socket.destroyed) return;
+        if (performance.now() - acceptedMs > HANDSHAKE_TIMEOUT_MS - HANDSHAKE_MIN_LEFT_MS) return refuse(socket, 'TLS: no turn for the handshake in time (the node is busy)');
+        if (held.length > 0) socket.unshift(Buffer.concat(held));
+        handshake(socket, deadline);
       });
       socket.once('close', withdraw);
     });
