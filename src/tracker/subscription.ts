@@ -166,9 +166,8 @@ export class TrackerSubscription {
   /**
    * A heartbeat for the session on the stream's connection, answered by the node the stream is
    * on. While the stream reconnects it waits for it (a third of the TTL since the last answered
-   * heartbeat at most, see STREAM_WAIT_MS); null
-   * when no stream is open then, or when no answer came in time. Its answer says where the
-   * stream stands, as a tick does.
+   * heartbeat at most, see STREAM_WAIT_MS); null when no stream is open then, or when no answer
+   * came in time. Its answer says where the stream stands, as a tick does.
    */
   async heartbeat(port?: number): Promise<StreamHeartbeat> {
     const response = await this.askOnStream({ type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }, HEARTBEAT_TIMEOUT_MS);

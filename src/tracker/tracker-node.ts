@@ -129,7 +129,7 @@ function storeOptions(config: TrackerNodeConfig): TrackerStoreOptions {
  */
 const TRANSFER_HOLD_FACTOR = 8;
 
-/** A Raft log sync this long or longer is logged (`slow_persist`): the election timeout is 300-600 ms. */
+/** A Raft log sync this long or longer is logged (`slow_persist`); `clique tracker` times out elections after 1-2 s (20-40 ticks of 50 ms). */
 const SLOW_PERSIST_MS = 100;
 
 /** A duration for the log, to a tenth of a millisecond. */
@@ -521,7 +521,7 @@ export class TrackerNode {
     const persistStartedMs = this.config.world.clock.monotonicMs();
     await this.storage.persist(rd); // synced before any message that depends on it leaves
     const persistMs = this.config.world.clock.monotonicMs() - persistStartedMs;
-    // No Ready (so no heartbeat to followers) goes out meanwhile: a long one can cost an election.
+    // No Ready goes out meanwhile (heartbeats do: sendEarly on each tick), but a long one is worth knowing.
     if (persistMs >= SLOW_PERSIST_MS) this.config.log?.('slow_persist', { ms: tenthsOfMs(persistMs), entries: rd.entries.length });
     if (this.stopped) return;
     for (const message of rd.messages) if (!mayPrecedePersistence(message)) this.config.transport.send(message);
