@@ -208,6 +208,13 @@ describe('TLS handshakes at a real listener, paced', () => {
     await until(() => arrived === leavers.length);
     await until(() => pacer.waitingCount === 0, 5_000);
     expect(turns).toHaveLength(1); // a turn was asked for them, and none has run
+    // One that sends more than a handshake's worth while it waits is cut, not held in memory.
+    const flooder = await world.net.connect(at);
+    flooder.write(new Uint8Array(128 * 1024).fill(0x16));
+    await until(() => refused.length === 1, 5_000);
+    expect(refused).toEqual(['TLS: too many bytes before the handshake']);
+    flooder.destroy();
+    refused.length = 0;
     // Then a burst of real clients: each waits for a turn, and a turn starts at most HANDSHAKES_PER_TURN.
     const secure = { own: null, caPem: ca.certificatePem, accept: wantNode('n1', ca.certificatePem, []) };
     const count = 3 * HANDSHAKES_PER_TURN;

@@ -17,6 +17,8 @@ const TLS_HANDSHAKE = 0x16;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** A handshake whose turn comes with less than this left of its time is not started: it would most likely be cut, its work wasted. */
 const HANDSHAKE_MIN_LEFT_MS = 1_000;
+/** Bytes a connection may send while its handshake waits its turn (a ClientHello is a few hundred; a record at most 16 KiB). */
+const MAX_HELD_BYTES = 64 * 1024;
 /**
  * Handshakes a listener starts in one turn of the event loop; the rest wait their turn, in
  * order of arrival. A server's handshake step (key exchange and signature, 1-3 ms of this thread)
@@ -153,7 +155,12 @@ export function secureAcceptor(
       // unread at its end) is seen to, and it is dropped unstarted; at its turn they are handed
       // back, unread, to the handshake.
       const held: Buffer[] = [];
-      const hold = (bytes: Buffer): void => void held.push(bytes);
+      let heldBytes = 0;
+      const hold = (bytes: Buffer): void => {
+        held.push(bytes);
+        heldBytes += bytes.length;
+        if (heldBytes > MAX_HELD_BYTES) refuse(socket, 'TLS: too many bytes before the handshake');
+      };
       const left = (): void => void socket.destroy();
       socket.on('data', hold);
       socket.once('end', left);
