@@ -269,6 +269,8 @@ async function measuredWindow(c, load, name, windowSeconds, duringWindow = async
   const leaderBefore = [...statusesBefore].filter(([, s]) => s?.role === 'leader').sort(([, a], [, b]) => b.term - a.term)[0];
   const cpuBefore = load.children.map((child) => processFigures(child.pid).cpuSeconds);
   const startedMs = performance.now();
+  const wallFromMs = Date.now();
+  const monotonicFromUs = process.hrtime.bigint() / 1000n;
   const share = (total) => total / WORKERS;
   const statsPromise = load.all('stats');
   const accounts = (index) => Array.from({ length: LOGIN_ACCOUNTS }, (_, i) => i).filter((i) => i % WORKERS === index);
@@ -280,10 +282,12 @@ async function measuredWindow(c, load, name, windowSeconds, duringWindow = async
   over = true;
   const scryptLoadedMs = await scryptTimes;
   const windowMs = performance.now() - startedMs;
+  const wallToMs = Date.now();
+  const monotonicToUs = process.hrtime.bigint() / 1000n;
   const after = nodeFigures(c);
   const statusesAfter = await c.statuses();
   const cpuAfter = load.children.map((child) => processFigures(child.pid).cpuSeconds);
-  return { name, scryptLoadedMs, stats, windowMs, before, after, statusesBefore, statusesAfter, leaderBefore, during, generatorCpu: cpuAfter.map((cpu, i) => (100 * (cpu - cpuBefore[i])) / (windowMs / 1000)) };
+  return { name, scryptLoadedMs, stats, windowMs, before, after, statusesBefore, statusesAfter, leaderBefore, during, wallFromMs, wallToMs, monotonicFromUs, monotonicToUs, generatorCpu: cpuAfter.map((cpu, i) => (100 * (cpu - cpuBefore[i])) / (windowMs / 1000)) };
 }
 
 function printWindow(c, w, scrypt) {
@@ -306,7 +310,35 @@ function printWindow(c, w, scrypt) {
   const expired = w.stats.reduce((sum, s) => sum + s.totals.expired, 0);
   say(`  peers: ${int(online)} with a session, ${int(streams)} push streams open at the end; sessions the tracker expired so far: ${int(expired)}; load processes' CPU ${w.generatorCpu.map((p) => `${p.toFixed(0)} %`).join(', ')}`);
   printNodes(c, 'node', w.before, w.after, w.statusesAfter, w.windowMs, w.statusesBefore);
+  printEventLoops(c, w.wallFromMs, w.wallToMs);
+  // A --cpu-prof profile's timestamps are this machine's monotonic clock in µs: the window in it.
+  if (TRACKER_NODE_FLAGS.some((f) => f.startsWith('--cpu-prof'))) say(`  profile window (monotonic µs): ${w.monotonicFromUs}-${w.monotonicToUs} (node bench/profile-window.mjs PROFILE ${w.monotonicFromUs} ${w.monotonicToUs})`);
   return { logins, tickets, renewals, heartbeatsOk, online, expired };
+}
+
+/**
+ * Each node's event loop over the window, from its `event_loop` log lines (every 10 s: how late
+ * a 10 ms timer ran, and the collector's pauses): a stalled loop holds Raft's heartbeats and
+ * every answer back alike.
+ */
+function printEventLoops(c, fromWallMs, toWallMs) {
+  for (const id of c.ids) {
+    if (!existsSync(c.logPath(id))) continue;
+    const rows = [];
+    for (const line of readFileSync(c.logPath(id), 'utf8').split('\n')) {
+      if (!line.includes('"event":"event_loop"')) continue;
+      const entry = JSON.parse(line);
+      if (entry.timeMs > fromWallMs && entry.timeMs - entry.intervalMs < toWallMs) rows.push(entry);
+    }
+    if (rows.length === 0) {
+      say(`  event loop ${id}: no report in the window`);
+      continue;
+    }
+    const worst = (key) => Math.max(...rows.map((r) => r[key]));
+    const sum = (key) => rows.reduce((total, r) => total + r[key], 0);
+    const spanS = sum('intervalMs') / 1000;
+    say(`  event loop ${id} (${rows.length} reports of 10 s): delay p50 ${ms(quantile(rows.map((r) => r.delayP50Ms).sort((a, b) => a - b), 0.5))} (median of the reports), p99 up to ${ms(worst('delayP99Ms'))}, longest ${ms(worst('delayMaxMs'))}; GC ${ms(sum('gcPauseMs'))} in ${int(sum('gcCount'))} pauses (${((100 * sum('gcPauseMs')) / 1000 / spanS).toFixed(1)} % of the time), longest ${ms(worst('gcMaxPauseMs'))}`);
+  }
 }
 
 /** Commit index at the leader before and after, and the entries the bench itself caused. */

@@ -6,6 +6,7 @@ import { authoritySecretPath, type Cluster, ClusterConfigError, legacySecretPath
 import { TrackerClient } from '../tracker/tracker-client.js';
 import { setFlagsFromString } from 'node:v8';
 import { startTracker } from '../tracker/tracker-process.js';
+import { watchEventLoop } from '../world/real/real-loop-watch.js';
 import type { TrackerNode } from '../tracker/tracker-node.js';
 import { REAL_KDF_PARAMS } from '../world/kdf.js';
 import type { KdfParams, World } from '../world/world.js';
@@ -105,12 +106,15 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
   });
   const logMemory = (): void => log('memory', memoryReport(tracker.node));
   process.on('SIGUSR2', logMemory);
+  // Every 10 s: how late the event loop ran and what the collector paused (real-loop-watch.ts).
+  const loopWatch = watchEventLoop((figures) => log('event_loop', { ...figures }));
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
   process.off('SIGUSR2', logMemory);
+  loopWatch.stop();
   await tracker.stop();
   log('tracker_stopped', {});
   return EXIT_OK;
