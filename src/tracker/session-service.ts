@@ -66,6 +66,23 @@ export interface SessionServiceOptions {
   timelineLimits?: TimelineLimits;
 }
 
+/**
+ * How old the state a ticket is granted from may be (TrackerNode.readRecent). Granting from a
+ * state that misses a newer removal is what the notBefore below already covers: the ticket's
+ * notBefore is at most the time of the last entry that state holds, so at most the removal's
+ * time, and holders told of the removal refuse it (peer-host.ts). A linearizable read gives no
+ * more: a removal committed a moment after it finds the same ticket out in the world. What a
+ * bound buys is that a node cut off from the others stops granting: within 5 s, a leader's
+ * failover (1-2 s of election timeout, then the vote) goes by without a ticket refused.
+ */
+export const TICKET_MAX_STALENESS_MS = 5_000;
+
+/** A read that may come from a recent state: which answers are taken from it, and how old it may be. */
+interface RecentRead<T> {
+  usable: (value: T) => boolean;
+  maxStalenessMs: number;
+}
+
 /** How far a ticket's notBefore lies before its signing (see ticket()). */
 const TICKET_BACKDATE_MS = 10_000;
 
@@ -336,20 +353,24 @@ export class SessionService {
    * stranger makes no node read every group's files. Any node reads (a follower asks its
    * leader for the read index): tickets asked on push streams are answered where the stream is.
    */
-  private async readWithFiles<T>(auth: { sessionId: string; tokenHash: string }, group: string, query: (state: TrackerState) => T): Promise<ReadOutcome<T>> {
+  private async readWithFiles<T>(auth: { sessionId: string; tokenHash: string }, group: string, query: (state: TrackerState) => T, recent: RecentRead<T> | null = null): Promise<ReadOutcome<T>> {
     // Held from here to the answer: once read from disk, the files wait for the read (a group
     // sent back to disk in between would send it round again), and a read counts as a use.
     const release = this.node.store.hold([group]);
     try {
       for (;;) {
-        const read = await this.node.read((state): T | typeof FILES_ON_DISK => {
+        const withFiles = (state: TrackerState): T | typeof FILES_ON_DISK => {
           const record = state.groups.get(group);
           if (record !== undefined && !filesLoaded(record)) {
             const user = authenticate(state, auth);
             if (typeof user === 'string' && record.members.has(user)) return FILES_ON_DISK;
           }
           return query(state);
-        });
+        };
+        const read =
+          recent === null
+            ? await this.node.read(withFiles)
+            : await this.node.readRecent(withFiles, (value) => value === FILES_ON_DISK || recent.usable(value), recent.maxStalenessMs);
         if (read.kind !== 'ok') return read;
         if (read.value !== FILES_ON_DISK) return { ...read, value: read.value };
         await this.node.store.ensureGroups([group]);
@@ -401,17 +422,23 @@ export class SessionService {
   }
 
   /**
-   * A ticket for one file, to a member, after a linearizable check (DESIGN.md §7), bound to the
-   * key its session logged in with: nobody gets a ticket for another peer's key.
+   * A ticket for one file, to a member, bound to the key its session logged in with: nobody
+   * gets a ticket for another peer's key. A grant is read from this node's state if a ReadIndex
+   * confirmed it within TICKET_MAX_STALENESS_MS; a refusal is always checked linearizably.
    */
   async ticket(session: SessionCredential, group: string, fileId: string): Promise<ServiceOutcome> {
     if (!/^[0-9a-f]{40}$/.test(fileId)) return { ok: false, code: 'BAD_COMMAND', message: 'file id is 20 bytes of hex' };
     const auth = { sessionId: session.sessionId, tokenHash: tokenHashOf(session.token) };
-    const read = await this.readWithFiles(auth, group, (state) => {
-      const user = authenticate(state, auth);
-      if (typeof user !== 'string') return { user: null, allowed: false, key: null, logTimeMs: state.lastTimeMs };
-      return { user, allowed: mayAccessFile(state, user, group, fileId), key: state.sessions.get(auth.sessionId)!.keyFingerprint, logTimeMs: state.lastTimeMs };
-    });
+    const read = await this.readWithFiles(
+      auth,
+      group,
+      (state) => {
+        const user = authenticate(state, auth);
+        if (typeof user !== 'string') return { user: null, allowed: false, key: null, logTimeMs: state.lastTimeMs };
+        return { user, allowed: mayAccessFile(state, user, group, fileId), key: state.sessions.get(auth.sessionId)!.keyFingerprint, logTimeMs: state.lastTimeMs };
+      },
+      { usable: (value) => value.allowed && value.key !== null, maxStalenessMs: TICKET_MAX_STALENESS_MS },
+    );
     if (read.kind !== 'ok') return notLeader;
     if (read.value.user === null) return { ok: false, code: 'NOT_LOGGED_IN', message: 'not logged in (no such session)' };
     if (!read.value.allowed) return { ok: false, code: 'NOT_A_MEMBER', message: `${read.value.user} may not fetch that file in ${group.slice(0, 64)}` };

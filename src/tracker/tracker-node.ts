@@ -171,8 +171,13 @@ export class TrackerNode {
    * confirmed in time.
    */
   private nextReads: ((index: number | null) => void)[] = [];
-  /** The ReadIndex in flight (at most one): its context and term, and how it ends (the index confirmed, or null: given up). */
-  private readInFlight: { context: string; term: number; settle: (index: number | null) => void } | null = null;
+  /** The ReadIndex in flight (at most one): its context and term, when it was asked (monotonic), and how it ends (the index confirmed, or null: given up). */
+  private readInFlight: { context: string; term: number; askedAtMs: number; settle: (index: number | null) => void } | null = null;
+  /**
+   * The last ReadIndex confirmed: the state at `index` holds everything committed before
+   * `askedAtMs` (monotonic), when it was asked. readRecent answers from it while it is young.
+   */
+  private confirmed: { index: number; askedAtMs: number } | null = null;
   private readonly waitingForApply: { index: number; run: () => void }[] = [];
   private readsIssued = 0;
   /** Drawn at start (World rng): read contexts of this process differ from an earlier one's. */
@@ -358,6 +363,29 @@ export class TrackerNode {
   }
 
   /**
+   * A read that may be up to `maxStalenessMs` old (etcd's serializable read, bounded): if a
+   * ReadIndex asked at most that long ago has been confirmed and applied, the query runs on this
+   * node's state at once, with no round to the leader; otherwise it is a linearizable read. Only
+   * an answer `usable` accepts is taken from the recent state; any other (a refusal that a write
+   * newer than the state may have changed: the session just logged in, the user just accepted)
+   * is asked again linearizably, so a client still reads its own writes. Past half its age, a
+   * confirmation is renewed in the background while reads keep coming, so a node under steady
+   * reads answers them all locally, and goes on through a leader's failover for that long; a node
+   * cut off from its leader stops once its confirmation is too old.
+   */
+  readRecent<T>(query: (state: TrackerState) => T, usable: (value: T) => boolean, maxStalenessMs: number): Promise<ReadOutcome<T>> {
+    const confirmed = this.confirmed;
+    const ageMs = confirmed === null ? Infinity : this.config.world.clock.monotonicMs() - confirmed.askedAtMs;
+    // Whatever this node's role now (a follower whose leader just died is soon a candidate), the
+    // state it applied was current when that ReadIndex was asked.
+    if (confirmed === null || this.stopped || ageMs > maxStalenessMs || this.trackerStore.appliedIndex < confirmed.index) return this.read(query);
+    if (ageMs > maxStalenessMs / 2 && this.readInFlight === null) void this.read(() => null);
+    const value = query(this.trackerStore.state);
+    if (!usable(value)) return this.read(query);
+    return Promise.resolve({ kind: 'ok', index: this.trackerStore.appliedIndex, value });
+  }
+
+  /**
    * One ReadIndex for every read waiting, unless one is in flight (its confirmation issues the
    * next). Each read arrived before its ReadIndex was asked for, so the index it gets is at least
    * the commit index when it arrived: reads stay linearizable.
@@ -384,11 +412,15 @@ export class TrackerNode {
       if (this.readInFlight?.context !== context) return;
       this.readInFlight = null;
       if (index === null) for (const answer of batch) answer(null);
-      else this.whenApplied(index, () => batch.forEach((answer) => answer(index)));
+      else {
+        if (this.confirmed === null || askedAtMs > this.confirmed.askedAtMs) this.confirmed = { index, askedAtMs };
+        this.whenApplied(index, () => batch.forEach((answer) => answer(index)));
+      }
       this.issueReads();
     };
     const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => settle(null));
-    this.readInFlight = { context, term: this.raft.status().term, settle };
+    const askedAtMs = this.config.world.clock.monotonicMs();
+    this.readInFlight = { context, term: this.raft.status().term, askedAtMs, settle };
     this.raft.readIndex(context);
     this.pump();
   }
