@@ -23,6 +23,11 @@ type Pending = (response: ClientResponse | null) => void;
 const RETRY_BASE_MS = 50;
 const RETRY_MAX_MS = 2_000;
 
+/** A node that has not taken the TCP connection by then is taken for down (TrackerClient.connect). */
+const CONNECT_TIMEOUT_MS = 1_000;
+/** A node that took the connection may take this long over its TLS handshake (TrackerClient.connect). */
+export const HANDSHAKE_PATIENCE_MS = 5_000;
+
 /** A login waits this much longer: the node tries to dial the peer first (reachability.ts). */
 const LOGIN_DIAL_WAIT_MS = DEFAULT_REACHABILITY_TIMEOUT_MS + 1_000;
 
@@ -69,10 +74,15 @@ class NodeConnection {
     });
   }
 
-  /** `localAddress`: the host to connect from (ConnectOptions.localAddress); the system's choice without it. */
-  static async open(world: World, address: string, trust: TrackerTrust, timeoutMs: number, localAddress?: string): Promise<NodeConnection> {
+  /**
+   * `timeoutMs` bounds the TCP connect, and the TLS handshake too unless `handshakeTimeoutMs`
+   * says otherwise. `localAddress`: the host to connect from (ConnectOptions.localAddress); the
+   * system's choice without it.
+   */
+  static async open(world: World, address: string, trust: TrackerTrust, timeoutMs: number, localAddress?: string, handshakeTimeoutMs?: number): Promise<NodeConnection> {
     const local = localAddress === undefined ? {} : { localAddress };
-    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs, secure: trackerSecure(trust, address), ...local }));
+    const handshake = handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs };
+    return new NodeConnection(await world.net.connect(nodeAddress(address), { timeoutMs, secure: trackerSecure(trust, address), ...local, ...handshake }));
   }
 
   request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {
@@ -285,7 +295,7 @@ export class TrackerClient {
     let retries = 0;
     const backOff = (): Promise<void> => this.sleep(1 + this.world.rng.int(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** retries++)));
     while (this.world.clock.monotonicMs() < deadline) {
-      const connection = await this.connect();
+      const connection = await this.connect(deadline);
       if (connection === 'untrusted') {
         // Every node failing the certificate check is no outage to wait out: say so at once.
         if (++untrustedInARow >= this.options.nodes.length) throw new TrackerError(TRACKER_NOT_TRUSTED, `${this.target}: ${this.untrustedReason}`);
@@ -332,12 +342,20 @@ export class TrackerClient {
 
   private untrustedReason = '';
 
-  /** The connection to the target; null if it cannot be reached, 'untrusted' if its certificate failed the check. */
-  private async connect(): Promise<NodeConnection | null | 'untrusted'> {
+  /**
+   * The connection to the target; null if it cannot be reached, 'untrusted' if its certificate
+   * failed the check. A node that does not take the TCP connection within CONNECT_TIMEOUT_MS is
+   * given up on, but one that took it may queue the TLS handshake behind others (a survivor of a
+   * failover takes the dead node's clients: real-tls.ts paces handshakes): that one is waited for
+   * up to HANDSHAKE_PATIENCE_MS, within the call's deadline. Giving up on it sooner wastes the
+   * handshake it was about to do, and brings the client back to the queue's end.
+   */
+  private async connect(deadlineMs: number): Promise<NodeConnection | null | 'untrusted'> {
     if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
     this.connection?.close();
     try {
-      this.connection = await NodeConnection.open(this.world, this.target, this.trust, 1_000, this.options.localAddress);
+      const handshakeMs = Math.max(CONNECT_TIMEOUT_MS, Math.min(HANDSHAKE_PATIENCE_MS, deadlineMs - this.world.clock.monotonicMs()));
+      this.connection = await NodeConnection.open(this.world, this.target, this.trust, CONNECT_TIMEOUT_MS, this.options.localAddress, handshakeMs);
       this.connectedTo = this.target;
       return this.connection;
     } catch (error) {
