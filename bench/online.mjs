@@ -337,8 +337,14 @@ function printEventLoops(c, fromWallMs, toWallMs) {
     const worst = (key) => Math.max(...rows.map((r) => r[key]));
     const sum = (key) => rows.reduce((total, r) => total + r[key], 0);
     const spanS = sum('intervalMs') / 1000;
-    say(`  event loop ${id} (${rows.length} reports of 10 s): delay p50 ${ms(quantile(rows.map((r) => r.delayP50Ms).sort((a, b) => a - b), 0.5))} (median of the reports), p99 up to ${ms(worst('delayP99Ms'))}, longest ${ms(worst('delayMaxMs'))}; GC ${ms(sum('gcPauseMs'))} in ${int(sum('gcCount'))} pauses (${((100 * sum('gcPauseMs')) / 1000 / spanS).toFixed(1)} % of the time), longest ${ms(worst('gcMaxPauseMs'))}`);
+    say(`  event loop ${id} (${rows.length} reports of 10 s): delay p50 ${ms(quantile(rows.map((r) => r.delayP50Ms).sort((a, b) => a - b), 0.5))} (median of the reports), p99 up to ${ms(worst('delayP99Ms'))}, longest ${ms(worst('delayMaxMs'))}; GC ${ms(sum('gcPauseMs'))} in ${int(sum('gcCount'))} pauses (${((100 * sum('gcPauseMs')) / 1000 / spanS).toFixed(1)} % of the time), longest ${ms(worst('gcMaxPauseMs'))}${longestKind(rows)}`);
   }
+}
+
+/** The kind of the window's longest collection pause (real-loop-watch.ts), if the reports say. */
+function longestKind(rows) {
+  const longest = rows.reduce((a, b) => (b.gcMaxPauseMs > a.gcMaxPauseMs ? b : a));
+  return longest.gcMaxPauseKind ? ` (${longest.gcMaxPauseKind})` : '';
 }
 
 /** Commit index at the leader before and after, and the entries the bench itself caused. */
@@ -419,7 +425,14 @@ try {
     const failover = await measuredWindow(c, load, 'failover', FAILOVER_SECONDS, async (startedMs) => {
       const windowWallMs = Date.now() - (performance.now() - startedMs);
       await sleep(KILL_AFTER_SECONDS * 1000);
-      const [leaderId, leaderStatus] = await c.leader();
+      // A node in a long pause (a full collection) may miss the status probe's 1 s: ask again.
+      let found = await c.leader();
+      for (let tries = 0; found === null && tries < 50; tries++) {
+        await sleep(100);
+        found = await c.leader();
+      }
+      if (found === null) throw new Error('no leader answered within the probes before the kill');
+      const [leaderId, leaderStatus] = found;
       const sessionsBefore = leaderStatus.sessions;
       const child = c.procs.get(leaderId);
       child.kill('SIGKILL');

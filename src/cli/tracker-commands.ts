@@ -92,8 +92,11 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
   // And the groups' files that go back to disk leave pages of the old space mostly empty, which
   // V8 keeps unless a collection compacts them: every full collection does (bench/scale: 670 MiB
   // of heap held for 250 MiB live without it).
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  setFlagsFromString('--compact-on-every-full-gc');
+  // Either is left as it is if node's own command line set it (`node --no-compact-on-every-full-gc
+  // clique.cjs tracker ...`): a full collection that compacts the whole heap is a longer pause.
+  const givenToNode = (flag: string): boolean => process.execArgv.some((arg) => arg.replace(/_/g, '-').includes(flag));
+  if (!givenToNode('heap-growing-percent')) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  if (!givenToNode('compact-on-every-full-gc')) setFlagsFromString('--compact-on-every-full-gc');
   const tracker = await startTracker(world, {
     id,
     clusterPath: options.cluster,

@@ -4,7 +4,7 @@
 // the loop's delay and the collector's pauses and reports them every interval, so a node's log
 // says where a slow second went. It reads the process's own clocks, hence its place in world/real.
 
-import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 /** One interval's figures, in milliseconds. */
 export interface LoopReport {
@@ -17,6 +17,18 @@ export interface LoopReport {
   gcCount: number;
   gcPauseMs: number;
   gcMaxPauseMs: number;
+  /** Which collection the longest pause was: a full one ('major') or of the young generation. */
+  gcMaxPauseKind: GcKind | null;
+}
+
+export type GcKind = 'major' | 'minor' | 'incremental' | 'weak-callbacks';
+
+function gcKindOf(entry: PerformanceEntry): GcKind {
+  const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+  if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) return 'major';
+  if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) return 'incremental';
+  if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) return 'weak-callbacks';
+  return 'minor';
 }
 
 export interface LoopWatch {
@@ -33,11 +45,15 @@ export function watchEventLoop(report: (figures: LoopReport) => void, everyMs = 
   let gcCount = 0;
   let gcPauseMs = 0;
   let gcMaxPauseMs = 0;
+  let gcMaxPauseKind: GcKind | null = null;
   const gc = new PerformanceObserver((list) => {
     for (const entry of list.getEntries() as PerformanceEntry[]) {
       gcCount += 1;
       gcPauseMs += entry.duration;
-      gcMaxPauseMs = Math.max(gcMaxPauseMs, entry.duration);
+      if (entry.duration > gcMaxPauseMs) {
+        gcMaxPauseMs = entry.duration;
+        gcMaxPauseKind = gcKindOf(entry);
+      }
     }
   });
   gc.observe({ entryTypes: ['gc'] });
@@ -54,11 +70,13 @@ export function watchEventLoop(report: (figures: LoopReport) => void, everyMs = 
       gcCount,
       gcPauseMs: round(gcPauseMs),
       gcMaxPauseMs: round(gcMaxPauseMs),
+      gcMaxPauseKind,
     });
     delay.reset();
     gcCount = 0;
     gcPauseMs = 0;
     gcMaxPauseMs = 0;
+    gcMaxPauseKind = null;
     lastMs = nowMs;
   }, everyMs);
   timer.unref();
