@@ -31,6 +31,7 @@ import { scrypt } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { flag, freeClusterBase, launch, makeWorkDir, option, sleep, stop } from './lib/harness.mjs';
 import { SOURCES, FIRST_SOURCE, loginName, loginPassword, plannedWrites } from './lib/online-plan.mjs';
 
@@ -124,6 +125,14 @@ async function scryptUnderLoad(until) {
 const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** CPU seconds (user + system) a process has used, and its RSS and peak RSS in bytes. */
+/** The machine's CPU time so far, busy and in all, in clock ticks (/proc/stat's first line). */
+function machineTicks() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const idle = fields[3] + fields[4]; // idle, iowait
+  const all = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: all - idle, all };
+}
+
 function processFigures(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -268,6 +277,7 @@ async function measuredWindow(c, load, name, windowSeconds, duringWindow = async
   const before = nodeFigures(c);
   const leaderBefore = [...statusesBefore].filter(([, s]) => s?.role === 'leader').sort(([, a], [, b]) => b.term - a.term)[0];
   const cpuBefore = load.children.map((child) => processFigures(child.pid).cpuSeconds);
+  const machineBefore = machineTicks();
   const startedMs = performance.now();
   const wallFromMs = Date.now();
   const monotonicFromUs = process.hrtime.bigint() / 1000n;
@@ -287,7 +297,9 @@ async function measuredWindow(c, load, name, windowSeconds, duringWindow = async
   const after = nodeFigures(c);
   const statusesAfter = await c.statuses();
   const cpuAfter = load.children.map((child) => processFigures(child.pid).cpuSeconds);
-  return { name, scryptLoadedMs, stats, windowMs, before, after, statusesBefore, statusesAfter, leaderBefore, during, wallFromMs, wallToMs, monotonicFromUs, monotonicToUs, generatorCpu: cpuAfter.map((cpu, i) => (100 * (cpu - cpuBefore[i])) / (windowMs / 1000)) };
+  const machineAfter = machineTicks();
+  const machineBusy = (machineAfter.busy - machineBefore.busy) / (machineAfter.all - machineBefore.all);
+  return { name, scryptLoadedMs, stats, windowMs, before, after, statusesBefore, statusesAfter, leaderBefore, during, machineBusy, wallFromMs, wallToMs, monotonicFromUs, monotonicToUs, generatorCpu: cpuAfter.map((cpu, i) => (100 * (cpu - cpuBefore[i])) / (windowMs / 1000)) };
 }
 
 function printWindow(c, w, scrypt) {
@@ -308,9 +320,10 @@ function printWindow(c, w, scrypt) {
   const online = w.stats.reduce((sum, s) => sum + s.online, 0);
   const streams = w.stats.reduce((sum, s) => sum + s.streams, 0);
   const expired = w.stats.reduce((sum, s) => sum + s.totals.expired, 0);
-  say(`  peers: ${int(online)} with a session, ${int(streams)} push streams open at the end; sessions the tracker expired so far: ${int(expired)}; load processes' CPU ${w.generatorCpu.map((p) => `${p.toFixed(0)} %`).join(', ')}`);
+  say(`  peers: ${int(online)} with a session, ${int(streams)} push streams open at the end; sessions the tracker expired so far: ${int(expired)}; load processes' CPU ${w.generatorCpu.map((p) => `${p.toFixed(0)} %`).join(', ')}, their event loops' delay p99 ${w.stats.map((s) => ms(s.loopDelayP99Ms)).join(', ')}, longest ${w.stats.map((s) => ms(s.loopDelayMaxMs)).join(', ')}`);
   printNodes(c, 'node', w.before, w.after, w.statusesAfter, w.windowMs, w.statusesBefore);
   printEventLoops(c, w.wallFromMs, w.wallToMs);
+  say(`  machine: ${(100 * w.machineBusy).toFixed(0)} % of its ${availableParallelism()} cores busy over the window`);
   // A --cpu-prof profile's timestamps are this machine's monotonic clock in µs: the window in it.
   if (TRACKER_NODE_FLAGS.some((f) => f.startsWith('--cpu-prof'))) say(`  profile window (monotonic µs): ${w.monotonicFromUs}-${w.monotonicToUs} (node bench/profile-window.mjs PROFILE ${w.monotonicFromUs} ${w.monotonicToUs})`);
   return { logins, tickets, renewals, heartbeatsOk, online, expired };

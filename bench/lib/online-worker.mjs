@@ -21,6 +21,7 @@
 //
 //   forked with one JSON argument: {index, workers, seed, peers, groupSize, filesPerPeer, cluster, heartbeatMs, concurrency}
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FIRST_SOURCE, PEER_PORT, SOURCES, fileMetaOf, groupCount, groupName, keyOf, membersOf, ownerOf, peerName, peerPassword, sourceOf, loginName, loginPassword } from './online-plan.mjs';
 
 const dist = new URL('../../dist/', import.meta.url);
@@ -333,6 +334,9 @@ function openLoop(everyMs, untilMs, fire) {
 
 async function runWindow(message) {
   const cpuBefore = process.cpuUsage();
+  // This process's own event loop: a request's latency is measured here, so a stall here is in it.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const startedAtMs = performance.now();
   const untilMs = startedAtMs + message.seconds * 1000;
   window = { name: message.name, startedAtMs, endsAtMs: untilMs, logins: [], tickets: [], renewals: [], heartbeats: [], sessionsClosed: 0, closeFailures: 0 };
@@ -346,6 +350,8 @@ async function runWindow(message) {
   await sleep(Math.max(0, untilMs - performance.now()));
   const taken = window;
   const cpu = process.cpuUsage(cpuBefore);
+  loopDelay.disable();
+  const lateMs = (ns) => Math.max(0, ns / 1e6 - 10);
   const heartbeatLatencies = taken.heartbeats.filter(([, , code]) => code === null).map(([, ms]) => ms).sort((a, b) => a - b);
   const heartbeatErrors = taken.heartbeats.filter(([, , code]) => code !== null);
   /** [answered, failed] of the heartbeats started in each second of the window. */
@@ -368,6 +374,8 @@ async function runWindow(message) {
     sessionsClosed: taken.sessionsClosed,
     closeFailures: taken.closeFailures,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    loopDelayP99Ms: lateMs(loopDelay.percentile(99)),
+    loopDelayMaxMs: lateMs(loopDelay.max),
     rssBytes: process.memoryUsage().rss,
     online: peers.filter((p) => p.session !== null).length,
     streams: peers.filter((p) => p.subscription?.node != null).length,
