@@ -86,6 +86,9 @@ export function kicksFor(state: TrackerState, subscriber: string, entry: EntryOu
   return kicks;
 }
 
+/** Whom each entry of a batch concerns (usersConcerned), for the state as it stands. */
+type Concerned = ReadonlyMap<EntryOutcome, ReadonlySet<string>>;
+
 export class PushHub {
   private readonly subscribers = new Map<string, Subscriber>();
   /** Live subscribers by user: a batch is offered only to the users it concerns. */
@@ -188,23 +191,41 @@ export class PushHub {
   private applied(entries: readonly EntryOutcome[]): void {
     const last = entries.at(-1)?.index;
     if (last === undefined) return;
+    // Whom each entry concerns, found once for every stream this batch goes to now. (A stream
+    // that queues the batch while it reads the archive looks at it again when it sends it: the
+    // events a user sees are those of the state as it stands then.)
+    const state = this.node.store.state;
+    const concerned = new Map(entries.map((entry) => [entry, usersConcerned(state, entry.events)] as const));
     if (entries[0]!.index > this.liveUpTo + 1) {
       // The node jumped (it installed a snapshot): every live stream catches up over the gap.
       for (const subscriber of this.liveSubscribers()) this.leaveLive(subscriber);
     } else if (last > this.liveUpTo) {
-      const users = usersConcerned(this.node.store.state, entries.flatMap((entry) => entry.events));
-      for (const user of users) {
-        for (const subscriber of [...(this.liveByUser.get(user) ?? [])]) {
-          subscriber.sentUpTo = this.liveUpTo;
-          this.deliver(subscriber, entries);
-        }
+      // Each live stream gets only the entries that concern its user: a batch of a thousand
+      // session expiries (a failover's) once went whole to every stream on the node, each entry
+      // looked at again per stream, and held a follower's loop for 11 s (bench/online).
+      for (const [user, concerning] of this.entriesByUser(entries, concerned)) {
+        for (const subscriber of [...(this.liveByUser.get(user) ?? [])]) this.deliverLive(subscriber, concerning);
       }
     }
     this.liveUpTo = Math.max(this.liveUpTo, last);
     for (const subscriber of [...this.catching]) {
-      this.forward(subscriber, entries);
+      this.forward(subscriber, entries, concerned);
       this.joinLiveIfInStep(subscriber);
     }
+  }
+
+  /** The batch's entries by the users they concern, in log order. */
+  private entriesByUser(entries: readonly EntryOutcome[], concerned: Concerned): Map<string, EntryOutcome[]> {
+    const byUser = new Map<string, EntryOutcome[]>();
+    for (const entry of entries) {
+      if (entry.index <= this.liveUpTo) continue;
+      for (const user of concerned.get(entry)!) {
+        const list = byUser.get(user);
+        if (list === undefined) byUser.set(user, [entry]);
+        else list.push(entry);
+      }
+    }
+    return byUser;
   }
 
   private *liveSubscribers(): Generator<Subscriber> {
@@ -265,7 +286,7 @@ export class PushHub {
   }
 
   /** A batch the node applied, to a subscriber not live: queued while the archive is read, or sent, or a gap to catch up over. */
-  private forward(subscriber: Subscriber, entries: readonly EntryOutcome[]): void {
+  private forward(subscriber: Subscriber, entries: readonly EntryOutcome[], concerned: Concerned): void {
     if (subscriber.queued !== null) {
       subscriber.queued.push(...entries);
       return;
@@ -277,23 +298,46 @@ export class PushHub {
       void this.catchUp(subscriber);
       return;
     }
-    this.deliver(subscriber, entries);
+    this.deliver(subscriber, entries, concerned);
   }
 
-  private deliver(subscriber: Subscriber, entries: readonly EntryOutcome[]): void {
-    const state = this.node.store.state;
+  /**
+   * The entries after the subscriber's position, in order, each sent if it concerns the
+   * subscriber's user (`concerned`, when the caller found it for the state as it stands, spares
+   * looking at the others).
+   */
+  private deliver(subscriber: Subscriber, entries: readonly EntryOutcome[], concerned?: Concerned): void {
     for (const entry of entries) {
       if (entry.index <= subscriber.sentUpTo) continue;
       if (entry.index !== subscriber.sentUpTo + 1) {
         return this.drop(subscriber.sessionId, { kind: 'end', code: 'RETRY', message: `entry ${subscriber.sentUpTo + 1} is missing here; subscribe again` });
       }
       subscriber.sentUpTo = entry.index;
-      const events = eventsFor(state, subscriber.user, entry.events);
-      if (events.length > 0 && !this.send(subscriber, { kind: 'events', index: entry.index, events })) return;
-      for (const kick of kicksFor(state, subscriber.user, entry)) if (!this.send(subscriber, kick)) return;
-      const ended = entry.events.some((event) => (event.type === 'SessionClosed' || event.type === 'SessionExpired') && event.sessionId === subscriber.sessionId);
-      if (ended) return this.drop(subscriber.sessionId, { kind: 'end', code: 'SESSION_ENDED', message: 'the session is over' });
+      if (concerned?.get(entry)?.has(subscriber.user) === false) continue;
+      if (!this.sendEntry(subscriber, entry)) return;
     }
+  }
+
+  /** A live subscriber's share of a batch: the entries that concern its user (its position is the hub's). */
+  private deliverLive(subscriber: Subscriber, concerning: readonly EntryOutcome[]): void {
+    for (const entry of concerning) if (!this.sendEntry(subscriber, entry)) return;
+  }
+
+  /**
+   * One entry to a subscriber: its events the user sees, the kicks it means, and the end of the
+   * stream if it ends the subscriber's session. False when the subscriber is gone.
+   */
+  private sendEntry(subscriber: Subscriber, entry: EntryOutcome): boolean {
+    const state = this.node.store.state;
+    const events = eventsFor(state, subscriber.user, entry.events);
+    if (events.length > 0 && !this.send(subscriber, { kind: 'events', index: entry.index, events })) return false;
+    for (const kick of kicksFor(state, subscriber.user, entry)) if (!this.send(subscriber, kick)) return false;
+    const ended = entry.events.some((event) => (event.type === 'SessionClosed' || event.type === 'SessionExpired') && event.sessionId === subscriber.sessionId);
+    if (ended) {
+      this.drop(subscriber.sessionId, { kind: 'end', code: 'SESSION_ENDED', message: 'the session is over' });
+      return false;
+    }
+    return true;
   }
 
   private send(subscriber: Subscriber, push: Push): boolean {
