@@ -86,8 +86,8 @@ export function kicksFor(state: TrackerState, subscriber: string, entry: EntryOu
   return kicks;
 }
 
-/** Whom each entry of a batch concerns (usersConcerned), for the state as it stands. */
-type Concerned = ReadonlyMap<EntryOutcome, ReadonlySet<string>>;
+/** Whom an entry concerns (usersConcerned), for the state as it stands. */
+type Concerned = (entry: EntryOutcome) => ReadonlySet<string>;
 
 export class PushHub {
   private readonly subscribers = new Map<string, Subscriber>();
@@ -103,6 +103,12 @@ export class PushHub {
   private readonly slices: Set<Subscriber>[] = Array.from({ length: TICK_SLICES }, () => new Set());
   private nextSlice = 0;
   private slice = 0;
+  /**
+   * Whom each entry this node applied concerns, and at which applied index that was found: the
+   * answer holds until the state changes (the next apply), so the streams that queued a batch
+   * while they read the archive, finishing one after another, share it.
+   */
+  private readonly concernedAt = new WeakMap<EntryOutcome, { appliedIndex: number; users: ReadonlySet<string> }>();
 
   constructor(
     private readonly world: World,
@@ -179,6 +185,16 @@ export class PushHub {
     for (const sessionId of [...this.subscribers.keys()]) this.drop(sessionId, { kind: 'end', code: 'NODE_STOPPING', message: 'this tracker node is stopping; subscribe elsewhere' });
   }
 
+  /** usersConcerned for an entry this node applied, as the state stands now (concernedAt). */
+  private readonly concernedNow = (entry: EntryOutcome): ReadonlySet<string> => {
+    const appliedIndex = this.node.store.appliedIndex;
+    const known = this.concernedAt.get(entry);
+    if (known !== undefined && known.appliedIndex === appliedIndex) return known.users;
+    const users = usersConcerned(this.node.store.state, entry.events);
+    this.concernedAt.set(entry, { appliedIndex, users });
+    return users;
+  };
+
   private upTo(subscriber: Subscriber): number {
     return subscriber.live ? this.liveUpTo : subscriber.sentUpTo;
   }
@@ -192,10 +208,9 @@ export class PushHub {
     const last = entries.at(-1)?.index;
     if (last === undefined) return;
     // Whom each entry concerns, found once for every stream this batch goes to now. (A stream
-    // that queues the batch while it reads the archive looks at it again when it sends it: the
-    // events a user sees are those of the state as it stands then.)
-    const state = this.node.store.state;
-    const concerned = new Map(entries.map((entry) => [entry, usersConcerned(state, entry.events)] as const));
+    // that queues the batch while it reads the archive asks again when it sends it: the events
+    // a user sees are those of the state as it stands then.)
+    const concerned = this.concernedNow;
     if (entries[0]!.index > this.liveUpTo + 1) {
       // The node jumped (it installed a snapshot): every live stream catches up over the gap.
       for (const subscriber of this.liveSubscribers()) this.leaveLive(subscriber);
@@ -219,7 +234,7 @@ export class PushHub {
     const byUser = new Map<string, EntryOutcome[]>();
     for (const entry of entries) {
       if (entry.index <= this.liveUpTo) continue;
-      for (const user of concerned.get(entry)!) {
+      for (const user of concerned(entry)) {
         const list = byUser.get(user);
         if (list === undefined) byUser.set(user, [entry]);
         else list.push(entry);
@@ -281,7 +296,7 @@ export class PushHub {
     }
     const queued = subscriber.queued ?? [];
     subscriber.queued = null;
-    this.deliver(subscriber, queued);
+    this.deliver(subscriber, queued, this.concernedNow);
     this.joinLiveIfInStep(subscriber);
   }
 
@@ -313,7 +328,7 @@ export class PushHub {
         return this.drop(subscriber.sessionId, { kind: 'end', code: 'RETRY', message: `entry ${subscriber.sentUpTo + 1} is missing here; subscribe again` });
       }
       subscriber.sentUpTo = entry.index;
-      if (concerned?.get(entry)?.has(subscriber.user) === false) continue;
+      if (concerned !== undefined && !concerned(entry).has(subscriber.user)) continue;
       if (!this.sendEntry(subscriber, entry)) return;
     }
   }
