@@ -25,6 +25,7 @@
 //   node bench/online.mjs [--peers 10000] [--workers 4] [--seconds 60] [--failover-seconds 45]
 //                         [--logins-per-minute 1000] [--tickets-per-minute 5000] [--login-accounts 200]
 //                         [--group-size 10] [--files-per-peer 20] [--concurrency 32] [--seed 1] [--no-failover] [--keep-logs DIR]
+//                         [--tracker-node-flags "FLAGS"] [--load-node-flags "FLAGS"]
 
 import { fork, spawnSync } from 'node:child_process';
 import { scrypt } from 'node:crypto';
@@ -62,6 +63,8 @@ const FAILOVER = !flag('--no-failover');
 const KEEP_LOGS = option('--keep-logs', 'ONLINE_KEEP_LOGS', null);
 /** Node flags for the tracker processes (e.g. `--cpu-prof --cpu-prof-dir=DIR` to see where a node's time goes). */
 const TRACKER_NODE_FLAGS = (option('--tracker-node-flags', 'ONLINE_TRACKER_NODE_FLAGS', '') ?? '').split(' ').filter((f) => f !== '');
+/** Node flags for the load processes (e.g. `--cpu-prof --cpu-prof-dir=DIR`: a load process whose own loop stalls delays what it measures). */
+const LOAD_NODE_FLAGS = (option('--load-node-flags', 'ONLINE_LOAD_NODE_FLAGS', '') ?? '').split(' ').filter((f) => f !== '');
 /** The shell's default (PeerNode heartbeatMs) and the tracker's default ticket lifetime (5 min, notBefore 10 s back): renewed every 155 s. */
 const HEARTBEAT_MS = 5_000;
 const TICKET_HALF_LIFE_MS = (5 * 60_000 + 10_000) / 2;
@@ -205,7 +208,7 @@ function forkWorkers(c) {
   const listeners = new Set();
   const children = Array.from({ length: WORKERS }, (_, index) => {
     const job = { index, workers: WORKERS, seed: SEED, peers: PEERS, groupSize: GROUP_SIZE, filesPerPeer: FILES_PER_PEER, cluster: c.clusterPath, heartbeatMs: HEARTBEAT_MS, concurrency: CONCURRENCY, ticketHalfLifeMs: TICKET_HALF_LIFE_MS };
-    const child = fork(WORKER, [JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(WORKER, [JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...LOAD_NODE_FLAGS] });
     workers.add(child);
     child.on('error', (error) => say(`load process ${index}: ${error.message}`)); // a send to one that is gone
     child.on('message', (m) => {
@@ -509,6 +512,9 @@ try {
     const stopped = load.all('stopped').catch(() => undefined);
     load.send({ type: 'stop' });
     await Promise.race([stopped, sleep(5_000)]);
+    // A load process writes its profile (--load-node-flags --cpu-prof) as it exits: let it.
+    const exitDeadline = performance.now() + (LOAD_NODE_FLAGS.length > 0 ? 60_000 : 1_000);
+    while (workers.size > 0 && performance.now() < exitDeadline) await sleep(100);
     for (const w of workers) w.kill('SIGKILL');
   }
   if (c !== null) {

@@ -89,14 +89,12 @@ export async function runTrackerNode(world: World, options: { id: string; cluste
   // V8 lets the heap grow to as much as four times what survived the last full collection
   // before it collects again; a node whose projection and Raft log live in a few hundred MiB then
   // sits on gigabytes of garbage (bench/scale). Half again is enough room between collections.
-  // And the groups' files that go back to disk leave pages of the old space mostly empty, which
-  // V8 keeps unless a collection compacts them: every full collection does (bench/scale: 670 MiB
-  // of heap held for 250 MiB live without it).
-  // Either is left as it is if node's own command line set it (`node --no-compact-on-every-full-gc
-  // clique.cjs tracker ...`): a full collection that compacts the whole heap is a longer pause.
+  // Which pages a full collection compacts is left to V8: compacting all of them at every one
+  // (--compact-on-every-full-gc, which this set before) paused a node 1-1.6 s at 10,000 online
+  // peers, longer than the election timeout (bench/online), and bench/scale at 0.1 peaked no
+  // lower with it. A flag given to node itself wins (`node --heap-growing-percent=N ...`).
   const givenToNode = (flag: string): boolean => process.execArgv.some((arg) => arg.replace(/_/g, '-').includes(flag));
   if (!givenToNode('heap-growing-percent')) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  if (!givenToNode('compact-on-every-full-gc')) setFlagsFromString('--compact-on-every-full-gc');
   const tracker = await startTracker(world, {
     id,
     clusterPath: options.cluster,
