@@ -471,7 +471,7 @@ try {
     // What the peers saw can miss expiries (a heartbeat that found no node to answer it): the
     // nodes' own logs say which sessions they expired.
     const expiredLogged = expiriesLogged(c, d.windowWallMs);
-    say(`  sessions: ${int(d.sessionsBefore)} in the state at the kill, ${after?.sessions === undefined ? '?' : int(after.sessions)} ${FAILOVER_SECONDS - KILL_AFTER_SECONDS} s later (the window's logins close theirs); sessions the tracker expired in the window: ${int(expiredLogged)} by the nodes' logs (session_expired), ${int(expiredInWindow)} heartbeats answered NOT_LOGGED_IN  goal 0: ${goal('no session expired across the failover', expiredInWindow === 0 && expiredLogged === 0)}`);
+    say(`  sessions: ${int(d.sessionsBefore)} in the state at the kill, ${after?.sessions === undefined ? '?' : int(after.sessions)} ${FAILOVER_SECONDS - KILL_AFTER_SECONDS} s later (the window's logins close theirs); the online peers' sessions the tracker expired in the window: ${int(expiredLogged.peers)} by the nodes' logs (session_expired), ${int(expiredInWindow)} heartbeats answered NOT_LOGGED_IN  goal 0: ${goal('no session expired across the failover', expiredInWindow === 0 && expiredLogged.peers === 0)}; besides, ${int(expiredLogged.visits)} sessions of the window's logins whose answer was lost (nobody holds them)`);
     const afterKill = (rows) => rows.filter(([at]) => at >= d.killedAtMs);
     const errorsAfterKill = (kind) => {
       const rows = afterKill(failover.stats.flatMap((s) => s[kind]));
@@ -530,16 +530,22 @@ try {
   say(`goals: ${goals.length - missed.length} of ${goals.length} met${missed.length > 0 ? `; MISSED: ${missed.map((g) => g.what).join('; ')}` : ''}`);
 }
 
-/** Sessions the nodes logged as expired (`session_expired`) at or after `sinceWallMs`, each counted once. */
+/**
+ * Sessions the nodes logged as expired (`session_expired`) at or after `sinceWallMs`, each counted
+ * once: the online peers' (`peers`), and the window's visiting logins' (`visits`: a login whose
+ * answer the failover lost is a session nobody holds, so it expires as it should).
+ */
 function expiriesLogged(c, sinceWallMs) {
-  const expired = new Set();
+  const peers = new Set();
+  const visits = new Set();
   for (const id of c.ids) {
     if (!existsSync(c.logPath(id))) continue;
     for (const line of readFileSync(c.logPath(id), 'utf8').split('\n')) {
       if (!line.includes('"event":"session_expired"')) continue;
       const entry = JSON.parse(line);
-      if (entry.timeMs >= sinceWallMs) expired.add(entry.sessionId);
+      if (entry.timeMs < sinceWallMs) continue;
+      (entry.user.startsWith(loginName('')) ? visits : peers).add(entry.sessionId);
     }
   }
-  return expired.size;
+  return { peers: peers.size, visits: visits.size };
 }
