@@ -81,16 +81,22 @@ describe('tickets from a recent state (simulated)', () => {
     const { sim, trackers, client, alice, bob, leaderHost, followerHost, atFollower, publicKey } = await groupWithFile(73);
     const confirmedAtMs = sim.elapsedMs();
     await drive(sim, atFollower.ticket(bob, 'films', FILE.fileId));
+    // The ReadIndex that confirmed the follower's state was asked by now.
+    const confirmedByMs = sim.elapsedMs();
     const others = [...trackers.keys()].filter((host) => host !== followerHost);
     sim.net.partition([followerHost], [...others, 'client']);
     await drive(sim, client.command(alice, { type: 'RemoveMember', group: 'films', user: 'bob' }));
     const removedAtMs = trackers.get(leaderHost)!.node.store.state.lastTimeMs;
-    // The cut-off follower missed the removal and still grants, with a notBefore at or before it.
+    // The cut-off follower missed the removal and still grants, with a notBefore at or before it:
+    // the one a linearizable read would have given when its state was last confirmed (10 s back
+    // from then, at least).
+    const askedStaleAtMs = sim.elapsedMs();
     const stale = await drive(sim, atFollower.ticket(bob, 'films', FILE.fileId));
     const checked = verifyTicket(stale.ticket, publicKey, { nowMs: sim.nowMs(), fileId: FILE.fileId, key: KEY, group: 'films' });
     expect(checked.ok).toBe(true);
     if (!checked.ok) return;
     expect(checked.claims.notBefore).toBeLessThanOrEqual(removedAtMs);
+    expect(checked.claims.expires - checked.claims.notBefore).toBeGreaterThanOrEqual(5 * 60_000 + 10_000 + (askedStaleAtMs - confirmedByMs));
     // Past the bound it grants nothing.
     await sim.runFor(Math.max(0, confirmedAtMs + TICKET_MAX_STALENESS_MS - sim.elapsedMs()) + 100);
     await expect(drive(sim, atFollower.ticket(bob, 'films', FILE.fileId))).rejects.toMatchObject({ code: 'TRACKER_UNAVAILABLE' });

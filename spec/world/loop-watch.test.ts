@@ -1,6 +1,7 @@
-// The event-loop watch a tracker node logs from (real-loop-watch.ts), on the real machine: a
-// 300 ms stall of the thread, made 200 ms after one report (reports every second), shows as the
-// next report's longest delay, and the report after that (its own interval only) shows less.
+// The event-loop watch a tracker node logs from (real-loop-watch.ts), on the real machine: an
+// 800 ms stall of the thread, made 300 ms after one report (reports every 2 s), shows as the
+// next report's longest delay, and the report after that (its own interval only) shows less
+// than half of it.
 
 import { describe, expect, it } from 'vitest';
 import { watchEventLoop, type LoopReport } from '../../src/world/real/real-loop-watch.js';
@@ -15,20 +16,20 @@ describe('the event-loop watch (real)', () => {
       if (reports.length === 1) {
         setTimeout(() => {
           const startedMs = performance.now();
-          while (performance.now() - startedMs < 300);
-        }, 200);
+          while (performance.now() - startedMs < 800);
+        }, 300);
       }
       if (reports.length === 3) third();
-    }, 1_000);
+    }, 2_000);
     try {
       await done;
     } finally {
       watch.stop();
     }
     const [, stalled, after] = reports;
-    expect(stalled!.delayMaxMs).toBeGreaterThanOrEqual(250);
+    expect(stalled!.delayMaxMs).toBeGreaterThanOrEqual(700);
     expect(stalled!.delayP50Ms).toBeLessThan(stalled!.delayMaxMs);
-    expect(after!.delayMaxMs).toBeLessThan(stalled!.delayMaxMs);
-    expect(stalled!.intervalMs).toBeGreaterThanOrEqual(950);
-  });
+    expect(after!.delayMaxMs).toBeLessThan(stalled!.delayMaxMs / 2);
+    expect(stalled!.intervalMs).toBeGreaterThanOrEqual(1_900);
+  }, 15_000);
 });

@@ -229,12 +229,13 @@ export class PushHub {
     }
   }
 
-  /** The batch's entries by the users they concern, in log order. */
+  /** The batch's entries by the users they concern that have a live stream here, in log order. */
   private entriesByUser(entries: readonly EntryOutcome[], concerned: Concerned): Map<string, EntryOutcome[]> {
     const byUser = new Map<string, EntryOutcome[]>();
     for (const entry of entries) {
       if (entry.index <= this.liveUpTo) continue;
       for (const user of concerned(entry)) {
+        if (!this.liveByUser.has(user)) continue;
         const list = byUser.get(user);
         if (list === undefined) byUser.set(user, [entry]);
         else list.push(entry);

@@ -67,13 +67,14 @@ export interface SessionServiceOptions {
 }
 
 /**
- * How old the state a ticket is granted from may be (TrackerNode.readRecent). Granting from a
- * state that misses a newer removal is what the notBefore below already covers: the ticket's
- * notBefore is at most the time of the last entry that state holds, so at most the removal's
- * time, and holders told of the removal refuse it (peer-host.ts). A linearizable read gives no
- * more: a removal committed a moment after it finds the same ticket out in the world. What a
- * bound buys is that a node cut off from the others stops granting: within 5 s, a leader's
- * failover (1-2 s of election timeout, then the vote) goes by without a ticket refused.
+ * How old the state a ticket is granted from may be (TrackerNode.readRecent). A ticket granted
+ * from a state known current `stalenessMs` ago gets the notBefore a linearizable read at that
+ * moment would have given it (ticketNotBefore of that moment): at most the time of the last
+ * entry that state holds, or the clocks' margin before that moment, so before any removal the
+ * state missed, and holders told of the removal refuse it (peer-host.ts), exactly as they refuse
+ * a ticket a linearizable check granted a moment before the removal committed. What the bound
+ * buys is that a node cut off from the others stops granting: within 5 s, a leader's failover
+ * (1-2 s of election timeout, then the vote) goes by without a ticket refused.
  */
 export const TICKET_MAX_STALENESS_MS = 5_000;
 
@@ -449,7 +450,7 @@ export class SessionService {
     const clock = this.node.clockSkew();
     if (clock.skewed) return { ok: false, code: 'CLOCK_SKEWED', message: `this node's clock is ${clock.skewMs ?? '?'} ms off its peers'; ask another node` };
     const nowMs = this.world.clock.nowMs();
-    const notBefore = ticketNotBefore(nowMs, read.value.logTimeMs, this.ticketMs);
+    const notBefore = ticketNotBefore(nowMs - (read.stalenessMs ?? 0), read.value.logTimeMs, this.ticketMs);
     const claims = { v: TICKET_VERSION, user: read.value.user, key, group, fileId, notBefore, expires: nowMs + this.ticketMs };
     return { ok: true, result: { ticket: signTicket(claims, this.signingKey), expires: claims.expires } };
   }

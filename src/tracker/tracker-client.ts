@@ -347,14 +347,16 @@ export class TrackerClient {
    * failed the check. A node that does not take the TCP connection within CONNECT_TIMEOUT_MS is
    * given up on, but one that took it may queue the TLS handshake behind others (a survivor of a
    * failover takes the dead node's clients: real-tls.ts paces handshakes): that one is waited for
-   * up to HANDSHAKE_PATIENCE_MS, within the call's deadline. Giving up on it sooner wastes the
-   * handshake it was about to do, and brings the client back to the queue's end.
+   * up to HANDSHAKE_PATIENCE_MS, and no more than half of what is left of the call's deadline, so
+   * a node that took the connection but hangs (a process stopped, or stalled) leaves time for
+   * another. Giving up on a queued handshake sooner wastes the handshake the node was about to do,
+   * and brings the client back to the queue's end.
    */
   private async connect(deadlineMs: number): Promise<NodeConnection | null | 'untrusted'> {
     if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
     this.connection?.close();
     try {
-      const handshakeMs = Math.max(CONNECT_TIMEOUT_MS, Math.min(HANDSHAKE_PATIENCE_MS, deadlineMs - this.world.clock.monotonicMs()));
+      const handshakeMs = Math.max(CONNECT_TIMEOUT_MS, Math.min(HANDSHAKE_PATIENCE_MS, (deadlineMs - this.world.clock.monotonicMs()) / 2));
       this.connection = await NodeConnection.open(this.world, this.target, this.trust, CONNECT_TIMEOUT_MS, this.options.localAddress, handshakeMs);
       this.connectedTo = this.target;
       return this.connection;

@@ -144,7 +144,11 @@ export type SubmitOutcome =
 /** A follower this many entries or more behind its commit index in applying answers no read and no heartbeat (it may not have seen an expiry). */
 export const FOLLOWER_MAX_APPLY_LAG_ENTRIES = 500;
 
-export type ReadOutcome<T> = { kind: 'ok'; index: number; value: T } | { kind: 'not-leader'; leader: NodeId | null };
+/**
+ * A read's answer. `stalenessMs` (readRecent only): how long before the answer the state it came
+ * from was known current; absent, it was current when the read arrived (linearizable).
+ */
+export type ReadOutcome<T> = { kind: 'ok'; index: number; value: T; stalenessMs?: number } | { kind: 'not-leader'; leader: NodeId | null };
 
 /** What a client write carries in its log entry: the command, the node's time and the rules it is proposed under. */
 interface Proposal {
@@ -382,7 +386,7 @@ export class TrackerNode {
     if (ageMs > maxStalenessMs / 2 && this.readInFlight === null) void this.read(() => null);
     const value = query(this.trackerStore.state);
     if (!usable(value)) return this.read(query);
-    return Promise.resolve({ kind: 'ok', index: this.trackerStore.appliedIndex, value });
+    return Promise.resolve({ kind: 'ok', index: this.trackerStore.appliedIndex, value, stalenessMs: ageMs });
   }
 
   /**
@@ -413,8 +417,12 @@ export class TrackerNode {
       this.readInFlight = null;
       if (index === null) for (const answer of batch) answer(null);
       else {
-        if (this.confirmed === null || askedAtMs > this.confirmed.askedAtMs) this.confirmed = { index, askedAtMs };
-        this.whenApplied(index, () => batch.forEach((answer) => answer(index)));
+        this.whenApplied(index, () => {
+          // Taken once applied: until then the last confirmation, applied already, still serves
+          // readRecent (a newer one not yet applied would send every ticket to the leader).
+          if (this.confirmed === null || askedAtMs > this.confirmed.askedAtMs) this.confirmed = { index, askedAtMs };
+          batch.forEach((answer) => answer(index));
+        });
       }
       this.issueReads();
     };
