@@ -386,7 +386,8 @@ export class TrackerNode {
     if (ageMs > maxStalenessMs / 2 && this.readInFlight === null) void this.read(() => null);
     const value = query(this.trackerStore.state);
     if (!usable(value)) return this.read(query);
-    return Promise.resolve({ kind: 'ok', index: this.trackerStore.appliedIndex, value, stalenessMs: ageMs });
+    // Whole milliseconds, rounded up (an older state, a safer notBefore): a ticket's times are integers.
+    return Promise.resolve({ kind: 'ok', index: this.trackerStore.appliedIndex, value, stalenessMs: Math.ceil(ageMs) });
   }
 
   /**
