@@ -207,10 +207,6 @@ export class PushHub {
   private applied(entries: readonly EntryOutcome[]): void {
     const last = entries.at(-1)?.index;
     if (last === undefined) return;
-    // Whom each entry concerns, found once for every stream this batch goes to now. (A stream
-    // that queues the batch while it reads the archive asks again when it sends it: the events
-    // a user sees are those of the state as it stands then.)
-    const concerned = this.concernedNow;
     if (entries[0]!.index > this.liveUpTo + 1) {
       // The node jumped (it installed a snapshot): every live stream catches up over the gap.
       for (const subscriber of this.liveSubscribers()) this.leaveLive(subscriber);
@@ -218,23 +214,23 @@ export class PushHub {
       // Each live stream gets only the entries that concern its user: a batch of a thousand
       // session expiries (a failover's) once went whole to every stream on the node, each entry
       // looked at again per stream, and held a follower's loop for 11 s (bench/online).
-      for (const [user, concerning] of this.entriesByUser(entries, concerned)) {
+      for (const [user, concerning] of this.entriesByUser(entries)) {
         for (const subscriber of [...(this.liveByUser.get(user) ?? [])]) this.deliverLive(subscriber, concerning);
       }
     }
     this.liveUpTo = Math.max(this.liveUpTo, last);
     for (const subscriber of [...this.catching]) {
-      this.forward(subscriber, entries, concerned);
+      this.forward(subscriber, entries);
       this.joinLiveIfInStep(subscriber);
     }
   }
 
   /** The batch's entries by the users they concern that have a live stream here, in log order. */
-  private entriesByUser(entries: readonly EntryOutcome[], concerned: Concerned): Map<string, EntryOutcome[]> {
+  private entriesByUser(entries: readonly EntryOutcome[]): Map<string, EntryOutcome[]> {
     const byUser = new Map<string, EntryOutcome[]>();
     for (const entry of entries) {
       if (entry.index <= this.liveUpTo) continue;
-      for (const user of concerned(entry)) {
+      for (const user of this.concernedNow(entry)) {
         if (!this.liveByUser.has(user)) continue;
         const list = byUser.get(user);
         if (list === undefined) byUser.set(user, [entry]);
@@ -302,7 +298,7 @@ export class PushHub {
   }
 
   /** A batch the node applied, to a subscriber not live: queued while the archive is read, or sent, or a gap to catch up over. */
-  private forward(subscriber: Subscriber, entries: readonly EntryOutcome[], concerned: Concerned): void {
+  private forward(subscriber: Subscriber, entries: readonly EntryOutcome[]): void {
     if (subscriber.queued !== null) {
       subscriber.queued.push(...entries);
       return;
@@ -314,7 +310,7 @@ export class PushHub {
       void this.catchUp(subscriber);
       return;
     }
-    this.deliver(subscriber, entries, concerned);
+    this.deliver(subscriber, entries, this.concernedNow);
   }
 
   /**

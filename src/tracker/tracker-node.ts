@@ -175,8 +175,8 @@ export class TrackerNode {
    * confirmed in time.
    */
   private nextReads: ((index: number | null) => void)[] = [];
-  /** The ReadIndex in flight (at most one): its context and term, when it was asked (monotonic), and how it ends (the index confirmed, or null: given up). */
-  private readInFlight: { context: string; term: number; askedAtMs: number; settle: (index: number | null) => void } | null = null;
+  /** The ReadIndex in flight (at most one): its context and term, and how it ends (the index confirmed, or null: given up). */
+  private readInFlight: { context: string; term: number; settle: (index: number | null) => void } | null = null;
   /**
    * The last ReadIndex confirmed: the state at `index` holds everything committed before
    * `askedAtMs` (monotonic), when it was asked. readRecent answers from it while it is young.
@@ -429,7 +429,7 @@ export class TrackerNode {
     };
     const giveUp = this.config.world.clock.setTimer(2 * this.config.electionTicks * this.config.tickMs, () => settle(null));
     const askedAtMs = this.config.world.clock.monotonicMs();
-    this.readInFlight = { context, term: this.raft.status().term, askedAtMs, settle };
+    this.readInFlight = { context, term: this.raft.status().term, settle };
     this.raft.readIndex(context);
     this.pump();
   }
