@@ -5,7 +5,8 @@
 // sessions beating to the survivors ride it out and none expires. Tickets travel on the stream
 // too: any node signs one, a follower after its leader's read index. When a node dies, its
 // streams come back spread over RECONNECT_SPREAD_MS, and the beats between wait for them (no
-// connection of their own) for the stream wait, and no longer.
+// connection of their own) for the stream wait, and no longer; a beat that a survivor cannot
+// answer yet (the election after a leader's crash) is asked again on its stream.
 
 import { describe, expect, it } from 'vitest';
 import { clusterTrust } from '../../src/tracker/cluster-config.js';
@@ -179,6 +180,51 @@ describe("a peer's push stream (simulated)", () => {
     expect(failures).toEqual([]);
     const sessions = trackers.get(leader()!)!.node.store.state.sessions;
     expect(peers.filter((p) => !sessions.has(p.session.sessionId))).toEqual([]);
+    for (const p of peers) {
+      p.stream.close();
+      p.client.close();
+    }
+  });
+  it('ask again on a stream whose node knows no leader yet (an election), instead of opening connections: a leader crash costs the peers on survivors none', async () => {
+    const ttlMs = 30_000;
+    const { sim, trackers, client, leader } = await startCluster(67, { sessionTtlMs: ttlMs });
+    const config = [...trackers.values()][0]!.config;
+    const nodes = config.nodes.map((n) => n.client);
+    const trust = clusterTrust(config);
+    const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
+    const peers: { session: OpenedSession; stream: TrackerSubscription; client: TrackerClient; clientConnects: () => number }[] = [];
+    for (let i = 0; i < 24; i++) {
+      await drive(sim, client.createUser(`u${i}`, 'pw'));
+      const session: OpenedSession = await drive(sim, client.login(`u${i}`, 'pw', 6881, KEY));
+      const stream = new TrackerSubscription(sim.forHost(`peer${i}`), nodes, trust, session, session.index, handlers);
+      const forClient = countingConnects(sim.forHost(`peer${i}`));
+      peers.push({ session, stream, client: new TrackerClient(forClient.world, { nodes, trust, clientId: `peer${i}` }), clientConnects: forClient.connects });
+    }
+    await sim.runUntil(() => peers.every((p) => p.stream.node !== null), 10_000);
+    const oldLeader = leader()!;
+    const onSurvivors = peers.filter((p) => p.stream.node !== `${oldLeader}:7200`);
+    expect(onSurvivors.length).toBeGreaterThan(2);
+    // Every peer beats every second, the stream first; the leader dies.
+    const failures: string[] = [];
+    let beating = true;
+    for (const [i, p] of peers.entries()) {
+      const beat = (): void => {
+        if (!beating) return;
+        heartbeatVia(p.stream, p.client, p.session, 6881).catch((error: { code?: string }) => failures.push(error.code ?? 'error'));
+        sim.forHost(`peer${i}`).clock.setTimer(1_000, beat);
+      };
+      beat();
+    }
+    await sim.runUntil(() => false, 1_500);
+    sim.crashHost(oldLeader);
+    await sim.runUntil(() => leader() !== null && leader() !== oldLeader, 10_000);
+    await sim.runUntil(() => false, ttlMs);
+    beating = false;
+    // The beats on standing streams that met the election asked their node again: no peer opened a connection of its own.
+    expect(peers.map((p) => p.clientConnects())).toEqual(peers.map(() => 0));
+    expect(failures).toEqual([]);
+    const sessions = trackers.get(leader()!)!.node.store.state.sessions;
+    expect(peers.filter((p) => !sessions.has(p.session.sessionId)).map((p) => p.session.user)).toEqual([]);
     for (const p of peers) {
       p.stream.close();
       p.client.close();

@@ -63,6 +63,19 @@ const FINAL_CODES = new Set(['NOT_LOGGED_IN', 'SESSION_ENDED', 'REPLACED']);
 const HEARTBEAT_TIMEOUT_MS = 2_000;
 /** How long a ticket asked on the stream waits: a follower gives up its read after two election timeouts (2 s). */
 const TICKET_TIMEOUT_MS = 3_000;
+/**
+ * What a standing stream's node answers while it cannot answer yet: it knows no leader (an
+ * election is on), or it is behind the log, or busy. The request is asked again on the stream,
+ * after a pause growing from ASK_AGAIN_MIN_MS to ASK_AGAIN_MAX_MS, within the same wait a broken
+ * stream gets (STREAM_WAIT_MS): a new leader is a second or two away, and a peer that went to
+ * its tracker client instead opened a connection and made a TLS handshake at a survivor in the
+ * middle of the failover (issue 20: ten a peer, in the simulation of a leader's crash, and
+ * thousands of handshakes refused at 10,000 peers). A node that stays leaderless past the wait
+ * (it is cut off) sends the request through the client.
+ */
+const ASK_AGAIN_CODES = new Set(['NOT_LEADER', 'RETRY']);
+const ASK_AGAIN_MIN_MS = 250;
+const ASK_AGAIN_MAX_MS = 2_000;
 /** The subscribe request's id on a stream; heartbeats and tickets take the ids after it. */
 const SUBSCRIBE_ID = 1;
 
@@ -165,12 +178,13 @@ export class TrackerSubscription {
 
   /**
    * A heartbeat for the session on the stream's connection, answered by the node the stream is
-   * on. While the stream reconnects it waits for it (a third of the TTL since the last answered
-   * heartbeat at most, see STREAM_WAIT_MS); null when no stream is open then, or when no answer
-   * came in time. Its answer says where the stream stands, as a tick does.
+   * on. While the stream reconnects it waits for it, and while its node cannot answer yet it asks
+   * again (ASK_AGAIN_CODES): a third of the TTL since the last answered heartbeat at most, see
+   * STREAM_WAIT_MS. Null when no stream is open then, or when no answer came in time. Its answer
+   * says where the stream stands, as a tick does.
    */
   async heartbeat(port?: number): Promise<StreamHeartbeat> {
-    const response = await this.askOnStream({ type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }, HEARTBEAT_TIMEOUT_MS);
+    const response = await this.askPatiently({ type: 'heartbeat', session: this.session, ...(port === undefined ? {} : { port }) }, HEARTBEAT_TIMEOUT_MS, this.lastBeatMs);
     if (response === null) return null;
     if (!response.ok) return { ok: false, code: response.error.code, message: response.error.message };
     // Its `index` is a tick's: every push up to there came before this answer on the stream.
@@ -185,9 +199,26 @@ export class TrackerSubscription {
     this.lastBeatMs = this.world.clock.monotonicMs();
   }
 
-  /** A ticket asked on the stream's connection (any node signs one, after a linearizable read), waiting for the stream as a heartbeat does; null when no stream is open or no answer came in time. */
+  /** A ticket asked on the stream's connection (any node signs one, after a linearizable read), waiting for the stream and asking again as a heartbeat does, for the stream wait from now; null when no stream is open or no answer came in time. */
   async ticket(group: string, fileId: string): Promise<ClientResponse | null> {
-    return this.askOnStream({ type: 'ticket', session: this.session, group, fileId }, TICKET_TIMEOUT_MS);
+    return this.askPatiently({ type: 'ticket', session: this.session, group, fileId }, TICKET_TIMEOUT_MS, null);
+  }
+
+  /**
+   * A request on the stream (askOnStream), asked again while its node answers that it cannot
+   * answer yet (ASK_AGAIN_CODES), until the stream wait counted from `sinceMs` (monotonic; null:
+   * from now) is over. The last answer is returned, refusal or not.
+   */
+  private async askPatiently(body: Unnumbered<StreamRequest>, timeoutMs: number, sinceMs: number | null): Promise<ClientResponse | null> {
+    const untilMs = (sinceMs ?? this.world.clock.monotonicMs()) + this.streamWaitMs();
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.askOnStream(body, timeoutMs);
+      if (response === null || response.ok || !ASK_AGAIN_CODES.has(response.error.code) || this.closed) return response;
+      const capMs = Math.min(ASK_AGAIN_MAX_MS, ASK_AGAIN_MIN_MS * 2 ** attempt);
+      const pauseMs = capMs / 2 + this.world.rng.int(capMs / 2);
+      if (this.world.clock.monotonicMs() + pauseMs >= untilMs) return response;
+      await new Promise<void>((resolve) => this.world.clock.setTimer(pauseMs, resolve));
+    }
   }
 
   /**
@@ -206,11 +237,15 @@ export class TrackerSubscription {
     return this.ask(body, timeoutMs);
   }
 
+  /** How long a request waits for the stream, or asks again: a third of the session's TTL once an answer told it (at most MAX_STREAM_WAIT_MS), else the options' wait. */
+  private streamWaitMs(): number {
+    return this.ttlMs === null ? (this.options.streamWaitMs ?? STREAM_WAIT_MS) : Math.min(this.ttlMs / 3, MAX_STREAM_WAIT_MS);
+  }
+
   /** Until when (monotonic ms) a request may wait for the stream that broke; null while it stands, or before it first stood. */
   private waitDeadlineMs(): number | null {
     if (this.brokeAtMs === null) return null;
-    const waitMs = this.ttlMs === null ? (this.options.streamWaitMs ?? STREAM_WAIT_MS) : Math.min(this.ttlMs / 3, MAX_STREAM_WAIT_MS);
-    return (this.lastBeatMs ?? this.brokeAtMs) + waitMs;
+    return (this.lastBeatMs ?? this.brokeAtMs) + this.streamWaitMs();
   }
 
   /** Resolves once the stream stands, or at `deadlineMs` (at once if it stands, or there is none). */
