@@ -76,31 +76,69 @@ export class HandshakePacer {
 const contexts = new WeakMap<object, Map<string, SecureContext>>();
 const NO_KEY = {};
 
-function contextOf(options: SecureOptions): SecureContext {
+/**
+ * The context for one end. A listener's holds the CA (it names it to clients asked for a
+ * certificate). A connecting end's does not: the chain is judged here (peerOf), and a client
+ * whose context holds a CA has Node build the server's whole chain as JS objects, fingerprints
+ * and all (getPeerCertificate(true), for checkServerIdentity) on every handshake. The handshake
+ * still proves the server holds its certificate's key (TLS 1.3's CertificateVerify) either way.
+ */
+function contextOf(options: SecureOptions, end: 'listen' | 'connect'): SecureContext {
+  const caPem = end === 'listen' ? (options.caPem ?? '') : '';
   const byCa = contexts.get(options.own ?? NO_KEY) ?? new Map<string, SecureContext>();
   contexts.set(options.own ?? NO_KEY, byCa);
-  let context = byCa.get(options.caPem ?? '');
+  let context = byCa.get(caPem);
   if (context === undefined) {
     context = createSecureContext({
       minVersion: 'TLSv1.3',
       ...(options.own ? { cert: options.own.certificatePem, key: options.own.keyPem } : {}),
-      ...(options.caPem ? { ca: options.caPem } : {}),
+      ...(caPem !== '' ? { ca: caPem } : {}),
     });
-    byCa.set(options.caPem ?? '', context);
+    byCa.set(caPem, context);
   }
   return context;
 }
 
+/** CAs parsed once each (a client judges thousands of handshakes against the same one). */
+const parsedCas = new Map<string, X509Certificate>();
+
+function caOf(caPem: string | undefined): X509Certificate | null {
+  if (caPem === undefined) return null;
+  let ca = parsedCas.get(caPem);
+  if (ca === undefined) {
+    ca = new X509Certificate(caPem);
+    parsedCas.set(caPem, ca);
+  }
+  return ca;
+}
+
+/**
+ * Judgements by CA and certificate (its DER bytes): the same bytes and CA always judge the same,
+ * and after a failover a load of 2,500 peers judged the same three node certificates thousands
+ * of times, a third of its handshakes' CPU (issue 20). Bounded: emptied when it holds this many.
+ */
+const JUDGED_MAX = 1_024;
+const judged = new Map<X509Certificate | null, Map<string, PeerIdentity>>();
+
 /**
  * The other end as the handshake left it: its certificate read, and whether the trusted CA
  * signed it (checked here for both ends alike: a TLSSocket made by hand on the server side does
- * not compute `authorized`).
+ * not compute `authorized`, and a connecting end's context holds no CA).
  */
 function peerOf(socket: TLSSocket, ca: X509Certificate | null): PeerIdentity | null {
   const certificate = socket.getPeerX509Certificate();
   if (!certificate) return null;
+  const byCertificate = judged.get(ca) ?? new Map<string, PeerIdentity>();
+  judged.set(ca, byCertificate);
+  const key = certificate.raw.toString('base64');
+  const known = byCertificate.get(key);
+  if (known !== undefined) return known;
   const trusted = ca !== null && certificate.checkIssued(ca) && certificate.verify(ca.publicKey);
-  return { ...identityOfCertificate(certificate), trusted };
+  // Shared by every connection that shows these bytes: frozen, so no caller's change reaches another's.
+  const peer: PeerIdentity = Object.freeze({ ...identityOfCertificate(certificate), trusted });
+  if (byCertificate.size >= JUDGED_MAX) byCertificate.clear();
+  byCertificate.set(key, peer);
+  return peer;
 }
 
 function remoteOf(socket: Socket): NetAddress {
@@ -117,13 +155,13 @@ export function secureAcceptor(
   plain: (socket: Socket) => void,
   pacer = new HandshakePacer(),
 ): (socket: Socket) => void {
-  const ca = options.secure.caPem === undefined ? null : new X509Certificate(options.secure.caPem);
+  const ca = caOf(options.secure.caPem);
   const refuse = (socket: Socket, reason: string): void => {
     options.refused?.(remoteOf(socket), reason);
     socket.destroy();
   };
   const handshake = (socket: Socket, deadline: NodeJS.Timeout): void => {
-    const tls = new TLSSocket(socket, { isServer: true, secureContext: contextOf(options.secure), requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: contextOf(options.secure, 'listen'), requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
     tls.on('error', (error) => refuse(socket, `TLS: ${error.message}`));
     tls.once('secure', () => {
       clearTimeout(deadline);
@@ -183,7 +221,7 @@ export function secureAcceptor(
 export function secureConnect(socket: Socket, address: NetAddress, options: SecureOptions, timeoutMs: number): Promise<{ socket: TLSSocket; peer: PeerIdentity | null }> {
   return new Promise((resolve, reject) => {
     // Certificates name nodes by URI, not by address: the chain is Node's to check, the name ours (accept).
-    const tls = tlsConnect({ socket, secureContext: contextOf(options), rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+    const tls = tlsConnect({ socket, secureContext: contextOf(options, 'connect'), rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
     const fail = (reason: string, code: 'ETLS' | 'ETIMEDOUT' = 'ETLS'): void => {
       clearTimeout(deadline);
       tls.destroy();
@@ -198,7 +236,7 @@ export function secureConnect(socket: Socket, address: NetAddress, options: Secu
       tls.removeAllListeners('close');
       tls.removeAllListeners('error');
       tls.on('error', () => {});
-      const peer = peerOf(tls, options.caPem === undefined ? null : new X509Certificate(options.caPem));
+      const peer = peerOf(tls, caOf(options.caPem));
       const refusal = options.accept(peer);
       if (refusal !== null) return fail(refusal);
       tls.pause();
