@@ -63,6 +63,9 @@ function record(kind, startedMs, error) {
   window[kind].push([Math.round(startedMs - window.startedAtMs), performance.now() - startedMs, error === null ? null : codeOf(error)]);
 }
 
+/** The port of the node a stream stands on ('-' while it does not): which node, in a short line. */
+const streamPort = (subscription) => subscription?.node?.split(':').at(-1) ?? '-';
+
 // ---- a peer ----------------------------------------------------------------------------------
 
 class Peer {
@@ -112,23 +115,34 @@ class Peer {
     const beat = async () => {
       if (this.closed) return;
       const startedMs = performance.now();
+      const streamAtStart = streamPort(this.subscription);
       try {
         await heartbeatVia(this.subscription, this.client, this.session, PEER_PORT);
         this.lastBeatMs = performance.now();
         totals.heartbeatsOk++;
         record('heartbeats', startedMs, null);
+        this.remember(startedMs, 'ok', streamAtStart);
       } catch (error) {
         totals.heartbeatsFailed++;
         record('heartbeats', startedMs, error);
+        this.remember(startedMs, codeOf(error), streamAtStart);
         if (codeOf(error) === 'NOT_LOGGED_IN') {
           const since = (ms) => (ms == null ? 'never' : `${((performance.now() - ms) / 1000).toFixed(1)} s ago`);
-          console.error(`online worker ${job.index}: ${this.user}'s session ${this.session.sessionId} expired: logged in ${since(this.loggedInAtMs)}, last heartbeat answered ${since(this.lastBeatMs)}, stream on ${this.subscription?.node ?? 'nothing'}`);
+          console.error(`online worker ${job.index}: ${this.user}'s session ${this.session.sessionId} expired: logged in ${since(this.loggedInAtMs)}, last heartbeat answered ${since(this.lastBeatMs)}, stream on ${this.subscription?.node ?? 'nothing'}; its last beats (s into the window +s taken, outcome, stream's node port at start>end): ${this.beats.join(' ')}`);
           await this.renew();
         }
       }
       if (!this.closed) setTimeout(beat, job.heartbeatMs);
     };
     setTimeout(beat, random(job.heartbeatMs));
+  }
+
+  /** The last few heartbeats, for the line that says a session expired. */
+  remember(startedMs, outcome, streamAtStart) {
+    const at = (ms) => ((ms - (window?.startedAtMs ?? 0)) / 1000).toFixed(1);
+    this.beats ??= [];
+    this.beats.push(`${at(startedMs)}+${((performance.now() - startedMs) / 1000).toFixed(1)}:${outcome}@${streamAtStart}>${streamPort(this.subscription)}`);
+    if (this.beats.length > 10) this.beats.shift();
   }
 
   /** The tracker expired the session: the shell re-opens it from the refresh credential and announces its files again. */
