@@ -230,6 +230,59 @@ describe("a peer's push stream (simulated)", () => {
       p.client.close();
     }
   });
+  it("take the stream's answer when it stands again while the tracker client's try is still on its way", async () => {
+    const { sim, trackers, client, leader } = await startCluster(71);
+    const config = [...trackers.values()][0]!.config;
+    const nodes = config.nodes.map((n) => n.client);
+    const trust = clusterTrust(config);
+    const handlers = { events: () => {}, request: () => {}, kick: () => {}, ended: () => {} };
+    await drive(sim, client.createUser('owner', 'pw'));
+    const owner: OpenedSession = await drive(sim, client.login('owner', 'pw', 6881, KEY));
+    await drive(sim, client.command(owner, { type: 'CreateGroup', group: 'films' }));
+    await drive(sim, client.command(owner, { type: 'ShareFile', group: 'films', file: FILE }));
+    // A session whose stream stands on a follower, and has heard its TTL (3 s: the wait is 1 s).
+    let peer: { session: OpenedSession; stream: TrackerSubscription } | null = null;
+    let beatAnsweredMs = 0;
+    for (let i = 0; peer === null; i++) {
+      const session: OpenedSession = await drive(sim, client.login('owner', 'pw', 6881, KEY));
+      const stream = new TrackerSubscription(sim.forHost(`peer${i}`), nodes, trust, session, session.index, handlers);
+      await sim.runUntil(() => stream.node !== null, 10_000);
+      expect(await drive(sim, stream.heartbeat(6881))).toEqual({ ok: true });
+      beatAnsweredMs = sim.elapsedMs();
+      if (stream.node !== `${leader()}:7200`) peer = { session, stream };
+      else stream.close();
+    }
+    // Its tracker client is on a host cut off from every node: a try through it takes its whole deadline (10 s).
+    const { world, connects } = countingConnects(sim.forHost('peer-client'));
+    const cutOff = new TrackerClient(world, { nodes, trust, clientId: 'peer-client' });
+    sim.net.partition(['peer-client'], [...trackers.keys()]);
+    sim.crashHost(peer.stream.node!.split(':')[0]!);
+    const startedMs = sim.elapsedMs();
+    let beatMs = -1;
+    let ticketMs = -1;
+    let standingAgainMs = -1;
+    let seenDown = false;
+    const failed: string[] = [];
+    void heartbeatVia(peer.stream, cutOff, peer.session, 6881).then(() => (beatMs = sim.elapsedMs()), (error: { code?: string }) => failed.push(`heartbeat ${error.code}`));
+    void ticketVia(peer.stream, cutOff, peer.session, 'films', FILE.fileId).then(() => (ticketMs = sim.elapsedMs()), (error: { code?: string }) => failed.push(`ticket ${error.code}`));
+    await sim.runUntil(() => {
+      seenDown ||= peer.stream.node === null;
+      if (seenDown && standingAgainMs < 0 && peer.stream.node !== null) standingAgainMs = sim.elapsedMs();
+      return (beatMs >= 0 && ticketMs >= 0) || failed.length > 0;
+    }, 20_000);
+    expect(failed).toEqual([]);
+    // The stream came back after both had stopped waiting for it and gone to the client...
+    expect(standingAgainMs - beatAnsweredMs).toBeGreaterThan(TTL_MS / 3);
+    expect(standingAgainMs - startedMs).toBeGreaterThan(TTL_MS / 3);
+    expect(connects()).toBeGreaterThan(0);
+    // ...and answered both at once, long before the client's try would have given up.
+    expect(beatMs - standingAgainMs).toBeLessThan(500);
+    expect(ticketMs - standingAgainMs).toBeLessThan(500);
+    expect(beatMs - startedMs).toBeLessThan(10_000);
+    sim.net.heal();
+    peer.stream.close();
+    cutOff.close();
+  });
   it('wait no longer than a third of the TTL from the last answered beat: a stream that stays away sends the heartbeat through the client', async () => {
     const { sim, trackers, client, leader } = await startCluster(61);
     const config = [...trackers.values()][0]!.config;
