@@ -19,6 +19,9 @@ function manualClock(): Clock & { fireAll(): void } {
       timers.add(fire);
       return { cancel: () => timers.delete(fire) };
     },
+    setDeadline(delayMs: number, fire: () => void): Timer {
+      return this.setTimer(delayMs, fire);
+    },
     fireAll() {
       for (const fire of [...timers]) {
         timers.delete(fire);

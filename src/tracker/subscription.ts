@@ -311,7 +311,7 @@ export class TrackerSubscription {
     if (connection === null || this.node === null) return Promise.resolve(null);
     const id = this.nextRequestId++;
     return new Promise((resolve) => {
-      const timer = this.world.clock.setTimer(timeoutMs, () => {
+      const timer = this.world.clock.setDeadline(timeoutMs, () => {
         if (this.asked.delete(id)) resolve(null);
       });
       this.asked.set(id, (answer) => {
@@ -354,7 +354,7 @@ export class TrackerSubscription {
     let silence: Timer | null = null;
     const heard = (): void => {
       silence?.cancel();
-      silence = this.world.clock.setTimer(SILENCE_MS, () => connection.destroy());
+      silence = this.world.clock.setDeadline(SILENCE_MS, () => connection.destroy());
     };
     heard();
     connection.attach({

@@ -88,7 +88,7 @@ class NodeConnection {
   request(world: World, body: DistributiveOmit<ClientRequest, 'id'>, timeoutMs: number): Promise<ClientResponse | null> {
     const id = ++this.nextId;
     return new Promise((resolve) => {
-      const timer = world.clock.setTimer(timeoutMs, () => {
+      const timer = world.clock.setDeadline(timeoutMs, () => {
         if (this.pending.delete(id)) resolve(null);
       });
       this.pending.set(id, (response) => {

@@ -18,6 +18,13 @@ export interface Clock {
   monotonicMs(): number;
   /** Runs `fire` once after `delayMs` (>= 0). */
   setTimer(delayMs: number, fire: () => void): Timer;
+  /**
+   * A timeout: as setTimer, but once due it fires only after the I/O already waiting has been
+   * handled. An event loop that stalled past a request's timeout (a busy or paused process)
+   * meets the due timers before the sockets; the answer sitting unread in a buffer would be
+   * taken for no answer, and a handshake that came through for one that did not.
+   */
+  setDeadline(delayMs: number, fire: () => void): Timer;
 }
 
 export interface Timer {

@@ -9,7 +9,8 @@ import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { formatNetAddress, normalizeHost } from '../net-address.js';
 import { NetFailure } from '../net-error.js';
-import type { ListenOptions, NetAddress, PeerIdentity, SecureOptions } from '../world.js';
+import type { ListenOptions, NetAddress, PeerIdentity, SecureOptions, Timer } from '../world.js';
+import { realDeadline } from './real-deadline.js';
 import { identityOfCertificate } from './real-certs.js';
 
 const TLS_HANDSHAKE = 0x16;
@@ -160,11 +161,11 @@ export function secureAcceptor(
     options.refused?.(remoteOf(socket), reason);
     socket.destroy();
   };
-  const handshake = (socket: Socket, deadline: NodeJS.Timeout): void => {
+  const handshake = (socket: Socket, deadline: Timer): void => {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: contextOf(options.secure, 'listen'), requestCert: options.secure.requestPeerCertificate === true, rejectUnauthorized: false });
     tls.on('error', (error) => refuse(socket, `TLS: ${error.message}`));
     tls.once('secure', () => {
-      clearTimeout(deadline);
+      deadline.cancel();
       tls.removeAllListeners('error');
       tls.on('error', () => {});
       const peer = peerOf(tls, ca);
@@ -177,14 +178,15 @@ export function secureAcceptor(
   return (socket) => {
     socket.on('error', () => {});
     const acceptedMs = performance.now();
-    const deadline = setTimeout(() => refuse(socket, 'TLS: no handshake in time'), HANDSHAKE_TIMEOUT_MS);
-    socket.once('close', () => clearTimeout(deadline));
+    // Judged after the bytes already waiting: a node that stalled past it may hold the client's last flight unread.
+    const deadline = realDeadline(HANDSHAKE_TIMEOUT_MS, () => refuse(socket, 'TLS: no handshake in time'));
+    socket.once('close', () => deadline.cancel());
     socket.once('readable', () => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) return; // closed before a byte
       socket.unshift(first);
       if (first[0] !== TLS_HANDSHAKE) {
-        clearTimeout(deadline);
+        deadline.cancel();
         if (options.plaintext) plain(socket);
         else refuse(socket, 'TLS_REQUIRED: the first byte is not a TLS handshake');
         return;
@@ -220,19 +222,19 @@ export function secureAcceptor(
 /** Opens TLS over a connected socket; resolves with the TLS socket once the server is judged acceptable. */
 export function secureConnect(socket: Socket, address: NetAddress, options: SecureOptions, timeoutMs: number): Promise<{ socket: TLSSocket; peer: PeerIdentity | null }> {
   return new Promise((resolve, reject) => {
-    // Certificates name nodes by URI, not by address: the chain is Node's to check, the name ours (accept).
+    // Certificates name nodes by URI, not by address: the chain is judged here (peerOf), the name by the caller (accept).
     const tls = tlsConnect({ socket, secureContext: contextOf(options, 'connect'), rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
     const fail = (reason: string, code: 'ETLS' | 'ETIMEDOUT' = 'ETLS'): void => {
-      clearTimeout(deadline);
+      deadline.cancel();
       tls.destroy();
       reject(new NetFailure(code, reason));
     };
     // A handshake that does not finish in time says the node is slow or gone, not that it is untrusted.
-    const deadline = setTimeout(() => fail(`TLS handshake with ${formatNetAddress(address)} timed out`, 'ETIMEDOUT'), timeoutMs);
+    const deadline = realDeadline(timeoutMs, () => fail(`TLS handshake with ${formatNetAddress(address)} timed out`, 'ETIMEDOUT'));
     tls.once('error', (error) => fail(`TLS with ${formatNetAddress(address)}: ${error.message}`));
     tls.once('close', () => fail(`${formatNetAddress(address)} closed the connection during the TLS handshake (it speaks no TLS, or refused us)`));
     tls.once('secureConnect', () => {
-      clearTimeout(deadline);
+      deadline.cancel();
       tls.removeAllListeners('close');
       tls.removeAllListeners('error');
       tls.on('error', () => {});

@@ -10,6 +10,7 @@ import { realKvFactory } from './real-kv.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, realNetwork } from './real-net.js';
 import { cryptoRng } from '../rng.js';
 import { clockOffsetForTests } from './real-clock-offset.js';
+import { realDeadline } from './real-deadline.js';
 import type { Clock, KdfParams, World } from '../world.js';
 
 export interface RealWorldOptions {
@@ -34,6 +35,7 @@ function realClock(): Clock {
       const handle = setTimeout(fire, Math.max(0, delayMs));
       return { cancel: () => clearTimeout(handle) };
     },
+    setDeadline: (delayMs, fire) => realDeadline(delayMs, fire),
   };
 }
 

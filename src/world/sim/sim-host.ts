@@ -44,6 +44,8 @@ export class SimHost {
       nowMs: () => this.localNowMs(),
       monotonicMs: () => this.localMonotonicMs(),
       setTimer: (delayMs, fire) => this.setTimer(delayMs, fire),
+      // A simulated host never stalls: what is due at the same virtual time runs in the order it was scheduled.
+      setDeadline: (delayMs, fire) => this.setTimer(delayMs, fire),
     };
     this.world = {
       clock,
