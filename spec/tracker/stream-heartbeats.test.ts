@@ -271,6 +271,8 @@ describe("a peer's push stream (simulated)", () => {
       return (beatMs >= 0 && ticketMs >= 0) || failed.length > 0;
     }, 20_000);
     expect(failed).toEqual([]);
+    expect(beatMs).toBeGreaterThanOrEqual(0);
+    expect(ticketMs).toBeGreaterThanOrEqual(0);
     // The stream came back after both had stopped waiting for it and gone to the client...
     expect(standingAgainMs - beatAnsweredMs).toBeGreaterThan(TTL_MS / 3);
     expect(standingAgainMs - startedMs).toBeGreaterThan(TTL_MS / 3);

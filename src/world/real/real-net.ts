@@ -7,6 +7,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { NetFailure, netErrorCodeOf } from '../net-error.js';
 import type { Connection, ConnectionHandlers, Listener, NetAddress, NetError, Network, PeerIdentity } from '../world.js';
 import { secureAcceptor, secureConnect } from './real-tls.js';
+import { realDeadline } from './real-deadline.js';
 import { plaintextExchange, plaintextForTests } from './real-plaintext.js';
 import { formatNetAddress, normalizeHost } from '../net-address.js';
 
@@ -177,13 +178,15 @@ export function realNetwork(defaultConnectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS
           socket.destroy();
           reject(error);
         };
-        const onTimeout = (): void => fail(new NetFailure('ETIMEDOUT', `connect to ${formatNetAddress(address)} timed out`));
-        const onError = (error: Error): void => fail(new NetFailure(netErrorCodeOf(error), error.message));
-        socket.setTimeout(timeoutMs, onTimeout);
+        const onError = (error: Error): void => {
+          deadline.cancel();
+          fail(new NetFailure(netErrorCodeOf(error), error.message));
+        };
+        // A deadline, judged after the I/O already waiting: a connect that came through while the loop stalled counts.
+        const deadline = realDeadline(timeoutMs, () => fail(new NetFailure('ETIMEDOUT', `connect to ${formatNetAddress(address)} timed out`)));
         socket.once('error', onError);
         socket.once('connect', () => {
-          socket.setTimeout(0);
-          socket.off('timeout', onTimeout);
+          deadline.cancel();
           socket.off('error', onError);
           socket.pause();
           const secure = options?.secure;

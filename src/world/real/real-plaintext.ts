@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { NetFailure } from '../net-error.js';
 import type { PeerIdentity, SecureOptions } from '../world.js';
 import { identityOfCertificate } from './real-certs.js';
+import { realDeadline } from './real-deadline.js';
 
 export const PLAINTEXT_SWITCH = 'CLIQUE_TEST_PLAINTEXT';
 const PREFIX = 'CLIQUE-PLAINTEXT-TEST ';
@@ -38,19 +39,19 @@ function identityOf(pem: string, caPem: string | undefined): PeerIdentity {
 export function plaintextExchange(socket: Socket, options: SecureOptions, peerName: string, timeoutMs: number): Promise<PeerIdentity | null> {
   return new Promise((resolve, reject) => {
     const fail = (reason: string): void => {
-      clearTimeout(deadline);
+      deadline.cancel();
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.destroy();
       reject(new NetFailure('ETLS', reason));
     };
-    const deadline = setTimeout(() => fail(`no certificate line from ${peerName} in time`), timeoutMs);
+    const deadline = realDeadline(timeoutMs, () => fail(`no certificate line from ${peerName} in time`));
     let got = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       got = Buffer.concat([got, chunk]);
       const end = got.indexOf(10);
       if (end < 0) return got.length > MAX_LINE_BYTES ? fail(`${peerName} sent no certificate line`) : undefined;
-      clearTimeout(deadline);
+      deadline.cancel();
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.pause();
