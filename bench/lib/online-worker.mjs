@@ -27,7 +27,8 @@ import { FIRST_SOURCE, PEER_PORT, SOURCES, fileMetaOf, groupCount, groupName, ke
 const dist = new URL('../../dist/', import.meta.url);
 const { clusterTrust, loadClusterConfig } = await import(new URL('tracker/cluster-config.js', dist));
 const { TrackerClient } = await import(new URL('tracker/tracker-client.js', dist));
-const { TrackerSubscription, heartbeatVia, ticketVia } = await import(new URL('tracker/subscription.js', dist));
+const { TrackerSubscription } = await import(new URL('tracker/subscription.js', dist));
+const { heartbeatVia, ticketVia } = await import(new URL('tracker/stream-or-client.js', dist));
 const { ticketLifetimeMs } = await import(new URL('torrent/ticket.js', dist));
 const { createRealWorld } = await import(new URL('world/real/real-world.js', dist));
 

@@ -11,7 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { clusterTrust } from '../../src/tracker/cluster-config.js';
 import { TrackerClient, type OpenedSession } from '../../src/tracker/tracker-client.js';
-import { heartbeatVia, RECONNECT_SPREAD_MS, ticketVia, TrackerSubscription } from '../../src/tracker/subscription.js';
+import { RECONNECT_SPREAD_MS, TrackerSubscription } from '../../src/tracker/subscription.js';
+import { heartbeatVia, ticketVia } from '../../src/tracker/stream-or-client.js';
 import type { Network, World } from '../../src/world/world.js';
 import { drive, startCluster, TTL_MS } from '../helpers/sim-trackers.js';
 import { fileBytes, fileMeta } from '../helpers/domain-fixtures.js';
