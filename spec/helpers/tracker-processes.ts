@@ -123,7 +123,9 @@ export class TrackerProcesses {
     return until('every node to apply the same index', async () => {
       const all = [...(await this.statuses()).values()];
       if (all.some((s) => s === null)) return null;
-      const applied = new Set(all.map((s) => s!.applied));
+      // The store's index too: Raft's `applied` jumps to a snapshot's index when the core takes
+      // it, before the node has installed it (and logged `snapshot_installed`).
+      const applied = new Set(all.flatMap((s) => [s!.applied, s!.storeApplied ?? s!.applied]));
       const commit = new Set(all.map((s) => s!.commit));
       return applied.size === 1 && commit.size === 1 && [...applied][0] === [...commit][0] ? [...applied][0]! : null;
     });

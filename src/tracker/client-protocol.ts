@@ -143,6 +143,8 @@ export interface NodeStatus {
   applied: number;
   lastIndex: number;
   snapshotIndex: number;
+  /** The index the node's tracker store has applied: behind `applied` while a snapshot installs (absent from older builds). */
+  storeApplied?: number;
   /** Client connections this node holds, and bytes buffered for their unfinished frames (client-door.ts). */
   clients?: { connections: number; bufferedBytes: number; maxConnections?: number };
   /** Sessions open in this node's applied state (absent from older builds). */
