@@ -14,6 +14,7 @@ import { TrackerClient, type OpenedSession } from '../../src/tracker/tracker-cli
 import { RECONNECT_SPREAD_MS, TrackerSubscription } from '../../src/tracker/subscription.js';
 import { heartbeatVia, ticketVia } from '../../src/tracker/stream-or-client.js';
 import type { Network, World } from '../../src/world/world.js';
+import type { SimWorld } from '../../src/world/sim/sim-world.js';
 import { drive, startCluster, TTL_MS } from '../helpers/sim-trackers.js';
 import { fileBytes, fileMeta } from '../helpers/domain-fixtures.js';
 
@@ -44,23 +45,14 @@ describe("a peer's push stream (simulated)", () => {
     expect(onStream).toEqual(peers.map(() => ({ ok: true })));
 
     // Every peer beats every second as a shell does (the stream first, the client if need be); the leader dies.
-    const failures: string[] = [];
-    let beating = true;
-    for (const [i, p] of peers.entries()) {
-      const world = sim.forHost(`peer${i}`);
-      const beat = (): void => {
-        if (!beating) return;
-        heartbeatVia(p.stream, p.client, p.session, 6881).catch((error: { code?: string }) => failures.push(error.code ?? 'error'));
-        world.clock.setTimer(1_000, beat);
-      };
-      beat();
-    }
+    const beats = beatEverySecond(sim, peers);
+    const failures = beats.failures;
     await sim.runUntil(() => false, 2_000);
     sim.crashHost(leaderHost);
     await sim.runUntil(() => leader() !== null && leader() !== leaderHost, 10_000);
     const newLeader = leader()!;
     await sim.runUntil(() => false, 3 * TTL_MS);
-    beating = false;
+    beats.stop();
     const sessions = trackers.get(newLeader)!.node.store.state.sessions;
     expect(peers.filter((p) => !sessions.has(p.session.sessionId)).map((p) => p.session.user)).toEqual([]);
     expect(failures.filter((c) => c === 'NOT_LOGGED_IN')).toEqual([]);
@@ -144,16 +136,8 @@ describe("a peer's push stream (simulated)", () => {
     expect(broken.length).toBeGreaterThan(2);
     const connectsBefore = peers.map((p) => p.connects());
     // The follower dies; every peer beats every second, the stream first.
-    const failures: string[] = [];
-    let beating = true;
-    for (const [i, p] of peers.entries()) {
-      const beat = (): void => {
-        if (!beating) return;
-        heartbeatVia(p.stream, p.client, p.session, 6881).catch((error: { code?: string }) => failures.push(error.code ?? 'error'));
-        sim.forHost(`peer${i}`).clock.setTimer(1_000, beat);
-      };
-      beat();
-    }
+    const beats = beatEverySecond(sim, peers);
+    const failures = beats.failures;
     sim.crashHost(follower);
     const crashedAtMs = sim.elapsedMs();
     // When each broken stream was seen down, and then standing again (ms after the crash).
@@ -167,7 +151,7 @@ describe("a peer's push stream (simulated)", () => {
       return backAtMs.size === broken.length;
     }, 10_000);
     await sim.runUntil(() => false, ttlMs);
-    beating = false;
+    beats.stop();
     // Every broken stream came back to a survivor, within the spread (and a reconnect), not all at once.
     expect(backAtMs.size).toBe(broken.length);
     const back = [...backAtMs.values()];
@@ -206,21 +190,13 @@ describe("a peer's push stream (simulated)", () => {
     const onSurvivors = peers.filter((p) => p.stream.node !== `${oldLeader}:7200`);
     expect(onSurvivors.length).toBeGreaterThan(2);
     // Every peer beats every second, the stream first; the leader dies.
-    const failures: string[] = [];
-    let beating = true;
-    for (const [i, p] of peers.entries()) {
-      const beat = (): void => {
-        if (!beating) return;
-        heartbeatVia(p.stream, p.client, p.session, 6881).catch((error: { code?: string }) => failures.push(error.code ?? 'error'));
-        sim.forHost(`peer${i}`).clock.setTimer(1_000, beat);
-      };
-      beat();
-    }
+    const beats = beatEverySecond(sim, peers);
+    const failures = beats.failures;
     await sim.runUntil(() => false, 1_500);
     sim.crashHost(oldLeader);
     await sim.runUntil(() => leader() !== null && leader() !== oldLeader, 10_000);
     await sim.runUntil(() => false, ttlMs);
-    beating = false;
+    beats.stop();
     // The beats on standing streams that met the election asked their node again: no peer opened a connection of its own.
     expect(peers.map((p) => p.clientConnects())).toEqual(peers.map(() => 0));
     expect(failures).toEqual([]);
@@ -325,6 +301,21 @@ describe("a peer's push stream (simulated)", () => {
     peerClient.close();
   });
 });
+
+/** Each peer (host `peer<i>`) beats every second as a shell does, the stream first; the failures' codes are kept. */
+function beatEverySecond(sim: SimWorld, peers: readonly { session: OpenedSession; stream: TrackerSubscription; client: TrackerClient }[]): { failures: string[]; stop: () => void } {
+  const failures: string[] = [];
+  let beating = true;
+  for (const [i, p] of peers.entries()) {
+    const beat = (): void => {
+      if (!beating) return;
+      heartbeatVia(p.stream, p.client, p.session, 6881).catch((error: { code?: string }) => failures.push(error.code ?? 'error'));
+      sim.forHost(`peer${i}`).clock.setTimer(1_000, beat);
+    };
+    beat();
+  }
+  return { failures, stop: () => void (beating = false) };
+}
 
 /** The world of `world`'s host, counting the connections it opens. */
 function countingConnects(world: World): { world: World; connects: () => number } {
