@@ -52,6 +52,10 @@ class NodeConnection {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   closed = false;
+  /** Let go of (TrackerClient.connect): it closes once no request waits on it. */
+  private retiring = false;
+  /** Told once, when the connection has closed. */
+  onClosed: () => void = () => {};
 
   private constructor(private readonly connection: Connection) {
     const decoder = new FrameDecoder(64 * 1024 * 1024);
@@ -65,11 +69,13 @@ class NodeConnection {
           this.pending.delete(response.id);
           resolve?.(response);
         }
+        this.closeIfRetiredAndIdle();
       },
       close: () => {
         this.closed = true;
         for (const resolve of this.pending.values()) resolve(null);
         this.pending.clear();
+        this.onClosed();
       },
     });
   }
@@ -89,7 +95,9 @@ class NodeConnection {
     const id = ++this.nextId;
     return new Promise((resolve) => {
       const timer = world.clock.setDeadline(timeoutMs, () => {
-        if (this.pending.delete(id)) resolve(null);
+        if (!this.pending.delete(id)) return;
+        resolve(null);
+        this.closeIfRetiredAndIdle();
       });
       this.pending.set(id, (response) => {
         timer.cancel();
@@ -99,8 +107,18 @@ class NodeConnection {
     });
   }
 
+  /** Closes it once the requests already on it are answered or given up: other calls may wait on it still. */
+  retire(): void {
+    this.retiring = true;
+    this.closeIfRetiredAndIdle();
+  }
+
   close(): void {
     this.connection.destroy();
+  }
+
+  private closeIfRetiredAndIdle(): void {
+    if (this.retiring && this.pending.size === 0 && !this.closed) this.connection.destroy();
   }
 }
 
@@ -134,8 +152,13 @@ export interface TrackerClientOptions {
 
 export class TrackerClient {
   private requestId = 0;
+  /** The connection to `connectedTo`, which every call shares while that node is the target. */
   private connection: NodeConnection | null = null;
   private connectedTo: string | null = null;
+  /** A connection being opened, to the target then: calls that come meanwhile wait for it too. */
+  private opening: { target: string; result: Promise<NodeConnection | null | 'untrusted'> } | null = null;
+  /** Every connection of this client not closed yet: the current one, and those let go with requests still on them. */
+  private readonly live = new Set<NodeConnection>();
   private target: string;
   /** The options' trust, and the node ids that leader hints placed at addresses. */
   private trust: TrackerTrust;
@@ -283,9 +306,11 @@ export class TrackerClient {
     }
   }
 
+  /** Closes its connections (a later call opens one again). */
   close(): void {
-    this.connection?.close();
+    for (const connection of this.live) connection.close();
     this.connection = null;
+    this.opening = null;
   }
 
   private async call(body: DistributiveOmit<ClientRequest, 'id'>, extraWaitMs = 0): Promise<unknown> {
@@ -295,24 +320,30 @@ export class TrackerClient {
     let retries = 0;
     const backOff = (): Promise<void> => this.sleep(1 + this.world.rng.int(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** retries++)));
     while (this.world.clock.monotonicMs() < deadline) {
-      const connection = await this.connect(deadline);
+      // The node this try asks. Calls run side by side on one client: a try that fails moves
+      // the target on only if no other call has moved it since (moveOn), so two tries failing
+      // on one node do not skip the next.
+      const asked = this.target;
+      const connection = await this.connect(asked, deadline);
       if (connection === 'untrusted') {
         // Every node failing the certificate check is no outage to wait out: say so at once.
-        if (++untrustedInARow >= this.options.nodes.length) throw new TrackerError(TRACKER_NOT_TRUSTED, `${this.target}: ${this.untrustedReason}`);
-        this.moveOn(null);
+        if (++untrustedInARow >= this.options.nodes.length) throw new TrackerError(TRACKER_NOT_TRUSTED, `${asked}: ${this.untrustedReason}`);
+        this.moveOn(asked, null);
         continue;
       }
       untrustedInARow = 0;
       if (!connection) {
-        lastError = `cannot reach ${this.target}`;
-        this.moveOn(null);
+        lastError = `cannot reach ${asked}`;
+        this.moveOn(asked, null);
         await backOff();
         continue;
       }
       const response = await connection.request(this.world, body, (this.options.requestTimeoutMs ?? 2_000) + extraWaitMs);
+      // A connection the client has moved on from meanwhile closes once no call waits on it.
+      if (connection !== this.connection) connection.retire();
       if (response === null) {
-        lastError = `${this.target} did not answer`;
-        this.moveOn(null);
+        lastError = `${asked} did not answer`;
+        this.moveOn(asked, null);
         await backOff();
         continue;
       }
@@ -321,17 +352,16 @@ export class TrackerClient {
       if (response.error.code === 'NOT_LEADER' || response.error.code === 'RETRY' || response.error.code === 'CLOCK_SKEWED') {
         lastError = response.error.message;
         if (response.leader) this.trust = withNodeAt(this.trust, response.leader.client, response.leader.id);
-        const asked = this.target;
         const hint = response.leader?.client ?? null;
         // A hint to another node is followed at once.
         if (hint !== null && hint !== asked) {
-          this.moveOn(hint);
+          this.moveOn(asked, hint);
           continue;
         }
         // RETRY is this node asking us back (it is busy, or it leads and could not answer yet):
         // the same node, after a wait. NOT_LEADER naming itself (a leader cut off from the others
         // that has not stepped down) or naming none: the next node, after a wait.
-        if (response.error.code !== 'RETRY') this.moveOn(null);
+        if (response.error.code !== 'RETRY') this.moveOn(asked, null);
         await backOff();
         continue;
       }
@@ -352,26 +382,50 @@ export class TrackerClient {
    * another. Giving up on a queued handshake sooner wastes the handshake the node was about to do,
    * and brings the client back to the queue's end.
    */
-  private async connect(deadlineMs: number): Promise<NodeConnection | null | 'untrusted'> {
-    if (this.connection && !this.connection.closed && this.connectedTo === this.target) return this.connection;
-    this.connection?.close();
+  private connect(target: string, deadlineMs: number): Promise<NodeConnection | null | 'untrusted'> {
+    const current = this.connection;
+    if (current !== null && !current.closed && this.connectedTo === target) return Promise.resolve(current);
+    // Calls that find the client connecting to their node wait for that connection: one
+    // connection, one handshake, however many calls ask at once.
+    if (this.opening?.target === target) return this.opening.result;
+    // The target moved on (or the connection broke): the old connection is let go, and closes
+    // once the requests other calls have on it are over.
+    current?.retire();
+    this.connection = null;
+    const opening = { target, result: this.open(target, deadlineMs) };
+    this.opening = opening;
+    void opening.result.then((connection) => {
+      if (this.opening !== opening) return; // closed, or another opening since: the caller lets it go after its request
+      this.opening = null;
+      if (!(connection instanceof NodeConnection)) return;
+      this.connection = connection;
+      this.connectedTo = target;
+    });
+    return opening.result;
+  }
+
+  private async open(target: string, deadlineMs: number): Promise<NodeConnection | null | 'untrusted'> {
     try {
       const handshakeMs = Math.max(CONNECT_TIMEOUT_MS, Math.min(HANDSHAKE_PATIENCE_MS, (deadlineMs - this.world.clock.monotonicMs()) / 2));
-      this.connection = await NodeConnection.open(this.world, this.target, this.trust, CONNECT_TIMEOUT_MS, this.options.localAddress, handshakeMs);
-      this.connectedTo = this.target;
-      return this.connection;
+      const connection = await NodeConnection.open(this.world, target, this.trust, CONNECT_TIMEOUT_MS, this.options.localAddress, handshakeMs);
+      this.live.add(connection);
+      connection.onClosed = () => this.live.delete(connection);
+      return connection;
     } catch (error) {
-      this.connection = null;
       if ((error as { code?: unknown }).code !== 'ETLS') return null;
       this.untrustedReason = (error instanceof Error ? error.message : String(error)).replace(/^.*?TRACKER_NOT_TRUSTED: /, '');
       return 'untrusted';
     }
   }
 
-  /** Next target: the hinted leader, or the next node in the list. */
-  private moveOn(hint: string | null): void {
+  /**
+   * Next target after a try at `asked` failed: the hinted leader, or the next node in the list.
+   * Nothing moves if another call has moved the target since it chose `asked`.
+   */
+  private moveOn(asked: string, hint: string | null): void {
+    if (this.target !== asked) return;
     const nodes = this.options.nodes;
-    this.target = hint ?? nodes[(nodes.indexOf(this.target) + 1) % nodes.length]!;
+    this.target = hint ?? nodes[(nodes.indexOf(asked) + 1) % nodes.length]!;
   }
 
   private sleep(ms: number): Promise<void> {
