@@ -100,13 +100,21 @@ function contextOf(options: SecureOptions, end: 'listen' | 'connect'): SecureCon
   return context;
 }
 
-/** CAs parsed once each (a client judges thousands of handshakes against the same one). */
+/**
+ * CAs parsed once each (a client judges thousands of handshakes against the same one). A
+ * process meets one or two; bounded all the same, the judgements against them going too.
+ */
+const CAS_MAX = 64;
 const parsedCas = new Map<string, X509Certificate>();
 
 function caOf(caPem: string | undefined): X509Certificate | null {
   if (caPem === undefined) return null;
   let ca = parsedCas.get(caPem);
   if (ca === undefined) {
+    if (parsedCas.size >= CAS_MAX) {
+      parsedCas.clear();
+      judged.clear();
+    }
     ca = new X509Certificate(caPem);
     parsedCas.set(caPem, ca);
   }
