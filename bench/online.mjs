@@ -29,7 +29,7 @@
 
 import { fork, spawnSync } from 'node:child_process';
 import { scrypt } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
@@ -434,6 +434,7 @@ try {
   say(`steady window: ${SECONDS} s`);
   const steady = await measuredWindow(c, load, 'steady', SECONDS);
   printWindow(c, steady, scrypt);
+  keepWindow(steady);
   printCommits(steady);
 
   if (FAILOVER) {
@@ -472,6 +473,7 @@ try {
     const byLogs = won === null ? 'none in the nodes\' logs' : `${won.id} (term ${won.term}) ${seconds(won.ms)} after the kill by its log (role_changed)`;
     say(`  killed ${d.leaderId} (term ${d.termBefore}) ${seconds(d.killedAtMs)} into the window; new leader: ${byLogs}; the bench's status probe first reached ${d.elected === null ? 'none within 30 s' : `${d.elected.id} (term ${d.elected.term}) as leader after ${seconds(d.elected.ms)}`}`);
     const f = printWindow(c, failover, scrypt);
+    keepWindow(failover);
     const after = [...failover.statusesAfter].find(([, s]) => s?.role === 'leader')?.[1];
     const expiredInWindow = f.expired - steady.stats.reduce((sum, s) => sum + s.totals.expired, 0);
     // What the peers saw can miss expiries (a heartbeat that found no node to answer it): the
@@ -534,6 +536,18 @@ try {
   }
   const missed = goals.filter((g) => !g.ok);
   say(`goals: ${goals.length - missed.length} of ${goals.length} met${missed.length > 0 ? `; MISSED: ${missed.map((g) => g.what).join('; ')}` : ''}`);
+}
+
+/**
+ * With --keep-logs, a window's every login, ticket and renewal as the load processes measured it
+ * ([ms into the window it started, ms it took, error code or null]), beside the window's start
+ * on the wall clock, to set against the nodes' logs.
+ */
+function keepWindow(w) {
+  if (KEEP_LOGS === null) return;
+  mkdirSync(KEEP_LOGS, { recursive: true });
+  const requests = (kind) => w.stats.flatMap((s) => s[kind]);
+  writeFileSync(join(KEEP_LOGS, `window-${w.name}.json`), JSON.stringify({ wallFromMs: w.wallFromMs, logins: requests('logins'), tickets: requests('tickets'), renewals: requests('renewals') }));
 }
 
 /** The first node that logged itself leader in a term after `termBefore`, and how long after the kill. */
