@@ -340,12 +340,7 @@ function printWindow(c, w, scrypt) {
 function printEventLoops(c, fromWallMs, toWallMs) {
   for (const id of c.ids) {
     if (!existsSync(c.logPath(id))) continue;
-    const rows = [];
-    for (const line of readFileSync(c.logPath(id), 'utf8').split('\n')) {
-      if (!line.includes('"event":"event_loop"')) continue;
-      const entry = JSON.parse(line);
-      if (entry.timeMs > fromWallMs && entry.timeMs - entry.intervalMs < toWallMs) rows.push(entry);
-    }
+    const rows = loggedEvents(c, id, 'event_loop').filter((entry) => entry.timeMs > fromWallMs && entry.timeMs - entry.intervalMs < toWallMs);
     if (rows.length === 0) {
       say(`  event loop ${id}: no report in the window`);
       continue;
@@ -554,15 +549,22 @@ function keepWindow(w) {
 function electedByLogs(c, killedWallMs, termBefore) {
   let first = null;
   for (const id of c.ids) {
-    if (!existsSync(c.logPath(id))) continue;
-    for (const line of readFileSync(c.logPath(id), 'utf8').split('\n')) {
-      if (!line.includes('"event":"role_changed"') || !line.includes('"role":"leader"')) continue;
-      const entry = JSON.parse(line);
-      if (entry.term <= termBefore || entry.timeMs < killedWallMs) continue;
+    for (const entry of loggedEvents(c, id, 'role_changed')) {
+      if (entry.role !== 'leader' || entry.term <= termBefore || entry.timeMs < killedWallMs) continue;
       if (first === null || entry.timeMs < first.timeMs) first = { id: entry.node, term: entry.term, timeMs: entry.timeMs };
     }
   }
   return first === null ? null : { id: first.id, term: first.term, ms: first.timeMs - killedWallMs };
+}
+
+/** A node's log lines of one event, parsed (none when it has no log). */
+function loggedEvents(c, id, event) {
+  if (!existsSync(c.logPath(id))) return [];
+  const marker = `"event":"${event}"`;
+  return readFileSync(c.logPath(id), 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(marker))
+    .map((line) => JSON.parse(line));
 }
 
 /**
@@ -574,12 +576,8 @@ function expiriesLogged(c, sinceWallMs) {
   const peers = new Set();
   const visits = new Set();
   for (const id of c.ids) {
-    if (!existsSync(c.logPath(id))) continue;
-    for (const line of readFileSync(c.logPath(id), 'utf8').split('\n')) {
-      if (!line.includes('"event":"session_expired"')) continue;
-      const entry = JSON.parse(line);
-      if (entry.timeMs < sinceWallMs) continue;
-      (entry.user.startsWith(loginName('')) ? visits : peers).add(entry.sessionId);
+    for (const entry of loggedEvents(c, id, 'session_expired')) {
+      if (entry.timeMs >= sinceWallMs) (entry.user.startsWith(loginName('')) ? visits : peers).add(entry.sessionId);
     }
   }
   return { peers: peers.size, visits: visits.size };
